@@ -1,0 +1,237 @@
+"""The Trace object, format detection, and the Parquet bundle."""
+
+from __future__ import annotations
+
+import importlib
+import os
+import re
+from functools import cached_property
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import polars as pl
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from . import schema
+from ._io import Source, open_source
+from .errors import TraceError
+
+TRACEDAT_MAGIC = b"\x17\x08\x44tracing"
+
+#: Supported formats: name -> (description, "module:function" of its reader).
+FORMATS: dict[str, tuple[str, str]] = {
+    "ftrace": ("ftrace text as /sys/kernel/tracing/trace writes it (also raw atrace output), "
+               "with or without TGID and flags columns", "traces.text:read"),
+    "trace-cmd-report": ("`trace-cmd report` text, default (sched plugin) or -R raw fields",
+                         "traces.text:read"),
+    "systrace": ("Android systrace/atrace HTML (trace-data script blocks or legacy linuxPerfData)",
+                 "traces.systrace:read"),
+    "tracedat": ("trace-cmd trace.dat, file versions 6 and 7 (zstd/zlib sections)",
+                 "traces.tracedat:read"),
+    "perfetto": ("Perfetto protobuf trace (.pftrace, .perfetto-trace, .pb), incl. compact_sched",
+                 "traces.perfetto:read"),
+    "perfetto-textproto": ("Perfetto trace in protobuf text format", "traces.perfetto:read_textproto"),
+}
+TEXT_FORMATS = ("ftrace", "trace-cmd-report")
+
+
+def supported_formats() -> str:
+    return ", ".join(FORMATS)
+
+
+def _is_text(head: bytes) -> bool:
+    if not head:
+        return False
+    sample = head[:8192]
+    if b"\0" in sample:
+        return False
+    bad = sum(1 for b in sample if b < 32 and b not in (9, 10, 13))
+    return bad <= len(sample) // 200
+
+
+_TEXTPROTO_RE = re.compile(rb"^\s*packet\s*[:{]", re.M)
+_EVENT_LINE_RE = re.compile(rb"-\d+\s+(\(\s*[\d-]+\)\s+)?\[\d+\]\s")
+
+
+def detect(src: Source) -> str:
+    """Name of the format of ``src``, from its content (not its name)."""
+    head = src.head
+    if head.startswith(TRACEDAT_MAGIC):
+        return "tracedat"
+    if _is_text(head):
+        low = head[:65536].lower()
+        if b"<html" in low or b"<!doctype" in low or b"linuxperfdata" in low or b'class="trace-data"' in low:
+            return "systrace"
+        stripped = b"\n".join(l for l in head.splitlines() if not l.lstrip().startswith(b"#"))
+        if _TEXTPROTO_RE.search(stripped[:4096]):
+            return "perfetto-textproto"
+        if head.lstrip().startswith(b"cpus=") or head.lstrip().startswith(b"version ="):
+            return "trace-cmd-report"
+        if _EVENT_LINE_RE.search(head) or b"# tracer:" in head[:4096]:
+            return "ftrace"
+        raise TraceError("unknown format: text, but no ftrace event lines "
+                         "('TASK-PID [CPU] TIMESTAMP: event: ...') in its first "
+                         f"{len(head)} bytes; supported formats: {supported_formats()}", src.path)
+    if head[:1] == b"\x0a":
+        return "perfetto"
+    raise TraceError(f"unknown format (first bytes {head[:8].hex(' ')}); supported formats: "
+                     f"{supported_formats()}", src.path, offset=0)
+
+
+def _reader(fmt: str) -> Callable:
+    if fmt not in FORMATS:
+        raise TraceError(f"unknown format {fmt!r}; supported formats: {supported_formats()}")
+    mod, fn = FORMATS[fmt][1].split(":")
+    return getattr(importlib.import_module(mod), fn)
+
+
+class Trace:
+    """A scheduling trace as four tables.
+
+    ``events``, ``tasks``, ``cpus`` and ``meta`` are polars DataFrames (columns
+    in :mod:`traces.schema`); ``to_arrow()`` gives the Arrow tables and
+    ``write(dir)`` a Parquet bundle that :func:`load` reads back without
+    re-parsing.
+    """
+
+    def __init__(self, tables: dict[str, pa.Table]):
+        missing = {"events", "tasks", "cpus", "meta"} - set(tables)
+        if missing:
+            raise ValueError(f"missing tables: {sorted(missing)}")
+        self._arrow = tables
+
+    # -- tables -----------------------------------------------------------
+    @cached_property
+    def events(self) -> pl.DataFrame:
+        return pl.from_arrow(self._arrow["events"])
+
+    @cached_property
+    def tasks(self) -> pl.DataFrame:
+        return pl.from_arrow(self._arrow["tasks"])
+
+    @cached_property
+    def cpus(self) -> pl.DataFrame:
+        return pl.from_arrow(self._arrow["cpus"])
+
+    @cached_property
+    def meta(self) -> pl.DataFrame:
+        return pl.from_arrow(self._arrow["meta"])
+
+    def to_arrow(self) -> dict[str, pa.Table]:
+        return dict(self._arrow)
+
+    def event_arrays(self, *names: str) -> dict[str, np.ndarray]:
+        """Event columns as NumPy arrays for kernels (strings as int32 codes)."""
+        t = self._arrow["events"]
+        out = {}
+        for name in names or schema.EVENTS.names:
+            col = t.column(name).combine_chunks() if t.num_rows else t.column(name)
+            f = schema.EVENTS.field(name)
+            if f.type == "str":
+                arr = col.indices if isinstance(col, pa.DictionaryArray) else col.chunk(0).indices
+                out[name] = np.asarray(arr, np.int32)
+            else:
+                out[name] = np.asarray(col, f.numpy_dtype) if t.num_rows else np.zeros(0, f.numpy_dtype)
+        return out
+
+    # -- description ------------------------------------------------------
+    def _meta(self, name: str):
+        return self._arrow["meta"].column(name)[0].as_py()
+
+    @property
+    def path(self) -> str:
+        return self._meta("source")
+
+    @property
+    def format(self) -> str:
+        return self._meta("format")
+
+    @property
+    def warnings(self) -> list[str]:
+        return list(self._meta("warnings") or [])
+
+    def counts(self) -> dict[str, int]:
+        """Events per tracepoint (every key of schema.TRACEPOINTS, 0 when absent)."""
+        kinds = np.asarray(self._arrow["events"].column("kind"), np.int8)
+        per = np.bincount(kinds[kinds >= 0].astype(np.int64), minlength=len(schema.KIND_NAMES))
+        return {name: int(per[code]) for code, name in enumerate(schema.TRACEPOINTS)}
+
+    def info(self) -> dict:
+        """What is in the trace, as ``schedreplay info --json`` prints it."""
+        ev = self._arrow["events"]
+        kinds = np.asarray(ev.column("kind"), np.int8)
+        cpu = np.asarray(ev.column("cpu"), np.int16)
+        sched = kinds != schema.LOST
+        first, last = self._meta("first_ns"), self._meta("last_ns")
+        return {
+            "path": self.path,
+            "format": self.format,
+            "compression": self._meta("compression"),
+            "clock": self._meta("clock"),
+            "kernel": self._meta("kernel"),
+            "cpus": int(len(np.unique(cpu[sched]))),
+            "cpus_recorded": int(self._arrow["cpus"].num_rows),
+            "tasks": int(self._arrow["tasks"].num_rows),
+            "duration_ns": int(last - first) if first >= 0 else 0,
+            "first_ns": first,
+            "last_ns": last,
+            "events": int(np.count_nonzero(sched)),
+            "counts": self.counts(),
+            "lost_events": self._meta("lost_events"),
+            "skipped_lines": self._meta("skipped"),
+            "warnings": self.warnings,
+        }
+
+    def __repr__(self) -> str:
+        i = self.info()
+        return (f"<Trace {i['format']} {os.path.basename(i['path'])}: {i['events']} events, "
+                f"{i['tasks']} tasks, {i['cpus']} CPUs, {i['duration_ns'] / 1e9:.3f} s>")
+
+    # -- bundle -----------------------------------------------------------
+    def write(self, directory) -> Path:
+        """Write the Parquet bundle: one file per table in ``directory``."""
+        d = Path(directory)
+        d.mkdir(parents=True, exist_ok=True)
+        for name, table in self._arrow.items():
+            pq.write_table(table, d / f"{name}.parquet", compression="zstd")
+        return d
+
+
+def _read_bundle(d: Path) -> Trace:
+    tables = {}
+    for name in ("events", "tasks", "cpus", "meta"):
+        p = d / f"{name}.parquet"
+        if not p.exists():
+            raise TraceError(f"not a schedreplay bundle: {name}.parquet is missing", str(d))
+        try:
+            t = pq.read_table(p)
+        except Exception as e:
+            raise TraceError(f"cannot read {name}.parquet: {e}", str(d)) from None
+        want = schema.TABLES[name].arrow_schema()
+        if t.schema.names != want.names:
+            raise TraceError(f"{name}.parquet has columns {t.schema.names}, expected {want.names} "
+                             "(written by another schedreplay version? ingest the trace again)", str(d))
+        tables[name] = t.cast(want)
+    return Trace(tables)
+
+
+def load(path, format: str | None = None, progress=None) -> Trace:
+    """Read a trace file (any supported format) or a Parquet bundle directory.
+
+    ``format`` forces a reader (see :data:`FORMATS`); by default it is
+    detected from the content. ``progress``, when given, is called with the
+    number of bytes of the file consumed so far. Raises :class:`TraceError`
+    on unusable input; problems the rest of the trace survives are listed in
+    ``trace.warnings``.
+    """
+    from ._build import build
+
+    p = Path(os.fspath(path))
+    if p.is_dir():
+        return _read_bundle(p)
+    src = open_source(p)
+    fmt = format or detect(src)
+    result = _reader(fmt)(src, fmt, progress)
+    return Trace(build(result))
