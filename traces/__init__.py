@@ -18,6 +18,7 @@ except PackageNotFoundError:  # running from a source tree that is not installed
 
 from . import schema
 from .errors import TraceError
-from .trace import FORMATS, Trace, detect, load
+from .trace import FORMATS, SAMPLE_NAME, Trace, detect, load, sample_path
 
-__all__ = ["load", "Trace", "TraceError", "FORMATS", "detect", "schema", "__version__"]
+__all__ = ["load", "Trace", "TraceError", "FORMATS", "detect", "schema", "sample_path", "SAMPLE_NAME",
+           "__version__"]

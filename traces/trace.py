@@ -36,6 +36,16 @@ FORMATS: dict[str, tuple[str, str]] = {
 }
 TEXT_FORMATS = ("ftrace", "trace-cmd-report")
 
+#: Name that stands for the sample trace shipped in the package (``schedreplay info @sample``).
+SAMPLE_NAME = "@sample"
+
+
+def sample_path() -> Path:
+    """The sample trace shipped in the package: ``trace-cmd report -R`` of the
+    c_infer_torch capture (a 2-thread LLM-style decode loop against a nice-10
+    batch job on a 2-vCPU Linux 6.18 guest), zstd-compressed."""
+    return Path(__file__).resolve().parent / "sample" / "c_infer_torch.report_raw.txt.zst"
+
 
 def supported_formats() -> str:
     return ", ".join(FORMATS)
@@ -228,6 +238,8 @@ def load(path, format: str | None = None, progress=None) -> Trace:
     """
     from ._build import build
 
+    if os.fspath(path) == SAMPLE_NAME:
+        path = sample_path()
     p = Path(os.fspath(path))
     if p.is_dir():
         return _read_bundle(p)

@@ -1,0 +1,65 @@
+"""The command line, run as a user runs it (a subprocess), on committed samples."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from .conftest import DATA
+
+
+def run(*args, check=True):
+    p = subprocess.run([sys.executable, "-m", "replay", *args], capture_output=True, text=True)
+    if check and p.returncode != 0:
+        raise AssertionError(f"exit {p.returncode}: {p.stderr}")
+    return p
+
+
+def test_info_json_has_the_documented_keys():
+    out = json.loads(run("info", str(DATA / "panopticon_ftrace.txt"), "--json").stdout)
+    for key in ("format", "cpus", "tasks", "duration_ns", "events", "counts", "lost_events",
+                "skipped_lines", "warnings"):
+        assert key in out
+    assert set(out["counts"]) == {"sched_switch", "sched_waking", "sched_wakeup", "sched_wakeup_new",
+                                  "sched_migrate_task", "sched_process_fork", "sched_process_exec",
+                                  "sched_process_exit", "sched_stat_runtime"}
+    assert out["events"] == sum(out["counts"].values()) == 317
+    # 21926.770086 .. last event of the file
+    assert out["duration_ns"] > 0 and out["format"] == "ftrace"
+
+
+def test_info_table_runs():
+    p = run("info", str(DATA / "catapult_atrace_data_raw"))
+    assert "sched_switch" in p.stdout and "72" in p.stdout
+
+
+@pytest.mark.parametrize("args, message", [
+    (["info", "/no/such/trace"], "no such file"),
+    (["info", str(DATA / "README.md")], "unknown format"),
+    (["info", str(DATA / "panopticon_ftrace.txt"), "--format", "nope"], "unknown format 'nope'"),
+])
+def test_user_errors_are_one_line_exit_2(args, message):
+    p = run(*args, check=False)
+    assert p.returncode == 2
+    assert message in p.stderr
+    assert "Traceback" not in p.stderr
+    assert len(p.stderr.strip().splitlines()) == 1
+
+
+def test_ingest_then_every_command_reads_the_bundle(tmp_path):
+    src = DATA / "tracecompass_trace-critical-path"
+    run("ingest", str(src), "-o", str(tmp_path / "b"))
+    for name in ("events", "tasks", "cpus", "meta"):
+        assert (tmp_path / "b" / f"{name}.parquet").exists()
+    a = json.loads(run("info", str(src), "--json").stdout)
+    b = json.loads(run("info", str(tmp_path / "b"), "--json").stdout)
+    assert a == b
+
+
+def test_help_does_not_import_numba():
+    code = "import sys, replay.cli; sys.argv=['schedreplay','--help']\ntry:\n replay.cli.main()\nexcept SystemExit: pass\nprint('numba' in sys.modules)"
+    p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert p.stdout.strip().endswith("False")

@@ -1,0 +1,44 @@
+"""One schema: the Arrow schema and the NumPy dtype come from the same field list."""
+
+import numpy as np
+import pyarrow as pa
+
+from traces import schema
+
+
+def test_arrow_schema_and_numpy_dtype_agree():
+    for table in schema.TABLES.values():
+        arrow = table.arrow_schema()
+        dtype = table.numpy_dtype()
+        assert arrow.names == list(dtype.names) == table.names
+        for f in table.fields:
+            at = arrow.field(f.name).type
+            nt = dtype[f.name]
+            if f.type == "str":
+                assert pa.types.is_dictionary(at) and nt == np.int32
+            elif f.type == "list_str":
+                assert pa.types.is_list(at)
+            else:
+                assert at.to_pandas_dtype() == nt.type, f.name
+            assert f.unit is not None and f.doc
+
+
+def test_time_columns_are_int64_ns():
+    for table in schema.TABLES.values():
+        for f in table.fields:
+            if f.name.endswith("_ns"):
+                assert f.type == "int64" and f.unit == "ns", (table.name, f.name)
+
+
+def test_state_names_follow_kernel_letters():
+    assert schema.state_name(0) == "R"
+    assert schema.state_name(schema.STATE_PREEMPTED) == "R+"
+    assert schema.state_name(schema.STATE_SLEEPING | schema.STATE_DISK) == "S|D"
+    assert schema.state_name(schema.STATE_IDLE) == "I"
+
+
+def test_event_order_is_by_time_then_sequence():
+    ts = np.array([5, 3, 5, 3])
+    seq = np.array([0, 1, 2, 3])
+    assert schema.event_order(ts, seq).tolist() == [1, 3, 0, 2]
+    assert schema.event_order(ts, np.array([3, 2, 1, 0])).tolist() == [3, 1, 2, 0]

@@ -1,0 +1,698 @@
+"""Numba kernel that parses ftrace-family text lines into event columns.
+
+One kernel serves every text dialect, line by line:
+
+* tracefs / atrace:   ``TASK-PID (TGID) [CPU] FLAGS TIMESTAMP: event: key=value ...``
+* trace-cmd report:   the same without FLAGS, fields either as the kernel
+  prints them, as ``-R`` raw ``key=value`` pairs (numeric prev_state), or in the
+  sched plugin's pretty form (``comm:pid [prio] S ==> comm:pid [prio]``,
+  ``comm:pid [prio] CPU:001``).
+
+The TGID and FLAGS columns are optional per line. Comms may contain spaces,
+dashes, colons and ``: ``; a comm value therefore runs until the next expected
+key (``comm=tmux: server pid=1613``), and the TASK-PID column is split at the
+last dash before the ``[CPU]`` column.
+
+Strings are interned inside the kernel in an open-addressing hash table
+(FNV-1a 64-bit hashes of the bytes), so Python only decodes each distinct
+string once. The kernel stops early when the table is half full or the output
+is full; the driver grows the table and calls again from where it stopped.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from . import schema
+from ._numba import jit
+
+# Line classes recorded for Python to look at (headers, markers, damage).
+LINE_HEADER = 1      # starts with '#', or "cpus=N" / "version = N"
+LINE_OTHER = 2       # not an event line: LOST markers, garbage
+LINE_BAD_FIELDS = 3  # a scheduler event whose fields could not be parsed
+
+# Counter slots in ``st``.
+ST_NSTR = 0      # next string code
+ST_NNEW = 1      # strings new in this call
+ST_NEV = 2       # events written
+ST_NSPECIAL = 3  # special lines recorded
+ST_SKIPPED = 4   # non-scheduler events / other tracers' lines
+ST_MARKERS = 5   # atrace markers (tracing_mark_write, print, "0:")
+ST_PRETTY = 6    # lines in trace-cmd's pretty sched plugin form
+ST_FLAGS = 7     # lines with a flags column
+ST_TGID = 8      # lines with a TGID column
+ST_BLANK = 9
+ST_NUMSTATE = 10  # switch lines with a numeric prev_state (report -R)
+ST_SIZE = 16
+
+_NAMES = [b"sched_switch", b"sched_waking", b"sched_wakeup", b"sched_wakeup_new",
+          b"sched_migrate_task", b"sched_process_fork", b"sched_process_exec",
+          b"sched_process_exit", b"sched_stat_runtime"]
+_KINDS = [schema.SWITCH, schema.WAKING, schema.WAKEUP, schema.WAKEUP_NEW, schema.MIGRATE,
+          schema.FORK, schema.EXEC, schema.EXIT, schema.STAT_RUNTIME]
+NAME_MAT = np.zeros((len(_NAMES), 20), np.uint8)
+NAME_LEN = np.zeros(len(_NAMES), np.int64)
+NAME_KIND = np.array(_KINDS, np.int8)
+for _i, _n in enumerate(_NAMES):
+    NAME_MAT[_i, :len(_n)] = np.frombuffer(_n, np.uint8)
+    NAME_LEN[_i] = len(_n)
+
+
+def _b(s: str) -> np.ndarray:
+    return np.frombuffer(s.encode(), np.uint8).copy()
+
+
+K_PREV_COMM = _b("prev_comm=")
+K_PREV_PID = _b(" prev_pid=")
+K_PREV_PRIO = _b(" prev_prio=")
+K_PREV_STATE = _b(" prev_state=")
+K_NEXT_COMM = _b(" next_comm=")
+K_NEXT_PID = _b(" next_pid=")
+K_NEXT_PRIO = _b(" next_prio=")
+K_COMM = _b("comm=")
+K_PARENT_COMM = _b("parent_comm=")
+K_PID = _b(" pid=")
+K_PARENT_PID = _b(" parent_pid=")
+K_PRIO = _b(" prio=")
+K_TARGET = _b(" target_cpu=")
+K_ORIG = _b(" orig_cpu=")
+K_DEST = _b(" dest_cpu=")
+K_CHILD_COMM = _b(" child_comm=")
+K_CHILD_PID = _b(" child_pid=")
+K_FILENAME = _b("filename=")
+K_OLD_PID = _b(" old_pid=")
+K_GROUP_DEAD = _b(" group_dead=")
+K_RUNTIME = _b(" runtime=")
+K_VRUNTIME = _b(" vruntime=")
+K_ARROW = _b(" ==> ")
+K_CPU = _b(" CPU:")
+K_LOST = _b("LOST ")
+K_DROPPED = _b("DROPPED")
+K_CPU_COLON = _b("CPU:")
+K_BRACKET = _b("[")
+K_TRACING_MARK = _b("tracing_mark_write")
+K_PRINT = _b("print")
+K_CPUS_EQ = _b("cpus=")
+K_VERSION = _b("version =")
+K_UNKNOWN_COMM = _b("<...>")
+
+# Letters of prev_state. Kernel print-fmt (Linux >= 4.14): S D T t X Z P I, "+"
+# for TASK_REPORT_MAX; older kernels also print x (TASK_DEAD), K (wakekill),
+# W (waking), N (noload). trace-cmd's sched plugin (libtraceevent
+# plugin_sched_switch.c: write_state, "SDTtZXxW") prints bit i as that letter,
+# so its Z is 0x10 (kernel X) and X is 0x20 (kernel Z), x is 0x40, W is 0x80.
+KERNEL_LETTER = np.full(128, -1, np.int32)
+for _c, _v in {"R": 0, "S": 1, "D": 2, "T": 4, "t": 8, "X": 16, "Z": 32, "P": 64,
+               "I": 128, "x": 16, "K": 0, "W": 0, "N": 0, "n": 0}.items():
+    KERNEL_LETTER[ord(_c)] = _v
+PLUGIN_LETTER = np.full(128, -1, np.int32)
+for _c, _v in {"R": 0, "S": 1, "D": 2, "T": 4, "t": 8, "Z": 16, "X": 32, "x": 64,
+               "W": 128}.items():
+    PLUGIN_LETTER[ord(_c)] = _v
+
+
+@jit
+def _find(buf, i, end, pat):
+    """First index >= i where ``pat`` starts and ends before ``end``; -1 if none."""
+    m = len(pat)
+    first = pat[0]
+    last = end - m
+    while i <= last:
+        if buf[i] == first:
+            ok = True
+            for k in range(1, m):
+                if buf[i + k] != pat[k]:
+                    ok = False
+                    break
+            if ok:
+                return i
+        i += 1
+    return -1
+
+
+@jit
+def _starts(buf, i, end, pat):
+    m = len(pat)
+    if i + m > end:
+        return False
+    for k in range(m):
+        if buf[i + k] != pat[k]:
+            return False
+    return True
+
+
+@jit
+def _skip_sp(buf, i, end):
+    while i < end and (buf[i] == 32 or buf[i] == 9):
+        i += 1
+    return i
+
+
+@jit
+def _int(buf, i, end):
+    """Parse a (signed) decimal integer at i. Returns (value, next index); next == i if none."""
+    neg = False
+    j = i
+    if j < end and buf[j] == 45:  # '-'
+        neg = True
+        j += 1
+    v = np.int64(0)
+    start = j
+    while j < end and 48 <= buf[j] <= 57 and j - start < 19:
+        v = v * 10 + (buf[j] - 48)
+        j += 1
+    if j == start:
+        return np.int64(0), i
+    return (-v if neg else v), j
+
+
+@jit
+def _intern(buf, s, e, ht_key, ht_code, new_pos, new_len, st):
+    """Code of the string buf[s:e] (0 for empty); new strings are recorded for Python."""
+    if e <= s:
+        return 0
+    h = np.uint64(14695981039346656037)
+    for i in range(s, e):
+        h = (h ^ np.uint64(buf[i])) * np.uint64(1099511628211)
+    if h == 0:
+        h = np.uint64(1)
+    mask = np.uint64(len(ht_key) - 1)
+    j = np.int64(h & mask)
+    while True:
+        k = ht_key[j]
+        if k == h:
+            return ht_code[j]
+        if k == 0:
+            code = st[ST_NSTR]
+            st[ST_NSTR] = code + 1
+            ht_key[j] = h
+            ht_code[j] = code
+            n = st[ST_NNEW]
+            new_pos[n] = s
+            new_len[n] = e - s
+            st[ST_NNEW] = n + 1
+            return code
+        j = np.int64((np.uint64(j) + np.uint64(1)) & mask)
+
+
+@jit
+def _state(buf, s, e, plugin, st):
+    """prev_state token -> normalised bits; -2 if unparseable."""
+    if s >= e:
+        return -2
+    c = buf[s]
+    if 48 <= c <= 57:
+        v, j = _int(buf, s, e)
+        st[ST_NUMSTATE] += 1
+        # Kernels before 4.20 reported preemption as TASK_STATE_MAX (0x400,
+        # 0x800 or 0x1000 depending on version) rather than TASK_REPORT_MAX;
+        # a lone bit above 0xff is that marker.
+        if v >= 0x200 and (v & (v - 1)) == 0:
+            return schema.STATE_PREEMPTED
+        return np.int32(v & 0x1FF)
+    bits = 0
+    for i in range(s, e):
+        c = buf[i]
+        if c == 124:  # '|'
+            continue
+        if c == 43:  # '+'
+            bits |= schema.STATE_PREEMPTED
+            continue
+        if c >= 128:
+            return -2
+        v = PLUGIN_LETTER[c] if plugin else KERNEL_LETTER[c]
+        if v < 0:
+            return -2
+        bits |= v
+    return bits
+
+
+@jit
+def _rtrim(buf, s, e):
+    while e > s and (buf[e - 1] == 32 or buf[e - 1] == 9):
+        e -= 1
+    return e
+
+
+@jit
+def _pretty_task(buf, s, e):
+    """Split ``comm:pid [prio]`` in buf[s:e]. Returns (comm_s, comm_e, pid, prio, after) or ok=False."""
+    # The prio bracket is the last '[' in the span.
+    b = e - 1
+    while b > s and buf[b] != 91:
+        b -= 1
+    if b <= s:
+        return False, 0, 0, 0, 0, 0
+    prio, j = _int(buf, b + 1, e)
+    if j == b + 1 or j >= e or buf[j] != 93:
+        return False, 0, 0, 0, 0, 0
+    te = _rtrim(buf, s, b)
+    k = te - 1
+    while k > s and 48 <= buf[k] <= 57:
+        k -= 1
+    if k <= s or buf[k] != 58 or k == te - 1:  # ':' then at least one digit
+        return False, 0, 0, 0, 0, 0
+    pid, _ = _int(buf, k + 1, te)
+    return True, _skip_sp(buf, s, k), k, pid, prio, j + 1
+
+
+@jit
+def parse_lines(buf, pos, end, line0, plugin_default,
+                ht_key, ht_code, new_pos, new_len, st, special_pos, special_kind,
+                ts, cpu, kind, irq, cur_tid, cur_tgid, cur_comm, tid, comm, prio, prev_state,
+                next_tid, next_comm, next_prio, target_cpu, orig_cpu, parent_tid, parent_comm,
+                old_tid, filename, group_dead, runtime, vruntime, lost, line_no):
+    """Parse lines of buf[pos:end] until done, the string table is half full, or an
+    output is full. Returns the offset of the first unparsed line."""
+    cap = len(ts)
+    half = len(ht_key) // 2
+    lineno = line0
+    while pos < end:
+        if st[ST_NEV] >= cap or st[ST_NSTR] >= half or st[ST_NSPECIAL] >= len(special_pos):
+            return pos
+        le = pos
+        while le < end and buf[le] != 10:
+            le += 1
+        nxt = le + 1
+        if le > pos and buf[le - 1] == 13:
+            le -= 1
+        ls = pos
+        pos = nxt
+        cur_line = lineno
+        lineno += 1
+        i = _skip_sp(buf, ls, le)
+        if i >= le:
+            st[ST_BLANK] += 1
+            continue
+        if buf[i] == 35 or _starts(buf, i, le, K_CPUS_EQ) or _starts(buf, i, le, K_VERSION):  # '#'
+            n = st[ST_NSPECIAL]
+            special_pos[n] = ls
+            special_kind[n] = LINE_HEADER
+            st[ST_NSPECIAL] = n + 1
+            continue
+        # The CPU column: " [digits]" followed by a space or end of line.
+        cb = -1
+        j = i + 1
+        while j < le - 2:
+            if buf[j] == 91 and buf[j - 1] == 32 and 48 <= buf[j + 1] <= 57:
+                k = j + 1
+                while k < le and 48 <= buf[k] <= 57:
+                    k += 1
+                if k < le and buf[k] == 93 and (k + 1 == le or buf[k + 1] == 32):
+                    cb = j
+                    break
+            j += 1
+        if cb < 0 and _starts(buf, i, le, K_CPU_COLON):
+            # "CPU:N [LOST M EVENTS]" (tracefs) or "CPU:N [M EVENTS DROPPED]" /
+            # "CPU:N [EVENTS DROPPED]" (trace-cmd): the ring buffer dropped events.
+            c_cpu, q = _int(buf, i + len(K_CPU_COLON), le)
+            br = _find(buf, q, le, K_BRACKET)
+            if q > i + len(K_CPU_COLON) and br >= 0 and (_find(buf, br, le, K_LOST) >= 0
+                                                          or _find(buf, br, le, K_DROPPED) >= 0):
+                q = br + 1
+                if _starts(buf, q, le, K_LOST):
+                    q += len(K_LOST)
+                nl, q2 = _int(buf, q, le)
+                r = st[ST_NEV]
+                ts[r] = -1  # the driver sets it to the next event's timestamp
+                cpu[r] = c_cpu
+                kind[r] = schema.LOST
+                irq[r] = schema.IRQ_UNKNOWN
+                cur_tid[r] = -1
+                cur_tgid[r] = -1
+                cur_comm[r] = -1
+                tid[r] = -1
+                comm[r] = 0
+                prio[r] = schema.NO_PRIO
+                prev_state[r] = -1
+                next_tid[r] = -1
+                next_comm[r] = 0
+                next_prio[r] = schema.NO_PRIO
+                target_cpu[r] = -1
+                orig_cpu[r] = -1
+                parent_tid[r] = -1
+                parent_comm[r] = 0
+                old_tid[r] = -1
+                filename[r] = 0
+                group_dead[r] = -1
+                runtime[r] = -1
+                vruntime[r] = -1
+                lost[r] = nl if q2 > q else -1
+                line_no[r] = cur_line
+                st[ST_NEV] = r + 1
+                continue
+        if cb < 0:
+            n = st[ST_NSPECIAL]
+            special_pos[n] = ls
+            special_kind[n] = LINE_OTHER
+            st[ST_NSPECIAL] = n + 1
+            continue
+        c_cpu, k = _int(buf, cb + 1, le)
+        k += 1  # past ']'
+        # TASK-PID, optional (TGID)
+        te = _rtrim(buf, i, cb)
+        tg = -1
+        if te > i and buf[te - 1] == 41:  # ')'
+            o = te - 2
+            while o > i and buf[o] != 40:
+                o -= 1
+            if buf[o] == 40:
+                q = _skip_sp(buf, o + 1, te - 1)
+                tgv, q2 = _int(buf, q, te - 1)
+                if q2 > q:
+                    tg = tgv
+                st[ST_TGID] += 1
+                te = _rtrim(buf, i, o)
+        d = te - 1
+        while d > i and 48 <= buf[d] <= 57:
+            d -= 1
+        if d <= i or buf[d] != 45 or d == te - 1:  # '-'
+            n = st[ST_NSPECIAL]
+            special_pos[n] = ls
+            special_kind[n] = LINE_OTHER
+            st[ST_NSPECIAL] = n + 1
+            continue
+        c_pid, _ = _int(buf, d + 1, te)
+        # Flags column (optional), then TIMESTAMP:
+        k = _skip_sp(buf, k, le)
+        t0 = k
+        while k < le and buf[k] != 32:
+            k += 1
+        c_irq = schema.IRQ_UNKNOWN
+        if k > t0 and buf[k - 1] != 58:  # token does not end with ':' -> flags
+            st[ST_FLAGS] += 1
+            if k - t0 >= 3:
+                f = buf[t0 + 2]
+                if f == 122 or f == 90:  # z Z
+                    c_irq = schema.IRQ_NMI
+                elif f == 104 or f == 72:  # h H
+                    c_irq = schema.IRQ_HARD
+                elif f == 115:  # s
+                    c_irq = schema.IRQ_SOFT
+                else:
+                    c_irq = schema.IRQ_NONE
+            k = _skip_sp(buf, k, le)
+            t0 = k
+            while k < le and buf[k] != 32:
+                k += 1
+        # timestamp token buf[t0:k] = "secs.frac:" or "ticks:"
+        secs, q = _int(buf, t0, k)
+        ok = q > t0 and q < k
+        frac = np.int64(0)
+        if ok and buf[q] == 46:  # '.'
+            q0 = q + 1
+            q = q0
+            while q < k and 48 <= buf[q] <= 57:
+                if q - q0 < 9:
+                    frac = frac * 10 + (buf[q] - 48)
+                q += 1
+            nd = min(q - q0, 9)
+            for _ in range(9 - nd):
+                frac *= 10
+            c_ts = secs * 1000000000 + frac
+        else:
+            c_ts = secs  # a counter clock: ticks as they are
+        if not ok or q != k - 1 or buf[q] != 58:
+            n = st[ST_NSPECIAL]
+            special_pos[n] = ls
+            special_kind[n] = LINE_OTHER
+            st[ST_NSPECIAL] = n + 1
+            continue
+        # event name up to ':'
+        k = _skip_sp(buf, k, le)
+        n0 = k
+        while k < le and buf[k] != 58 and buf[k] != 32:
+            k += 1
+        if k >= le or buf[k] != 58:
+            st[ST_SKIPPED] += 1  # other tracers' output (function, syscalls)
+            continue
+        nlen = k - n0
+        ev = -1
+        if nlen >= 12 and buf[n0] == 115:  # 's'
+            for e_i in range(len(NAME_LEN)):
+                if NAME_LEN[e_i] == nlen:
+                    same = True
+                    for q in range(nlen):
+                        if buf[n0 + q] != NAME_MAT[e_i, q]:
+                            same = False
+                            break
+                    if same:
+                        ev = NAME_KIND[e_i]
+                        break
+        if ev < 0:
+            if (nlen == 1 and buf[n0] == 48) or (nlen == len(K_TRACING_MARK) and _starts(buf, n0, le, K_TRACING_MARK)) \
+                    or (nlen == len(K_PRINT) and _starts(buf, n0, le, K_PRINT)):
+                st[ST_MARKERS] += 1
+            else:
+                st[ST_SKIPPED] += 1
+            continue
+        fs = _skip_sp(buf, k + 1, le)
+        fe = _rtrim(buf, fs, le)
+        r = st[ST_NEV]
+        # defaults
+        e_tid = -1
+        e_comm = 0
+        e_prio = schema.NO_PRIO
+        e_state = -1
+        e_ntid = -1
+        e_ncomm = 0
+        e_nprio = schema.NO_PRIO
+        e_target = -1
+        e_orig = -1
+        e_ptid = -1
+        e_pcomm = 0
+        e_old = -1
+        e_file = 0
+        e_gd = -1
+        e_rt = np.int64(-1)
+        e_vrt = np.int64(-1)
+        good = True
+        a = fs
+        b = -1
+        q = fs
+        v = np.int64(0)
+        kl = 0
+        if ev == schema.SWITCH:
+            if _starts(buf, fs, fe, K_PREV_COMM):
+                a = fs + len(K_PREV_COMM)
+                b = _find(buf, a, fe, K_PREV_PID)
+                good = b >= 0
+                if good:
+                    e_comm = _intern(buf, a, b, ht_key, ht_code, new_pos, new_len, st)
+                    v, q = _int(buf, b + len(K_PREV_PID), fe)
+                    e_tid = v
+                    b = _find(buf, q, fe, K_PREV_PRIO)
+                    good = b >= 0
+                if good:
+                    v, q = _int(buf, b + len(K_PREV_PRIO), fe)
+                    e_prio = v
+                    b = _find(buf, q, fe, K_PREV_STATE)
+                    good = b >= 0
+                if good:
+                    a = b + len(K_PREV_STATE)
+                    q = a
+                    while q < fe and buf[q] != 32:
+                        q += 1
+                    e_state = _state(buf, a, q, False, st)
+                    good = e_state != -2
+                    b = _find(buf, q, fe, K_NEXT_COMM)
+                    good = good and b >= 0
+                if good:
+                    a = b + len(K_NEXT_COMM)
+                    b = _find(buf, a, fe, K_NEXT_PID)
+                    good = b >= 0
+                if good:
+                    e_ncomm = _intern(buf, a, b, ht_key, ht_code, new_pos, new_len, st)
+                    v, q = _int(buf, b + len(K_NEXT_PID), fe)
+                    e_ntid = v
+                    b = _find(buf, q, fe, K_NEXT_PRIO)
+                    good = b >= 0
+                if good:
+                    v, q = _int(buf, b + len(K_NEXT_PRIO), fe)
+                    e_nprio = v
+            else:
+                st[ST_PRETTY] += 1
+                b = _find(buf, fs, fe, K_ARROW)
+                good = b >= 0
+                if good:
+                    # left: comm:pid [prio] STATE
+                    se = b
+                    ss = se - 1
+                    while ss > fs and buf[ss] != 32:
+                        ss -= 1
+                    ok2, cs, ce, v1, v2, _a = _pretty_task(buf, fs, ss)
+                    good = ok2
+                    if good:
+                        e_comm = _intern(buf, cs, ce, ht_key, ht_code, new_pos, new_len, st)
+                        e_tid = v1
+                        e_prio = v2
+                        e_state = _state(buf, ss + 1, se, plugin_default, st)
+                        good = e_state != -2
+                    if good:
+                        ok2, cs, ce, v1, v2, _a = _pretty_task(buf, b + len(K_ARROW), fe)
+                        good = ok2
+                        if good:
+                            e_ncomm = _intern(buf, cs, ce, ht_key, ht_code, new_pos, new_len, st)
+                            e_ntid = v1
+                            e_nprio = v2
+        elif ev == schema.WAKING or ev == schema.WAKEUP or ev == schema.WAKEUP_NEW \
+                or ev == schema.MIGRATE or ev == schema.EXIT or ev == schema.STAT_RUNTIME:
+            if _starts(buf, fs, fe, K_COMM):
+                a = fs + len(K_COMM)
+                b = _find(buf, a, fe, K_PID)
+                good = b >= 0
+                if good:
+                    e_comm = _intern(buf, a, b, ht_key, ht_code, new_pos, new_len, st)
+                    v, q = _int(buf, b + len(K_PID), fe)
+                    e_tid = v
+                    good = q > b + len(K_PID)
+                if good and ev != schema.STAT_RUNTIME:
+                    b = _find(buf, q, fe, K_PRIO)
+                    if b >= 0:
+                        v, q = _int(buf, b + len(K_PRIO), fe)
+                        e_prio = v
+                    elif ev != schema.EXIT:
+                        good = False
+                if good:
+                    if ev == schema.MIGRATE:
+                        b = _find(buf, q, fe, K_ORIG)
+                        good = b >= 0
+                        if good:
+                            v, q = _int(buf, b + len(K_ORIG), fe)
+                            e_orig = v
+                            b = _find(buf, q, fe, K_DEST)
+                            good = b >= 0
+                        if good:
+                            v, q = _int(buf, b + len(K_DEST), fe)
+                            e_target = v
+                    elif ev == schema.EXIT:
+                        b = _find(buf, q, fe, K_GROUP_DEAD)
+                        if b >= 0:
+                            a = b + len(K_GROUP_DEAD)
+                            e_gd = 1 if (a < fe and (buf[a] == 116 or buf[a] == 49)) else 0
+                    elif ev == schema.STAT_RUNTIME:
+                        b = _find(buf, q, fe, K_RUNTIME)
+                        good = b >= 0
+                        if good:
+                            v, q = _int(buf, b + len(K_RUNTIME), fe)
+                            e_rt = v
+                            good = q > b + len(K_RUNTIME)
+                            b = _find(buf, q, fe, K_VRUNTIME)
+                            if b >= 0:
+                                v, q = _int(buf, b + len(K_VRUNTIME), fe)
+                                e_vrt = v
+                    else:
+                        b = _find(buf, q, fe, K_TARGET)
+                        if b >= 0:
+                            v, q = _int(buf, b + len(K_TARGET), fe)
+                            e_target = v
+            elif ev == schema.WAKING or ev == schema.WAKEUP or ev == schema.WAKEUP_NEW:
+                # pretty: comm:pid [prio][ success=1] CPU:001
+                st[ST_PRETTY] += 1
+                b = _find(buf, fs, fe, K_CPU)
+                good = b >= 0
+                if good:
+                    v, q = _int(buf, b + len(K_CPU), fe)
+                    e_target = v
+                    bb = b
+                    rb = bb - 1
+                    while rb > fs and buf[rb] != 93:
+                        rb -= 1
+                    ok2, cs, ce, v1, v2, _a = _pretty_task(buf, fs, rb + 1)
+                    good = ok2
+                    if good:
+                        e_comm = _intern(buf, cs, ce, ht_key, ht_code, new_pos, new_len, st)
+                        e_tid = v1
+                        e_prio = v2
+            else:
+                good = False
+        elif ev == schema.FORK:
+            a = -1
+            if _starts(buf, fs, fe, K_COMM):
+                a = fs + len(K_COMM)
+                b = _find(buf, a, fe, K_PID)
+                kl = len(K_PID)
+            elif _starts(buf, fs, fe, K_PARENT_COMM):
+                a = fs + len(K_PARENT_COMM)
+                b = _find(buf, a, fe, K_PARENT_PID)
+                kl = len(K_PARENT_PID)
+            good = a >= 0 and b >= 0
+            if good:
+                e_pcomm = _intern(buf, a, b, ht_key, ht_code, new_pos, new_len, st)
+                v, q = _int(buf, b + kl, fe)
+                e_ptid = v
+                b = _find(buf, q, fe, K_CHILD_COMM)
+                good = b >= 0
+            if good:
+                a = b + len(K_CHILD_COMM)
+                b = _find(buf, a, fe, K_CHILD_PID)
+                good = b >= 0
+            if good:
+                e_comm = _intern(buf, a, b, ht_key, ht_code, new_pos, new_len, st)
+                v, q = _int(buf, b + len(K_CHILD_PID), fe)
+                e_tid = v
+                good = q > b + len(K_CHILD_PID)
+        elif ev == schema.EXEC:
+            good = _starts(buf, fs, fe, K_FILENAME)
+            if good:
+                a = fs + len(K_FILENAME)
+                b = _find(buf, a, fe, K_PID)
+                good = b >= 0
+            if good:
+                e_file = _intern(buf, a, b, ht_key, ht_code, new_pos, new_len, st)
+                v, q = _int(buf, b + len(K_PID), fe)
+                e_tid = v
+                b = _find(buf, q, fe, K_OLD_PID)
+                if b >= 0:
+                    v, q = _int(buf, b + len(K_OLD_PID), fe)
+                    e_old = v
+        if not good:
+            n = st[ST_NSPECIAL]
+            special_pos[n] = ls
+            special_kind[n] = LINE_BAD_FIELDS
+            st[ST_NSPECIAL] = n + 1
+            continue
+        ts[r] = c_ts
+        cpu[r] = c_cpu
+        kind[r] = ev
+        irq[r] = c_irq
+        cur_tid[r] = c_pid
+        cur_tgid[r] = tg
+        if _starts(buf, i, d, K_UNKNOWN_COMM) and d - i == len(K_UNKNOWN_COMM):
+            cur_comm[r] = -1
+        else:
+            cur_comm[r] = _intern(buf, i, d, ht_key, ht_code, new_pos, new_len, st)
+        tid[r] = e_tid
+        comm[r] = e_comm
+        prio[r] = e_prio
+        prev_state[r] = e_state
+        next_tid[r] = e_ntid
+        next_comm[r] = e_ncomm
+        next_prio[r] = e_nprio
+        target_cpu[r] = e_target
+        orig_cpu[r] = e_orig
+        parent_tid[r] = e_ptid
+        parent_comm[r] = e_pcomm
+        old_tid[r] = e_old
+        filename[r] = e_file
+        group_dead[r] = e_gd
+        runtime[r] = e_rt
+        vruntime[r] = e_vrt
+        lost[r] = 0
+        line_no[r] = cur_line
+        st[ST_NEV] = r + 1
+    return pos
+
+
+@jit
+def rehash(old_key, old_code, new_key, new_code):
+    mask = np.uint64(len(new_key) - 1)
+    for i in range(len(old_key)):
+        h = old_key[i]
+        if h == 0:
+            continue
+        j = np.int64(h & mask)
+        while new_key[j] != 0:
+            j = np.int64((np.uint64(j) + np.uint64(1)) & mask)
+        new_key[j] = h
+        new_code[j] = old_code[i]
