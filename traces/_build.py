@@ -5,7 +5,6 @@ from __future__ import annotations
 import re
 
 import numpy as np
-import polars as pl
 import pyarrow as pa
 
 from . import schema
@@ -51,10 +50,9 @@ def _order(cols: dict[str, np.ndarray], result: ReadResult) -> dict[str, np.ndar
     back = np.flatnonzero(ts[1:] < ts[:-1])
     if len(back) == 0:
         return cols
-    result.warnings.add(
-        "disorder",
-        f"{len(back)} events were out of timestamp order (first at event {int(back[0]) + 1}); "
-        "sorted by timestamp, keeping file order among equal timestamps")
+    if "disorder" not in result.warnings:
+        result.warnings.add("disorder", f"{len(back)} events were out of timestamp order (first at event "
+                            f"{int(back[0]) + 1}); sorted by timestamp, keeping file order among equal timestamps")
     perm = schema.event_order(ts)
     return {k: v[perm] for k, v in cols.items()}
 
@@ -73,56 +71,31 @@ def events_table(cols: dict[str, np.ndarray], strings: list[str]) -> pa.Table:
 
 
 def _tasks(cols: dict[str, np.ndarray], result: ReadResult) -> pa.Table:
-    ts, kind = cols["ts_ns"], cols["kind"]
+    from ._tasks_kernel import gather_tasks
+
+    g = gather_tasks(cols)
     strings = result.strings.strings
-    sw = kind == schema.SWITCH
-    fork = kind == schema.FORK
-    # Every place an event mentions a task: (tid, ts, comm code, prio, cpu it was switched in on).
-    parts = [
-        (cols["tid"], ts, cols["comm"], cols["prio"], np.full(len(ts), -1, np.int16)),
-        (cols["next_tid"][sw], ts[sw], cols["next_comm"][sw], cols["next_prio"][sw], cols["cpu"][sw]),
-        (cols["parent_tid"][fork], ts[fork], cols["parent_comm"][fork],
-         np.full(int(fork.sum()), schema.NO_PRIO, np.int16), np.full(int(fork.sum()), -1, np.int16)),
-        (cols["cur_tid"], ts, np.zeros(len(ts), np.int32), np.full(len(ts), schema.NO_PRIO, np.int16),
-         np.full(len(ts), -1, np.int16)),
-        (cols["old_tid"], ts, np.zeros(len(ts), np.int32), np.full(len(ts), schema.NO_PRIO, np.int16),
-         np.full(len(ts), -1, np.int16)),
-    ]
-    m = pl.DataFrame({
-        "tid": np.concatenate([p[0] for p in parts]).astype(np.int32),
-        "ts": np.concatenate([p[1] for p in parts]),
-        "comm": np.concatenate([p[2] for p in parts]).astype(np.int32),
-        "prio": np.concatenate([p[3] for p in parts]).astype(np.int16),
-        "ran_on": np.concatenate([p[4] for p in parts]).astype(np.int16),
-    }).filter(pl.col("tid") > 0)
-    g = (m.sort("ts", maintain_order=True).group_by("tid").agg(
-        first_ns=pl.col("ts").min(),
-        last_ns=pl.col("ts").max(),
-        comm=pl.col("comm").filter(pl.col("comm") != 0).last(),
-        prio=pl.col("prio").filter(pl.col("prio") != schema.NO_PRIO).mode().min(),
-        cpus_run=pl.col("ran_on").filter(pl.col("ran_on") >= 0).unique().sort(),
-    ).sort("tid"))
-    tid = g["tid"].to_numpy().astype(np.int32)
+    tid = g["tid"].astype(np.int32)
     n = len(tid)
-    comm_code = g["comm"].fill_null(0).to_numpy().astype(np.int32)
-    comm = [strings[c] if c else result.cmdlines.get(int(t), "") for c, t in zip(comm_code, tid)]
-    prio = g["prio"].fill_null(schema.NO_PRIO).to_numpy().astype(np.int16)
+    comm = [strings[c] if c else result.cmdlines.get(t, "") for c, t in zip(g["comm"].tolist(), tid.tolist())]
+    prio = g["prio"]
     cls = _class_of_prio(prio)
     nice = np.where(cls == schema.CLASS_FAIR, prio.astype(np.int32) - 120, 0).astype(np.int8)
-    tgid = np.array([result.tgid.get(int(t), -1) for t in tid], np.int32)
-    parents = result.ppid.copy()
-    for child, parent in zip(cols["tid"][fork].tolist(), cols["parent_tid"][fork].tolist()):
-        parents.setdefault(child, parent)
+    tgid = np.array([result.tgid.get(t, -1) for t in tid.tolist()], np.int32)
+    parents = dict(result.ppid)
+    for t, p in zip(tid.tolist(), g["parent"].tolist()):
+        if p >= 0:
+            parents.setdefault(t, p)
     is_kthread = np.zeros(n, bool)
     pinned = np.full(n, -1, np.int16)
-    for i, (t, c, run) in enumerate(zip(tid.tolist(), comm, g["cpus_run"].to_list())):
+    for i, (t, c, ran) in enumerate(zip(tid.tolist(), comm, g["cpu"].tolist())):
         is_kthread[i] = t == 2 or parents.get(t) == 2 or bool(_KTHREAD_RE.match(c))
         mt = _PINNED_RE.match(c) if is_kthread[i] else None
-        if mt and run and len(run) == 1 and run[0] == int(mt.group(1)):
-            pinned[i] = run[0]
+        if mt and ran >= 0 and ran == int(mt.group(1)):
+            pinned[i] = ran
     table = {
         "tid": tid, "tgid": tgid, "comm": comm, "prio": prio, "sched_class": cls,
-        "nice": nice, "first_ns": g["first_ns"].to_numpy(), "last_ns": g["last_ns"].to_numpy(),
+        "nice": nice, "first_ns": g["first_ns"], "last_ns": g["last_ns"],
         "is_kthread": is_kthread, "pinned_cpu": pinned,
     }
     return _plain_table(schema.TASKS, table)

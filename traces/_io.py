@@ -10,6 +10,8 @@ import zlib
 from dataclasses import dataclass
 from typing import Callable, Iterator
 
+import numpy as np
+
 from .errors import TraceError
 
 ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
@@ -128,41 +130,61 @@ def open_source(path) -> Source:
 
 
 def text_chunks(src: Source, chunk_bytes: int = 1 << 24,
-                progress: ProgressFn | None = None) -> Iterator[tuple[bytes, int, int, bool]]:
-    """Yield (data, byte offset, line number of its first line, last) with whole
-    lines only (each chunk ends after a newline, except possibly the last).
+                progress: ProgressFn | None = None) -> Iterator[tuple[np.ndarray, int, bool]]:
+    """Yield (buf, offset, last): ``buf`` is a uint8 array of whole lines (it ends
+    after a newline, except possibly the last one), ``offset`` its byte offset in
+    the decompressed content.
 
-    Offsets and line numbers are into the decompressed content, line numbers
-    start at 1.
+    ``buf`` is a view of one reused, 8-byte aligned buffer: the consumer must be
+    done with it before asking for the next chunk. Nothing is copied but the
+    partial line carried from one chunk to the next.
     """
     stream, consumed = src.open()
+    arr = np.empty(chunk_bytes, np.uint8)
+    carry = 0
     offset = 0
-    line = 1
-    carry = b""
     try:
         with stream:
             while True:
+                if carry == len(arr):  # a line longer than the buffer: grow it
+                    bigger = np.empty(2 * len(arr), np.uint8)
+                    bigger[:carry] = arr[:carry]
+                    arr = bigger
                 try:
-                    block = stream.read(chunk_bytes)
+                    n = stream.readinto(memoryview(arr)[carry:])
                 except Exception as e:  # truncated / corrupt compressed data
                     raise TraceError(f"corrupt {src.compression or 'file'} data after "
-                                     f"{offset + len(carry)} decompressed bytes: {e}",
-                                     src.path, offset=offset + len(carry)) from None
+                                     f"{offset + carry} decompressed bytes: {e}",
+                                     src.path, offset=offset + carry) from None
                 if progress is not None:
                     progress(consumed())
-                if not block:
+                if not n:
                     if carry:
-                        yield carry, offset, line, True
+                        yield arr[:carry], offset, True
                     return
-                data = carry + block if carry else block
-                cut = data.rfind(b"\n") + 1
+                total = carry + n
+                cut = _last_newline(arr, carry, total) + 1
                 if cut == 0:
-                    carry = data
+                    carry = total
                     continue
-                chunk, carry = data[:cut], data[cut:]
-                yield chunk, offset, line, False
-                offset += len(chunk)
-                line += chunk.count(b"\n")
+                yield arr[:cut], offset, False
+                rest = total - cut
+                arr[:rest] = arr[cut:total]
+                carry = rest
+                offset += cut
     finally:
         if progress is not None:
             progress(src.size)
+
+
+def _last_newline(arr: np.ndarray, lo: int, hi: int) -> int:
+    """Index of the last newline in arr[lo:hi], or -1."""
+    step = 1 << 16
+    while hi > lo:
+        a = max(lo, hi - step)
+        r = arr[a:hi].tobytes().rfind(b"\n")
+        if r >= 0:
+            return a + r
+        hi = a
+        step *= 4
+    return -1

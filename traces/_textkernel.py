@@ -22,6 +22,7 @@ is full; the driver grows the table and calls again from where it stopped.
 from __future__ import annotations
 
 import numpy as np
+from numba.cpython.unsafe.numbers import trailing_zeros
 
 from . import schema
 from ._numba import jit
@@ -43,6 +44,7 @@ ST_FLAGS = 7     # lines with a flags column
 ST_TGID = 8      # lines with a TGID column
 ST_BLANK = 9
 ST_NUMSTATE = 10  # switch lines with a numeric prev_state (report -R)
+ST_LINE = 11     # number of the next line to parse
 ST_SIZE = 16
 
 _NAMES = [b"sched_switch", b"sched_waking", b"sched_wakeup", b"sched_wakeup_new",
@@ -109,6 +111,37 @@ PLUGIN_LETTER = np.full(128, -1, np.int32)
 for _c, _v in {"R": 0, "S": 1, "D": 2, "T": 4, "t": 8, "Z": 16, "X": 32, "x": 64,
                "W": 128}.items():
     PLUGIN_LETTER[ord(_c)] = _v
+
+
+_ONES = np.uint64(0x0101010101010101)
+_HIGHS = np.uint64(0x8080808080808080)
+_NLS = np.uint64(0x0A0A0A0A0A0A0A0A)
+
+
+@jit
+def _eol(buf, buf64, i, end):
+    """Index of the next newline at or after i (or end). Scans 8 bytes at a time
+    through ``buf64`` (the same memory as uint64 words, little-endian): a word
+    holds a newline iff (v - 0x01..) & ~v & 0x80.. != 0 for v = word ^ 0x0a..,
+    and the lowest flagged byte is the first newline."""
+    while i < end and (i & 7) != 0:
+        if buf[i] == 10:
+            return i
+        i += 1
+    k = i >> 3
+    kend = min(end >> 3, len(buf64))
+    while k < kend:
+        v = buf64[k] ^ _NLS
+        t = (v - _ONES) & ~v & _HIGHS
+        if t != 0:
+            return (k << 3) + (trailing_zeros(t) >> 3)
+        k += 1
+    i = max(i, k << 3)
+    while i < end:
+        if buf[i] == 10:
+            return i
+        i += 1
+    return end
 
 
 @jit
@@ -257,8 +290,8 @@ def _pretty_task(buf, s, e):
 
 
 @jit
-def parse_lines(buf, pos, end, line0, plugin_default,
-                ht_key, ht_code, new_pos, new_len, st, special_pos, special_kind,
+def parse_lines(buf, buf64, pos, end, line0, plugin_default, last_cur,
+                ht_key, ht_code, new_pos, new_len, st, special_pos, special_line, special_kind,
                 ts, cpu, kind, irq, cur_tid, cur_tgid, cur_comm, tid, comm, prio, prev_state,
                 next_tid, next_comm, next_prio, target_cpu, orig_cpu, parent_tid, parent_comm,
                 old_tid, filename, group_dead, runtime, vruntime, lost, line_no):
@@ -269,10 +302,9 @@ def parse_lines(buf, pos, end, line0, plugin_default,
     lineno = line0
     while pos < end:
         if st[ST_NEV] >= cap or st[ST_NSTR] >= half or st[ST_NSPECIAL] >= len(special_pos):
+            st[ST_LINE] = lineno
             return pos
-        le = pos
-        while le < end and buf[le] != 10:
-            le += 1
+        le = _eol(buf, buf64, pos, end)
         nxt = le + 1
         if le > pos and buf[le - 1] == 13:
             le -= 1
@@ -287,6 +319,7 @@ def parse_lines(buf, pos, end, line0, plugin_default,
         if buf[i] == 35 or _starts(buf, i, le, K_CPUS_EQ) or _starts(buf, i, le, K_VERSION):  # '#'
             n = st[ST_NSPECIAL]
             special_pos[n] = ls
+            special_line[n] = cur_line
             special_kind[n] = LINE_HEADER
             st[ST_NSPECIAL] = n + 1
             continue
@@ -344,6 +377,7 @@ def parse_lines(buf, pos, end, line0, plugin_default,
         if cb < 0:
             n = st[ST_NSPECIAL]
             special_pos[n] = ls
+            special_line[n] = cur_line
             special_kind[n] = LINE_OTHER
             st[ST_NSPECIAL] = n + 1
             continue
@@ -369,6 +403,7 @@ def parse_lines(buf, pos, end, line0, plugin_default,
         if d <= i or buf[d] != 45 or d == te - 1:  # '-'
             n = st[ST_NSPECIAL]
             special_pos[n] = ls
+            special_line[n] = cur_line
             special_kind[n] = LINE_OTHER
             st[ST_NSPECIAL] = n + 1
             continue
@@ -415,6 +450,7 @@ def parse_lines(buf, pos, end, line0, plugin_default,
         if not ok or q != k - 1 or buf[q] != 58:
             n = st[ST_NSPECIAL]
             special_pos[n] = ls
+            special_line[n] = cur_line
             special_kind[n] = LINE_OTHER
             st[ST_NSPECIAL] = n + 1
             continue
@@ -649,6 +685,7 @@ def parse_lines(buf, pos, end, line0, plugin_default,
         if not good:
             n = st[ST_NSPECIAL]
             special_pos[n] = ls
+            special_line[n] = cur_line
             special_kind[n] = LINE_BAD_FIELDS
             st[ST_NSPECIAL] = n + 1
             continue
@@ -658,10 +695,17 @@ def parse_lines(buf, pos, end, line0, plugin_default,
         irq[r] = c_irq
         cur_tid[r] = c_pid
         cur_tgid[r] = tg
-        if _starts(buf, i, d, K_UNKNOWN_COMM) and d - i == len(K_UNKNOWN_COMM):
+        # The TASK column's comm only feeds the tid -> comm fallback table, so
+        # it is interned only when the CPU's current task changes.
+        if c_cpu < len(last_cur) and last_cur[c_cpu] == c_pid:
+            cur_comm[r] = -1
+            cur_tgid[r] = -1
+        elif _starts(buf, i, d, K_UNKNOWN_COMM) and d - i == len(K_UNKNOWN_COMM):
             cur_comm[r] = -1
         else:
             cur_comm[r] = _intern(buf, i, d, ht_key, ht_code, new_pos, new_len, st)
+            if c_cpu < len(last_cur):
+                last_cur[c_cpu] = c_pid
         tid[r] = e_tid
         comm[r] = e_comm
         prio[r] = e_prio
@@ -681,6 +725,7 @@ def parse_lines(buf, pos, end, line0, plugin_default,
         lost[r] = 0
         line_no[r] = cur_line
         st[ST_NEV] = r + 1
+    st[ST_LINE] = lineno
     return pos
 
 

@@ -47,6 +47,9 @@ class Warnings:
             self._count[key] = 0
         self._count[key] += count
 
+    def __contains__(self, key: str) -> bool:
+        return key in self._first
+
     def as_list(self) -> list[str]:
         out = []
         for key, msg in self._first.items():

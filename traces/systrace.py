@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import re
 
+import numpy as np
+
 from ._io import Source, text_chunks
 from ._result import ReadResult
 from .errors import TraceError
@@ -23,12 +25,14 @@ _CLOSE_RE = re.compile(rb"</script>")
 
 def read(src: Source, fmt: str, progress=None) -> ReadResult:
     result = ReadResult(src.path, "systrace", compression=src.compression)
-    parser = TextParser(result)
+    parser = TextParser(result, expected_events=src.size // 200 + 1024)
     inside = False      # inside a trace-data block
     skipping = False    # the block holds JSON, not ftrace text
     fresh = False       # no content seen yet in this block
     blocks = 0
-    for data, offset, line, last in text_chunks(src, progress=progress):
+    line = 1
+    for buf, offset, last in text_chunks(src, progress=progress):
+        data = buf.tobytes()
         pos = 0
         while pos < len(data):
             if not inside:
@@ -48,7 +52,8 @@ def read(src: Source, fmt: str, progress=None) -> ReadResult:
                 skipping = first in (b"{", b"[")
                 fresh = False
             if content and not skipping:
-                parser.feed(content, offset + pos, line + data.count(b"\n", 0, pos), last and not m)
+                parser.feed(np.frombuffer(content, np.uint8), offset + pos, last and not m,
+                            line=line + data.count(b"\n", 0, pos))
             if m:
                 inside = False
                 pos = stop
@@ -56,6 +61,7 @@ def read(src: Source, fmt: str, progress=None) -> ReadResult:
                 pos = len(data) if nl < 0 else nl + 1
             else:
                 pos = len(data)
+        line += data.count(b"\n")
     if blocks == 0:
         raise TraceError("HTML without systrace data: no <script class=\"trace-data\"> block and no "
                          "'var linuxPerfData' (is this a systrace/atrace HTML file?)", src.path)

@@ -16,7 +16,7 @@ import numpy as np
 
 from . import _textkernel as K
 from . import schema
-from ._io import Source, text_chunks
+from ._io import Source, _last_newline, text_chunks
 from ._result import ReadResult
 
 _P_RE = re.compile(rb"#P:(\d+)")
@@ -36,7 +36,7 @@ _KERNEL_ORDER = ("ts_ns", "cpu", "kind", "irq", "cur_tid", "cur_tgid", "cur_comm
 class TextParser:
     """Feeds chunks of text lines through the kernel and collects the events."""
 
-    def __init__(self, result: ReadResult, plugin_letters: bool = True):
+    def __init__(self, result: ReadResult, plugin_letters: bool = True, expected_events: int = 1 << 16):
         self.result = result
         self.plugin_letters = plugin_letters
         self.ht_key = np.zeros(1 << 14, np.uint64)
@@ -44,8 +44,6 @@ class TextParser:
         self.st = np.zeros(K.ST_SIZE, np.int64)
         self.st[K.ST_NSTR] = 1  # code 0 is ""
         self.strings: list[str] = [""]
-        self.chunks: list[dict[str, np.ndarray]] = []
-        self.totals = np.zeros(K.ST_SIZE, np.int64)
         self.header_lines: list[bytes] = []
         self.other: list[tuple[int, int, bytes]] = []   # (line, byte offset, text) examples
         self.n_other = 0
@@ -53,6 +51,15 @@ class TextParser:
         self.n_bad = 0
         self.truncated: tuple[int, int] | None = None
         self.unterminated: tuple[int, int] | None = None
+        self.line = 1
+        self.out: dict[str, np.ndarray] | None = None
+        self.expected = expected_events
+        self.new_pos = np.empty(0, np.int64)
+        self.new_len = np.empty(0, np.int64)
+        self.special_pos = np.empty(4096, np.int64)
+        self.special_line = np.empty(4096, np.int64)
+        self.special_kind = np.empty(4096, np.int8)
+        self.last_cur = np.full(4096, -2, np.int64)  # current tid per CPU (TASK column)
 
     def _grow_table(self) -> None:
         size = len(self.ht_key) * 4
@@ -60,52 +67,70 @@ class TextParser:
         K.rehash(self.ht_key, self.ht_code, key, code)
         self.ht_key, self.ht_code = key, code
 
-    def feed(self, data: bytes, offset: int, line0: int, last: bool) -> None:
-        buf = np.frombuffer(data, np.uint8)
-        n_lines = data.count(b"\n") + 1
+    def _ensure_room(self, room: int) -> None:
+        """Make the output columns hold at least ``room`` more events.
+
+        Columns are allocated once, generously, and written in place by the
+        kernel: pages never written cost nothing, while every fresh page
+        written costs a page fault, so copying chunks into a final array would
+        roughly double the time of a large read."""
+        n = int(self.st[K.ST_NEV])
+        if self.out is not None and len(self.out["ts_ns"]) - n >= room:
+            return
+        cap = max(2 * (len(self.out["ts_ns"]) if self.out else 0), n + room, self.expected)
+        new = {name: np.empty(cap, schema.EVENTS.field(name).numpy_dtype)
+               if name in schema.EVENTS.names else np.empty(cap, _EXTRA[name]) for name in _KERNEL_ORDER}
+        if self.out is not None:
+            for k, v in self.out.items():
+                new[k][:n] = v[:n]
+        self.out = new
+
+    def feed(self, buf: np.ndarray, offset: int, last: bool, line: int | None = None) -> None:
+        """Parse ``buf`` (a uint8 array of whole lines) found at byte ``offset``.
+
+        ``line`` is the number of its first line (by default, the line after
+        the previous chunk's last one)."""
+        if line is not None:
+            self.line = line
+        if buf.ctypes.data % 8 == 0:
+            buf64 = buf[: len(buf) // 8 * 8].view(np.uint64)
+        else:
+            buf64 = np.zeros(0, np.uint64)  # the kernel falls back to byte scanning
         pos, end = 0, len(buf)
         while pos < end:
-            cap = min(n_lines, 1 << 20)
-            out = {name: np.empty(cap, schema.EVENTS.field(name).numpy_dtype)
-                   if name in schema.EVENTS.names else np.empty(cap, _EXTRA[name])
-                   for name in _KERNEL_ORDER}
+            self._ensure_room(min(len(buf) // 64 + 64, 1 << 20))
             half = len(self.ht_key) // 2
-            new_pos = np.empty(half, np.int64)
-            new_len = np.empty(half, np.int64)
-            special_pos = np.empty(4096, np.int64)
-            special_kind = np.empty(4096, np.int8)
-            self.st[K.ST_NNEW] = self.st[K.ST_NEV] = self.st[K.ST_NSPECIAL] = 0
-            line_at = line0 + data.count(b"\n", 0, pos)
-            new = K.parse_lines(buf, pos, end, line_at, self.plugin_letters,
-                                self.ht_key, self.ht_code, new_pos, new_len, self.st,
-                                special_pos, special_kind, *[out[n] for n in _KERNEL_ORDER])
-            for p, ln in zip(new_pos[: self.st[K.ST_NNEW]], new_len[: self.st[K.ST_NNEW]]):
-                self.strings.append(data[p:p + ln].decode("utf-8", "backslashreplace"))
-            self._specials(data, offset, line_at, pos, special_pos[: self.st[K.ST_NSPECIAL]],
-                           special_kind[: self.st[K.ST_NSPECIAL]], last and new >= end)
-            n = int(self.st[K.ST_NEV])
-            if n:
-                keep = n >= cap * 3 // 4
-                self.chunks.append({k: (v[:n] if keep else v[:n].copy()) for k, v in out.items()})
-            self.totals += self.st
+            if len(self.new_pos) < half:
+                self.new_pos = np.empty(half, np.int64)
+                self.new_len = np.empty(half, np.int64)
+            self.st[K.ST_NNEW] = self.st[K.ST_NSPECIAL] = 0
+            new = K.parse_lines(buf, buf64, pos, end, self.line, self.plugin_letters, self.last_cur,
+                                self.ht_key, self.ht_code, self.new_pos, self.new_len, self.st,
+                                self.special_pos, self.special_line, self.special_kind,
+                                *[self.out[n] for n in _KERNEL_ORDER])
+            self.line = int(self.st[K.ST_LINE])
+            nn = int(self.st[K.ST_NNEW])
+            for p, ln in zip(self.new_pos[:nn].tolist(), self.new_len[:nn].tolist()):
+                self.strings.append(buf[p:p + ln].tobytes().decode("utf-8", "backslashreplace"))
+            ns = int(self.st[K.ST_NSPECIAL])
+            self._specials(buf, offset, self.special_pos[:ns], self.special_line[:ns],
+                           self.special_kind[:ns], last and new >= end)
             pos = new
             if self.st[K.ST_NSTR] >= len(self.ht_key) // 2:
                 self._grow_table()
 
-    def _specials(self, data, offset, line_at, pos, spos, skind, last_chunk) -> None:
-        if len(spos) == 0:
-            return
-        # line number of each special line: count newlines between them
-        for p, k in zip(spos.tolist(), skind.tolist()):
-            e = data.find(b"\n", p)
-            text = data[p: e if e >= 0 else len(data)].rstrip(b"\r")
+    def _specials(self, buf, offset, spos, sline, skind, last_chunk) -> None:
+        for p, line, k in zip(spos.tolist(), sline.tolist(), skind.tolist()):
+            e = p
+            while e < len(buf) and buf[e] != 10 and e - p < 400:
+                e += 1
+            text = buf[p:e].tobytes().rstrip(b"\r")
             if k == K.LINE_HEADER:
                 if len(self.header_lines) < 200:
                     self.header_lines.append(text)
                 continue
-            line = line_at + data.count(b"\n", pos, p)
             where = (line, offset + p, text[:120])
-            if last_chunk and e < 0:
+            if last_chunk and e >= len(buf):
                 self.truncated = (line, offset + p)
                 continue
             if k == K.LINE_OTHER:
@@ -116,33 +141,40 @@ class TextParser:
                 self.n_bad += 1
                 if len(self.bad) < _MAX_EXAMPLES:
                     self.bad.append(where)
-            pos, line_at = p, line
 
     def finish(self, fmt: str) -> None:
-        """Merge the chunks into the result and describe what was seen."""
+        """Hand the chunks to the result and describe what was seen."""
         r = self.result
         r.strings.strings = self.strings
         r.strings._codes = {}
         for code, s in enumerate(self.strings):
             r.strings._codes.setdefault(s, code)
-        cols = _concat(self.chunks)
-        self.chunks = []
-        self._fix_lost(cols)
-        self._task_column(cols)
-        line_no = cols.pop("line_no")
-        for name in _EXTRA:
-            cols.pop(name, None)
-        ts = cols["ts_ns"]
-        back = np.flatnonzero(ts[1:] < ts[:-1]) if len(ts) > 1 else []
-        if len(back):
-            r.warnings.add("disorder", f"{r.path}: line {int(line_no[back[0] + 1])}: timestamp goes back "
-                           f"in time ({len(back)} such lines); events sorted by timestamp, "
-                           "file order kept among equal timestamps")
-            perm = schema.event_order(ts)
-            cols = {k: v[perm] for k, v in cols.items()}
-        r.ordered = True
-        r.add_events(cols)
-        t = self.totals
+        n = int(self.st[K.ST_NEV])
+        chunks = [{k: v[:n] for k, v in self.out.items()}] if self.out is not None and n else []
+        self.out = None
+        self._fix_lost(chunks)
+        self._task_column(chunks)
+        prev_ts, back, first_back = None, 0, None
+        for c in chunks:
+            ts = c["ts_ns"]
+            down = np.flatnonzero(ts[1:] < ts[:-1]) + 1
+            if prev_ts is not None and len(ts) and ts[0] < prev_ts:
+                down = np.concatenate([[0], down])
+            if len(down):
+                back += len(down)
+                if first_back is None:
+                    first_back = int(c["line_no"][down[0]])
+            if len(ts):
+                prev_ts = ts[-1]
+            for name in _EXTRA:
+                del c[name]
+            r.add_events(c)
+        if back:
+            r.warnings.add("disorder", f"{r.path}: line {first_back}: timestamp goes back in time "
+                           f"({back} such lines); events sorted by timestamp, file order kept among "
+                           "equal timestamps")
+        r.ordered = back == 0
+        t = self.st
         r.skipped += int(t[K.ST_SKIPPED] + t[K.ST_MARKERS])
         if t[K.ST_MARKERS]:
             r.warnings.add("markers", f"skipped {int(t[K.ST_MARKERS])} atrace/trace_marker lines "
@@ -167,49 +199,58 @@ class TextParser:
                            "incomplete (truncated file?); ignored")
         self._headers(fmt)
 
-    def _fix_lost(self, cols) -> None:
-        lost = np.flatnonzero(cols["kind"] == schema.LOST)
-        if len(lost) == 0:
-            return
-        ts = cols["ts_ns"]
-        n = len(ts)
-        real = np.flatnonzero(cols["kind"] != schema.LOST)
-        # A marker is printed just before the next event recorded after the loss.
-        nxt = np.searchsorted(real, lost)
-        for i, j in zip(lost.tolist(), nxt.tolist()):
-            if j < len(real):
-                ts[i] = ts[real[j]]
-            elif len(real):
-                ts[i] = ts[real[-1]]
-            else:
-                ts[i] = 0
-        for c, v in zip(cols["cpu"][lost].tolist(), cols["lost_events"][lost].tolist()):
-            self.result.add_lost(c, v)
-        cols["lost_events"][lost] = np.maximum(cols["lost_events"][lost], 0)
-        total = sum(v for v in self.result.lost_per_cpu.values() if v > 0)
-        self.result.warnings.add("lost", f"the ring buffer dropped events ({total} counted, "
-                                 f"on CPUs {sorted(self.result.lost_per_cpu)}); spans around them are "
-                                 "flagged in the events table (kind=lost)", 1)
-        del n
+    def _fix_lost(self, chunks) -> None:
+        """A LOST marker is printed just before the next event recorded after the
+        loss: give it that event's timestamp (the last event's if none follows)."""
+        pending = []
+        last_ts = 0
+        for c in chunks:
+            kind, ts = c["kind"], c["ts_ns"]
+            lost = np.flatnonzero(kind == schema.LOST)
+            if len(lost) == 0 and not pending:
+                if len(ts):
+                    last_ts = ts[-1]
+                continue
+            real = np.flatnonzero(kind != schema.LOST)
+            if pending and len(real):
+                for cc, i in pending:
+                    cc["ts_ns"][i] = ts[real[0]]
+                pending = []
+            nxt = np.searchsorted(real, lost)
+            for i, j in zip(lost.tolist(), nxt.tolist()):
+                if j < len(real):
+                    ts[i] = ts[real[j]]
+                else:
+                    pending.append((c, i))
+            for cpu, v in zip(c["cpu"][lost].tolist(), c["lost_events"][lost].tolist()):
+                self.result.add_lost(cpu, v)
+            c["lost_events"][lost] = np.maximum(c["lost_events"][lost], 0)
+            if len(real):
+                last_ts = ts[real[-1]]
+        for cc, i in pending:
+            cc["ts_ns"][i] = last_ts
+        if self.result.lost_per_cpu:
+            counted = sum(v for v in self.result.lost_per_cpu.values() if v > 0)
+            self.result.warnings.add("lost", f"the ring buffer dropped events ({counted} counted, on CPUs "
+                                     f"{sorted(self.result.lost_per_cpu)}); the places are kept as "
+                                     "'lost' rows in the events table")
 
-    def _task_column(self, cols) -> None:
-        """tid -> comm and tid -> tgid from the TASK-PID (TGID) column (last value seen)."""
+    def _task_column(self, chunks) -> None:
+        """tid -> comm and tid -> tgid from the TASK-PID (TGID) column (last value seen).
+
+        The kernel only fills cur_comm / cur_tgid where a CPU's current task
+        changed, so this looks at a small subset of the rows."""
         r = self.result
-        tid, comm, tgid = cols["cur_tid"], cols["cur_comm"], cols["cur_tgid"]
-        if len(tid) == 0:
-            return
-        rev = slice(None, None, -1)
-        ok = comm[rev] > 0
-        t_ok = tid[rev][ok]
-        uniq, idx = np.unique(t_ok, return_index=True)
-        for t, c in zip(uniq.tolist(), comm[rev][ok][idx].tolist()):
-            if t > 0:
-                r.cmdlines[t] = self.strings[c]
-        ok = tgid[rev] >= 0
-        uniq, idx = np.unique(tid[rev][ok], return_index=True)
-        for t, g in zip(uniq.tolist(), tgid[rev][ok][idx].tolist()):
-            if t > 0 and g > 0:
-                r.tgid[t] = g
+        for c in chunks:
+            tid, comm, tgid = c["cur_tid"], c["cur_comm"], c["cur_tgid"]
+            ok = np.flatnonzero(comm > 0)
+            for t, code in zip(tid[ok].tolist(), comm[ok].tolist()):
+                if t > 0:
+                    r.cmdlines[t] = self.strings[code]
+            ok = np.flatnonzero(tgid > 0)
+            for t, g in zip(tid[ok].tolist(), tgid[ok].tolist()):
+                if t > 0:
+                    r.tgid[t] = g
 
     def _headers(self, fmt: str) -> None:
         r = self.result
@@ -217,7 +258,7 @@ class TextParser:
             m = _P_RE.search(h) or _CPUS_RE.search(h)
             if m and r.n_cpus is None:
                 r.n_cpus = int(m.group(1))
-        t = self.totals
+        t = self.st
         if fmt in ("ftrace", "trace-cmd-report"):
             pretty = t[K.ST_PRETTY] > 0 or t[K.ST_NUMSTATE] > 0
             has_report_header = any(_CPUS_RE.search(h) for h in self.header_lines)
@@ -227,22 +268,14 @@ class TextParser:
                 r.format = "ftrace"
 
 
-def _concat(chunks: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
-    if not chunks:
-        return {name: np.empty(0, schema.EVENTS.field(name).numpy_dtype)
-                if name in schema.EVENTS.names else np.empty(0, _EXTRA[name]) for name in _KERNEL_ORDER}
-    if len(chunks) == 1:
-        return dict(chunks[0])
-    return {k: np.concatenate([c[k] for c in chunks]) for k in chunks[0]}
-
-
 def read(src: Source, fmt: str, progress=None) -> ReadResult:
     """Read an ftrace-family text file (see module docstring)."""
     result = ReadResult(src.path, fmt, compression=src.compression)
-    parser = TextParser(result)
-    for data, offset, line, last in text_chunks(src, progress=progress):
-        parser.feed(data, offset, line, last)
-        if last and not data.endswith(b"\n"):
-            parser.unterminated = (line + data.count(b"\n"), offset + data.rfind(b"\n") + 1)
+    # ~130 bytes per event line in practice; compressed text ~10x smaller.
+    parser = TextParser(result, expected_events=src.size // (13 if src.compression else 130) + 1024)
+    for buf, offset, last in text_chunks(src, progress=progress):
+        parser.feed(buf, offset, last)
+        if last and buf[-1] != 10:
+            parser.unterminated = (parser.line - 1, offset + _last_newline(buf, 0, len(buf)) + 1)
     parser.finish(fmt)
     return result
