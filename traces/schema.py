@@ -284,10 +284,15 @@ INTERVALS = Table("intervals", (
     _f("state", "int8", "code", "schema.INTERVAL_STATE_NAMES: running, runnable, blocked, unknown"),
     _f("begin", "int8", "code", "schema.BEGIN_NAMES: how it began"),
     _f("end", "int8", "code", "schema.END_NAMES: how it ended"),
-    _f("sleep_state", "int32", "bits", "blocked: the prev_state it blocked with; -1 otherwise"),
-    _f("wait_start_ns", "int64", "ns", "runnable: when the wait began (sched_waking if the trace has it); -1 otherwise"),
-    _f("valid", "bool", "bool", "false for spans damaged by lost events or before the first known state", True),
-), doc="One row per state interval of one task.")
+    _f("sleep_state", "int32", "bits", "blocked: the prev_state it blocked with; runnable after a "
+       "preemption: the prev_state it was switched out with (0 'R' or 0x100 'R+'); -1 otherwise"),
+    _f("wait_start_ns", "int64", "ns", "runnable: when the wait began (sched_waking if the trace has it, "
+       "kept across migrations); -1 otherwise"),
+    _f("cause", "int8", "code", "runnable: why the task became runnable, kept across migrations "
+       "(schema.BEGIN_WAKEUP, BEGIN_PREEMPT, BEGIN_NEW; BEGIN_TRACE_START when unknown); -1 otherwise"),
+    _f("valid", "bool", "bool", "false for spans damaged by lost events or inconsistent events, and "
+       "for the unknown span before a task's first known state", True),
+), doc="One row per state interval of one task, in the order the intervals ended.")
 
 TABLES = {t.name: t for t in (EVENTS, TASKS, CPUS, META, INTERVALS)}
 

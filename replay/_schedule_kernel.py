@@ -1,0 +1,391 @@
+"""Numba kernel: scheduler events -> per-task state intervals (the observed schedule).
+
+One pass in event order keeps, per task, its current state (running on c,
+runnable on c, blocked, unknown) and when and why that state began; each
+state change closes an interval. The rules follow what the kernel does:
+
+* ``sched_switch`` ends prev's running interval (preempted if prev_state is
+  R/R+, exited if X/Z or after sched_process_exit, blocked otherwise) and
+  starts next's (ending its runnable wait).
+* ``sched_waking`` marks when a wakeup began (try_to_wake_up): a blocked task
+  becomes runnable there; ``sched_wakeup`` is then only a confirmation (and
+  the whole wakeup when the trace has no waking events). A wakeup of a task
+  that is running or already runnable changes nothing (ttwu_runnable; in 6.18
+  also a delayed-dequeue task, which gets a waking but no wakeup).
+* ``sched_wakeup_new`` makes a forked child runnable.
+* ``sched_migrate_task`` moves a runnable task's wait to another CPU; the
+  wait keeps its start and cause.
+* The current task of a CPU (common_pid of any event there) reveals a task
+  that was running when the trace began.
+* A LOST marker on CPU c makes the running and runnable tasks of c unknown
+  until an event shows their state again; spans it damages are invalid.
+
+Tasks are dense indices 0..T-1 (the tasks table's order), -1 for tid <= 0.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from traces import schema
+from traces._numba import jit
+
+# Per-task states beside schema.RUNNING / RUNNABLE / BLOCKED / UNKNOWN_STATE.
+NOT_YET = 4   # not mentioned yet: no interval open
+NEWBORN = 5   # forked, not yet woken (TASK_NEW): no interval open
+GONE = 6      # exited: no interval open
+
+# Counters in ``stats``.
+S_ROWS = 0
+S_INCONSISTENT = 1     # events that contradict the state we had
+S_WAKE_NOOP = 2        # wakeups of running / runnable tasks
+S_SWITCH_NO_WAKE = 3   # switch-in of a task we thought blocked (no wakeup seen)
+S_LOST_TASKS = 4       # task states made unknown by lost events
+S_REVEALED = 5         # tasks found running on a CPU whose history the trace had not shown
+S_INFERRED = 6         # switches to a task the kernel did not trace, inferred
+S_MISSED_OUT = 7       # switches away from a task the kernel did not trace, inferred
+S_SIZE = 10
+
+
+@jit
+def _emit(i, end_ts, end_code, valid_and, state, start, cpu, begin, sleep, wait, cause, valid, tids,
+          o_tid, o_cpu, o_start, o_end, o_state, o_begin, o_end_code, o_sleep, o_wait, o_cause, o_valid,
+          stats):
+    """Close task i's open interval at end_ts."""
+    s = state[i]
+    if s > schema.UNKNOWN_STATE:
+        return
+    r = stats[S_ROWS]
+    o_tid[r] = tids[i]
+    o_cpu[r] = cpu[i] if s != schema.BLOCKED else -1
+    o_start[r] = start[i]
+    o_end[r] = end_ts
+    o_state[r] = s
+    o_begin[r] = begin[i]
+    o_end_code[r] = end_code
+    o_sleep[r] = sleep[i] if (s == schema.BLOCKED or s == schema.RUNNABLE) else -1
+    o_wait[r] = wait[i] if s == schema.RUNNABLE else -1
+    o_cause[r] = cause[i] if s == schema.RUNNABLE else -1
+    o_valid[r] = valid[i] and valid_and and s != schema.UNKNOWN_STATE
+    stats[S_ROWS] = r + 1
+
+
+@jit
+def _reveal_running(p, c, t, was, cpu_first, cpu_last, state, start, cpu, begin, sleep, wait, cause, valid,
+                    tids, out, stats, dark_gap_ns):
+    """Task p is seen running on CPU c (it emitted an event there, or is switched
+    out there) without a recorded switch-in.
+
+    ``was`` is what we knew of c: -2 nothing (no switch on c yet, or events lost
+    there), -1 idle. Linux 6.18 on the corpus machines does not always trace the
+    idle -> task switch (about half of them are missing in every capture), so
+    after idle the switch-in is inferred at the later of the CPU's last event
+    and the start of p's wait. With nothing known, a task of unknown state has
+    run there since the CPU's first event; a task we had in another state was
+    switched in unseen, at some time before t: that interval is invalid.
+    """
+    s = state[p]
+    if was == -1:
+        stats[S_INFERRED] += 1
+        at = max(cpu_last[c], start[p])
+        if at > t:
+            at = t
+        if t - at > dark_gap_ns:
+            # A long silence on a CPU where a task ran: no tick, no event (the vCPU was
+            # not running, or events vanished). When p came in is unknown: its wait ends
+            # at t and is not trusted.
+            _emit(p, t, schema.END_SWITCHED_IN, False, state, start, cpu, begin, sleep, wait, cause,
+                  valid, tids, *out, stats)
+            at = t
+        elif s == schema.RUNNABLE or s == schema.UNKNOWN_STATE:
+            _emit(p, at, schema.END_SWITCHED_IN, True, state, start, cpu, begin, sleep, wait, cause,
+                  valid, tids, *out, stats)
+        elif s == schema.BLOCKED:
+            stats[S_SWITCH_NO_WAKE] += 1
+            _emit(p, at, schema.END_WOKEN, True, state, start, cpu, begin, sleep, wait, cause,
+                  valid, tids, *out, stats)
+        else:
+            _emit(p, at, schema.END_LOST, False, state, start, cpu, begin, sleep, wait, cause,
+                  valid, tids, *out, stats)
+        start[p] = at
+        begin[p] = schema.BEGIN_SWITCH_IN
+    elif s == schema.UNKNOWN_STATE:
+        stats[S_REVEALED] += 1
+        if cpu_first[c] > start[p]:
+            _emit(p, cpu_first[c], schema.END_SWITCHED_IN, True, state, start, cpu, begin, sleep,
+                  wait, cause, valid, tids, *out, stats)
+            start[p] = cpu_first[c]
+        begin[p] = schema.BEGIN_TRACE_START
+    else:
+        stats[S_REVEALED] += 1
+        _emit(p, t, schema.END_SWITCHED_IN, False, state, start, cpu, begin, sleep, wait, cause,
+              valid, tids, *out, stats)
+        start[p] = t
+        begin[p] = schema.BEGIN_SWITCH_IN
+    state[p] = schema.RUNNING
+    cpu[p] = c
+    valid[p] = True
+
+
+@jit
+def _observe_current(who, c, t, cpu_cur, cpu_first, cpu_last, state, start, cpu, begin, sleep, wait, cause,
+                     valid, tids, out, stats, dark_gap_ns):
+    """An event recorded on CPU c says ``who`` runs there now (-1: the idle task).
+
+    If that contradicts the task we had on c, the switches in between were not
+    traced: the old task left c unseen after its last event there (its state is
+    unknown from then until an event shows it), and ``who`` came in unseen."""
+    x = cpu_cur[c]
+    if x == who:
+        return
+    was = x
+    if x >= 0:
+        stats[S_MISSED_OUT] += 1
+        if state[x] == schema.RUNNING and cpu[x] == c:
+            at = max(cpu_last[c], start[x])
+            _emit(x, at, schema.END_LOST, True, state, start, cpu, begin, sleep, wait, cause, valid, tids,
+                  *out, stats)
+            state[x] = schema.UNKNOWN_STATE
+            start[x] = at
+            begin[x] = schema.BEGIN_LOST
+            valid[x] = False
+        was = -1
+    if who >= 0:
+        if state[who] == schema.RUNNING and cpu[who] != c and cpu_cur[cpu[who]] == who:
+            cpu_cur[cpu[who]] = -2  # it cannot run on two CPUs: that one's history is unknown now
+        _reveal_running(who, c, t, was, cpu_first, cpu_last, state, start, cpu, begin, sleep, wait, cause,
+                        valid, tids, out, stats, dark_gap_ns)
+    cpu_cur[c] = who
+
+
+@jit
+def _bad(e, stats, bad_at):
+    n = stats[S_INCONSISTENT]
+    if n < len(bad_at):
+        bad_at[n] = e
+    stats[S_INCONSISTENT] = n + 1
+
+
+@jit
+def build_intervals(ts, cpu_col, kind, cur_raw, cur, tid, prev_state, nxt, target, orig, old,
+                    tids, trace_start, trace_end, n_cpus, has_waking, dark_gap_ns,
+                    o_tid, o_cpu, o_start, o_end, o_state, o_begin, o_end_code, o_sleep, o_wait,
+                    o_cause, o_valid, stats, bad_at):
+    """Fill the output arrays (capacity >= 2 * events + 2 * tasks) and return the row count.
+
+    ``dark_gap_ns``: a silence longer than this on a CPU before an unseen switch
+    makes the switch time unknown (see _reveal_running).
+
+    ``cur``, ``tid``, ``nxt``, ``old`` are task indices (-1: none / idle)."""
+    T = len(tids)
+    state = np.full(T, NOT_YET, np.int8)
+    start = np.zeros(T, np.int64)
+    cpu = np.full(T, -1, np.int64)
+    begin = np.zeros(T, np.int8)
+    sleep = np.full(T, -1, np.int32)
+    wait = np.full(T, -1, np.int64)
+    cause = np.full(T, -1, np.int8)
+    valid = np.ones(T, np.bool_)
+    exiting = np.zeros(T, np.bool_)
+    cpu_cur = np.full(n_cpus, -2, np.int64)   # task running on the CPU; -1 idle; -2 unknown
+    cpu_first = np.full(n_cpus, -1, np.int64)  # first event on the CPU
+    cpu_last = np.full(n_cpus, trace_start, np.int64)  # last event on the CPU before this one
+    out = (o_tid, o_cpu, o_start, o_end, o_state, o_begin, o_end_code, o_sleep, o_wait, o_cause, o_valid)
+
+    for e in range(len(ts)):
+        t = ts[e]
+        c = cpu_col[e]
+        k = kind[e]
+        if e > 0:
+            pc = cpu_col[e - 1]
+            if pc >= 0 and pc < n_cpus:
+                cpu_last[pc] = ts[e - 1]
+        if c < 0 or c >= n_cpus:
+            continue
+        if cpu_first[c] < 0:
+            cpu_first[c] = t
+        # First mention of a task other than as a fork child: it existed before the
+        # trace began, in a state the trace has not shown yet.
+        for who in (cur[e], tid[e], nxt[e], old[e]):
+            if who >= 0 and state[who] == NOT_YET and not (k == schema.FORK and who == tid[e]):
+                state[who] = schema.UNKNOWN_STATE
+                start[who] = trace_start
+                begin[who] = schema.BEGIN_TRACE_START
+                valid[who] = False
+        # The CPU's current task is running: this reveals tasks that were running
+        # when the trace started (no switch seen on this CPU yet).
+        # Who runs on c: the task that emitted this event (common_pid; 0 = idle).
+        if k != schema.LOST and cur_raw[e] >= 0:
+            _observe_current(cur[e], c, t, cpu_cur, cpu_first, cpu_last, state, start, cpu, begin, sleep,
+                             wait, cause, valid, tids, out, stats, dark_gap_ns)
+
+        if k == schema.SWITCH:
+            p = tid[e]
+            n = nxt[e]
+            ps = prev_state[e]
+            # prev is the CPU's current task (prev_pid; normally also common_pid)
+            _observe_current(p, c, t, cpu_cur, cpu_first, cpu_last, state, start, cpu, begin, sleep, wait,
+                             cause, valid, tids, out, stats, dark_gap_ns)
+            if p >= 0:
+                runnable = ps >= 0 and (ps & 0xFF) == 0
+                dead = ps > 0 and (ps & (schema.STATE_DEAD | schema.STATE_ZOMBIE)) != 0
+                if dead or (exiting[p] and not runnable):
+                    _emit(p, t, schema.END_EXITED, True, state, start, cpu, begin, sleep, wait, cause,
+                          valid, tids, *out, stats)
+                    state[p] = GONE
+                    exiting[p] = False
+                elif runnable:
+                    _emit(p, t, schema.END_PREEMPTED, True, state, start, cpu, begin, sleep, wait, cause,
+                          valid, tids, *out, stats)
+                    state[p] = schema.RUNNABLE
+                    begin[p] = schema.BEGIN_PREEMPT
+                    cause[p] = schema.BEGIN_PREEMPT
+                    wait[p] = t
+                    sleep[p] = ps
+                    start[p] = t
+                    valid[p] = True
+                else:
+                    _emit(p, t, schema.END_BLOCKED, True, state, start, cpu, begin, sleep, wait, cause,
+                          valid, tids, *out, stats)
+                    state[p] = schema.BLOCKED
+                    begin[p] = schema.BEGIN_SWITCH_OUT
+                    sleep[p] = ps
+                    start[p] = t
+                    valid[p] = True
+            if n >= 0:
+                s = state[n]
+                if s == schema.RUNNABLE or s == schema.UNKNOWN_STATE:
+                    _emit(n, t, schema.END_SWITCHED_IN, True, state, start, cpu, begin, sleep, wait, cause,
+                          valid, tids, *out, stats)
+                elif s == schema.BLOCKED:
+                    stats[S_SWITCH_NO_WAKE] += 1
+                    _emit(n, t, schema.END_WOKEN, True, state, start, cpu, begin, sleep, wait, cause,
+                          valid, tids, *out, stats)
+                elif s == schema.RUNNING:
+                    _bad(e, stats, bad_at)  # still running elsewhere: events were lost there
+                    _emit(n, t, schema.END_LOST, False, state, start, cpu, begin, sleep, wait, cause,
+                          valid, tids, *out, stats)
+                    if cpu_cur[cpu[n]] == n:
+                        cpu_cur[cpu[n]] = -2
+                state[n] = schema.RUNNING
+                start[n] = t
+                cpu[n] = c
+                begin[n] = schema.BEGIN_SWITCH_IN
+                valid[n] = True
+                cpu_cur[c] = n
+            else:
+                cpu_cur[c] = -1
+
+        elif k == schema.WAKING or k == schema.WAKEUP:
+            w = tid[e]
+            if w >= 0:
+                s = state[w]
+                if s == schema.BLOCKED or s == schema.UNKNOWN_STATE:
+                    _emit(w, t, schema.END_WOKEN, True, state, start, cpu, begin, sleep, wait, cause,
+                          valid, tids, *out, stats)
+                    state[w] = schema.RUNNABLE
+                    start[w] = t
+                    cpu[w] = target[e]
+                    begin[w] = schema.BEGIN_WAKEUP
+                    cause[w] = schema.BEGIN_WAKEUP
+                    wait[w] = t
+                    sleep[w] = -1
+                    valid[w] = True
+                elif s == schema.RUNNABLE and k == schema.WAKEUP and has_waking \
+                        and cause[w] == schema.BEGIN_WAKEUP and target[e] >= 0:
+                    cpu[w] = target[e]  # the wakeup that completes this waking
+                elif s == schema.RUNNING or s == schema.RUNNABLE:
+                    stats[S_WAKE_NOOP] += 1
+
+        elif k == schema.WAKEUP_NEW:
+            w = tid[e]
+            if w >= 0:
+                s = state[w]
+                if s == schema.UNKNOWN_STATE or s == schema.BLOCKED:
+                    _emit(w, t, schema.END_WOKEN, True, state, start, cpu, begin, sleep, wait, cause,
+                          valid, tids, *out, stats)
+                if s == NEWBORN or s == GONE or s == schema.UNKNOWN_STATE or s == schema.BLOCKED:
+                    state[w] = schema.RUNNABLE
+                    start[w] = t
+                    cpu[w] = target[e]
+                    begin[w] = schema.BEGIN_NEW
+                    cause[w] = schema.BEGIN_NEW
+                    wait[w] = t
+                    sleep[w] = -1
+                    valid[w] = True
+                else:
+                    _bad(e, stats, bad_at)
+
+        elif k == schema.FORK:
+            w = tid[e]
+            if w >= 0:
+                s = state[w]
+                if s == NOT_YET or s == GONE:
+                    state[w] = NEWBORN
+                    exiting[w] = False
+                else:
+                    # tid reuse while we still had the old task alive: lost events
+                    _bad(e, stats, bad_at)
+                    _emit(w, t, schema.END_LOST, False, state, start, cpu, begin, sleep, wait, cause,
+                          valid, tids, *out, stats)
+                    state[w] = NEWBORN
+
+        elif k == schema.MIGRATE:
+            w = tid[e]
+            if w >= 0:
+                s = state[w]
+                if s == schema.RUNNABLE:
+                    if cpu[w] != target[e]:
+                        _emit(w, t, schema.END_MIGRATED, True, state, start, cpu, begin, sleep, wait,
+                              cause, valid, tids, *out, stats)
+                        start[w] = t
+                        cpu[w] = target[e]
+                        begin[w] = schema.BEGIN_MIGRATE
+                elif s == schema.BLOCKED or s == NEWBORN:
+                    cpu[w] = target[e]  # placement during a wakeup or fork, before it is runnable
+                elif s == schema.RUNNING:
+                    _bad(e, stats, bad_at)
+
+        elif k == schema.EXIT:
+            w = tid[e]
+            if w >= 0:
+                exiting[w] = True
+
+        elif k == schema.EXEC:
+            # A non-leader thread that execs takes over the leader's tid (de_thread).
+            w = tid[e]
+            o = old[e]
+            if w >= 0 and o >= 0 and o != w and state[o] == schema.RUNNING:
+                oc = cpu[o]
+                _emit(o, t, schema.END_EXITED, True, state, start, cpu, begin, sleep, wait, cause, valid,
+                      tids, *out, stats)
+                state[o] = GONE
+                _emit(w, t, schema.END_EXITED, True, state, start, cpu, begin, sleep, wait, cause, valid,
+                      tids, *out, stats)
+                state[w] = schema.RUNNING
+                start[w] = t
+                cpu[w] = oc
+                begin[w] = schema.BEGIN_SWITCH_IN
+                valid[w] = True
+                if oc >= 0:
+                    cpu_cur[oc] = w
+
+        elif k == schema.LOST:
+            # Events recorded on c were dropped before t: whatever ran or waited on c
+            # may have changed state unseen.
+            for i in range(T):
+                if (state[i] == schema.RUNNING or state[i] == schema.RUNNABLE) and cpu[i] == c:
+                    _emit(i, t, schema.END_LOST, False, state, start, cpu, begin, sleep, wait, cause,
+                          valid, tids, *out, stats)
+                    state[i] = schema.UNKNOWN_STATE
+                    start[i] = t
+                    begin[i] = schema.BEGIN_LOST
+                    valid[i] = False
+                    stats[S_LOST_TASKS] += 1
+            if c >= 0 and c < n_cpus:
+                cpu_cur[c] = -2
+
+    for i in range(T):
+        _emit(i, trace_end, schema.END_TRACE_END, True, state, start, cpu, begin, sleep, wait, cause, valid,
+              tids, *out, stats)
+    return stats[S_ROWS]

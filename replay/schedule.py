@@ -1,0 +1,127 @@
+"""Schedules: what each task went through, as state intervals.
+
+:func:`observed_schedule` rebuilds the recorded schedule from a trace's
+events; the replay engine produces the same :class:`Schedule` shape, so every
+metric is computed by one function on either.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import polars as pl
+
+from traces import schema
+from traces.trace import Trace
+
+from . import _schedule_kernel as K
+
+
+@dataclass
+class Schedule:
+    """A schedule: the intervals table plus what is needed to measure it.
+
+    ``intervals`` has the columns of ``traces.schema.INTERVALS``; ``tasks``
+    those of ``schema.TASKS``; ``start_ns``/``end_ns`` bound the schedule;
+    ``n_cpus`` is the number of CPUs it ran on.
+    """
+
+    intervals: pl.DataFrame
+    tasks: pl.DataFrame
+    start_ns: int
+    end_ns: int
+    n_cpus: int
+    source: str = "observed"
+    warnings: list[str] = field(default_factory=list)
+    counters: dict[str, int] = field(default_factory=dict)
+    has_waking: bool = True
+
+    @property
+    def duration_ns(self) -> int:
+        return self.end_ns - self.start_ns
+
+
+def task_index(tids: np.ndarray, col: np.ndarray) -> np.ndarray:
+    """Index of each tid of ``col`` in the sorted ``tids``; -1 for tid <= 0 or unknown."""
+    col = np.asarray(col)
+    out = np.full(len(col), -1, np.int64)
+    if len(tids) == 0:
+        return out
+    top = int(tids[-1])
+    if top < (1 << 24):
+        dense = np.full(top + 2, -1, np.int64)
+        dense[tids] = np.arange(len(tids))
+        ok = (col > 0) & (col <= top)
+        out[ok] = dense[col[ok]]
+        return out
+    pos = np.searchsorted(tids, col)
+    pos = np.minimum(pos, len(tids) - 1)
+    hit = (tids[pos] == col) & (col > 0)
+    out[hit] = pos[hit]
+    return out
+
+
+#: A CPU silent for longer than this (no tick, no event) before an unseen
+#: context switch: when the switch happened is unknown. Two ticks at HZ=250
+#: plus margin; a running fair task emits sched_stat_runtime at every tick.
+DARK_GAP_NS = 10_000_000
+
+
+def observed_schedule(trace: Trace, dark_gap_ns: int = DARK_GAP_NS) -> Schedule:
+    """The recorded schedule of ``trace`` (see :mod:`replay._schedule_kernel` for the rules).
+
+    Intervals before a task's first known state are ``unknown`` and invalid;
+    spans damaged by lost or contradictory events are invalid; waits are the
+    runnable intervals that end ``switched_in``.
+    """
+    ev = trace.event_arrays("ts_ns", "cpu", "kind", "cur_tid", "tid", "prev_state", "next_tid",
+                            "target_cpu", "orig_cpu", "old_tid")
+    tasks = trace.tasks
+    tids = tasks["tid"].to_numpy().astype(np.int64)
+    kind = ev["kind"]
+    n = len(kind)
+    n_lost = int(np.count_nonzero(kind == schema.LOST))
+    n_cpus = max(int(trace.cpus.height), int(ev["cpu"].max()) + 1 if n else 1)
+    has_waking = bool(np.any(kind == schema.WAKING))
+    meta = trace.meta.row(0, named=True)
+    start, end = int(meta["first_ns"]), int(meta["last_ns"])
+    cap = 2 * n + (2 + n_lost) * len(tids) + 16
+    out = {f.name: np.empty(cap, f.numpy_dtype) for f in schema.INTERVALS.fields}
+    stats = np.zeros(K.S_SIZE, np.int64)
+    bad_at = np.full(64, -1, np.int64)
+    sw = kind == schema.SWITCH
+    nxt = np.where(sw, ev["next_tid"], -1)
+    rows = K.build_intervals(
+        ev["ts_ns"], ev["cpu"].astype(np.int64), kind, ev["cur_tid"], task_index(tids, ev["cur_tid"]),
+        task_index(tids, ev["tid"]), ev["prev_state"], task_index(tids, nxt),
+        ev["target_cpu"].astype(np.int64), ev["orig_cpu"].astype(np.int64), task_index(tids, ev["old_tid"]),
+        tids.astype(np.int32), start, end, n_cpus, has_waking, dark_gap_ns,
+        *[out[f.name] for f in schema.INTERVALS.fields], stats, bad_at)
+    intervals = pl.DataFrame({name: arr[:rows] for name, arr in out.items()})
+    bad_ts = [int(ev["ts_ns"][i]) for i in bad_at if i >= 0]
+    counters = {
+        "inconsistent_events": int(stats[K.S_INCONSISTENT]),
+        "wakeups_of_runnable_tasks": int(stats[K.S_WAKE_NOOP]),
+        "switch_in_without_wakeup": int(stats[K.S_SWITCH_NO_WAKE]),
+        "task_states_lost": int(stats[K.S_LOST_TASKS]),
+        "running_revealed": int(stats[K.S_REVEALED]),
+        "switch_in_inferred": int(stats[K.S_INFERRED]),
+        "switch_out_inferred": int(stats[K.S_MISSED_OUT]),
+    }
+    warnings = []
+    if counters["inconsistent_events"]:
+        warnings.append(f"{counters['inconsistent_events']} events contradicted the task states built so far "
+                        "(lost or reordered events); the spans around them are marked invalid")
+    missed = counters["switch_in_inferred"] + counters["switch_out_inferred"]
+    if missed:
+        warnings.append(f"{missed} context switches were not in the trace ({counters['switch_in_inferred']} "
+                        f"in, {counters['switch_out_inferred']} out; the Linux 6.18 corpus kernels skip "
+                        "some); each was inferred from the events around it")
+    has_wakeups = bool(np.any((kind == schema.WAKEUP) | (kind == schema.WAKING)))
+    if not has_wakeups:
+        warnings.append("the trace has no sched_waking/sched_wakeup events: wakeup waits cannot be "
+                        "measured (tasks go from blocked straight to running)")
+    sched = Schedule(intervals, tasks, start, end, n_cpus, "observed", warnings, counters, has_waking)
+    sched.bad_events = [int(i) for i in bad_at if i >= 0]
+    return sched
