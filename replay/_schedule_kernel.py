@@ -53,11 +53,11 @@ def _emit(i, end_ts, end_code, valid_and, state, start, cpu, begin, sleep, wait,
           stats):
     """Close task i's open interval at end_ts."""
     s = state[i]
-    if s > schema.UNKNOWN_STATE:
-        return
+    if s > schema.UNKNOWN_STATE or (s == schema.UNKNOWN_STATE and end_ts <= start[i]):
+        return  # nothing open, or an empty span of ignorance
     r = stats[S_ROWS]
     o_tid[r] = tids[i]
-    o_cpu[r] = cpu[i] if s != schema.BLOCKED else -1
+    o_cpu[r] = cpu[i] if (s == schema.RUNNING or s == schema.RUNNABLE) else -1
     o_start[r] = start[i]
     o_end[r] = end_ts
     o_state[r] = s

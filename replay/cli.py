@@ -162,6 +162,134 @@ def ingest(
             typer.echo(f"warning: {w}", err=True)
 
 
+def _ns(v) -> str:
+    """A duration in ns, printed with a readable unit."""
+    if v is None:
+        return "-"
+    v = float(v)
+    if abs(v) >= 1e9:
+        return f"{v / 1e9:.3f}s"
+    if abs(v) >= 1e6:
+        return f"{v / 1e6:.2f}ms"
+    if abs(v) >= 1e3:
+        return f"{v / 1e3:.1f}µs"
+    return f"{v:.0f}ns"
+
+
+def _num(v, fmt="{:.3f}") -> str:
+    return "-" if v is None else fmt.format(v)
+
+
+def _print_metrics(m: dict, title: str) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    con = Console(width=None if sys.stdout.isatty() else 110)
+    t = Table(title=f"wait time (runnable → running): {title}", title_justify="left")
+    for col in ("cause", "count", "mean", "p50", "p90", "p99", "p99.9", "max"):
+        t.add_column(col, justify="right" if col != "cause" else "left", no_wrap=True)
+    rows = [("all", m["wait_ns"])] + list(m["wait_ns_by_cause"].items())
+    for name, w in rows:
+        t.add_row(name, f"{w['count']:,}", _ns(w["mean"]), _ns(w["p50"]), _ns(w["p90"]), _ns(w["p99"]),
+                  _ns(w["p999"]), _ns(w["max"]))
+    con.print(t)
+    g = Table.grid(padding=(0, 2))
+    f, n, mig = m["fairness"], m["numa"], m["migrations"]
+    g.add_row("CPU time", f"{_ns(m['cpu_time_ns'])} over {m['n_cpus']} CPUs, utilization {m['utilization']:.1%}")
+    g.add_row("context switches", f"{m['context_switches']:,} ({m['involuntary_switches']:,} involuntary)")
+    g.add_row("migrations", f"{mig['total']:,} ({mig['cross_llc']:,} cross-LLC, {mig['cross_node']:,} cross-node)")
+    g.add_row("fairness", f"Jain {_num(f['jain'])} over {f['jain_tasks']} competing tasks; weighted-share error "
+              f"{_num(f['share_error'])} CPUs (max {_num(f['share_error_max'])}) over {f['share_windows']} "
+              f"task-windows of {_ns(f['window_ns'])}; longest wait {_ns(f['max_wait_ns'])}")
+    if f["jain_by_nice"]:
+        g.add_row("Jain by nice", ", ".join(f"{k}: {_num(v)}" for k, v in f["jain_by_nice"].items()))
+    g.add_row("NUMA", f"home-node CPU time {_num(n['home_fraction'], '{:.1%}')}, "
+              f"{n['cross_node_migrations']:,} cross-node migrations ({n['cross_node_migrations_per_s']:.2f}/s)")
+    con.print(g)
+    shown = {
+        "tasks": ("tid", "comm", "cpu_time_ns", "waits", "wait_ns_p50", "wait_ns_p99", "wait_ns_max", "migrations"),
+        "processes": ("tgid", "comm", "threads", "cpu_time_ns", "waits", "wait_ns_p50", "wait_ns_p99",
+                      "wait_ns_max"),
+        "cpus": ("cpu", "utilization", "cpu_time_ns", "waits", "wait_ns_p50", "wait_ns_p99", "wait_ns_max"),
+        "classes": ("class", "tasks", "cpu_time_ns", "waits", "wait_ns_p50", "wait_ns_p99", "wait_ns_max"),
+    }
+    for key, cols in shown.items():
+        if key not in m or not isinstance(m[key], list):
+            continue
+        rows = m[key]
+        if key in ("tasks", "processes"):
+            rows = sorted(rows, key=lambda r: -r["cpu_time_ns"])[:25]
+        more = " (top 25 by CPU time; --json has all)" if len(rows) < len(m[key]) else ""
+        t = Table(title=f"by {'process' if key == 'processes' else key[:-1]}{more}", title_justify="left")
+        for c in cols:
+            label = c.replace("wait_ns_", "wait ").replace("cpu_time_ns", "CPU time")
+            t.add_column(label, justify="left" if c in ("comm", "class") else "right", no_wrap=True,
+                         min_width=15 if c == "comm" else None)
+        for r in rows:
+            cells = []
+            for c in cols:
+                v = r.get(c)
+                if c == "utilization":
+                    cells.append(f"{v:.1%}")
+                elif c.endswith("_ns") or c.startswith("wait_ns"):
+                    cells.append(_ns(v) if v is not None else "-")
+                else:
+                    cells.append("-" if v is None else str(v))
+            t.add_row(*cells)
+        con.print(t)
+    for w in m["warnings"]:
+        con.print(f"[yellow]warning:[/] {w}", highlight=False)
+
+
+@app.command()
+def metrics(
+    trace: str = typer.Argument(..., help="Trace file or bundle directory."),
+    topology: Optional[str] = typer.Option(
+        None, "--topology", "-t",
+        help="Machine the trace ran on: 'host' (this machine's /sys), a spec SOCKETSxCORESxTHREADS "
+             "(e.g. 2x16x2: one LLC and NUMA node per socket), or a JSON/TOML file. Default: what the "
+             "trace records (usually one node, one LLC, no SMT)."),
+    by: Optional[str] = typer.Option(None, "--by", help="Also break down by task, process, cpu or class."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
+    plot: Optional[Path] = typer.Option(None, "--plot", help="Write the wait-time CDF by cause (PNG/SVG/PDF)."),
+    window_ms: float = typer.Option(100.0, "--window-ms", help="Fairness window for the weighted-share error."),
+    fmt: Optional[str] = typer.Option(None, "--format", help=FORMAT_HELP),
+    progress: Optional[bool] = typer.Option(None, "--progress/--no-progress", help=PROGRESS_HELP),
+):
+    """Wait time, CPU time, switches, migrations, fairness and NUMA locality of the recorded schedule.
+
+    Waits start at sched_waking (else sched_wakeup) for a wakeup, at the switch-out for a
+    preemption, at sched_wakeup_new for a new task, and end at the next switch-in; percentiles
+    are nearest-rank. Every definition is in the README ("Metrics").
+    """
+    if by is not None and by not in ("task", "process", "cpu", "class"):
+        _fail(f"--by {by!r}: expected task, process, cpu or class")
+    if not window_ms > 0:
+        _fail(f"--window-ms must be > 0 (got {window_ms})")
+    with _user_errors():
+        from replay import metrics as M
+        from replay import topology as T
+        from replay.schedule import observed_schedule
+
+        t = _load(trace, fmt, progress)
+        topo = T.resolve(topology, t)
+        sched = observed_schedule(t)
+        m = M.measure(sched, topo, window_ns=int(window_ms * 1e6), by=by)
+        m = {"trace": t.path, "topology": topo.name, **m}
+        if plot is not None:
+            from replay.plots import wait_cdf
+
+            w = M.waits(sched)
+            series = {name: w.filter(w["cause_name"] == name)["wait_ns"].to_numpy() for name in M.CAUSES}
+            wait_cdf(series, plot, title=f"wait time by cause: {os.path.basename(t.path)}")
+    if as_json:
+        _print_json(m)
+    else:
+        _print_metrics(m, os.path.basename(t.path))
+        if plot is not None:
+            typer.echo(f"wrote {plot}")
+
+
 def main() -> None:
     """Console-script entry point."""
     try:

@@ -278,7 +278,7 @@ META = Table("meta", (
 # replayed one share this shape, so one metrics module measures both.
 INTERVALS = Table("intervals", (
     _f("tid", "int32", "tid", "task"),
-    _f("cpu", "int16", "cpu", "CPU it ran or waited on; -1 while blocked"),
+    _f("cpu", "int16", "cpu", "CPU it ran or waited on; -1 while blocked or unknown"),
     _f("start_ns", "int64", "ns", "start of the interval"),
     _f("end_ns", "int64", "ns", "end of the interval"),
     _f("state", "int8", "code", "schema.INTERVAL_STATE_NAMES: running, runnable, blocked, unknown"),

@@ -1,0 +1,255 @@
+"""Machine topology: CPUs grouped into SMT cores, LLCs and NUMA nodes.
+
+Where a topology comes from (``--topology``):
+
+* ``host`` — this machine, read from ``/sys/devices/system/cpu`` and
+  ``/sys/devices/system/node``;
+* ``SxCxT`` (e.g. ``2x16x2``) — S sockets of C cores of T hardware threads,
+  one LLC and one NUMA node per socket, node distance 10 local / 20 remote
+  (Linux's LOCAL_DISTANCE / REMOTE_DISTANCE). CPUs are numbered the way Linux
+  numbers x86 machines: first thread of every core socket by socket, then the
+  second threads (cpu = t * S*C + s*C + c);
+* a ``.json`` or ``.toml`` file: ``cpus`` = list of {cpu, core, llc, node,
+  capacity (optional, default 1024)}, optional ``distance`` = node distance
+  matrix (list of lists);
+* nothing — what the trace records (its ``cpus`` table), which for most
+  formats is one node, one LLC and no SMT over the trace's CPUs.
+
+Ids are canonical: a core, LLC or node is named by its position in order of
+its lowest CPU, so two topologies that group CPUs the same way compare equal.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from traces.errors import TraceError
+
+LOCAL_DISTANCE = 10
+REMOTE_DISTANCE = 20
+_SPEC_RE = re.compile(r"^\s*(\d+)\s*x\s*(\d+)\s*x\s*(\d+)\s*$")
+
+
+@dataclass(frozen=True, eq=False)
+class Topology:
+    """CPU -> core, LLC, node, capacity (1024 = the biggest CPU), plus node distances."""
+
+    core: np.ndarray
+    llc: np.ndarray
+    node: np.ndarray
+    capacity: np.ndarray
+    distance: np.ndarray
+    name: str = ""
+
+    def __post_init__(self):
+        n = len(self.core)
+        for a in (self.llc, self.node, self.capacity):
+            if len(a) != n:
+                raise ValueError("topology arrays differ in length")
+        k = int(self.node.max()) + 1 if n else 0
+        if self.distance.shape != (k, k):
+            raise ValueError(f"distance matrix is {self.distance.shape}, expected ({k}, {k})")
+
+    @property
+    def n_cpus(self) -> int:
+        return len(self.core)
+
+    @property
+    def n_nodes(self) -> int:
+        return int(self.node.max()) + 1 if self.n_cpus else 0
+
+    @property
+    def n_llcs(self) -> int:
+        return int(self.llc.max()) + 1 if self.n_cpus else 0
+
+    @property
+    def n_cores(self) -> int:
+        return int(self.core.max()) + 1 if self.n_cpus else 0
+
+    def __eq__(self, other) -> bool:
+        return isinstance(other, Topology) and all(
+            np.array_equal(a, b) for a, b in ((self.core, other.core), (self.llc, other.llc),
+                                              (self.node, other.node), (self.capacity, other.capacity),
+                                              (self.distance, other.distance)))
+
+    def describe(self) -> str:
+        smt = self.n_cpus // max(self.n_cores, 1)
+        return (f"{self.n_cpus} CPUs, {self.n_cores} cores (SMT {smt}), {self.n_llcs} LLCs, "
+                f"{self.n_nodes} nodes")
+
+    def to_dict(self) -> dict:
+        return {
+            "name": self.name,
+            "cpus": [{"cpu": i, "core": int(c), "llc": int(l), "node": int(n), "capacity": int(cap)}
+                     for i, (c, l, n, cap) in enumerate(zip(self.core, self.llc, self.node, self.capacity))],
+            "distance": self.distance.tolist(),
+        }
+
+
+def _canonical(ids) -> np.ndarray:
+    """Renumber group ids 0.. in order of each group's lowest CPU."""
+    ids = np.asarray(ids)
+    first = {}
+    out = np.empty(len(ids), np.int32)
+    for i, g in enumerate(ids.tolist()):
+        if g not in first:
+            first[g] = len(first)
+        out[i] = first[g]
+    return out
+
+
+def make(core, llc, node, capacity=None, distance=None, name="") -> Topology:
+    """A topology from per-CPU group ids (any labels; renumbered canonically)."""
+    node_ids = np.asarray(node)
+    core_c, llc_c, node_c = _canonical(core), _canonical(llc), _canonical(node)
+    k = int(node_c.max()) + 1 if len(node_c) else 0
+    if distance is None:
+        dist = np.full((k, k), REMOTE_DISTANCE, np.int32)
+        np.fill_diagonal(dist, LOCAL_DISTANCE)
+    else:
+        dist = np.asarray(distance, np.int32)
+        if dist.shape != (k, k):
+            raise ValueError(f"distance matrix is {dist.shape} but there are {k} nodes")
+        # reorder rows/columns to the canonical node numbering when the labels were node ids
+        labels = [int(node_ids[np.flatnonzero(node_c == i)[0]]) for i in range(k)]
+        if sorted(labels) == list(range(k)):
+            dist = dist[np.ix_(labels, labels)]
+    cap = np.full(len(core_c), 1024, np.int32) if capacity is None else np.asarray(capacity, np.int32)
+    return Topology(core_c, llc_c, node_c, cap, dist, name)
+
+
+def from_spec(spec: str) -> Topology:
+    """``SxCxT``: sockets x cores per socket x threads per core."""
+    m = _SPEC_RE.match(spec)
+    if not m:
+        raise TraceError(f"topology spec {spec!r} is not SOCKETSxCORESxTHREADS (e.g. 2x16x2)")
+    s, c, t = (int(x) for x in m.groups())
+    if s < 1 or c < 1 or t < 1 or s * c * t > 65536:
+        raise TraceError(f"topology spec {spec!r}: each count must be >= 1 and the machine at most 65536 CPUs")
+    cpu = np.arange(s * c * t)
+    core = cpu % (s * c)   # threads of one core are s*c CPUs apart
+    socket = core // c
+    return make(core, socket, socket, name=f"{s}x{c}x{t}")
+
+
+def _cpulist(text: str) -> list[int]:
+    out = []
+    for part in text.strip().split(","):
+        if not part:
+            continue
+        if "-" in part:
+            a, b = part.split("-")
+            out.extend(range(int(a), int(b) + 1))
+        else:
+            out.append(int(part))
+    return out
+
+
+def from_host(root: str | Path = "/sys/devices/system") -> Topology:
+    """This machine's topology from sysfs (``root`` is for tests)."""
+    root = Path(root)
+    cpu_dir = root / "cpu"
+    try:
+        online = _cpulist((cpu_dir / "online").read_text())
+    except OSError as e:
+        raise TraceError(f"cannot read the host topology: {e}") from None
+    core, llc, node, cap = [], [], [], []
+    node_of = {}
+    for nd in sorted(root.glob("node/node[0-9]*")):
+        try:
+            for c in _cpulist((nd / "cpulist").read_text()):
+                node_of[c] = int(nd.name[4:])
+        except OSError:
+            pass
+    for c in online:
+        d = cpu_dir / f"cpu{c}"
+        try:
+            sib = (d / "topology" / "thread_siblings_list")
+            core.append(min(_cpulist(sib.read_text())) if sib.exists() else c)
+        except OSError:
+            core.append(c)
+        shared = None
+        caches = sorted((d / "cache").glob("index[0-9]*"), key=lambda p: int(p.name[5:]))
+        best = -1
+        for idx in caches:
+            try:
+                level = int((idx / "level").read_text())
+                if level >= best:
+                    best = level
+                    shared = min(_cpulist((idx / "shared_cpu_list").read_text()))
+            except (OSError, ValueError):
+                continue
+        llc.append(shared if shared is not None else 0)
+        node.append(node_of.get(c, 0))
+        try:
+            cap.append(int((d / "cpu_capacity").read_text()))
+        except (OSError, ValueError):
+            cap.append(1024)
+    dist = None
+    nodes = sorted(set(node))
+    if len(nodes) > 1:
+        try:
+            dist = [[int(x) for x in (root / "node" / f"node{n}" / "distance").read_text().split()]
+                    for n in nodes]
+            dist = [[row[m] for m in nodes] for row in dist]
+        except (OSError, ValueError, IndexError):
+            dist = None
+    if len(online) != max(online) + 1:
+        raise TraceError(f"the host has offline CPUs (online: {(cpu_dir / 'online').read_text().strip()}); "
+                         "give a topology file instead")
+    return make(core, llc, node, cap, dist, name="host")
+
+
+def from_file(path: str | Path) -> Topology:
+    """A topology from a JSON or TOML file (see the module docstring)."""
+    path = Path(path)
+    try:
+        text = path.read_text()
+        if path.suffix.lower() == ".toml":
+            import tomllib
+
+            data = tomllib.loads(text)
+        else:
+            data = json.loads(text)
+    except (OSError, ValueError) as e:
+        raise TraceError(f"cannot read topology file: {e}", str(path)) from None
+    cpus = data.get("cpus") if isinstance(data, dict) else None
+    if not isinstance(cpus, list) or not cpus:
+        raise TraceError("topology file needs a non-empty 'cpus' list of {cpu, core, llc, node}", str(path))
+    try:
+        rows = sorted(cpus, key=lambda r: int(r["cpu"]))
+        ids = [int(r["cpu"]) for r in rows]
+        if ids != list(range(len(ids))):
+            raise TraceError(f"topology file: cpus must be numbered 0..{len(ids) - 1} without gaps", str(path))
+        return make([r["core"] for r in rows], [r["llc"] for r in rows], [r["node"] for r in rows],
+                    [r.get("capacity", 1024) for r in rows], data.get("distance"), name=path.name)
+    except (KeyError, TypeError, ValueError) as e:
+        raise TraceError(f"topology file: bad cpu entry ({e}); each needs cpu, core, llc, node", str(path)) from None
+
+
+def from_trace(trace) -> Topology:
+    """What the trace records (its cpus table)."""
+    c = trace.cpus
+    return make(c["core"].to_numpy(), c["llc"].to_numpy(), c["node"].to_numpy(), c["capacity"].to_numpy(),
+                name="recorded")
+
+
+def resolve(arg: str | None, trace=None) -> Topology:
+    """Turn a ``--topology`` argument into a Topology (None: the trace's own)."""
+    if arg is None or arg == "" or arg == "recorded":
+        if trace is None:
+            raise TraceError("no topology given and no trace to take it from")
+        return from_trace(trace)
+    if arg == "host":
+        return from_host()
+    if _SPEC_RE.match(arg):
+        return from_spec(arg)
+    if os.path.exists(arg):
+        return from_file(arg)
+    raise TraceError(f"--topology {arg!r}: expected 'host', a spec such as 2x16x2, or a JSON/TOML file")
