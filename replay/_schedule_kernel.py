@@ -71,8 +71,8 @@ def _emit(i, end_ts, end_code, valid_and, state, start, cpu, begin, sleep, wait,
 
 
 @jit
-def _reveal_running(p, c, t, was, cpu_first, cpu_last, state, start, cpu, begin, sleep, wait, cause, valid,
-                    tids, out, stats, dark_gap_ns):
+def _reveal_running(p, c, t, was, runtime, cpu_first, cpu_last, state, start, cpu, begin, sleep, wait, cause,
+                    valid, tids, out, stats, dark_gap_ns):
     """Task p is seen running on CPU c (it emitted an event there, or is switched
     out there) without a recorded switch-in.
 
@@ -88,6 +88,11 @@ def _reveal_running(p, c, t, was, cpu_first, cpu_last, state, start, cpu, begin,
     if was == -1:
         stats[S_INFERRED] += 1
         at = max(cpu_last[c], start[p])
+        # The task's own sched_stat_runtime tells how long it has run since the kernel
+        # started accounting it: the switch came no earlier than t - runtime. (A remote
+        # wakeup of a halted vCPU takes tens of microseconds to reach it.)
+        if runtime >= 0 and t - runtime > at:
+            at = t - runtime
         if at > t:
             at = t
         if t - at > dark_gap_ns:
@@ -128,8 +133,8 @@ def _reveal_running(p, c, t, was, cpu_first, cpu_last, state, start, cpu, begin,
 
 
 @jit
-def _observe_current(who, c, t, cpu_cur, cpu_first, cpu_last, state, start, cpu, begin, sleep, wait, cause,
-                     valid, tids, out, stats, dark_gap_ns):
+def _observe_current(who, c, t, runtime, cpu_cur, cpu_first, cpu_last, state, start, cpu, begin, sleep, wait,
+                     cause, valid, tids, out, stats, dark_gap_ns):
     """An event recorded on CPU c says ``who`` runs there now (-1: the idle task).
 
     If that contradicts the task we had on c, the switches in between were not
@@ -153,8 +158,8 @@ def _observe_current(who, c, t, cpu_cur, cpu_first, cpu_last, state, start, cpu,
     if who >= 0:
         if state[who] == schema.RUNNING and cpu[who] != c and cpu_cur[cpu[who]] == who:
             cpu_cur[cpu[who]] = -2  # it cannot run on two CPUs: that one's history is unknown now
-        _reveal_running(who, c, t, was, cpu_first, cpu_last, state, start, cpu, begin, sleep, wait, cause,
-                        valid, tids, out, stats, dark_gap_ns)
+        _reveal_running(who, c, t, was, runtime, cpu_first, cpu_last, state, start, cpu, begin, sleep, wait,
+                        cause, valid, tids, out, stats, dark_gap_ns)
     cpu_cur[c] = who
 
 
@@ -167,7 +172,7 @@ def _bad(e, stats, bad_at):
 
 
 @jit
-def build_intervals(ts, cpu_col, kind, cur_raw, cur, tid, prev_state, nxt, target, orig, old,
+def build_intervals(ts, cpu_col, kind, cur_raw, cur, tid, prev_state, nxt, target, orig, old, runtime_col,
                     tids, trace_start, trace_end, n_cpus, has_waking, dark_gap_ns,
                     o_tid, o_cpu, o_start, o_end, o_state, o_begin, o_end_code, o_sleep, o_wait,
                     o_cause, o_valid, stats, bad_at):
@@ -216,7 +221,8 @@ def build_intervals(ts, cpu_col, kind, cur_raw, cur, tid, prev_state, nxt, targe
         # when the trace started (no switch seen on this CPU yet).
         # Who runs on c: the task that emitted this event (common_pid; 0 = idle).
         if k != schema.LOST and cur_raw[e] >= 0:
-            _observe_current(cur[e], c, t, cpu_cur, cpu_first, cpu_last, state, start, cpu, begin, sleep,
+            rt = runtime_col[e] if (k == schema.STAT_RUNTIME and tid[e] == cur[e]) else -1
+            _observe_current(cur[e], c, t, rt, cpu_cur, cpu_first, cpu_last, state, start, cpu, begin, sleep,
                              wait, cause, valid, tids, out, stats, dark_gap_ns)
 
         if k == schema.SWITCH:
@@ -224,7 +230,7 @@ def build_intervals(ts, cpu_col, kind, cur_raw, cur, tid, prev_state, nxt, targe
             n = nxt[e]
             ps = prev_state[e]
             # prev is the CPU's current task (prev_pid; normally also common_pid)
-            _observe_current(p, c, t, cpu_cur, cpu_first, cpu_last, state, start, cpu, begin, sleep, wait,
+            _observe_current(p, c, t, -1, cpu_cur, cpu_first, cpu_last, state, start, cpu, begin, sleep, wait,
                              cause, valid, tids, out, stats, dark_gap_ns)
             if p >= 0:
                 runnable = ps >= 0 and (ps & 0xFF) == 0

@@ -76,7 +76,7 @@ def observed_schedule(trace: Trace, dark_gap_ns: int = DARK_GAP_NS) -> Schedule:
     runnable intervals that end ``switched_in``.
     """
     ev = trace.event_arrays("ts_ns", "cpu", "kind", "cur_tid", "tid", "prev_state", "next_tid",
-                            "target_cpu", "orig_cpu", "old_tid")
+                            "target_cpu", "orig_cpu", "old_tid", "runtime_ns")
     tasks = trace.tasks
     tids = tasks["tid"].to_numpy().astype(np.int64)
     kind = ev["kind"]
@@ -96,6 +96,7 @@ def observed_schedule(trace: Trace, dark_gap_ns: int = DARK_GAP_NS) -> Schedule:
         ev["ts_ns"], ev["cpu"].astype(np.int64), kind, ev["cur_tid"], task_index(tids, ev["cur_tid"]),
         task_index(tids, ev["tid"]), ev["prev_state"], task_index(tids, nxt),
         ev["target_cpu"].astype(np.int64), ev["orig_cpu"].astype(np.int64), task_index(tids, ev["old_tid"]),
+        ev["runtime_ns"],
         tids.astype(np.int32), start, end, n_cpus, has_waking, dark_gap_ns,
         *[out[f.name] for f in schema.INTERVALS.fields], stats, bad_at)
     intervals = pl.DataFrame({name: arr[:rows] for name, arr in out.items()})

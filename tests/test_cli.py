@@ -63,3 +63,26 @@ def test_help_does_not_import_numba():
     code = "import sys, replay.cli; sys.argv=['schedreplay','--help']\ntry:\n replay.cli.main()\nexcept SystemExit: pass\nprint('numba' in sys.modules)"
     p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert p.stdout.strip().endswith("False")
+
+
+def test_metrics_json_keys_and_plot(tmp_path):
+    out = json.loads(run("metrics", str(DATA / "panopticon_ftrace.txt"), "--json", "--by", "task",
+                         "--plot", str(tmp_path / "cdf.png")).stdout)
+    for key in ("wait_ns", "wait_ns_by_cause", "cpu_time_ns", "utilization", "context_switches",
+                "involuntary_switches", "migrations", "fairness", "numa", "tasks"):
+        assert key in out
+    assert set(out["wait_ns"]) == {"count", "mean", "p50", "p90", "p99", "p999", "max"}
+    assert set(out["wait_ns_by_cause"]) == {"wakeup", "preempt", "new"}
+    assert set(out["migrations"]) >= {"total", "cross_llc", "cross_node"}
+    assert set(out["fairness"]) >= {"jain", "share_error", "max_wait_ns"}
+    assert set(out["numa"]) >= {"home_fraction", "cross_node_migrations"}
+    assert {"tid", "tgid", "comm", "cpu_time_ns", "waits", "wait_ns_p50", "wait_ns_p99", "wait_ns_max"} <= \
+        set(out["tasks"][0])
+    assert (tmp_path / "cdf.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_metrics_topology_must_cover_the_trace():
+    p = run("metrics", str(DATA / "panopticon_ftrace.txt"), "--topology", "1x2x1", check=False)
+    assert p.returncode == 2 and "fewer CPUs" in p.stderr and "Traceback" not in p.stderr
+    p = run("metrics", str(DATA / "panopticon_ftrace.txt"), "--topology", "2x2x1", "--by", "cpu", "--json")
+    assert len(json.loads(p.stdout)["cpus"]) == 4

@@ -1,0 +1,89 @@
+"""Topologies from a spec, a file, the host's sysfs (a fake tree here) and a trace."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from replay import topology as T
+from traces.errors import TraceError
+
+
+def test_spec_numbers_cpus_like_linux_x86():
+    t = T.from_spec("2x4x2")
+    assert t.n_cpus == 16 and t.n_cores == 8 and t.n_llcs == 2 and t.n_nodes == 2
+    # cpu 0 and cpu 8 are SMT siblings; cpus 0-3 and 8-11 are socket 0
+    assert t.core[0] == t.core[8] and t.core[0] != t.core[1]
+    assert list(t.node) == [0] * 4 + [1] * 4 + [0] * 4 + [1] * 4
+    assert list(t.llc) == list(t.node)
+    assert t.distance.tolist() == [[10, 20], [20, 10]]
+    assert (t.capacity == 1024).all()
+
+
+@pytest.mark.parametrize("bad", ["2x16", "0x4x1", "axbxc", "1x70000x1"])
+def test_bad_specs_are_clear_errors(bad):
+    with pytest.raises(TraceError):
+        T.resolve(bad)
+
+
+def test_json_and_toml_files(tmp_path):
+    cpus = [{"cpu": i, "core": i // 2, "llc": i // 4, "node": i // 4, "capacity": 512 if i >= 4 else 1024}
+            for i in range(8)]
+    j = tmp_path / "t.json"
+    j.write_text(json.dumps({"cpus": cpus, "distance": [[10, 32], [32, 10]]}))
+    a = T.resolve(str(j))
+    toml = tmp_path / "t.toml"
+    toml.write_text("distance = [[10, 32], [32, 10]]\n" + "".join(
+        f"[[cpus]]\ncpu = {c['cpu']}\ncore = {c['core']}\nllc = {c['llc']}\nnode = {c['node']}\ncapacity = {c['capacity']}\n"
+        for c in cpus))
+    b = T.resolve(str(toml))
+    assert a == b
+    assert a.n_cores == 4 and a.n_nodes == 2 and a.distance[0, 1] == 32
+    assert list(a.capacity) == [1024] * 4 + [512] * 4
+
+
+def test_file_errors_name_the_file(tmp_path):
+    p = tmp_path / "t.json"
+    p.write_text('{"cpus": [{"cpu": 0, "core": 0}]}')
+    with pytest.raises(TraceError, match="t.json.*llc"):
+        T.resolve(str(p))
+    p.write_text('{"cpus": [{"cpu": 1, "core": 0, "llc": 0, "node": 0}]}')
+    with pytest.raises(TraceError, match="without gaps"):
+        T.resolve(str(p))
+
+
+def _fake_sysfs(root, n_cpus=4, smt=2, nodes=2):
+    (root / "cpu").mkdir(parents=True)
+    (root / "cpu" / "online").write_text(f"0-{n_cpus - 1}\n")
+    per_node = n_cpus // nodes
+    for c in range(n_cpus):
+        d = root / "cpu" / f"cpu{c}"
+        (d / "topology").mkdir(parents=True)
+        first = c - c % smt
+        (d / "topology" / "thread_siblings_list").write_text(f"{first}-{first + smt - 1}\n")
+        for idx, level in ((0, 1), (2, 2), (3, 3)):
+            ci = d / "cache" / f"index{idx}"
+            ci.mkdir(parents=True)
+            (ci / "level").write_text(f"{level}\n")
+            shared = f"{c}" if level < 3 else f"{c - c % per_node}-{c - c % per_node + per_node - 1}"
+            (ci / "shared_cpu_list").write_text(shared + "\n")
+    for n in range(nodes):
+        nd = root / "node" / f"node{n}"
+        nd.mkdir(parents=True)
+        (nd / "cpulist").write_text(f"{n * per_node}-{(n + 1) * per_node - 1}\n")
+        (nd / "distance").write_text(" ".join("10" if m == n else "21" for m in range(nodes)) + "\n")
+
+
+def test_host_topology_from_sysfs(tmp_path):
+    _fake_sysfs(tmp_path, n_cpus=8, smt=2, nodes=2)
+    t = T.from_host(tmp_path)
+    assert t.n_cpus == 8 and t.n_cores == 4 and t.n_llcs == 2 and t.n_nodes == 2
+    assert t.distance.tolist() == [[10, 21], [21, 10]]
+    assert list(t.core) == [0, 0, 1, 1, 2, 2, 3, 3]
+
+
+def test_this_machine():
+    t = T.resolve("host")
+    assert t.n_cpus >= 1 and np.all(t.node >= 0)
