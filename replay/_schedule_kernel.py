@@ -47,14 +47,13 @@ S_MISSED_OUT = 7       # switches away from a task the kernel did not trace, inf
 S_SIZE = 10
 
 
-@jit
-def _emit(i, end_ts, end_code, valid_and, state, start, cpu, begin, sleep, wait, cause, valid, tids,
-          o_tid, o_cpu, o_start, o_end, o_state, o_begin, o_end_code, o_sleep, o_wait, o_cause, o_valid,
-          stats):
+@jit(inline="always")
+def _emit(i, end_ts, end_code, valid_and, state, start, cpu, begin, sleep, wait, cause, valid, tids, out, stats):
     """Close task i's open interval at end_ts."""
     s = state[i]
     if s > schema.UNKNOWN_STATE or (s == schema.UNKNOWN_STATE and end_ts <= start[i]):
         return  # nothing open, or an empty span of ignorance
+    o_tid, o_cpu, o_start, o_end, o_state, o_begin, o_end_code, o_sleep, o_wait, o_cause, o_valid = out
     r = stats[S_ROWS]
     o_tid[r] = tids[i]
     o_cpu[r] = cpu[i] if (s == schema.RUNNING or s == schema.RUNNABLE) else -1
@@ -100,31 +99,31 @@ def _reveal_running(p, c, t, was, runtime, cpu_first, cpu_last, state, start, cp
             # not running, or events vanished). When p came in is unknown: its wait ends
             # at t and is not trusted.
             _emit(p, t, schema.END_SWITCHED_IN, False, state, start, cpu, begin, sleep, wait, cause,
-                  valid, tids, *out, stats)
+                  valid, tids, out, stats)
             at = t
         elif s == schema.RUNNABLE or s == schema.UNKNOWN_STATE:
             _emit(p, at, schema.END_SWITCHED_IN, True, state, start, cpu, begin, sleep, wait, cause,
-                  valid, tids, *out, stats)
+                  valid, tids, out, stats)
         elif s == schema.BLOCKED:
             stats[S_SWITCH_NO_WAKE] += 1
             _emit(p, at, schema.END_WOKEN, True, state, start, cpu, begin, sleep, wait, cause,
-                  valid, tids, *out, stats)
+                  valid, tids, out, stats)
         else:
             _emit(p, at, schema.END_LOST, False, state, start, cpu, begin, sleep, wait, cause,
-                  valid, tids, *out, stats)
+                  valid, tids, out, stats)
         start[p] = at
         begin[p] = schema.BEGIN_SWITCH_IN
     elif s == schema.UNKNOWN_STATE:
         stats[S_REVEALED] += 1
         if cpu_first[c] > start[p]:
             _emit(p, cpu_first[c], schema.END_SWITCHED_IN, True, state, start, cpu, begin, sleep,
-                  wait, cause, valid, tids, *out, stats)
+                  wait, cause, valid, tids, out, stats)
             start[p] = cpu_first[c]
         begin[p] = schema.BEGIN_TRACE_START
     else:
         stats[S_REVEALED] += 1
         _emit(p, t, schema.END_SWITCHED_IN, False, state, start, cpu, begin, sleep, wait, cause,
-              valid, tids, *out, stats)
+              valid, tids, out, stats)
         start[p] = t
         begin[p] = schema.BEGIN_SWITCH_IN
     state[p] = schema.RUNNING
@@ -149,7 +148,7 @@ def _observe_current(who, c, t, runtime, cpu_cur, cpu_first, cpu_last, state, st
         if state[x] == schema.RUNNING and cpu[x] == c:
             at = max(cpu_last[c], start[x])
             _emit(x, at, schema.END_LOST, True, state, start, cpu, begin, sleep, wait, cause, valid, tids,
-                  *out, stats)
+                  out, stats)
             state[x] = schema.UNKNOWN_STATE
             start[x] = at
             begin[x] = schema.BEGIN_LOST
@@ -161,6 +160,23 @@ def _observe_current(who, c, t, runtime, cpu_cur, cpu_first, cpu_last, state, st
         _reveal_running(who, c, t, was, runtime, cpu_first, cpu_last, state, start, cpu, begin, sleep, wait,
                         cause, valid, tids, out, stats, dark_gap_ns)
     cpu_cur[c] = who
+
+
+@jit
+def map_tids(col, dense, out):
+    """out[i] = dense[col[i]] for 0 < col[i] < len(dense), else -1."""
+    n = len(dense)
+    for i in range(len(col)):
+        v = col[i]
+        out[i] = dense[v] if (v > 0 and v < n) else -1
+
+
+@jit
+def _first_seen(who, trace_start, state, start, begin, valid):
+    state[who] = schema.UNKNOWN_STATE
+    start[who] = trace_start
+    begin[who] = schema.BEGIN_TRACE_START
+    valid[who] = False
 
 
 @jit
@@ -213,14 +229,11 @@ def build_intervals(ts, cpu_col, kind, cur_raw, cur, tid, prev_state, nxt, targe
         # trace began, in a state the trace has not shown yet.
         for who in (cur[e], tid[e], nxt[e], old[e]):
             if who >= 0 and state[who] == NOT_YET and not (k == schema.FORK and who == tid[e]):
-                state[who] = schema.UNKNOWN_STATE
-                start[who] = trace_start
-                begin[who] = schema.BEGIN_TRACE_START
-                valid[who] = False
+                _first_seen(who, trace_start, state, start, begin, valid)
         # The CPU's current task is running: this reveals tasks that were running
         # when the trace started (no switch seen on this CPU yet).
         # Who runs on c: the task that emitted this event (common_pid; 0 = idle).
-        if k != schema.LOST and cur_raw[e] >= 0:
+        if k != schema.LOST and cur_raw[e] >= 0 and cpu_cur[c] != cur[e]:  # (the call is costly: test first)
             rt = runtime_col[e] if (k == schema.STAT_RUNTIME and tid[e] == cur[e]) else -1
             _observe_current(cur[e], c, t, rt, cpu_cur, cpu_first, cpu_last, state, start, cpu, begin, sleep,
                              wait, cause, valid, tids, out, stats, dark_gap_ns)
@@ -230,19 +243,20 @@ def build_intervals(ts, cpu_col, kind, cur_raw, cur, tid, prev_state, nxt, targe
             n = nxt[e]
             ps = prev_state[e]
             # prev is the CPU's current task (prev_pid; normally also common_pid)
-            _observe_current(p, c, t, -1, cpu_cur, cpu_first, cpu_last, state, start, cpu, begin, sleep, wait,
-                             cause, valid, tids, out, stats, dark_gap_ns)
+            if cpu_cur[c] != p:
+                _observe_current(p, c, t, -1, cpu_cur, cpu_first, cpu_last, state, start, cpu, begin, sleep,
+                                 wait, cause, valid, tids, out, stats, dark_gap_ns)
             if p >= 0:
                 runnable = ps >= 0 and (ps & 0xFF) == 0
                 dead = ps > 0 and (ps & (schema.STATE_DEAD | schema.STATE_ZOMBIE)) != 0
                 if dead or (exiting[p] and not runnable):
                     _emit(p, t, schema.END_EXITED, True, state, start, cpu, begin, sleep, wait, cause,
-                          valid, tids, *out, stats)
+                          valid, tids, out, stats)
                     state[p] = GONE
                     exiting[p] = False
                 elif runnable:
                     _emit(p, t, schema.END_PREEMPTED, True, state, start, cpu, begin, sleep, wait, cause,
-                          valid, tids, *out, stats)
+                          valid, tids, out, stats)
                     state[p] = schema.RUNNABLE
                     begin[p] = schema.BEGIN_PREEMPT
                     cause[p] = schema.BEGIN_PREEMPT
@@ -252,7 +266,7 @@ def build_intervals(ts, cpu_col, kind, cur_raw, cur, tid, prev_state, nxt, targe
                     valid[p] = True
                 else:
                     _emit(p, t, schema.END_BLOCKED, True, state, start, cpu, begin, sleep, wait, cause,
-                          valid, tids, *out, stats)
+                          valid, tids, out, stats)
                     state[p] = schema.BLOCKED
                     begin[p] = schema.BEGIN_SWITCH_OUT
                     sleep[p] = ps
@@ -262,15 +276,15 @@ def build_intervals(ts, cpu_col, kind, cur_raw, cur, tid, prev_state, nxt, targe
                 s = state[n]
                 if s == schema.RUNNABLE or s == schema.UNKNOWN_STATE:
                     _emit(n, t, schema.END_SWITCHED_IN, True, state, start, cpu, begin, sleep, wait, cause,
-                          valid, tids, *out, stats)
+                          valid, tids, out, stats)
                 elif s == schema.BLOCKED:
                     stats[S_SWITCH_NO_WAKE] += 1
                     _emit(n, t, schema.END_WOKEN, True, state, start, cpu, begin, sleep, wait, cause,
-                          valid, tids, *out, stats)
+                          valid, tids, out, stats)
                 elif s == schema.RUNNING:
                     _bad(e, stats, bad_at)  # still running elsewhere: events were lost there
                     _emit(n, t, schema.END_LOST, False, state, start, cpu, begin, sleep, wait, cause,
-                          valid, tids, *out, stats)
+                          valid, tids, out, stats)
                     if cpu_cur[cpu[n]] == n:
                         cpu_cur[cpu[n]] = -2
                 state[n] = schema.RUNNING
@@ -288,7 +302,7 @@ def build_intervals(ts, cpu_col, kind, cur_raw, cur, tid, prev_state, nxt, targe
                 s = state[w]
                 if s == schema.BLOCKED or s == schema.UNKNOWN_STATE:
                     _emit(w, t, schema.END_WOKEN, True, state, start, cpu, begin, sleep, wait, cause,
-                          valid, tids, *out, stats)
+                          valid, tids, out, stats)
                     state[w] = schema.RUNNABLE
                     start[w] = t
                     cpu[w] = target[e]
@@ -309,7 +323,7 @@ def build_intervals(ts, cpu_col, kind, cur_raw, cur, tid, prev_state, nxt, targe
                 s = state[w]
                 if s == schema.UNKNOWN_STATE or s == schema.BLOCKED:
                     _emit(w, t, schema.END_WOKEN, True, state, start, cpu, begin, sleep, wait, cause,
-                          valid, tids, *out, stats)
+                          valid, tids, out, stats)
                 if s == NEWBORN or s == GONE or s == schema.UNKNOWN_STATE or s == schema.BLOCKED:
                     state[w] = schema.RUNNABLE
                     start[w] = t
@@ -333,7 +347,7 @@ def build_intervals(ts, cpu_col, kind, cur_raw, cur, tid, prev_state, nxt, targe
                     # tid reuse while we still had the old task alive: lost events
                     _bad(e, stats, bad_at)
                     _emit(w, t, schema.END_LOST, False, state, start, cpu, begin, sleep, wait, cause,
-                          valid, tids, *out, stats)
+                          valid, tids, out, stats)
                     state[w] = NEWBORN
 
         elif k == schema.MIGRATE:
@@ -343,7 +357,7 @@ def build_intervals(ts, cpu_col, kind, cur_raw, cur, tid, prev_state, nxt, targe
                 if s == schema.RUNNABLE:
                     if cpu[w] != target[e]:
                         _emit(w, t, schema.END_MIGRATED, True, state, start, cpu, begin, sleep, wait,
-                              cause, valid, tids, *out, stats)
+                              cause, valid, tids, out, stats)
                         start[w] = t
                         cpu[w] = target[e]
                         begin[w] = schema.BEGIN_MIGRATE
@@ -364,10 +378,10 @@ def build_intervals(ts, cpu_col, kind, cur_raw, cur, tid, prev_state, nxt, targe
             if w >= 0 and o >= 0 and o != w and state[o] == schema.RUNNING:
                 oc = cpu[o]
                 _emit(o, t, schema.END_EXITED, True, state, start, cpu, begin, sleep, wait, cause, valid,
-                      tids, *out, stats)
+                      tids, out, stats)
                 state[o] = GONE
                 _emit(w, t, schema.END_EXITED, True, state, start, cpu, begin, sleep, wait, cause, valid,
-                      tids, *out, stats)
+                      tids, out, stats)
                 state[w] = schema.RUNNING
                 start[w] = t
                 cpu[w] = oc
@@ -382,7 +396,7 @@ def build_intervals(ts, cpu_col, kind, cur_raw, cur, tid, prev_state, nxt, targe
             for i in range(T):
                 if (state[i] == schema.RUNNING or state[i] == schema.RUNNABLE) and cpu[i] == c:
                     _emit(i, t, schema.END_LOST, False, state, start, cpu, begin, sleep, wait, cause,
-                          valid, tids, *out, stats)
+                          valid, tids, out, stats)
                     state[i] = schema.UNKNOWN_STATE
                     start[i] = t
                     begin[i] = schema.BEGIN_LOST
@@ -393,5 +407,5 @@ def build_intervals(ts, cpu_col, kind, cur_raw, cur, tid, prev_state, nxt, targe
 
     for i in range(T):
         _emit(i, trace_end, schema.END_TRACE_END, True, state, start, cpu, begin, sleep, wait, cause, valid,
-              tids, *out, stats)
+              tids, out, stats)
     return stats[S_ROWS]

@@ -72,19 +72,24 @@ def waits(schedule: Schedule) -> pl.DataFrame:
         (pl.col("end_ns") - pl.col("wait_start_ns")).alias("wait_ns"))
 
 
-def _pct(col: str, q: float) -> pl.Expr:
-    return pl.col(col).sort().gather((pl.len() * q).ceil().cast(pl.Int64).clip(1) - 1).first()
+def _pct(col: str, q: float, presorted: bool = False) -> pl.Expr:
+    c = pl.col(col) if presorted else pl.col(col).sort()
+    return c.gather((pl.len() * q).ceil().cast(pl.Int64).clip(1) - 1).first()
 
 
-def wait_stat_exprs(col: str = "wait_ns", prefix: str = "wait_ns_") -> list[pl.Expr]:
-    """Aggregations giving count, mean, p50, p90, p99, p999, max of ``col`` (ns)."""
+def wait_stat_exprs(col: str = "wait_ns", prefix: str = "wait_ns_", presorted: bool = False) -> list[pl.Expr]:
+    """Aggregations giving count, mean, p50, p90, p99, p999, max of ``col`` (ns). With
+    ``presorted`` the frame is already sorted by ``col`` within each group."""
     return [pl.len().alias(prefix + "count"), pl.col(col).mean().alias(prefix + "mean"),
-            *[_pct(col, q).alias(prefix + k) for k, q in _Q.items()], pl.col(col).max().alias(prefix + "max")]
+            *[_pct(col, q, presorted).alias(prefix + k) for k, q in _Q.items()],
+            pl.col(col).max().alias(prefix + "max")]
 
 
-def summarize(values: np.ndarray) -> dict:
+def summarize(values: np.ndarray, presorted: bool = False) -> dict:
     """count, mean, p50, p90, p99, p999, max (nearest rank) of a 1-d array of ns."""
-    v = np.sort(np.asarray(values, np.int64))
+    v = np.asarray(values, np.int64)
+    if not presorted:
+        v = np.sort(v)
     n = len(v)
     if n == 0:
         return {k: 0 for k in WAIT_STATS}
@@ -102,7 +107,7 @@ def _dur() -> pl.Expr:
 
 
 def running(schedule: Schedule) -> pl.DataFrame:
-    """Valid running intervals: tid, cpu, start_ns, end_ns (ns)."""
+    """Valid running intervals: tid, cpu, start_ns, end_ns (ns), end (code)."""
     iv = schedule.intervals
     return iv.filter((pl.col("state") == schema.RUNNING) & pl.col("valid")).select("tid", "cpu", "start_ns",
                                                                                     "end_ns", "end")
@@ -117,52 +122,79 @@ def _check_topology(schedule: Schedule, topo: Topology) -> None:
                              f"(CPU {top}); give one with at least {top + 1} CPUs")
 
 
-def migration_table(schedule: Schedule, topo: Topology) -> pl.DataFrame:
+class _Runs:
+    """Valid running intervals as NumPy arrays sorted by task, then time (a task's
+    intervals come out of the schedule builder and the engine in time order, so a
+    stable sort by tid is enough), with the per-task group boundaries."""
+
+    def __init__(self, schedule: Schedule):
+        r = running(schedule)
+        tid = r["tid"].to_numpy()
+        order = np.argsort(tid, kind="stable")
+        self.tid = tid[order]
+        self.cpu = r["cpu"].to_numpy()[order].astype(np.int64)
+        self.start = r["start_ns"].to_numpy()[order]
+        self.end_ns = r["end_ns"].to_numpy()[order]
+        self.end = r["end"].to_numpy()[order]
+        self.first = np.flatnonzero(np.r_[True, self.tid[1:] != self.tid[:-1]]) if len(tid) else np.zeros(0, int)
+        self.group_tid = self.tid[self.first]
+
+    def per_task(self, values: np.ndarray) -> np.ndarray:
+        return np.add.reduceat(values, self.first) if len(self.first) else np.zeros(0, values.dtype)
+
+    def migrations(self) -> np.ndarray:
+        """Indices i where run i is on another CPU than run i-1 of the same task."""
+        if len(self.tid) < 2:
+            return np.zeros(0, np.int64)
+        return np.flatnonzero((self.tid[1:] == self.tid[:-1]) & (self.cpu[1:] != self.cpu[:-1])) + 1
+
+
+def migration_table(schedule: Schedule, topo: Topology, runs: _Runs | None = None) -> pl.DataFrame:
     """One row per migration: tid, at_ns (ns, when it ran on the new CPU), from_cpu, to_cpu,
     cross_llc (bool), cross_node (bool)."""
-    r = running(schedule).sort("tid", "start_ns")
-    prev = pl.col("cpu").shift(1).over("tid")
-    m = r.with_columns(from_cpu=prev).filter(pl.col("from_cpu").is_not_null() & (pl.col("from_cpu") != pl.col("cpu")))
-    f, t = m["from_cpu"].to_numpy().astype(np.int64), m["cpu"].to_numpy().astype(np.int64)
-    return pl.DataFrame({
-        "tid": m["tid"], "at_ns": m["start_ns"], "from_cpu": m["from_cpu"], "to_cpu": m["cpu"],
-        "cross_llc": topo.llc[f] != topo.llc[t] if len(f) else np.zeros(0, bool),
-        "cross_node": topo.node[f] != topo.node[t] if len(f) else np.zeros(0, bool),
-    })
+    r = runs or _Runs(schedule)
+    i = r.migrations()
+    f, t = r.cpu[i - 1], r.cpu[i]
+    return pl.DataFrame({"tid": r.tid[i], "at_ns": r.start[i], "from_cpu": f.astype(np.int16),
+                         "to_cpu": t.astype(np.int16), "cross_llc": topo.llc[f] != topo.llc[t],
+                         "cross_node": topo.node[f] != topo.node[t]})
 
 
-def task_table(schedule: Schedule, topo: Topology, home: dict[int, int] | None = None) -> pl.DataFrame:
+def task_table(schedule: Schedule, topo: Topology, home: dict[int, int] | None = None,
+               runs: _Runs | None = None, all_waits: pl.DataFrame | None = None) -> pl.DataFrame:
     """Per task: tid, tgid, comm, sched_class, nice, cpu_time_ns, runnable_ns (valid waiting
     time), switches, involuntary, migrations, cross_node_migrations, home_node,
     home_fraction (0..1), waits, wait_ns_mean/p50/p90/p99/p999/max (ns)."""
-    iv = schedule.intervals
-    run = running(schedule)
-    cpu = run.group_by("tid").agg(
-        cpu_time_ns=_dur().sum(),
-        switches=pl.col("end").is_in([schema.END_PREEMPTED, schema.END_BLOCKED, schema.END_EXITED]).sum(),
-        involuntary=(pl.col("end") == schema.END_PREEMPTED).sum())
-    wait_time = iv.filter((pl.col("state") == schema.RUNNABLE) & pl.col("valid")).group_by("tid").agg(
-        runnable_ns=_dur().sum())
-    w = waits(schedule).group_by("tid").agg(*wait_stat_exprs()).rename({"wait_ns_count": "waits"})
-    mig = migration_table(schedule, topo).group_by("tid").agg(
-        migrations=pl.len(), cross_node_migrations=pl.col("cross_node").sum())
-    # home node: node of the first CPU it ran on, unless given
-    first = run.sort("start_ns").group_by("tid").agg(first_cpu=pl.col("cpu").first())
-    nodes = topo.node
-    first = first.with_columns(home_node=pl.col("first_cpu").map_elements(lambda c: int(nodes[c]),
-                                                                         return_dtype=pl.Int32))
+    r = runs or _Runs(schedule)
+    dur = r.end_ns - r.start
+    home_node = topo.node[r.cpu[r.first]] if len(r.first) else np.zeros(0, np.int32)
     if home:
-        given = pl.DataFrame({"tid": list(home), "given": list(home.values())},
-                             schema={"tid": pl.Int32, "given": pl.Int32})
-        first = first.join(given, on="tid", how="left").with_columns(
-            home_node=pl.coalesce("given", "home_node")).drop("given")
-    node_of_cpu = pl.DataFrame({"cpu": np.arange(topo.n_cpus, dtype=np.int16), "node": nodes.astype(np.int32)})
-    on_home = (run.join(node_of_cpu, on="cpu").join(first.select("tid", "home_node"), on="tid")
-               .group_by("tid").agg(home_ns=_dur().filter(pl.col("node") == pl.col("home_node")).sum()))
+        home_node = np.array([home.get(int(t), int(h)) for t, h in zip(r.group_tid, home_node)], np.int32)
+    node = topo.node[r.cpu]
+    on_home = node == np.repeat(home_node, np.diff(np.r_[r.first, len(r.tid)]))
+    mig = r.migrations()
+    cross = topo.node[r.cpu[mig - 1]] != topo.node[r.cpu[mig]]
+    n_groups = len(r.first)
+    group_of = np.repeat(np.arange(n_groups), np.diff(np.r_[r.first, len(r.tid)]))
+    per = pl.DataFrame({
+        "tid": r.group_tid,
+        "cpu_time_ns": r.per_task(dur),
+        "home_ns": r.per_task(np.where(on_home, dur, 0)),
+        "switches": r.per_task(np.isin(r.end, [schema.END_PREEMPTED, schema.END_BLOCKED,
+                                               schema.END_EXITED]).astype(np.int64)),
+        "involuntary": r.per_task((r.end == schema.END_PREEMPTED).astype(np.int64)),
+        "migrations": np.bincount(group_of[mig], minlength=n_groups).astype(np.int64),
+        "cross_node_migrations": np.bincount(group_of[mig[cross]], minlength=n_groups).astype(np.int64),
+        "home_node": home_node.astype(np.int32),
+    })
+    wait_time = schedule.intervals.filter((pl.col("state") == schema.RUNNABLE) & pl.col("valid")) \
+        .group_by("tid").agg(runnable_ns=_dur().sum())
+    w = all_waits if all_waits is not None else waits(schedule)
+    # sorted by wait once; group_by keeps that order inside each task's group
+    w = w.select("tid", "wait_ns").gather(np.argsort(w["wait_ns"].to_numpy(), kind="stable")) \
+        .group_by("tid", maintain_order=True).agg(*wait_stat_exprs(presorted=True)).rename({"wait_ns_count": "waits"})
     tasks = schedule.tasks.select("tid", "tgid", pl.col("comm").cast(pl.String), "sched_class", "nice")
-    t = (tasks.join(cpu, on="tid", how="left").join(wait_time, on="tid", how="left")
-         .join(w, on="tid", how="left").join(mig, on="tid", how="left")
-         .join(first.select("tid", "home_node"), on="tid", how="left").join(on_home, on="tid", how="left"))
+    t = tasks.join(per, on="tid", how="left").join(wait_time, on="tid", how="left").join(w, on="tid", how="left")
     zero = ["cpu_time_ns", "runnable_ns", "switches", "involuntary", "waits", "migrations",
             "cross_node_migrations", "home_ns"]
     t = t.with_columns([pl.col(c).fill_null(0) for c in zero])
@@ -181,80 +213,62 @@ def jain(x: np.ndarray) -> float | None:
     return float(x.sum() ** 2 / (len(x) * (x * x).sum()))
 
 
-def _window_pieces(iv: pl.DataFrame, t0: int, window: int, n_windows: int) -> pl.DataFrame:
-    """Split intervals at window boundaries: tid, state, w (window index), ns (time in it)."""
-    s = iv["start_ns"].to_numpy() - t0
-    e = iv["end_ns"].to_numpy() - t0
-    a = np.clip(s // window, 0, n_windows - 1)
-    b = np.clip(np.maximum(e - 1, s) // window, 0, n_windows - 1)
-    reps = (b - a + 1).astype(np.int64)
-    idx = np.repeat(np.arange(len(s)), reps)
-    offs = np.arange(len(idx)) - np.repeat(np.cumsum(reps) - reps, reps)
-    w = a[idx] + offs
-    lo = np.maximum(s[idx], w * window)
-    hi = np.minimum(e[idx], (w + 1) * window)
-    return pl.DataFrame({"tid": iv["tid"].to_numpy()[idx], "state": iv["state"].to_numpy()[idx],
-                         "w": w, "ns": np.maximum(hi - lo, 0)})
-
-
-def _water_fill(weights: np.ndarray, capacity: float, cap_each: float) -> np.ndarray:
-    """Weight-proportional split of ``capacity`` with nobody above ``cap_each``."""
-    out = np.zeros(len(weights))
-    free = np.ones(len(weights), bool)
-    left = capacity
-    while free.any() and left > 1e-9:
-        share = left * weights[free] / weights[free].sum()
-        over = share > cap_each - out[free]
-        if not over.any():
-            out[free] += share
-            break
-        idx = np.flatnonzero(free)[over]
-        left -= (cap_each - out[idx]).sum()
-        out[idx] = cap_each
-        free[idx] = False
-    return out
-
-
 def share_errors(schedule: Schedule, window_ns: int = DEFAULT_WINDOW_NS) -> pl.DataFrame:
-    """Per (window, CPU-bound fair task): w (window index), tid, nice, received_ns, expected_ns,
-    error (received - expected) / window, in CPUs."""
+    """Per (window, CPU-bound fair task): w (window index), tid, nice, received_ns (ns),
+    expected_ns (ns), error = (received - expected) / window, in CPUs."""
+    from . import _metrics_kernel as K
+
     if window_ns <= 0:
         raise TraceError(f"fairness window must be > 0 ns (got {window_ns})")
-    t0, t1 = schedule.start_ns, schedule.end_ns
-    n_windows = int((t1 - t0) // window_ns)  # whole windows only
     empty = pl.DataFrame(schema={"w": pl.Int64, "tid": pl.Int32, "nice": pl.Int8, "received_ns": pl.Int64,
                                  "expected_ns": pl.Float64, "error": pl.Float64})
-    if n_windows <= 0:
+    t0 = schedule.start_ns
+    n_windows = int((schedule.end_ns - t0) // window_ns)  # whole windows only
+    iv = schedule.intervals.filter(pl.col("valid") & pl.col("state").is_in([schema.RUNNING, schema.RUNNABLE]))
+    if n_windows <= 0 or iv.height == 0:
         return empty
-    iv = schedule.intervals.filter(pl.col("valid") & pl.col("state").is_in([schema.RUNNING, schema.RUNNABLE])
-                                   & (pl.col("start_ns") < t0 + n_windows * window_ns))
-    if iv.height == 0:
+    # only fair tasks busy for at least one window's worth in all can be CPU-bound in a window
+    busy = iv.group_by("tid").agg(busy=_dur().sum()).filter(pl.col("busy") >= CPU_BOUND_FRACTION * window_ns)
+    tasks = schedule.tasks.join(busy.select("tid"), on="tid", how="semi") \
+        .filter(pl.col("sched_class") == schema.CLASS_FAIR).sort("tid")
+    tids = tasks["tid"].to_numpy().astype(np.int64)
+    from .schedule import task_index
+
+    task = task_index(tids, iv["tid"].to_numpy())
+    ok = task >= 0
+    task, state = task[ok], iv["state"].to_numpy()[ok]
+    start, end = iv["start_ns"].to_numpy()[ok], iv["end_ns"].to_numpy()[ok]
+    fair = (tasks["sched_class"].to_numpy() == schema.CLASS_FAIR)
+    nice = tasks["nice"].to_numpy()
+    n_t = len(tids)
+    block = max(1, min(n_windows, (16 << 20) // max(n_t, 1)))
+    rows_w, rows_t, rows_run, others = [], [], [], np.zeros(n_windows, np.int64)
+    for w_lo in range(0, n_windows, block):
+        w_hi = min(n_windows, w_lo + block)
+        run_acc = np.zeros((w_hi - w_lo, n_t), np.int64)
+        busy_acc = np.zeros((w_hi - w_lo, n_t), np.int64)
+        K.window_busy(task, state, start, end, t0, window_ns, n_windows, w_lo, w_hi, n_t, run_acc, busy_acc)
+        bound = (busy_acc >= CPU_BOUND_FRACTION * window_ns) & fair[None, :]
+        others[w_lo:w_hi] = np.where(bound, 0, run_acc).sum(axis=1)
+        wi, ti = np.nonzero(bound)
+        rows_w.append(wi + w_lo)
+        rows_t.append(ti)
+        rows_run.append(run_acc[wi, ti])
+    w = np.concatenate(rows_w)
+    if len(w) == 0:
         return empty
-    pieces = _window_pieces(iv, t0, window_ns, n_windows)
-    per = pieces.group_by("w", "tid").agg(
-        running_ns=pl.col("ns").filter(pl.col("state") == schema.RUNNING).sum(),
-        busy_ns=pl.col("ns").sum())
-    fair = schedule.tasks.filter(pl.col("sched_class") == schema.CLASS_FAIR).select("tid", "nice")
-    per = per.join(fair, on="tid", how="left")
-    bound = per.filter(pl.col("nice").is_not_null() & (pl.col("busy_ns") >= CPU_BOUND_FRACTION * window_ns))
-    if bound.height == 0:
-        return empty
-    others = per.join(bound.select("w", "tid", pl.lit(True).alias("b")), on=["w", "tid"], how="left") \
-        .filter(pl.col("b").is_null()).group_by("w").agg(others_ns=pl.col("running_ns").sum())
-    bound = bound.join(others, on="w", how="left").with_columns(pl.col("others_ns").fill_null(0)).sort("w", "tid")
-    out_w, out_e = [], []
-    total = schedule.n_cpus * window_ns
-    for (w,), g in bound.group_by(["w"], maintain_order=True):
-        weights = weight_of_nice(g["nice"].to_numpy()).astype(float)
-        cap = max(total - int(g["others_ns"][0]), 0)
-        exp = _water_fill(weights, float(cap), float(window_ns))
-        out_e.append(exp)
-    expected = np.concatenate(out_e) if out_e else np.zeros(0)
-    del out_w
-    return bound.select(
-        "w", "tid", "nice", pl.col("running_ns").alias("received_ns"),
-        pl.Series("expected_ns", expected),
-        ((pl.col("running_ns") - pl.Series(expected)) / window_ns).alias("error"))
+    ti = np.concatenate(rows_t)
+    received = np.concatenate(rows_run)
+    order = np.lexsort((ti, w))
+    w, ti, received = w[order], ti[order], received[order]
+    starts = np.flatnonzero(np.r_[True, w[1:] != w[:-1]])
+    group_start = np.r_[starts, len(w)].astype(np.int64)
+    capacity = np.maximum(schedule.n_cpus * window_ns - others[w[starts]], 0).astype(np.float64)
+    expected = np.zeros(len(w))
+    K.water_fill(group_start, weight_of_nice(nice[ti]).astype(np.float64), capacity, float(window_ns), expected)
+    return pl.DataFrame({"w": w.astype(np.int64), "tid": tids[ti].astype(np.int32), "nice": nice[ti].astype(np.int8),
+                         "received_ns": received.astype(np.int64), "expected_ns": expected,
+                         "error": (received - expected) / window_ns})
 
 
 def fairness(schedule: Schedule, tasks: pl.DataFrame, all_waits: pl.DataFrame,
@@ -297,13 +311,14 @@ def measure(schedule: Schedule, topo: Topology, *, window_ns: int = DEFAULT_WIND
     """
     _check_topology(schedule, topo)
     w = waits(schedule)
-    tasks = task_table(schedule, topo, home)
-    mig = migration_table(schedule, topo)
-    run = running(schedule)
+    runs = _Runs(schedule)
+    tasks = task_table(schedule, topo, home, runs, w)
+    mig = migration_table(schedule, topo, runs)
     cpu_total = int(tasks["cpu_time_ns"].sum())
     dur = max(schedule.duration_ns, 1)
-    wv = w["wait_ns"].to_numpy()
-    cause = w["cause"].to_numpy()
+    order = np.argsort(w["wait_ns"].to_numpy(), kind="stable")  # one sort serves every summary
+    wv = w["wait_ns"].to_numpy()[order]
+    cause = w["cause"].to_numpy()[order]
     home_num = tasks.filter(pl.col("home_fraction").is_not_null())
     home_frac = (float((home_num["home_fraction"] * home_num["cpu_time_ns"]).sum() / home_num["cpu_time_ns"].sum())
                  if home_num.height and home_num["cpu_time_ns"].sum() > 0 else None)
@@ -311,8 +326,8 @@ def measure(schedule: Schedule, topo: Topology, *, window_ns: int = DEFAULT_WIND
         "duration_ns": int(schedule.duration_ns),
         "n_cpus": int(schedule.n_cpus),
         "n_tasks": int((tasks["cpu_time_ns"] > 0).sum()),
-        "wait_ns": summarize(wv),
-        "wait_ns_by_cause": {name: summarize(wv[cause == code]) for name, code in CAUSES.items()},
+        "wait_ns": summarize(wv, presorted=True),
+        "wait_ns_by_cause": {name: summarize(wv[cause == code], presorted=True) for name, code in CAUSES.items()},
         "cpu_time_ns": cpu_total,
         "utilization": cpu_total / (schedule.n_cpus * dur),
         "context_switches": int(tasks["switches"].sum()),
@@ -331,7 +346,7 @@ def measure(schedule: Schedule, topo: Topology, *, window_ns: int = DEFAULT_WIND
     elif by == "process":
         out["processes"] = by_process(tasks, w).to_dicts()
     elif by == "cpu":
-        out["cpus"] = by_cpu(schedule, run, w).to_dicts()
+        out["cpus"] = by_cpu(schedule, running(schedule), w).to_dicts()
     elif by == "class":
         out["classes"] = by_class(tasks, w).to_dicts()
     elif by is not None:

@@ -50,10 +50,9 @@ def task_index(tids: np.ndarray, col: np.ndarray) -> np.ndarray:
         return out
     top = int(tids[-1])
     if top < (1 << 24):
-        dense = np.full(top + 2, -1, np.int64)
-        dense[tids] = np.arange(len(tids))
-        ok = (col > 0) & (col <= top)
-        out[ok] = dense[col[ok]]
+        dense = np.full(top + 1, -1, np.int64)
+        dense[tids[tids > 0]] = np.flatnonzero(tids > 0)
+        K.map_tids(col, dense, out)
         return out
     pos = np.searchsorted(tids, col)
     pos = np.minimum(pos, len(tids) - 1)

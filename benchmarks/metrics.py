@@ -1,0 +1,120 @@
+"""Metrics benchmark: time and peak memory to build the observed schedule and every metric.
+
+    python benchmarks/metrics.py [--synthetic N]
+
+Rows: long_mix (trace.dat, 253k events) and a synthetic trace of N events (default 10M)
+made by repeating long_mix with shifted timestamps and tids. Each row runs in a fresh
+subprocess: the trace is loaded first (not timed), the kernels warmed on a small trace,
+then ``observed_schedule`` and ``metrics.measure(..., by="task")`` are timed. Peak memory is
+the growth of peak RSS during those two steps. A correctness check runs before timing: the
+synthetic trace must have N/253k times long_mix's waits and context switches.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+CORPUS = Path(os.environ.get("SCHEDREPLAY_TRACES", ROOT.parent / "shared" / "traces"))
+
+_CHILD = r"""
+import json, resource, sys, time
+import traces
+from replay import metrics, topology
+from replay.schedule import observed_schedule
+warm = traces.load(sys.argv[2])
+t0 = time.perf_counter()
+metrics.measure(observed_schedule(warm), topology.resolve(None, warm), by="task")
+first = time.perf_counter() - t0
+t = traces.load(sys.argv[1])
+topo = topology.resolve(None, t)
+base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+t0 = time.perf_counter(); s = observed_schedule(t); t1 = time.perf_counter()
+m = metrics.measure(s, topo, by="task"); t2 = time.perf_counter()
+peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 - base
+print(json.dumps(dict(events=t.info()["events"], intervals=s.intervals.height, schedule_s=t1 - t0,
+                      metrics_s=t2 - t1, peak_bytes=peak, first_call_s=first,
+                      waits=m["wait_ns"]["count"], switches=m["context_switches"])))
+"""
+
+
+def measure(trace: Path, cache_dir: str | None = None) -> dict:
+    env = dict(os.environ)
+    if cache_dir:
+        env["SCHEDREPLAY_CACHE_DIR"] = cache_dir
+    warm = ROOT / "tests" / "data" / "panopticon_ftrace.txt"
+    p = subprocess.run([sys.executable, "-c", _CHILD, str(trace), str(warm)], capture_output=True, text=True,
+                       env=env, cwd=ROOT)
+    if p.returncode:
+        raise SystemExit(f"measurement failed:\n{p.stderr}")
+    return json.loads(p.stdout.strip().splitlines()[-1])
+
+
+def write_synthetic(source: Path, n_events: int, bundle: Path) -> None:
+    """Repeat ``source``'s events (shifted in time and tid) to ``n_events`` and write a bundle."""
+    import numpy as np
+
+    import traces
+    from benchmarks._synth import TID_COLS
+    from traces._build import build
+    from traces._result import ReadResult
+
+    t = traces.load(source)
+    cols = t.event_arrays()  # strings as codes into one shared dictionary (a fresh load)
+    r = ReadResult(str(bundle), "synthetic")
+    r.strings.strings = t.to_arrow()["events"].column("comm").chunk(0).dictionary.to_pylist()
+    n = len(cols["ts_ns"])
+    span = int(cols["ts_ns"][-1] - cols["ts_ns"][0]) + 1_000_000
+    for k in range(-(-n_events // n)):
+        c = dict(cols)
+        c["ts_ns"] = cols["ts_ns"] + k * span
+        for name in TID_COLS:
+            c[name] = np.where(cols[name] > 0, cols[name] + k * 100_000, cols[name]).astype(np.int32)
+        r.add_events(c)
+    r.n_cpus = int(t.cpus.height)
+    r.ordered = True
+    traces.Trace(build(r)).write(bundle)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--synthetic", type=int, default=10_000_000)
+    args = ap.parse_args()
+    import traces
+
+    from benchmarks._synth import CACHE, repeat_events
+
+    long_mix = CORPUS / "captures" / "long_mix" / "trace.dat"
+    with tempfile.TemporaryDirectory() as cold:
+        r = measure(long_mix, cache_dir=cold)
+    print(f"first schedule+metrics call with an empty compile cache (cold): {r['first_call_s']:.2f} s")
+    base = measure(long_mix)
+    print(f"first call with a warm cache: {base['first_call_s']:.2f} s")
+
+    def row(label, r):
+        total = r["schedule_s"] + r["metrics_s"]
+        print(f"{label:<34} {r['events']:>11,} ev {r['intervals']:>11,} intervals  schedule {r['schedule_s']:6.2f} s"
+              f"  metrics {r['metrics_s']:6.2f} s  total {total:6.2f} s = {total / r['events'] * 1e7:5.2f} s/10M ev"
+              f"  peak {r['peak_bytes'] / 1e6:7.0f} MB")
+
+    row("long_mix trace.dat", base)
+    CACHE.mkdir(parents=True, exist_ok=True)
+    bundle = CACHE / f"metrics-synthetic-{args.synthetic}"
+    if not (bundle / "events.parquet").exists():
+        write_synthetic(long_mix, args.synthetic, bundle)
+    syn = measure(bundle)
+    reps = syn["events"] / base["events"]
+    if abs(syn["waits"] - base["waits"] * reps) > 0.02 * syn["waits"]:
+        raise SystemExit(f"synthetic trace: {syn['waits']} waits, expected about {base['waits'] * reps:.0f}")
+    row(f"synthetic ({syn['events'] / 1e6:.1f}M events)", syn)
+
+
+if __name__ == "__main__":
+    main()
