@@ -13,7 +13,14 @@ import hashlib
 import os
 from pathlib import Path
 
+import warnings
+
 import numba
+from numba.core.errors import NumbaExperimentalFeatureWarning
+
+# The engine calls policies through first-class function types (stable since 0.53,
+# still labelled experimental): see policies/_protocol.py.
+warnings.filterwarnings("ignore", category=NumbaExperimentalFeatureWarning)
 
 _PACKAGES = ("traces", "policies", "replay")
 

@@ -294,7 +294,45 @@ INTERVALS = Table("intervals", (
        "for the unknown span before a task's first known state", True),
 ), doc="One row per state interval of one task, in the order the intervals ended.")
 
-TABLES = {t.name: t for t in (EVENTS, TASKS, CPUS, META, INTERVALS)}
+# The workload (replay/workload.py): what each task asked of the scheduler, as flat
+# tables linked by row index (CSR), the form the numba engine reads.
+WL_TASKS = Table("wl_tasks", (
+    _f("tid", "int32", "tid", "thread id in the trace"),
+    _f("tgid", "int32", "tid", "process id; -1 unknown"),
+    _f("comm", "str", "", "comm", ""),
+    _f("first_burst", "int64", "row", "first row of its bursts in wl_bursts"),
+    _f("n_bursts", "int64", "count", "number of bursts"),
+    _f("first_action", "int64", "row", "first row of its actions in wl_actions"),
+    _f("n_actions", "int64", "count", "number of actions"),
+    _f("pinned_cpu", "int16", "cpu", "per-CPU kernel thread's CPU; -1 none"),
+    _f("parent", "int64", "row", "task row that forked it in the trace; -1"),
+    _f("nice", "int8", "nice", "nice of its last fair burst", 0),
+), doc="One row per task of the workload.")
+
+WL_BURSTS = Table("wl_bursts", (
+    _f("task", "int64", "row", "task row"),
+    _f("demand_ns", "int64", "ns", "CPU time it needs before it blocks or exits (preemptions removed); "
+       "-1: still running when the trace ended (runs to the end of the replay)"),
+    _f("prio", "int16", "prio", "kernel prio it ran with (class and nice)"),
+    _f("start_kind", "int8", "code", "what makes it runnable: 0 at start_ns (absolute), 1 start_ns after the "
+       "previous burst blocked (external wakeup: timer, interrupt, untraced waker), 2 an action of "
+       "another task (a wakeup or a fork)"),
+    _f("start_ns", "int64", "ns", "kind 0: absolute time; kind 1: sleep length; kind 2: -1"),
+    _f("abs_ns", "int64", "ns", "when it became runnable in the trace (for --sleep absolute)"),
+    _f("cause", "int8", "code", "schema.BEGIN_*: wakeup, new or trace_start"),
+    _f("end_kind", "int8", "code", "0 blocks, 1 exits, 2 open (running at the end of the trace)"),
+    _f("sleep_state", "int32", "bits", "prev_state it blocked with"),
+    _f("obs_cpu", "int16", "cpu", "CPU it first ran on in the trace"),
+), doc="One row per CPU burst of a task, in order.")
+
+WL_ACTIONS = Table("wl_actions", (
+    _f("task", "int64", "row", "task that performs the action"),
+    _f("progress_ns", "int64", "ns", "its cumulative CPU progress when it acts"),
+    _f("target_burst", "int64", "row", "burst (wl_bursts row) the action makes runnable"),
+    _f("kind", "int8", "code", "0 wakeup, 1 fork"),
+), doc="Progress points at which a task wakes or forks another, in progress order per task.")
+
+TABLES = {t.name: t for t in (EVENTS, TASKS, CPUS, META, INTERVALS, WL_TASKS, WL_BURSTS, WL_ACTIONS)}
 
 
 def event_order(ts_ns: np.ndarray, seq: np.ndarray | None = None) -> np.ndarray:

@@ -1,0 +1,66 @@
+"""The policy protocol: what a scheduling-class module must expose.
+
+A policy is a plain module. Its scheduling-class functions all share one
+signature, declared once here, and are compiled with it (``cache=True``), so
+the engine — compiled once for function-typed arguments — calls them through
+function pointers and neither side ever recompiles for the other::
+
+    fn(TS, CS, PT, PC, PP, cpu, task, arg, now) -> int64
+
+``TS``/``CS`` are the engine's task and CPU matrices (replay/_state.py),
+``PT``/``PC`` the class's own per-task and per-CPU matrices (its column
+constants live in its module), ``PP`` its packed parameters (int64).
+
+Hooks (``arg`` / return value):
+
+* ``init_task(cpu, task, parent)``: a new task (fork) or the start of the
+  replay; set up class state. -> 0
+* ``enqueue(cpu, task, flags)``: the task was put on ``cpu``'s list (ENQ_*). -> 0
+* ``dequeue(cpu, task, flags)``: take it off (DEQ_*). -> 1 if it left the queue,
+  0 if the class keeps it queued (EEVDF delayed dequeue of a sleeper).
+* ``pick(cpu, -1, 0)``: the task to run next among the class's queued tasks,
+  including the one running now; -1 if none. May finish delayed dequeues.
+* ``set_next(cpu, task, 0)``: the task starts running. -> 0
+* ``put_prev(cpu, task, 0)``: it stops running but stays queued. -> 0
+* ``update_curr(cpu, task, delta_ns)``: it ran ``delta_ns`` more. -> 1 if the
+  class wants the CPU rescheduled (slice used up), else 0.
+* ``check_preempt(cpu, task, 0)``: ``task`` (same class) was just enqueued
+  while ``cpu`` runs a task of this class. -> 1 to preempt.
+* ``tick(cpu, task, 0)``: scheduler tick while ``task`` runs. -> 1 to resched.
+* ``select_cpu(cpu, task, prev)``: placement hook, after the shared placement
+  chose ``cpu``. -> the CPU to use (return ``cpu`` to accept).
+
+Each policy module also exposes ``PARAMS`` (tuple of policies._params.Param),
+``N_TASK_COLS``, ``N_CPU_COLS``, ``pack(values, n_cpus, hz) -> int64 array``,
+``RT`` (the RT-class module it uses) and ``DESCRIPTION``.
+"""
+
+from __future__ import annotations
+
+from numba import types
+
+MAT = types.int64[:, ::1]
+VEC = types.int64[::1]
+SIG = types.int64(MAT, MAT, MAT, MAT, VEC, types.int64, types.int64, types.int64, types.int64)
+FN = types.FunctionType(SIG)
+
+HOOKS = ("init_task", "enqueue", "dequeue", "pick", "set_next", "put_prev", "update_curr",
+         "check_preempt", "tick", "select_cpu")
+
+# enqueue flags
+ENQ_WAKEUP = 1
+ENQ_NEW = 2          # first enqueue of a new task (PLACE_DEADLINE_INITIAL, fork placement)
+ENQ_MIGRATED = 4     # moved from another CPU while runnable (balancer, push/pull)
+ENQ_REQUEUE = 8      # wakeup of a task the class kept queued (delayed dequeue, ttwu_runnable)
+ENQ_PRIO = 16        # class/priority change
+
+# dequeue flags
+DEQ_SLEEP = 1
+DEQ_MIGRATE = 2      # leaves to be enqueued elsewhere (not a sleep)
+DEQ_EXIT = 4         # the task exits: never kept queued
+DEQ_PRIO = 8
+
+
+def hooks_of(module) -> tuple:
+    """The module's hook functions in HOOKS order (raises AttributeError if one is missing)."""
+    return tuple(getattr(module, name) for name in HOOKS)

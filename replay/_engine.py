@@ -1,0 +1,950 @@
+"""The replay engine: a discrete-event simulation compiled once with numba.
+
+Time advances by events popped from a binary heap ordered by (time, sequence):
+**the tie rule** is that events at the same nanosecond are handled in the order
+they were scheduled (first scheduled, first handled). After every event the CPUs
+marked for rescheduling are rescheduled in CPU order.
+
+Events: a burst becoming runnable (START), the running task reaching its next
+progress point — an action (wakeup, fork) or the end of its burst (POINT), the
+scheduler tick of a busy CPU (TICK, at multiples of 1/HZ: ticks of all CPUs are
+aligned, as jiffies are), and the fair server's deferral timer (SERVER).
+
+Scheduling classes are called through function pointers (policies/_protocol.py);
+the stop class (deadline tasks and migration/N, replayed as RT prio -1) and RT
+share the RT class's queue. Class order: RT list (incl. stop) > fair > idle,
+except while a CPU's fair server is active (rt.md §7.2), when fair runs first.
+
+Speed model: a task progresses at capacity/1024 of wall time, times E_SMT_Q10/1024
+while its SMT sibling is busy and E_NUMA_Q10/1024 off its home node (the node of
+the first CPU it ran on); a migration across LLCs adds E_COLD_NS of work.
+Scheduler accounting (vruntime, slices) uses wall time, as the kernel does.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit, types
+
+from policies._protocol import DEQ_EXIT, DEQ_MIGRATE, DEQ_SLEEP, ENQ_MIGRATED, ENQ_NEW, ENQ_REQUEUE, ENQ_WAKEUP, FN
+from traces import schema
+from traces._numba import JIT
+
+from . import _placement as P
+from . import _state as E
+from .workload import END_EXIT, END_OPEN, START_AFTER, START_AT, START_BY
+
+_jit = njit(**{k: v for k, v in JIT.items() if k != "nopython"})
+_inl = njit(inline="always", **{k: v for k, v in JIT.items() if k != "nopython"})
+
+INF = np.int64(2**62)
+
+# hook indices in the hook tuples (order of policies._protocol.HOOKS)
+H_INIT, H_ENQ, H_DEQ, H_PICK, H_SET_NEXT, H_PUT_PREV, H_UPDATE, H_PREEMPT, H_TICK, H_SELECT = range(10)
+
+# workload matrices
+WT_FIRST_BURST, WT_N_BURSTS, WT_FIRST_ACT, WT_N_ACTS, WT_PINNED, WT_PARENT, WT_TID = range(7)
+WB_TASK, WB_DEMAND, WB_PRIO, WB_START_KIND, WB_START, WB_ABS, WB_CAUSE, WB_END_KIND, WB_SLEEP, \
+    WB_CLASS, WB_POLICY = range(11)
+WA_TASK, WA_PROGRESS, WA_TARGET, WA_KIND = range(4)
+
+# statistics
+ST_ROWS, ST_EVENTS, ST_SWITCHES, ST_MIGRATIONS, ST_FULL, ST_PUSHES, ST_PULLS, ST_SERVER, ST_COMPACT = range(9)
+ST_SIZE = 12
+
+
+# -- heap --------------------------------------------------------------------------
+
+@_jit
+def _less(HT, HP, i, j):
+    return HT[i] < HT[j] or (HT[i] == HT[j] and HP[i, 0] < HP[j, 0])
+
+
+@_jit
+def _swap(HT, HP, i, j):
+    t = HT[i]
+    HT[i] = HT[j]
+    HT[j] = t
+    for k in range(4):
+        x = HP[i, k]
+        HP[i, k] = HP[j, k]
+        HP[j, k] = x
+
+
+@_jit
+def _sift_up(HT, HP, i):
+    while i > 0:
+        p = (i - 1) // 2
+        if _less(HT, HP, i, p):
+            _swap(HT, HP, i, p)
+            i = p
+        else:
+            break
+
+
+@_jit
+def _sift_down(HT, HP, i, n):
+    while True:
+        l = 2 * i + 1
+        if l >= n:
+            return
+        m = l
+        if l + 1 < n and _less(HT, HP, l + 1, l):
+            m = l + 1
+        if _less(HT, HP, m, i):
+            _swap(HT, HP, m, i)
+            i = m
+        else:
+            return
+
+
+@_jit
+def _compact(HT, HP, HN, CS):
+    """Drop stale progress events (their CPU switched since) and rebuild the heap."""
+    n = HN[0]
+    k = 0
+    for i in range(n):
+        if HP[i, 1] == E.EV_POINT and CS[HP[i, 2], E.C_GEN] != HP[i, 3]:
+            continue
+        HT[k] = HT[i]
+        for j in range(4):
+            HP[k, j] = HP[i, j]
+        k += 1
+    HN[0] = k
+    for i in range(k // 2 - 1, -1, -1):
+        _sift_down(HT, HP, i, k)
+
+
+@_jit
+def push(HT, HP, HN, CS, stats, t, typ, a, b):
+    if HN[0] >= len(HT):
+        _compact(HT, HP, HN, CS)
+        stats[ST_COMPACT] += 1
+        if HN[0] >= len(HT):
+            stats[ST_FULL] = 1
+            return
+    i = HN[0]
+    HN[0] = i + 1
+    HN[1] += 1
+    HT[i] = t
+    HP[i, 0] = HN[1]
+    HP[i, 1] = typ
+    HP[i, 2] = a
+    HP[i, 3] = b
+    _sift_up(HT, HP, i)
+
+
+@_jit
+def pop(HT, HP, HN, out):
+    """Remove the earliest event into out[0:5] = (time, seq, type, a, b)."""
+    out[0] = HT[0]
+    for k in range(4):
+        out[k + 1] = HP[0, k]
+    n = HN[0] - 1
+    HN[0] = n
+    if n > 0:
+        HT[0] = HT[n]
+        for k in range(4):
+            HP[0, k] = HP[n, k]
+        _sift_down(HT, HP, 0, n)
+
+
+# -- class dispatch -------------------------------------------------------------------
+
+@_inl
+def _hook(H, k, cls, TS, CS, ST, cpu, t, arg, now):
+    """Call hook k of the class of ``cls`` (the RT class serves RT and stop tasks)."""
+    FH, RH = H
+    FPT, FPC, FPP, RPT, RPC, RPP = ST
+    if cls == E.CLS_FAIR:
+        return FH[k](TS, CS, FPT, FPC, FPP, cpu, t, arg, now)
+    return RH[k](TS, CS, RPT, RPC, RPP, cpu, t, arg, now)
+
+
+# -- interval output ------------------------------------------------------------------
+
+@_jit
+def _emit(TS, t, end_ts, end_code, out, stats):
+    s = TS[t, E.T_STATE]
+    if s == E.S_RUNNING:
+        st = schema.RUNNING
+    elif s == E.S_RUNNABLE:
+        st = schema.RUNNABLE
+    elif s == E.S_BLOCKED:
+        st = schema.BLOCKED
+    else:
+        return
+    o_tid, o_cpu, o_start, o_end, o_state, o_begin, o_end_code, o_sleep, o_wait, o_cause, o_valid, tids = out
+    r = stats[ST_ROWS]
+    if r >= len(o_tid):
+        stats[ST_FULL] = 1
+        return
+    o_tid[r] = tids[t]
+    o_cpu[r] = TS[t, E.T_CPU] if st != schema.BLOCKED else -1
+    o_start[r] = TS[t, E.T_IV_START]
+    o_end[r] = end_ts
+    o_state[r] = st
+    o_begin[r] = TS[t, E.T_IV_BEGIN]
+    o_end_code[r] = end_code
+    o_sleep[r] = TS[t, E.T_SLEEP_STATE] if (st == schema.BLOCKED or st == schema.RUNNABLE) else -1
+    o_wait[r] = TS[t, E.T_WAIT_START] if st == schema.RUNNABLE else -1
+    o_cause[r] = TS[t, E.T_CAUSE] if st == schema.RUNNABLE else -1
+    o_valid[r] = True
+    stats[ST_ROWS] = r + 1
+
+
+@_inl
+def _open(TS, t, state, now, begin):
+    TS[t, E.T_STATE] = state
+    TS[t, E.T_IV_START] = now
+    TS[t, E.T_IV_BEGIN] = begin
+
+
+# -- progress and speed ---------------------------------------------------------------
+
+@_jit
+def _rate(TS, CS, TOPO, EP, cpu, t):
+    """Speed of t on cpu, x/1024 of wall time."""
+    r = TOPO[cpu, P.TP_CAPACITY]
+    if EP[E.E_SMT_Q10] != 1024:
+        core = TOPO[cpu, P.TP_CORE]
+        for c in range(len(TOPO)):
+            if c != cpu and TOPO[c, P.TP_CORE] == core and CS[c, E.C_CURR] >= 0:
+                r = r * EP[E.E_SMT_Q10] // 1024
+                break
+    h = TS[t, E.T_HOME]
+    if EP[E.E_NUMA_Q10] != 1024 and h >= 0 and TOPO[cpu, P.TP_NODE] != h:
+        r = r * EP[E.E_NUMA_Q10] // 1024
+    return max(r, 1)
+
+
+@_jit
+def _next_point(TS, WA, t):
+    """Progress at which t next acts or finishes its burst."""
+    p = TS[t, E.T_BURST_END]
+    a = TS[t, E.T_NEXT_ACT]
+    if a >= 0 and a < TS[t, E.T_ACT_END] and WA[a, WA_PROGRESS] < p:
+        p = WA[a, WA_PROGRESS]
+    return p
+
+
+@_jit
+def _account(H, TS, CS, ST, TOPO, EP, cpu, now):
+    """Bring the running task of cpu up to now: progress, and the class's update_curr.
+    Returns 1 if the class asks for a reschedule."""
+    t = CS[cpu, E.C_CURR]
+    if t < 0:
+        return 0
+    dt = now - TS[t, E.T_ACCT]
+    if dt <= 0:
+        return 0
+    TS[t, E.T_ACCT] = now
+    TS[t, E.T_PROGRESS] += dt * _rate(TS, CS, TOPO, EP, cpu, t) // 1024
+    r = _hook(H, H_UPDATE, TS[t, E.T_CLASS] if TS[t, E.T_CLASS] == E.CLS_FAIR else E.CLS_RT, TS, CS, ST, cpu, t,
+              dt, now)
+    if TS[t, E.T_CLASS] == E.CLS_FAIR and CS[cpu, E.C_SERVER_ACTIVE]:
+        CS[cpu, E.C_SERVER_LEFT] -= dt
+        if CS[cpu, E.C_SERVER_LEFT] <= 0:
+            r = 1
+    return r
+
+
+@_jit
+def _arm(TS, CS, TOPO, EP, WA, HT, HP, HN, stats, cpu, now):
+    """Schedule the progress event of cpu's running task."""
+    t = CS[cpu, E.C_CURR]
+    if t < 0:
+        return
+    p = _next_point(TS, WA, t)
+    if p >= INF:
+        return
+    rem = p - TS[t, E.T_PROGRESS]
+    rate = _rate(TS, CS, TOPO, EP, cpu, t)
+    dt = 0 if rem <= 0 else (rem * 1024 + rate - 1) // rate
+    push(HT, HP, HN, CS, stats, now + dt, E.EV_POINT, cpu, CS[cpu, E.C_GEN])
+
+
+@_jit
+def _class_of(TS, t):
+    return E.CLS_FAIR if TS[t, E.T_CLASS] == E.CLS_FAIR else E.CLS_RT
+
+
+# -- the engine -------------------------------------------------------------------------
+
+@_jit
+def _resched(CS, cpu):
+    CS[cpu, E.C_NEED_RESCHED] = 1
+
+
+@_jit
+def _check_preempt(H, TS, CS, ST, TOPO, EP, cpu, t, now):
+    """A task of cpu's lists became runnable: does it preempt the running one?"""
+    curr = CS[cpu, E.C_CURR]
+    if curr < 0:
+        _resched(CS, cpu)
+        return
+    if CS[cpu, E.C_NEED_RESCHED]:
+        return
+    if TS[curr, E.T_STATE] != E.S_RUNNING:
+        _resched(CS, cpu)
+        return
+    ct, cc = TS[t, E.T_CLASS], TS[curr, E.T_CLASS]
+    if ct == E.CLS_FAIR and cc != E.CLS_FAIR and CS[cpu, E.C_SERVER_ACTIVE]:
+        return
+    if ct < cc:
+        _resched(CS, cpu)
+        return
+    if ct > cc:
+        return
+    r = _account(H, TS, CS, ST, TOPO, EP, cpu, now)
+    if _hook(H, H_PREEMPT, _class_of(TS, t), TS, CS, ST, cpu, t, 0, now) or r:
+        _resched(CS, cpu)
+
+
+@_jit
+def _enqueue(H, TS, CS, ST, TOPO, EP, cpu, t, flags, now):
+    if CS[cpu, E.C_CURR] >= 0:
+        if _account(H, TS, CS, ST, TOPO, EP, cpu, now):
+            _resched(CS, cpu)
+    cls = _class_of(TS, t)
+    E.list_add(TS, CS, cpu, t, cls)
+    _hook(H, H_ENQ, cls, TS, CS, ST, cpu, t, flags, now)
+
+
+@_jit
+def _dequeue(H, TS, CS, ST, TOPO, EP, cpu, t, flags, now):
+    """Take t off cpu's lists; returns 0 if the class keeps it queued (delayed)."""
+    if CS[cpu, E.C_CURR] >= 0 and CS[cpu, E.C_CURR] != t:
+        if _account(H, TS, CS, ST, TOPO, EP, cpu, now):
+            _resched(CS, cpu)
+    cls = _class_of(TS, t)
+    if _hook(H, H_DEQ, cls, TS, CS, ST, cpu, t, flags, now):
+        if TS[t, E.T_ON_RQ]:
+            E.list_remove(TS, CS, cpu, t, cls)
+        return 1
+    if not TS[t, E.T_DELAYED]:
+        TS[t, E.T_DELAYED] = 1
+        CS[cpu, E.C_NR_DELAYED] += 1
+    return 0
+
+
+@_jit
+def _migrate(H, TS, CS, ST, TOPO, EP, t, src, dst, now, stats):
+    """Move a queued, not running task from src to dst (balancer, push, pull)."""
+    _dequeue(H, TS, CS, ST, TOPO, EP, src, t, DEQ_MIGRATE, now)
+    _enqueue(H, TS, CS, ST, TOPO, EP, dst, t, ENQ_MIGRATED, now)
+    TS[t, E.T_IV_BEGIN] = TS[t, E.T_IV_BEGIN]
+    stats[ST_MIGRATIONS] += 1
+
+
+@_jit
+def run(FH, RH, FPT, FPC, FPP, RPT, RPC, RPP, TS, CS, WT, WB, WA, TOPO, AFF, EP, HT, HP, HN,
+        o_tid, o_cpu, o_start, o_end, o_state, o_begin, o_end_code, o_sleep, o_wait, o_cause, o_valid,
+        tids, stats):
+    """Run the replay to EP[E_HORIZON]. Returns the number of interval rows written,
+    or -1 if an output or the event heap was too small (the caller retries bigger)."""
+    H = (FH, RH)
+    ST = (FPT, FPC, FPP, RPT, RPC, RPP)
+    out = (o_tid, o_cpu, o_start, o_end, o_state, o_begin, o_end_code, o_sleep, o_wait, o_cause, o_valid, tids)
+    n_tasks = len(WT)
+    n_cpus = len(TOPO)
+    start = EP[E.E_START]
+    horizon = EP[E.E_HORIZON]
+    tick_ns = EP[E.E_TICK_NS]
+    for c in range(n_cpus):
+        CS[c, E.C_CURR] = -1
+        CS[c, E.C_RT_HEAD] = -1
+        CS[c, E.C_FAIR_HEAD] = -1
+        CS[c, E.C_IDLE_SINCE] = start
+        CS[c, E.C_UTIL_TS] = start
+        CS[c, E.C_STARVE_SINCE] = -1
+        CS[c, E.C_LAST_PREV] = -1
+        CS[c, E.C_BALANCE_NEXT] = start
+        CS[c, E.C_SERVER_PERIOD_END] = -1
+    for t in range(n_tasks):
+        b = WT[t, WT_FIRST_BURST]
+        TS[t, E.T_PINNED] = WT[t, WT_PINNED]
+        TS[t, E.T_PARENT] = WT[t, WT_PARENT]
+        TS[t, E.T_NEXT_ACT] = WT[t, WT_FIRST_ACT]
+        TS[t, E.T_ACT_END] = WT[t, WT_FIRST_ACT] + WT[t, WT_N_ACTS]
+        TS[t, E.T_BURST_END] = 0
+        TS[t, E.T_NEW] = 1
+        if WT[t, WT_N_BURSTS] == 0:
+            continue
+        k = WB[b, WB_START_KIND]
+        if k == START_BY:
+            TS[t, E.T_WAIT_BURST] = b
+        else:
+            push(HT, HP, HN, CS, stats, max(WB[b, WB_START], start), E.EV_START, t, b)
+    ev = np.zeros(5, np.int64)
+    resched_any = False
+    while HN[0] > 0 and stats[ST_FULL] == 0:
+        pop(HT, HP, HN, ev)
+        now = ev[0]
+        if now > horizon:
+            break
+        typ = ev[2]
+        a = ev[3]
+        b = ev[4]
+        stats[ST_EVENTS] += 1
+        if typ == E.EV_START:
+            _start_burst(H, TS, CS, ST, WT, WB, WA, TOPO, AFF, EP, HT, HP, HN, out, stats, a, b, -1, -1, now)
+        elif typ == E.EV_POINT:
+            if CS[a, E.C_GEN] == b and CS[a, E.C_CURR] >= 0:
+                _reached(H, TS, CS, ST, WT, WB, WA, TOPO, AFF, EP, HT, HP, HN, out, stats, a, now)
+        elif typ == E.EV_TICK:
+            _tick(H, TS, CS, ST, WT, WB, WA, TOPO, AFF, EP, HT, HP, HN, out, stats, a, now)
+        elif typ == E.EV_SERVER:
+            _server_timer(TS, CS, EP, a, b, now)
+        for c in range(n_cpus):
+            if CS[c, E.C_NEED_RESCHED]:
+                _schedule(H, TS, CS, ST, WT, WB, WA, TOPO, AFF, EP, HT, HP, HN, out, stats, c, now)
+    if stats[ST_FULL]:
+        return -1
+    for c in range(n_cpus):
+        _account(H, TS, CS, ST, TOPO, EP, c, horizon)
+    for t in range(n_tasks):
+        _emit(TS, t, horizon, schema.END_TRACE_END, out, stats)
+    if stats[ST_FULL]:
+        return -1
+    return stats[ST_ROWS]
+
+
+@_jit
+def _start_burst(H, TS, CS, ST, WT, WB, WA, TOPO, AFF, EP, HT, HP, HN, out, stats, t, b, this, waker, now):
+    """Burst b of task t becomes runnable: place it, enqueue it, check preemption."""
+    s = TS[t, E.T_STATE]
+    if s == E.S_RUNNING or s == E.S_RUNNABLE or s == E.S_EXITED:
+        return
+    new = TS[t, E.T_NEW] == 1
+    if s == E.S_BLOCKED:
+        _emit(TS, t, now, schema.END_WOKEN, out, stats)
+    TS[t, E.T_BURST] = b
+    dem = WB[b, WB_DEMAND]
+    TS[t, E.T_BURST_END] = INF if dem < 0 else TS[t, E.T_PROGRESS] + dem
+    old_class = TS[t, E.T_CLASS]
+    TS[t, E.T_CLASS] = WB[b, WB_CLASS]
+    TS[t, E.T_PRIO] = WB[b, WB_PRIO]
+    TS[t, E.T_POLICY] = WB[b, WB_POLICY]
+    TS[t, E.T_WEIGHT] = _weight_of_prio(WB[b, WB_PRIO], WB[b, WB_POLICY])
+    cause = WB[b, WB_CAUSE]
+    TS[t, E.T_CAUSE] = cause
+    TS[t, E.T_WAIT_START] = now
+    TS[t, E.T_SLEEP_STATE] = -1
+    _open(TS, t, E.S_RUNNABLE, now, cause)
+    cls = _class_of(TS, t)
+    if TS[t, E.T_DELAYED] and TS[t, E.T_ON_RQ] and old_class == TS[t, E.T_CLASS]:
+        # still queued (delayed dequeue): the wakeup completes in place (ttwu_runnable)
+        cpu = TS[t, E.T_CPU]
+        TS[t, E.T_DELAYED] = 0
+        CS[cpu, E.C_NR_DELAYED] -= 1
+        if _account(H, TS, CS, ST, TOPO, EP, cpu, now):
+            _resched(CS, cpu)
+        _hook(H, H_ENQ, cls, TS, CS, ST, cpu, t, ENQ_REQUEUE | ENQ_WAKEUP, now)
+        _check_preempt(H, TS, CS, ST, TOPO, EP, cpu, t, now)
+        return
+    if TS[t, E.T_DELAYED] and TS[t, E.T_ON_RQ]:
+        _dequeue(H, TS, CS, ST, TOPO, EP, TS[t, E.T_CPU], t, DEQ_EXIT, now)
+    prev = TS[t, E.T_LAST_CPU]
+    if new:
+        parent = TS[t, E.T_PARENT]
+        pc = TS[parent, E.T_CPU] if parent >= 0 else -1
+        if this < 0:
+            this = pc if pc >= 0 else (prev if prev >= 0 else 0)
+        _hook(H, H_INIT, cls, TS, CS, ST, this, t, parent if parent >= 0 else -1, now)
+    if cls == E.CLS_FAIR:
+        if TS[t, E.T_PINNED] >= 0:
+            cpu = TS[t, E.T_PINNED]
+        elif new:
+            cpu = P.select_fair_fork(TS, CS, TOPO, AFF, EP, t, this)
+        else:
+            cpu = P.select_fair_wakeup(TS, CS, TOPO, AFF, EP, t, prev, this, waker)
+    else:
+        cpu = TS[t, E.T_PINNED] if TS[t, E.T_PINNED] >= 0 else P.select_rt(TS, CS, TOPO, AFF, t, prev if prev >= 0 else this, this)
+    cpu = _hook(H, H_SELECT, cls, TS, CS, ST, cpu, t, prev, now)
+    if cpu < 0 or cpu >= len(TOPO):
+        cpu = P.first_allowed(TS, AFF, t, len(TOPO))
+    flags = ENQ_WAKEUP | (ENQ_NEW if new else 0)
+    TS[t, E.T_NEW] = 0
+    _enqueue(H, TS, CS, ST, TOPO, EP, cpu, t, flags, now)
+    _check_preempt(H, TS, CS, ST, TOPO, EP, cpu, t, now)
+    if cls != E.CLS_FAIR:
+        _push_rt(H, TS, CS, ST, TOPO, AFF, EP, cpu, now, stats)
+    _fair_starve_check(TS, CS, EP, HT, HP, HN, stats, cpu, now)
+
+
+@_jit
+def _weight_of_prio(prio, policy):
+    if policy == E.POL_IDLE:
+        return 3
+    nice = min(max(prio - 120, -20), 19)
+    return _WEIGHTS[nice + 20]
+
+
+@_jit
+def _reached(H, TS, CS, ST, WT, WB, WA, TOPO, AFF, EP, HT, HP, HN, out, stats, cpu, now):
+    """cpu's running task reached its next progress point: act, or end the burst."""
+    t = CS[cpu, E.C_CURR]
+    if _account(H, TS, CS, ST, TOPO, EP, cpu, now):
+        _resched(CS, cpu)
+    while TS[t, E.T_NEXT_ACT] < TS[t, E.T_ACT_END] and WA[TS[t, E.T_NEXT_ACT], WA_PROGRESS] <= TS[t, E.T_PROGRESS] \
+            and WA[TS[t, E.T_NEXT_ACT], WA_PROGRESS] <= TS[t, E.T_BURST_END]:
+        a = TS[t, E.T_NEXT_ACT]
+        TS[t, E.T_NEXT_ACT] = a + 1
+        target_burst = WA[a, WA_TARGET]
+        w = WB[target_burst, WB_TASK]
+        if TS[t, E.T_WAKEE] != w:  # wake_wide bookkeeping (placement.md §2 step 1)
+            if now - TS[t, E.T_FLIPS_TS] > 1_000_000_000:
+                TS[t, E.T_FLIPS] >>= 1
+                TS[t, E.T_FLIPS_TS] = now
+            TS[t, E.T_WAKEE] = w
+            TS[t, E.T_FLIPS] += 1
+        if TS[w, E.T_WAIT_BURST] == target_burst:
+            TS[w, E.T_WAIT_BURST] = -1
+            _start_burst(H, TS, CS, ST, WT, WB, WA, TOPO, AFF, EP, HT, HP, HN, out, stats, w, target_burst, cpu, t,
+                         now)
+        elif TS[w, E.T_BURST] < target_burst:
+            TS[w, E.T_PENDING] = target_burst  # woken before it blocked: it will not sleep
+    if TS[t, E.T_PROGRESS] >= TS[t, E.T_BURST_END]:
+        _end_burst(H, TS, CS, ST, WT, WB, WA, TOPO, AFF, EP, HT, HP, HN, out, stats, cpu, t, now)
+        _resched(CS, cpu)
+        return
+    if not CS[cpu, E.C_NEED_RESCHED]:
+        CS[cpu, E.C_GEN] += 1
+        _arm(TS, CS, TOPO, EP, WA, HT, HP, HN, stats, cpu, now)
+
+
+@_jit
+def _end_burst(H, TS, CS, ST, WT, WB, WA, TOPO, AFF, EP, HT, HP, HN, out, stats, cpu, t, now):
+    b = TS[t, E.T_BURST]
+    if WB[b, WB_END_KIND] == END_EXIT:
+        _dequeue(H, TS, CS, ST, TOPO, EP, cpu, t, DEQ_EXIT | DEQ_SLEEP, now)
+        if TS[t, E.T_ON_RQ]:
+            E.list_remove(TS, CS, cpu, t, _class_of(TS, t))
+        _emit(TS, t, now, schema.END_EXITED, out, stats)
+        TS[t, E.T_STATE] = E.S_EXITED
+        return
+    _dequeue(H, TS, CS, ST, TOPO, EP, cpu, t, DEQ_SLEEP, now)
+    _emit(TS, t, now, schema.END_BLOCKED, out, stats)
+    TS[t, E.T_SLEEP_STATE] = WB[b, WB_SLEEP]
+    _open(TS, t, E.S_BLOCKED, now, schema.BEGIN_SWITCH_OUT)
+    nb = b + 1
+    if nb >= WT[t, WT_FIRST_BURST] + WT[t, WT_N_BURSTS]:
+        return  # blocked until the end
+    k = WB[nb, WB_START_KIND]
+    if TS[t, E.T_PENDING] == nb:
+        TS[t, E.T_PENDING] = -1
+        push(HT, HP, HN, CS, stats, now, E.EV_START, t, nb)
+    elif k == START_BY:
+        TS[t, E.T_WAIT_BURST] = nb
+    elif k == START_AT or EP[E.E_SLEEP_ABS]:
+        at = WB[nb, WB_START] if k == START_AT else WB[nb, WB_ABS]
+        push(HT, HP, HN, CS, stats, max(at, now), E.EV_START, t, nb)
+    else:
+        push(HT, HP, HN, CS, stats, now + WB[nb, WB_START], E.EV_START, t, nb)
+
+
+@_jit
+def _pick(H, TS, CS, ST, EP, cpu, now):
+    server = CS[cpu, E.C_SERVER_ACTIVE] == 1
+    if server and CS[cpu, E.C_NR_FAIR] > CS[cpu, E.C_NR_DELAYED]:
+        n = _hook(H, H_PICK, E.CLS_FAIR, TS, CS, ST, cpu, -1, 0, now)
+        if n >= 0:
+            return n
+    if CS[cpu, E.C_NR_RT] > 0:
+        n = _hook(H, H_PICK, E.CLS_RT, TS, CS, ST, cpu, -1, 0, now)
+        if n >= 0:
+            return n
+    if CS[cpu, E.C_NR_FAIR] > 0:
+        return _hook(H, H_PICK, E.CLS_FAIR, TS, CS, ST, cpu, -1, 0, now)
+    return -1
+
+
+@_jit
+def _schedule(H, TS, CS, ST, WT, WB, WA, TOPO, AFF, EP, HT, HP, HN, out, stats, cpu, now):
+    """__schedule: pick the next task for cpu and switch to it."""
+    CS[cpu, E.C_NEED_RESCHED] = 0
+    prev = CS[cpu, E.C_CURR]
+    if prev >= 0:
+        _account(H, TS, CS, ST, TOPO, EP, cpu, now)
+        if CS[cpu, E.C_SERVER_ACTIVE] and CS[cpu, E.C_SERVER_LEFT] <= 0:
+            CS[cpu, E.C_SERVER_ACTIVE] = 0
+            CS[cpu, E.C_STARVE_SINCE] = -1
+            stats[ST_SERVER] += 1
+    prev_running = prev >= 0 and TS[prev, E.T_STATE] == E.S_RUNNING
+    if prev >= 0 and not prev_running and _class_of(TS, prev) == E.CLS_RT and EP[E.E_RT_PUSH]:
+        _pull_rt(H, TS, CS, ST, TOPO, AFF, EP, cpu, prev, now, stats)
+    nxt = _pick(H, TS, CS, ST, EP, cpu, now)
+    if nxt < 0 and EP[E.E_NEWIDLE]:
+        if _newidle_balance(H, TS, CS, ST, TOPO, AFF, EP, cpu, now, stats):
+            nxt = _pick(H, TS, CS, ST, EP, cpu, now)
+    if nxt == prev and prev_running:
+        CS[cpu, E.C_GEN] += 1
+        _arm(TS, CS, TOPO, EP, WA, HT, HP, HN, stats, cpu, now)
+        return
+    P.decay_util(CS, cpu, now, 32_000_000)
+    if prev >= 0:
+        pc = _class_of(TS, prev)
+        if prev_running:
+            _hook(H, H_PUT_PREV, pc, TS, CS, ST, cpu, prev, 0, now)
+            _emit(TS, prev, now, schema.END_PREEMPTED, out, stats)
+            TS[prev, E.T_WAIT_START] = now
+            TS[prev, E.T_CAUSE] = schema.BEGIN_PREEMPT
+            TS[prev, E.T_SLEEP_STATE] = 0
+            _open(TS, prev, E.S_RUNNABLE, now, schema.BEGIN_PREEMPT)
+        else:
+            _hook(H, H_PUT_PREV, pc, TS, CS, ST, cpu, prev, 0, now)
+        CS[cpu, E.C_LAST_PREV] = prev
+    CS[cpu, E.C_CURR] = nxt
+    CS[cpu, E.C_GEN] += 1
+    stats[ST_SWITCHES] += 1
+    if nxt >= 0:
+        _hook(H, H_SET_NEXT, _class_of(TS, nxt), TS, CS, ST, cpu, nxt, 0, now)
+        _emit(TS, nxt, now, schema.END_SWITCHED_IN, out, stats)
+        last = TS[nxt, E.T_LAST_CPU]
+        if last >= 0 and last != cpu and TOPO[last, P.TP_LLC] != TOPO[cpu, P.TP_LLC] and EP[E.E_COLD_NS] > 0 \
+                and TS[nxt, E.T_BURST_END] < INF:
+            TS[nxt, E.T_BURST_END] += EP[E.E_COLD_NS]  # cache-cold refill after a cross-LLC move
+        TS[nxt, E.T_LAST_CPU] = cpu
+        if TS[nxt, E.T_HOME] < 0:
+            TS[nxt, E.T_HOME] = TOPO[cpu, P.TP_NODE]
+        _open(TS, nxt, E.S_RUNNING, now, schema.BEGIN_SWITCH_IN)
+        TS[nxt, E.T_ACCT] = now
+        TS[nxt, E.T_RUN_START] = now
+        TS[nxt, E.T_LAST_RAN] = now
+        CS[cpu, E.C_IDLE_SINCE] = -1
+        _arm(TS, CS, TOPO, EP, WA, HT, HP, HN, stats, cpu, now)
+        if not CS[cpu, E.C_TICK_ON]:
+            CS[cpu, E.C_TICK_ON] = 1
+            push(HT, HP, HN, CS, stats, (now // EP[E.E_TICK_NS] + 1) * EP[E.E_TICK_NS], E.EV_TICK, cpu, 0)
+        if _class_of(TS, nxt) == E.CLS_RT and EP[E.E_RT_PUSH]:
+            _push_rt(H, TS, CS, ST, TOPO, AFF, EP, cpu, now, stats)
+        if TS[nxt, E.T_CLASS] == E.CLS_FAIR:
+            CS[cpu, E.C_STARVE_SINCE] = -1
+    else:
+        CS[cpu, E.C_IDLE_SINCE] = now
+    _smt_changed(H, TS, CS, ST, TOPO, EP, WA, HT, HP, HN, stats, cpu, now)
+    _fair_starve_check(TS, CS, EP, HT, HP, HN, stats, cpu, now)
+
+
+@_jit
+def _smt_changed(H, TS, CS, ST, TOPO, EP, WA, HT, HP, HN, stats, cpu, now):
+    """The busy state of cpu changed: its SMT siblings' running tasks change speed."""
+    if EP[E.E_SMT_Q10] == 1024:
+        return
+    core = TOPO[cpu, P.TP_CORE]
+    for c in range(len(TOPO)):
+        if c != cpu and TOPO[c, P.TP_CORE] == core and CS[c, E.C_CURR] >= 0:
+            # account at the old speed up to now (the speed switch is approximated at now)
+            if _account(H, TS, CS, ST, TOPO, EP, c, now):
+                _resched(CS, c)
+            CS[c, E.C_GEN] += 1
+            _arm(TS, CS, TOPO, EP, WA, HT, HP, HN, stats, c, now)
+
+
+@_jit
+def _tick(H, TS, CS, ST, WT, WB, WA, TOPO, AFF, EP, HT, HP, HN, out, stats, cpu, now):
+    t = CS[cpu, E.C_CURR]
+    if t < 0:
+        CS[cpu, E.C_TICK_ON] = 0
+        return
+    r = _account(H, TS, CS, ST, TOPO, EP, cpu, now)
+    if _hook(H, H_TICK, _class_of(TS, t), TS, CS, ST, cpu, t, 0, now) or r:
+        _resched(CS, cpu)
+    if EP[E.E_PERIODIC] and now >= CS[cpu, E.C_BALANCE_NEXT]:
+        _periodic_balance(H, TS, CS, ST, TOPO, AFF, EP, cpu, now, stats)
+    push(HT, HP, HN, CS, stats, now + EP[E.E_TICK_NS], E.EV_TICK, cpu, 0)
+
+
+# -- fair server (rt.md §7.2) ---------------------------------------------------------
+
+@_jit
+def _fair_starve_check(TS, CS, EP, HT, HP, HN, stats, cpu, now):
+    """Start the fair server's deferral timer when fair tasks wait behind RT."""
+    if EP[E.E_SERVER_RUNTIME] <= 0 or CS[cpu, E.C_SERVER_ACTIVE]:
+        return
+    curr = CS[cpu, E.C_CURR]
+    starving = curr >= 0 and TS[curr, E.T_CLASS] != E.CLS_FAIR and CS[cpu, E.C_NR_FAIR] > CS[cpu, E.C_NR_DELAYED]
+    if starving and CS[cpu, E.C_STARVE_SINCE] < 0:
+        CS[cpu, E.C_STARVE_SINCE] = now
+        push(HT, HP, HN, CS, stats, now + EP[E.E_SERVER_PERIOD] - EP[E.E_SERVER_RUNTIME], E.EV_SERVER, cpu, now)
+    elif not starving:
+        CS[cpu, E.C_STARVE_SINCE] = -1
+
+
+@_jit
+def _server_timer(TS, CS, EP, cpu, since, now):
+    """The deferral timer fired: if fair tasks were starved all along, the server runs them
+    above RT for its runtime (rt.md §7.2; deferred mode, ~50 ms per 1 s)."""
+    if CS[cpu, E.C_STARVE_SINCE] != since or since < 0:
+        return
+    CS[cpu, E.C_SERVER_ACTIVE] = 1
+    CS[cpu, E.C_SERVER_LEFT] = EP[E.E_SERVER_RUNTIME]
+    _resched(CS, cpu)
+
+
+# -- balancing (placement.md §4-§5) ---------------------------------------------------
+
+@_jit
+def _waiting_fair(TS, CS, c):
+    """Queued fair tasks on c that are not running and not delayed."""
+    n = CS[c, E.C_NR_FAIR] - CS[c, E.C_NR_DELAYED]
+    cur = CS[c, E.C_CURR]
+    if cur >= 0 and TS[cur, E.T_CLASS] == E.CLS_FAIR:
+        n -= 1
+    return n
+
+
+@_jit
+def _steal_one(H, TS, CS, ST, TOPO, AFF, EP, src, dst, now, level, stats, ignore_hot):
+    """Move the least recently run movable fair task from src to dst (detach_tasks,
+    can_migrate_task: allowed, not running, not cache-hot except at the SMT level)."""
+    best = -1
+    t = CS[src, E.C_FAIR_HEAD]
+    while t >= 0:
+        if t != CS[src, E.C_CURR] and not TS[t, E.T_DELAYED] and P.allowed(TS, AFF, t, dst):
+            hot = level > 0 and now - TS[t, E.T_LAST_RAN] < EP[E.E_MIGRATION_COST]
+            if not hot or ignore_hot:
+                if best < 0 or TS[t, E.T_LAST_RAN] < TS[best, E.T_LAST_RAN] or \
+                        (TS[t, E.T_LAST_RAN] == TS[best, E.T_LAST_RAN] and t < best):
+                    best = t
+        t = TS[t, E.T_Q_NEXT]
+    if best < 0:
+        return False
+    _migrate(H, TS, CS, ST, TOPO, EP, best, src, dst, now, stats)
+    return True
+
+
+@_jit
+def _same_level(TOPO, a, b, level):
+    """Whether CPUs a and b share the domain of the given level (0 SMT core, 1 LLC,
+    2 node, 3 machine)."""
+    if level == 0:
+        return TOPO[a, P.TP_CORE] == TOPO[b, P.TP_CORE]
+    if level == 1:
+        return TOPO[a, P.TP_LLC] == TOPO[b, P.TP_LLC]
+    if level == 2:
+        return TOPO[a, P.TP_NODE] == TOPO[b, P.TP_NODE]
+    return True
+
+
+@_jit
+def _newidle_balance(H, TS, CS, ST, TOPO, AFF, EP, cpu, now, stats):
+    """A CPU about to go idle pulls one waiting fair task from the busiest CPU, searching
+    its SMT core, then its LLC, node and the machine (placement.md §5, §8 item 5); the
+    NUMA level keeps the imbalance allowance of §6.1."""
+    n = len(TOPO)
+    for level in range(4):
+        busiest = -1
+        for c in range(n):
+            if c == cpu or not _same_level(TOPO, cpu, c, level):
+                continue
+            if level > 0 and _same_level(TOPO, cpu, c, level - 1):
+                continue
+            w = _waiting_fair(TS, CS, c)
+            if w >= 1 and (busiest < 0 or w > _waiting_fair(TS, CS, busiest)):
+                busiest = c
+        if busiest < 0:
+            continue
+        if level == 3 and TOPO[busiest, P.TP_NODE] != TOPO[cpu, P.TP_NODE]:
+            local = 0
+            remote = 0
+            for c in range(n):
+                if TOPO[c, P.TP_NODE] == TOPO[cpu, P.TP_NODE]:
+                    local += P.nr_running(CS, c)
+                elif TOPO[c, P.TP_NODE] == TOPO[busiest, P.TP_NODE]:
+                    remote += P.nr_running(CS, c)
+            imb = remote - local
+            if imb <= 0 or P._adjust_numa_imbalance(imb, local + 1, EP[E.E_IMB_NUMA_NR]) == 0:
+                continue
+        if _steal_one(H, TS, CS, ST, TOPO, AFF, EP, busiest, cpu, now, level, stats, False):
+            stats[ST_PULLS] += 1
+            return True
+    return False
+
+
+@_jit
+def _steal_load(H, TS, CS, ST, TOPO, AFF, EP, src, dst, now, level, stats, imb, failed):
+    """detach_tasks for a load imbalance: the least recently run movable task whose
+    weight, halved per earlier failure, fits the imbalance (placement.md §4.4 step 5)."""
+    best = -1
+    t = CS[src, E.C_FAIR_HEAD]
+    hot_ok = failed > EP[E.E_CACHE_NICE]
+    while t >= 0:
+        if t != CS[src, E.C_CURR] and not TS[t, E.T_DELAYED] and P.allowed(TS, AFF, t, dst):
+            hot = level > 0 and now - TS[t, E.T_LAST_RAN] < EP[E.E_MIGRATION_COST]
+            if (not hot or hot_ok) and (TS[t, E.T_WEIGHT] >> min(failed, 20)) <= imb:
+                if best < 0 or TS[t, E.T_LAST_RAN] < TS[best, E.T_LAST_RAN] or \
+                        (TS[t, E.T_LAST_RAN] == TS[best, E.T_LAST_RAN] and t < best):
+                    best = t
+        t = TS[t, E.T_Q_NEXT]
+    if best < 0:
+        return False
+    _migrate(H, TS, CS, ST, TOPO, EP, best, src, dst, now, stats)
+    return True
+
+
+@_jit
+def _periodic_balance(H, TS, CS, ST, TOPO, AFF, EP, cpu, now, stats):
+    """Periodic balancing from a busy CPU's tick (placement.md §4, §8 item 7), per domain
+    level (LLC, node, machine):
+    1. idle CPUs of the domain pull a waiting fair task from the CPU with most waiting
+       tasks (the NOHZ idle balance kicked from a busy CPU's tick; task-count imbalance);
+    2. this CPU pulls load from the busiest CPU of the domain (migrate_load): with
+       avg = the domain's fair load per unit of capacity, imbalance =
+       min(busiest - avg, avg - local); nothing if 100·busiest <= imbalance_pct·local.
+    Cache-hot tasks move only after cache_nice_tries failed passes; the NUMA allowance
+    of §6.1 holds across nodes."""
+    n = len(TOPO)
+    busy = CS[cpu, E.C_CURR] >= 0
+    interval = EP[E.E_BALANCE_MS] * 1_000_000 * TOPO[cpu, P.TP_LLC_SIZE] * (16 if busy else 1)
+    CS[cpu, E.C_BALANCE_NEXT] = now + max(EP[E.E_TICK_NS], interval - (EP[E.E_TICK_NS] if busy else 0))
+    for level in range(1, 4):
+        # 1. idle CPUs pull waiting tasks
+        for d in range(n):
+            if not _same_level(TOPO, cpu, d, level) or not P.idle(CS, d):
+                continue
+            busiest = -1
+            for c in range(n):
+                if c != d and _same_level(TOPO, cpu, c, level):
+                    w = _waiting_fair(TS, CS, c)
+                    if w >= 1 and (busiest < 0 or w > _waiting_fair(TS, CS, busiest)):
+                        busiest = c
+            if busiest < 0:
+                break
+            if TOPO[d, P.TP_NODE] != TOPO[busiest, P.TP_NODE]:
+                imb = P.nr_running(CS, busiest) - P.nr_running(CS, d)
+                if P._adjust_numa_imbalance(imb, P.nr_running(CS, d) + 1, EP[E.E_IMB_NUMA_NR]) == 0:
+                    continue
+            if _steal_one(H, TS, CS, ST, TOPO, AFF, EP, busiest, d, now, level, stats,
+                          CS[d, E.C_BALANCE_FAILED] > EP[E.E_CACHE_NICE]):
+                CS[d, E.C_BALANCE_FAILED] = 0
+                stats[ST_PULLS] += 1
+                _resched(CS, d)
+            else:
+                CS[d, E.C_BALANCE_FAILED] += 1
+        # 2. this CPU pulls load
+        if not busy:
+            continue
+        total = 0
+        cap = 0
+        busiest = -1
+        bload = 0
+        for c in range(n):
+            if not _same_level(TOPO, cpu, c, level):
+                continue
+            ld = P.fair_load(TS, CS, c)
+            total += ld
+            cap += TOPO[c, P.TP_CAPACITY]
+            if c != cpu and _waiting_fair(TS, CS, c) >= 1 and (busiest < 0 or ld > bload):
+                busiest = c
+                bload = ld
+        if busiest < 0 or cap == 0:
+            continue
+        local = P.fair_load(TS, CS, cpu)
+        if 100 * bload <= EP[E.E_IMB_PCT_LLC] * local:
+            continue
+        avg = total * 1024 // cap
+        b_avg = bload * 1024 // TOPO[busiest, P.TP_CAPACITY]
+        l_avg = local * 1024 // TOPO[cpu, P.TP_CAPACITY]
+        if l_avg >= b_avg or l_avg >= avg:
+            continue
+        imb = min((b_avg - avg) * TOPO[busiest, P.TP_CAPACITY], (avg - l_avg) * TOPO[cpu, P.TP_CAPACITY]) // 1024
+        if imb <= 0:
+            continue
+        if TOPO[cpu, P.TP_NODE] != TOPO[busiest, P.TP_NODE]:
+            nimb = P.nr_running(CS, busiest) - P.nr_running(CS, cpu)
+            if P._adjust_numa_imbalance(nimb, P.nr_running(CS, cpu) + 1, EP[E.E_IMB_NUMA_NR]) == 0:
+                continue
+        if _steal_load(H, TS, CS, ST, TOPO, AFF, EP, busiest, cpu, now, level, stats, imb,
+                       CS[cpu, E.C_BALANCE_FAILED]):
+            CS[cpu, E.C_BALANCE_FAILED] = 0
+            stats[ST_PULLS] += 1
+            _resched(CS, cpu)
+            return
+        CS[cpu, E.C_BALANCE_FAILED] += 1
+
+
+# -- RT push / pull (rt.md §6.4, §6.5) ---------------------------------------------------
+
+@_jit
+def _pushable(TS, CS, AFF, cpu):
+    """Most urgent queued, not running RT task of cpu that may run elsewhere."""
+    best = -1
+    t = CS[cpu, E.C_RT_HEAD]
+    while t >= 0:
+        if t != CS[cpu, E.C_CURR] and TS[t, E.T_PINNED] < 0 and TS[t, E.T_CLASS] == E.CLS_RT:
+            if best < 0 or TS[t, E.T_PRIO] < TS[best, E.T_PRIO] or \
+                    (TS[t, E.T_PRIO] == TS[best, E.T_PRIO] and TS[t, E.T_SEQ] < TS[best, E.T_SEQ]):
+                best = t
+        t = TS[t, E.T_Q_NEXT]
+    return best
+
+
+@_jit
+def _push_rt(H, TS, CS, ST, TOPO, AFF, EP, cpu, now, stats):
+    """push_rt_tasks: move waiting RT tasks to CPUs running less urgent work."""
+    if not EP[E.E_RT_PUSH]:
+        return
+    for _ in range(8):
+        x = _pushable(TS, CS, AFF, cpu)
+        if x < 0:
+            return
+        curr = CS[cpu, E.C_CURR]
+        if curr >= 0 and TS[curr, E.T_STATE] == E.S_RUNNING and TS[x, E.T_PRIO] < TS[curr, E.T_PRIO]:
+            _resched(CS, cpu)
+            return
+        target = P.find_lowest_rq(TS, CS, TOPO, AFF, x, cpu)
+        if target < 0 or target == cpu or not (99 - TS[x, E.T_PRIO] > P.rt_level(TS, CS, target)):
+            return
+        _migrate(H, TS, CS, ST, TOPO, EP, x, cpu, target, now, stats)
+        stats[ST_PUSHES] += 1
+        _check_preempt(H, TS, CS, ST, TOPO, EP, target, x, now)
+
+
+@_jit
+def _pull_rt(H, TS, CS, ST, TOPO, AFF, EP, cpu, prev, now, stats):
+    """pull_rt_task: an RT task left cpu; take the most urgent waiting RT task of another
+    CPU that is more urgent than what remains here and than what that CPU runs."""
+    here = P.rt_level(TS, CS, cpu)
+    best = -1
+    src = -1
+    for c in range(len(TOPO)):
+        if c == cpu:
+            continue
+        x = _pushable(TS, CS, AFF, c)
+        if x < 0 or not P.allowed(TS, AFF, x, cpu) or 99 - TS[x, E.T_PRIO] <= here:
+            continue
+        run = CS[c, E.C_CURR]
+        if run >= 0 and TS[run, E.T_CLASS] <= E.CLS_RT and TS[x, E.T_PRIO] < TS[run, E.T_PRIO]:
+            continue  # it will run there soon anyway
+        if best < 0 or TS[x, E.T_PRIO] < TS[best, E.T_PRIO]:
+            best = x
+            src = c
+    if best >= 0:
+        _migrate(H, TS, CS, ST, TOPO, EP, best, src, cpu, now, stats)
+        stats[ST_PULLS] += 1
+
+
+def _sig():
+    M = types.int64[:, ::1]
+    V = types.int64[::1]
+    hooks = types.UniTuple(FN, 10)
+    return types.int64(
+        hooks, hooks, M, M, V, M, M, V, M, M, M, M, M, M, M, V, V, M, V,
+        types.int32[::1], types.int16[::1], types.int64[::1], types.int64[::1], types.int8[::1], types.int8[::1],
+        types.int8[::1], types.int32[::1], types.int64[::1], types.int8[::1], types.boolean[::1],
+        types.int32[::1], V)
+
+
+from policies.weights import WEIGHT as _W  # noqa: E402
+
+_WEIGHTS = _W.copy()
+_COMPILED = []
+
+
+def compiled():
+    """The engine compiled for function-typed policy hooks (once; then from the disk cache)."""
+    if not _COMPILED:
+        _COMPILED.append(njit(_sig(), **{k: v for k, v in JIT.items() if k != "nopython"})(run.py_func))
+    return _COMPILED[0]

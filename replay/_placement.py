@@ -1,0 +1,359 @@
+"""CPU selection and balancing shared by every policy (specs/placement.md, the
+"Simplest faithful model" of §8; RT placement from specs/rt.md §6).
+
+Approximations, each documented where it is made: PELT loads and utilisation are
+replaced by decayed proxies (32 ms half-life) kept per CPU; idle CPUs balance on
+the tick of busy CPUs (the NOHZ kick); active balance, misfit/asym/EAS, cgroups
+and NUMA balancing are not modelled. Ties go to the lowest CPU number.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from traces._numba import jit
+
+from . import _state as E
+
+# topology matrix TOPO[cpu, col]
+TP_CORE = 0
+TP_LLC = 1
+TP_NODE = 2
+TP_CAPACITY = 3
+TP_LLC_SIZE = 4
+
+
+@jit
+def allowed(TS, AFF, t, c):
+    """Whether task t may run on CPU c (pinned per-CPU threads, --set cpus=...)."""
+    p = TS[t, E.T_PINNED]
+    if p >= 0 and p != c:
+        return False
+    a = TS[t, E.T_AFF]
+    if a >= 0 and AFF[a, c] == 0:
+        return False
+    return True
+
+
+@jit
+def nr_running(CS, c):
+    """Runnable tasks on c (running included, delayed-dequeue sleepers not)."""
+    return CS[c, E.C_NR_RT] + CS[c, E.C_NR_FAIR] - CS[c, E.C_NR_DELAYED]
+
+
+@jit
+def idle(CS, c):
+    """available_idle_cpu: the idle task runs and nothing is queued."""
+    return CS[c, E.C_CURR] < 0 and nr_running(CS, c) == 0
+
+
+@jit
+def core_idle(CS, TOPO, c):
+    core = TOPO[c, TP_CORE]
+    for x in range(len(TOPO)):
+        if TOPO[x, TP_CORE] == core and not idle(CS, x):
+            return False
+    return True
+
+
+@jit
+def decay_util(CS, c, now, half_life_ns):
+    """Fold the time since the last update into the CPU's utilisation proxy
+    (fixed point: 1024 * 1024 = fully busy)."""
+    last = CS[c, E.C_UTIL_TS]
+    if now <= last:
+        return
+    busy = CS[c, E.C_CURR] >= 0
+    d = math.exp(-(now - last) * math.log(2.0) / half_life_ns)
+    u = CS[c, E.C_UTIL] * d + (1024 * 1024 if busy else 0) * (1.0 - d)
+    CS[c, E.C_UTIL] = int(u)
+    CS[c, E.C_UTIL_TS] = now
+
+
+@jit
+def fair_load(TS, CS, c):
+    """Runnable fair weight on c (the load proxy used by wake_affine_weight)."""
+    w = 0
+    t = CS[c, E.C_FAIR_HEAD]
+    while t >= 0:
+        if not TS[t, E.T_DELAYED]:
+            w += TS[t, E.T_WEIGHT]
+        t = TS[t, E.T_Q_NEXT]
+    return w
+
+
+# -- fair wakeup placement (placement.md §2) ----------------------------------------
+
+@jit
+def _wake_wide(TS, waker, wakee, llc_size):
+    """wake_wide: one side wakes many partners (flips >= llc_size)."""
+    if waker < 0:
+        return False
+    m = max(TS[waker, E.T_FLIPS], TS[wakee, E.T_FLIPS])
+    s = min(TS[waker, E.T_FLIPS], TS[wakee, E.T_FLIPS])
+    return s >= llc_size and m >= s * llc_size
+
+
+@jit
+def _wake_affine(TS, CS, TOPO, EP, p, this, prev):
+    """wake_affine (WA_IDLE, then WA_WEIGHT on the load proxy; no sync information in a
+    replay). Returns this or prev."""
+    if EP[E.E_WA_IDLE]:
+        if idle(CS, this) and TOPO[this, TP_LLC] == TOPO[prev, TP_LLC]:
+            return prev if idle(CS, prev) else this
+        if idle(CS, prev):
+            return prev
+    if EP[E.E_WA_WEIGHT]:
+        t = TS[p, E.T_WEIGHT]
+        pct = EP[E.E_IMB_PCT_LLC]
+        this_eff = (fair_load(TS, CS, this) + t) * 100 * TOPO[prev, TP_CAPACITY]
+        prev_eff = (fair_load(TS, CS, prev) - t) * (100 + (pct - 100) // 2) * TOPO[this, TP_CAPACITY]
+        if this_eff < prev_eff:
+            return this
+    return prev
+
+
+@jit
+def _nr_idle_scan(CS, TOPO, EP, llc):
+    """SIS_UTIL budget from the LLC's average utilisation proxy (placement.md §2.3)."""
+    w = 0
+    u = 0
+    for c in range(len(TOPO)):
+        if TOPO[c, TP_LLC] == llc:
+            w += 1
+            u += CS[c, E.C_UTIL] // 1024
+    if w == 0:
+        return 0
+    x = u // w
+    pct = EP[E.E_IMB_PCT_LLC]
+    y = 1024 - min(1024, (x * x * pct * pct) // (10000 * 1024))
+    return (y * w) // 1024
+
+
+@jit
+def select_idle_sibling(TS, CS, TOPO, AFF, EP, p, prev, target):
+    """placement.md §2.2 steps 1, 2, 4, 7, 8."""
+    if idle(CS, target) and allowed(TS, AFF, p, target):
+        return target
+    llc = TOPO[target, TP_LLC]
+    if prev != target and TOPO[prev, TP_LLC] == llc and idle(CS, prev) and allowed(TS, AFF, p, prev):
+        return prev
+    r = TS[p, E.T_RECENT_CPU]
+    TS[p, E.T_RECENT_CPU] = prev
+    if r >= 0 and r != prev and r != target and TOPO[r, TP_LLC] == llc and idle(CS, r) \
+            and allowed(TS, AFF, p, r):
+        return r
+    n = len(TOPO)
+    smt = False
+    for c in range(n):
+        if c != target and TOPO[c, TP_CORE] == TOPO[target, TP_CORE]:
+            smt = True
+            break
+    has_idle_core = False
+    if smt:
+        for c in range(n):
+            if TOPO[c, TP_LLC] == llc and core_idle(CS, TOPO, c):
+                has_idle_core = True
+                break
+        if not has_idle_core and TOPO[prev, TP_LLC] == llc:
+            for c in range(n):
+                if c != prev and TOPO[c, TP_CORE] == TOPO[prev, TP_CORE] and idle(CS, c) \
+                        and allowed(TS, AFF, p, c):
+                    return c
+    budget = n if not EP[E.E_SIS_UTIL] else _nr_idle_scan(CS, TOPO, EP, llc) + 1
+    if not has_idle_core and budget <= 1:
+        return target
+    fallback = -1
+    for k in range(1, n + 1):
+        c = (target + k) % n
+        if TOPO[c, TP_LLC] != llc or not allowed(TS, AFF, p, c):
+            continue
+        if has_idle_core:
+            if core_idle(CS, TOPO, c):
+                return c
+            if fallback < 0 and idle(CS, c):
+                fallback = c
+        else:
+            budget -= 1
+            if budget <= 0:
+                break
+            if idle(CS, c):
+                return c
+    if has_idle_core and fallback >= 0:
+        return fallback
+    return target
+
+
+@jit
+def first_allowed(TS, AFF, p, n):
+    for c in range(n):
+        if allowed(TS, AFF, p, c):
+            return c
+    return 0
+
+
+@jit
+def select_fair_wakeup(TS, CS, TOPO, AFF, EP, p, prev, this, waker):
+    """select_task_rq_fair for a wakeup (placement.md §2)."""
+    n = len(TOPO)
+    if prev < 0 or prev >= n:
+        prev = this if this >= 0 else first_allowed(TS, AFF, p, n)
+    if this < 0:
+        this = prev
+    target = prev
+    wide = EP[E.E_WAKE_WIDE] and _wake_wide(TS, waker, p, TOPO[prev, TP_LLC_SIZE])
+    if not wide and this != prev and allowed(TS, AFF, p, this):
+        target = _wake_affine(TS, CS, TOPO, EP, p, this, prev)
+    c = select_idle_sibling(TS, CS, TOPO, AFF, EP, p, prev, target)
+    if not allowed(TS, AFF, p, c):
+        c = prev if allowed(TS, AFF, p, prev) else first_allowed(TS, AFF, p, n)
+    return c
+
+
+@jit
+def _adjust_numa_imbalance(imb, dst_running, imb_numa_nr):
+    """placement.md §6.1."""
+    if dst_running > imb_numa_nr:
+        return imb
+    if imb <= 2:
+        return 0
+    return imb
+
+
+@jit
+def select_fair_fork(TS, CS, TOPO, AFF, EP, p, this):
+    """Fork placement reduced to placement.md §8 item 6: top-down, the node, then the LLC
+    with most idle CPUs (with the NUMA allowance), then an idle CPU (an idle core first),
+    else the least loaded CPU."""
+    n = len(TOPO)
+    if this < 0:
+        this = 0
+    n_nodes = 0
+    for c in range(n):
+        n_nodes = max(n_nodes, TOPO[c, TP_NODE] + 1)
+    node = TOPO[this, TP_NODE]
+    if n_nodes > 1:
+        idle_in = np.zeros(n_nodes, np.int64)
+        run_in = np.zeros(n_nodes, np.int64)
+        for c in range(n):
+            if allowed(TS, AFF, p, c):
+                if idle(CS, c):
+                    idle_in[TOPO[c, TP_NODE]] += 1
+                run_in[TOPO[c, TP_NODE]] += nr_running(CS, c)
+        best = node
+        for k in range(n_nodes):
+            if idle_in[k] > idle_in[best]:
+                best = k
+        if best != node:
+            imb = idle_in[best] - idle_in[node]
+            if _adjust_numa_imbalance(imb, run_in[node] + 1, EP[E.E_IMB_NUMA_NR]) != 0:
+                node = best
+    # LLC within the node with most idle CPUs (ties: this CPU's LLC, then lowest id)
+    best_llc = TOPO[this, TP_LLC] if TOPO[this, TP_NODE] == node else -1
+    best_idle = -1
+    for c in range(n):
+        if TOPO[c, TP_NODE] != node:
+            continue
+        llc = TOPO[c, TP_LLC]
+        cnt = 0
+        for x in range(n):
+            if TOPO[x, TP_LLC] == llc and idle(CS, x) and allowed(TS, AFF, p, x):
+                cnt += 1
+        if cnt > best_idle or (cnt == best_idle and llc == TOPO[this, TP_LLC]):
+            best_idle = cnt
+            best_llc = llc
+    cand = -1
+    for c in range(n):
+        if TOPO[c, TP_LLC] == best_llc and allowed(TS, AFF, p, c) and idle(CS, c) and core_idle(CS, TOPO, c):
+            return c
+    for c in range(n):
+        if TOPO[c, TP_LLC] == best_llc and allowed(TS, AFF, p, c) and idle(CS, c):
+            return c
+    for c in range(n):
+        if TOPO[c, TP_LLC] == best_llc and allowed(TS, AFF, p, c):
+            if cand < 0 or nr_running(CS, c) < nr_running(CS, cand):
+                cand = c
+    if cand < 0:
+        cand = first_allowed(TS, AFF, p, n)
+    return cand
+
+
+# -- RT placement (rt.md §6) ---------------------------------------------------------
+
+@jit
+def rt_level(TS, CS, c):
+    """cpupri level of c: 0 if no RT task is queued, else the rt_priority of its best
+    queued RT task (99 - prio); 100 for the stop class / deadline."""
+    best = 1000
+    t = CS[c, E.C_RT_HEAD]
+    while t >= 0:
+        if TS[t, E.T_PRIO] < best:
+            best = TS[t, E.T_PRIO]
+        t = TS[t, E.T_Q_NEXT]
+    if best == 1000:
+        return 0
+    if best < 0:
+        return 100
+    return 99 - best
+
+
+@jit
+def find_lowest_rq(TS, CS, TOPO, AFF, p, this):
+    """rt.md §6.2: the lowest cpupri level below p's holding an allowed CPU; prefer p's
+    CPU, then the executing CPU and CPUs sharing p's LLC, then its node, then any
+    (rotating choice within a group)."""
+    n = len(TOPO)
+    plevel = 99 - TS[p, E.T_PRIO] if TS[p, E.T_PRIO] >= 0 else 100
+    lowest = 1000
+    for c in range(n):
+        if allowed(TS, AFF, p, c):
+            lv = rt_level(TS, CS, c)
+            if lv < plevel and lv < lowest:
+                lowest = lv
+    if lowest == 1000:
+        return -1
+    cur = TS[p, E.T_CPU]
+    if cur >= 0 and cur < n and allowed(TS, AFF, p, cur) and rt_level(TS, CS, cur) == lowest:
+        return cur
+    if cur < 0 or cur >= n:
+        cur = this if this >= 0 else 0
+    for dom in range(2):  # LLC, then node
+        col = TP_LLC if dom == 0 else TP_NODE
+        if this >= 0 and TOPO[this, col] == TOPO[cur, col] and allowed(TS, AFF, p, this) \
+                and rt_level(TS, CS, this) == lowest:
+            return this
+        start = CS[cur, E.C_DIST_ITER]
+        for k in range(n):
+            c = (start + 1 + k) % n
+            if TOPO[c, col] == TOPO[cur, col] and allowed(TS, AFF, p, c) and rt_level(TS, CS, c) == lowest:
+                CS[cur, E.C_DIST_ITER] = c
+                return c
+    if this >= 0 and allowed(TS, AFF, p, this) and rt_level(TS, CS, this) == lowest:
+        return this
+    start = CS[cur, E.C_DIST_ITER]
+    for k in range(n):
+        c = (start + 1 + k) % n
+        if allowed(TS, AFF, p, c) and rt_level(TS, CS, c) == lowest:
+            CS[cur, E.C_DIST_ITER] = c
+            return c
+    return -1
+
+
+@jit
+def select_rt(TS, CS, TOPO, AFF, p, prev, this):
+    """select_task_rq_rt (rt.md §6.3): leave prev only when it runs an RT task that is
+    pinned or at least as urgent as p."""
+    n = len(TOPO)
+    if prev < 0 or prev >= n or not allowed(TS, AFF, p, prev):
+        prev = first_allowed(TS, AFF, p, n)
+    t = CS[prev, E.C_CURR]
+    if t >= 0 and TS[t, E.T_CLASS] <= E.CLS_RT and (TS[t, E.T_PINNED] >= 0 or TS[t, E.T_PRIO] <= TS[p, E.T_PRIO]):
+        saved = TS[p, E.T_CPU]
+        TS[p, E.T_CPU] = prev
+        cand = find_lowest_rq(TS, CS, TOPO, AFF, p, this)
+        TS[p, E.T_CPU] = saved
+        if cand >= 0 and 99 - TS[p, E.T_PRIO] > rt_level(TS, CS, cand):
+            return cand
+    return prev

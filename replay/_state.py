@@ -1,0 +1,200 @@
+"""Engine state layout: column constants of the task and CPU matrices, event types,
+engine parameters, and the per-CPU run-queue lists that the engine maintains and
+the scheduling classes read.
+
+The engine keeps its state as struct-of-arrays packed into two int64 matrices
+(``TS[task, T_*]`` and ``CS[cpu, C_*]``) so that policy functions, compiled
+separately with one fixed signature, can read what they need. A class's own
+per-task and per-CPU state lives in its own matrices (see policies/_protocol.py).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from traces._numba import jit
+
+# -- task matrix TS[task, col] ------------------------------------------------------
+T_STATE = 0        # task state, S_* below
+T_CPU = 1          # CPU it runs / waits on, or last ran on
+T_CLASS = 2        # CLS_* below
+T_PRIO = 3         # kernel prio (RT 0..98, fair 100..139, -1 above RT)
+T_WEIGHT = 4       # fair load weight (nice table)
+T_POLICY = 5       # POL_* below
+T_BURST = 6        # current burst (global index)
+T_PROGRESS = 7     # CPU work done (ns of demand, at the task's speed)
+T_NEXT_ACT = 8     # next action index (global, into the actions arrays)
+T_RUN_START = 9    # when it was last switched in
+T_ACCT = 10        # last time its running was accounted (progress and class runtime)
+T_WAIT_START = 11  # start of the current wait (interval bookkeeping)
+T_CAUSE = 12       # why it became runnable (schema.BEGIN_*)
+T_IV_START = 13    # start of the open interval
+T_IV_BEGIN = 14    # how the open interval began (schema.BEGIN_*)
+T_ON_RQ = 15       # 1 while on a CPU's class list (incl. running, incl. delayed)
+T_DELAYED = 16     # 1 while blocked but kept queued (EEVDF delayed dequeue)
+T_Q_NEXT = 17      # intrusive list links (engine-maintained, per CPU and class)
+T_Q_PREV = 18
+T_LAST_RAN = 19    # exec_start: when it last started running (cache hotness)
+T_RECENT_CPU = 20  # recent_used_cpu (select_idle_sibling)
+T_WAKEE = 21       # last task it woke (wake_wide bookkeeping)
+T_FLIPS = 22       # wakee_flips
+T_FLIPS_TS = 23    # when wakee_flips was last decayed
+T_PINNED = 24      # CPU it is pinned to, -1 for none
+T_AFF = 25         # affinity set id (row of the affinity matrix), -1: all CPUs
+T_PENDING = 26     # burst index whose wakeup arrived before the task blocked, -1 none
+T_WAIT_BURST = 27  # burst index the task is blocked waiting for, -1 none
+T_HOME = 28        # home NUMA node (-1 unknown yet)
+T_COLD = 29        # extra demand (ns) owed after a cross-LLC migration
+T_RR_LEFT = 30     # RT RR: ticks left in the slice
+T_SLEEP_STATE = 31  # prev_state it blocked with
+T_LOAD = 32        # decayed runnable-weight proxy (PELT-like), fixed point
+T_LOAD_TS = 33
+T_NEW = 34         # 1 until its first enqueue (fork/new-task placement flags)
+T_PARENT = 35      # task that forked it, -1
+T_SEQ = 36         # per-CPU insertion order ticket (ties: earlier insert wins)
+T_BURST_END = 37   # progress at which the current burst ends (2**62: open)
+T_ACT_END = 38     # one past its last action index
+T_LAST_CPU = 39    # CPU it last ran on
+NT = 40
+
+# task states
+S_NOT_STARTED = 0
+S_RUNNABLE = 1
+S_RUNNING = 2
+S_BLOCKED = 3
+S_EXITED = 4
+
+# classes, from highest
+CLS_STOP = 0       # above RT: deadline tasks and migration/N, replayed as RT prio -1
+CLS_RT = 1
+CLS_FAIR = 2
+
+# policies (sched_setscheduler)
+POL_NORMAL = 0
+POL_BATCH = 1
+POL_IDLE = 2
+POL_FIFO = 3
+POL_RR = 4
+
+# -- CPU matrix CS[cpu, col] ---------------------------------------------------------
+C_CURR = 0         # running task, -1 idle
+C_GEN = 1          # bumped at every switch: stale progress events are ignored
+C_RT_HEAD = 2      # head of the RT class list (task id, -1 empty)
+C_FAIR_HEAD = 3    # head of the fair class list
+C_NR_RT = 4        # tasks on the RT list (incl. running)
+C_NR_FAIR = 5      # tasks on the fair list (incl. running and delayed)
+C_NR_DELAYED = 6   # delayed fair tasks among them
+C_IDLE_SINCE = 7   # when it went idle, -1 busy
+C_TICK_ON = 8      # 1 while a tick event is pending
+C_CORE = 9
+C_LLC = 10
+C_NODE = 11
+C_CAPACITY = 12
+C_UTIL = 13        # decayed utilisation proxy, 0..1024 (PELT-like, 32 ms half-life)
+C_UTIL_TS = 14
+C_LOAD = 15        # decayed runnable fair weight proxy
+C_BALANCE_NEXT = 16  # next periodic balance time
+C_BALANCE_FAILED = 17
+C_SEQ = 18         # insertion counter
+C_SERVER_LEFT = 19  # fair server: runtime left in this period (ns)
+C_SERVER_PERIOD_END = 20
+C_SERVER_ACTIVE = 21  # 1 while the fair server runs fair tasks above RT
+C_STARVE_SINCE = 22   # fair tasks waiting while RT runs since (ns), -1 not starved
+C_LAST_PREV = 23      # task that ran before the current one (RT pull)
+C_DIST_ITER = 24      # rotating CPU iterator for RT find_lowest_rq
+C_NEED_RESCHED = 25   # the CPU must reschedule once the current event is handled
+NC = 28
+
+# -- events ------------------------------------------------------------------------
+EV_START = 0    # a burst becomes runnable (arg: task, arg2: burst)
+EV_POINT = 1    # the running task reaches its next progress point (arg: cpu, arg2: generation)
+EV_TICK = 2     # scheduler tick on a CPU (arg: cpu)
+EV_SERVER = 3   # fair-server deferral timer (arg: cpu, arg2: period end it belongs to)
+
+# -- engine parameters E[...] (int64) ----------------------------------------------
+E_TICK_NS = 0
+E_HORIZON = 1          # replay ends here (ns, absolute)
+E_START = 2            # replay starts here
+E_SLEEP_ABS = 3        # 1: external wakeups at their absolute trace time
+E_SMT_Q10 = 4          # speed when the SMT sibling is busy, x/1024 (1024: no slowdown)
+E_NUMA_Q10 = 5         # speed off the home node, x/1024
+E_COLD_NS = 6          # extra demand after a cross-LLC migration (ns)
+E_MIGRATION_COST = 7   # cache-hot window for balancing (ns)
+E_NEWIDLE = 8          # newidle balancing on/off
+E_PERIODIC = 9         # periodic balancing on/off
+E_WA_IDLE = 10
+E_WA_WEIGHT = 11
+E_WA_BIAS = 12
+E_SIS_UTIL = 13
+E_RT_PUSH = 14
+E_SERVER_RUNTIME = 15  # fair server runtime per period (0: off)
+E_SERVER_PERIOD = 16
+E_IMB_PCT_LLC = 17     # imbalance_pct of the LLC (MC) level
+E_IMB_NUMA_NR = 18     # NUMA imbalance allowance (computed from the topology)
+E_BALANCE_MS = 19      # base periodic balance interval per CPU of span (ms)
+E_SEED = 20
+E_WAKE_WIDE = 21
+E_CACHE_NICE = 22      # cache_nice_tries at LLC level
+E_N = 24
+
+# interval output: the engine writes schema.INTERVALS columns in this order
+OUT_COLS = ("tid", "cpu", "start_ns", "end_ns", "state", "begin", "end", "sleep_state", "wait_start_ns",
+            "cause", "valid")
+
+
+# -- per-CPU class lists (maintained by the engine, read by classes) ------------------
+
+@jit
+def list_head_col(cls):
+    return C_RT_HEAD if cls <= CLS_RT else C_FAIR_HEAD
+
+
+@jit
+def list_add(TS, CS, cpu, t, cls):
+    """Append task t to CPU cpu's list of class cls (order of insertion = T_SEQ)."""
+    hc = list_head_col(cls)
+    head = CS[cpu, hc]
+    TS[t, T_Q_NEXT] = head
+    TS[t, T_Q_PREV] = -1
+    if head >= 0:
+        TS[head, T_Q_PREV] = t
+    CS[cpu, hc] = t
+    CS[cpu, C_SEQ] += 1
+    TS[t, T_SEQ] = CS[cpu, C_SEQ]
+    TS[t, T_ON_RQ] = 1
+    TS[t, T_CPU] = cpu
+    if cls <= CLS_RT:
+        CS[cpu, C_NR_RT] += 1
+    else:
+        CS[cpu, C_NR_FAIR] += 1
+
+
+@jit
+def list_remove(TS, CS, cpu, t, cls):
+    hc = list_head_col(cls)
+    n, p = TS[t, T_Q_NEXT], TS[t, T_Q_PREV]
+    if p >= 0:
+        TS[p, T_Q_NEXT] = n
+    else:
+        CS[cpu, hc] = n
+    if n >= 0:
+        TS[n, T_Q_PREV] = p
+    TS[t, T_Q_NEXT] = -1
+    TS[t, T_Q_PREV] = -1
+    TS[t, T_ON_RQ] = 0
+    if TS[t, T_DELAYED]:
+        TS[t, T_DELAYED] = 0
+        CS[cpu, C_NR_DELAYED] -= 1
+    if cls <= CLS_RT:
+        CS[cpu, C_NR_RT] -= 1
+    else:
+        CS[cpu, C_NR_FAIR] -= 1
+
+
+def new_task_matrix(n: int) -> np.ndarray:
+    TS = np.zeros((max(n, 1), NT), np.int64)
+    for col in (T_CPU, T_BURST, T_NEXT_ACT, T_WAIT_START, T_Q_NEXT, T_Q_PREV, T_RECENT_CPU, T_WAKEE,
+                T_PINNED, T_AFF, T_PENDING, T_WAIT_BURST, T_HOME, T_SLEEP_STATE, T_PARENT, T_CAUSE,
+                T_LAST_CPU):
+        TS[:, col] = -1
+    return TS

@@ -1,0 +1,257 @@
+"""The workload model: what each task asked of the scheduler, independent of how it
+was scheduled (README, "How replay works").
+
+Per task, a sequence of CPU **bursts**: the CPU time from becoming runnable to
+blocking, preemptions removed. Each burst after the first begins
+
+* when another task W, in the replay, reaches the CPU progress at which it woke
+  this one in the trace (W's wakeups and forks are *actions* at progress points
+  inside W's bursts) — a delayed waker delays its wakees;
+* or, for an external wakeup (from interrupt context, by the idle task, by a task
+  not running at that moment): after the same sleep length as in the trace
+  (default) or at the same absolute time (``--sleep absolute``).
+
+A new task begins at its parent's progress point (the fork). Exits end a task.
+Tasks alive when the trace began start in the state they were first seen in:
+running or runnable at the start, or blocked until their first wakeup. A burst
+still running when the trace ended is *open*: it runs to the end of the replay.
+Each burst keeps the prio (class and nice) it ran with; per-CPU kernel threads
+stay pinned to their CPU. Unknown spans (before a task's first known state, or
+after lost events) count as sleeps.
+
+The tables are flat with row-index links (schema.WL_*), the form numba reads,
+and are written to and read from Parquet.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from traces import schema
+from traces._numba import jit
+from traces.errors import TraceError
+from traces.trace import Trace
+
+from .schedule import Schedule, observed_schedule, task_index
+
+START_AT = 0
+START_AFTER = 1
+START_BY = 2
+END_BLOCK = 0
+END_EXIT = 1
+END_OPEN = 2
+ACT_WAKE = 0
+ACT_FORK = 1
+
+
+@dataclass
+class Workload:
+    """The three workload tables as polars DataFrames (schema.WL_TASKS, WL_BURSTS,
+    WL_ACTIONS), plus the span of the trace it came from."""
+
+    tasks: pl.DataFrame
+    bursts: pl.DataFrame
+    actions: pl.DataFrame
+    start_ns: int
+    end_ns: int
+    n_cpus: int
+    source: str = ""
+
+    def write(self, directory) -> Path:
+        d = Path(directory)
+        d.mkdir(parents=True, exist_ok=True)
+        meta = {b"start_ns": str(self.start_ns).encode(), b"end_ns": str(self.end_ns).encode(),
+                b"n_cpus": str(self.n_cpus).encode(), b"source": self.source.encode()}
+        for name, df, table in (("tasks", self.tasks, schema.WL_TASKS), ("bursts", self.bursts, schema.WL_BURSTS),
+                                ("actions", self.actions, schema.WL_ACTIONS)):
+            t = df.to_arrow().cast(table.arrow_schema()).replace_schema_metadata(meta)
+            pq.write_table(t, d / f"{name}.parquet", compression="zstd")
+        return d
+
+    @classmethod
+    def read(cls, directory) -> "Workload":
+        d = Path(directory)
+        frames = {}
+        meta = {}
+        for name, table in (("tasks", schema.WL_TASKS), ("bursts", schema.WL_BURSTS),
+                            ("actions", schema.WL_ACTIONS)):
+            p = d / f"{name}.parquet"
+            if not p.exists():
+                raise TraceError(f"not a workload directory: {name}.parquet is missing", str(d))
+            t = pq.read_table(p)
+            if t.schema.names != table.names:
+                raise TraceError(f"{name}.parquet has columns {t.schema.names}, expected {table.names}", str(d))
+            meta = t.schema.metadata or meta
+            frames[name] = pl.from_arrow(t.cast(table.arrow_schema()))
+        return cls(frames["tasks"], frames["bursts"], frames["actions"], int(meta[b"start_ns"]),
+                   int(meta[b"end_ns"]), int(meta[b"n_cpus"]), meta.get(b"source", b"").decode())
+
+    def demand_ns(self) -> pl.DataFrame:
+        """Per task: tid and the CPU time its closed bursts need (ns)."""
+        b = self.bursts.filter(pl.col("demand_ns") >= 0).group_by("task").agg(demand_ns=pl.col("demand_ns").sum())
+        return self.tasks.with_row_index("task").select(pl.col("task").cast(pl.Int64), "tid") \
+            .join(b, on="task", how="left").with_columns(pl.col("demand_ns").fill_null(0))
+
+
+@jit
+def _segment(task, state, start, end, begin, end_code, wait_start, cause, sleep_state, cpu,
+             o_task, o_demand, o_obs, o_prev_end, o_cause, o_end_kind, o_sleep, o_cpu, o_last_end,
+             o_last_cpu, o_progress):
+    """Cut each task's intervals (sorted by task, then time) into bursts. Returns the count."""
+    n = 0
+    i = 0
+    N = len(task)
+    while i < N:
+        t = task[i]
+        in_burst = False
+        prev_end = -1
+        progress = 0
+        while i < N and task[i] == t:
+            s = state[i]
+            if s == schema.RUNNABLE or s == schema.RUNNING:
+                if not in_burst:
+                    in_burst = True
+                    o_task[n] = t
+                    o_demand[n] = 0
+                    if s == schema.RUNNABLE and wait_start[i] >= 0:
+                        o_obs[n] = wait_start[i]
+                        c = cause[i]
+                    else:
+                        o_obs[n] = start[i]
+                        c = begin[i]
+                    if c != schema.BEGIN_NEW and c != schema.BEGIN_TRACE_START:
+                        c = schema.BEGIN_WAKEUP
+                    o_cause[n] = c
+                    o_prev_end[n] = prev_end
+                    o_cpu[n] = cpu[i]
+                    o_progress[n] = progress
+                    o_last_end[n] = -1
+                    o_last_cpu[n] = -1
+                if s == schema.RUNNING:
+                    d = end[i] - start[i]
+                    o_demand[n] += d
+                    progress += d
+                    o_last_end[n] = end[i]
+                    o_last_cpu[n] = cpu[i]
+                    e = end_code[i]
+                    if e == schema.END_BLOCKED or e == schema.END_EXITED or e == schema.END_LOST \
+                            or e == schema.END_TRACE_END:
+                        o_end_kind[n] = END_EXIT if e == schema.END_EXITED else (
+                            END_OPEN if e == schema.END_TRACE_END else END_BLOCK)
+                        o_sleep[n] = 1
+                        if i + 1 < N and task[i + 1] == t and state[i + 1] == schema.BLOCKED:
+                            o_sleep[n] = sleep_state[i + 1]
+                        prev_end = end[i]
+                        in_burst = False
+                        n += 1
+                elif end_code[i] == schema.END_TRACE_END:
+                    o_end_kind[n] = END_OPEN  # waiting when the trace ended
+                    o_sleep[n] = 0
+                    in_burst = False
+                    n += 1
+            else:  # blocked or unknown
+                if in_burst:
+                    o_end_kind[n] = END_BLOCK  # an unknown span cut the burst
+                    o_sleep[n] = 1
+                    prev_end = start[i]
+                    in_burst = False
+                    n += 1
+            i += 1
+        if in_burst:
+            o_end_kind[n] = END_OPEN
+            o_sleep[n] = 0
+            n += 1
+    return n
+
+
+def from_schedule(trace: Trace, sched: Schedule | None = None) -> Workload:
+    """Build the workload from a trace (and its observed schedule, rebuilt if not given)."""
+    sched = sched or observed_schedule(trace)
+    tasks = trace.tasks
+    tids = tasks["tid"].to_numpy().astype(np.int64)
+    iv = sched.intervals
+    idx = task_index(tids, iv["tid"].to_numpy())
+    keep = idx >= 0
+    order = np.lexsort((iv["end_ns"].to_numpy()[keep], iv["start_ns"].to_numpy()[keep], idx[keep]))
+    cols = {c: iv[c].to_numpy()[keep][order] for c in ("state", "start_ns", "end_ns", "begin", "end",
+                                                      "wait_start_ns", "cause", "sleep_state", "cpu")}
+    task = idx[keep][order]
+    cap = len(task) + 1
+    out = {k: np.empty(cap, np.int64) for k in ("task", "demand", "obs", "prev_end", "cause", "end_kind", "sleep",
+                                               "cpu", "last_end", "last_cpu", "progress")}
+    n = _segment(task, cols["state"].astype(np.int64), cols["start_ns"], cols["end_ns"],
+                 cols["begin"].astype(np.int64), cols["end"].astype(np.int64), cols["wait_start_ns"],
+                 cols["cause"].astype(np.int64), cols["sleep_state"].astype(np.int64), cols["cpu"].astype(np.int64),
+                 *out.values())
+    b = pl.DataFrame({k: v[:n] for k, v in out.items()}).with_row_index("burst").with_columns(
+        pl.col("burst").cast(pl.Int64))
+    ev = trace.events
+    # prio each burst ran with: prev_prio of the switch that ended its last run
+    sw = ev.filter(pl.col("kind") == schema.SWITCH).select(
+        pl.col("tid").alias("t_tid"), pl.col("ts_ns").alias("last_end"), pl.col("cpu").cast(pl.Int64).alias("last_cpu"),
+        pl.col("prio").alias("sw_prio")).unique(["t_tid", "last_end", "last_cpu"], keep="first")
+    b = b.with_columns(t_tid=pl.Series(tids[b["task"].to_numpy()]).cast(pl.Int32))
+    b = b.join(sw, on=["t_tid", "last_end", "last_cpu"], how="left")
+    task_prio = tasks["prio"].to_numpy()
+    fallback = np.where(task_prio == schema.NO_PRIO, 120, task_prio)[b["task"].to_numpy()]
+    b = b.with_columns(prio=pl.when(pl.col("sw_prio").is_not_null() & (pl.col("sw_prio") != schema.NO_PRIO))
+                       .then(pl.col("sw_prio")).otherwise(pl.Series(fallback)).cast(pl.Int16))
+    # who woke / forked each burst: the waking (else wakeup) or wakeup_new event that began it
+    wk = ev.filter(pl.col("kind").is_in([schema.WAKING, schema.WAKEUP, schema.WAKEUP_NEW])).select(
+        pl.col("tid").alias("t_tid"), pl.col("ts_ns").alias("obs"), "cur_tid", "irq", "kind") \
+        .sort("kind").unique(["t_tid", "obs"], keep="first")
+    b = b.join(wk, on=["t_tid", "obs"], how="left")
+    # the waker's progress at that moment, from its running intervals
+    run = iv.filter(pl.col("state") == schema.RUNNING).select(
+        pl.col("tid").alias("cur_tid"), "start_ns", "end_ns").sort("cur_tid", "start_ns")
+    run = run.with_columns(cum=(pl.col("end_ns") - pl.col("start_ns")).cum_sum().over("cur_tid")
+                           - (pl.col("end_ns") - pl.col("start_ns")))
+    trig = b.filter(pl.col("cause").is_in([schema.BEGIN_WAKEUP, schema.BEGIN_NEW]) & (pl.col("cur_tid") > 0)
+                    & (pl.col("irq").is_null() | (pl.col("irq") <= schema.IRQ_NONE))) \
+        .select("burst", "cur_tid", "obs", "cause").sort("obs")
+    trig = trig.join_asof(run.sort("start_ns"), left_on="obs", right_on="start_ns", by="cur_tid",
+                          strategy="backward", check_sortedness=False) \
+        .filter(pl.col("end_ns").is_not_null() & (pl.col("obs") <= pl.col("end_ns")))
+    trig = trig.with_columns(progress_ns=pl.col("cum") + pl.col("obs") - pl.col("start_ns"),
+                             actor=pl.Series(task_index(tids, trig["cur_tid"].to_numpy())))
+    trig = trig.filter(pl.col("actor") >= 0)
+    triggered = dict(zip(trig["burst"].to_list(), range(trig.height)))
+    # start kinds
+    bn = b.sort("burst")
+    burst_ids = bn["burst"].to_numpy()
+    is_trig = np.array([x in triggered for x in burst_ids.tolist()], bool)
+    first = np.r_[True, bn["task"].to_numpy()[1:] != bn["task"].to_numpy()[:-1]]
+    obs = bn["obs"].to_numpy()
+    prev_end = bn["prev_end"].to_numpy()
+    kind = np.where(is_trig, START_BY, np.where(first | (prev_end < 0), START_AT, START_AFTER))
+    start = np.where(kind == START_AT, obs, np.where(kind == START_AFTER, obs - prev_end, -1))
+    bursts = pl.DataFrame({
+        "task": bn["task"], "demand_ns": np.where(bn["end_kind"].to_numpy() == END_OPEN, -1, bn["demand"].to_numpy()),
+        "prio": bn["prio"], "start_kind": kind.astype(np.int8), "start_ns": start, "abs_ns": obs,
+        "cause": bn["cause"].cast(pl.Int8), "end_kind": bn["end_kind"].cast(pl.Int8),
+        "sleep_state": bn["sleep"].cast(pl.Int32), "obs_cpu": bn["cpu"].cast(pl.Int16)})
+    actions = trig.select(pl.col("actor").alias("task"), "progress_ns", pl.col("burst").alias("target_burst"),
+                          pl.when(pl.col("cause") == schema.BEGIN_NEW).then(ACT_FORK).otherwise(ACT_WAKE)
+                          .cast(pl.Int8).alias("kind")).sort("task", "progress_ns", "target_burst")
+    # CSR offsets
+    T = len(tids)
+    nb = np.bincount(bursts["task"].to_numpy(), minlength=T)
+    na = np.bincount(actions["task"].to_numpy(), minlength=T) if actions.height else np.zeros(T, np.int64)
+    parent = np.full(T, -1, np.int64)
+    forks = trig.filter(pl.col("cause") == schema.BEGIN_NEW)
+    if forks.height:
+        child = bursts["task"].to_numpy()[forks["burst"].to_numpy()]
+        parent[child] = forks["actor"].to_numpy()
+    nice = tasks["nice"].to_numpy()
+    wl_tasks = pl.DataFrame({
+        "tid": tids.astype(np.int32), "tgid": tasks["tgid"], "comm": tasks["comm"].cast(pl.String),
+        "first_burst": np.r_[0, np.cumsum(nb)[:-1]].astype(np.int64), "n_bursts": nb.astype(np.int64),
+        "first_action": np.r_[0, np.cumsum(na)[:-1]].astype(np.int64), "n_actions": na.astype(np.int64),
+        "pinned_cpu": tasks["pinned_cpu"], "parent": parent, "nice": nice})
+    return Workload(wl_tasks, bursts, actions, sched.start_ns, sched.end_ns, sched.n_cpus, trace.path)
