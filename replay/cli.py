@@ -290,6 +290,151 @@ def metrics(
             typer.echo(f"wrote {plot}")
 
 
+def _parse_params(items: Optional[list[str]]) -> dict:
+    out = {}
+    for it in items or []:
+        if "=" not in it:
+            _fail(f"--param {it!r}: expected NAME=VALUE (see --list-params)")
+        k, v = it.split("=", 1)
+        out[k.strip()] = v.strip()
+    return out
+
+
+def _list_params(policy: str, as_json: bool) -> None:
+    from policies._params import table
+    from replay.engine import all_params
+
+    rows = table(all_params(policy))
+    if as_json:
+        _print_json(rows)
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    t = Table(title=f"parameters of a replay with --policy {policy} (set with --param NAME=VALUE)",
+              title_justify="left")
+    for c in ("name", "default", "unit", "spec", "meaning"):
+        t.add_column(c, overflow="fold")
+    for r in rows:
+        t.add_row(r["name"], str(r["default"]), r["unit"], r["section"], r["doc"])
+    Console(width=None if sys.stdout.isatty() else 140).print(t)
+
+
+POLICY_HELP = "Scheduler policy to replay through: eevdf (Linux 6.18)."
+PARAM_HELP = "Override a parameter, NAME=VALUE (repeatable; durations take ns, us, ms or s). --list-params shows all."
+TOPOLOGY_HELP = ("Machine to replay on: 'host', a spec SOCKETSxCORESxTHREADS (e.g. 2x16x2) or a JSON/TOML file. "
+                 "Default: the trace's recorded topology.")
+
+
+@app.command("replay")
+def replay_cmd(
+    trace: str = typer.Argument(None, help="Trace file or bundle directory."),
+    policy: str = typer.Option("eevdf", "--policy", "-p", help=POLICY_HELP),
+    topology: Optional[str] = typer.Option(None, "--topology", "-t", help=TOPOLOGY_HELP),
+    param: Optional[list[str]] = typer.Option(None, "--param", help=PARAM_HELP),
+    seed: int = typer.Option(0, "--seed", help="Seed (the same seed and inputs give identical output)."),
+    out: Optional[Path] = typer.Option(None, "-o", "--out", help="Write the replayed schedule (intervals) "
+                                                                  "as Parquet."),
+    as_json: bool = typer.Option(False, "--json", help="Print the replayed schedule's metrics as JSON."),
+    list_params: bool = typer.Option(False, "--list-params", help="List the parameters and exit."),
+    fmt: Optional[str] = typer.Option(None, "--format", help=FORMAT_HELP),
+    progress: Optional[bool] = typer.Option(None, "--progress/--no-progress", help=PROGRESS_HELP),
+):
+    """Replay a trace's workload through a scheduler policy and measure the new schedule.
+
+    The workload (what each task asked of the scheduler: CPU bursts, and which task woke
+    which at what point of its own progress) is rebuilt from the trace, then simulated;
+    README "How replay works" explains the model. --json has the keys of `metrics --json`
+    plus policy, topology, params, events_simulated and wall_s.
+    """
+    with _user_errors():
+        from policies import get_policy
+
+        get_policy(policy)
+        if list_params:
+            _list_params(policy, as_json)
+            return
+        if trace is None:
+            _fail("missing TRACE (or use --list-params)")
+        from replay import metrics as M
+        from replay import topology as T
+        from replay.engine import replay
+
+        t = _load(trace, fmt, progress)
+        topo = T.resolve(topology, t)
+        sched, info = replay(t, policy=policy, topology=topo, params=_parse_params(param), seed=seed)
+        m = M.measure(sched, topo)
+        if out is not None:
+            import pyarrow.parquet as pq
+
+            out.parent.mkdir(parents=True, exist_ok=True)
+            pq.write_table(sched.intervals.to_arrow(), out, compression="zstd")
+    result = {"trace": t.path, "policy": info.policy, "topology": info.topology, "params": info.params,
+              "seed": seed, "events_simulated": info.events_simulated, "wall_s": info.wall_s, **m}
+    result["warnings"] = m["warnings"] + info.warnings
+    if as_json:
+        _print_json(result)
+    else:
+        typer.echo(f"replayed {os.path.basename(t.path)} through {policy} on {info.topology}: "
+                   f"{info.events_simulated:,} events in {info.wall_s:.2f} s")
+        _print_metrics(result, f"{policy} replay of {os.path.basename(t.path)}")
+        if out is not None:
+            typer.echo(f"wrote {out}")
+
+
+@app.command()
+def validate(
+    trace: str = typer.Argument(..., help="Trace file or bundle directory."),
+    policy: Optional[str] = typer.Option(None, "--policy", "-p", help="Policy that recorded the trace "
+                                         "(default: eevdf for Linux >= 6.6, from the trace's kernel version)."),
+    topology: Optional[str] = typer.Option(None, "--topology", "-t", help="Recorded machine (default: the "
+                                           "trace's)."),
+    param: Optional[list[str]] = typer.Option(None, "--param", help=PARAM_HELP),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
+    fmt: Optional[str] = typer.Option(None, "--format", help=FORMAT_HELP),
+    progress: Optional[bool] = typer.Option(None, "--progress/--no-progress", help=PROGRESS_HELP),
+):
+    """How far a replay under the recorded policy is from the recording: the replay's own error bar.
+
+    Relative errors are (replayed - observed) / observed: wait p50 and p99, per-task CPU time (mean
+    and max of |error| over tasks with >= 1 ms), context switches and migrations. --json keys:
+    wait_p50_rel_err, wait_p99_rel_err, cpu_time_rel_err_mean, cpu_time_rel_err_max,
+    switches_rel_err, migrations_rel_err, observed, replayed.
+    """
+    with _user_errors():
+        from replay.validate import validate as run_validate
+
+        t = _load(trace, fmt, progress)
+        v = run_validate(t, policy=policy, topology=topology, params=_parse_params(param))
+    if as_json:
+        _print_json(v)
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    con = Console(width=None if sys.stdout.isatty() else 110)
+    tb = Table(title=f"replay under {v['policy']} vs the recording: {os.path.basename(t.path)}",
+               title_justify="left")
+    for c in ("metric", "observed", "replayed", "relative error"):
+        tb.add_column(c, justify="left" if c == "metric" else "right")
+    o, r = v["observed"], v["replayed"]
+
+    def pct(x):
+        return "-" if x is None else f"{x:+.1%}"
+
+    tb.add_row("wait p50", _ns(o["wait_ns"]["p50"]), _ns(r["wait_ns"]["p50"]), pct(v["wait_p50_rel_err"]))
+    tb.add_row("wait p99", _ns(o["wait_ns"]["p99"]), _ns(r["wait_ns"]["p99"]), pct(v["wait_p99_rel_err"]))
+    tb.add_row("per-task CPU time", f"{v['cpu_time_tasks']} tasks", "",
+               f"mean {_num(v['cpu_time_rel_err_mean'], '{:.1%}')}, max {_num(v['cpu_time_rel_err_max'], '{:.1%}')}")
+    tb.add_row("context switches", f"{o['context_switches']:,}", f"{r['context_switches']:,}",
+               pct(v["switches_rel_err"]))
+    tb.add_row("migrations", f"{o['migrations']['total']:,}", f"{r['migrations']['total']:,}",
+               pct(v["migrations_rel_err"]))
+    con.print(tb)
+    for w in v["warnings"]:
+        con.print(f"[yellow]warning:[/] {w}", highlight=False)
+
+
 def main() -> None:
     """Console-script entry point."""
     try:
