@@ -46,6 +46,8 @@ def parse_value(p: Param, raw) -> object:
         if s not in p.choices:
             raise TraceError(f"--param {p.name}={raw}: expected one of {', '.join(p.choices)}")
         return s
+    if p.kind == "ns" and isinstance(raw, str) and raw.strip().lower() == "auto":
+        return -1
     if p.kind == "ns" and isinstance(raw, str):
         s = raw.strip().lower().replace("_", "")
         for suf in ("ms", "us", "µs", "ns", "s"):

@@ -45,7 +45,8 @@ H_INIT, H_ENQ, H_DEQ, H_PICK, H_SET_NEXT, H_PUT_PREV, H_UPDATE, H_PREEMPT, H_TIC
 # workload matrices
 WT_FIRST_BURST, WT_N_BURSTS, WT_FIRST_ACT, WT_N_ACTS, WT_PINNED, WT_PARENT, WT_TID = range(7)
 WB_TASK, WB_DEMAND, WB_PRIO, WB_START_KIND, WB_START, WB_ABS, WB_CAUSE, WB_END_KIND, WB_SLEEP, \
-    WB_CLASS, WB_POLICY = range(11)
+    WB_CLASS, WB_POLICY, WB_PENDING = range(12)
+WB_COLS = 12
 WA_TASK, WA_PROGRESS, WA_TARGET, WA_KIND = range(4)
 
 # statistics
@@ -277,11 +278,24 @@ def _resched(CS, cpu):
 
 
 @_jit
-def _check_preempt(H, TS, CS, ST, TOPO, EP, cpu, t, now):
+def _resched_after(CS, HT, HP, HN, stats, cpu, now, lat):
+    """A wakeup asks cpu to reschedule: at once, or after the wakeup latency (one pending
+    delayed reschedule per CPU; an earlier request wins)."""
+    if lat <= 0:
+        _resched(CS, cpu)
+        return
+    if CS[cpu, E.C_RESCHED_AT] >= 0 and CS[cpu, E.C_RESCHED_AT] <= now + lat:
+        return
+    CS[cpu, E.C_RESCHED_AT] = now + lat
+    push(HT, HP, HN, CS, stats, now + lat, E.EV_RESCHED, cpu, now + lat)
+
+
+@_jit
+def _check_preempt(H, TS, CS, ST, TOPO, EP, HT, HP, HN, stats, cpu, t, now):
     """A task of cpu's lists became runnable: does it preempt the running one?"""
     curr = CS[cpu, E.C_CURR]
     if curr < 0:
-        _resched(CS, cpu)
+        _resched_after(CS, HT, HP, HN, stats, cpu, now, EP[E.E_IDLE_LAT])
         return
     if CS[cpu, E.C_NEED_RESCHED]:
         return
@@ -292,13 +306,15 @@ def _check_preempt(H, TS, CS, ST, TOPO, EP, cpu, t, now):
     if ct == E.CLS_FAIR and cc != E.CLS_FAIR and CS[cpu, E.C_SERVER_ACTIVE]:
         return
     if ct < cc:
-        _resched(CS, cpu)
+        _resched_after(CS, HT, HP, HN, stats, cpu, now, EP[E.E_PREEMPT_LAT])
         return
     if ct > cc:
         return
     r = _account(H, TS, CS, ST, TOPO, EP, cpu, now)
-    if _hook(H, H_PREEMPT, _class_of(TS, t), TS, CS, ST, cpu, t, 0, now) or r:
+    if r:
         _resched(CS, cpu)
+    elif _hook(H, H_PREEMPT, _class_of(TS, t), TS, CS, ST, cpu, t, 0, now):
+        _resched_after(CS, HT, HP, HN, stats, cpu, now, EP[E.E_PREEMPT_LAT])
 
 
 @_jit
@@ -361,6 +377,7 @@ def run(FH, RH, FPT, FPC, FPP, RPT, RPC, RPP, TS, CS, WT, WB, WA, TOPO, AFF, EP,
         CS[c, E.C_LAST_PREV] = -1
         CS[c, E.C_BALANCE_NEXT] = start
         CS[c, E.C_SERVER_PERIOD_END] = -1
+        CS[c, E.C_RESCHED_AT] = -1
     for t in range(n_tasks):
         b = WT[t, WT_FIRST_BURST]
         TS[t, E.T_PINNED] = WT[t, WT_PINNED]
@@ -395,7 +412,11 @@ def run(FH, RH, FPT, FPC, FPP, RPT, RPC, RPP, TS, CS, WT, WB, WA, TOPO, AFF, EP,
         elif typ == E.EV_TICK:
             _tick(H, TS, CS, ST, WT, WB, WA, TOPO, AFF, EP, HT, HP, HN, out, stats, a, now)
         elif typ == E.EV_SERVER:
-            _server_timer(TS, CS, EP, a, b, now)
+            _server_timer(TS, CS, EP, HT, HP, HN, stats, a, b, now)
+        elif typ == E.EV_RESCHED:
+            if CS[a, E.C_RESCHED_AT] == b:
+                CS[a, E.C_RESCHED_AT] = -1
+                _resched(CS, a)
         for c in range(n_cpus):
             if CS[c, E.C_NEED_RESCHED]:
                 _schedule(H, TS, CS, ST, WT, WB, WA, TOPO, AFF, EP, HT, HP, HN, out, stats, c, now)
@@ -423,6 +444,9 @@ def _start_burst(H, TS, CS, ST, WT, WB, WA, TOPO, AFF, EP, HT, HP, HN, out, stat
     dem = WB[b, WB_DEMAND]
     TS[t, E.T_BURST_END] = INF if dem < 0 else TS[t, E.T_PROGRESS] + dem
     old_class = TS[t, E.T_CLASS]
+    if TS[t, E.T_DELAYED] and TS[t, E.T_ON_RQ] and old_class != WB[b, WB_CLASS]:
+        # a class change completes a delayed dequeue first (eevdf.md §10), in the old class
+        _dequeue(H, TS, CS, ST, TOPO, EP, TS[t, E.T_CPU], t, DEQ_EXIT, now)
     TS[t, E.T_CLASS] = WB[b, WB_CLASS]
     TS[t, E.T_PRIO] = WB[b, WB_PRIO]
     TS[t, E.T_POLICY] = WB[b, WB_POLICY]
@@ -441,10 +465,8 @@ def _start_burst(H, TS, CS, ST, WT, WB, WA, TOPO, AFF, EP, HT, HP, HN, out, stat
         if _account(H, TS, CS, ST, TOPO, EP, cpu, now):
             _resched(CS, cpu)
         _hook(H, H_ENQ, cls, TS, CS, ST, cpu, t, ENQ_REQUEUE | ENQ_WAKEUP, now)
-        _check_preempt(H, TS, CS, ST, TOPO, EP, cpu, t, now)
+        _check_preempt(H, TS, CS, ST, TOPO, EP, HT, HP, HN, stats, cpu, t, now)
         return
-    if TS[t, E.T_DELAYED] and TS[t, E.T_ON_RQ]:
-        _dequeue(H, TS, CS, ST, TOPO, EP, TS[t, E.T_CPU], t, DEQ_EXIT, now)
     prev = TS[t, E.T_LAST_CPU]
     if new:
         parent = TS[t, E.T_PARENT]
@@ -467,9 +489,9 @@ def _start_burst(H, TS, CS, ST, WT, WB, WA, TOPO, AFF, EP, HT, HP, HN, out, stat
     flags = ENQ_WAKEUP | (ENQ_NEW if new else 0)
     TS[t, E.T_NEW] = 0
     _enqueue(H, TS, CS, ST, TOPO, EP, cpu, t, flags, now)
-    _check_preempt(H, TS, CS, ST, TOPO, EP, cpu, t, now)
+    _check_preempt(H, TS, CS, ST, TOPO, EP, HT, HP, HN, stats, cpu, t, now)
     if cls != E.CLS_FAIR:
-        _push_rt(H, TS, CS, ST, TOPO, AFF, EP, cpu, now, stats)
+        _push_rt(H, TS, CS, ST, TOPO, AFF, EP, HT, HP, HN, cpu, now, stats)
     _fair_starve_check(TS, CS, EP, HT, HP, HN, stats, cpu, now)
 
 
@@ -504,7 +526,7 @@ def _reached(H, TS, CS, ST, WT, WB, WA, TOPO, AFF, EP, HT, HP, HN, out, stats, c
             _start_burst(H, TS, CS, ST, WT, WB, WA, TOPO, AFF, EP, HT, HP, HN, out, stats, w, target_burst, cpu, t,
                          now)
         elif TS[w, E.T_BURST] < target_burst:
-            TS[w, E.T_PENDING] = target_burst  # woken before it blocked: it will not sleep
+            WB[target_burst, WB_PENDING] = 1  # woken before it blocked for it: it will not sleep
     if TS[t, E.T_PROGRESS] >= TS[t, E.T_BURST_END]:
         _end_burst(H, TS, CS, ST, WT, WB, WA, TOPO, AFF, EP, HT, HP, HN, out, stats, cpu, t, now)
         _resched(CS, cpu)
@@ -532,8 +554,7 @@ def _end_burst(H, TS, CS, ST, WT, WB, WA, TOPO, AFF, EP, HT, HP, HN, out, stats,
     if nb >= WT[t, WT_FIRST_BURST] + WT[t, WT_N_BURSTS]:
         return  # blocked until the end
     k = WB[nb, WB_START_KIND]
-    if TS[t, E.T_PENDING] == nb:
-        TS[t, E.T_PENDING] = -1
+    if WB[nb, WB_PENDING]:
         push(HT, HP, HN, CS, stats, now, E.EV_START, t, nb)
     elif k == START_BY:
         TS[t, E.T_WAIT_BURST] = nb
@@ -564,6 +585,7 @@ def _pick(H, TS, CS, ST, EP, cpu, now):
 def _schedule(H, TS, CS, ST, WT, WB, WA, TOPO, AFF, EP, HT, HP, HN, out, stats, cpu, now):
     """__schedule: pick the next task for cpu and switch to it."""
     CS[cpu, E.C_NEED_RESCHED] = 0
+    CS[cpu, E.C_RESCHED_AT] = -1
     prev = CS[cpu, E.C_CURR]
     if prev >= 0:
         _account(H, TS, CS, ST, TOPO, EP, cpu, now)
@@ -618,7 +640,7 @@ def _schedule(H, TS, CS, ST, WT, WB, WA, TOPO, AFF, EP, HT, HP, HN, out, stats, 
             CS[cpu, E.C_TICK_ON] = 1
             push(HT, HP, HN, CS, stats, (now // EP[E.E_TICK_NS] + 1) * EP[E.E_TICK_NS], E.EV_TICK, cpu, 0)
         if _class_of(TS, nxt) == E.CLS_RT and EP[E.E_RT_PUSH]:
-            _push_rt(H, TS, CS, ST, TOPO, AFF, EP, cpu, now, stats)
+            _push_rt(H, TS, CS, ST, TOPO, AFF, EP, HT, HP, HN, cpu, now, stats)
         if TS[nxt, E.T_CLASS] == E.CLS_FAIR:
             CS[cpu, E.C_STARVE_SINCE] = -1
     else:
@@ -652,7 +674,7 @@ def _tick(H, TS, CS, ST, WT, WB, WA, TOPO, AFF, EP, HT, HP, HN, out, stats, cpu,
     if _hook(H, H_TICK, _class_of(TS, t), TS, CS, ST, cpu, t, 0, now) or r:
         _resched(CS, cpu)
     if EP[E.E_PERIODIC] and now >= CS[cpu, E.C_BALANCE_NEXT]:
-        _periodic_balance(H, TS, CS, ST, TOPO, AFF, EP, cpu, now, stats)
+        _periodic_balance(H, TS, CS, ST, TOPO, AFF, EP, HT, HP, HN, cpu, now, stats)
     push(HT, HP, HN, CS, stats, now + EP[E.E_TICK_NS], E.EV_TICK, cpu, 0)
 
 
@@ -660,27 +682,42 @@ def _tick(H, TS, CS, ST, WT, WB, WA, TOPO, AFF, EP, HT, HP, HN, out, stats, cpu,
 
 @_jit
 def _fair_starve_check(TS, CS, EP, HT, HP, HN, stats, cpu, now):
-    """Start the fair server's deferral timer when fair tasks wait behind RT."""
+    """Track when fair tasks started waiting behind RT on cpu (starvation), and keep one
+    fair-server deferral timer pending while they do."""
     if EP[E.E_SERVER_RUNTIME] <= 0 or CS[cpu, E.C_SERVER_ACTIVE]:
         return
     curr = CS[cpu, E.C_CURR]
     starving = curr >= 0 and TS[curr, E.T_CLASS] != E.CLS_FAIR and CS[cpu, E.C_NR_FAIR] > CS[cpu, E.C_NR_DELAYED]
     if starving and CS[cpu, E.C_STARVE_SINCE] < 0:
         CS[cpu, E.C_STARVE_SINCE] = now
-        push(HT, HP, HN, CS, stats, now + EP[E.E_SERVER_PERIOD] - EP[E.E_SERVER_RUNTIME], E.EV_SERVER, cpu, now)
+        if CS[cpu, E.C_SERVER_PERIOD_END] < 0:
+            at = now + EP[E.E_SERVER_PERIOD] - EP[E.E_SERVER_RUNTIME]
+            CS[cpu, E.C_SERVER_PERIOD_END] = at
+            push(HT, HP, HN, CS, stats, at, E.EV_SERVER, cpu, at)
     elif not starving:
         CS[cpu, E.C_STARVE_SINCE] = -1
 
 
 @_jit
-def _server_timer(TS, CS, EP, cpu, since, now):
-    """The deferral timer fired: if fair tasks were starved all along, the server runs them
-    above RT for its runtime (rt.md §7.2; deferred mode, ~50 ms per 1 s)."""
-    if CS[cpu, E.C_STARVE_SINCE] != since or since < 0:
+def _server_timer(TS, CS, EP, HT, HP, HN, stats, cpu, at, now):
+    """The deferral timer fired (rt.md §7.2, deferred mode): if fair tasks have been
+    starved for the whole deferral (period - runtime), the server runs them above RT
+    for its runtime; if they are starved since later, the timer is re-armed for then."""
+    if CS[cpu, E.C_SERVER_PERIOD_END] != at:
         return
-    CS[cpu, E.C_SERVER_ACTIVE] = 1
-    CS[cpu, E.C_SERVER_LEFT] = EP[E.E_SERVER_RUNTIME]
-    _resched(CS, cpu)
+    CS[cpu, E.C_SERVER_PERIOD_END] = -1
+    since = CS[cpu, E.C_STARVE_SINCE]
+    if since < 0:
+        return
+    defer = EP[E.E_SERVER_PERIOD] - EP[E.E_SERVER_RUNTIME]
+    if now - since >= defer:
+        CS[cpu, E.C_SERVER_ACTIVE] = 1
+        CS[cpu, E.C_SERVER_LEFT] = EP[E.E_SERVER_RUNTIME]
+        _resched(CS, cpu)
+    else:
+        nxt = since + defer
+        CS[cpu, E.C_SERVER_PERIOD_END] = nxt
+        push(HT, HP, HN, CS, stats, nxt, E.EV_SERVER, cpu, nxt)
 
 
 # -- balancing (placement.md §4-§5) ---------------------------------------------------
@@ -785,7 +822,7 @@ def _steal_load(H, TS, CS, ST, TOPO, AFF, EP, src, dst, now, level, stats, imb, 
 
 
 @_jit
-def _periodic_balance(H, TS, CS, ST, TOPO, AFF, EP, cpu, now, stats):
+def _periodic_balance(H, TS, CS, ST, TOPO, AFF, EP, HT, HP, HN, cpu, now, stats):
     """Periodic balancing from a busy CPU's tick (placement.md §4, §8 item 7), per domain
     level (LLC, node, machine):
     1. idle CPUs of the domain pull a waiting fair task from the CPU with most waiting
@@ -882,7 +919,7 @@ def _pushable(TS, CS, AFF, cpu):
 
 
 @_jit
-def _push_rt(H, TS, CS, ST, TOPO, AFF, EP, cpu, now, stats):
+def _push_rt(H, TS, CS, ST, TOPO, AFF, EP, HT, HP, HN, cpu, now, stats):
     """push_rt_tasks: move waiting RT tasks to CPUs running less urgent work."""
     if not EP[E.E_RT_PUSH]:
         return
@@ -899,7 +936,7 @@ def _push_rt(H, TS, CS, ST, TOPO, AFF, EP, cpu, now, stats):
             return
         _migrate(H, TS, CS, ST, TOPO, EP, x, cpu, target, now, stats)
         stats[ST_PUSHES] += 1
-        _check_preempt(H, TS, CS, ST, TOPO, EP, target, x, now)
+        _check_preempt(H, TS, CS, ST, TOPO, EP, HT, HP, HN, stats, target, x, now)
 
 
 @_jit

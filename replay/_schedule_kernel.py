@@ -249,7 +249,9 @@ def build_intervals(ts, cpu_col, kind, cur_raw, cur, tid, prev_state, nxt, targe
             if p >= 0:
                 runnable = ps >= 0 and (ps & 0xFF) == 0
                 dead = ps > 0 and (ps & (schema.STATE_DEAD | schema.STATE_ZOMBIE)) != 0
-                if dead or (exiting[p] and not runnable):
+                # An exiting task may still block (D) before its final switch, which
+                # carries EXIT_DEAD / EXIT_ZOMBIE (X / Z).
+                if dead:
                     _emit(p, t, schema.END_EXITED, True, state, start, cpu, begin, sleep, wait, cause,
                           valid, tids, out, stats)
                     state[p] = GONE

@@ -41,7 +41,7 @@ T_FLIPS = 22       # wakee_flips
 T_FLIPS_TS = 23    # when wakee_flips was last decayed
 T_PINNED = 24      # CPU it is pinned to, -1 for none
 T_AFF = 25         # affinity set id (row of the affinity matrix), -1: all CPUs
-T_PENDING = 26     # burst index whose wakeup arrived before the task blocked, -1 none
+T_LIST = 26        # class list the task is on (CLS_RT or CLS_FAIR), -1 none (consistency check)
 T_WAIT_BURST = 27  # burst index the task is blocked waiting for, -1 none
 T_HOME = 28        # home NUMA node (-1 unknown yet)
 T_COLD = 29        # extra demand (ns) owed after a cross-LLC migration
@@ -103,6 +103,7 @@ C_STARVE_SINCE = 22   # fair tasks waiting while RT runs since (ns), -1 not star
 C_LAST_PREV = 23      # task that ran before the current one (RT pull)
 C_DIST_ITER = 24      # rotating CPU iterator for RT find_lowest_rq
 C_NEED_RESCHED = 25   # the CPU must reschedule once the current event is handled
+C_RESCHED_AT = 26     # a delayed reschedule (wakeup latency) is pending for this time, -1 none
 NC = 28
 
 # -- events ------------------------------------------------------------------------
@@ -110,6 +111,7 @@ EV_START = 0    # a burst becomes runnable (arg: task, arg2: burst)
 EV_POINT = 1    # the running task reaches its next progress point (arg: cpu, arg2: generation)
 EV_TICK = 2     # scheduler tick on a CPU (arg: cpu)
 EV_SERVER = 3   # fair-server deferral timer (arg: cpu, arg2: period end it belongs to)
+EV_RESCHED = 4  # a reschedule requested by a wakeup takes effect (arg: cpu)
 
 # -- engine parameters E[...] (int64) ----------------------------------------------
 E_TICK_NS = 0
@@ -135,7 +137,9 @@ E_BALANCE_MS = 19      # base periodic balance interval per CPU of span (ms)
 E_SEED = 20
 E_WAKE_WIDE = 21
 E_CACHE_NICE = 22      # cache_nice_tries at LLC level
-E_N = 24
+E_IDLE_LAT = 23        # wakeup onto an idle CPU: time until it switches (idle exit, IPI)
+E_PREEMPT_LAT = 24     # wakeup preemption: time until the preempting switch happens
+E_N = 26
 
 # interval output: the engine writes schema.INTERVALS columns in this order
 OUT_COLS = ("tid", "cpu", "start_ns", "end_ns", "state", "begin", "end", "sleep_state", "wait_start_ns",
@@ -163,6 +167,7 @@ def list_add(TS, CS, cpu, t, cls):
     TS[t, T_SEQ] = CS[cpu, C_SEQ]
     TS[t, T_ON_RQ] = 1
     TS[t, T_CPU] = cpu
+    TS[t, T_LIST] = CLS_RT if cls <= CLS_RT else CLS_FAIR
     if cls <= CLS_RT:
         CS[cpu, C_NR_RT] += 1
     else:
@@ -171,6 +176,9 @@ def list_add(TS, CS, cpu, t, cls):
 
 @jit
 def list_remove(TS, CS, cpu, t, cls):
+    if TS[t, T_LIST] != (CLS_RT if cls <= CLS_RT else CLS_FAIR) or TS[t, T_CPU] != cpu:
+        raise RuntimeError("engine bug: removing a task from a run-queue list it is not on")
+    TS[t, T_LIST] = -1
     hc = list_head_col(cls)
     n, p = TS[t, T_Q_NEXT], TS[t, T_Q_PREV]
     if p >= 0:
@@ -194,7 +202,7 @@ def list_remove(TS, CS, cpu, t, cls):
 def new_task_matrix(n: int) -> np.ndarray:
     TS = np.zeros((max(n, 1), NT), np.int64)
     for col in (T_CPU, T_BURST, T_NEXT_ACT, T_WAIT_START, T_Q_NEXT, T_Q_PREV, T_RECENT_CPU, T_WAKEE,
-                T_PINNED, T_AFF, T_PENDING, T_WAIT_BURST, T_HOME, T_SLEEP_STATE, T_PARENT, T_CAUSE,
+                T_PINNED, T_AFF, T_LIST, T_WAIT_BURST, T_HOME, T_SLEEP_STATE, T_PARENT, T_CAUSE,
                 T_LAST_CPU):
         TS[:, col] = -1
     return TS

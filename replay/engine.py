@@ -63,7 +63,35 @@ ENGINE_PARAMS = (
           "LLC span (x16 when busy in the kernel; the tick applies it)", "int", lo=1, hi=1000),
     Param("cache_nice_tries", 1, "count", "placement.md §4.4", "failed passes before a cache-hot task moves",
           "int", lo=0, hi=100),
+    Param("idle_wakeup_latency_ns", -1, "ns", "placement.md §9 (wakeup IPI latency)", "time from a wakeup onto "
+          "an idle CPU to the switch (idle exit, IPI); -1: the median measured in the trace", "ns", lo=-1,
+          hi=10**9),
+    Param("preempt_latency_ns", -1, "ns", "rt.md §5, placement.md §9", "time from a wakeup preemption to the "
+          "switch; -1: the median measured in the trace", "ns", lo=-1, hi=10**9),
 )
+
+
+def measure_latencies(sched: Schedule) -> tuple[int, int]:
+    """Median wait of wakeups onto an idle CPU, and of wakeups that preempted the running
+    task (its running interval ended exactly when the wakee was switched in), in the
+    recorded schedule; 0 when fewer than 10 such waits."""
+    from .metrics import running, waits
+
+    w = waits(sched).filter(pl.col("cause") == schema.BEGIN_WAKEUP).sort("wait_start_ns")
+    if w.height == 0:
+        return 0, 0
+    r = running(sched).sort("start_ns")
+    busy = w.join_asof(r.select(pl.col("cpu"), pl.col("start_ns").alias("r_start"), pl.col("end_ns").alias("r_end"),
+                                pl.col("end").alias("r_endcode")),
+                       left_on="wait_start_ns", right_on="r_start", by="cpu", strategy="backward",
+                       check_sortedness=False)
+    idle = busy.filter(pl.col("r_end").is_null() | (pl.col("r_end") <= pl.col("wait_start_ns")))
+    pre = busy.filter((pl.col("r_end") == pl.col("switch_in_ns")) & (pl.col("r_endcode") == schema.END_PREEMPTED))
+
+    def med(df):
+        return int(df["wait_ns"].median()) if df.height >= 10 else 0
+
+    return med(idle), med(pre)
 
 
 @dataclass
@@ -122,9 +150,13 @@ def replay(source: Trace | Workload, policy: str = "eevdf", topology: str | Topo
     inputs and seed give identical output."""
     t0 = time.perf_counter()
     mod = get_policy(policy)
+    observed = None
     if isinstance(source, Trace):
         trace = source
-        wl = from_schedule(source)
+        from .schedule import observed_schedule
+
+        observed = observed_schedule(source)
+        wl = from_schedule(source, observed)
     else:
         wl = source
     if isinstance(topology, Topology):
@@ -170,7 +202,7 @@ def replay(source: Trace | Workload, policy: str = "eevdf", topology: str | Topo
     WT[:T, EN.WT_PARENT] = wl.tasks["parent"].to_numpy()
     WT[:T, EN.WT_TID] = tids
     B = wl.bursts.height
-    WB = np.zeros((max(B, 1), 11), np.int64)
+    WB = np.zeros((max(B, 1), EN.WB_COLS), np.int64)
     bt = wl.bursts
     prio = bt["prio"].to_numpy().astype(np.int64)
     is_mig = np.array([c.startswith("migration/") for c in comms], bool)[bt["task"].to_numpy()] if B else np.zeros(0, bool)
@@ -220,6 +252,18 @@ def replay(source: Trace | Workload, policy: str = "eevdf", topology: str | Topo
     EP[S.E_BALANCE_MS] = ev["balance_interval_ms"]
     EP[S.E_CACHE_NICE] = ev["cache_nice_tries"]
     EP[S.E_SEED] = seed
+    idle_lat, pre_lat = ev["idle_wakeup_latency_ns"], ev["preempt_latency_ns"]
+    if idle_lat < 0 or pre_lat < 0:
+        if observed is None and trace is not None:
+            from .schedule import observed_schedule
+
+            observed = observed_schedule(trace)
+        mi, mp = measure_latencies(observed) if observed is not None else (0, 0)
+        idle_lat = mi if idle_lat < 0 else idle_lat
+        pre_lat = mp if pre_lat < 0 else pre_lat
+        ev["idle_wakeup_latency_ns"], ev["preempt_latency_ns"] = idle_lat, pre_lat
+    EP[S.E_IDLE_LAT] = idle_lat
+    EP[S.E_PREEMPT_LAT] = pre_lat
 
     fair_pp = mod.pack({k: v for k, v in pol_values.items() if k not in rt_names}, C, hz)
     rt_pp = mod.RT.pack({k: v for k, v in pol_values.items() if k in rt_names}, hz)

@@ -15,7 +15,8 @@ A new task begins at its parent's progress point (the fork). Exits end a task.
 Tasks alive when the trace began start in the state they were first seen in:
 running or runnable at the start, or blocked until their first wakeup. A burst
 still running when the trace ended is *open*: it runs to the end of the replay.
-Each burst keeps the prio (class and nice) it ran with; per-CPU kernel threads
+A task still waiting when the trace ended keeps the demand seen (it is not assumed to
+want CPU to the end). Each burst keeps the prio (class and nice) it ran with; per-CPU kernel threads
 stay pinned to their CPU. Unknown spans (before a task's first known state, or
 after lost events) count as sleeps.
 
@@ -151,7 +152,9 @@ def _segment(task, state, start, end, begin, end_code, wait_start, cause, sleep_
                         in_burst = False
                         n += 1
                 elif end_code[i] == schema.END_TRACE_END:
-                    o_end_kind[n] = END_OPEN  # waiting when the trace ended
+                    # waiting when the trace ended: how much more it wanted is unknown, so
+                    # the burst keeps the demand seen (it is open only if it was running)
+                    o_end_kind[n] = END_BLOCK
                     o_sleep[n] = 0
                     in_burst = False
                     n += 1
