@@ -17,6 +17,8 @@ from traces.errors import TraceError
 #: name -> module path. Adding a policy is adding a module and a line here.
 POLICIES = {
     "eevdf": "policies.eevdf",
+    "cfs": "policies.cfs",
+    "infinity": "policies.infinity",
 }
 
 

@@ -378,6 +378,10 @@ def run(FH, RH, FPT, FPC, FPP, RPT, RPC, RPP, TS, CS, WT, WB, WA, TOPO, AFF, EP,
         CS[c, E.C_BALANCE_NEXT] = start
         CS[c, E.C_SERVER_PERIOD_END] = -1
         CS[c, E.C_RESCHED_AT] = -1
+        CS[c, E.C_CORE] = TOPO[c, P.TP_CORE]
+        CS[c, E.C_LLC] = TOPO[c, P.TP_LLC]
+        CS[c, E.C_NODE] = TOPO[c, P.TP_NODE]
+        CS[c, E.C_CAPACITY] = TOPO[c, P.TP_CAPACITY]
     for t in range(n_tasks):
         b = WT[t, WT_FIRST_BURST]
         TS[t, E.T_PINNED] = WT[t, WT_PINNED]

@@ -266,7 +266,14 @@ def replay(source: Trace | Workload, policy: str = "eevdf", topology: str | Topo
     EP[S.E_PREEMPT_LAT] = pre_lat
 
     fair_pp = mod.pack({k: v for k, v in pol_values.items() if k not in rt_names}, C, hz)
-    rt_pp = mod.RT.pack({k: v for k, v in pol_values.items() if k in rt_names}, hz)
+    rt_values = {k: v for k, v in pol_values.items() if k in rt_names}
+    import inspect
+
+    if "shared" in inspect.signature(mod.RT.pack).parameters:
+        # parameters both parts of a policy read (e.g. Infinity's fp_shift, variant)
+        rt_pp = mod.RT.pack(rt_values, hz, shared={k: v for k, v in pol_values.items() if k not in rt_names})
+    else:
+        rt_pp = mod.RT.pack(rt_values, hz)
     engine = EN.compiled()
     fh, rh = hooks_of(mod), hooks_of(mod.RT)
     scale = 1
