@@ -320,7 +320,16 @@ def _list_params(policy: str, as_json: bool) -> None:
     Console(width=None if sys.stdout.isatty() else 140).print(t)
 
 
-POLICY_HELP = "Scheduler policy to replay through: eevdf (Linux 6.18)."
+POLICY_HELP = "Scheduler policy to replay through: eevdf (Linux 6.18), cfs (Linux 6.5), infinity (Infinity v4)."
+SET_HELP = ("What-if override SELECTOR:CHANGES (repeatable): select by comm=GLOB, tid=N, tgid=N; change "
+            "policy=fair|batch|idle|fifo|rr, rtprio=1..99, nice=-20..19, cpus=LIST. "
+            "Example: --set 'comm=llama*:policy=fifo,rtprio=50'")
+
+
+def _parse_sets(items):
+    from replay.overrides import parse_all
+
+    return parse_all(items)
 PARAM_HELP = "Override a parameter, NAME=VALUE (repeatable; durations take ns, us, ms or s). --list-params shows all."
 TOPOLOGY_HELP = ("Machine to replay on: 'host', a spec SOCKETSxCORESxTHREADS (e.g. 2x16x2) or a JSON/TOML file. "
                  "Default: the trace's recorded topology.")
@@ -333,6 +342,7 @@ def replay_cmd(
     topology: Optional[str] = typer.Option(None, "--topology", "-t", help=TOPOLOGY_HELP),
     param: Optional[list[str]] = typer.Option(None, "--param", help=PARAM_HELP),
     seed: int = typer.Option(0, "--seed", help="Seed (the same seed and inputs give identical output)."),
+    set_: Optional[list[str]] = typer.Option(None, "--set", help=SET_HELP),
     out: Optional[Path] = typer.Option(None, "-o", "--out", help="Write the replayed schedule (intervals) "
                                                                   "as Parquet."),
     as_json: bool = typer.Option(False, "--json", help="Print the replayed schedule's metrics as JSON."),
@@ -362,7 +372,8 @@ def replay_cmd(
 
         t = _load(trace, fmt, progress)
         topo = T.resolve(topology, t)
-        sched, info = replay(t, policy=policy, topology=topo, params=_parse_params(param), seed=seed)
+        sched, info = replay(t, policy=policy, topology=topo, params=_parse_params(param), seed=seed,
+                             overrides=_parse_sets(set_))
         m = M.measure(sched, topo)
         if out is not None:
             import pyarrow.parquet as pq
@@ -380,6 +391,86 @@ def replay_cmd(
         _print_metrics(result, f"{policy} replay of {os.path.basename(t.path)}")
         if out is not None:
             typer.echo(f"wrote {out}")
+
+
+def _compare_table(res: dict) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    con = Console(width=None if sys.stdout.isatty() else 160)
+    runs = res["runs"]
+    base = next((r for r in runs if r["policy"] == "observed"), None)
+    v = res.get("validation") or {}
+
+    def err(key):
+        x = v.get(key)
+        return "" if x is None else f" ±{abs(x):.0%}"
+
+    def delta(r, get):
+        if base is None or r is base:
+            return ""
+        a, b = get(r), get(base)
+        if a is None or b in (None, 0):
+            return ""
+        return f" ({(a - b) / b:+.0%})"
+
+    title = "policies compared" + (f" (± = the replay's own error under {v['policy']}, from validate)" if v else "")
+    t = Table(title=title, title_justify="left")
+    for c in ("policy", "topology", "wait p50", "wait p99", "wait max", "Jain", "NUMA home", "migrations",
+              "switches"):
+        t.add_column(c, justify="left" if c in ("policy", "topology") else "right", no_wrap=True)
+    for r in runs:
+        cf = r["policy"] != "observed"
+        t.add_row(
+            r["policy"], r["topology"],
+            _ns(r["wait_ns"]["p50"]) + (err("wait_p50_rel_err") if cf else "") + delta(r, lambda x: x["wait_ns"]["p50"]),
+            _ns(r["wait_ns"]["p99"]) + (err("wait_p99_rel_err") if cf else "") + delta(r, lambda x: x["wait_ns"]["p99"]),
+            _ns(r["wait_ns"]["max"]) + delta(r, lambda x: x["wait_ns"]["max"]),
+            _num(r["fairness"]["jain"]),
+            _num(r["numa"]["home_fraction"], "{:.1%}"),
+            f"{r['migrations']['total']:,}" + (err("migrations_rel_err") if cf else "")
+            + delta(r, lambda x: x["migrations"]["total"]),
+            f"{r['context_switches']:,}" + (err("switches_rel_err") if cf else "")
+            + delta(r, lambda x: x["context_switches"]),
+        )
+    con.print(t)
+    if v:
+        con.print(f"validation ({v['policy']} replayed on the recorded machine vs the recording): wait p50 "
+                  f"{_num(v['wait_p50_rel_err'], '{:+.1%}')}, p99 {_num(v['wait_p99_rel_err'], '{:+.1%}')}, per-task "
+                  f"CPU time mean {_num(v['cpu_time_rel_err_mean'], '{:.1%}')}; differences smaller than these are "
+                  "within the replay's own error.", highlight=False)
+
+
+@app.command()
+def compare(
+    trace: str = typer.Argument(..., help="Trace file or bundle directory."),
+    policies: str = typer.Option("observed,cfs,eevdf,infinity", "--policies",
+                                 help="Comma-separated: observed (the recording) and policies to replay."),
+    topology: Optional[list[str]] = typer.Option(None, "--topology", "-t", help=TOPOLOGY_HELP + " Repeatable."),
+    param: Optional[list[str]] = typer.Option(None, "--param", help=PARAM_HELP + " Each policy takes the ones it knows."),
+    set_: Optional[list[str]] = typer.Option(None, "--set", help=SET_HELP),
+    seed: int = typer.Option(0, "--seed", help="Seed for every replay."),
+    as_json: bool = typer.Option(False, "--json", help="Print a JSON list of runs (policy, topology, params, metrics)."),
+    fmt: Optional[str] = typer.Option(None, "--format", help=FORMAT_HELP),
+    progress: Optional[bool] = typer.Option(None, "--progress/--no-progress", help=PROGRESS_HELP),
+):
+    """Compare the recording with replays under other policies and on other machines.
+
+    One row per (policy, topology): wait p50/p99/max, Jain fairness, NUMA home-node share,
+    migrations, context switches, the change against `observed`, and beside every
+    counterfactual figure the replay's own error (validate: the recorded policy replayed on
+    the recorded machine, compared with the recording).
+    """
+    with _user_errors():
+        from replay.compare import compare as run_compare
+
+        t = _load(trace, fmt, progress)
+        res = run_compare(t, [p.strip() for p in policies.split(",") if p.strip()], topology or [None],
+                          params=_parse_params(param), overrides=_parse_sets(set_), seed=seed)
+    if as_json:
+        _print_json(res["runs"] if not res.get("validation") else res)
+        return
+    _compare_table(res)
 
 
 @app.command()

@@ -142,12 +142,62 @@ def _tasks_frame(wl: Workload) -> pl.DataFrame:
                          "nice": pl.Series(np.where(cls == schema.CLASS_FAIR, prio - 120, 0)).cast(pl.Int8)})
 
 
+def _apply_overrides(overrides, tids, tgids, comms, first_burst, n_bursts, prio, cls, pol, WT, AFF_rows, C,
+                     warnings) -> list[int]:
+    """Apply --set overrides to the per-burst prio/class/policy arrays and the tasks'
+    affinity (in place). Returns the tids changed."""
+    rt_pol = {"fifo": S.POL_FIFO, "rr": S.POL_RR}
+    fair_pol = {"fair": S.POL_NORMAL, "batch": S.POL_BATCH, "idle": S.POL_IDLE}
+    changed = []
+    for i, (tid, tgid, comm) in enumerate(zip(tids.tolist(), tgids.tolist(), comms)):
+        hit = [o for o in overrides if o.matches(tid, tgid, comm)]
+        if not hit:
+            continue
+        changed.append(tid)
+        sl = slice(first_burst[i], first_burst[i] + n_bursts[i])
+        for o in hit:
+            if o.policy in rt_pol:
+                r = o.rtprio if o.rtprio is not None else 50
+                prio[sl] = 99 - r
+                cls[sl] = S.CLS_RT
+                pol[sl] = rt_pol[o.policy]
+            elif o.policy in fair_pol:
+                nice = o.nice if o.nice is not None else np.where(cls[sl] == S.CLS_FAIR, prio[sl] - 120, 0)
+                prio[sl] = 120 + nice
+                cls[sl] = S.CLS_FAIR
+                pol[sl] = fair_pol[o.policy]
+            else:
+                if o.nice is not None:
+                    prio[sl] = np.where(cls[sl] == S.CLS_FAIR, 120 + o.nice, prio[sl])
+                if o.rtprio is not None:
+                    prio[sl] = np.where(cls[sl] == S.CLS_RT, 99 - o.rtprio, prio[sl])
+            if o.cpus is not None:
+                cpus = [c for c in o.cpus if c < C]
+                if len(cpus) < len(o.cpus):
+                    warnings.append(f"{o.text}: CPUs {[c for c in o.cpus if c >= C]} are not in the topology "
+                                    f"({C} CPUs); ignored")
+                if not cpus:
+                    raise TraceError(f"--set {o.text!r}: none of its CPUs exist in the topology ({C} CPUs)")
+                row = np.zeros(C, np.int64)
+                row[cpus] = 1
+                WT[i, EN.WT_AFF] = len(AFF_rows)
+                AFF_rows.append(row)
+                WT[i, EN.WT_PINNED] = -1  # an explicit affinity replaces a per-CPU pin
+    return changed
+
+
 def replay(source: Trace | Workload, policy: str = "eevdf", topology: str | Topology | None = None,
-           params: dict | None = None, seed: int = 0, trace: Trace | None = None) -> tuple[Schedule, ReplayInfo]:
+           params: dict | None = None, seed: int = 0, trace: Trace | None = None,
+           overrides: list | None = None) -> tuple[Schedule, ReplayInfo]:
     """Replay ``source`` (a trace, whose workload is rebuilt, or a workload) through
     ``policy`` on ``topology`` (default: the trace's own), with ``params`` overriding
-    any engine or policy parameter (see ``all_params``). Deterministic: the same
-    inputs and seed give identical output."""
+    any engine or policy parameter (see ``all_params``) and ``overrides`` (a list of
+    replay.overrides.Override, or --set strings) changing selected tasks' policy, priority
+    and affinity. Deterministic: the same inputs and seed give identical output."""
+    if overrides and isinstance(overrides[0], str):
+        from .overrides import parse_all
+
+        overrides = parse_all(overrides)
     t0 = time.perf_counter()
     mod = get_policy(policy)
     observed = None
@@ -188,7 +238,8 @@ def replay(source: Trace | Workload, policy: str = "eevdf", topology: str | Topo
     T = wl.tasks.height
     tids = wl.tasks["tid"].to_numpy().astype(np.int32)
     comms = wl.tasks["comm"].to_list()
-    WT = np.zeros((max(T, 1), 7), np.int64)
+    WT = np.zeros((max(T, 1), EN.WT_COLS), np.int64)
+    WT[:, EN.WT_AFF] = -1
     WT[:T, EN.WT_FIRST_BURST] = wl.tasks["first_burst"].to_numpy()
     WT[:T, EN.WT_N_BURSTS] = wl.tasks["n_bursts"].to_numpy()
     WT[:T, EN.WT_FIRST_ACT] = wl.tasks["first_action"].to_numpy()
@@ -214,6 +265,16 @@ def replay(source: Trace | Workload, policy: str = "eevdf", topology: str | Topo
     WB[:B, EN.WB_PRIO] = prio
     WB[:B, EN.WB_CLASS] = cls
     WB[:B, EN.WB_POLICY] = pol
+    AFF_rows = [np.ones(C, np.int64)]
+    if overrides:
+        tgids = wl.tasks["tgid"].to_numpy()
+        changed = _apply_overrides(overrides, tids, tgids, comms, wl.tasks["first_burst"].to_numpy(),
+                                   wl.tasks["n_bursts"].to_numpy(), prio, cls, pol, WT, AFF_rows, C, warnings)
+        WB[:B, EN.WB_PRIO] = prio
+        WB[:B, EN.WB_CLASS] = cls
+        WB[:B, EN.WB_POLICY] = pol
+    else:
+        changed = []
     A = wl.actions.height
     WA = np.zeros((max(A, 1), 4), np.int64)
     for col, name in ((EN.WA_TASK, "task"), (EN.WA_PROGRESS, "progress_ns"), (EN.WA_TARGET, "target_burst"),
@@ -226,7 +287,7 @@ def replay(source: Trace | Workload, policy: str = "eevdf", topology: str | Topo
     TOPO[:, P.TP_NODE] = topo.node
     TOPO[:, P.TP_CAPACITY] = topo.capacity
     TOPO[:, P.TP_LLC_SIZE] = np.bincount(topo.llc)[topo.llc]
-    AFF = np.ones((1, C), np.int64)
+    AFF = np.array(AFF_rows, np.int64)
 
     EP = np.zeros(S.E_N, np.int64)
     EP[S.E_TICK_NS] = 1_000_000_000 // hz
@@ -299,6 +360,20 @@ def replay(source: Trace | Workload, policy: str = "eevdf", topology: str | Topo
             raise TraceError("replay output did not fit even after growing the buffers 64-fold")
     intervals = pl.DataFrame({f.name: arr[:rows] for f, arr in zip(schema.INTERVALS.fields, out)})
     tasks = trace.tasks if trace is not None else _tasks_frame(wl)
+    if changed:
+        # the class and nice the overridden tasks replayed with (their first burst's)
+        fb = wl.tasks["first_burst"].to_numpy()
+        idx = {int(t): i for i, t in enumerate(tids.tolist())}
+        rows = [idx[t] for t in changed]
+        p0 = prio[fb[rows]]
+        c0 = cls[fb[rows]]
+        new = pl.DataFrame({"tid": np.array(changed, np.int32),
+                            "_prio": p0.astype(np.int16),
+                            "_cls": np.where(c0 == S.CLS_FAIR, schema.CLASS_FAIR, schema.CLASS_RT).astype(np.int8),
+                            "_nice": np.where(c0 == S.CLS_FAIR, p0 - 120, 0).astype(np.int8)})
+        tasks = tasks.join(new, on="tid", how="left").with_columns(
+            prio=pl.coalesce("_prio", "prio"), sched_class=pl.coalesce("_cls", "sched_class"),
+            nice=pl.coalesce("_nice", "nice")).drop("_prio", "_cls", "_nice")
     sched = Schedule(intervals, tasks, wl.start_ns, wl.end_ns, C, policy, warnings, {}, True)
     shown = {**resolve(ENGINE_PARAMS, None, "the engine"), **resolve(mod.PARAMS, None, policy),
              **{k: v for k, v in ev.items()}, **{k: v for k, v in pol_values.items()}}
@@ -307,5 +382,6 @@ def replay(source: Trace | Workload, policy: str = "eevdf", topology: str | Topo
                       int(stats[EN.ST_EVENTS]), time.perf_counter() - t0,
                       {"switches": int(stats[EN.ST_SWITCHES]), "migrations": int(stats[EN.ST_MIGRATIONS]),
                        "rt_pushes": int(stats[EN.ST_PUSHES]), "pulls": int(stats[EN.ST_PULLS]),
-                       "fair_server_runs": int(stats[EN.ST_SERVER])}, warnings)
+                       "fair_server_runs": int(stats[EN.ST_SERVER]), "tasks_overridden": len(changed)},
+                      warnings)
     return sched, info
