@@ -202,22 +202,33 @@ def _protected(PT, PC, cpu, t):
 def _pick_eevdf(TS, CS, PT, PC, PP, cpu, protect):
     """__pick_eevdf (eevdf.md §5): the eligible entity with the earliest deadline; the
     running one if it is eligible and protected, or its deadline is strictly earlier.
-    Ties on deadline: a queued entity beats the running one; earlier insertion wins."""
-    _, n = _queue_weight(TS, CS, cpu, -1)
+    Ties on deadline: a queued entity beats the running one; earlier insertion wins.
+    One pass sums the queue (eligibility is then O(1) per entity: v_t <= V exactly)."""
+    v0 = PC[cpu, Q_V0]
+    s = 0
+    w_sum = 0
+    n = 0
+    t = CS[cpu, E.C_FAIR_HEAD]
+    while t >= 0:
+        w = weight_of(TS, t)
+        s += w * (PT[t, V] - v0)
+        w_sum += w
+        n += 1
+        t = TS[t, E.T_Q_NEXT]
     if n == 0:
         return -1
-    curr = PC[cpu, Q_CURR]
     if n == 1:
         return CS[cpu, E.C_FAIR_HEAD]
+    curr = PC[cpu, Q_CURR]
     c = -1
-    if curr >= 0 and TS[curr, E.T_ON_RQ] and eligible(TS, CS, PT, PC, cpu, curr):
+    if curr >= 0 and TS[curr, E.T_ON_RQ] and s >= (PT[curr, V] - v0) * w_sum:
         c = curr
     if c >= 0 and protect and _protected(PT, PC, cpu, c):
         return c
     best = -1
     t = CS[cpu, E.C_FAIR_HEAD]
     while t >= 0:
-        if t != curr and eligible(TS, CS, PT, PC, cpu, t):
+        if t != curr and s >= (PT[t, V] - v0) * w_sum:
             if best < 0 or PT[t, D] < PT[best, D] or (PT[t, D] == PT[best, D] and TS[t, E.T_SEQ] < TS[best, E.T_SEQ]):
                 best = t
         t = TS[t, E.T_Q_NEXT]
