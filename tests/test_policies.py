@@ -1,0 +1,47 @@
+"""Policy conformance: every registered policy exposes the protocol (policies/_protocol.py)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import policies
+from policies._params import Param
+from policies._protocol import HOOKS, SIG
+from traces.errors import TraceError
+
+
+@pytest.mark.parametrize("name", sorted(policies.POLICIES))
+def test_policy_module_exposes_the_protocol(name):
+    mod = policies.get_policy(name)
+    for part in (mod, mod.RT):
+        for hook in HOOKS:
+            fn = getattr(part, hook)
+            # compiled once, for exactly the shared signature (the compile cache depends on it)
+            assert fn.signatures == [SIG.args], (name, part.__name__, hook)
+        assert isinstance(part.N_TASK_COLS, int) and isinstance(part.N_CPU_COLS, int)
+        pt, pc = part.state(5, 3)
+        assert pt.shape == (5, part.N_TASK_COLS) and pc.shape == (3, part.N_CPU_COLS)
+        assert pt.dtype == np.int64 and pc.dtype == np.int64
+    assert all(isinstance(p, Param) and p.section and p.doc for p in mod.PARAMS)
+    assert isinstance(mod.DESCRIPTION, str) and mod.DESCRIPTION
+    pp = mod.pack(None, 4, 250)
+    assert pp.dtype == np.int64 and pp.ndim == 1
+    names = [p.name for p in mod.PARAMS]
+    assert len(names) == len(set(names)), "parameter names must be unique"
+
+
+def test_unknown_policy_lists_the_valid_names():
+    with pytest.raises(TraceError, match="valid policies: .*eevdf"):
+        policies.get_policy("bfs")
+
+
+@pytest.mark.parametrize("name", sorted(policies.POLICIES))
+def test_bad_parameter_values_are_clear_errors(name):
+    mod = policies.get_policy(name)
+    with pytest.raises(TraceError, match="unknown parameter"):
+        mod.pack({"no_such_knob": 1}, 2, 250)
+    bools = [p for p in mod.PARAMS if p.kind == "bool" and p.name in {q.name for q in getattr(mod, "OWN_PARAMS", mod.PARAMS)}]
+    if bools:
+        with pytest.raises(TraceError, match="on/off"):
+            mod.pack({bools[0].name: "maybe"}, 2, 250)
