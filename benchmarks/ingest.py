@@ -1,6 +1,10 @@
 """Ingest benchmark: events/s and peak memory per reader and dialect.
 
-    python benchmarks/ingest.py [--quick] [--synthetic N]
+    python benchmarks/ingest.py [--quick] [--synthetic N] [--no-binary]
+
+Text dialects here; then (unless --no-binary) benchmarks/ingest_tracedat.py (trace.dat
+v6 and v7 of long_mix, and trace-cmd report -R in the same run when installed) and
+benchmarks/ingest_perfetto.py (a >= 10M-event compact_sched file).
 
 Each measurement runs in a fresh subprocess (so peak RSS belongs to that read
 alone): it imports schedreplay, warms the compile cache on a tiny trace, then
@@ -69,6 +73,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="skip the synthetic 10M-event trace")
     ap.add_argument("--synthetic", type=int, default=10_000_000, help="events in the synthetic trace")
+    ap.add_argument("--no-binary", dest="binary", action="store_false",
+                    help="skip the trace.dat and Perfetto benchmarks (ingest_tracedat.py, ingest_perfetto.py)")
     args = ap.parse_args()
     from tests._groundtruth import parse_ground_truth
 
@@ -112,6 +118,13 @@ def main() -> None:
         if r["events"] != n:
             raise SystemExit(f"synthetic trace: read {r['events']} events, wrote {n}")
         print(row(f"synthetic tracefs text ({n / 1e6:.1f}M events)", r, synth.stat().st_size))
+    if args.binary:
+        # the binary readers' own benchmarks (trace.dat v6/v7 against trace-cmd; Perfetto compact_sched)
+        for script in ("ingest_tracedat.py", "ingest_perfetto.py"):
+            print(f"\n== benchmarks/{script}")
+            subprocess.run([sys.executable, str(ROOT / "benchmarks" / script)]
+                           + (["--events", "2000000"] if args.quick and script == "ingest_perfetto.py" else []),
+                           cwd=ROOT, check=True)
 
 
 if __name__ == "__main__":
