@@ -345,6 +345,9 @@ def replay_cmd(
     set_: Optional[list[str]] = typer.Option(None, "--set", help=SET_HELP),
     out: Optional[Path] = typer.Option(None, "-o", "--out", help="Write the replayed schedule (intervals) "
                                                                   "as Parquet."),
+    perfetto: Optional[Path] = typer.Option(None, "--perfetto", help="Write the replayed schedule as a Perfetto "
+                                            "trace (FILE.pftrace: sched_switch/sched_waking, compact_sched) to "
+                                            "open in the Perfetto UI next to the original."),
     as_json: bool = typer.Option(False, "--json", help="Print the replayed schedule's metrics as JSON."),
     list_params: bool = typer.Option(False, "--list-params", help="List the parameters and exit."),
     fmt: Optional[str] = typer.Option(None, "--format", help=FORMAT_HELP),
@@ -380,6 +383,11 @@ def replay_cmd(
 
             out.parent.mkdir(parents=True, exist_ok=True)
             pq.write_table(sched.intervals.to_arrow(), out, compression="zstd")
+        exported = None
+        if perfetto is not None:
+            from replay.export import schedule_to_perfetto
+
+            exported = schedule_to_perfetto(sched, perfetto, trace=t)
     result = {"trace": t.path, "policy": info.policy, "topology": info.topology, "params": info.params,
               "seed": seed, "events_simulated": info.events_simulated, "wall_s": info.wall_s, **m}
     result["warnings"] = m["warnings"] + info.warnings
@@ -391,6 +399,11 @@ def replay_cmd(
         _print_metrics(result, f"{policy} replay of {os.path.basename(t.path)}")
         if out is not None:
             typer.echo(f"wrote {out}")
+    if exported is not None:
+        typer.echo(f"wrote {exported.path} ({exported.events:,} events; open it in the Perfetto UI)",
+                   err=as_json)
+        for w in exported.warnings:
+            typer.echo(f"warning: {w}", err=True)
 
 
 def _compare_table(res: dict) -> None:
@@ -451,6 +464,12 @@ def compare(
     set_: Optional[list[str]] = typer.Option(None, "--set", help=SET_HELP),
     seed: int = typer.Option(0, "--seed", help="Seed for every replay."),
     as_json: bool = typer.Option(False, "--json", help="Print a JSON list of runs (policy, topology, params, metrics)."),
+    perfetto: Optional[Path] = typer.Option(None, "--perfetto", help="Directory to write every run's schedule to "
+                                            "as a Perfetto trace (POLICY-TOPOLOGY.pftrace), to open in the "
+                                            "Perfetto UI."),
+    report: Optional[Path] = typer.Option(None, "--report", help="Write a self-contained HTML report "
+                                          "(FILE.html: wait-time CDFs, busiest tasks, per-CPU utilisation, "
+                                          "NUMA locality, parameters, validation error, this table)."),
     fmt: Optional[str] = typer.Option(None, "--format", help=FORMAT_HELP),
     progress: Optional[bool] = typer.Option(None, "--progress/--no-progress", help=PROGRESS_HELP),
 ):
@@ -465,12 +484,42 @@ def compare(
         from replay.compare import compare as run_compare
 
         t = _load(trace, fmt, progress)
+        if perfetto is not None and perfetto.exists() and not perfetto.is_dir():
+            _fail(f"--perfetto {perfetto}: exists and is not a directory")
         res = run_compare(t, [p.strip() for p in policies.split(",") if p.strip()], topology or [None],
-                          params=_parse_params(param), overrides=_parse_sets(set_), seed=seed)
+                          params=_parse_params(param), overrides=_parse_sets(set_), seed=seed,
+                          keep_schedules=perfetto is not None or report is not None)
+        written = _compare_outputs(res, t, perfetto, report)
+    res.pop("_schedules", None)
     if as_json:
         _print_json(res["runs"] if not res.get("validation") else res)
-        return
-    _compare_table(res)
+    else:
+        _compare_table(res)
+    for line in written:
+        typer.echo(line, err=as_json)
+
+
+def _compare_outputs(res: dict, trace, perfetto: Optional[Path], report: Optional[Path]) -> list[str]:
+    """Write the Perfetto traces of a comparison's runs (one per run into the directory
+    ``perfetto``) and its HTML report; returns the "wrote ..." lines to print."""
+    import re
+
+    lines = []
+    schedules = res.get("_schedules") or {}
+    if perfetto is not None:
+        from replay.export import schedule_to_perfetto
+
+        perfetto.mkdir(parents=True, exist_ok=True)
+        for (pol, topo), sched in schedules.items():
+            name = re.sub(r"[^A-Za-z0-9._-]+", "_", f"{pol}-{topo}") + ".pftrace"
+            ex = schedule_to_perfetto(sched, perfetto / name, trace=trace)
+            lines.append(f"wrote {ex.path} ({ex.events:,} events)")
+            lines += [f"warning: {pol} on {topo}: {w}" for w in ex.warnings]
+    if report is not None:
+        from replay.report import write_report
+
+        lines.append(f"wrote {write_report(res, report, schedules)}")
+    return lines
 
 
 @app.command()
@@ -524,6 +573,121 @@ def validate(
     con.print(tb)
     for w in v["warnings"]:
         con.print(f"[yellow]warning:[/] {w}", highlight=False)
+
+
+@app.command()
+def sweep(
+    trace: list[str] = typer.Argument(..., help="Trace files or bundle directories (each is swept)."),
+    policy: Optional[list[str]] = typer.Option(None, "--policy", "-p", help=POLICY_HELP + " Repeatable "
+                                               "(default: eevdf)."),
+    grid: Optional[list[str]] = typer.Option(None, "--grid", "-g", help="Parameter values to sweep, NAME=V1,V2,... "
+                                             "or NAME=START:STOP:STEP (inclusive; durations take ns, us, ms, s). "
+                                             "Repeatable: the grid is the product. Any --param of the policies "
+                                             "(replay --list-params); each policy takes the names it knows."),
+    random: Optional[int] = typer.Option(None, "--random", help="Draw N configurations from the grid instead "
+                                         "of running all (deterministic for --seed)."),
+    seed: Optional[list[int]] = typer.Option(None, "--seed", help="Replay seed (repeatable: every configuration "
+                                             "runs with each); the first also seeds --random. Default 0."),
+    topology: Optional[list[str]] = typer.Option(None, "--topology", "-t", help=TOPOLOGY_HELP + " Repeatable."),
+    set_: Optional[list[str]] = typer.Option(None, "--set", help=SET_HELP + " Applied to every run."),
+    engine: str = typer.Option("local", "--engine", help="local: a process pool on this machine; ray: one Ray "
+                               "task per configuration (pip install 'schedreplay\\[ray]')."),
+    workers: Optional[int] = typer.Option(None, "--workers", "-j", help="Worker processes (local; default: the "
+                                          "CPU count) or CPUs of the local Ray instance."),
+    ray_address: Optional[str] = typer.Option(None, "--ray-address", help="Ray cluster to use (default: start a "
+                                              "local Ray instance)."),
+    objective: str = typer.Option("wait_ns.p99", "--objective", help="Metric column to rank configurations by. "
+                                  "Lower is better except fairness.jain*, numa.home_fraction and utilization; "
+                                  "min:METRIC / max:METRIC force the direction."),
+    top: int = typer.Option(1, "--top", help="Best configurations shown per trace, policy and topology."),
+    out: Path = typer.Option(..., "-o", "--out", help="Parquet file of the results (one row per run). Rows are "
+                             "kept as they finish; rerunning with the same file skips the rows already there."),
+    as_json: bool = typer.Option(False, "--json", help="Print the best configurations as JSON."),
+    fmt: Optional[str] = typer.Option(None, "--format", help=FORMAT_HELP),
+    progress: Optional[bool] = typer.Option(None, "--progress/--no-progress", help="Show a progress bar with an "
+                                            "ETA (default: when stderr is a terminal)."),
+):
+    """Sweep policy parameters: replay traces under a grid (or a random sample) of configurations.
+
+    One output row per (trace, policy, parameter values, topology, seed) with every metric of
+    `metrics --json` as a column (wait_ns.p99, fairness.jain, migrations.cross_node, ...), the
+    run's wall time and the replay's validation error on that trace (wait_p50_rel_err, ...). The
+    policy's default configuration is always run; the table at the end shows the best
+    configuration for --objective, its change against the defaults, and whether that change is
+    larger than the replay's own error.
+    """
+    if top < 1:
+        _fail(f"--top {top}: expected >= 1")
+    show = sys.stderr.isatty() if progress is None else progress
+    with _user_errors():
+        from replay.sweep import best, best_table, run
+
+        try:
+            res = run(trace, policy=policy or ["eevdf"], grid=grid, random=random, seed=seed or [0],
+                      topology=topology or [None], overrides=set_, engine=engine, workers=workers,
+                      ray_address=ray_address, objective=objective, output=out, progress=show, format=fmt,
+                      status=(lambda msg: typer.echo(msg, err=True)) if show else None)
+        except KeyboardInterrupt:
+            typer.echo("interrupted: the finished rows are kept; rerun the same command to resume", err=True)
+            raise
+        b = res.best if top == 1 else best(res.frame, objective, top=top)
+    if as_json:
+        _print_json({"output": res.output, "rows": res.frame.height, "executed": res.executed,
+                     "skipped": res.skipped, "wall_s": res.wall_s, "objective": res.objective,
+                     "higher_is_better": res.higher_is_better, "best": b.to_dicts()})
+        return
+    from rich.console import Console
+
+    con = Console(width=None if sys.stdout.isatty() else 160)
+    con.print(f"{res.frame.height:,} runs ({res.executed:,} now, {res.skipped:,} from before) in "
+              f"{res.wall_s:.1f} s; wrote {res.output}", highlight=False)
+    con.print(best_table(b, res.higher_is_better))
+
+
+DEMO_TOPOLOGIES = (None, "2x8x2")
+DEMO_POLICIES = ("observed", "cfs", "eevdf", "infinity")
+
+
+@app.command()
+def demo(
+    report: Path = typer.Option(Path("schedreplay-demo.html"), "--report", help="Where to write the HTML report."),
+    no_report: bool = typer.Option(False, "--no-report", help="Print the table only; write no report."),
+    as_json: bool = typer.Option(False, "--json", help="Print the comparison as JSON instead of a table."),
+):
+    """Compare policies on the sample trace shipped with schedreplay, and write an HTML report.
+
+    The sample (@sample) is a 2-thread LLM-style decode loop competing with a nice-10 batch job
+    on a 2-vCPU Linux 6.18 machine. The demo replays it under cfs, eevdf and infinity on the
+    recorded machine and on a 2-socket 2x8x2 one, prints the comparison with the recording
+    and writes schedreplay-demo.html (--report to change, --no-report to skip). The first run
+    compiles the replay engine (numba; cached on disk afterwards).
+    """
+    import time
+
+    t0 = time.perf_counter()
+    with _user_errors():
+        import traces
+        from replay.compare import compare as run_compare
+
+        t = traces.load(traces.SAMPLE_NAME)
+        if not as_json:
+            i = t.info()
+            typer.echo(f"schedreplay demo: {os.path.basename(t.path)} ({i['duration_ns'] / 1e9:.1f} s, "
+                       f"{i['tasks']} tasks on {i['cpus']} CPUs) replayed under "
+                       f"{', '.join(DEMO_POLICIES[1:])} on the recorded machine and on "
+                       f"{', '.join(x for x in DEMO_TOPOLOGIES if x)}; the first run compiles the engine "
+                       "(a minute or two)...", err=True)
+        res = run_compare(t, DEMO_POLICIES, DEMO_TOPOLOGIES, keep_schedules=not no_report)
+        written = [] if no_report else _compare_outputs(res, t, None, report)
+    res.pop("_schedules", None)
+    if as_json:
+        _print_json(res)
+    else:
+        _compare_table(res)
+    for line in written:
+        typer.echo(line, err=as_json)
+    if not as_json:
+        typer.echo(f"done in {time.perf_counter() - t0:.1f} s", err=True)
 
 
 def main() -> None:

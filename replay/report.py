@@ -1,0 +1,647 @@
+"""The HTML report of a comparison: one self-contained file.
+
+>>> from replay.compare import compare
+>>> from replay.report import write_report
+>>> res = compare(trace, topologies=(None, "2x8x2"), keep_schedules=True)
+>>> write_report(res, "report.html")
+
+The file needs nothing but a browser: CSS is inline, every plot is an inline
+SVG drawn by matplotlib (rasters inside it, like the utilisation heatmaps, are
+``data:`` PNGs), there is no script and no reference to any other file or
+address. It holds, in order:
+
+* the comparison table (the figures of ``compare``, with the replay's own
+  validation error beside every counterfactual figure and the change against
+  the recording); each number cell carries the exact JSON value in
+  ``data-value`` and its key in ``data-key``;
+* the validation block (the recorded policy replayed on the recorded machine
+  against the recording: the error bar of every figure);
+* wait-time CDFs, one plot per machine, every policy on it (log x);
+* per run, the busiest tasks (top 15 by CPU time): CPU time and time spent
+  waiting, and a table of their wait percentiles;
+* per run, per-CPU utilisation over time (a heatmap: CPUs x time buckets);
+* NUMA locality per run: home-node share of CPU time, cross-node migrations;
+* the parameters of each run (values that differ from the default marked);
+* every run's warnings, and the comparison as JSON
+  (``<script type="application/json" id="compare-data">``, data only).
+
+Plots need the schedules (``compare(..., keep_schedules=True)`` keeps them in
+``_schedules``, keyed by (policy, topology), or pass ``schedules``); without
+them the report has the tables only.
+"""
+
+from __future__ import annotations
+
+import html
+import io
+import json
+import os
+import re
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+
+from . import metrics as M
+from .compare import OBSERVED
+
+TOP_TASKS = 15
+TIME_BUCKETS = 240
+_CDF_POINTS = 3000
+
+# One colour per policy, the same in every plot.
+_COLORS = {OBSERVED: "#222222", "cfs": "#1f77b4", "eevdf": "#d62728", "infinity": "#2ca02c"}
+_EXTRA = ("#9467bd", "#ff7f0e", "#8c564b", "#e377c2", "#17becf", "#bcbd22")
+
+_CSS = """
+:root { --fg: #1d1d1f; --muted: #5f6368; --line: #d9dce1; --bg: #ffffff; --head: #f3f4f6; --good: #137333;
+        --bad: #b3261e; --accent: #1a56db; }
+* { box-sizing: border-box; }
+body { font: 14px/1.45 system-ui, -apple-system, "Segoe UI", Roboto, "DejaVu Sans", sans-serif; color: var(--fg);
+       background: var(--bg); margin: 0 auto; padding: 24px 32px 64px; max-width: 1280px; }
+h1 { font-size: 24px; margin: 0 0 4px; }
+h2 { font-size: 19px; margin: 36px 0 8px; padding-bottom: 4px; border-bottom: 1px solid var(--line); }
+h3 { font-size: 15px; margin: 18px 0 6px; }
+p.lead, p.note, .muted { color: var(--muted); }
+p.note { font-size: 13px; margin: 4px 0 10px; }
+code { font: 12.5px ui-monospace, "DejaVu Sans Mono", monospace; }
+table { border-collapse: collapse; margin: 6px 0 12px; font-variant-numeric: tabular-nums; }
+th, td { border: 1px solid var(--line); padding: 3px 7px; text-align: right; white-space: nowrap; }
+table.compare { font-size: 13px; }
+table.compare .sub { display: block; line-height: 1.1; }
+th { background: var(--head); font-weight: 600; }
+td.l, th.l { text-align: left; }
+tr.observed td { background: #fafafa; font-weight: 600; }
+.err { color: var(--muted); font-size: 12px; }
+.up { color: var(--bad); font-size: 12px; }
+.down { color: var(--good); font-size: 12px; }
+.flat { color: var(--muted); font-size: 12px; }
+.sw { display: inline-block; width: 10px; height: 10px; border-radius: 2px; margin-right: 6px; vertical-align: -1px; }
+.grid { display: grid; grid-template-columns: repeat(auto-fill, minmax(540px, 1fr)); gap: 14px 18px; }
+.scroll { overflow-x: auto; max-width: 100%; }
+.card { border: 1px solid var(--line); border-radius: 6px; padding: 8px 10px; }
+.card h3 { margin-top: 2px; }
+figure { margin: 0; }
+figure svg { max-width: 100%; height: auto; display: block; }
+.kv { display: grid; grid-template-columns: max-content 1fr; gap: 2px 16px; margin: 8px 0; }
+.kv div:nth-child(odd) { color: var(--muted); }
+.diff { background: #fff4ce; font-weight: 600; }
+.warn { color: #8a5300; }
+details > summary { cursor: pointer; color: var(--accent); margin: 6px 0; }
+footer { margin-top: 40px; color: var(--muted); font-size: 12px; }
+"""
+
+
+# -- formatting -----------------------------------------------------------------------
+
+def _esc(s) -> str:
+    return html.escape(str(s), quote=True)
+
+
+def fmt_ns(v) -> str:
+    """A duration in ns with a readable unit (the command line's format)."""
+    if v is None:
+        return "-"
+    v = float(v)
+    if abs(v) >= 1e9:
+        return f"{v / 1e9:.3f} s"
+    if abs(v) >= 1e6:
+        return f"{v / 1e6:.2f} ms"
+    if abs(v) >= 1e3:
+        return f"{v / 1e3:.1f} µs"
+    return f"{v:.0f} ns"
+
+
+def _get(d: dict, key: str):
+    """d["a"]["b"] for key "a.b" (None when missing)."""
+    for k in key.split("."):
+        if not isinstance(d, dict) or k not in d:
+            return None
+        d = d[k]
+    return d
+
+
+def _color(policy: str, i: int = 0) -> str:
+    return _COLORS.get(policy, _EXTRA[i % len(_EXTRA)])
+
+
+def _label(run: dict) -> str:
+    return f"{run['policy']} @ {run['topology']}"
+
+
+def _run_id(run: dict) -> str:
+    return re.sub(r"[^A-Za-z0-9_-]+", "-", f"{run['policy']}-{run['topology']}").strip("-")
+
+
+# -- plots ------------------------------------------------------------------------------
+
+class _Figures:
+    """matplotlib figures rendered as inline SVG with ids unique in the page."""
+
+    def __init__(self):
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        self.plt = plt
+        self.n = 0
+
+    def new(self, *args, **kw):
+        return self.plt.subplots(*args, **kw)
+
+    def svg(self, fig, alt: str) -> str:
+        """The figure as an ``<svg>`` element (text kept as text, no XML prolog, no
+        namespace or metadata addresses), ids prefixed so that several SVGs can share a page."""
+        import matplotlib
+
+        self.n += 1
+        buf = io.StringIO()
+        with matplotlib.rc_context({"svg.fonttype": "none", "svg.hashsalt": f"sr{self.n}"}):
+            fig.savefig(buf, format="svg", metadata={"Date": None, "Creator": None, "Format": None, "Type": None})
+        self.plt.close(fig)
+        s = buf.getvalue()
+        s = s[s.index("<svg"):]
+        s = re.sub(r"<metadata>.*?</metadata>", "", s, flags=re.S)
+        s = re.sub(r'\s+xmlns(:\w+)?="[^"]*"', "", s)
+        s = re.sub(r'\s+version="1\.1"', "", s, count=1)
+        pre = f"f{self.n}-"
+        ids = set(re.findall(r'\sid="([^"]+)"', s))
+        if ids:
+            seen: dict[str, int] = {}
+
+            def unique(m):  # identical rasters get the same id from matplotlib: number the repeats
+                k = seen[m.group(2)] = seen.get(m.group(2), -1) + 1
+                return f'{m.group(1)}{pre}{m.group(2)}{f"-{k}" if k else ""}"'
+
+            s = re.sub(r'(\sid=")([^"]+)"', unique, s)
+            s = re.sub(r'#([A-Za-z0-9_.:-]+)', lambda m: f"#{pre}{m.group(1)}" if m.group(1) in ids else m.group(0), s)
+        s = s.replace("<svg", f'<svg role="img" aria-label="{_esc(alt)}"', 1)
+        return f"<figure>{s}</figure>"
+
+
+def _cdf_points(v: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(x, F(x)) of the empirical CDF of sorted ``v``, thinned to about _CDF_POINTS
+    points: every point of the top 1 000 (the tail), evenly spaced ranks below."""
+    n = len(v)
+    y = np.arange(1, n + 1) / n
+    if n <= _CDF_POINTS:
+        return v, y
+    tail = 1000
+    idx = np.unique(np.r_[np.linspace(0, n - tail - 1, _CDF_POINTS - tail).astype(np.int64), np.arange(n - tail, n)])
+    return v[idx], y[idx]
+
+
+def _cdf_svg(figs: _Figures, series: list[tuple[str, str, str, np.ndarray]], title: str) -> str:
+    """Wait-time CDF (log x, µs) of each (label, colour, linestyle, waits ns)."""
+    fig, ax = figs.new(figsize=(7.4, 4.1), dpi=100)
+    for label, color, ls, w in series:
+        v = np.sort(np.asarray(w, np.float64)) / 1e3
+        if len(v) == 0:
+            ax.plot([], [], color=color, ls=ls, label=f"{label} (no waits)")
+            continue
+        v = np.maximum(v, 0.1)  # a log axis cannot show 0 µs: sub-0.1 µs waits sit at its left edge
+        x, y = _cdf_points(v)
+        ax.step(x, y, where="post", color=color, ls=ls, lw=1.4, label=f"{label} (n={len(v):,})")
+    ax.set_xscale("log")
+    ax.set_xlabel("wait time (µs, runnable to running)")
+    ax.set_ylabel("fraction of waits ≤ x")
+    ax.set_ylim(0, 1.001)
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(loc="lower right", fontsize=8)
+    ax.set_title(title, fontsize=10)
+    fig.tight_layout()
+    return figs.svg(fig, title)
+
+
+def _task_frame(sched) -> pl.DataFrame:
+    """Per task of a schedule: tid, comm, cpu_time_ns, wait_total_ns, waits, p50, p99, max (ns)."""
+    r = M.running(sched).group_by("tid").agg(cpu_time_ns=(pl.col("end_ns") - pl.col("start_ns")).sum())
+    w = M.waits(sched).group_by("tid").agg(wait_total_ns=pl.col("wait_ns").sum(),
+                                          *M.wait_stat_exprs()).rename({"wait_ns_count": "waits"})
+    names = sched.tasks.select(pl.col("tid").cast(pl.Int32), pl.col("comm").cast(pl.String))
+    t = r.with_columns(pl.col("tid").cast(pl.Int32)).join(w.with_columns(pl.col("tid").cast(pl.Int32)), on="tid",
+                                                           how="left")
+    t = t.join(names, on="tid", how="left").with_columns(
+        pl.col("comm").fill_null(""), pl.col("wait_total_ns").fill_null(0), pl.col("waits").fill_null(0))
+    return t.sort(["cpu_time_ns", "tid"], descending=[True, False])
+
+
+def _tasks_svg(figs: _Figures, top: pl.DataFrame, run: dict) -> str:
+    """Two horizontal bar panels: CPU time and time spent waiting (ms) of the busiest tasks."""
+    n = max(top.height, 1)
+    fig, (a1, a2) = figs.new(1, 2, figsize=(7.4, 0.9 + 0.24 * n), dpi=100, sharey=True)
+    labels = [f"{c or '?'} ({t})" for t, c in zip(top["tid"].to_list(), top["comm"].to_list())]
+    y = np.arange(top.height)
+    color = _color(run["policy"])
+    a1.barh(y, top["cpu_time_ns"].to_numpy() / 1e6, color=color, alpha=0.85)
+    a2.barh(y, top["wait_total_ns"].to_numpy() / 1e6, color=color, alpha=0.45)
+    p99 = top["wait_ns_p99"].fill_null(0).to_numpy() / 1e6
+    for yi, (tot, p) in enumerate(zip(top["wait_total_ns"].to_numpy() / 1e6, p99)):
+        if tot > 0:
+            a2.text(tot, yi, f" p99 {fmt_ns(p * 1e6)}", va="center", fontsize=7, color="#444444")
+    a1.set_yticks(y, labels, fontsize=8)
+    a1.invert_yaxis()
+    a1.set_xlabel("CPU time (ms)")
+    a2.set_xlabel("time waiting to run (ms, sum of waits)")
+    xmax = float(top["wait_total_ns"].max() or 0) / 1e6
+    a2.set_xlim(0, xmax * 1.45 if xmax > 0 else 1)
+    for a in (a1, a2):
+        a.grid(True, axis="x", alpha=0.3)
+        a.tick_params(axis="x", labelsize=8)
+    fig.suptitle(f"busiest tasks: {_label(run)}", fontsize=10)
+    fig.tight_layout()
+    return figs.svg(fig, f"busiest tasks of {_label(run)}")
+
+
+def utilization_grid(sched, buckets: int = TIME_BUCKETS) -> tuple[np.ndarray, np.ndarray]:
+    """Busy fraction of every CPU in ``buckets`` equal time buckets over the schedule:
+    (grid [n_cpus, buckets] in 0..1, bucket edges in ns from the schedule's start)."""
+    n_cpus = max(int(sched.n_cpus), 1)
+    span = max(int(sched.end_ns - sched.start_ns), 1)
+    edges = np.linspace(0.0, float(span), buckets + 1)
+    grid = np.zeros((n_cpus, buckets))
+    r = M.running(sched)
+    if r.height == 0:
+        return grid, edges
+    cpu = r["cpu"].to_numpy().astype(np.int64)
+    s = np.clip((r["start_ns"].to_numpy() - sched.start_ns).astype(np.float64), 0, span)
+    e = np.clip((r["end_ns"].to_numpy() - sched.start_ns).astype(np.float64), 0, span)
+    for c in np.unique(cpu):
+        if c < 0 or c >= n_cpus:
+            continue
+        sel = cpu == c
+        ss, ee = np.sort(s[sel]), np.sort(e[sel])
+        cs, ce = np.r_[0.0, np.cumsum(ss)], np.r_[0.0, np.cumsum(ee)]
+        ks, ke = np.searchsorted(ss, edges, "right"), np.searchsorted(ee, edges, "right")
+        busy = (edges * ks - cs[ks]) - (edges * ke - ce[ke])  # busy time in [0, edge)
+        grid[c] = np.diff(busy) / np.diff(edges)
+    return np.clip(grid, 0, 1), edges
+
+
+def _util_svg(figs: _Figures, items: list[tuple[dict, np.ndarray, np.ndarray]]) -> str:
+    """Small multiples: one heatmap (CPU x time) per run, stacked, the same time axis."""
+    heights = [max(1.0, min(g.shape[0], 64) * 0.07 + 0.5) for _, g, _ in items]
+    fig, axes = figs.new(len(items), 1, figsize=(11.5, sum(heights) + 0.7), dpi=100, squeeze=False, sharex=True,
+                         gridspec_kw={"height_ratios": heights}, layout="constrained")
+    im = None
+    for ax, (run, g, edges) in zip(axes[:, 0], items):
+        im = ax.imshow(g, aspect="auto", interpolation="nearest", cmap="viridis", vmin=0, vmax=1,
+                       extent=(edges[0] / 1e9, edges[-1] / 1e9, g.shape[0] - 0.5, -0.5))
+        ax.set_ylabel("CPU", fontsize=8)
+        ax.tick_params(labelsize=7)
+        if g.shape[0] <= 8:
+            ax.set_yticks(range(g.shape[0]))
+        ax.set_title(f"{_label(run)}: mean {g.mean():.0%}", fontsize=9, loc="left")
+    axes[-1, 0].set_xlabel("time since the start of the trace (s)")
+    if im is not None:
+        cb = fig.colorbar(im, ax=list(axes[:, 0]), fraction=0.02, pad=0.01, shrink=min(1.0, 3.0 / sum(heights)))
+        cb.set_label("busy fraction", fontsize=8)
+        cb.ax.tick_params(labelsize=7)
+    return figs.svg(fig, "per-CPU utilisation over time")
+
+
+def _numa_svg(figs: _Figures, runs: list[dict]) -> str:
+    """Home-node share of CPU time and cross-node migrations per run."""
+    fig, (a1, a2) = figs.new(1, 2, figsize=(11.5, 0.9 + 0.32 * len(runs)), dpi=100, sharey=True)
+    y = np.arange(len(runs))
+    colors = [_color(r["policy"], i) for i, r in enumerate(runs)]
+    home = [(_get(r, "numa.home_fraction") or 0.0) * 100 for r in runs]
+    cross = [_get(r, "numa.cross_node_migrations") or 0 for r in runs]
+    a1.barh(y, home, color=colors, alpha=0.85)
+    a2.barh(y, cross, color=colors, alpha=0.85)
+    for yi, (h, c, r) in enumerate(zip(home, cross, runs)):
+        a1.text(h, yi, f" {h:.1f}%", va="center", fontsize=8)
+        a2.text(c, yi, f" {c:,} ({_get(r, 'numa.cross_node_migrations_per_s') or 0:.2f}/s)", va="center", fontsize=8)
+    a1.set_yticks(y, [_label(r) for r in runs], fontsize=8)
+    a1.invert_yaxis()
+    a1.set_xlim(0, 115)
+    a1.set_xlabel("CPU time on the task's home node (%)")
+    a2.set_xlim(0, max(max(cross) * 1.5, 1))
+    a2.set_xlabel("cross-node migrations")
+    for a in (a1, a2):
+        a.grid(True, axis="x", alpha=0.3)
+        a.tick_params(axis="x", labelsize=8)
+    fig.tight_layout()
+    return figs.svg(fig, "NUMA locality per run")
+
+
+# -- tables -----------------------------------------------------------------------------
+
+#: Columns of the comparison table: (header, JSON key, formatter, validation error key, lower is better).
+_COLUMNS = (
+    ("wait p50", "wait_ns.p50", fmt_ns, "wait_p50_rel_err", True),
+    ("wait p99", "wait_ns.p99", fmt_ns, "wait_p99_rel_err", True),
+    ("wait p99.9", "wait_ns.p999", fmt_ns, None, True),
+    ("wait max", "wait_ns.max", fmt_ns, None, True),
+    ("waits", "wait_ns.count", lambda v: f"{v:,}", None, None),
+    ("Jain", "fairness.jain", lambda v: f"{v:.3f}", None, False),
+    ("share err.", "fairness.share_error", lambda v: f"{v:.3f}", None, True),
+    ("NUMA home", "numa.home_fraction", lambda v: f"{v:.1%}", None, False),
+    ("x-node migr.", "numa.cross_node_migrations", lambda v: f"{v:,}", None, True),
+    ("migrations", "migrations.total", lambda v: f"{v:,}", "migrations_rel_err", True),
+    ("switches", "context_switches", lambda v: f"{v:,}", "switches_rel_err", None),
+    ("util.", "utilization", lambda v: f"{v:.1%}", None, None),
+)
+
+
+def _json_value(v) -> str:
+    return json.dumps(v)
+
+
+def _cell(run: dict, base: dict | None, key: str, fmt, err_key, lower_better, validation: dict | None) -> str:
+    """One number of the comparison table: the value, then its change against the recording
+    and the replay's own error on it. A change within that error is not coloured."""
+    v = _get(run, key)
+    text = "-" if v is None else _esc(fmt(v))
+    sub = []
+    cf = run["policy"] != OBSERVED
+    err = validation.get(err_key) if (cf and err_key and validation) else None
+    if cf and base is not None:
+        b = _get(base, key)
+        if v is not None and b not in (None, 0):
+            d = (v - b) / abs(b)
+            cls, tip = "flat", "change against the recording"
+            if lower_better is not None and abs(d) >= 0.005:
+                cls = "down" if (d < 0) == lower_better else "up"
+            if err is not None and abs(d) <= abs(err):
+                cls, tip = "flat", "within the replay's own error"
+            sub.append(f'<span class="{cls}" title="{_esc(tip)}">{d:+.0%}</span>')
+    if err is not None:
+        sub.append(f'<span class="err" title="the replay\'s own error on this figure (validation)">'
+                   f"±{abs(err):.0%}</span>")
+    extra = f'<span class="sub">{" ".join(sub)}</span>' if sub else ""
+    return f'<td data-key="{key}" data-value="{_esc(_json_value(v))}">{text}{extra}</td>'
+
+
+def _compare_table(res: dict) -> str:
+    runs = res["runs"]
+    base = next((r for r in runs if r["policy"] == OBSERVED), None)
+    v = res.get("validation")
+    head = "".join(f"<th>{_esc(h)}</th>" for h, *_ in _COLUMNS)
+    rows = []
+    for i, r in enumerate(runs):
+        sw = f'<span class="sw" style="background:{_color(r["policy"], i)}"></span>'
+        cells = "".join(_cell(r, base, key, fmt, ek, lb, v) for _, key, fmt, ek, lb in _COLUMNS)
+        cls = ' class="observed"' if r["policy"] == OBSERVED else ""
+        rows.append(f'<tr{cls} data-run="{_esc(_run_id(r))}"><td class="l" data-key="policy">{sw}{_esc(r["policy"])}'
+                    f'</td><td class="l" data-key="topology">{_esc(r["topology"])}</td>{cells}</tr>')
+    return (f'<div class="scroll"><table class="compare"><thead><tr><th class="l">policy</th><th class="l">topology</th>{head}'
+            f"</tr></thead><tbody>{''.join(rows)}</tbody></table></div>")
+
+
+def _validation_block(v: dict | None) -> str:
+    if not v:
+        return '<p class="note">No validation was run (compare with validation=False): the counterfactual ' \
+               "figures have no error bar.</p>"
+
+    def pct(x, signed=True):
+        return "-" if x is None else (f"{x:+.1%}" if signed else f"{x:.1%}")
+
+    items = [("policy replayed", _esc(v.get("policy"))), ("machine", _esc(v.get("topology"))),
+             ("wait p50", pct(v.get("wait_p50_rel_err"))), ("wait p99", pct(v.get("wait_p99_rel_err"))),
+             ("per-task CPU time (mean |error|)", pct(v.get("cpu_time_rel_err_mean"), False)),
+             ("per-task CPU time (max |error|)", pct(v.get("cpu_time_rel_err_max"), False)),
+             ("context switches", pct(v.get("switches_rel_err"))), ("migrations", pct(v.get("migrations_rel_err")))]
+    kv = "".join(f'<div>{k}</div><div data-key="validation.{_esc(k)}">{val}</div>' for k, val in items)
+    return (f'<p class="note">The recording\'s own policy ({_esc(v.get("policy"))}) replayed on the recorded '
+            "machine, measured against the recording: (replayed - observed) / observed. A counterfactual "
+            "difference smaller than these is within the replay's own error; the ± beside the figures "
+            f"above repeats them.</p><div class=\"kv\">{kv}</div>")
+
+
+def _defaults(policy: str) -> dict:
+    if policy == OBSERVED:
+        return {}
+    try:
+        from policies._params import resolve
+
+        from .engine import all_params
+
+        return resolve(all_params(policy), None, policy)
+    except Exception:  # an unknown policy name in a hand-made result: show values only
+        return {}
+
+
+def _param_text(name: str, v) -> str:
+    if isinstance(v, bool):
+        return "on" if v else "off"
+    if name.endswith("_ns") and isinstance(v, (int, float)) and not isinstance(v, bool) and v >= 0:
+        return fmt_ns(v)
+    return str(v)
+
+
+def _params_grid(names: list[str], runs: list[dict], defaults: dict, heading: str, wide: bool = False) -> str:
+    head = "".join(f"<th>{_esc(_label(r))}</th>" for r in runs)
+    rows = []
+    for k in names:
+        cells = []
+        for r in runs:
+            p = r.get("params") or {}
+            if k not in p:
+                cells.append('<td class="muted">·</td>')
+                continue
+            d = defaults[r["policy"]].get(k)
+            diff = d is not None and p[k] != d
+            title = f' title="{_esc(p[k])}; default {_esc(_param_text(k, d))}"' if diff else f' title="{_esc(p[k])}"'
+            cls = ' class="diff"' if diff else ""
+            cells.append(f'<td{cls}{title} data-param="{_esc(k)}">{_esc(_param_text(k, p[k]))}</td>')
+        rows.append(f'<tr><td class="l"><code>{_esc(k)}</code></td>{"".join(cells)}</tr>')
+    span = ' style="grid-column: 1 / -1"' if wide else ""
+    return (f'<div class="card"{span}><h3>{_esc(heading)}</h3><div class="scroll"><table class="params"><thead><tr>'
+            f'<th class="l">parameter</th>{head}</tr></thead><tbody>{"".join(rows)}</tbody></table></div></div>')
+
+
+def _params_table(runs: list[dict]) -> str:
+    """The engine's parameters (every replay) and each policy's own, one column per run."""
+    runs = [r for r in runs if r["policy"] != OBSERVED]
+    if not runs:
+        return '<p class="note">Only the recording: no replay parameters.</p>'
+    try:
+        from .engine import ENGINE_PARAMS
+
+        engine_names = [p.name for p in ENGINE_PARAMS]
+    except Exception:  # pragma: no cover - the engine always imports where replays ran
+        engine_names = []
+    defaults = {r["policy"]: _defaults(r["policy"]) for r in runs}
+    given = list(dict.fromkeys(k for r in runs for k in (r.get("params") or {})))
+    eng = [k for k in given if k in engine_names]
+    parts = [_params_grid(eng + ["seed"], [{**r, "params": {**(r.get("params") or {}), "seed": r.get("seed", "-")}}
+                                           for r in runs], defaults, "engine (every policy)", wide=True)]
+    for pol in dict.fromkeys(r["policy"] for r in runs):
+        pr = [r for r in runs if r["policy"] == pol]
+        names = list(dict.fromkeys(k for r in pr for k in (r.get("params") or {}) if k not in engine_names))
+        if names:
+            parts.append(_params_grid(names, pr, defaults, f"{pol}"))
+    return f'<div class="grid">{"".join(parts)}</div>'
+
+
+def _task_table(top: pl.DataFrame) -> str:
+    cols = (("tid", "tid", str), ("comm", "comm", str), ("CPU time", "cpu_time_ns", fmt_ns),
+            ("waits", "waits", lambda v: f"{v:,}"), ("waiting", "wait_total_ns", fmt_ns),
+            ("p50", "wait_ns_p50", fmt_ns), ("p99", "wait_ns_p99", fmt_ns), ("max", "wait_ns_max", fmt_ns))
+    head = "".join(f'<th{" class=l" if c == "comm" else ""}>{h}</th>' for h, c, _ in cols)
+    body = []
+    for row in top.iter_rows(named=True):
+        body.append("<tr>" + "".join(
+            f'<td{" class=l" if c == "comm" else ""}>{_esc("-" if row.get(c) is None else f(row[c]))}</td>'
+            for _, c, f in cols) + "</tr>")
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
+
+
+def _run_summary(r: dict) -> str:
+    w = r.get("wait_ns") or {}
+    f = r.get("fairness") or {}
+    parts = [f"{r.get('n_tasks', '-')} tasks on {r.get('n_cpus', '-')} CPUs",
+             f"{w.get('count', 0):,} waits (p50 {fmt_ns(w.get('p50'))}, p99 {fmt_ns(w.get('p99'))})",
+             f"Jain {f.get('jain'):.3f}" if f.get("jain") is not None else "Jain -"]
+    if r["policy"] != OBSERVED:
+        parts.append(f"{r.get('events_simulated', 0):,} events simulated")
+    return " · ".join(_esc(p) for p in parts)
+
+
+def _numa_row(r: dict) -> str:
+    home = _get(r, "numa.home_fraction")
+    cells = [f'<td class="l">{_esc(_label(r))}</td>',
+             f'<td data-key="numa.home_fraction" data-value="{_esc(_json_value(home))}">'
+             f'{"-" if home is None else f"{home:.1%}"}</td>',
+             f'<td data-key="numa.cross_node_migrations">{_get(r, "numa.cross_node_migrations") or 0:,}</td>',
+             f'<td>{_get(r, "numa.cross_node_migrations_per_s") or 0:.2f}</td>',
+             f'<td>{_get(r, "migrations.cross_llc") or 0:,}</td>', f'<td>{_get(r, "migrations.total") or 0:,}</td>']
+    return f"<tr>{''.join(cells)}</tr>"
+
+
+# -- the page ---------------------------------------------------------------------------
+
+def _public(res: dict) -> dict:
+    """The comparison without the kept schedules (the JSON of ``compare --json``)."""
+    return {k: v for k, v in res.items() if not k.startswith("_")}
+
+
+def _json_script(obj) -> str:
+    text = json.dumps(obj, indent=1, default=str)
+    text = text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+    return f'<script type="application/json" id="compare-data">{text}</script>'
+
+
+def render_report(compare_result: dict, schedules: dict | None = None, title: str | None = None) -> str:
+    """The report as one HTML string (see the module docstring for what it holds)."""
+    res = compare_result
+    runs = list(res["runs"])
+    if schedules is None:
+        schedules = res.get("_schedules") or {}
+    trace = str(res.get("trace") or "")
+    name = os.path.basename(trace) or "trace"
+    title = title or f"schedreplay: {name}"
+    figs = _Figures()
+    keyed = [(r, schedules.get((r["policy"], r["topology"]))) for r in runs]
+    have = [(r, s) for r, s in keyed if s is not None]
+    base = next((r for r in runs if r["policy"] == OBSERVED), None)
+    dur = (base or (runs[0] if runs else {})).get("duration_ns")
+    topos = list(dict.fromkeys(r["topology"] for r in runs))
+    policies = list(dict.fromkeys(r["policy"] for r in runs))
+
+    out = [f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'
+           f'<meta name="viewport" content="width=device-width, initial-scale=1">'
+           f"<title>{_esc(title)}</title><style>{_CSS}</style></head><body>"]
+    out.append(f"<h1>{_esc(title)}</h1>")
+    lead = [f"trace <code>{_esc(trace)}</code>"]
+    if dur:
+        lead.append(f"{dur / 1e9:.3f} s recorded")
+    lead.append(f"{len(runs)} runs: {', '.join(_esc(p) for p in policies)} on {', '.join(_esc(t) for t in topos)}")
+    out.append(f'<p class="lead">{" · ".join(lead)}</p>')
+    out.append('<nav class="muted">'
+               + " · ".join(f'<a href="#{a}">{t}</a>' for a, t in (
+                   ("comparison", "comparison"), ("validation", "validation"), ("waits", "wait times"),
+                   ("tasks", "busiest tasks"), ("utilisation", "utilisation"), ("numa", "NUMA"),
+                   ("params", "parameters"), ("warnings", "warnings"))) + "</nav>")
+
+    out.append('<h2 id="comparison">Comparison</h2>')
+    out.append('<p class="note">One row per (policy, machine). In brackets: the change against the recording '
+               '(<span class="down">better</span>, <span class="up">worse</span>); ± is the replay\'s own '
+               "error on that figure (validation, below). Waits run from wakeup (sched_waking), preemption or "
+               "fork to the switch-in; percentiles are nearest-rank.</p>")
+    out.append(_compare_table(res))
+
+    out.append('<h2 id="validation">Validation: how far the replay is from the recording</h2>')
+    out.append(_validation_block(res.get("validation")))
+
+    out.append('<h2 id="waits">Wait-time distributions</h2>')
+    if have:
+        out.append('<p class="note">Empirical CDF of every wait, log time axis; the recording (black, dashed) '
+                   "is in every plot for reference.</p><div class=\"grid\">")
+        obs = next((s for r, s in have if r["policy"] == OBSERVED), None)
+        for topo in topos:
+            series = []
+            if obs is not None:
+                series.append(("observed (recorded)", _color(OBSERVED), "--", M.waits(obs)["wait_ns"].to_numpy()))
+            for i, (r, s) in enumerate(have):
+                if r["topology"] == topo and r["policy"] != OBSERVED:
+                    series.append((r["policy"], _color(r["policy"], i), "-", M.waits(s)["wait_ns"].to_numpy()))
+            if series:
+                out.append(f'<div class="card">{_cdf_svg(figs, series, f"wait time CDF on {topo}")}</div>')
+        out.append("</div>")
+    else:
+        out.append('<p class="note">No schedules were kept (compare(..., keep_schedules=True)): no plots.</p>')
+
+    out.append(f'<h2 id="tasks">Busiest tasks (top {TOP_TASKS} by CPU time, per run)</h2>')
+    if have:
+        out.append('<p class="note">CPU time, and time spent waiting to run (the sum of the task\'s waits), with '
+                   "the p99 wait beside it; the table under each plot has the percentiles.</p><div class=\"grid\">")
+        for r, s in have:
+            top = _task_frame(s).head(TOP_TASKS)
+            out.append(f'<div class="card" id="tasks-{_esc(_run_id(r))}"><h3>{_esc(_label(r))}</h3>'
+                       f'<p class="note">{_run_summary(r)}</p>{_tasks_svg(figs, top, r)}'
+                       f"<details><summary>table</summary>{_task_table(top)}</details></div>")
+        out.append("</div>")
+
+    out.append('<h2 id="utilisation">Per-CPU utilisation over time</h2>')
+    if have:
+        out.append(f'<p class="note">Busy fraction of each CPU in {TIME_BUCKETS} equal time buckets '
+                   "(running intervals of any task; idle is dark).</p>")
+        items = [(r, *utilization_grid(s)) for r, s in have]
+        out.append(_util_svg(figs, items))
+
+    out.append('<h2 id="numa">NUMA locality</h2>')
+    out.append('<p class="note">A task\'s home node is the node of the CPU it first ran on; home share = its CPU '
+               "time there / its CPU time, weighted by CPU time over tasks. Machines with one node are 100% "
+               "local by definition.</p>")
+    if runs:
+        out.append(_numa_svg(figs, runs))
+    rows = "".join(_numa_row(r) for r in runs)
+    out.append("<table><thead><tr><th class=l>run</th><th>home share</th><th>cross-node migrations</th>"
+               f"<th>per s</th><th>cross-LLC</th><th>all migrations</th></tr></thead><tbody>{rows}</tbody></table>")
+
+    out.append('<h2 id="params">Parameters of each run</h2>')
+    out.append('<p class="note">Engine and policy parameters each replay ran with (values measured from the trace '
+               "where the default is auto); <span class=\"diff\">highlighted</span>: not the default.</p>")
+    out.append(_params_table(runs))
+
+    out.append('<h2 id="warnings">Warnings</h2>')
+    warn = [(r, w) for r in runs for w in (r.get("warnings") or [])]
+    if warn:
+        out.append("<ul>" + "".join(f'<li class="warn"><b>{_esc(_label(r))}</b>: {_esc(w)}</li>' for r, w in warn)
+                   + "</ul>")
+    else:
+        out.append('<p class="note">None.</p>')
+
+    out.append(_json_script(_public(res)))
+    stamp = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    out.append(f"<footer>Written by schedreplay on {stamp}. The comparison as JSON is embedded in this file "
+               "(script id <code>compare-data</code>).</footer></body></html>")
+    return "".join(out)
+
+
+def write_report(compare_result: dict, path, schedules: dict | None = None, title: str | None = None) -> Path:
+    """Write the HTML report of ``compare_result`` (what ``replay.compare.compare`` returns;
+    with ``keep_schedules=True`` for the plots) to ``path``; returns the path.
+
+    ``schedules``: {(policy, topology): Schedule}, default ``compare_result["_schedules"]``.
+    """
+    text = render_report(compare_result, schedules, title)
+    path = Path(os.fspath(path))
+    if path.parent and not path.parent.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding="utf-8")
+    return path

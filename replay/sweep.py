@@ -1,0 +1,1056 @@
+"""Policy tuning sweeps: replay traces under a grid (or a random sample) of parameter
+values, on one machine (a process pool) or on a Ray cluster.
+
+>>> from replay.sweep import sweep
+>>> df = sweep(["trace.dat"], policy=["eevdf", "cfs"], grid={"base_slice_ns": "1ms:4ms:1ms"},
+...            output="results.parquet")
+
+One row per (trace, policy, parameter values, topology, seed). Columns: ``trace`` (the
+trace's source path, as ``replay --json`` prints it), ``policy``, ``topology``,
+``overrides`` (the ``--set`` strings, "; "-joined), ``config`` (canonical JSON of the swept
+parameters), ``seed``, ``default`` (the policy's default configuration), ``param.NAME``
+(each swept parameter; null for a policy without it), ``events_simulated``, ``wall_s``
+(the replay) and ``run_s`` (replay and metrics, in the worker), every metric of
+``metrics --json`` flattened with dots (``wait_ns.p99``, ``fairness.jain``,
+``migrations.cross_node``, ...), the validation of the trace (``validation_policy``,
+``wait_p50_rel_err``, ``wait_p99_rel_err``, ``cpu_time_rel_err_mean``,
+``cpu_time_rel_err_max``, ``switches_rel_err``, ``migrations_rel_err``: replay.validate,
+the recorded policy replayed on the recorded machine) and ``warnings``.
+
+How a sweep runs:
+
+1. Everything the user gave is checked first (policies, grid names and values,
+   topologies, ``--set``, the engine), with the valid choices in the error.
+2. One tiny replay per policy in the parent fills numba's disk cache (or loads it), so
+   workers load the compiled engine instead of compiling it concurrently; each worker
+   loads it once. The objective is checked against the metric names.
+3. Each trace is read once; its Parquet bundle and workload (``Workload.write``) go to
+   a work directory beside the output (``OUTPUT.sweep.d/``), which local workers read;
+   Ray workers get the same files through the object store (once per trace and worker).
+   The validation run of each trace happens here too.
+4. The configurations run; each finished row is appended to
+   ``OUTPUT.sweep.d/journal.jsonl`` at once (at most 2 per worker are queued), so an
+   interrupted or killed sweep loses only the configurations in flight. Rerunning with
+   the same output skips every row already in the output file or the journal; rows of
+   other configurations already in the file are kept.
+5. The rows are sorted (trace, policy, topology, overrides, parameter values, seed)
+   and written to the output Parquet file, and the work directory is removed. For the
+   same inputs the file is the same except for the timing columns (``wall_s``,
+   ``run_s``), whether the sweep ran at once, resumed, locally or on Ray.
+
+The default configuration of each policy is always part of the sweep (a grid point
+whose values are all the defaults *is* the default configuration), so the best
+configurations can be reported as an improvement over the defaults (:func:`best`).
+
+Ray: ``engine="ray"`` needs ``pip install 'schedreplay[ray]'``; on a cluster every node
+needs the same schedreplay installed, and compiles the engine into its own numba cache
+on first use.
+"""
+
+from __future__ import annotations
+
+import atexit
+import itertools
+import json
+import math
+import os
+import shutil
+import tempfile
+import time
+import uuid
+from collections import OrderedDict
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+
+from policies._params import Param, parse_value
+from traces.errors import TraceError
+
+#: Columns that identify a row (with the ``param.*`` columns, in ``config``).
+KEY_COLUMNS = ("trace", "policy", "topology", "overrides", "config", "seed")
+#: replay.validate keys copied into every row of the trace.
+VALIDATION_KEYS = ("wait_p50_rel_err", "wait_p99_rel_err", "cpu_time_rel_err_mean", "cpu_time_rel_err_max",
+                   "switches_rel_err", "migrations_rel_err")
+#: Metrics for which higher is better (prefixes); every other metric: lower is better.
+HIGHER_IS_BETTER = ("fairness.jain", "numa.home_fraction", "utilization")
+#: Timing columns (they differ from run to run; everything else is deterministic).
+TIMING_COLUMNS = ("wall_s", "run_s")
+MAX_VALUES_PER_PARAM = 10_000
+MAX_CONFIGS = 1_000_000
+ENGINES = ("local", "ray")
+
+
+# --------------------------------------------------------------------------------------
+# grid
+# --------------------------------------------------------------------------------------
+
+def parse_grid(items) -> dict[str, object]:
+    """``--grid NAME=V1,V2`` / ``NAME=start:stop:step`` strings (or a dict NAME -> list of
+    values or such a string) -> {NAME: spec}. Values are interpreted per policy later."""
+    if items is None:
+        return {}
+    if isinstance(items, dict):
+        out = {}
+        for k, v in items.items():
+            if isinstance(v, (list, tuple)) and not v:
+                raise TraceError(f"--grid {k}: no values")
+            out[str(k).strip()] = v
+        return out
+    if isinstance(items, str):
+        items = [items]
+    out: dict[str, object] = {}
+    for it in items:
+        if "=" not in it:
+            raise TraceError(f"--grid {it!r}: expected NAME=V1,V2,... or NAME=START:STOP:STEP")
+        k, v = it.split("=", 1)
+        k, v = k.strip(), v.strip()
+        if not k or not v:
+            raise TraceError(f"--grid {it!r}: expected NAME=V1,V2,... or NAME=START:STOP:STEP")
+        if k in out:
+            raise TraceError(f"--grid {k} given twice; give all its values in one --grid {k}=V1,V2,...")
+        out[k] = v
+    return out
+
+
+def _dedupe(values) -> tuple:
+    seen, out = set(), []
+    for v in values:
+        key = (type(v) is bool, v)
+        if key not in seen:
+            seen.add(key)
+            out.append(v)
+    return tuple(out)
+
+
+def expand(p: Param, spec, policy: str | None = None) -> tuple:
+    """The parsed values of one grid dimension for parameter ``p``: a list ``V1,V2,...``
+    or an inclusive range ``START:STOP:STEP`` (int and duration parameters)."""
+    where = f" (policy {policy})" if policy else ""
+    try:
+        return _expand(p, spec, where)
+    except TraceError as e:
+        if e.detail.startswith("--param "):  # parse_value's message: say which --grid it came from
+            head, _, msg = e.detail.partition(": ")
+            raise TraceError(f"--grid {p.name}={spec}: value {head.split('=', 1)[-1]!r}: {msg}{where}") from None
+        raise
+
+
+def _expand(p: Param, spec, where: str) -> tuple:
+    if isinstance(spec, (list, tuple)):
+        return _dedupe(parse_value(p, v) for v in spec)
+    s = str(spec).strip()
+    if ":" in s and "," not in s:
+        parts = [x.strip() for x in s.split(":")]
+        if p.kind in ("bool", "choice"):
+            what = "on/off" if p.kind == "bool" else f"one of {', '.join(p.choices)}"
+            raise TraceError(f"--grid {p.name}={s}: {p.name} takes {what}{where}; list the values "
+                             f"(NAME=V1,V2), ranges START:STOP:STEP are for numbers and durations")
+        if len(parts) != 3 or not all(parts):
+            raise TraceError(f"--grid {p.name}={s}: a range is START:STOP:STEP (inclusive), e.g. "
+                             f"{p.name}={'1ms:4ms:500us' if p.kind == 'ns' else '1:8:1'}")
+        start, stop = parse_value(p, parts[0]), parse_value(p, parts[1])
+        try:
+            step = parse_value(replace(p, lo=None, hi=None), parts[2])
+        except TraceError:
+            raise TraceError(f"--grid {p.name}={s}: step {parts[2]!r} is not a "
+                             f"{'duration' if p.kind == 'ns' else 'number'}") from None
+        if not step > 0:
+            raise TraceError(f"--grid {p.name}={s}: the step must be > 0")
+        if stop < start:
+            raise TraceError(f"--grid {p.name}={s}: STOP is below START")
+        n = int(math.floor((stop - start) / step + 1e-9)) + 1
+        if n > MAX_VALUES_PER_PARAM:
+            raise TraceError(f"--grid {p.name}={s}: {n:,} values (at most {MAX_VALUES_PER_PARAM:,} per "
+                             "parameter); use a bigger step")
+        ints = all(isinstance(x, int) and not isinstance(x, bool) for x in (start, stop, step))
+        vals = [start + i * step for i in range(n)]
+        if not ints:
+            vals = [round(v, 12) for v in vals]
+        return _dedupe(vals)
+    vals = [x.strip() for x in s.split(",")]
+    if not all(vals):
+        raise TraceError(f"--grid {p.name}={s}: empty value in the list")
+    return _dedupe(parse_value(p, v) for v in vals)
+
+
+def _check_names(policies, grid: dict) -> dict[str, dict[str, Param]]:
+    """{policy: {name: Param}} for the grid's names; every name must belong to at least
+    one of the policies (or the engine)."""
+    from .engine import all_params
+
+    by_policy = {pol: {p.name: p for p in all_params(pol)} for pol in policies}
+    known = set().union(*[set(d) for d in by_policy.values()]) if by_policy else set()
+    bad = [k for k in grid if k not in known]
+    if bad:
+        raise TraceError(f"--grid: unknown parameter(s) {', '.join(bad)} for policies {', '.join(policies)}; "
+                         f"valid: {', '.join(sorted(known, key=str.lower))}")
+    return {pol: {k: d[k] for k in grid if k in d} for pol, d in by_policy.items()}
+
+
+def configurations(policies, grid: dict, random: int | None = None, seed: int = 0) -> dict[str, list[dict]]:
+    """{policy: [config, ...]}: each config maps every grid name the policy takes to a
+    value; the policy's default configuration comes first. ``random``: draw that many
+    distinct configurations other than the default (deterministic for ``seed``) instead of
+    the full grid."""
+    if random is not None and random < 1:
+        raise TraceError(f"--random {random}: expected a number of configurations >= 1")
+    params = _check_names(policies, grid)
+    out = {}
+    for pol in policies:
+        ps = params[pol]
+        names = sorted(ps)
+        dims = [expand(ps[n], grid[n], pol) for n in names]
+        size = math.prod(len(d) for d in dims)
+        default = {n: ps[n].default for n in names}
+        # the default's position in the grid, when it is a grid point: never drawn (it always runs)
+        d_idx = tuple(next((i for i, v in enumerate(d) if v == default[n] and type(v) is type(default[n])), -1)
+                      for n, d in zip(names, dims))
+        in_grid = all(i >= 0 for i in d_idx)
+        if random is None:
+            if size > MAX_CONFIGS:
+                raise TraceError(f"--grid: {size:,} configurations for policy {pol} (at most {MAX_CONFIGS:,}); "
+                                 "narrow the grid or use --random N")
+            chosen = [dict(zip(names, combo)) for combo in itertools.product(*dims)]
+        elif random >= size - in_grid:
+            chosen = [dict(zip(names, combo)) for combo in itertools.product(*dims)]
+        else:
+            rng = np.random.default_rng(seed)
+            seen, chosen = ({d_idx} if in_grid else set()), []
+            tries = 0
+            while len(chosen) < random and tries < 100 * random:
+                tries += 1
+                idx = tuple(int(rng.integers(len(d))) for d in dims)
+                if idx in seen:
+                    continue
+                seen.add(idx)
+                chosen.append({n: d[i] for n, d, i in zip(names, dims, idx)})
+        configs = [default]
+        keys = {config_key(default)}
+        for c in chosen:
+            k = config_key(c)
+            if k not in keys:
+                keys.add(k)
+                configs.append(c)
+        out[pol] = configs
+    return out
+
+
+def config_key(config: dict) -> str:
+    """Canonical JSON of a configuration (sorted names)."""
+    return json.dumps({k: config[k] for k in sorted(config)}, sort_keys=True, separators=(",", ":"))
+
+
+# --------------------------------------------------------------------------------------
+# objective
+# --------------------------------------------------------------------------------------
+
+def objective_direction(objective: str) -> tuple[str, bool]:
+    """(metric column, higher_is_better). ``min:M`` / ``max:M`` force the direction;
+    otherwise Jain indices, the NUMA home-node share and utilization are better higher,
+    every other metric (wait times, share error, switches, migrations, wall time) lower."""
+    o = objective.strip()
+    if o.startswith(("min:", "max:")):
+        return o[4:], o.startswith("max:")
+    return o, o.startswith(HIGHER_IS_BETTER)
+
+
+def validation_key(metric: str) -> str:
+    """The validation error that bounds a difference in ``metric``: wait p50 for median
+    waits, wait p99 for the other wait-time figures, switches for context switches,
+    migrations for migrations, per-task CPU time (mean) for everything else."""
+    if metric.startswith("wait_ns") and metric.endswith(".p50"):
+        return "wait_p50_rel_err"
+    if metric.startswith(("wait_ns", "fairness.max_wait_ns")):
+        return "wait_p99_rel_err"
+    if metric in ("context_switches", "involuntary_switches"):
+        return "switches_rel_err"
+    if metric.startswith(("migrations.", "numa.cross_node")):
+        return "migrations_rel_err"
+    return "cpu_time_rel_err_mean"
+
+
+def check_objective(objective: str, metric_columns) -> tuple[str, bool]:
+    col, higher = objective_direction(objective)
+    valid = set(metric_columns) | {"wall_s", "run_s", "events_simulated"}
+    if col not in valid and not col.startswith(("fairness.jain_by_nice.", "wait_ns_by_cause.")):
+        raise TraceError(f"--objective {objective!r}: not a metric; valid: {', '.join(sorted(valid))} "
+                         "(min:METRIC / max:METRIC force the direction)")
+    return col, higher
+
+
+# --------------------------------------------------------------------------------------
+# one configuration (runs in a worker)
+# --------------------------------------------------------------------------------------
+
+def _plain(v):
+    """A JSON/Parquet-friendly Python scalar."""
+    if isinstance(v, np.generic):
+        return v.item()
+    return v
+
+
+def flatten(m: dict, prefix: str = "") -> dict:
+    """Nested metric dicts -> {"a.b.c": scalar}; lists (per-task tables, warnings) are left out."""
+    out = {}
+    for k, v in m.items():
+        name = f"{prefix}{k}"
+        if isinstance(v, dict):
+            out.update(flatten(v, name + "."))
+        elif isinstance(v, (list, tuple)):
+            continue
+        else:
+            out[name] = _plain(v)
+    return out
+
+
+@dataclass
+class _Share:
+    """What a worker needs for one trace: the bundle and the workload, on disk, and the
+    wakeup latencies measured in the recording (so workers skip the observed schedule)."""
+
+    token: str
+    bundle: str
+    workload: str
+    latencies: tuple[int, int]
+
+
+@dataclass
+class Job:
+    """One configuration to run."""
+
+    share: str
+    trace: str
+    policy: str
+    config: dict
+    topology: object  # replay.topology.Topology
+    topology_name: str
+    seed: int
+    overrides: tuple = ()
+    default: bool = False
+
+    @property
+    def key(self) -> str:
+        return _row_key(self.trace, self.policy, self.topology_name, "; ".join(self.overrides),
+                        config_key(self.config), self.seed)
+
+
+def _row_key(trace, policy, topology, overrides, config, seed) -> str:
+    return json.dumps([trace, policy, topology, overrides or "", config, int(seed)])
+
+
+_CACHE: "OrderedDict[str, tuple]" = OrderedDict()
+_CACHE_SIZE = 2
+_SHARES: dict[str, _Share] = {}
+
+
+def _load_share(share: _Share):
+    import traces
+
+    from .workload import Workload
+
+    hit = _CACHE.get(share.token)
+    if hit is not None:
+        _CACHE.move_to_end(share.token)
+        return hit
+    entry = (traces.load(share.bundle), Workload.read(share.workload), tuple(share.latencies))
+    _CACHE[share.token] = entry
+    while len(_CACHE) > _CACHE_SIZE:
+        _CACHE.popitem(last=False)
+    return entry
+
+
+def run_job(job: Job, share: _Share) -> dict:
+    """Replay one configuration and measure it: the row's metric and timing columns."""
+    from . import metrics as M
+    from .engine import replay
+
+    trace, wl, (idle_lat, pre_lat) = _load_share(share)
+    params = dict(job.config)
+    # what replay() would measure from the recording itself (the same numbers)
+    if params.get("idle_wakeup_latency_ns", -1) < 0:
+        params["idle_wakeup_latency_ns"] = idle_lat
+    if params.get("preempt_latency_ns", -1) < 0:
+        params["preempt_latency_ns"] = pre_lat
+    t0 = time.perf_counter()
+    sched, info = replay(wl, policy=job.policy, topology=job.topology, params=params, seed=job.seed,
+                         trace=trace, overrides=list(job.overrides) or None)
+    m = M.measure(sched, job.topology)
+    run_s = time.perf_counter() - t0
+    row = {"events_simulated": int(info.events_simulated), "wall_s": float(info.wall_s), "run_s": run_s}
+    row.update(flatten(m))
+    row["warnings"] = "; ".join(list(m.get("warnings", [])) + list(info.warnings))
+    return row
+
+
+def _worker_init(policies, parent: int) -> None:
+    """Pool initializer: exit when the parent dies (a killed sweep must not leave workers
+    behind), and load the compiled engine and policies once (from the disk cache)."""
+    import threading
+
+    def watch():
+        while os.getppid() == parent:
+            time.sleep(1.0)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
+    try:
+        warm(policies)
+    except Exception:  # a failure here shows up again, with its message, in the first job
+        pass
+
+
+def _pool_job(job: Job, share: _Share) -> tuple[str, dict]:
+    return job.key, run_job(job, share)
+
+
+def _ray_job(job: Job, payload_ref: list) -> tuple[str, dict]:
+    """A Ray task: materialise the trace's files once per worker process, then run the job."""
+    share = _SHARES.get(job.share)
+    if share is None:
+        import ray
+
+        files, latencies = ray.get(payload_ref[0])
+        d = Path(tempfile.mkdtemp(prefix="schedreplay-sweep-"))
+        atexit.register(shutil.rmtree, d, True)
+        for rel, data in files.items():
+            p = d / rel
+            p.parent.mkdir(parents=True, exist_ok=True)
+            p.write_bytes(data)
+        share = _Share(job.share, str(d / "bundle"), str(d / "workload"), latencies)
+        _SHARES[job.share] = share
+    return job.key, run_job(job, share)
+
+
+# --------------------------------------------------------------------------------------
+# warm-up
+# --------------------------------------------------------------------------------------
+
+def _tiny_workload():
+    """Two tasks of one 2 ms burst each on 2 CPUs: enough to load every kernel."""
+    from traces import schema
+
+    from .workload import Workload
+
+    tasks = pl.from_arrow(pl.DataFrame({
+        "tid": [1, 2], "tgid": [1, 2], "comm": ["warm-a", "warm-b"], "first_burst": [0, 1], "n_bursts": [1, 1],
+        "first_action": [0, 0], "n_actions": [0, 0], "pinned_cpu": [-1, -1], "parent": [-1, -1], "nice": [0, 0],
+    }).to_arrow().cast(schema.WL_TASKS.arrow_schema()))
+    bursts = pl.from_arrow(pl.DataFrame({
+        "task": [0, 1], "demand_ns": [2_000_000, 2_000_000], "prio": [120, 120], "start_kind": [0, 0],
+        "start_ns": [0, 0], "abs_ns": [0, 0], "cause": [schema.BEGIN_TRACE_START] * 2, "end_kind": [1, 1],
+        "sleep_state": [0, 0], "obs_cpu": [0, 0],
+    }).to_arrow().cast(schema.WL_BURSTS.arrow_schema()))
+    actions = pl.from_arrow(pl.DataFrame({"task": [], "progress_ns": [], "target_burst": [], "kind": []},
+                                         schema={"task": pl.Int64, "progress_ns": pl.Int64,
+                                                 "target_burst": pl.Int64, "kind": pl.Int8})
+                            .to_arrow().cast(schema.WL_ACTIONS.arrow_schema()))
+    return Workload(tasks, bursts, actions, 0, 10_000_000, 2, "warm-up")
+
+
+def warm(policies) -> dict:
+    """One tiny replay (and its metrics) per policy: compiles the engine, the policies and
+    the metric kernels into numba's disk cache, or loads them from it. Returns the
+    flattened metrics of the last run (their names are the metric columns)."""
+    from . import metrics as M
+    from .engine import replay
+    from .topology import from_spec
+
+    wl = _tiny_workload()
+    topo = from_spec("1x2x1")
+    m = {}
+    for p in policies:
+        sched, _ = replay(wl, policy=p, topology=topo, params={"idle_wakeup_latency_ns": 0,
+                                                                "preempt_latency_ns": 0})
+        m = flatten(M.measure(sched, topo))
+    return m
+
+
+# --------------------------------------------------------------------------------------
+# output: journal and final file
+# --------------------------------------------------------------------------------------
+
+def _row_key_of(row: dict) -> str:
+    return _row_key(row.get("trace"), row.get("policy"), row.get("topology"), row.get("overrides"),
+                    row.get("config"), row.get("seed") or 0)
+
+
+def _read_journal(path: Path) -> list[dict]:
+    rows = []
+    if not path.exists():
+        return rows
+    with open(path, encoding="utf-8") as f:
+        for line in f:
+            line = line.strip()
+            if not line:
+                continue
+            try:
+                rows.append(json.loads(line))
+            except json.JSONDecodeError:  # the last line of an interrupted write
+                continue
+    return rows
+
+
+def _read_output(path: Path) -> list[dict]:
+    if not path.exists():
+        return []
+    try:
+        df = pl.read_parquet(path)
+    except Exception as e:
+        raise TraceError(f"cannot read the existing output to resume from it: {e}", str(path)) from None
+    missing = [c for c in KEY_COLUMNS if c not in df.columns]
+    if missing:
+        raise TraceError(f"exists and is not a sweep output (no column {', '.join(missing)}); "
+                         "choose another -o", str(path))
+    return df.to_dicts()
+
+
+def _sort_value(v):
+    if v is None:
+        return (0, 0, "")
+    if isinstance(v, bool):
+        return (1, int(v), "")
+    if isinstance(v, (int, float)):
+        return (1, v, "")
+    return (2, 0, str(v))
+
+
+def _sort_key(row: dict, param_names) -> tuple:
+    return (str(row.get("trace")), str(row.get("policy")), str(row.get("topology")), str(row.get("overrides")),
+            tuple(_sort_value(row.get(f"param.{n}")) for n in param_names), str(row.get("config")),
+            int(row.get("seed") or 0))
+
+
+def to_frame(rows: list[dict]) -> pl.DataFrame:
+    """Rows -> one DataFrame, sorted deterministically (trace, policy, topology,
+    overrides, parameter values, seed), columns in a fixed order."""
+    if not rows:
+        return pl.DataFrame({c: [] for c in KEY_COLUMNS})
+    param_names = sorted({k[6:] for r in rows for k in r if k.startswith("param.")})
+    rows = sorted(rows, key=lambda r: _sort_key(r, param_names))
+    lead = [*KEY_COLUMNS, "default", *[f"param.{n}" for n in param_names], "events_simulated", *TIMING_COLUMNS]
+    seen = dict.fromkeys(lead)
+    for r in rows:
+        for k in r:
+            if k not in seen:
+                seen[k] = None
+    tail = ["validation_policy", *VALIDATION_KEYS, "warnings"]
+    cols = [c for c in seen if c not in tail] + [c for c in tail if c in seen]
+    data = {c: [r.get(c) for r in rows] for c in cols}
+    series = []
+    for c in cols:
+        vals = data[c]
+        kinds = {type(v) for v in vals if v is not None}
+        if kinds <= {int} and kinds:
+            s = pl.Series(c, vals, dtype=pl.Int64)
+        elif kinds <= {int, float} and kinds:
+            s = pl.Series(c, [None if v is None else float(v) for v in vals], dtype=pl.Float64)
+        elif kinds == {bool}:
+            s = pl.Series(c, vals, dtype=pl.Boolean)
+        elif not kinds:
+            s = pl.Series(c, vals, dtype=pl.Null)
+        else:
+            s = pl.Series(c, [None if v is None else (v if isinstance(v, str) else json.dumps(v)) for v in vals],
+                          dtype=pl.String)
+        series.append(s)
+    return pl.DataFrame(series)
+
+
+def _write_parquet(df: pl.DataFrame, path: Path) -> None:
+    """Atomically (temporary file, then rename), deterministic settings."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    df.write_parquet(tmp, compression="zstd", statistics=True)
+    os.replace(tmp, path)
+
+
+# --------------------------------------------------------------------------------------
+# the sweep
+# --------------------------------------------------------------------------------------
+
+@dataclass
+class SweepResult:
+    """A sweep's rows (``frame``: this sweep's configurations, finished now or before),
+    the best configurations per (trace, policy, topology, overrides), and counters.
+    ``timings`` (seconds): prepare_s (checks, warm-up, ingest, validation), start_s (Ray:
+    connecting and sharing the traces), first_result_s (from the first job submitted to
+    its result: worker start-up included), run_s (from the first job submitted to the
+    last result), write_s (the output file)."""
+
+    frame: pl.DataFrame
+    best: pl.DataFrame
+    objective: str
+    higher_is_better: bool
+    executed: int
+    skipped: int
+    wall_s: float
+    output: str | None = None
+    timings: dict = field(default_factory=dict)
+
+
+def _listify(x, default=None) -> list:
+    if x is None:
+        return list(default or [])
+    if isinstance(x, (str, bytes, os.PathLike)) or not hasattr(x, "__iter__"):
+        return [x]
+    return list(x)
+
+
+def run(traces_, policy=("eevdf",), grid=None, random: int | None = None, seed=0, topology=None,
+        overrides=None, engine: str = "local", workers: int | None = None, ray_address: str | None = None,
+        objective: str = "wait_ns.p99", output=None, progress: bool | None = False, format: str | None = None,
+        status=None) -> SweepResult:
+    """Run a sweep (see :func:`sweep`); returns a :class:`SweepResult`. ``status``, when
+    given, is called with one-line progress messages (ingest, warm-up, validation)."""
+    import traces as T_
+
+    from policies import get_policy
+
+    from .overrides import parse_all
+    from .topology import Topology
+    from .topology import resolve as resolve_topology
+
+    t_start = time.perf_counter()
+    say = status or (lambda msg: None)
+    # ---- 1. check everything before any work
+    trace_args = _listify(traces_)
+    if not trace_args:
+        raise TraceError("no trace given")
+    policies = list(dict.fromkeys(_listify(policy, ["eevdf"])))
+    if not policies:
+        raise TraceError("no --policy given")
+    for p in policies:
+        get_policy(p)
+    seeds = [int(s) for s in _listify(seed, [0])] or [0]
+    seeds = list(dict.fromkeys(seeds))
+    if engine not in ENGINES:
+        raise TraceError(f"--engine {engine!r}: expected one of {', '.join(ENGINES)}")
+    if workers is not None and workers < 1:
+        raise TraceError(f"--workers {workers}: expected >= 1")
+    g = parse_grid(grid)
+    configs = configurations(policies, g, random=random, seed=seeds[0])
+    ov_texts = [o if isinstance(o, str) else o.text for o in _listify(overrides)]
+    parse_all(ov_texts)
+    ov = tuple(ov_texts)
+    topo_args = _listify(topology, [None]) or [None]
+    for t in topo_args:
+        if isinstance(t, str) and t not in ("", "recorded", "host") and not os.path.exists(t):
+            resolve_topology(t)  # a spec: checked now (a bad one raises)
+    obj_col, higher = objective_direction(objective)
+    if not obj_col:
+        raise TraceError(f"--objective {objective!r}: empty metric name")
+    if ray_address and engine != "ray":
+        raise TraceError("--ray-address needs --engine ray")
+    if engine == "ray":
+        try:
+            import ray  # noqa: F401
+        except ImportError:
+            raise TraceError("--engine ray needs Ray, which is not installed: pip install 'schedreplay[ray]'") \
+                from None
+    out_path = Path(output) if output is not None else None
+    if out_path is not None and out_path.exists() and out_path.is_dir():
+        raise TraceError("is a directory; -o takes the Parquet file to write", str(out_path))
+
+    # ---- 2. resume state
+    work = Path(str(out_path) + ".sweep.d") if out_path is not None else None
+    journal = work / "journal.jsonl" if work is not None else None
+    previous = _read_output(out_path) if out_path is not None else []
+    journaled = _read_journal(journal) if out_path is not None else []
+    have: dict[str, dict] = {}
+    for r in previous + journaled:
+        have[_row_key_of(r)] = r
+
+    # ---- 3. the compiled engine in the disk cache (workers load it from there)
+    say("loading the compiled engine (compiling it on first use)")
+    metric_cols = list(warm(policies))
+    check_objective(objective, metric_cols)
+
+    # ---- 4. ingest once, share as Parquet
+    from .engine import measure_latencies
+    from .schedule import observed_schedule
+    from .validate import validate
+    from .workload import from_schedule
+
+    jobs: list[Job] = []
+    shares: dict[str, _Share] = {}
+    validations: dict[str, dict] = {}
+    seen_traces = set()
+    try:
+        if work is None:
+            work = Path(tempfile.mkdtemp(prefix="schedreplay-sweep-"))
+        work.mkdir(parents=True, exist_ok=True)
+        for i, arg in enumerate(trace_args):
+            if isinstance(arg, T_.Trace):
+                tr, src_dir = arg, None
+            else:
+                say(f"reading {arg}")
+                tr = T_.load(arg, format=format)
+                src_dir = Path(os.fspath(arg)) if Path(os.fspath(arg)).is_dir() else None
+            if tr.path in seen_traces:
+                continue
+            seen_traces.add(tr.path)
+            topos: list[Topology] = [t if isinstance(t, Topology) else resolve_topology(t, tr) for t in topo_args]
+            names = [t.name or t.describe() for t in topos]
+            tjobs = []
+            for pol in policies:
+                for cfg_i, cfg in enumerate(configs[pol]):
+                    for topo, tname in zip(topos, names):
+                        for s in seeds:
+                            tjobs.append(Job("", tr.path, pol, cfg, topo, tname, s, ov, default=cfg_i == 0))
+            todo = [j for j in tjobs if j.key not in have]
+            prev_v = next((r for r in have.values() if r.get("trace") == tr.path and r.get("validation_policy")),
+                          None)
+            if prev_v is not None:
+                validations[tr.path] = {"validation_policy": prev_v["validation_policy"],
+                                        **{k: prev_v.get(k) for k in VALIDATION_KEYS}}
+            if not todo and tr.path in validations:
+                jobs.extend(tjobs)
+                continue
+            token = uuid.uuid4().hex
+            d = work / "traces" / f"{i:03d}"
+            if src_dir is not None and (src_dir / "events.parquet").exists():
+                bundle = src_dir
+            else:
+                say(f"writing the bundle of {tr.path}")
+                bundle = tr.write(d / "bundle")
+            obs = observed_schedule(tr)
+            wl = from_schedule(tr, obs)
+            wl.write(d / "workload")
+            share = _Share(token, str(bundle), str(d / "workload"), tuple(int(x) for x in measure_latencies(obs)))
+            shares[token] = share
+            for j in tjobs:
+                j.share = token
+            jobs.extend(tjobs)
+            if tr.path not in validations:
+                say(f"validating the replay of {os.path.basename(tr.path)}")
+                v = validate(tr, seed=seeds[0])
+                validations[tr.path] = {"validation_policy": v["policy"],
+                                        **{k: _plain(v[k]) for k in VALIDATION_KEYS}}
+            del tr, obs, wl
+        todo = [j for j in jobs if j.key not in have]
+        skipped = len(jobs) - len(todo)
+        say(f"{len(jobs):,} configurations, {skipped:,} already done, {len(todo):,} to run")
+
+        # ---- 5. run
+        new_rows: dict[str, dict] = {}
+        by_key = {j.key: j for j in todo}
+        jf = open(journal, "a", encoding="utf-8") if out_path is not None else None
+
+        tm = {"prepare_s": time.perf_counter() - t_start, "start_s": 0.0}
+
+        def done(key: str, metrics_row: dict) -> None:
+            if "first_result_s" not in tm:
+                tm["first_result_s"] = time.perf_counter() - tm["submit"]
+            j = by_key[key]
+            row = {"trace": j.trace, "policy": j.policy, "topology": j.topology_name,
+                   "overrides": "; ".join(j.overrides), "config": config_key(j.config), "seed": j.seed,
+                   "default": j.default, **{f"param.{k}": _plain(v) for k, v in j.config.items()},
+                   **metrics_row, **validations.get(j.trace, {})}
+            new_rows[key] = row
+            if jf is not None:
+                jf.write(json.dumps(row, separators=(",", ":")) + "\n")
+                jf.flush()
+
+        try:
+            tm["submit"] = time.perf_counter()
+            if todo:
+                n = min(workers or _cpu_count(), len(todo)) if engine == "local" else workers
+                with _progress_bar(progress, len(todo), engine) as tick:
+                    if engine == "ray":
+                        _run_ray(todo, shares, n, ray_address, done, tick, tm)
+                    elif n == 1:
+                        for j in todo:
+                            k, r = _pool_job(j, shares[j.share])
+                            done(k, r)
+                            tick()
+                    else:
+                        _run_pool(todo, shares, n, policies, done, tick)
+        finally:
+            if jf is not None:
+                jf.close()
+        tm["run_s"] = time.perf_counter() - tm.pop("submit") - tm["start_s"]
+        if "first_result_s" in tm:
+            tm["first_result_s"] -= tm["start_s"]
+        t_write = time.perf_counter()
+
+        # ---- 6. consolidate
+        mine = [new_rows.get(j.key) or have[j.key] for j in jobs]
+        frame = to_frame(mine)
+        if out_path is not None:
+            all_rows = dict(have)
+            all_rows.update(new_rows)
+            _write_parquet(to_frame(list(all_rows.values())), out_path)
+            shutil.rmtree(work, ignore_errors=True)
+        tm["write_s"] = time.perf_counter() - t_write
+    finally:
+        if work is not None:
+            if out_path is None or not journal.exists() or journal.stat().st_size == 0:
+                shutil.rmtree(work, ignore_errors=True)
+            else:
+                # the shared trace files are rebuilt on a rerun; the journal is what resumes
+                shutil.rmtree(work / "traces", ignore_errors=True)
+    b = best(frame, objective)
+    return SweepResult(frame, b, obj_col, higher, len(todo), skipped, time.perf_counter() - t_start,
+                       str(out_path) if out_path is not None else None, tm)
+
+
+def sweep(traces, policy=("eevdf",), grid=None, random: int | None = None, seed=0, topology=None,
+          overrides=None, engine: str = "local", workers: int | None = None, ray_address: str | None = None,
+          objective: str = "wait_ns.p99", output=None, progress: bool | None = False,
+          format: str | None = None) -> pl.DataFrame:
+    """Replay ``traces`` (paths, bundle directories or Trace objects) under every
+    configuration of ``grid`` for each ``policy``, on each ``topology``, with each ``seed``.
+
+    ``grid``: {NAME: [values] or "V1,V2" or "START:STOP:STEP"} or a list of
+    "NAME=..." strings (``--grid``); any parameter of ``replay.engine.all_params``;
+    each policy takes the names it knows. ``random=N`` draws N configurations from the
+    grid (deterministic for the first seed) instead of all. ``overrides``: ``--set``
+    strings applied to every run. ``engine``: "local" (a process pool of ``workers``,
+    default the CPU count) or "ray" (one task per configuration on ``ray_address``, or a
+    local Ray instance). ``output``: a Parquet file, written as rows finish and resumed
+    from on a rerun. Returns this sweep's rows as a polars DataFrame, one row per (trace,
+    policy, configuration, topology, seed); ``best(df, objective)`` ranks them."""
+    return run(traces, policy=policy, grid=grid, random=random, seed=seed, topology=topology,
+               overrides=overrides, engine=engine, workers=workers, ray_address=ray_address,
+               objective=objective, output=output, progress=progress, format=format).frame
+
+
+def _cpu_count() -> int:
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:
+        return os.cpu_count() or 1
+
+
+class _progress_bar:
+    """A rich progress bar with an ETA on stderr (when ``enabled``, or None and stderr is a
+    terminal); yields a callable advancing it by one."""
+
+    def __init__(self, enabled, total: int, engine: str):
+        import sys
+
+        self.show = sys.stderr.isatty() if enabled is None else bool(enabled)
+        self.total, self.engine, self.bar = total, engine, None
+
+    def __enter__(self):
+        if not self.show:
+            return lambda: None
+        from rich.console import Console
+        from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn,
+                                   TimeRemainingColumn)
+
+        self.bar = Progress(TextColumn(f"sweep ({self.engine})"), BarColumn(), MofNCompleteColumn(),
+                            TextColumn("configs"), TimeElapsedColumn(), TextColumn("ETA"),
+                            TimeRemainingColumn(), console=Console(stderr=True), transient=False)
+        self.bar.__enter__()
+        task = self.bar.add_task("sweep", total=self.total)
+        return lambda: self.bar.update(task, advance=1)
+
+    def __exit__(self, *exc):
+        if self.bar is not None:
+            self.bar.__exit__(*exc)
+        return False
+
+
+def _run_pool(todo, shares, n, policies, done, tick) -> None:
+    """The local engine: ``n`` spawned worker processes; at most 2n jobs queued at a time
+    (so an interruption loses only those), results handled as they complete."""
+    import multiprocessing as mp
+    from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+    from concurrent.futures.process import BrokenProcessPool
+
+    # spawn, not fork: a forked child of a process that used polars' thread pool can hang
+    ctx = mp.get_context("spawn")
+    pool = ProcessPoolExecutor(max_workers=n, mp_context=ctx, initializer=_worker_init,
+                               initargs=(policies, os.getpid()))
+    it = iter(todo)
+    window = 2 * n
+    try:
+        with _main_not_reimported():  # the workers are spawned by the first n submits
+            pending = {pool.submit(_pool_job, j, shares[j.share]) for j in itertools.islice(it, window)}
+        while pending:
+            finished, pending = wait(pending, return_when=FIRST_COMPLETED)
+            for f in finished:
+                key, row = f.result()
+                done(key, row)
+                tick()
+            for j in itertools.islice(it, window - len(pending)):
+                pending.add(pool.submit(_pool_job, j, shares[j.share]))
+    except BrokenProcessPool:
+        pool.shutdown(wait=False, cancel_futures=True)
+        raise TraceError("a sweep worker process died (out of memory?); the rows finished so far are kept: "
+                         "rerun the same command to resume") from None
+    except BaseException:
+        pool.shutdown(wait=False, cancel_futures=True)
+        raise
+    pool.shutdown(wait=True)
+
+
+@contextmanager
+def _main_not_reimported():
+    """Spawned workers re-import the parent's ``__main__`` (a script, or ``python -m
+    replay``, which would run the CLI again in every worker). The workers need nothing
+    from it, so while they start, ``__main__`` looks like an interactive session."""
+    import sys
+
+    main = sys.modules.get("__main__")
+    saved = {k: main.__dict__[k] for k in ("__spec__", "__file__") if main is not None and k in main.__dict__}
+    try:
+        if main is not None:
+            main.__dict__.pop("__file__", None)
+            main.__spec__ = None
+        yield
+    finally:
+        if main is not None:
+            main.__dict__.pop("__spec__", None)
+            main.__dict__.update(saved)
+
+
+def _run_ray(todo, shares, n, address, done, tick, tm: dict) -> None:
+    """The Ray engine: one task per configuration, at most 2 x the cluster's CPUs in flight;
+    each trace's files go to the object store once."""
+    import ray
+
+    started = False
+    if not ray.is_initialized():
+        kw = dict(include_dashboard=False, log_to_driver=False, logging_level="ERROR")
+        if address:
+            ray.init(address=address, **kw)
+        else:
+            ray.init(num_cpus=n or None, **kw)
+        started = True
+    pending: list = []
+    try:
+        payloads = {}
+        for token, sh in shares.items():
+            files = {}
+            for sub, d in (("bundle", sh.bundle), ("workload", sh.workload)):
+                for p in sorted(Path(d).glob("*.parquet")):
+                    files[f"{sub}/{p.name}"] = p.read_bytes()
+            payloads[token] = ray.put((files, sh.latencies))
+        task = ray.remote(num_cpus=1, max_retries=1)(_ray_job)
+        tm["start_s"] = time.perf_counter() - tm["submit"]
+        window = max(4, 2 * int(ray.cluster_resources().get("CPU", 1)))
+        it = iter(todo)
+        pending = [task.remote(j, [payloads[j.share]]) for j in itertools.islice(it, window)]
+        while pending:
+            ready, pending = ray.wait(pending, num_returns=1, timeout=1.0)
+            for r in ready:
+                try:
+                    key, row = ray.get(r)
+                except ray.exceptions.RayTaskError as e:
+                    cause = getattr(e, "cause", None)
+                    if isinstance(cause, TraceError):
+                        raise cause from None
+                    raise
+                done(key, row)
+                tick()
+            pending += [task.remote(j, [payloads[j.share]]) for j in itertools.islice(it, window - len(pending))]
+    except BaseException:
+        for r in pending:
+            try:
+                ray.cancel(r)
+            except Exception:
+                pass
+        raise
+    finally:
+        if started:
+            ray.shutdown()
+
+
+# --------------------------------------------------------------------------------------
+# the best configurations
+# --------------------------------------------------------------------------------------
+
+def best(frame: pl.DataFrame, objective: str = "wait_ns.p99", top: int = 1) -> pl.DataFrame:
+    """The ``top`` best configurations for ``objective`` per (trace, policy, topology,
+    overrides), averaged over seeds, against the policy's default configuration:
+    ``config`` (its parameter values), ``changes`` (those that differ from the defaults),
+    ``value``, ``default_value``, ``change`` ((value - default) / |default|),
+    ``validation_error`` (the |relative error| of the replay on this trace for the
+    metric's kind, see :func:`validation_key`) and ``beyond_error`` (|change| >
+    validation_error: a difference the replay can resolve)."""
+    col, higher = objective_direction(objective)
+    group = ["trace", "policy", "topology", "overrides"]
+    empty = pl.DataFrame(schema={**{c: pl.String for c in group}, "config": pl.String, "changes": pl.String,
+                                 "objective": pl.String,
+                                 "value": pl.Float64, "default_value": pl.Float64, "change": pl.Float64,
+                                 "validation_error": pl.Float64, "beyond_error": pl.Boolean,
+                                 "configs": pl.Int64, "seeds": pl.Int64})
+    if frame.height == 0 or col not in frame.columns or not (frame[col].dtype.is_numeric()
+                                                             or frame[col].dtype == pl.Null):
+        return empty
+    vkey = validation_key(col)
+    f = frame.with_columns(pl.col(col).cast(pl.Float64).alias("_obj"),
+                           (pl.col(vkey).cast(pl.Float64).abs() if vkey in frame.columns
+                            else pl.lit(None, pl.Float64)).alias("_verr"))
+    per = (f.group_by([*group, "config"], maintain_order=True)
+           .agg(pl.col("_obj").mean().alias("value"), pl.col("default").first().alias("_default"),
+                pl.col("_verr").first().alias("validation_error"), pl.len().alias("seeds")))
+    rows = []
+    for key, g in per.group_by(group, maintain_order=True):
+        d = g.filter(pl.col("_default"))
+        dv = d["value"][0] if d.height else None
+        dcfg = json.loads(d["config"][0]) if d.height and d["config"][0] else {}
+        # ties: the defaults first (no change needed), then the configuration's canonical text
+        cand = g.filter(pl.col("value").is_not_null()).sort(["value", "_default", "config"],
+                                                             descending=[higher, True, False])
+        if cand.height == 0:  # the metric is undefined for this trace (e.g. Jain with < 2 competing tasks)
+            cand = d if d.height else g.head(1)
+        for r in cand.head(top).iter_rows(named=True):
+            v = r["value"]
+            change = (v - dv) / abs(dv) if dv not in (None, 0) and v is not None else None
+            verr = r["validation_error"]
+            cfg = json.loads(r["config"]) if r["config"] else {}
+            changes = {k: x for k, x in cfg.items() if k not in dcfg or dcfg[k] != x or type(dcfg[k]) is not type(x)}
+            rows.append({**dict(zip(group, key)), "config": r["config"],
+                         "changes": json.dumps(changes, sort_keys=True), "objective": col, "value": v,
+                         "default_value": dv, "change": change, "validation_error": verr,
+                         "beyond_error": None if change is None or verr is None else abs(change) > verr,
+                         "configs": g.height, "seeds": r["seeds"]})
+    return pl.DataFrame(rows, schema=empty.schema) if rows else empty
+
+
+def best_table(b: pl.DataFrame, higher: bool):
+    """A rich Table of :func:`best`'s rows."""
+    from rich.table import Table
+
+    def dur(v) -> str:
+        v = float(v)
+        for unit, div in (("s", 1e9), ("ms", 1e6), ("us", 1e3)):
+            if abs(v) >= div:
+                return f"{v / div:.4g}{unit}"
+        return f"{v:.0f}ns"
+
+    def fmt(v, metric):
+        if v is None:
+            return "-"
+        if metric.startswith("wait_ns") or metric.endswith("_ns"):
+            return dur(v)
+        return f"{v:.4g}"
+
+    def param(k, v) -> str:
+        if k.endswith("_ns") and isinstance(v, (int, float)) and not isinstance(v, bool) and v > 0:
+            return f"{k}={dur(v)}"
+        if isinstance(v, bool):
+            return f"{k}={'on' if v else 'off'}"
+        return f"{k}={v}"
+
+    obj = b["objective"][0] if b.height else ""
+    t = Table(title=f"best configuration per trace, policy and topology for {obj} "
+                    f"({'higher' if higher else 'lower'} is better)", title_justify="left")
+    for c in ("trace", "policy", "topology", "configuration (vs defaults)", "value", "default", "change",
+              "replay error", "beyond error"):
+        t.add_column(c, justify="right" if c in ("value", "default", "change", "replay error") else "left",
+                     overflow="fold")
+    for r in b.iter_rows(named=True):
+        shown = ", ".join(param(k, v) for k, v in json.loads(r["changes"] or "{}").items()) or "(the defaults)"
+        t.add_row(os.path.basename(str(r["trace"])), r["policy"],
+                  r["topology"] + (f" [{r['overrides']}]" if r["overrides"] else ""), shown,
+                  fmt(r["value"], obj), fmt(r["default_value"], obj),
+                  "-" if r["change"] is None else f"{r['change']:+.1%}",
+                  "-" if r["validation_error"] is None else f"±{r['validation_error']:.1%}",
+                  "-" if r["beyond_error"] is None else ("yes" if r["beyond_error"] else "no (within error)"))
+    return t

@@ -1,0 +1,234 @@
+"""The HTML report of a comparison (replay/report.py) and `compare --report/--perfetto`:
+structure and numbers checked against the comparison's JSON, self-containment, and a
+headless-browser rendering when Debian's chromium is installed."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+import sys
+from html.parser import HTMLParser
+
+import numpy as np
+import polars as pl
+import pytest
+
+import traces
+from replay.compare import compare
+from replay.report import _COLUMNS, _get, _run_id, render_report, utilization_grid, write_report
+from replay.schedule import Schedule
+from traces import schema
+
+from .conftest import DATA
+
+TRACE = DATA / "panopticon_ftrace.txt"  # 4 CPUs, 20 tasks, wakeups: replays in no time
+POLICIES = ("observed", "cfs", "eevdf", "infinity")
+TOPOLOGIES = (None, "2x2x1")  # the recorded machine, and 2 sockets x 2 cores (two NUMA nodes)
+
+
+class Page(HTMLParser):
+    """What the checks need from the HTML: tags, attributes, cells of the comparison table,
+    the embedded JSON and the visible text."""
+
+    def __init__(self, text: str):
+        super().__init__(convert_charrefs=True)
+        self.tags: dict[str, int] = {}
+        self.attrs: list[tuple[str, str, str]] = []
+        self.rows: dict[str, list[dict]] = {}
+        self.text: list[str] = []
+        self._row = None
+        self._cell = None
+        self._script = None
+        self.scripts: list[tuple[dict, str]] = []
+        self.ids: list[str] = []
+        self.feed(text)
+
+    def handle_starttag(self, tag, attrs):
+        a = dict(attrs)
+        self.tags[tag] = self.tags.get(tag, 0) + 1
+        self.attrs += [(tag, k, v or "") for k, v in attrs]
+        if "id" in a:
+            self.ids.append(a["id"])
+        if tag == "tr" and "data-run" in a:
+            self._row = a["data-run"]
+            self.rows.setdefault(self._row, [])
+        if tag == "td" and self._row is not None and "data-key" in a:
+            self._cell = {"key": a["data-key"], "value": a.get("data-value"), "text": ""}
+            self.rows[self._row].append(self._cell)
+        if tag == "script":
+            self._script = (a, "")
+
+    def handle_endtag(self, tag):
+        if tag == "td":
+            self._cell = None
+        if tag == "tr":
+            self._row = None
+        if tag == "script" and self._script is not None:
+            self.scripts.append(self._script)
+            self._script = None
+
+    def handle_data(self, data):
+        if self._script is not None:
+            self._script = (self._script[0], self._script[1] + data)
+            return
+        self.text.append(data)
+        if self._cell is not None:
+            self._cell["text"] += data
+
+
+@pytest.fixture(scope="module")
+def result():
+    t = traces.load(str(TRACE))
+    return compare(t, POLICIES, TOPOLOGIES, keep_schedules=True)
+
+
+@pytest.fixture(scope="module")
+def report(result, tmp_path_factory):
+    path = tmp_path_factory.mktemp("report") / "report.html"
+    write_report(result, path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def page(report):
+    return Page(report.read_text(encoding="utf-8"))
+
+
+def test_self_contained(report, page):
+    text = report.read_text(encoding="utf-8")
+    assert text.startswith("<!DOCTYPE html>")
+    assert "http://" not in text and "https://" not in text  # not even SVG namespace addresses
+    assert page.tags.get("link", 0) == 0 and page.tags.get("iframe", 0) == 0 and page.tags.get("img", 0) == 0
+    for tag, key, value in page.attrs:
+        if key in ("src", "href", "xlink:href", "action", "poster"):
+            assert value.startswith(("#", "data:")), (tag, key, value[:80])
+    assert not re.search(r"url\((?!['\"]?#)", text), "CSS url() to anything but an in-page id"
+    assert not re.search(r"@import", text)
+    # only data scripts, no code
+    assert [a.get("type") for a, _ in page.scripts] == ["application/json"]
+    # ids are unique (several inline SVGs share the page)
+    dup = {i for i in page.ids if page.ids.count(i) > 1}
+    assert not dup, sorted(dup)[:5]
+
+
+def test_table_numbers_match_the_json(result, page):
+    runs = result["runs"]
+    assert len(runs) == 1 + 3 * len(TOPOLOGIES)
+    assert set(page.rows) == {_run_id(r) for r in runs}
+    keys = [key for _, key, *_ in _COLUMNS]
+    for r in runs:
+        cells = {c["key"]: c for c in page.rows[_run_id(r)]}
+        assert cells["policy"]["text"].strip() == r["policy"]
+        assert cells["topology"]["text"].strip() == r["topology"]
+        for _, key, fmt, *_ in _COLUMNS:
+            v = _get(r, key)
+            assert json.loads(cells[key]["value"]) == v, (r["policy"], key)
+            shown = "-" if v is None else fmt(v)
+            assert cells[key]["text"].strip().startswith(shown), (key, cells[key]["text"], shown)
+        assert set(keys) <= set(cells)
+
+
+def test_embedded_json_is_the_comparison(result, page):
+    data = json.loads(page.scripts[0][1])
+    public = {k: v for k, v in result.items() if not k.startswith("_")}
+    assert data == json.loads(json.dumps(public, default=str))
+
+
+def test_every_section_and_policy(result, page, report):
+    text = " ".join(page.text)
+    for section in ("comparison", "validation", "waits", "tasks", "utilisation", "numa", "params", "warnings"):
+        assert section in page.ids
+    html_text = report.read_text(encoding="utf-8")
+    assert html_text.count("<svg") >= len(TOPOLOGIES) + len(result["runs"]) + 2  # CDFs, tasks, utilisation, NUMA
+    for p in POLICIES[1:]:
+        # in the CDF legends (SVG text) and the parameter tables
+        assert re.search(rf">{p} \(n=[\d,]+\)<", html_text), p
+        assert f"{p} @ recorded" in text and f"{p} @ 2x2x1" in text
+    for r in result["runs"]:
+        assert f"tasks-{_run_id(r)}" in page.ids
+    v = result["validation"]
+    assert f"{v['wait_p50_rel_err']:+.1%}" in text and f"{v['cpu_time_rel_err_mean']:.1%}" in text
+    # NUMA: the 2-node machine's cross-node migrations, and each policy's own parameters
+    assert "CPU time on the task's home node" in html_text
+    assert "sched_latency_ns" in text and "base_slice_ns" in text
+    # the busiest task of the recording is named in its task table
+    obs = result["_schedules"][("observed", result["runs"][0]["topology"])]
+    from replay.report import _task_frame
+
+    top = _task_frame(obs).row(0, named=True)
+    assert f"{top['comm']} ({top['tid']})" in html_text
+
+
+def test_without_schedules_tables_only(result, tmp_path):
+    bare = {k: v for k, v in result.items() if k != "_schedules"}
+    path = write_report(bare, tmp_path / "bare.html")
+    text = path.read_text(encoding="utf-8")
+    assert "<svg" in text  # the NUMA plot needs only the metrics
+    assert "No schedules were kept" in text
+    page = Page(text)
+    assert set(page.rows) == {_run_id(r) for r in result["runs"]}
+
+
+def test_utilization_grid_is_exact():
+    iv = {f.name: np.array(v, f.numpy_dtype) for f, v in zip(schema.INTERVALS.fields, [
+        [1, 2, 1], [0, 1, 1], [0, 100, 300], [50, 400, 400], [schema.RUNNING] * 3, [schema.BEGIN_SWITCH_IN] * 3,
+        [schema.END_BLOCKED] * 3, [-1] * 3, [-1] * 3, [-1] * 3, [True] * 3])}
+    tasks = pl.DataFrame({"tid": np.array([1, 2], np.int32), "comm": ["a", "b"]})
+    s = Schedule(pl.DataFrame(iv), tasks, 0, 400, 2)
+    grid, edges = utilization_grid(s, buckets=4)
+    assert edges.tolist() == [0, 100, 200, 300, 400]
+    assert grid[0].tolist() == [0.5, 0, 0, 0]
+    # CPU 1: task 2 over [100, 400) and task 1 [300, 400) overlap: clipped at 1
+    assert grid[1].tolist() == [0, 1, 1, 1]
+
+
+def test_render_is_deterministic_but_for_the_stamp(result):
+    a = re.sub(r"on \d{4}-\d\d-\d\d \d\d:\d\d UTC", "", render_report(result))
+    b = re.sub(r"on \d{4}-\d\d-\d\d \d\d:\d\d UTC", "", render_report(result))
+    assert a == b
+
+
+def test_compare_cli_writes_report_and_perfetto(tmp_path):
+    out = tmp_path / "r.html"
+    pdir = tmp_path / "pf"
+    p = subprocess.run([sys.executable, "-m", "replay", "compare", str(TRACE), "--policies", "observed,cfs",
+                        "--report", str(out), "--perfetto", str(pdir), "--json"], capture_output=True, text=True)
+    assert p.returncode == 0, p.stderr
+    res = json.loads(p.stdout)
+    assert [r["policy"] for r in res["runs"]] == ["observed", "cfs"]
+    assert out.exists() and "wrote" in p.stderr
+    page = Page(out.read_text(encoding="utf-8"))
+    assert set(page.rows) == {_run_id(r) for r in res["runs"]}
+    files = sorted(f.name for f in pdir.iterdir())
+    assert files == ["cfs-recorded.pftrace", "observed-recorded.pftrace"]
+    back = traces.load(str(pdir / "cfs-recorded.pftrace"))
+    assert back.format == "perfetto" and back.info()["counts"]["sched_switch"] > 0
+
+
+def _png_stats(path):
+    from PIL import Image
+
+    with Image.open(path) as im:
+        a = np.asarray(im.convert("RGB"), np.int16)
+    non_white = np.any(a < 245, axis=2).mean()
+    colours = len(np.unique(a.reshape(-1, 3)[:: max(1, a.shape[0] * a.shape[1] // 200_000)], axis=0))
+    return a.shape, non_white, colours
+
+
+def test_renders_in_headless_chromium(report, tmp_path):
+    exe = shutil.which("chromium")
+    if exe is None:
+        pytest.skip("Debian's chromium is not installed (apt-get install chromium): no rendering check")
+    png = tmp_path / "report.png"
+    cmd = [exe, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+           "--disable-background-networking", "--disable-component-update", "--disable-sync",
+           f"--user-data-dir={tmp_path / 'profile'}", f"--screenshot={png}", "--window-size=1280,2000",
+           report.resolve().as_uri()]
+    p = subprocess.run(cmd, capture_output=True, text=True, timeout=180)
+    assert png.exists() and png.stat().st_size > 10_000, p.stderr[-2000:]
+    shape, non_white, colours = _png_stats(png)
+    assert shape[:2] == (2000, 1280)
+    assert non_white > 0.03, f"the page looks blank ({non_white:.1%} non-white pixels)"
+    assert colours > 50, f"only {colours} colours: the plots did not render"
