@@ -87,9 +87,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--synthetic", type=int, default=10_000_000)
     args = ap.parse_args()
-    import traces
-
-    from benchmarks._synth import CACHE, repeat_events
+    from benchmarks._synth import CACHE
 
     long_mix = CORPUS / "captures" / "long_mix" / "trace.dat"
     with tempfile.TemporaryDirectory() as cold:

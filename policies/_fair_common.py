@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
-
 from replay import _state as E
 from traces._numba import jit
 

@@ -36,7 +36,7 @@ N_TASK_COLS = 8
 # -- per-CPU columns
 Q_V0 = 0       # min_vruntime: monotonic reference point
 Q_CURR = 1     # fair task running on this CPU, -1
-Q_LAST = 2     # last task set_next was called for (protection is set only on a change)
+Q_LAST = 2     # the task picked last, while it keeps running (-1 after put_prev): protection is set on a change
 Q_INIT = 3
 N_CPU_COLS = 4
 
@@ -361,8 +361,11 @@ def set_next(TS, CS, PT, PC, PP, cpu, t, arg, now):
 
 @_hook
 def put_prev(TS, CS, PT, PC, PP, cpu, t, arg, now):
+    """t stops running (another task or idle runs next): its next pick is a change of
+    task, so set_next will set its protection again (eevdf.md §5, §7)."""
     if PC[cpu, Q_CURR] == t:
         PC[cpu, Q_CURR] = -1
+    PC[cpu, Q_LAST] = -1
     return 0
 
 

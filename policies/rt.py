@@ -88,8 +88,10 @@ def init_task(TS, CS, PT, PC, PP, cpu, t, parent, now):
 
 @_hook
 def enqueue(TS, CS, PT, PC, PP, cpu, t, flags, now):
-    """Wakeup, new task and migrated-in tasks go to the tail of their prio; a priority
-    lowered (ENQ_PRIO with arg from the engine) goes to the head (rt.md §3)."""
+    """Wakeup, new task and migrated-in tasks go to the tail of their prio. With ENQ_PRIO
+    and bit 8 of the flags set the task goes to the head: a lowered priority, or the
+    engine's equal-priority wakeup rule (rt.md §3). Calling it for a task already queued
+    only changes its place."""
     _init_cpu(PC, cpu)
     if flags & ENQ_PRIO and (flags >> 8) > 0:
         _head(PT, PC, cpu, t)

@@ -26,13 +26,14 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, types
 
-from policies._protocol import DEQ_EXIT, DEQ_MIGRATE, DEQ_SLEEP, ENQ_MIGRATED, ENQ_NEW, ENQ_REQUEUE, ENQ_WAKEUP, FN
+from policies._protocol import (DEQ_EXIT, DEQ_MIGRATE, DEQ_SLEEP, ENQ_MIGRATED, ENQ_NEW, ENQ_PRIO, ENQ_REQUEUE,
+                                ENQ_WAKEUP, FN)
 from traces import schema
 from traces._numba import JIT
 
 from . import _placement as P
 from . import _state as E
-from .workload import END_EXIT, END_OPEN, START_AFTER, START_AT, START_BY
+from .workload import END_EXIT, START_AT, START_BY
 
 _jit = njit(**{k: v for k, v in JIT.items() if k != "nopython"})
 _inl = njit(inline="always", **{k: v for k, v in JIT.items() if k != "nopython"})
@@ -292,7 +293,7 @@ def _resched_after(CS, HT, HP, HN, stats, cpu, now, lat):
 
 
 @_jit
-def _check_preempt(H, TS, CS, ST, TOPO, EP, HT, HP, HN, stats, cpu, t, now):
+def _check_preempt(H, TS, CS, ST, TOPO, AFF, EP, HT, HP, HN, stats, cpu, t, now):
     """A task of cpu's lists became runnable: does it preempt the running one?"""
     curr = CS[cpu, E.C_CURR]
     if curr < 0:
@@ -316,6 +317,14 @@ def _check_preempt(H, TS, CS, ST, TOPO, EP, HT, HP, HN, stats, cpu, t, now):
         _resched(CS, cpu)
     elif _hook(H, H_PREEMPT, _class_of(TS, t), TS, CS, ST, cpu, t, 0, now):
         _resched_after(CS, HT, HP, HN, stats, cpu, now, EP[E.E_PREEMPT_LAT])
+    elif ct == E.CLS_RT and cc == E.CLS_RT and TS[t, E.T_PRIO] == TS[curr, E.T_PRIO]:
+        # check_preempt_equal_prio (rt.md §3): curr could run elsewhere but t cannot:
+        # t goes to the head and the CPU reschedules, so that curr gets pushed away.
+        # Applied with RT_PUSH off too, as the kernel has no such switch: curr then waits.
+        if TS[curr, E.T_PINNED] < 0 and P.cpupri_find(TS, CS, TOPO, AFF, curr) and \
+                (TS[t, E.T_PINNED] >= 0 or not P.cpupri_find(TS, CS, TOPO, AFF, t)):
+            _hook(H, H_ENQ, E.CLS_RT, TS, CS, ST, cpu, t, ENQ_PRIO | (1 << 8), now)
+            _resched_after(CS, HT, HP, HN, stats, cpu, now, EP[E.E_PREEMPT_LAT])
 
 
 @_jit
@@ -346,11 +355,15 @@ def _dequeue(H, TS, CS, ST, TOPO, EP, cpu, t, flags, now):
 
 
 @_jit
-def _migrate(H, TS, CS, ST, TOPO, EP, t, src, dst, now, stats):
-    """Move a queued, not running task from src to dst (balancer, push, pull)."""
+def _migrate(H, TS, CS, ST, TOPO, EP, t, src, dst, now, stats, out):
+    """Move a queued, not running task from src to dst (balancer, push, pull). Its wait
+    continues on dst: the runnable interval ends `migrated` and a new one begins
+    (`migrate`) with the same wait start and cause, as in the observed schedule."""
+    if TS[t, E.T_STATE] == E.S_RUNNABLE:
+        _emit(TS, t, now, schema.END_MIGRATED, out, stats)
+        _open(TS, t, E.S_RUNNABLE, now, schema.BEGIN_MIGRATE)
     _dequeue(H, TS, CS, ST, TOPO, EP, src, t, DEQ_MIGRATE, now)
     _enqueue(H, TS, CS, ST, TOPO, EP, dst, t, ENQ_MIGRATED, now)
-    TS[t, E.T_IV_BEGIN] = TS[t, E.T_IV_BEGIN]
     stats[ST_MIGRATIONS] += 1
 
 
@@ -367,7 +380,6 @@ def run(FH, RH, FPT, FPC, FPP, RPT, RPC, RPP, TS, CS, WT, WB, WA, TOPO, AFF, EP,
     n_cpus = len(TOPO)
     start = EP[E.E_START]
     horizon = EP[E.E_HORIZON]
-    tick_ns = EP[E.E_TICK_NS]
     for c in range(n_cpus):
         CS[c, E.C_CURR] = -1
         CS[c, E.C_RT_HEAD] = -1
@@ -400,7 +412,6 @@ def run(FH, RH, FPT, FPC, FPP, RPT, RPC, RPP, TS, CS, WT, WB, WA, TOPO, AFF, EP,
         else:
             push(HT, HP, HN, CS, stats, max(WB[b, WB_START], start), E.EV_START, t, b)
     ev = np.zeros(5, np.int64)
-    resched_any = False
     while HN[0] > 0 and stats[ST_FULL] == 0:
         pop(HT, HP, HN, ev)
         now = ev[0]
@@ -423,9 +434,16 @@ def run(FH, RH, FPT, FPC, FPP, RPT, RPC, RPP, TS, CS, WT, WB, WA, TOPO, AFF, EP,
             if CS[a, E.C_RESCHED_AT] == b:
                 CS[a, E.C_RESCHED_AT] = -1
                 _resched(CS, a)
-        for c in range(n_cpus):
-            if CS[c, E.C_NEED_RESCHED]:
-                _schedule(H, TS, CS, ST, WT, WB, WA, TOPO, AFF, EP, HT, HP, HN, out, stats, c, now)
+        # reschedule every marked CPU, in CPU order, until none is marked (a reschedule
+        # can mark another CPU: a newidle pull accounts the source, a push the target)
+        for _pass in range(4 * n_cpus + 8):
+            marked = False
+            for c in range(n_cpus):
+                if CS[c, E.C_NEED_RESCHED]:
+                    marked = True
+                    _schedule(H, TS, CS, ST, WT, WB, WA, TOPO, AFF, EP, HT, HP, HN, out, stats, c, now)
+            if not marked:
+                break
     if stats[ST_FULL]:
         return -1
     for c in range(n_cpus):
@@ -471,7 +489,7 @@ def _start_burst(H, TS, CS, ST, WT, WB, WA, TOPO, AFF, EP, HT, HP, HN, out, stat
         if _account(H, TS, CS, ST, TOPO, EP, cpu, now):
             _resched(CS, cpu)
         _hook(H, H_ENQ, cls, TS, CS, ST, cpu, t, ENQ_REQUEUE | ENQ_WAKEUP, now)
-        _check_preempt(H, TS, CS, ST, TOPO, EP, HT, HP, HN, stats, cpu, t, now)
+        _check_preempt(H, TS, CS, ST, TOPO, AFF, EP, HT, HP, HN, stats, cpu, t, now)
         return
     prev = TS[t, E.T_LAST_CPU]
     if new:
@@ -495,9 +513,9 @@ def _start_burst(H, TS, CS, ST, WT, WB, WA, TOPO, AFF, EP, HT, HP, HN, out, stat
     flags = ENQ_WAKEUP | (ENQ_NEW if new else 0)
     TS[t, E.T_NEW] = 0
     _enqueue(H, TS, CS, ST, TOPO, EP, cpu, t, flags, now)
-    _check_preempt(H, TS, CS, ST, TOPO, EP, HT, HP, HN, stats, cpu, t, now)
+    _check_preempt(H, TS, CS, ST, TOPO, AFF, EP, HT, HP, HN, stats, cpu, t, now)
     if cls != E.CLS_FAIR:
-        _push_rt(H, TS, CS, ST, TOPO, AFF, EP, HT, HP, HN, cpu, now, stats)
+        _push_rt(H, TS, CS, ST, TOPO, AFF, EP, HT, HP, HN, cpu, now, stats, out)
     _fair_starve_check(TS, CS, EP, HT, HP, HN, stats, cpu, now)
 
 
@@ -601,10 +619,10 @@ def _schedule(H, TS, CS, ST, WT, WB, WA, TOPO, AFF, EP, HT, HP, HN, out, stats, 
             stats[ST_SERVER] += 1
     prev_running = prev >= 0 and TS[prev, E.T_STATE] == E.S_RUNNING
     if prev >= 0 and not prev_running and _class_of(TS, prev) == E.CLS_RT and EP[E.E_RT_PUSH]:
-        _pull_rt(H, TS, CS, ST, TOPO, AFF, EP, cpu, prev, now, stats)
+        _pull_rt(H, TS, CS, ST, TOPO, AFF, EP, cpu, prev, now, stats, out)
     nxt = _pick(H, TS, CS, ST, EP, cpu, now)
     if nxt < 0 and EP[E.E_NEWIDLE]:
-        if _newidle_balance(H, TS, CS, ST, TOPO, AFF, EP, cpu, now, stats):
+        if _newidle_balance(H, TS, CS, ST, TOPO, AFF, EP, cpu, now, stats, out):
             nxt = _pick(H, TS, CS, ST, EP, cpu, now)
     if nxt == prev and prev_running:
         CS[cpu, E.C_GEN] += 1
@@ -646,7 +664,7 @@ def _schedule(H, TS, CS, ST, WT, WB, WA, TOPO, AFF, EP, HT, HP, HN, out, stats, 
             CS[cpu, E.C_TICK_ON] = 1
             push(HT, HP, HN, CS, stats, (now // EP[E.E_TICK_NS] + 1) * EP[E.E_TICK_NS], E.EV_TICK, cpu, 0)
         if _class_of(TS, nxt) == E.CLS_RT and EP[E.E_RT_PUSH]:
-            _push_rt(H, TS, CS, ST, TOPO, AFF, EP, HT, HP, HN, cpu, now, stats)
+            _push_rt(H, TS, CS, ST, TOPO, AFF, EP, HT, HP, HN, cpu, now, stats, out)
         if TS[nxt, E.T_CLASS] == E.CLS_FAIR:
             CS[cpu, E.C_STARVE_SINCE] = -1
     else:
@@ -680,7 +698,7 @@ def _tick(H, TS, CS, ST, WT, WB, WA, TOPO, AFF, EP, HT, HP, HN, out, stats, cpu,
     if _hook(H, H_TICK, _class_of(TS, t), TS, CS, ST, cpu, t, 0, now) or r:
         _resched(CS, cpu)
     if EP[E.E_PERIODIC] and now >= CS[cpu, E.C_BALANCE_NEXT]:
-        _periodic_balance(H, TS, CS, ST, TOPO, AFF, EP, HT, HP, HN, cpu, now, stats)
+        _periodic_balance(H, TS, CS, ST, TOPO, AFF, EP, HT, HP, HN, cpu, now, stats, out)
     push(HT, HP, HN, CS, stats, now + EP[E.E_TICK_NS], E.EV_TICK, cpu, 0)
 
 
@@ -739,7 +757,7 @@ def _waiting_fair(TS, CS, c):
 
 
 @_jit
-def _steal_one(H, TS, CS, ST, TOPO, AFF, EP, src, dst, now, level, stats, ignore_hot):
+def _steal_one(H, TS, CS, ST, TOPO, AFF, EP, src, dst, now, level, stats, ignore_hot, out):
     """Move the least recently run movable fair task from src to dst (detach_tasks,
     can_migrate_task: allowed, not running, not cache-hot except at the SMT level)."""
     best = -1
@@ -754,7 +772,7 @@ def _steal_one(H, TS, CS, ST, TOPO, AFF, EP, src, dst, now, level, stats, ignore
         t = TS[t, E.T_Q_NEXT]
     if best < 0:
         return False
-    _migrate(H, TS, CS, ST, TOPO, EP, best, src, dst, now, stats)
+    _migrate(H, TS, CS, ST, TOPO, EP, best, src, dst, now, stats, out)
     return True
 
 
@@ -772,7 +790,24 @@ def _same_level(TOPO, a, b, level):
 
 
 @_jit
-def _newidle_balance(H, TS, CS, ST, TOPO, AFF, EP, cpu, now, stats):
+def _numa_allows(CS, TOPO, EP, src, dst):
+    """The NUMA imbalance allowance (placement.md §6.1) between src's and dst's nodes:
+    imbalance = runnable tasks on src's node minus on dst's node; a move across nodes
+    is allowed when it is > 0 and adjust_numa_imbalance(imb, dst node's runnable + 1,
+    imb_numa_nr) != 0."""
+    local = 0
+    remote = 0
+    for c in range(len(TOPO)):
+        if TOPO[c, P.TP_NODE] == TOPO[dst, P.TP_NODE]:
+            local += P.nr_running(CS, c)
+        elif TOPO[c, P.TP_NODE] == TOPO[src, P.TP_NODE]:
+            remote += P.nr_running(CS, c)
+    imb = remote - local
+    return imb > 0 and P._adjust_numa_imbalance(imb, local + 1, EP[E.E_IMB_NUMA_NR]) != 0
+
+
+@_jit
+def _newidle_balance(H, TS, CS, ST, TOPO, AFF, EP, cpu, now, stats, out):
     """A CPU about to go idle pulls one waiting fair task from the busiest CPU, searching
     its SMT core, then its LLC, node and the machine (placement.md §5, §8 item 5); the
     NUMA level keeps the imbalance allowance of §6.1."""
@@ -789,25 +824,17 @@ def _newidle_balance(H, TS, CS, ST, TOPO, AFF, EP, cpu, now, stats):
                 busiest = c
         if busiest < 0:
             continue
-        if level == 3 and TOPO[busiest, P.TP_NODE] != TOPO[cpu, P.TP_NODE]:
-            local = 0
-            remote = 0
-            for c in range(n):
-                if TOPO[c, P.TP_NODE] == TOPO[cpu, P.TP_NODE]:
-                    local += P.nr_running(CS, c)
-                elif TOPO[c, P.TP_NODE] == TOPO[busiest, P.TP_NODE]:
-                    remote += P.nr_running(CS, c)
-            imb = remote - local
-            if imb <= 0 or P._adjust_numa_imbalance(imb, local + 1, EP[E.E_IMB_NUMA_NR]) == 0:
-                continue
-        if _steal_one(H, TS, CS, ST, TOPO, AFF, EP, busiest, cpu, now, level, stats, False):
+        if level == 3 and TOPO[busiest, P.TP_NODE] != TOPO[cpu, P.TP_NODE] and \
+                not _numa_allows(CS, TOPO, EP, busiest, cpu):
+            continue
+        if _steal_one(H, TS, CS, ST, TOPO, AFF, EP, busiest, cpu, now, level, stats, False, out):
             stats[ST_PULLS] += 1
             return True
     return False
 
 
 @_jit
-def _steal_load(H, TS, CS, ST, TOPO, AFF, EP, src, dst, now, level, stats, imb, failed):
+def _steal_load(H, TS, CS, ST, TOPO, AFF, EP, src, dst, now, level, stats, imb, failed, out):
     """detach_tasks for a load imbalance: the least recently run movable task whose
     weight, halved per earlier failure, fits the imbalance (placement.md §4.4 step 5)."""
     best = -1
@@ -823,12 +850,12 @@ def _steal_load(H, TS, CS, ST, TOPO, AFF, EP, src, dst, now, level, stats, imb, 
         t = TS[t, E.T_Q_NEXT]
     if best < 0:
         return False
-    _migrate(H, TS, CS, ST, TOPO, EP, best, src, dst, now, stats)
+    _migrate(H, TS, CS, ST, TOPO, EP, best, src, dst, now, stats, out)
     return True
 
 
 @_jit
-def _periodic_balance(H, TS, CS, ST, TOPO, AFF, EP, HT, HP, HN, cpu, now, stats):
+def _periodic_balance(H, TS, CS, ST, TOPO, AFF, EP, HT, HP, HN, cpu, now, stats, out):
     """Periodic balancing from a busy CPU's tick (placement.md §4, §8 item 7), per domain
     level (LLC, node, machine):
     1. idle CPUs of the domain pull a waiting fair task from the CPU with most waiting
@@ -855,12 +882,10 @@ def _periodic_balance(H, TS, CS, ST, TOPO, AFF, EP, HT, HP, HN, cpu, now, stats)
                         busiest = c
             if busiest < 0:
                 break
-            if TOPO[d, P.TP_NODE] != TOPO[busiest, P.TP_NODE]:
-                imb = P.nr_running(CS, busiest) - P.nr_running(CS, d)
-                if P._adjust_numa_imbalance(imb, P.nr_running(CS, d) + 1, EP[E.E_IMB_NUMA_NR]) == 0:
-                    continue
+            if TOPO[d, P.TP_NODE] != TOPO[busiest, P.TP_NODE] and not _numa_allows(CS, TOPO, EP, busiest, d):
+                continue
             if _steal_one(H, TS, CS, ST, TOPO, AFF, EP, busiest, d, now, level, stats,
-                          CS[d, E.C_BALANCE_FAILED] > EP[E.E_CACHE_NICE]):
+                          CS[d, E.C_BALANCE_FAILED] > EP[E.E_CACHE_NICE], out):
                 CS[d, E.C_BALANCE_FAILED] = 0
                 stats[ST_PULLS] += 1
                 _resched(CS, d)
@@ -895,12 +920,10 @@ def _periodic_balance(H, TS, CS, ST, TOPO, AFF, EP, HT, HP, HN, cpu, now, stats)
         imb = min((b_avg - avg) * TOPO[busiest, P.TP_CAPACITY], (avg - l_avg) * TOPO[cpu, P.TP_CAPACITY]) // 1024
         if imb <= 0:
             continue
-        if TOPO[cpu, P.TP_NODE] != TOPO[busiest, P.TP_NODE]:
-            nimb = P.nr_running(CS, busiest) - P.nr_running(CS, cpu)
-            if P._adjust_numa_imbalance(nimb, P.nr_running(CS, cpu) + 1, EP[E.E_IMB_NUMA_NR]) == 0:
-                continue
+        if TOPO[cpu, P.TP_NODE] != TOPO[busiest, P.TP_NODE] and not _numa_allows(CS, TOPO, EP, busiest, cpu):
+            continue
         if _steal_load(H, TS, CS, ST, TOPO, AFF, EP, busiest, cpu, now, level, stats, imb,
-                       CS[cpu, E.C_BALANCE_FAILED]):
+                       CS[cpu, E.C_BALANCE_FAILED], out):
             CS[cpu, E.C_BALANCE_FAILED] = 0
             stats[ST_PULLS] += 1
             _resched(CS, cpu)
@@ -925,7 +948,7 @@ def _pushable(TS, CS, AFF, cpu):
 
 
 @_jit
-def _push_rt(H, TS, CS, ST, TOPO, AFF, EP, HT, HP, HN, cpu, now, stats):
+def _push_rt(H, TS, CS, ST, TOPO, AFF, EP, HT, HP, HN, cpu, now, stats, out):
     """push_rt_tasks: move waiting RT tasks to CPUs running less urgent work."""
     if not EP[E.E_RT_PUSH]:
         return
@@ -940,13 +963,13 @@ def _push_rt(H, TS, CS, ST, TOPO, AFF, EP, HT, HP, HN, cpu, now, stats):
         target = P.find_lowest_rq(TS, CS, TOPO, AFF, x, cpu)
         if target < 0 or target == cpu or not (99 - TS[x, E.T_PRIO] > P.rt_level(TS, CS, target)):
             return
-        _migrate(H, TS, CS, ST, TOPO, EP, x, cpu, target, now, stats)
+        _migrate(H, TS, CS, ST, TOPO, EP, x, cpu, target, now, stats, out)
         stats[ST_PUSHES] += 1
-        _check_preempt(H, TS, CS, ST, TOPO, EP, HT, HP, HN, stats, target, x, now)
+        _check_preempt(H, TS, CS, ST, TOPO, AFF, EP, HT, HP, HN, stats, target, x, now)
 
 
 @_jit
-def _pull_rt(H, TS, CS, ST, TOPO, AFF, EP, cpu, prev, now, stats):
+def _pull_rt(H, TS, CS, ST, TOPO, AFF, EP, cpu, prev, now, stats, out):
     """pull_rt_task: an RT task left cpu; take the most urgent waiting RT task of another
     CPU that is more urgent than what remains here and than what that CPU runs."""
     here = P.rt_level(TS, CS, cpu)
@@ -965,7 +988,7 @@ def _pull_rt(H, TS, CS, ST, TOPO, AFF, EP, cpu, prev, now, stats):
             best = x
             src = c
     if best >= 0:
-        _migrate(H, TS, CS, ST, TOPO, EP, best, src, cpu, now, stats)
+        _migrate(H, TS, CS, ST, TOPO, EP, best, src, cpu, now, stats, out)
         stats[ST_PULLS] += 1
 
 

@@ -109,7 +109,9 @@ def _wake_affine(TS, CS, TOPO, EP, p, this, prev):
         t = TS[p, E.T_WEIGHT]
         pct = EP[E.E_IMB_PCT_LLC]
         this_eff = (fair_load(TS, CS, this) + t) * 100 * TOPO[prev, TP_CAPACITY]
-        prev_eff = (fair_load(TS, CS, prev) - t) * (100 + (pct - 100) // 2) * TOPO[this, TP_CAPACITY]
+        # WA_BIAS off drops both percentage factors in the kernel, i.e. a bias of 100
+        bias = 100 + (pct - 100) // 2 if EP[E.E_WA_BIAS] else 100
+        prev_eff = (fair_load(TS, CS, prev) - t) * bias * TOPO[this, TP_CAPACITY]
         if this_eff < prev_eff:
             return this
     return prev
@@ -297,6 +299,17 @@ def rt_level(TS, CS, c):
     if best < 0:
         return 100
     return 99 - best
+
+
+@jit
+def cpupri_find(TS, CS, TOPO, AFF, p):
+    """cpupri_find: whether some CPU p may use has a cpupri level below p's (no side
+    effects: the rotating iterator of find_lowest_rq is not touched)."""
+    plevel = 99 - TS[p, E.T_PRIO] if TS[p, E.T_PRIO] >= 0 else 100
+    for c in range(len(TOPO)):
+        if allowed(TS, AFF, p, c) and rt_level(TS, CS, c) < plevel:
+            return True
+    return False
 
 
 @jit

@@ -112,7 +112,8 @@ def observed_schedule(trace: Trace, dark_gap_ns: int = DARK_GAP_NS) -> Schedule:
     warnings = []
     if counters["inconsistent_events"]:
         warnings.append(f"{counters['inconsistent_events']} events contradicted the task states built so far "
-                        "(lost or reordered events); the spans around them are marked invalid")
+                        "(lost or reordered events); the spans around them are marked invalid"
+                        + (f" (first at {bad_ts[0] / 1e9:.6f} s)" if bad_ts else ""))
     missed = counters["switch_in_inferred"] + counters["switch_out_inferred"]
     if missed:
         warnings.append(f"{missed} context switches were not in the trace ({counters['switch_in_inferred']} "

@@ -645,7 +645,7 @@ def run(traces_, policy=("eevdf",), grid=None, random: int | None = None, seed=0
         raise TraceError("--ray-address needs --engine ray")
     if engine == "ray":
         try:
-            import ray  # noqa: F401
+            import ray  # noqa: F401  (only checks that it is installed)
         except ImportError:
             raise TraceError("--engine ray needs Ray, which is not installed: pip install 'schedreplay[ray]'") \
                 from None

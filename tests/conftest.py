@@ -46,3 +46,16 @@ def ground_truth(corpus) -> dict[str, dict]:
     from tests._groundtruth import parse_ground_truth
 
     return parse_ground_truth(corpus / "README.md")
+
+
+@pytest.fixture(scope="session")
+def engine_ready():
+    """Compile (or load from the numba cache) the replay engine once per session, so that the
+    first test using it does not carry the compile time."""
+    from replay.engine import replay
+    from replay.topology import from_spec
+    from tests._reference_engine import make_workload
+
+    replay(make_workload([dict(bursts=[dict(demand=1_000_000)])], end_ns=2_000_000), policy="eevdf",
+           topology=from_spec("1x1x1"))
+    return True

@@ -1,8 +1,8 @@
 """Numba options in one place, and a compile cache that cannot go stale.
 
 Numba does not notice when a function in another file changes, so the cache
-directory is keyed on the package version and a hash of the package sources:
-any edit to any kernel gives a fresh cache. ``SCHEDREPLAY_CACHE_DIR`` (or
+directory is keyed on the package version and a hash of the sources compiled code
+depends on: any edit to any kernel (or to a constant it uses) gives a fresh cache. ``SCHEDREPLAY_CACHE_DIR`` (or
 ``NUMBA_CACHE_DIR``) overrides the base folder. Import this module before
 defining any kernel.
 """
@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 from pathlib import Path
 
 import warnings
@@ -23,15 +24,63 @@ from numba.core.errors import NumbaExperimentalFeatureWarning
 warnings.filterwarnings("ignore", category=NumbaExperimentalFeatureWarning)
 
 _PACKAGES = ("traces", "policies", "replay")
+#: a kernel: decorated with (or passed to) jit/njit/_jit, or built from numba types
+_COMPILED = re.compile(rb"^\s*@\s*(?:numba\.)?_?n?jit\b|\b_?n?jit\(|numba\.(?:types|typed|core)", re.M)
+_IMPORT = re.compile(rb"^[ \t]*from[ \t]+(\.*[\w.]*)[ \t]+import[ \t]+(\([^)]*\)|[^\n#]+)", re.M)
+
+
+def _module_file(root: Path, name: str) -> Path | None:
+    base = root.joinpath(*name.split("."))
+    for p in (base.with_suffix(".py"), base / "__init__.py"):
+        if p.is_file():
+            return p
+    return None
+
+
+def _imports(root: Path, path: Path, text: bytes):
+    """The project's modules a file imports (``from X import a, b`` forms, absolute or
+    relative; a name imported from a package may itself be a module)."""
+    pkg = path.relative_to(root).with_suffix("").parts[:-1]
+    if path.name == "__init__.py":
+        pkg = path.relative_to(root).parts[:-1]
+    for m in _IMPORT.finditer(text):
+        mod, names = m.group(1).decode(), m.group(2).decode().strip("()")
+        if mod.startswith("."):
+            dots = len(mod) - len(mod.lstrip("."))
+            parts = list(pkg[: len(pkg) - dots + 1]) + [x for x in mod.lstrip(".").split(".") if x]
+        else:
+            parts = mod.split(".")
+        if not parts or parts[0] not in _PACKAGES:
+            continue
+        base = ".".join(parts)
+        subs = [_module_file(root, f"{base}.{n.split()[0]}") for n in names.replace("\n", " ").split(",")
+                if n.strip()]
+        yield from (f for f in subs if f is not None)
+        if None in subs or not subs:  # some name comes from the module itself
+            f = _module_file(root, base)
+            if f is not None:
+                yield f
 
 
 def _source_hash() -> str:
-    h = hashlib.sha256()
+    """Hash of the files compiled code depends on: every file that mentions numba or jit,
+    and, transitively, the project modules they import (constants are frozen into compiled
+    code). Front-end modules (the CLI, reports, sweeps) are left out, so editing them keeps
+    the cache."""
     root = Path(__file__).resolve().parent.parent
-    for pkg in _PACKAGES:
-        for p in sorted((root / pkg).rglob("*.py")):
-            h.update(str(p.relative_to(root)).encode())
-            h.update(p.read_bytes())
+    texts = {p: p.read_bytes() for pkg in _PACKAGES for p in sorted((root / pkg).rglob("*.py"))}
+    todo = [p for p, t in texts.items() if _COMPILED.search(t)]
+    seen = set(todo)
+    while todo:
+        p = todo.pop()
+        for q in _imports(root, p, texts[p]):
+            if q not in seen and q in texts:
+                seen.add(q)
+                todo.append(q)
+    h = hashlib.sha256()
+    for p in sorted(seen):
+        h.update(str(p.relative_to(root)).encode())
+        h.update(texts[p])
     return h.hexdigest()[:16]
 
 

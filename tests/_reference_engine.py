@@ -1,0 +1,1434 @@
+"""A slow, plain pure-Python reference implementation of the replay engine with the
+EEVDF fair class and the stock RT class.
+
+Written only from the written rules: ``docs/engine-model.md`` (the engine's
+contract; section numbers below, "§N", refer to it), ``specs/eevdf.md`` and
+``specs/rt.md`` (class-internal rules, cited as "eevdf §N" / "rt §N") and
+``specs/placement.md`` where the model doc refers to it. It does not look at the
+code under test (replay/_engine.py, replay/_placement.py, policies/eevdf.py,
+policies/rt.py); it only reuses the driver's input helpers (how a workload's prio
+becomes a class, the NUMA allowance of a topology, the parameter records) and the
+bit-exact ``calc_delta`` of policies/_fair_common.py.
+
+It is meant to be read: Python objects, a heapq of (time, seq, ...) events and
+plain lists for the run queues. It is not fast.
+
+Where the written rules leave a choice open, the choice made here is marked
+"READING:"; tests/test_engine_oracle.py reports the places where the numba engine
+read them differently.
+
+Entry point: :func:`reference_replay`.
+"""
+
+from __future__ import annotations
+
+import heapq
+from dataclasses import dataclass, field
+
+import numpy as np
+import polars as pl
+
+from policies import eevdf as _eevdf_params  # PARAMS / defaults only
+from policies._fair_common import calc_delta, scaling_factor
+from policies._params import resolve
+from policies.weights import WEIGHT, WMULT
+from replay import _state as S
+from replay.engine import ENGINE_PARAMS, _class_and_policy, _imb_numa_nr
+from replay.topology import Topology, from_spec
+from replay.workload import (END_BLOCK, END_EXIT, START_AFTER, START_AT, START_BY, Workload)
+from traces import schema
+
+_calc_delta = getattr(calc_delta, "py_func", calc_delta)
+
+INF = float("inf")
+
+# task states
+NOT_STARTED, RUNNABLE, RUNNING, BLOCKED, EXITED = range(5)
+STOP, RT, FAIR = S.CLS_STOP, S.CLS_RT, S.CLS_FAIR
+
+# event kinds (§2)
+EV_START, EV_POINT, EV_TICK, EV_SERVER = range(4)
+
+# enqueue / dequeue flags (policies/_protocol.py names)
+ENQ_WAKEUP, ENQ_NEW, ENQ_MIGRATED, ENQ_REQUEUE = 1, 2, 4, 8
+DEQ_SLEEP, DEQ_MIGRATE, DEQ_EXIT = 1, 2, 4
+
+
+def _trunc_div(a: int, b: int) -> int:
+    """Integer division truncated toward zero."""
+    q = abs(a) // abs(b)
+    return q if (a >= 0) == (b > 0) else -q
+
+
+def adjust_numa_imbalance(imb: int, dst_running: int, imb_numa_nr: int) -> int:
+    """placement.md §6.1."""
+    if dst_running > imb_numa_nr:
+        return imb
+    if imb <= 2:
+        return 0
+    return imb
+
+
+# ---------------------------------------------------------------------------------
+# state
+# ---------------------------------------------------------------------------------
+
+@dataclass
+class Task:
+    idx: int
+    tid: int
+    bursts: list            # global burst indices
+    actions: list           # global action indices
+    pinned: int
+    parent: int
+    state: int = NOT_STARTED
+    cpu: int = -1           # CPU it runs / waits on, or last was on
+    last_cpu: int = -1      # "previous CPU": where it last ran (-1 until it first runs)
+    cls: int = FAIR
+    prio: int = 120
+    policy: int = S.POL_NORMAL
+    weight: int = 1024
+    burst: int = -1         # current burst (global index)
+    progress: int = 0
+    burst_end: float = INF
+    next_act: int = 0       # position in self.actions
+    last_acct: int = 0
+    last_ran: int = 0       # READING: when it last started running (replay/_state.py T_LAST_RAN)
+    recent_cpu: int = -1
+    wakee: int = -1
+    flips: int = 0
+    flips_ts: int = 0
+    pending: set = field(default_factory=set)  # bursts marked pending (§4)
+    wait_burst: int = -1
+    home: int = -1
+    delayed: bool = False
+    on_rq: bool = False
+    seq: int = 0
+    # open interval
+    iv: dict | None = None
+    # EEVDF (eevdf §2-§7)
+    v: int = 0
+    d: int = 0
+    vlag: int = 0
+    slice: int = 0
+    vprot: int = 0
+    reld: int = 0
+    has_reld: bool = False
+    # RT
+    key: int = 0
+    rr_left: int = 0
+
+
+@dataclass
+class Cpu:
+    idx: int
+    core: int
+    llc: int
+    node: int
+    capacity: int
+    curr: int = -1
+    gen: int = 0
+    rt: list = field(default_factory=list)    # RT/stop class list (incl. running)
+    fair: list = field(default_factory=list)  # fair class list (incl. running and delayed)
+    seq: int = 0
+    tick_on: bool = False
+    need_resched: bool = False
+    idle_since: int = -1
+    balance_next: int = 0
+    balance_failed: int = 0
+    server_left: int = 0
+    server_active: bool = False
+    starve_since: int = -1
+    dist_iter: int = 0      # READING: the rotating iterator starts at 0 (the scan starts at CPU 1)
+    # EEVDF per-queue
+    v0: int = 0
+    fcurr: int = -1         # fair task set_next was called for and not yet put_prev
+    # RT per-queue
+    tail_key: int = 0
+    head_key: int = 0
+
+
+class ReferenceEngine:
+    """One replay. ``run()`` returns the intervals as a list of tuples (schema.INTERVALS order)."""
+
+    def __init__(self, wl: Workload, topo: Topology, params: dict | None = None, split_migrations: bool = True):
+        self.split_migrations = split_migrations
+        given = dict(params or {})
+        eng_names = {p.name for p in ENGINE_PARAMS}
+        pol_names = {p.name for p in _eevdf_params.PARAMS}
+        unknown = set(given) - eng_names - pol_names
+        if unknown:
+            raise ValueError(f"unknown parameters {sorted(unknown)}")
+        ev = resolve(ENGINE_PARAMS, {k: v for k, v in given.items() if k in eng_names}, "engine")
+        pol = resolve(_eevdf_params.PARAMS, {k: v for k, v in given.items() if k in pol_names}, "eevdf")
+        self.C = C = topo.n_cpus
+        hz = int(ev["hz"])
+        self.tick_ns = 1_000_000_000 // hz
+        self.start = int(wl.start_ns)
+        self.horizon = int(wl.end_ns)
+        self.sleep_abs = ev["sleep"] == "absolute"
+        self.smt_factor = int(ev["smt_factor"])
+        self.numa_factor = int(ev["numa_factor"])
+        self.cold_ns = int(ev["cold_penalty_ns"])
+        self.migration_cost = int(ev["migration_cost_ns"])
+        self.newidle_on = bool(ev["newidle_balance"])
+        self.periodic_on = bool(ev["periodic_balance"])
+        self.wa_idle = bool(ev["WA_IDLE"])
+        self.wa_weight = bool(ev["WA_WEIGHT"])
+        self.wa_bias = bool(ev["WA_BIAS"])
+        self.sis_util = bool(ev["SIS_UTIL"])
+        self.wake_wide = bool(ev["WAKE_WIDE"])
+        self.rt_push = bool(ev["RT_PUSH"])
+        self.server_runtime = int(ev["fair_server_runtime_ns"])
+        self.server_period = int(ev["fair_server_period_ns"])
+        self.imb_pct = int(ev["imbalance_pct"])
+        self.imb_numa_nr = _imb_numa_nr(topo)
+        self.balance_ms = int(ev["balance_interval_ms"])
+        self.cache_nice = int(ev["cache_nice_tries"])
+        # Wakeup latencies are not in docs/engine-model.md: the reference models only 0
+        # (-1, "measure from the trace", is 0 for a workload without a trace).
+        for name in ("idle_wakeup_latency_ns", "preempt_latency_ns"):
+            if int(ev.get(name, 0)) > 0:
+                raise NotImplementedError(f"{name} > 0 is not part of docs/engine-model.md")
+        # EEVDF parameters (eevdf §1; the scaling rule of cfs.md §2)
+        factor = scaling_factor(C, pol["tunable_scaling"])
+        self.base_slice = int(pol["base_slice_ns"]) * factor
+        self.base_unscaled = int(pol["base_slice_ns"])
+        self.PLACE_LAG = bool(pol["PLACE_LAG"])
+        self.PLACE_DEADLINE_INITIAL = bool(pol["PLACE_DEADLINE_INITIAL"])
+        self.PLACE_REL_DEADLINE = bool(pol["PLACE_REL_DEADLINE"])
+        self.RUN_TO_PARITY = bool(pol["RUN_TO_PARITY"])
+        self.PREEMPT_SHORT = bool(pol["PREEMPT_SHORT"])
+        self.DELAY_DEQUEUE = bool(pol["DELAY_DEQUEUE"])
+        self.DELAY_ZERO = bool(pol["DELAY_ZERO"])
+        self.WAKEUP_PREEMPTION = bool(pol["WAKEUP_PREEMPTION"])
+        # RT (rt §4): RR slice in ticks
+        self.rr_ticks = max(1, int(pol["sched_rr_timeslice_ms"]) * hz // 1000)
+
+        # topology
+        self.cpus = [Cpu(i, int(topo.core[i]), int(topo.llc[i]), int(topo.node[i]), int(topo.capacity[i]))
+                     for i in range(C)]
+        self.llc_size = {c.llc: sum(1 for x in self.cpus if x.llc == c.llc) for c in self.cpus}
+
+        # workload
+        wt = wl.tasks
+        self.T = T = wt.height
+        comms = wt["comm"].to_list()
+        b = wl.bursts
+        B = b.height
+        self.b_task = b["task"].to_list()
+        self.b_demand = b["demand_ns"].to_list()
+        self.b_prio = b["prio"].to_list()
+        self.b_start_kind = b["start_kind"].to_list()
+        self.b_start = b["start_ns"].to_list()
+        self.b_abs = b["abs_ns"].to_list()
+        self.b_cause = b["cause"].to_list()
+        self.b_end_kind = b["end_kind"].to_list()
+        self.b_sleep = b["sleep_state"].to_list()
+        is_mig = np.array([comms[t].startswith("migration/") for t in self.b_task], bool) if B else \
+            np.zeros(0, bool)
+        cls, pol_ = _class_and_policy(np.asarray(self.b_prio, np.int64), is_mig, ev["rt_policy"])
+        self.b_class = cls.tolist()
+        self.b_policy = pol_.tolist()
+        a = wl.actions
+        self.a_task = a["task"].to_list()
+        self.a_progress = a["progress_ns"].to_list()
+        self.a_target = a["target_burst"].to_list()
+        self.a_kind = a["kind"].to_list()
+        pinned = wt["pinned_cpu"].to_list()
+        first_b, n_b = wt["first_burst"].to_list(), wt["n_bursts"].to_list()
+        first_a, n_a = wt["first_action"].to_list(), wt["n_actions"].to_list()
+        parents, tids = wt["parent"].to_list(), wt["tid"].to_list()
+        self.tasks = []
+        for i in range(T):
+            p = int(pinned[i])
+            if p >= C:  # §7.2: id mod the CPU count
+                p = p % C
+            self.tasks.append(Task(i, int(tids[i]), list(range(first_b[i], first_b[i] + n_b[i])),
+                                   list(range(first_a[i], first_a[i] + n_a[i])), p, int(parents[i])))
+
+        self.heap: list = []
+        self.seq = 0
+        self.now = self.start
+        self.rows: list = []
+
+    # -----------------------------------------------------------------------------
+    # small helpers
+    # -----------------------------------------------------------------------------
+
+    def push_event(self, time, kind, a, b=0):
+        self.seq += 1
+        heapq.heappush(self.heap, (int(time), self.seq, kind, a, b))
+
+    def allowed(self, t: Task, c: int) -> bool:
+        return t.pinned < 0 or t.pinned == c
+
+    def first_allowed(self, t: Task) -> int:
+        return t.pinned if t.pinned >= 0 else 0
+
+    def running_task(self, c: int) -> int:
+        """The task c runs (-1 if none or if its current task has just blocked/exited)."""
+        t = self.cpus[c].curr
+        return t if t >= 0 and self.tasks[t].state == RUNNING else -1
+
+    def runnable_on(self, c: int) -> list:
+        """Tasks on c's lists that are runnable or running (delayed ones excluded)."""
+        cp = self.cpus[c]
+        return [t for t in cp.rt + cp.fair if not self.tasks[t].delayed]
+
+    def is_idle(self, c: int) -> bool:
+        """§7: c runs nothing and its lists hold no runnable task."""
+        return self.cpus[c].curr < 0 and not self.runnable_on(c)
+
+    def fair_load(self, c: int) -> int:
+        """§7: Σ weights of c's fair tasks that are not delayed (running one included)."""
+        return sum(self.tasks[t].weight for t in self.cpus[c].fair if not self.tasks[t].delayed)
+
+    def waiting_fair(self, c: int) -> list:
+        """§9: c's fair list minus delayed ones minus the running one."""
+        run = self.running_task(c)
+        return [t for t in self.cpus[c].fair if not self.tasks[t].delayed and t != run]
+
+    def core_idle(self, c: int) -> bool:
+        core = self.cpus[c].core
+        return all(self.is_idle(x.idx) for x in self.cpus if x.core == core)
+
+    def node_runnable(self, node: int) -> int:
+        return sum(len(self.runnable_on(x.idx)) for x in self.cpus if x.node == node)
+
+    def domain(self, c: int, level: int) -> list:
+        cp = self.cpus[c]
+        if level == 0:
+            return [x.idx for x in self.cpus if x.core == cp.core]
+        if level == 1:
+            return [x.idx for x in self.cpus if x.llc == cp.llc]
+        if level == 2:
+            return [x.idx for x in self.cpus if x.node == cp.node]
+        return list(range(self.C))
+
+    @staticmethod
+    def urgency(t: Task) -> tuple:
+        """Smaller is more urgent: class first (stop > RT > fair), then prio."""
+        return (t.cls, t.prio)
+
+    # -----------------------------------------------------------------------------
+    # intervals
+    # -----------------------------------------------------------------------------
+
+    def open_iv(self, t: Task, state, cpu, begin, sleep_state=-1, wait_start=-1, cause=-1):
+        t.iv = dict(state=state, cpu=cpu, start=self.now, begin=begin, sleep=sleep_state, wait=wait_start,
+                    cause=cause)
+
+    def close_iv(self, t: Task, end_code, at=None):
+        iv = t.iv
+        assert iv is not None
+        self.rows.append((t.tid, iv["cpu"], iv["start"], self.now if at is None else at, iv["state"], iv["begin"],
+                          end_code, iv["sleep"], iv["wait"], iv["cause"], True))
+        t.iv = None
+
+    # -----------------------------------------------------------------------------
+    # §3 running, progress, accounting, arming
+    # -----------------------------------------------------------------------------
+
+    def rate(self, c: int, t: Task) -> int:
+        cp = self.cpus[c]
+        r = cp.capacity
+        # READING: a sibling "runs a task" until it switches away (a current task that has just
+        # blocked or exited still counts: the rate is the one in effect since the last accounting).
+        if any(x.idx != c and x.core == cp.core and x.curr >= 0 for x in self.cpus):
+            r = r * self.smt_factor // 1024
+        if t.home >= 0 and t.home != cp.node:
+            r = r * self.numa_factor // 1024
+        return max(r, 1)
+
+    def account(self, c: int):
+        ti = self.running_task(c)
+        if ti < 0:
+            return
+        t = self.tasks[ti]
+        dt = self.now - t.last_acct
+        if dt <= 0:
+            return
+        t.last_acct = self.now
+        t.progress += dt * self.rate(c, t) // 1024
+        if self.update_curr(c, t, dt):
+            self.cpus[c].need_resched = True
+        cp = self.cpus[c]
+        if cp.server_active and t.cls == FAIR:  # §10: fair running time is charged to the server
+            cp.server_left -= dt
+            if cp.server_left <= 0:
+                cp.need_resched = True
+
+    def arm(self, c: int):
+        cp = self.cpus[c]
+        cp.gen += 1
+        ti = self.running_task(c)
+        if ti < 0:
+            return
+        t = self.tasks[ti]
+        p = t.burst_end
+        if t.next_act < len(t.actions):
+            ap = self.a_progress[t.actions[t.next_act]]
+            if ap < p:
+                p = ap
+        if p == INF:
+            return
+        left = p - t.progress
+        dt = 0 if left <= 0 else -(-(left * 1024) // self.rate(c, t))
+        self.push_event(self.now + dt, EV_POINT, c, cp.gen)
+
+    # -----------------------------------------------------------------------------
+    # class dispatch
+    # -----------------------------------------------------------------------------
+
+    def update_curr(self, c, t: Task, dt) -> bool:
+        if t.cls == FAIR:
+            return self.fair_update_curr(c, t, dt)
+        return False  # RT / stop: nothing to do
+
+    def enqueue(self, c, t: Task, flags):
+        if t.cls == FAIR:
+            self.fair_enqueue(c, t, flags)
+        else:
+            self.rt_enqueue(c, t, flags)
+
+    def list_add(self, c, t: Task):
+        cp = self.cpus[c]
+        (cp.fair if t.cls == FAIR else cp.rt).append(t.idx)
+        cp.seq += 1
+        t.seq = cp.seq
+        t.on_rq = True
+        t.cpu = c
+
+    def list_remove(self, c, t: Task):
+        cp = self.cpus[c]
+        lst = cp.fair if t.idx in cp.fair else cp.rt
+        lst.remove(t.idx)
+        t.on_rq = False
+        t.delayed = False
+
+    def dequeue(self, c, t: Task, flags) -> bool:
+        """Returns True if t left the queue (it is then removed from the list)."""
+        if t.cls == FAIR:
+            return self.fair_dequeue(c, t, flags)
+        self.list_remove(c, t)
+        return True
+
+    def pick_class(self, c, cls) -> int:
+        return self.fair_pick(c) if cls == FAIR else self.rt_pick(c)
+
+    def check_preempt(self, c, t: Task) -> bool:
+        if t.cls == FAIR:
+            return self.fair_check_preempt(c, t)
+        return self.rt_check_preempt(c, t)
+
+    def set_next(self, c, t: Task):
+        if t.cls == FAIR:
+            self.fair_set_next(c, t)
+
+    def put_prev(self, c, t: Task):
+        if t.cls == FAIR and self.cpus[c].fcurr == t.idx:
+            self.cpus[c].fcurr = -1
+
+    def class_tick(self, c, t: Task) -> bool:
+        if t.cls == FAIR:
+            return False  # eevdf §9: the tick's update_curr already ran in the accounting
+        return self.rt_tick(c, t)
+
+    def init_task(self, this, t: Task, parent):
+        # fair (eevdf §6: a new task has vlag 0) and RT (rt §4: RR slice reset at fork)
+        t.vlag = 0
+        t.slice = self.base_slice
+        t.has_reld = False
+        t.rr_left = self.rr_ticks
+
+    # -----------------------------------------------------------------------------
+    # EEVDF (eevdf.md; §12 integer conventions)
+    # -----------------------------------------------------------------------------
+
+    def w(self, t: Task) -> int:
+        return int(WEIGHT[min(max(t.prio - 120, -20), 19) + 20])
+
+    def cdf(self, delta: int, t: Task) -> int:
+        """calc_delta_fair: bit-exact (cfs.md §3), identity at weight 1024."""
+        nice = min(max(t.prio - 120, -20), 19)
+        if WEIGHT[nice + 20] == 1024:
+            return delta
+        return int(_calc_delta(int(delta), 1024, int(WMULT[nice + 20])))
+
+    def V(self, c, exclude=-1) -> int:
+        cp = self.cpus[c]
+        ents = [self.tasks[x] for x in cp.fair if x != exclude]
+        if not ents:
+            return cp.v0
+        W = sum(self.w(e) for e in ents)
+        Sm = sum(self.w(e) * (e.v - cp.v0) for e in ents)
+        return cp.v0 + Sm // W  # floor toward -inf
+
+    def eligible(self, c, t: Task) -> bool:
+        cp = self.cpus[c]
+        ents = [self.tasks[x] for x in cp.fair]
+        W = sum(self.w(e) for e in ents)
+        Sm = sum(self.w(e) * (e.v - cp.v0) for e in ents)
+        return Sm >= (t.v - cp.v0) * W
+
+    def update_v0(self, c):
+        """v0 = max(v0, smallest v on the list) (eevdf §2). READING: done in update_curr and after
+        every dequeue that removes an entity; it only matters for an empty queue (V = v0)."""
+        cp = self.cpus[c]
+        if cp.fair:
+            cp.v0 = max(cp.v0, min(self.tasks[x].v for x in cp.fair))
+
+    def protected(self, t: Task) -> bool:
+        return t.vprot > t.v
+
+    def save_lag(self, c, t: Task) -> int:
+        limit = self.cdf(max(2 * t.slice, self.tick_ns), t)
+        return max(-limit, min(limit, self.V(c) - t.v))
+
+    def fair_update_curr(self, c, t: Task, dt) -> bool:
+        cp = self.cpus[c]
+        t.v += self.cdf(dt, t)
+        completed = False
+        if t.v >= t.d:
+            t.slice = self.base_slice
+            t.d = t.v + self.cdf(t.slice, t)
+            completed = True
+        self.update_v0(c)
+        if len(cp.fair) == 1:
+            return False
+        return completed or not self.protected(t)
+
+    def fair_enqueue(self, c, t: Task, flags):
+        cp = self.cpus[c]
+        if flags & ENQ_REQUEUE:  # eevdf §10: wakeup of a delayed task, in place
+            # READING: "re-place (v = V ...)" uses V without the entity, as a placement does
+            if self.DELAY_ZERO and self.V(c) - t.v > 0:
+                t.vlag = 0
+                t.slice = self.base_slice
+                t.v = self.V(c, exclude=t.idx)
+                t.d = t.v + self.cdf(t.slice, t)
+            return
+        # eevdf §6 place_entity
+        t.slice = self.base_slice
+        vs = self.cdf(t.slice, t)
+        vnow = self.V(c, exclude=t.idx)
+        others = [self.tasks[x] for x in cp.fair if x != t.idx]
+        lag = 0
+        if self.PLACE_LAG and others and t.vlag != 0:
+            wq = sum(self.w(e) for e in others)
+            lag = _trunc_div(t.vlag * (wq + self.w(t)), wq)
+        t.v = vnow - lag
+        if t.has_reld:
+            t.d = t.v + t.reld
+            t.has_reld = False
+            return
+        if self.PLACE_DEADLINE_INITIAL and flags & ENQ_NEW:
+            vs = vs // 2
+        t.d = t.v + vs
+
+    def fair_dequeue(self, c, t: Task, flags) -> bool:
+        sleep = bool(flags & DEQ_SLEEP)
+        if sleep and not flags & DEQ_EXIT and self.DELAY_DEQUEUE and not self.eligible(c, t):
+            if not t.delayed:
+                t.delayed = True
+            return False
+        t.vlag = self.save_lag(c, t)
+        if not sleep and self.PLACE_REL_DEADLINE:
+            t.reld = t.d - t.v
+            t.has_reld = True
+        self.list_remove(c, t)
+        self.update_v0(c)
+        return True
+
+    def finish_delayed(self, c, t: Task):
+        """eevdf §10: a delayed entity leaves for real (picked, or its class changed)."""
+        lag = self.save_lag(c, t)
+        if self.DELAY_ZERO and lag > 0:
+            lag = 0
+        t.vlag = lag
+        self.list_remove(c, t)
+        self.update_v0(c)
+
+    def pick_eevdf(self, c, protect=True) -> int:
+        cp = self.cpus[c]
+        if not cp.fair:
+            return -1
+        if len(cp.fair) == 1:
+            return cp.fair[0]
+        cur = cp.fcurr if cp.fcurr in cp.fair else -1
+        cc = cur if cur >= 0 and self.eligible(c, self.tasks[cur]) else -1
+        if cc >= 0 and protect and self.protected(self.tasks[cc]):
+            return cc
+        best = -1
+        for x in cp.fair:
+            if x == cur:
+                continue
+            tx = self.tasks[x]
+            if not self.eligible(c, tx):
+                continue
+            if best < 0 or tx.d < self.tasks[best].d or (tx.d == self.tasks[best].d and tx.seq < self.tasks[best].seq):
+                best = x
+        if best < 0 or (cc >= 0 and self.tasks[cc].d < self.tasks[best].d):
+            best = cc
+        return best
+
+    def fair_pick(self, c) -> int:
+        while True:
+            x = self.pick_eevdf(c, True)
+            if x < 0:
+                return -1
+            if self.tasks[x].delayed:
+                self.finish_delayed(c, self.tasks[x])
+                continue
+            return x
+
+    def min_slice(self, c) -> int:
+        return min(self.tasks[x].slice for x in self.cpus[c].fair)
+
+    def fair_set_next(self, c, t: Task):
+        self.cpus[c].fcurr = t.idx
+        s = self.min_slice(c) if self.RUN_TO_PARITY else self.base_unscaled
+        s = min(s, t.slice)
+        t.vprot = t.d if s == t.slice else min(t.d, t.v + self.cdf(s, t))
+
+    def fair_check_preempt(self, c, p: Task) -> bool:
+        if not self.WAKEUP_PREEMPTION:
+            return False
+        cur = self.cpus[c].fcurr
+        if cur < 0 or cur == p.idx:
+            return False
+        ct = self.tasks[cur]
+        short = self.PREEMPT_SHORT and p.slice < ct.slice
+        if self.pick_eevdf(c, protect=not short) == p.idx:
+            if short:
+                ct.vprot = ct.v
+            return True
+        if short and self.RUN_TO_PARITY:
+            ct.vprot = min(ct.vprot, ct.v + self.cdf(self.min_slice(c), ct))
+        return False
+
+    # -----------------------------------------------------------------------------
+    # RT class (rt.md §3-§5; §12 keys)
+    # -----------------------------------------------------------------------------
+
+    def rt_enqueue(self, c, t: Task, flags):
+        cp = self.cpus[c]
+        cp.tail_key += 1
+        t.key = cp.tail_key
+
+    def rt_order(self, x: int) -> tuple:
+        t = self.tasks[x]
+        return (t.prio, t.key)
+
+    def rt_pick(self, c) -> int:
+        cp = self.cpus[c]
+        if not cp.rt:
+            return -1
+        return min(cp.rt, key=self.rt_order)
+
+    def find_lowest_level(self, p: Task) -> int:
+        """cpupri_find: the lowest level below p's among p's allowed CPUs (-1: none)."""
+        plev = self.task_level(p)
+        levels = [self.level(c) for c in range(self.C) if self.allowed(p, c) and self.level(c) < plev]
+        return min(levels) if levels else -1
+
+    def rt_check_preempt(self, c, p: Task) -> bool:
+        # rt.md §5, including the equal-prio case of §3
+        cur = self.running_task(c)
+        ct = self.tasks[cur]
+        if p.prio < ct.prio:
+            return True
+        if p.prio == ct.prio:
+            # rt §3 / §5: equal-prio wakeup special case (check_preempt_equal_prio)
+            if ct.pinned >= 0 or self.find_lowest_level(ct) < 0:
+                return False
+            if p.pinned < 0 and self.find_lowest_level(p) >= 0:
+                return False
+            cp = self.cpus[c]
+            cp.head_key -= 1
+            p.key = cp.head_key
+            return True
+        return False
+
+    def rt_tick(self, c, t: Task) -> bool:
+        if t.policy != S.POL_RR:
+            return False
+        t.rr_left -= 1
+        if t.rr_left > 0:
+            return False
+        t.rr_left = self.rr_ticks
+        cp = self.cpus[c]
+        if any(x != t.idx and self.tasks[x].prio == t.prio for x in cp.rt):
+            cp.tail_key += 1
+            t.key = cp.tail_key
+            return True
+        return False
+
+    # -----------------------------------------------------------------------------
+    # §2 main loop
+    # -----------------------------------------------------------------------------
+
+    def run(self) -> list:
+        for t in self.tasks:
+            if not t.bursts:
+                continue
+            b0 = t.bursts[0]
+            k = self.b_start_kind[b0]
+            if k in (START_AT, START_AFTER):
+                self.push_event(max(self.b_start[b0], self.start), EV_START, t.idx, b0)
+            else:
+                t.wait_burst = b0
+        while self.heap:
+            time, _, kind, a, b = heapq.heappop(self.heap)
+            if time > self.horizon:
+                break
+            self.now = time
+            if kind == EV_START:
+                self.make_runnable(self.tasks[a], b, waker=-1)
+            elif kind == EV_POINT:
+                self.on_point(a, b)
+            elif kind == EV_TICK:
+                self.on_tick(a)
+            else:
+                self.on_server(a, b)
+            self.resched_marked()
+        self.now = self.horizon
+        for t in self.tasks:
+            if t.iv is not None:
+                self.close_iv(t, schema.END_TRACE_END)
+        return self.rows
+
+    def resched_marked(self):
+        # READING: "every CPU marked need-resched is rescheduled, in increasing CPU number";
+        # CPUs marked by those reschedules are handled too (further passes, ascending), so that
+        # no CPU stays marked once an event has been handled.
+        while True:
+            marked = [c for c in range(self.C) if self.cpus[c].need_resched]
+            if not marked:
+                return
+            for c in range(self.C):
+                if self.cpus[c].need_resched:
+                    self.reschedule(c)
+
+    # -----------------------------------------------------------------------------
+    # §4 a burst becomes runnable
+    # -----------------------------------------------------------------------------
+
+    def make_runnable(self, t: Task, b: int, waker: int):
+        if t.state in (RUNNING, RUNNABLE, EXITED):
+            return
+        if t.state == BLOCKED:
+            self.close_iv(t, schema.END_WOKEN)
+        new = t.state == NOT_STARTED
+        old_cls = t.cls
+        if t.delayed and self.b_class[b] != old_cls:
+            # "A delayed task whose class changed is first dequeued for good" -- READING: "first"
+            # means before it takes the new burst's class and prio, so the fair class computes
+            # its lag with the weight it was queued with.
+            c = t.cpu
+            self.account(c)
+            self.finish_delayed(c, t)
+        t.cls = self.b_class[b]
+        t.prio = int(self.b_prio[b])
+        t.policy = self.b_policy[b]
+        t.weight = self.w(t) if t.cls == FAIR else 0
+        t.burst = b
+        t.wait_burst = -1
+        dem = self.b_demand[b]
+        t.burst_end = INF if dem < 0 else t.progress + dem
+        t.state = RUNNABLE
+        cause = int(self.b_cause[b])
+        if t.delayed and t.cls == old_cls == FAIR:
+            c = t.cpu
+            t.delayed = False
+            self.open_iv(t, schema.RUNNABLE, c, cause, -1, self.now, cause)
+            self.account(c)
+            self.enqueue(c, t, ENQ_REQUEUE | ENQ_WAKEUP)
+            self.preempt_check(c, t)
+            return
+        this = -1
+        waker_cpu = self.tasks[waker].cpu if waker >= 0 else -1
+        if new:
+            par = t.parent
+            if par >= 0 and self.tasks[par].cpu >= 0:
+                this = self.tasks[par].cpu
+            elif t.last_cpu >= 0:
+                this = t.last_cpu
+            else:
+                this = 0
+            self.init_task(this, t, par)
+        if t.pinned >= 0:
+            cpu = t.pinned
+        elif t.cls == FAIR:
+            if new:
+                cpu = self.select_fair_fork(t, this)
+            else:
+                cpu = self.select_fair_wakeup(t, t.last_cpu, waker_cpu, waker)
+        else:
+            if not new:
+                this = waker_cpu
+            prev = t.last_cpu if t.last_cpu >= 0 else this
+            cpu = self.select_rt(t, prev, this)
+        if not (0 <= cpu < self.C):
+            cpu = self.first_allowed(t)
+        self.open_iv(t, schema.RUNNABLE, cpu, cause, -1, self.now, cause)
+        self.account(cpu)
+        self.list_add(cpu, t)
+        self.enqueue(cpu, t, ENQ_WAKEUP | (ENQ_NEW if new else 0))
+        self.preempt_check(cpu, t)
+        if t.cls != FAIR and self.rt_push:
+            self.push(cpu)
+        self.server_check(cpu)
+
+    def on_action(self, w: Task, ai: int):
+        x = self.tasks[self.b_task[self.a_target[ai]]]
+        b = self.a_target[ai]
+        # wake-flip bookkeeping (§7.1 step 2)
+        if x.idx != w.wakee:
+            if self.now - w.flips_ts > 1_000_000_000:
+                w.flips //= 2
+                w.flips_ts = self.now
+            w.wakee = x.idx
+            w.flips += 1
+        if x.wait_burst == b:
+            self.make_runnable(x, b, waker=w.idx)
+        elif x.burst < b:
+            x.pending.add(b)  # READING: a mark per burst (several may be pending at once)
+
+    # -----------------------------------------------------------------------------
+    # §5 POINT
+    # -----------------------------------------------------------------------------
+
+    def on_point(self, c: int, gen: int):
+        cp = self.cpus[c]
+        if gen != cp.gen or self.running_task(c) < 0:
+            return
+        t = self.tasks[cp.curr]
+        self.account(c)
+        while t.next_act < len(t.actions):
+            ai = t.actions[t.next_act]
+            if self.a_progress[ai] <= t.progress and self.a_progress[ai] <= t.burst_end:
+                t.next_act += 1
+                self.on_action(t, ai)
+            else:
+                break
+        if t.progress >= t.burst_end:
+            self.end_burst(c, t)
+            cp.need_resched = True
+        elif not cp.need_resched:
+            self.arm(c)
+
+    def end_burst(self, c: int, t: Task):
+        b = t.burst
+        if self.b_end_kind[b] == END_EXIT:
+            self.dequeue(c, t, DEQ_EXIT | DEQ_SLEEP)
+            if t.on_rq:  # the class cannot keep it
+                self.list_remove(c, t)
+            self.close_iv(t, schema.END_EXITED)
+            t.state = EXITED
+            return
+        self.dequeue(c, t, DEQ_SLEEP)
+        self.close_iv(t, schema.END_BLOCKED)
+        t.state = BLOCKED
+        self.open_iv(t, schema.BLOCKED, -1, schema.BEGIN_SWITCH_OUT, int(self.b_sleep[b]))
+        pos = t.bursts.index(b)
+        if pos + 1 >= len(t.bursts):
+            return
+        nb = t.bursts[pos + 1]
+        k = self.b_start_kind[nb]
+        if nb in t.pending:
+            t.pending.discard(nb)
+            self.push_event(self.now, EV_START, t.idx, nb)
+        elif k == START_BY:
+            t.wait_burst = nb
+        elif k == START_AT:
+            self.push_event(max(self.b_start[nb], self.now), EV_START, t.idx, nb)
+        else:
+            when = max(self.b_abs[nb], self.now) if self.sleep_abs else self.now + self.b_start[nb]
+            self.push_event(when, EV_START, t.idx, nb)
+
+    # -----------------------------------------------------------------------------
+    # §6 wakeup preemption
+    # -----------------------------------------------------------------------------
+
+    def preempt_check(self, c: int, t: Task):
+        cp = self.cpus[c]
+        if cp.curr < 0:
+            cp.need_resched = True
+            return
+        if cp.need_resched:
+            return
+        cur = self.tasks[cp.curr]
+        if cur.state != RUNNING:
+            cp.need_resched = True
+            return
+        if t.cls == FAIR and cur.cls != FAIR and cp.server_active:
+            return
+        if t.cls < cur.cls:
+            cp.need_resched = True
+            return
+        if t.cls > cur.cls:
+            return
+        self.account(c)
+        if self.check_preempt(c, t):
+            cp.need_resched = True
+
+    # -----------------------------------------------------------------------------
+    # §7 placement
+    # -----------------------------------------------------------------------------
+
+    def select_fair_wakeup(self, p: Task, prev: int, this: int, waker: int) -> int:
+        if prev < 0:
+            prev = this if this >= 0 else self.first_allowed(p)
+        if this < 0:
+            this = prev
+        target = prev
+        wide = False
+        if self.wake_wide and waker >= 0:
+            wf, pf = self.tasks[waker].flips, p.flips
+            m, s = max(wf, pf), min(wf, pf)
+            sz = self.llc_size[self.cpus[prev].llc]
+            wide = s >= sz and m >= s * sz
+        if not wide and this != prev and self.allowed(p, this):
+            target = self.wake_affine(p, this, prev)
+        c = self.select_idle_sibling(p, prev, target)
+        if not self.allowed(p, c):
+            c = prev if self.allowed(p, prev) else self.first_allowed(p)
+        return c
+
+    def wake_affine(self, p: Task, this: int, prev: int) -> int:
+        if self.wa_idle:
+            if self.is_idle(this) and self.cpus[this].llc == self.cpus[prev].llc:
+                return prev if self.is_idle(prev) else this
+            if self.is_idle(prev):
+                return prev
+        if self.wa_weight:
+            wp = p.weight
+            this_eff = (self.fair_load(this) + wp) * 100 * self.cpus[prev].capacity
+            bias = 100 + (self.imb_pct - 100) // 2 if self.wa_bias else 100
+            prev_eff = (self.fair_load(prev) - wp) * bias * self.cpus[this].capacity
+            if this_eff < prev_eff:
+                return this
+        return prev
+
+    def select_idle_sibling(self, p: Task, prev: int, target: int) -> int:
+        tl = self.cpus[target].llc
+        if self.is_idle(target) and self.allowed(p, target):
+            return target
+        if prev != target and self.cpus[prev].llc == tl and self.is_idle(prev) and self.allowed(p, prev):
+            return prev
+        r = p.recent_cpu
+        p.recent_cpu = prev
+        if (r >= 0 and r != prev and r != target and self.cpus[r].llc == tl and self.is_idle(r)
+                and self.allowed(p, r)):
+            return r
+        has_idle_core = False
+        tcore = self.cpus[target].core
+        smt = any(x.core == tcore and x.idx != target for x in self.cpus)
+        if smt:
+            has_idle_core = any(self.core_idle(x.idx) for x in self.cpus if x.llc == tl)
+            if not has_idle_core and self.cpus[prev].llc == tl:
+                pcore = self.cpus[prev].core
+                for x in self.cpus:
+                    if x.core == pcore and x.idx != prev and self.is_idle(x.idx) and self.allowed(p, x.idx):
+                        return x.idx
+        W = self.llc_size[tl]
+        if self.sis_util:
+            # utilisation proxies are 0..1024 per CPU (replay/_state.py C_UTIL), so
+            # x = (Σ util // 1024) // W is 0 or 1 and nr_idle_scan = W for any pct <= 400:
+            # the budget is W + 1 whatever the proxies are.
+            budget = W + 1
+        else:
+            budget = self.C
+        if not has_idle_core and budget <= 1:
+            return target
+        fallback = -1
+        for k in range(1, self.C + 1):
+            cc = (target + k) % self.C
+            if self.cpus[cc].llc != tl or not self.allowed(p, cc):
+                continue
+            if has_idle_core:
+                if self.core_idle(cc):
+                    return cc
+                if fallback < 0 and self.is_idle(cc):
+                    fallback = cc
+            else:
+                budget -= 1
+                if budget <= 0:
+                    break
+                if self.is_idle(cc):
+                    return cc
+        if fallback >= 0:
+            return fallback
+        return target
+
+    def select_fair_fork(self, p: Task, this: int) -> int:
+        node = self.cpus[this].node
+        nodes = sorted({x.node for x in self.cpus})
+        if len(nodes) > 1:
+            idle_of = {n: sum(1 for x in self.cpus if x.node == n and self.allowed(p, x.idx) and self.is_idle(x.idx))
+                       for n in nodes}
+            best = max(nodes, key=lambda n: (idle_of[n], -n))
+            if best != node:
+                diff = idle_of[best] - idle_of[node]
+                if adjust_numa_imbalance(diff, self.node_runnable(node) + 1, self.imb_numa_nr) != 0:
+                    node = best
+        llcs = []
+        for x in self.cpus:
+            if x.node == node and x.llc not in llcs:
+                llcs.append(x.llc)
+        idle_llc = {l: sum(1 for x in self.cpus if x.llc == l and self.allowed(p, x.idx) and self.is_idle(x.idx))
+                    for l in llcs}
+        top = max(idle_llc.values())
+        tied = [l for l in llcs if idle_llc[l] == top]
+        llc = self.cpus[this].llc if self.cpus[this].llc in tied else tied[0]
+        cand = [x.idx for x in self.cpus if x.llc == llc and self.allowed(p, x.idx)]
+        for c in cand:
+            if self.is_idle(c) and self.core_idle(c):
+                return c
+        for c in cand:
+            if self.is_idle(c):
+                return c
+        if not cand:
+            return self.first_allowed(p)
+        return min(cand, key=lambda c: (len(self.runnable_on(c)), c))
+
+    # RT placement (§7.4)
+
+    def level(self, c: int) -> int:
+        cp = self.cpus[c]
+        if not cp.rt:
+            return 0
+        best = min(cp.rt, key=lambda x: self.tasks[x].prio)
+        bt = self.tasks[best]
+        if bt.cls == STOP:
+            return 100
+        return 99 - bt.prio
+
+    def task_level(self, t: Task) -> int:
+        return 100 if t.cls == STOP else 99 - t.prio
+
+    def rotating_scan(self, pcpu: int, pred) -> int:
+        cp = self.cpus[pcpu]
+        for k in range(1, self.C + 1):
+            cc = (cp.dist_iter + k) % self.C
+            if pred(cc):
+                cp.dist_iter = cc
+                return cc
+        return -1
+
+    def find_lowest_rq(self, p: Task, pcpu: int, this: int) -> int:
+        lvl = self.find_lowest_level(p)
+        if lvl < 0:
+            return -1
+        at = lambda c: self.allowed(p, c) and self.level(c) == lvl  # noqa: E731
+        if self.level(pcpu) == lvl:
+            return pcpu
+        for dl in (1, 2):
+            dom = set(self.domain(pcpu, dl))
+            if this >= 0 and this in dom and at(this):
+                return this
+            r = self.rotating_scan(pcpu, lambda c: c in dom and at(c))
+            if r >= 0:
+                return r
+        if this >= 0 and at(this):
+            return this
+        return self.rotating_scan(pcpu, at)
+
+    def select_rt(self, p: Task, prev: int, this: int) -> int:
+        if not (0 <= prev < self.C) or not self.allowed(p, prev):
+            prev = self.first_allowed(p)
+        cur = self.running_task(prev)
+        if cur >= 0:
+            ct = self.tasks[cur]
+            if ct.cls != FAIR and (ct.pinned >= 0 or ct.prio <= p.prio):
+                cand = self.find_lowest_rq(p, prev, this)
+                if cand >= 0 and self.task_level(p) > self.level(cand):
+                    return cand
+        return prev
+
+    # -----------------------------------------------------------------------------
+    # §8 TICK, §10 fair server
+    # -----------------------------------------------------------------------------
+
+    def on_tick(self, c: int):
+        cp = self.cpus[c]
+        if cp.curr < 0:
+            cp.tick_on = False
+            return
+        self.account(c)
+        ti = self.running_task(c)
+        if ti >= 0 and self.class_tick(c, self.tasks[ti]):
+            cp.need_resched = True
+        if self.periodic_on and self.now >= cp.balance_next:
+            self.periodic_balance(c)
+        self.push_event(self.now + self.tick_ns, EV_TICK, c)
+
+    def server_check(self, c: int):
+        if self.server_runtime <= 0:
+            return
+        cp = self.cpus[c]
+        fair_waiting = any(not self.tasks[x].delayed for x in cp.fair)
+        ti = self.running_task(c)
+        if ti >= 0 and self.tasks[ti].cls != FAIR and fair_waiting:
+            if cp.starve_since < 0:
+                cp.starve_since = self.now
+                self.push_event(self.now + self.server_period - self.server_runtime, EV_SERVER, c, self.now)
+        elif not fair_waiting:
+            cp.starve_since = -1
+
+    def on_server(self, c: int, since: int):
+        cp = self.cpus[c]
+        if cp.starve_since == since and cp.starve_since >= 0 and not cp.server_active:
+            cp.server_active = True
+            cp.server_left = self.server_runtime
+            cp.need_resched = True
+
+    # -----------------------------------------------------------------------------
+    # §9 moving tasks
+    # -----------------------------------------------------------------------------
+
+    def migrate(self, t: Task, s: int, d: int):
+        self.account(s)
+        self.dequeue(s, t, DEQ_MIGRATE)
+        if t.on_rq:
+            self.list_remove(s, t)
+        # READING (the model doc is silent): the runnable interval ends `migrated` and a new
+        # one begins `migrate` on the destination, keeping wait start, cause and sleep state,
+        # as in the observed schedule (schema END_MIGRATED / BEGIN_MIGRATE, "kept across
+        # migrations"). With split_migrations=False the interval just moves to the destination
+        # (one runnable interval per wait, its cpu the one it waited on last).
+        iv = t.iv
+        if self.split_migrations:
+            self.close_iv(t, schema.END_MIGRATED)
+            self.open_iv(t, schema.RUNNABLE, d, schema.BEGIN_MIGRATE, iv["sleep"], iv["wait"], iv["cause"])
+        else:
+            iv["cpu"] = d
+        self.account(d)
+        self.list_add(d, t)
+        self.enqueue(d, t, ENQ_MIGRATED)
+
+    def hot(self, t: Task, level: int) -> bool:
+        return level != 0 and self.now - t.last_ran < self.migration_cost
+
+    def push(self, c: int):
+        cp = self.cpus[c]
+        for _ in range(8):
+            cands = [self.tasks[x] for x in cp.rt if self.tasks[x].state == RUNNABLE
+                     and self.tasks[x].cls == RT and self.tasks[x].pinned < 0]
+            if not cands:
+                return
+            x = min(cands, key=lambda t: (t.prio, t.seq))
+            cur = self.running_task(c)
+            if cur >= 0 and self.urgency(x) < self.urgency(self.tasks[cur]):
+                cp.need_resched = True
+                return
+            target = self.find_lowest_rq(x, c, c)
+            if not (target >= 0 and target != c and self.task_level(x) > self.level(target)):
+                return
+            self.migrate(x, c, target)
+            self.preempt_check(target, x)
+
+    def pull(self, c: int):
+        # READING: ties between waiting RT tasks of one CPU go to the lower insertion sequence,
+        # as for the push; between CPUs to the first CPU.
+        best = None
+        for s in range(self.C):
+            if s == c:
+                continue
+            cands = [self.tasks[x] for x in self.cpus[s].rt if self.tasks[x].state == RUNNABLE
+                     and self.tasks[x].cls == RT and self.tasks[x].pinned < 0 and self.allowed(self.tasks[x], c)]
+            if not cands:
+                continue
+            x = min(cands, key=lambda t: (t.prio, t.seq))
+            if not self.task_level(x) > self.level(c):
+                continue
+            cur = self.running_task(s)
+            if cur >= 0 and self.tasks[cur].cls != FAIR and self.urgency(self.tasks[cur]) > self.urgency(x):
+                continue
+            if best is None or x.prio < best[0].prio:
+                best = (x, s)
+        if best is not None:
+            self.migrate(best[0], best[1], c)
+
+    def pick_steal(self, s: int, d: int, level: int, allow_hot: bool, cond=None):
+        cands = [self.tasks[x] for x in self.waiting_fair(s)
+                 if self.allowed(self.tasks[x], d) and (allow_hot or not self.hot(self.tasks[x], level))
+                 and (cond is None or cond(self.tasks[x]))]
+        if not cands:
+            return None
+        return min(cands, key=lambda t: (t.last_ran, t.idx))
+
+    def numa_ok(self, s: int, d: int, periodic: bool = False) -> bool:
+        """The NUMA allowance (§9.3) for moving a task from s to d."""
+        ns, nd = self.cpus[s].node, self.cpus[d].node
+        if ns == nd:
+            return True
+        rd = self.node_runnable(nd)
+        diff = self.node_runnable(ns) - rd
+        return diff > 0 and adjust_numa_imbalance(diff, rd + 1, self.imb_numa_nr) != 0
+
+    def busiest_waiting(self, cpus) -> int:
+        best, n = -1, 0
+        for s in cpus:
+            k = len(self.waiting_fair(s))
+            if k > n:
+                best, n = s, k
+        return best
+
+    def newidle_balance(self, c: int) -> bool:
+        below: set = set()
+        for level in range(4):
+            dom = self.domain(c, level)
+            cands = [x for x in dom if x not in below]
+            below = set(dom)
+            s = self.busiest_waiting(cands)
+            if s < 0:
+                continue
+            if level == 3 and not self.numa_ok(s, c):
+                continue
+            t = self.pick_steal(s, c, level, allow_hot=False)
+            if t is not None:
+                self.migrate(t, s, c)
+                return True
+        return False
+
+    def periodic_balance(self, c: int):
+        cp = self.cpus[c]
+        busy = self.running_task(c) >= 0
+        llc_size = self.llc_size[cp.llc]
+        iv = self.balance_ms * 1_000_000 * llc_size * (16 if busy else 1) - (self.tick_ns if busy else 0)
+        cp.balance_next = self.now + max(self.tick_ns, iv)
+        # READING: levels whose domain equals the one below (a node that is one LLC) are
+        # balanced again, as written ("for levels 1..3"); a NUMA refusal in (a) is a skip,
+        # not a failure; failures count per level and per CPU.
+        for level in (1, 2, 3):
+            dom = self.domain(c, level)
+            # (a) idle CPUs of the domain pull
+            for d in dom:
+                if not self.is_idle(d):
+                    continue
+                s = self.busiest_waiting(dom)
+                if s < 0:
+                    break
+                if not self.numa_ok(s, d, periodic=True):
+                    continue
+                dp = self.cpus[d]
+                t = self.pick_steal(s, d, level, allow_hot=dp.balance_failed > self.cache_nice)
+                if t is not None:
+                    self.migrate(t, s, d)
+                    dp.balance_failed = 0
+                    dp.need_resched = True
+                else:
+                    dp.balance_failed += 1
+            # (b) a busy c pulls load
+            if not busy:
+                continue
+            loads = {x: self.fair_load(x) for x in dom}
+            busiest, bl = -1, -1
+            for x in dom:
+                if x != c and self.waiting_fair(x) and loads[x] > bl:
+                    busiest, bl = x, loads[x]
+            if busiest < 0:
+                continue
+            local = loads[c]
+            if 100 * bl <= self.imb_pct * local:
+                continue
+            cap_b, cap_c = self.cpus[busiest].capacity, cp.capacity
+            avg = sum(loads.values()) * 1024 // sum(self.cpus[x].capacity for x in dom)
+            b_avg = bl * 1024 // cap_b
+            l_avg = local * 1024 // cap_c
+            if l_avg >= b_avg or l_avg >= avg:
+                continue
+            imb = min((b_avg - avg) * cap_b, (avg - l_avg) * cap_c) // 1024
+            if imb <= 0:
+                continue
+            if not self.numa_ok(busiest, c, periodic=True):
+                continue
+            f = cp.balance_failed
+            t = self.pick_steal(busiest, c, level, allow_hot=f > self.cache_nice,
+                                cond=lambda t: (t.weight >> f) <= imb)
+            if t is not None:
+                self.migrate(t, busiest, c)
+                cp.balance_failed = 0
+                cp.need_resched = True
+                return
+            cp.balance_failed += 1
+
+    # -----------------------------------------------------------------------------
+    # §11 rescheduling
+    # -----------------------------------------------------------------------------
+
+    def reschedule(self, c: int):
+        cp = self.cpus[c]
+        cp.need_resched = False
+        self.account(c)
+        prev = cp.curr
+        if cp.server_active and cp.server_left <= 0:
+            cp.server_active = False
+            cp.starve_since = -1
+        # READING: "the previous task was RT" includes stop tasks (§1: replayed as RT prio -1).
+        if prev >= 0 and self.tasks[prev].cls != FAIR and self.tasks[prev].state != RUNNING and self.rt_push:
+            self.pull(c)
+        nxt = self.pick(c)
+        if nxt < 0 and self.newidle_on:
+            self.newidle_balance(c)
+            nxt = self.pick(c)
+        if nxt >= 0 and nxt == prev and self.tasks[prev].state == RUNNING:
+            self.arm(c)
+            return
+        if prev >= 0:
+            pt = self.tasks[prev]
+            self.put_prev(c, pt)
+            if pt.state == RUNNING:
+                self.close_iv(pt, schema.END_PREEMPTED)
+                pt.state = RUNNABLE
+                self.open_iv(pt, schema.RUNNABLE, c, schema.BEGIN_PREEMPT, 0, self.now, schema.BEGIN_PREEMPT)
+        cp.gen += 1
+        if nxt >= 0:
+            t = self.tasks[nxt]
+            self.set_next(c, t)
+            self.close_iv(t, schema.END_SWITCHED_IN)
+            if self.cold_ns and t.last_cpu >= 0 and self.cpus[t.last_cpu].llc != cp.llc and t.burst_end != INF:
+                t.burst_end += self.cold_ns
+            if t.home < 0:
+                t.home = cp.node
+            self.open_iv(t, schema.RUNNING, c, schema.BEGIN_SWITCH_IN)
+            t.state = RUNNING
+            cp.curr = nxt
+            t.last_acct = self.now
+            t.last_ran = self.now
+            t.last_cpu = c
+            t.cpu = c
+            cp.idle_since = -1
+            self.arm(c)
+            if prev < 0 and not cp.tick_on:
+                cp.tick_on = True
+                self.push_event((self.now // self.tick_ns + 1) * self.tick_ns, EV_TICK, c)
+            if t.cls != FAIR and self.rt_push:  # READING: "RT" includes stop (§1), as for the pull
+                self.push(c)
+            if t.cls == FAIR:
+                cp.starve_since = -1
+        else:
+            cp.curr = -1
+            cp.idle_since = self.now
+        if self.smt_factor != 1024:
+            for x in self.cpus:
+                if x.idx != c and x.core == cp.core and self.running_task(x.idx) >= 0:
+                    self.account(x.idx)
+                    self.arm(x.idx)
+        self.server_check(c)
+
+    def pick(self, c: int) -> int:
+        cp = self.cpus[c]
+        if cp.server_active and any(not self.tasks[x].delayed for x in cp.fair):
+            return self.fair_pick(c)
+        if cp.rt:
+            return self.rt_pick(c)
+        if cp.fair:
+            return self.fair_pick(c)
+        return -1
+
+
+def reference_replay(workload: Workload, topology: Topology | str | None = None,
+                     params: dict | None = None, split_migrations: bool = True) -> pl.DataFrame:
+    """Replay ``workload`` on ``topology`` with EEVDF + stock RT, the slow way. Returns the
+    intervals (schema.INTERVALS columns), in the order they were closed. ``split_migrations``:
+    see ReferenceEngine.migrate."""
+    if topology is None:
+        topo = from_spec(f"1x{workload.n_cpus}x1")
+    elif isinstance(topology, str):
+        topo = from_spec(topology)
+    else:
+        topo = topology
+    return rows_to_frame(ReferenceEngine(workload, topo, params, split_migrations).run())
+
+
+def rows_to_frame(rows: list) -> pl.DataFrame:
+    """Interval tuples -> a DataFrame with the schema.INTERVALS columns and types."""
+    cols = list(zip(*rows)) if rows else [[] for _ in schema.INTERVALS.fields]
+    return pl.DataFrame({f.name: pl.Series(f.name, list(col), dtype=_PL[f.type])
+                         for f, col in zip(schema.INTERVALS.fields, cols)})
+
+
+_PL = {"int8": pl.Int8, "int16": pl.Int16, "int32": pl.Int32, "int64": pl.Int64, "bool": pl.Boolean}
+
+
+# ---------------------------------------------------------------------------------
+# building small workloads by hand (tests)
+# ---------------------------------------------------------------------------------
+
+def make_workload(tasks: list[dict], actions=(), start_ns: int = 0, end_ns: int = 50_000_000,
+                  n_cpus: int = 1) -> Workload:
+    """A Workload from plain descriptions.
+
+    ``tasks``: dicts with ``bursts`` (list of dicts: ``demand`` ns or -1, ``prio`` (default 120),
+    ``kind`` (START_AT/START_AFTER/START_BY, default START_AT), ``start`` (kind 0: absolute,
+    kind 1: sleep length), ``abs`` (default: ``start``), ``cause`` (default: trace_start for a
+    first burst started at a time, new for a first burst started by a fork, else wakeup),
+    ``end`` (END_BLOCK/END_EXIT/END_OPEN; default: open if demand is -1, else exit for the last
+    burst, else block), ``sleep`` (default 1)) and optional ``tid``, ``comm``, ``pinned``,
+    ``parent``, ``nice``.
+    ``actions``: (actor task, progress_ns, target task, target burst position, kind) tuples,
+    kind 0 wake / 1 fork."""
+    from replay.workload import END_OPEN
+
+    rows_t = {k: [] for k in ("tid", "tgid", "comm", "first_burst", "n_bursts", "first_action", "n_actions",
+                              "pinned_cpu", "parent", "nice")}
+    rows_b = {k: [] for k in ("task", "demand_ns", "prio", "start_kind", "start_ns", "abs_ns", "cause",
+                              "end_kind", "sleep_state", "obs_cpu")}
+    first_of = []
+    nb = 0
+    for i, t in enumerate(tasks):
+        first_of.append(nb)
+        bs = t["bursts"]
+        for j, b in enumerate(bs):
+            kind = b.get("kind", START_AT)
+            demand = int(b["demand"])
+            if j == 0:
+                cause = schema.BEGIN_NEW if kind == START_BY else schema.BEGIN_TRACE_START
+            else:
+                cause = schema.BEGIN_WAKEUP
+            end = b.get("end", END_OPEN if demand < 0 else (END_EXIT if j == len(bs) - 1 else END_BLOCK))
+            start = int(b.get("start", start_ns if kind == START_AT else (0 if kind == START_AFTER else -1)))
+            rows_b["task"].append(i)
+            rows_b["demand_ns"].append(demand)
+            rows_b["prio"].append(int(b.get("prio", 120)))
+            rows_b["start_kind"].append(kind)
+            rows_b["start_ns"].append(start)
+            rows_b["abs_ns"].append(int(b.get("abs", start if kind == START_AT else start_ns)))
+            rows_b["cause"].append(int(b.get("cause", cause)))
+            rows_b["end_kind"].append(end)
+            rows_b["sleep_state"].append(int(b.get("sleep", 1)) if end == END_BLOCK else 0)
+            rows_b["obs_cpu"].append(0)
+        nb += len(bs)
+    acts = sorted(((int(a), int(p), first_of[tt] + int(pos), int(k)) for a, p, tt, pos, k in actions))
+    n_act = [0] * len(tasks)
+    for a in acts:
+        n_act[a[0]] += 1
+    fa = 0
+    for i, t in enumerate(tasks):
+        prios = [b.get("prio", 120) for b in t["bursts"] if b.get("prio", 120) >= 100]
+        rows_t["tid"].append(int(t.get("tid", 100 + i)))
+        rows_t["tgid"].append(int(t.get("tid", 100 + i)))
+        rows_t["comm"].append(t.get("comm", f"t{i}"))
+        rows_t["first_burst"].append(first_of[i])
+        rows_t["n_bursts"].append(len(t["bursts"]))
+        rows_t["first_action"].append(fa)
+        rows_t["n_actions"].append(n_act[i])
+        rows_t["pinned_cpu"].append(int(t.get("pinned", -1)))
+        rows_t["parent"].append(int(t.get("parent", -1)))
+        rows_t["nice"].append(int(t.get("nice", (prios[-1] - 120) if prios else 0)))
+        fa += n_act[i]
+    tt = pl.DataFrame(rows_t).cast({"tid": pl.Int32, "tgid": pl.Int32, "comm": pl.String, "first_burst": pl.Int64,
+                                    "n_bursts": pl.Int64, "first_action": pl.Int64, "n_actions": pl.Int64,
+                                    "pinned_cpu": pl.Int16, "parent": pl.Int64, "nice": pl.Int8})
+    bb = pl.DataFrame(rows_b, schema={"task": pl.Int64, "demand_ns": pl.Int64, "prio": pl.Int16,
+                                      "start_kind": pl.Int8, "start_ns": pl.Int64, "abs_ns": pl.Int64,
+                                      "cause": pl.Int8, "end_kind": pl.Int8, "sleep_state": pl.Int32,
+                                      "obs_cpu": pl.Int16})
+    aa = pl.DataFrame({"task": [a[0] for a in acts], "progress_ns": [a[1] for a in acts],
+                       "target_burst": [a[2] for a in acts], "kind": [a[3] for a in acts]},
+                      schema={"task": pl.Int64, "progress_ns": pl.Int64, "target_burst": pl.Int64, "kind": pl.Int8})
+    return Workload(tt, bb, aa, int(start_ns), int(end_ns), int(n_cpus), "test")
