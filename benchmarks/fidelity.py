@@ -18,6 +18,9 @@ import sys
 import time
 from pathlib import Path
 
+# The script's own folder holds benchmarks/replay.py, which would shadow the replay package.
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)

@@ -514,7 +514,7 @@ def _start_burst(H, TS, CS, ST, WT, WB, WA, TOPO, AFF, EP, HT, HP, HN, out, stat
     TS[t, E.T_NEW] = 0
     _enqueue(H, TS, CS, ST, TOPO, EP, cpu, t, flags, now)
     _check_preempt(H, TS, CS, ST, TOPO, AFF, EP, HT, HP, HN, stats, cpu, t, now)
-    if cls != E.CLS_FAIR:
+    if cls != E.CLS_FAIR and _woken_rt_pushes(TS, CS, cpu, t):
         _push_rt(H, TS, CS, ST, TOPO, AFF, EP, HT, HP, HN, cpu, now, stats, out)
     _fair_starve_check(TS, CS, EP, HT, HP, HN, stats, cpu, now)
 
@@ -948,6 +948,22 @@ def _pushable(TS, CS, AFF, cpu):
 
 
 @_jit
+def _woken_rt_pushes(TS, CS, cpu, p):
+    """task_woken_rt (rt.md §6.4): push after the wakeup of RT task p only if p did not
+    preempt: p is not running, the CPU runs an RT (or stop) task, no reschedule is pending
+    (a delayed one, see _resched_after, counts: the kernel has already sent it), p may run
+    elsewhere, and the running task is pinned or at least as urgent as p. (Without this
+    test an RT wakeup onto a CPU running a fair task would reschedule at once through the
+    push loop's "more urgent than curr" exit, skipping the wakeup latency.)"""
+    curr = CS[cpu, E.C_CURR]
+    if curr < 0 or curr == p or TS[curr, E.T_STATE] != E.S_RUNNING or TS[curr, E.T_CLASS] > E.CLS_RT:
+        return False
+    if CS[cpu, E.C_NEED_RESCHED] or CS[cpu, E.C_RESCHED_AT] >= 0 or TS[p, E.T_PINNED] >= 0:
+        return False
+    return TS[curr, E.T_PINNED] >= 0 or TS[curr, E.T_PRIO] <= TS[p, E.T_PRIO]
+
+
+@_jit
 def _push_rt(H, TS, CS, ST, TOPO, AFF, EP, HT, HP, HN, cpu, now, stats, out):
     """push_rt_tasks: move waiting RT tasks to CPUs running less urgent work."""
     if not EP[E.E_RT_PUSH]:
@@ -982,8 +998,9 @@ def _pull_rt(H, TS, CS, ST, TOPO, AFF, EP, cpu, prev, now, stats, out):
         if x < 0 or not P.allowed(TS, AFF, x, cpu) or 99 - TS[x, E.T_PRIO] <= here:
             continue
         run = CS[c, E.C_CURR]
-        if run >= 0 and TS[run, E.T_CLASS] <= E.CLS_RT and TS[x, E.T_PRIO] < TS[run, E.T_PRIO]:
-            continue  # it will run there soon anyway
+        if run >= 0 and TS[run, E.T_STATE] == E.S_RUNNING and \
+                (TS[run, E.T_CLASS] == E.CLS_FAIR or TS[x, E.T_PRIO] < TS[run, E.T_PRIO]):
+            continue  # more urgent than what s runs (a fair task, too): it will run there soon anyway
         if best < 0 or TS[x, E.T_PRIO] < TS[best, E.T_PRIO]:
             best = x
             src = c

@@ -777,9 +777,18 @@ class ReferenceEngine:
         self.list_add(cpu, t)
         self.enqueue(cpu, t, ENQ_WAKEUP | (ENQ_NEW if new else 0))
         self.preempt_check(cpu, t)
-        if t.cls != FAIR and self.rt_push:
+        if t.cls != FAIR and self.rt_push and self.woken_pushes(cpu, t):
             self.push(cpu)
         self.server_check(cpu)
+
+    def woken_pushes(self, c: int, p: Task) -> bool:
+        """rt §6.4: after a wakeup, push only if p did not preempt: the CPU runs an RT/stop
+        task other than p, no resched is pending, p may run elsewhere, and the running task
+        is pinned or at least as urgent (prio <= p's)."""
+        cur = self.running_task(c)
+        if cur < 0 or cur == p.idx or self.tasks[cur].cls == FAIR or self.cpus[c].need_resched or p.pinned >= 0:
+            return False
+        return self.tasks[cur].pinned >= 0 or self.tasks[cur].prio <= p.prio
 
     def on_action(self, w: Task, ai: int):
         x = self.tasks[self.b_task[self.a_target[ai]]]
@@ -1145,7 +1154,7 @@ class ReferenceEngine:
             if not self.task_level(x) > self.level(c):
                 continue
             cur = self.running_task(s)
-            if cur >= 0 and self.tasks[cur].cls != FAIR and self.urgency(self.tasks[cur]) > self.urgency(x):
+            if cur >= 0 and self.urgency(self.tasks[cur]) > self.urgency(x):
                 continue
             if best is None or x.prio < best[0].prio:
                 best = (x, s)

@@ -252,6 +252,46 @@ def test_rt_never_waits_behind_less_urgent_work(engine_ready, case, hz, one_cpu)
     assert rt_wait_overlaps(wl, iv) == []
 
 
+def _rt_wakeup_case(q_demand_ns: int | None):
+    """Two CPUs, each running a pinned fair hog (tids 100, 101). R (tid 102, RT prio 49,
+    unpinned) runs 100 us at t=0 on CPU 0, sleeps 1 ms, and wakes at 1.15 ms onto CPU 0
+    (its previous CPU, running a fair task: rt.md §6.3 keeps it there). Optional Q (tid
+    103, RT prio 9, pinned to CPU 1) starts at 200 us and exits after q_demand_ns."""
+    tasks = [dict(bursts=[dict(demand=-1, prio=120)], pinned=0), dict(bursts=[dict(demand=-1, prio=120)], pinned=1),
+             dict(bursts=[dict(demand=100_000, prio=49, start=0),
+                          dict(demand=200_000, prio=49, kind=START_AFTER, start=MS)])]
+    if q_demand_ns is not None:
+        tasks.append(dict(bursts=[dict(demand=q_demand_ns, prio=9, start=200_000)], pinned=1))
+    wl = make_workload(tasks, end_ns=5 * MS, n_cpus=2)
+    return run(wl, "1x2x1", {"preempt_latency_ns": 50_000, "idle_wakeup_latency_ns": 0})
+
+
+def _r_second_wait(iv):
+    w = iv.filter((pl.col("tid") == 102) & (pl.col("state") == RUNNABLE) & (pl.col("cause") == SC.BEGIN_WAKEUP))
+    assert w.height >= 1
+    return w.sort("start_ns")
+
+
+def test_rt_wakeup_preempting_a_fair_task_is_not_pushed(engine_ready):
+    # rt.md §6.4: task_woken_rt pushes only when the wakee did not preempt (the CPU runs an
+    # RT/DL task, no resched pending). Here R preempts CPU 0's fair hog, so it waits the
+    # preemption latency there (50 us), rather than being rescheduled at once by the push loop.
+    w = _r_second_wait(_rt_wakeup_case(None))
+    assert w["start_ns"].to_list() == [1_150_000]
+    assert w["end_ns"].to_list() == [1_200_000] and w["cpu"].to_list() == [0]
+
+
+def test_rt_pull_skips_a_task_more_urgent_than_what_its_cpu_runs(engine_ready):
+    # rt.md §6.5: when Q exits on CPU 1 (at 1.17 ms, inside R's 50 us latency window on CPU
+    # 0), CPU 1 does not pull R: R is more urgent than CPU 0's fair hog and will run there soon.
+    iv = _rt_wakeup_case(920_000)
+    assert iv.filter((pl.col("tid") == 103) & (pl.col("state") == RUNNING))["end_ns"].max() == 1_170_000
+    w = _r_second_wait(iv)
+    assert w.height == 1 and w["cpu"].to_list() == [0] and w["end_ns"].to_list() == [1_200_000]
+    r = iv.filter((pl.col("tid") == 102) & (pl.col("state") == RUNNING) & (pl.col("start_ns") > MS))
+    assert r["cpu"].to_list() == [0]
+
+
 @settings(max_examples=15, deadline=None, suppress_health_check=HC)
 @given(case=workloads(max_tasks=5, spec="1x1x1", pinned=False, horizon=(40 * MS, 80 * MS)),
        period=st.sampled_from([4 * MS, 10 * MS]), runtime=st.sampled_from([500_000, 2 * MS]))
