@@ -9,11 +9,13 @@ from traces._numba import jit
 
 
 @jit
-def window_busy(task, state, start, end, t0, window, n_windows, w_lo, w_hi, n_tasks, running_acc, busy_acc):
+def window_busy(task, state, valid, start, end, t0, window, n_windows, w_lo, w_hi, n_tasks, running_acc, busy_acc):
     """Accumulate, for windows [w_lo, w_hi), each task's running and running+runnable
-    time (ns) into dense [window - w_lo, task] arrays. Intervals must be valid running
-    or runnable ones; ``task`` is a dense task index."""
+    time (ns) into dense [window - w_lo, task] arrays, from the valid running and runnable
+    intervals; ``task`` is a dense task index (-1: skip)."""
     for i in range(len(task)):
+        if task[i] < 0 or not valid[i] or (state[i] != schema.RUNNING and state[i] != schema.RUNNABLE):
+            continue
         s = start[i] - t0
         e = end[i] - t0
         if e <= s:
@@ -69,3 +71,84 @@ def water_fill(group_start, weights, capacity, cap_each, out):
                     out[i] = cap_each
                     free[i - a] = False
             left -= given
+
+
+@jit
+def task_pass(task, state, cpu, start, end, end_code, valid, node, llc, home_given,
+              cpu_time, runnable_ns, switches, involuntary, migrations, cross_node, home_node, home_ns,
+              last_cpu, totals):
+    """One pass over the intervals (each task's in time order, as the schedule builder and
+    the engine emit them) folding, per dense task index (-1: not in the tasks table):
+    CPU time, valid runnable time, switches (preempted, blocked, exited), involuntary ones,
+    migrations (consecutive valid running intervals on different CPUs) and the cross-node
+    ones, the home node (``home_given`` if >= 0, else the node of the first CPU it ran on)
+    and the CPU time spent there. ``totals`` gets [migrations, cross_llc, cross_node]."""
+    for i in range(len(task)):
+        t = task[i]
+        if t < 0 or not valid[i]:
+            continue
+        d = end[i] - start[i]
+        s = state[i]
+        if s == schema.RUNNABLE:
+            runnable_ns[t] += d
+        elif s == schema.RUNNING:
+            c = cpu[i]
+            if c < 0 or c >= len(node):
+                continue  # (the caller checked the topology covers the schedule)
+            if home_node[t] < 0:
+                home_node[t] = home_given[t] if home_given[t] >= 0 else node[c]
+            cpu_time[t] += d
+            if node[c] == home_node[t]:
+                home_ns[t] += d
+            e = end_code[i]
+            if e == schema.END_PREEMPTED:
+                switches[t] += 1
+                involuntary[t] += 1
+            elif e == schema.END_BLOCKED or e == schema.END_EXITED:
+                switches[t] += 1
+            p = last_cpu[t]
+            if p >= 0 and p != c:
+                migrations[t] += 1
+                totals[0] += 1
+                if llc[p] != llc[c]:
+                    totals[1] += 1
+                if node[p] != node[c]:
+                    cross_node[t] += 1
+                    totals[2] += 1
+            last_cpu[t] = c
+
+
+@jit
+def group_wait_stats(task, wait_ns, n_tasks, q, count, mean, pct, wmax):
+    """Per dense task index: count, mean, nearest-rank percentiles at the fractions ``q``
+    (into pct[task, k]) and max of its waits. A counting sort groups the waits by task,
+    then each group is sorted on its own (O(n log(n / tasks)) instead of a global sort)."""
+    start = np.zeros(n_tasks + 1, np.int64)
+    for i in range(len(task)):
+        if task[i] >= 0:
+            start[task[i] + 1] += 1
+    for t in range(n_tasks):
+        start[t + 1] += start[t]
+    pos = start[:n_tasks].copy()
+    v = np.empty(start[n_tasks], np.int64)
+    for i in range(len(task)):
+        t = task[i]
+        if t >= 0:
+            v[pos[t]] = wait_ns[i]
+            pos[t] += 1
+    for t in range(n_tasks):
+        a, b = start[t], start[t + 1]
+        n = b - a
+        count[t] = n
+        if n == 0:
+            continue
+        g = v[a:b]
+        g.sort()
+        total = 0
+        for x in g:
+            total += x
+        mean[t] = total / n
+        for k in range(len(q)):
+            r = np.int64(np.ceil(n * q[k]))
+            pct[t, k] = g[max(r, 1) - 1]
+        wmax[t] = g[n - 1]

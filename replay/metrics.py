@@ -86,17 +86,19 @@ def wait_stat_exprs(col: str = "wait_ns", prefix: str = "wait_ns_", presorted: b
 
 
 def summarize(values: np.ndarray, presorted: bool = False) -> dict:
-    """count, mean, p50, p90, p99, p999, max (nearest rank) of a 1-d array of ns."""
+    """count, mean, p50, p90, p99, p999, max (nearest rank) of a 1-d array of ns. The
+    ranks are found by partial sorting (np.partition), not a full sort."""
     v = np.asarray(values, np.int64)
-    if not presorted:
-        v = np.sort(v)
     n = len(v)
     if n == 0:
         return {k: 0 for k in WAIT_STATS}
-    out = {"count": int(n), "mean": float(v.mean())}
-    for k, q in _Q.items():
-        out[k] = int(v[max(int(np.ceil(q * n)), 1) - 1])
-    out["max"] = int(v[-1])
+    ranks = {k: max(int(np.ceil(q * n)), 1) - 1 for k, q in _Q.items()}
+    if not presorted:
+        v = np.partition(v, sorted(set(ranks.values()) | {n - 1}))
+    out = {"count": int(n), "mean": int(v.sum()) / n}
+    for k, r in ranks.items():
+        out[k] = int(v[r])
+    out["max"] = int(v[n - 1])
     return out
 
 
@@ -161,46 +163,71 @@ def migration_table(schedule: Schedule, topo: Topology, runs: _Runs | None = Non
 
 
 def task_table(schedule: Schedule, topo: Topology, home: dict[int, int] | None = None,
-               runs: _Runs | None = None, all_waits: pl.DataFrame | None = None) -> pl.DataFrame:
+               all_waits: pl.DataFrame | None = None) -> pl.DataFrame:
     """Per task: tid, tgid, comm, sched_class, nice, cpu_time_ns, runnable_ns (valid waiting
     time), switches, involuntary, migrations, cross_node_migrations, home_node,
     home_fraction (0..1), waits, wait_ns_mean/p50/p90/p99/p999/max (ns)."""
-    r = runs or _Runs(schedule)
-    dur = r.end_ns - r.start
-    home_node = topo.node[r.cpu[r.first]] if len(r.first) else np.zeros(0, np.int32)
-    if home:
-        home_node = np.array([home.get(int(t), int(h)) for t, h in zip(r.group_tid, home_node)], np.int32)
-    node = topo.node[r.cpu]
-    on_home = node == np.repeat(home_node, np.diff(np.r_[r.first, len(r.tid)]))
-    mig = r.migrations()
-    cross = topo.node[r.cpu[mig - 1]] != topo.node[r.cpu[mig]]
-    n_groups = len(r.first)
-    group_of = np.repeat(np.arange(n_groups), np.diff(np.r_[r.first, len(r.tid)]))
-    per = pl.DataFrame({
-        "tid": r.group_tid,
-        "cpu_time_ns": r.per_task(dur),
-        "home_ns": r.per_task(np.where(on_home, dur, 0)),
-        "switches": r.per_task(np.isin(r.end, [schema.END_PREEMPTED, schema.END_BLOCKED,
-                                               schema.END_EXITED]).astype(np.int64)),
-        "involuntary": r.per_task((r.end == schema.END_PREEMPTED).astype(np.int64)),
-        "migrations": np.bincount(group_of[mig], minlength=n_groups).astype(np.int64),
-        "cross_node_migrations": np.bincount(group_of[mig[cross]], minlength=n_groups).astype(np.int64),
-        "home_node": home_node.astype(np.int32),
-    })
-    wait_time = schedule.intervals.filter((pl.col("state") == schema.RUNNABLE) & pl.col("valid")) \
-        .group_by("tid").agg(runnable_ns=_dur().sum())
-    w = all_waits if all_waits is not None else waits(schedule)
-    # sorted by wait once; group_by keeps that order inside each task's group
-    w = w.select("tid", "wait_ns").gather(np.argsort(w["wait_ns"].to_numpy(), kind="stable")) \
-        .group_by("tid", maintain_order=True).agg(*wait_stat_exprs(presorted=True)).rename({"wait_ns_count": "waits"})
+    return _task_pass(schedule, topo, home, all_waits)[0]
+
+
+def _task_pass(schedule: Schedule, topo: Topology, home: dict[int, int] | None,
+               all_waits: pl.DataFrame | None) -> tuple[pl.DataFrame, np.ndarray]:
+    """task_table, and [migrations, cross_llc, cross_node] over all tasks, from one pass
+    over the intervals (no sort of the intervals; each task's wait group sorted alone)."""
+    from . import _metrics_kernel as K
+    from .schedule import task_index
+
+    _check_topology(schedule, topo)
     tasks = schedule.tasks.select("tid", "tgid", pl.col("comm").cast(pl.String), "sched_class", "nice")
-    t = tasks.join(per, on="tid", how="left").join(wait_time, on="tid", how="left").join(w, on="tid", how="left")
-    zero = ["cpu_time_ns", "runnable_ns", "switches", "involuntary", "waits", "migrations",
-            "cross_node_migrations", "home_ns"]
-    t = t.with_columns([pl.col(c).fill_null(0) for c in zero])
-    t = t.with_columns(home_fraction=pl.when(pl.col("cpu_time_ns") > 0)
-                       .then(pl.col("home_ns") / pl.col("cpu_time_ns")).otherwise(None)).drop("home_ns")
-    return t.sort("tid")
+    if not tasks["tid"].is_sorted():
+        tasks = tasks.sort("tid")
+    tids = tasks["tid"].to_numpy().astype(np.int64)
+    n = len(tids)
+    iv = schedule.intervals
+    task = task_index(tids, iv["tid"].to_numpy())
+    home_given = np.full(n, -1, np.int64)
+    if home:
+        for tid, node in home.items():
+            i = int(np.searchsorted(tids, int(tid)))
+            if i < n and tids[i] == int(tid):
+                home_given[i] = int(node)
+    z = [np.zeros(n, np.int64) for _ in range(8)]
+    cpu_time, runnable, switches, involuntary, migrations, cross_node, home_ns, _ = z
+    home_node = np.full(n, -1, np.int64)
+    last_cpu = np.full(n, -1, np.int64)
+    totals = np.zeros(3, np.int64)
+    K.task_pass(task, iv["state"].to_numpy(), iv["cpu"].to_numpy().astype(np.int64), iv["start_ns"].to_numpy(),
+                iv["end_ns"].to_numpy(), iv["end"].to_numpy(), iv["valid"].to_numpy(),
+                topo.node.astype(np.int64), topo.llc.astype(np.int64), home_given, cpu_time, runnable, switches,
+                involuntary, migrations, cross_node, home_node, home_ns, last_cpu, totals)
+    w = all_waits if all_waits is not None else waits(schedule)
+    qs = np.array(list(_Q.values()), np.float64)
+    w_count = np.zeros(n, np.int64)
+    w_mean = np.zeros(n, np.float64)
+    w_pct = np.zeros((n, len(qs)), np.int64)
+    w_max = np.zeros(n, np.int64)
+    K.group_wait_stats(task_index(tids, w["tid"].to_numpy()), w["wait_ns"].to_numpy().astype(np.int64), n, qs,
+                       w_count, w_mean, w_pct, w_max)
+    ran = home_node >= 0
+    has_w = w_count > 0
+
+    def opt(values, mask, dtype):
+        return pl.Series(values, dtype=dtype).zip_with(pl.Series(mask), pl.Series([None] * n, dtype=dtype)) \
+            if not mask.all() else pl.Series(values, dtype=dtype)
+
+    cols = {
+        "cpu_time_ns": cpu_time, "runnable_ns": runnable, "switches": switches, "involuntary": involuntary,
+        "migrations": migrations, "cross_node_migrations": cross_node,
+        "home_node": opt(home_node.astype(np.int32), ran, pl.Int32),
+        "home_fraction": opt(np.where(cpu_time > 0, home_ns / np.maximum(cpu_time, 1), 0.0), cpu_time > 0,
+                             pl.Float64),
+        "waits": w_count,
+        "wait_ns_mean": opt(w_mean, has_w, pl.Float64),
+        **{f"wait_ns_{k}": opt(w_pct[:, j], has_w, pl.Int64) for j, k in enumerate(_Q)},
+        "wait_ns_max": opt(w_max, has_w, pl.Int64),
+    }
+    return tasks.with_columns(**{k: (v if isinstance(v, pl.Series) else pl.Series(v)) for k, v in cols.items()}), \
+        totals
 
 
 # -- fairness -------------------------------------------------------------------------
@@ -213,9 +240,11 @@ def jain(x: np.ndarray) -> float | None:
     return float(x.sum() ** 2 / (len(x) * (x * x).sum()))
 
 
-def share_errors(schedule: Schedule, window_ns: int = DEFAULT_WINDOW_NS) -> pl.DataFrame:
+def share_errors(schedule: Schedule, window_ns: int = DEFAULT_WINDOW_NS,
+                 tasks: pl.DataFrame | None = None) -> pl.DataFrame:
     """Per (window, CPU-bound fair task): w (window index), tid, nice, received_ns (ns),
-    expected_ns (ns), error = (received - expected) / window, in CPUs."""
+    expected_ns (ns), error = (received - expected) / window, in CPUs. ``tasks``: the
+    schedule's task_table, if already computed."""
     from . import _metrics_kernel as K
 
     if window_ns <= 0:
@@ -224,20 +253,25 @@ def share_errors(schedule: Schedule, window_ns: int = DEFAULT_WINDOW_NS) -> pl.D
                                  "expected_ns": pl.Float64, "error": pl.Float64})
     t0 = schedule.start_ns
     n_windows = int((schedule.end_ns - t0) // window_ns)  # whole windows only
-    iv = schedule.intervals.filter(pl.col("valid") & pl.col("state").is_in([schema.RUNNING, schema.RUNNABLE]))
+    iv = schedule.intervals
     if n_windows <= 0 or iv.height == 0:
         return empty
-    # only fair tasks busy for at least one window's worth in all can be CPU-bound in a window
-    busy = iv.group_by("tid").agg(busy=_dur().sum()).filter(pl.col("busy") >= CPU_BOUND_FRACTION * window_ns)
-    tasks = schedule.tasks.join(busy.select("tid"), on="tid", how="semi") \
-        .filter(pl.col("sched_class") == schema.CLASS_FAIR).sort("tid")
+    # only fair tasks busy (valid running or runnable) for at least one window's worth in
+    # all can be CPU-bound in a window
+    if tasks is None:
+        from .topology import from_spec
+
+        tasks = task_table(schedule, from_spec(f"1x{max(schedule.n_cpus, 1)}x1"))
+    tasks = tasks.filter((pl.col("cpu_time_ns") + pl.col("runnable_ns") >= CPU_BOUND_FRACTION * window_ns)
+                         & (pl.col("sched_class") == schema.CLASS_FAIR)).sort("tid")
+    if tasks.height == 0:
+        return empty
     tids = tasks["tid"].to_numpy().astype(np.int64)
     from .schedule import task_index
 
     task = task_index(tids, iv["tid"].to_numpy())
-    ok = task >= 0
-    task, state = task[ok], iv["state"].to_numpy()[ok]
-    start, end = iv["start_ns"].to_numpy()[ok], iv["end_ns"].to_numpy()[ok]
+    state, valid = iv["state"].to_numpy(), iv["valid"].to_numpy()
+    start, end = iv["start_ns"].to_numpy(), iv["end_ns"].to_numpy()
     fair = (tasks["sched_class"].to_numpy() == schema.CLASS_FAIR)
     nice = tasks["nice"].to_numpy()
     n_t = len(tids)
@@ -247,7 +281,7 @@ def share_errors(schedule: Schedule, window_ns: int = DEFAULT_WINDOW_NS) -> pl.D
         w_hi = min(n_windows, w_lo + block)
         run_acc = np.zeros((w_hi - w_lo, n_t), np.int64)
         busy_acc = np.zeros((w_hi - w_lo, n_t), np.int64)
-        K.window_busy(task, state, start, end, t0, window_ns, n_windows, w_lo, w_hi, n_t, run_acc, busy_acc)
+        K.window_busy(task, state, valid, start, end, t0, window_ns, n_windows, w_lo, w_hi, n_t, run_acc, busy_acc)
         bound = (busy_acc >= CPU_BOUND_FRACTION * window_ns) & fair[None, :]
         others[w_lo:w_hi] = np.where(bound, 0, run_acc).sum(axis=1)
         wi, ti = np.nonzero(bound)
@@ -285,7 +319,7 @@ def fairness(schedule: Schedule, tasks: pl.DataFrame, all_waits: pl.DataFrame,
             continue
         sel = fair.filter((pl.col("sched_class") == cls) & ((pl.col("nice") == nice) | (cls != schema.CLASS_FAIR)))
         by_nice[key] = jain(sel["rate"].to_numpy())
-    se = share_errors(schedule, window_ns)
+    se = share_errors(schedule, window_ns, tasks)
     err = se["error"].abs()
     return {
         "jain": jain(rate),
@@ -311,14 +345,11 @@ def measure(schedule: Schedule, topo: Topology, *, window_ns: int = DEFAULT_WIND
     """
     _check_topology(schedule, topo)
     w = waits(schedule)
-    runs = _Runs(schedule)
-    tasks = task_table(schedule, topo, home, runs, w)
-    mig = migration_table(schedule, topo, runs)
+    tasks, mig = _task_pass(schedule, topo, home, w)
     cpu_total = int(tasks["cpu_time_ns"].sum())
     dur = max(schedule.duration_ns, 1)
-    order = np.argsort(w["wait_ns"].to_numpy(), kind="stable")  # one sort serves every summary
-    wv = w["wait_ns"].to_numpy()[order]
-    cause = w["cause"].to_numpy()[order]
+    wv = w["wait_ns"].to_numpy()
+    cause = w["cause"].to_numpy()
     home_num = tasks.filter(pl.col("home_fraction").is_not_null())
     home_frac = (float((home_num["home_fraction"] * home_num["cpu_time_ns"]).sum() / home_num["cpu_time_ns"].sum())
                  if home_num.height and home_num["cpu_time_ns"].sum() > 0 else None)
@@ -326,17 +357,16 @@ def measure(schedule: Schedule, topo: Topology, *, window_ns: int = DEFAULT_WIND
         "duration_ns": int(schedule.duration_ns),
         "n_cpus": int(schedule.n_cpus),
         "n_tasks": int((tasks["cpu_time_ns"] > 0).sum()),
-        "wait_ns": summarize(wv, presorted=True),
-        "wait_ns_by_cause": {name: summarize(wv[cause == code], presorted=True) for name, code in CAUSES.items()},
+        "wait_ns": summarize(wv),
+        "wait_ns_by_cause": {name: summarize(wv[cause == code]) for name, code in CAUSES.items()},
         "cpu_time_ns": cpu_total,
         "utilization": cpu_total / (schedule.n_cpus * dur),
         "context_switches": int(tasks["switches"].sum()),
         "involuntary_switches": int(tasks["involuntary"].sum()),
-        "migrations": {"total": int(mig.height), "cross_llc": int(mig["cross_llc"].sum()),
-                       "cross_node": int(mig["cross_node"].sum())},
+        "migrations": {"total": int(mig[0]), "cross_llc": int(mig[1]), "cross_node": int(mig[2])},
         "fairness": fairness(schedule, tasks, w, window_ns),
-        "numa": {"home_fraction": home_frac, "cross_node_migrations": int(mig["cross_node"].sum()),
-                 "cross_node_migrations_per_s": float(mig["cross_node"].sum()) / (dur / 1e9)},
+        "numa": {"home_fraction": home_frac, "cross_node_migrations": int(mig[2]),
+                 "cross_node_migrations_per_s": float(mig[2]) / (dur / 1e9)},
         "warnings": list(schedule.warnings),
     }
     if by == "task":
