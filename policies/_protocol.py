@@ -29,6 +29,11 @@ Hooks (``arg`` / return value):
 * ``tick(cpu, task, 0)``: scheduler tick while ``task`` runs. -> 1 to resched.
 * ``select_cpu(cpu, task, prev)``: placement hook, after the shared placement
   chose ``cpu``. -> the CPU to use (return ``cpu`` to accept).
+* ``can_migrate(dst, task, early)``: the fair load balancer (newidle, idle and
+  periodic pulls; never an active balance) considers moving the waiting ``task``
+  to ``dst``, after its affinity and running checks and before the cache-hot
+  test; ``early`` is 1 while the domain's balance failures are <= cache_nice_tries
+  (newidle: always 1). -> 1 to allow, 0 to refuse.
 
 Each policy module also exposes ``PARAMS`` (tuple of policies._params.Param),
 ``N_TASK_COLS``, ``N_CPU_COLS``, ``pack(values, n_cpus, hz) -> int64 array``,
@@ -45,7 +50,7 @@ SIG = types.int64(MAT, MAT, MAT, MAT, VEC, types.int64, types.int64, types.int64
 FN = types.FunctionType(SIG)
 
 HOOKS = ("init_task", "enqueue", "dequeue", "pick", "set_next", "put_prev", "update_curr",
-         "check_preempt", "tick", "select_cpu")
+         "check_preempt", "tick", "select_cpu", "can_migrate")
 
 # enqueue flags
 ENQ_WAKEUP = 1

@@ -22,18 +22,18 @@ Which assumptions and variants are implemented (§9.2, §10):
   "shared parameters" below).
 * ``variant="dev"`` (§10.2): not implemented — the spec gives a summary only ("implement
   only on request"); selecting it is refused.
-* ``v45_migration_hysteresis`` (§10.3): NOT implementable in this engine: the load
-  balancer (replay/_engine.py ``_steal_one``/``_steal_load``) never consults the policy,
-  and a policy hook sees neither active balance nor ``nr_balance_failed``. Refused when on.
+* ``v45_migration_hysteresis`` (§10.3): the ``can_migrate`` hook. The engine's balancer
+  (replay/_engine.py ``_steal_one``/``_steal_load``) asks it for every candidate, with
+  ``early`` = the CPU's balance failures <= cache_nice_tries (the engine has no active
+  balance, so the "not active" condition always holds; newidle counts as early).
 * ``v45_asym_placement`` (§10.4) and ``v47_home_node`` (§10.5): implemented in
   ``select_cpu`` (wakeups only, raw ema == 0, before H5) from the CPU matrix's
-  topology columns ``C_CAPACITY``/``C_NODE``. The current engine leaves those columns 0
-  (they are reserved in replay/_state.py), which reads as "no asymmetric capacities",
-  so on today's engine these never fire (as on a symmetric machine). Allowed CPUs are
+  topology columns ``C_CAPACITY``/``C_NODE``, which the engine fills from the topology
+  (on a machine whose CPUs all have one capacity they never fire). Allowed CPUs are
   "pinned CPU or all": the affinity matrix is not passed to hooks.
 * SMT secondary (H3, §9.2): from ``C_CORE`` (lowest-numbered CPU of a core is primary)
   when ``C_CAPACITY`` is filled; otherwise false everywhere, as §9.2 prescribes without
-  SMT data. The current engine does not fill them, so the SMT divisor has no effect.
+  SMT data. The engine fills them from the topology.
 * ``futex_classifier`` (§9.3): only "none" (the default; the bypass never fires). The
   H7a mechanism is implemented (``FUTEX`` column, cleared by H5), but "syscall" and
   "same_tgid_waker" need a per-burst futex-wait flag in the workload, which the
@@ -92,7 +92,8 @@ P_V3 = EV.N_PARAMS + 8
 P_FUTEX_WINDOW = EV.N_PARAMS + 9
 P_ASYM = EV.N_PARAMS + 10
 P_HOME = EV.N_PARAMS + 11
-N_PARAMS = EV.N_PARAMS + 12
+P_HYST = EV.N_PARAMS + 12
+N_PARAMS = EV.N_PARAMS + 13
 
 V3_DECAY_NS = 20_000_000  # v3: f = ⌊s·A·F / 20 ms⌋ (full decay at s >= 1.25 ms), §10.1
 
@@ -122,11 +123,11 @@ INF_PARAMS = (
     Param("variant", "v4", "", "infinity.md §10.1-10.2", "v4 (default), v3 (branch v3); dev is not "
           "implemented (summary-only spec)", "choice", ("v4", "v3", "dev")),
     Param("v45_migration_hysteresis", False, "bool", "infinity.md §10.3", "balancer refuses to move ema-0 "
-          "tasks (not implementable: the engine's balancer has no policy hook; on is refused)", "bool"),
+          "tasks while the balance has failed <= cache_nice_tries times", "bool"),
     Param("v45_asym_placement", False, "bool", "infinity.md §10.4", "wake ema-0 tasks on the biggest "
-          "capacity class (needs CPU topology columns the engine does not fill yet)", "bool"),
+          "capacity class (machines with asymmetric capacities only)", "bool"),
     Param("v47_home_node", False, "bool", "infinity.md §10.5", "as v45_asym_placement, preferring the "
-          "previous CPU's NUMA node (same caveat)", "bool"),
+          "previous CPU's NUMA node", "bool"),
 )
 
 OWN_PARAMS = EV.OWN_PARAMS + INF_PARAMS
@@ -142,10 +143,6 @@ def pack(values: dict | None, n_cpus: int, hz: int) -> np.ndarray:
     if v["variant"] == "dev":
         raise TraceError("infinity: variant=dev is specified only in summary (infinity.md §10.2) and is not "
                          "implemented; use v4 or v3")
-    if v["v45_migration_hysteresis"]:
-        raise TraceError("infinity: v45_migration_hysteresis is not implementable in this engine: its load "
-                         "balancer has no policy hook (can_migrate_task) and hooks cannot see active balance "
-                         "or nr_balance_failed")
     if v["futex_classifier"] != "none":
         raise TraceError(f"infinity: futex_classifier={v['futex_classifier']} is not implementable: the "
                          "workload carries no per-burst futex-wait flag; only 'none' is available")
@@ -182,6 +179,7 @@ def pack(values: dict | None, n_cpus: int, hz: int) -> np.ndarray:
     p[P_FUTEX_WINDOW] = v["futex_window_ns"]
     p[P_ASYM] = 1 if v["v45_asym_placement"] else 0
     p[P_HOME] = 1 if v["v47_home_node"] else 0
+    p[P_HYST] = 1 if v["v45_migration_hysteresis"] else 0
     return p
 
 
@@ -515,3 +513,13 @@ def select_cpu(TS, CS, PT, PC, PP, cpu, t, prev, now):
                 if CS[c, E.C_NODE] == home:
                     return c
     return fallback if fallback >= 0 else cpu
+
+
+@_hook
+def can_migrate(TS, CS, PT, PC, PP, cpu, t, early, now):
+    """§10.3 v45_migration_hysteresis (off by default): while the balance has failed no
+    more than cache_nice_tries times (``early``), a task whose raw ema is 0 (a freshly
+    woken long sleeper, or never run) is not moved."""
+    if PP[P_HYST] and early and PT[t, EMA] == 0:
+        return 0
+    return 1

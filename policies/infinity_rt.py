@@ -265,3 +265,8 @@ def tick(TS, CS, PT, PC, PP, cpu, t, arg, now):
 @_hook
 def select_cpu(TS, CS, PT, PC, PP, cpu, t, prev, now):
     return RT.select_cpu(TS, CS, PT, PC, PP, cpu, t, prev, now)
+
+
+@_hook
+def can_migrate(TS, CS, PT, PC, PP, cpu, t, early, now):
+    return 1

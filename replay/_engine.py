@@ -27,7 +27,7 @@ import numpy as np
 from numba import njit, types
 
 from policies._protocol import (DEQ_EXIT, DEQ_MIGRATE, DEQ_SLEEP, ENQ_MIGRATED, ENQ_NEW, ENQ_PRIO, ENQ_REQUEUE,
-                                ENQ_WAKEUP, FN)
+                                ENQ_WAKEUP, FN, HOOKS)
 from traces import schema
 from traces._numba import JIT
 
@@ -41,7 +41,7 @@ _inl = njit(inline="always", **{k: v for k, v in JIT.items() if k != "nopython"}
 INF = np.int64(2**62)
 
 # hook indices in the hook tuples (order of policies._protocol.HOOKS)
-H_INIT, H_ENQ, H_DEQ, H_PICK, H_SET_NEXT, H_PUT_PREV, H_UPDATE, H_PREEMPT, H_TICK, H_SELECT = range(10)
+H_INIT, H_ENQ, H_DEQ, H_PICK, H_SET_NEXT, H_PUT_PREV, H_UPDATE, H_PREEMPT, H_TICK, H_SELECT, H_CAN_MIGRATE = range(11)
 
 # workload matrices
 WT_FIRST_BURST, WT_N_BURSTS, WT_FIRST_ACT, WT_N_ACTS, WT_PINNED, WT_PARENT, WT_TID, WT_AFF = range(8)
@@ -759,11 +759,13 @@ def _waiting_fair(TS, CS, c):
 @_jit
 def _steal_one(H, TS, CS, ST, TOPO, AFF, EP, src, dst, now, level, stats, ignore_hot, out):
     """Move the least recently run movable fair task from src to dst (detach_tasks,
-    can_migrate_task: allowed, not running, not cache-hot except at the SMT level)."""
+    can_migrate_task: allowed, not running, the policy's can_migrate, not cache-hot
+    except at the SMT level)."""
     best = -1
     t = CS[src, E.C_FAIR_HEAD]
     while t >= 0:
-        if t != CS[src, E.C_CURR] and not TS[t, E.T_DELAYED] and P.allowed(TS, AFF, t, dst):
+        if t != CS[src, E.C_CURR] and not TS[t, E.T_DELAYED] and P.allowed(TS, AFF, t, dst) and \
+                _hook(H, H_CAN_MIGRATE, E.CLS_FAIR, TS, CS, ST, dst, t, 0 if ignore_hot else 1, now):
             hot = level > 0 and now - TS[t, E.T_LAST_RAN] < EP[E.E_MIGRATION_COST]
             if not hot or ignore_hot:
                 if best < 0 or TS[t, E.T_LAST_RAN] < TS[best, E.T_LAST_RAN] or \
@@ -841,7 +843,8 @@ def _steal_load(H, TS, CS, ST, TOPO, AFF, EP, src, dst, now, level, stats, imb, 
     t = CS[src, E.C_FAIR_HEAD]
     hot_ok = failed > EP[E.E_CACHE_NICE]
     while t >= 0:
-        if t != CS[src, E.C_CURR] and not TS[t, E.T_DELAYED] and P.allowed(TS, AFF, t, dst):
+        if t != CS[src, E.C_CURR] and not TS[t, E.T_DELAYED] and P.allowed(TS, AFF, t, dst) and \
+                _hook(H, H_CAN_MIGRATE, E.CLS_FAIR, TS, CS, ST, dst, t, 0 if hot_ok else 1, now):
             hot = level > 0 and now - TS[t, E.T_LAST_RAN] < EP[E.E_MIGRATION_COST]
             if (not hot or hot_ok) and (TS[t, E.T_WEIGHT] >> min(failed, 20)) <= imb:
                 if best < 0 or TS[t, E.T_LAST_RAN] < TS[best, E.T_LAST_RAN] or \
@@ -1012,7 +1015,7 @@ def _pull_rt(H, TS, CS, ST, TOPO, AFF, EP, cpu, prev, now, stats, out):
 def _sig():
     M = types.int64[:, ::1]
     V = types.int64[::1]
-    hooks = types.UniTuple(FN, 10)
+    hooks = types.UniTuple(FN, len(HOOKS))
     return types.int64(
         hooks, hooks, M, M, V, M, M, V, M, M, M, M, M, M, M, V, V, M, V,
         types.int32[::1], types.int16[::1], types.int64[::1], types.int64[::1], types.int8[::1], types.int8[::1],

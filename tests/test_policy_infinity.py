@@ -540,7 +540,7 @@ def test_v3_decay_vslice_and_no_two_pole():
 
 
 def test_refused_variants_and_assumptions():
-    for params in ({"variant": "dev"}, {"v45_migration_hysteresis": True}, {"futex_classifier": "syscall"},
+    for params in ({"variant": "dev"}, {"futex_classifier": "syscall"},
                    {"futex_classifier": "same_tgid_waker"}, {"ema_init": "warmup"}):
         with pytest.raises(TraceError, match="not"):
             I.pack(params, 8, 1000)
@@ -587,6 +587,46 @@ def test_v45_asym_placement_and_v47_home_node():
     assert rq.hook("select_cpu", 5, 0, 7) == 5                          # symmetric: never fires
     rq.CS[:, S.C_CAPACITY] = 0
     assert rq.hook("select_cpu", 5, 0, 7) == 5                          # no topology given
+
+
+def test_v45_migration_hysteresis_hook():
+    # §10.3: refuse while early (failures <= cache_nice_tries) and the raw ema is 0; else allow
+    rq = rq_of(1, 8, params={"v45_migration_hysteresis": True})
+    rq.PT[0, I.EMA] = 0
+    assert rq.hook("can_migrate", 1, 0, 1) == 0
+    assert rq.hook("can_migrate", 1, 0, 0) == 1                         # balance failed often enough
+    rq.PT[0, I.EMA] = 1
+    assert rq.hook("can_migrate", 1, 0, 1) == 1                         # it has run recently
+    rq = rq_of(1, 8)                                                    # off by default
+    rq.PT[0, I.EMA] = 0
+    assert rq.hook("can_migrate", 1, 0, 1) == 1
+
+
+def test_v45_migration_hysteresis_in_the_balancer():
+    # Two CPUs: a hog pinned to CPU 0, a 1 ms task pinned to CPU 1, and B (never run, so
+    # ema 0) waking at 0.5 ms behind the hog on CPU 0. When CPU 1 goes idle at 1 ms, its
+    # newidle balance pulls B at once; with the hysteresis it may not (newidle is early),
+    # and B waits until a periodic balance has failed more than cache_nice_tries times.
+    import polars as pl
+
+    from replay.engine import replay
+    from replay.topology import from_spec
+    from tests._reference_engine import make_workload
+
+    wl = make_workload([dict(bursts=[dict(demand=-1, prio=120)], pinned=0),
+                        dict(bursts=[dict(demand=MS, prio=120, start=0)], pinned=1),
+                        dict(bursts=[dict(demand=3 * MS, prio=120, start=MS // 2)])], end_ns=30 * MS, n_cpus=2)
+
+    def first_run(hyst):
+        s, _ = replay(wl, policy="infinity", topology=from_spec("1x2x1"),
+                      params={"v45_migration_hysteresis": hyst, "idle_wakeup_latency_ns": 0,
+                              "preempt_latency_ns": 0})
+        r = s.intervals.filter((pl.col("tid") == 102) & (pl.col("state") == 0)).sort("start_ns")
+        return int(r["start_ns"][0]), int(r["cpu"][0])
+
+    assert first_run(False) == (MS, 1)
+    start, cpu = first_run(True)
+    assert cpu == 1 and start > MS
 
 
 # -- end to end ----------------------------------------------------------------------------------
