@@ -34,10 +34,11 @@ Which assumptions and variants are implemented (§9.2, §10):
 * SMT secondary (H3, §9.2): from ``C_CORE`` (lowest-numbered CPU of a core is primary)
   when ``C_CAPACITY`` is filled; otherwise false everywhere, as §9.2 prescribes without
   SMT data. The engine fills them from the topology.
-* ``futex_classifier`` (§9.3): only "none" (the default; the bypass never fires). The
-  H7a mechanism is implemented (``FUTEX`` column, cleared by H5), but "syscall" and
-  "same_tgid_waker" need a per-burst futex-wait flag in the workload, which the
-  workload model does not carry; they are refused.
+* ``futex_classifier`` (§9.3): "none" (the default; the bypass never fires) and
+  "same_tgid_waker": ``futex_bursts`` classifies the workload's blocks, the engine copies
+  the flag of the running burst into ``T_FUTEX_BURST``, and H7a treats the task as
+  futex_waiting in the last ``futex_window_ns`` of such a burst. "syscall" is refused: it
+  needs syscall events, which the readers do not ingest.
 * ``ema_init="warmup"`` (§9.2): refused — running H1/H5/R1/R3 over the observed schedule
   needs the observed schedule inside the policy, which the protocol does not pass
   (``state()``/``pack()`` see only sizes and parameters). "zero" (as if just forked) is
@@ -56,6 +57,7 @@ from __future__ import annotations
 import warnings
 
 import numpy as np
+import polars as pl
 from numba import njit
 
 from replay import _state as E
@@ -112,10 +114,11 @@ INF_PARAMS = (
           "uses the default)", "int", lo=0, hi=20),
     Param("u64_faithful", True, "bool", "infinity.md §2.1", "reproduce the kernel's u64 product wrap (else "
           "saturate the step; the RT class uses the default)", "bool"),
-    Param("futex_classifier", "none", "", "infinity.md §9.3", "which blocks are futex waits (only none is "
-          "implementable: the workload has no futex flag)", "choice", ("none", "syscall", "same_tgid_waker")),
+    Param("futex_classifier", "none", "", "infinity.md §9.3", "which blocks are futex waits: none, "
+          "same_tgid_waker (S, woken by a thread of its process); syscall needs syscall events (refused)",
+          "choice", ("none", "syscall", "same_tgid_waker")),
     Param("futex_window_ns", 0, "ns", "infinity.md §9.3", "futex_waiting during the last ns of a futex-wait "
-          "burst (no effect with futex_classifier=none)", "ns", lo=0, hi=10**9),
+          "burst (no effect with futex_classifier=none or 0)", "ns", lo=0, hi=10**9),
     Param("ema_init", "zero", "", "infinity.md §9.2", "EMA of tasks alive at the start: zero (as if forked); "
           "warmup is not implementable in this engine", "choice", ("zero", "warmup")),
     Param("ema_warmup_ns", 200_000_000, "ns", "infinity.md §9.2", "fair warm-up span for ema_init=warmup",
@@ -143,9 +146,9 @@ def pack(values: dict | None, n_cpus: int, hz: int) -> np.ndarray:
     if v["variant"] == "dev":
         raise TraceError("infinity: variant=dev is specified only in summary (infinity.md §10.2) and is not "
                          "implemented; use v4 or v3")
-    if v["futex_classifier"] != "none":
-        raise TraceError(f"infinity: futex_classifier={v['futex_classifier']} is not implementable: the "
-                         "workload carries no per-burst futex-wait flag; only 'none' is available")
+    if v["futex_classifier"] == "syscall":
+        raise TraceError("infinity: futex_classifier=syscall needs raw_syscalls/syscalls events, which the "
+                         "trace readers do not ingest; use same_tgid_waker or none")
     if v["ema_init"] != "zero":
         raise TraceError("infinity: ema_init=warmup is not implementable: the policy protocol does not pass "
                          "the observed schedule to the class; only 'zero' is available")
@@ -326,8 +329,48 @@ def _tree_leftmost(TS, CS, PT, PC, cpu):
 
 
 @_jit
-def _futex_waiting(PT, t):
-    return t >= 0 and PT[t, FUTEX] != 0
+def _futex_waiting(TS, PT, PP, t):
+    """futex_waiting (§9.3): the flag, or the last futex_window_ns of a burst that the
+    classifier found to end in a futex wait (the engine's progress is current: hooks run
+    after its accounting)."""
+    if t < 0:
+        return False
+    if PT[t, FUTEX] != 0:
+        return True
+    return TS[t, E.T_FUTEX_BURST] != 0 and PP[P_FUTEX_WINDOW] > 0 and \
+        TS[t, E.T_BURST_END] - TS[t, E.T_PROGRESS] <= PP[P_FUTEX_WINDOW]
+
+
+def futex_bursts(wl, values: dict) -> tuple[np.ndarray, str | None]:
+    """Per workload burst: 1 if it ends in a block the futex classifier (§9.3) calls a futex
+    wait; and a warning when the classifier cannot work on this workload. ``same_tgid_waker``:
+    the task blocked in S and the next burst was started by a wakeup from another thread of
+    its process (a task-context action of the workload; the workload makes
+    interrupt-context wakeups external)."""
+    v = resolve(OWN_PARAMS, values, "infinity")
+    B = wl.bursts.height
+    out = np.zeros(B, np.int64)
+    if v["futex_classifier"] != "same_tgid_waker" or B == 0:
+        return out, None
+    if not (wl.tasks["tgid"] > 0).any():
+        return out, ("futex_classifier=same_tgid_waker: the trace records no process ids (tgid; trace-cmd "
+                     "record -T, or the TGID column of tracefs) so no block was classified as a futex wait")
+    if wl.actions.height == 0:
+        return out, None
+    task = wl.bursts["task"].to_numpy()
+    end_kind = wl.bursts["end_kind"].to_numpy()
+    sleep = wl.bursts["sleep_state"].to_numpy()
+    tgid = wl.tasks["tgid"].to_numpy().astype(np.int64)
+    a = wl.actions.filter(pl.col("kind") == 0)
+    actor, target = a["task"].to_numpy(), a["target_burst"].to_numpy()
+    prev = target - 1
+    ok = prev >= 0
+    actor, target, prev = actor[ok], target[ok], prev[ok]
+    x = task[target]
+    ok = (task[prev] == x) & (actor != x) & (tgid[x] > 0) & (tgid[actor] == tgid[x]) & (end_kind[prev] == 0) \
+        & (sleep[prev] == 1)  # prev_state S (TASK_INTERRUPTIBLE) only
+    out[prev[ok]] = 1
+    return out, None
 
 
 # -- hooks ---------------------------------------------------------------------------
@@ -387,7 +430,7 @@ def pick(TS, CS, PT, PC, PP, cpu, t, arg, now):
     H7b (empty pick falls back to the leftmost; unreachable on a non-empty queue)."""
     while True:
         curr = PC[cpu, EV.Q_CURR]
-        best = EV._pick_eevdf(TS, CS, PT, PC, PP, cpu, not _futex_waiting(PT, curr))
+        best = EV._pick_eevdf(TS, CS, PT, PC, PP, cpu, not _futex_waiting(TS, PT, PP, curr))
         if best < 0:
             best = _tree_leftmost(TS, CS, PT, PC, cpu)
         if best < 0:
@@ -461,7 +504,7 @@ def check_preempt(TS, CS, PT, PC, PP, cpu, p, arg, now):
     if TS[p, E.T_POLICY] == E.POL_BATCH or p_idle:
         return 0
     short = PP[EV.P_PREEMPT_SHORT] != 0 and PT[p, EV.SLICE] < PT[curr, EV.SLICE]
-    protect = not short and not _futex_waiting(PT, curr)
+    protect = not short and not _futex_waiting(TS, PT, PP, curr)
     if EV._pick_eevdf(TS, CS, PT, PC, PP, cpu, protect) == p:
         if short:
             PT[curr, EV.VPROT] = PT[curr, EV.V]

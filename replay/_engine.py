@@ -47,8 +47,8 @@ H_INIT, H_ENQ, H_DEQ, H_PICK, H_SET_NEXT, H_PUT_PREV, H_UPDATE, H_PREEMPT, H_TIC
 WT_FIRST_BURST, WT_N_BURSTS, WT_FIRST_ACT, WT_N_ACTS, WT_PINNED, WT_PARENT, WT_TID, WT_AFF = range(8)
 WT_COLS = 8
 WB_TASK, WB_DEMAND, WB_PRIO, WB_START_KIND, WB_START, WB_ABS, WB_CAUSE, WB_END_KIND, WB_SLEEP, \
-    WB_CLASS, WB_POLICY, WB_PENDING = range(12)
-WB_COLS = 12
+    WB_CLASS, WB_POLICY, WB_PENDING, WB_FUTEX = range(13)
+WB_COLS = 13
 WA_TASK, WA_PROGRESS, WA_TARGET, WA_KIND = range(4)
 
 # statistics
@@ -465,6 +465,7 @@ def _start_burst(H, TS, CS, ST, WT, WB, WA, TOPO, AFF, EP, HT, HP, HN, out, stat
     if s == E.S_BLOCKED:
         _emit(TS, t, now, schema.END_WOKEN, out, stats)
     TS[t, E.T_BURST] = b
+    TS[t, E.T_FUTEX_BURST] = WB[b, WB_FUTEX]
     dem = WB[b, WB_DEMAND]
     TS[t, E.T_BURST_END] = INF if dem < 0 else TS[t, E.T_PROGRESS] + dem
     old_class = TS[t, E.T_CLASS]

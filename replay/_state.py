@@ -55,7 +55,8 @@ T_SEQ = 36         # per-CPU insertion order ticket (ties: earlier insert wins)
 T_BURST_END = 37   # progress at which the current burst ends (2**62: open)
 T_ACT_END = 38     # one past its last action index
 T_LAST_CPU = 39    # CPU it last ran on
-NT = 40
+T_FUTEX_BURST = 40  # 1 if its current burst ends in a futex wait (the policy's classifier)
+NT = 41
 
 # task states
 S_NOT_STARTED = 0

@@ -265,6 +265,11 @@ def replay(source: Trace | Workload, policy: str = "eevdf", topology: str | Topo
     WB[:B, EN.WB_PRIO] = prio
     WB[:B, EN.WB_CLASS] = cls
     WB[:B, EN.WB_POLICY] = pol
+    if hasattr(mod, "futex_bursts"):  # a policy that models futex waits classifies the blocks
+        flags, note = mod.futex_bursts(wl, {k: v for k, v in given.items() if k in pol_names})
+        WB[:B, EN.WB_FUTEX] = flags
+        if note:
+            warnings.append(note)
     AFF_rows = [np.ones(C, np.int64)]
     if overrides:
         tgids = wl.tasks["tgid"].to_numpy()

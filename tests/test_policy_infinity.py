@@ -344,6 +344,74 @@ def test_h7a_futex_waiter_loses_slice_protection():
     assert rq.PT[1, I.FUTEX] == 0 and rq.PT[0, I.FUTEX] == 1            # H5 clears the wakee's flag
 
 
+def test_h7a_futex_window_of_a_classified_burst():
+    # §9.3: a burst the classifier marks (T_FUTEX_BURST) is futex_waiting during its last
+    # futex_window_ns of progress, and only then; futex_window_ns = 0 never fires
+    def pick(window, left, flagged=True):
+        rq = two_queued(False)
+        rq.PP[I.P_FUTEX_WINDOW] = window
+        rq.TS[0, S.T_FUTEX_BURST] = 1 if flagged else 0
+        rq.TS[0, S.T_PROGRESS] = 5_000_000
+        rq.TS[0, S.T_BURST_END] = 5_000_000 + left
+        return rq.hook("pick", 0, -1)
+
+    assert pick(2_000, 2_000) == 1                                      # inside the window: bypass
+    assert pick(2_000, 2_001) == 0                                      # before it: protected
+    assert pick(0, 0) == 0                                              # window 0: never
+    assert pick(2_000, 1_000, flagged=False) == 0                       # not a futex-wait burst
+
+
+def test_same_tgid_waker_classifier():
+    import polars as pl
+
+    from replay.workload import START_BY
+    from tests._reference_engine import make_workload
+
+    # task 0 blocks three times: in S woken by task 1 (same process), in S woken by task 2
+    # (another process), in D woken by task 1; then its last burst exits.
+    bursts = [dict(demand=100_000, start=0), dict(demand=100_000, kind=START_BY),
+              dict(demand=100_000, kind=START_BY, sleep=2), dict(demand=100_000, kind=START_BY)]
+    bursts[0]["sleep"] = 1
+    bursts[1]["sleep"] = 1
+    wl = make_workload([dict(bursts=bursts), dict(bursts=[dict(demand=-1, start=0)]),
+                        dict(bursts=[dict(demand=-1, start=0)])],
+                       actions=[(1, 10_000, 0, 1, 0), (2, 20_000, 0, 2, 0), (1, 30_000, 0, 3, 0)])
+    wl.tasks = wl.tasks.with_columns(tgid=pl.Series([7, 7, 9], dtype=pl.Int32))
+    flags, note = I.futex_bursts(wl, {"futex_classifier": "same_tgid_waker"})
+    assert flags.tolist() == [1, 0, 0, 0, 0, 0] and note is None
+    assert I.futex_bursts(wl, {})[0].tolist() == [0] * 6                # classifier none
+    wl.tasks = wl.tasks.with_columns(tgid=pl.lit(-1, pl.Int32))         # no tgids recorded: say so
+    flags, note = I.futex_bursts(wl, {"futex_classifier": "same_tgid_waker"})
+    assert not flags.any() and "no process ids" in note
+
+
+def test_futex_bypass_reaches_the_engine():
+    # A (tid 100) runs 5 ms and blocks in S until B (a hog) wakes it; W (another process)
+    # arrives at 2.9 ms. With A's burst classified as a futex wait (A and B share a process)
+    # a futex window changes the replay; with B in another process it cannot.
+    import polars as pl
+
+    from replay.engine import replay
+    from replay.topology import from_spec
+    from replay.workload import START_BY
+    from tests._reference_engine import make_workload
+
+    def schedule(tgids, window):
+        wl = make_workload([dict(bursts=[dict(demand=5 * MS, start=0), dict(demand=MS, kind=START_BY)]),
+                            dict(bursts=[dict(demand=-1, start=0)]),
+                            dict(bursts=[dict(demand=200_000, start=2_900_000)])],
+                           actions=[(1, 6 * MS, 0, 1, 0)], end_ns=20 * MS, n_cpus=1)
+        wl.tasks = wl.tasks.with_columns(tgid=pl.Series(tgids, dtype=pl.Int32))
+        s, _ = replay(wl, policy="infinity", topology=from_spec("1x1x1"),
+                      params={"futex_classifier": "same_tgid_waker", "futex_window_ns": window,
+                              "idle_wakeup_latency_ns": 0, "preempt_latency_ns": 0})
+        return s.intervals
+
+    same, other = [100, 100, 300], [100, 200, 300]
+    assert not schedule(same, 10 * MS).equals(schedule(same, 0))
+    assert schedule(other, 10 * MS).equals(schedule(other, 0))
+
+
 def test_h7b_leftmost_fallback():
     rq = two_queued()
     assert I._tree_leftmost(rq.TS, rq.CS, rq.PT, rq.PC, 0) == 1
@@ -540,8 +608,7 @@ def test_v3_decay_vslice_and_no_two_pole():
 
 
 def test_refused_variants_and_assumptions():
-    for params in ({"variant": "dev"}, {"futex_classifier": "syscall"},
-                   {"futex_classifier": "same_tgid_waker"}, {"ema_init": "warmup"}):
+    for params in ({"variant": "dev"}, {"futex_classifier": "syscall"}, {"ema_init": "warmup"}):
         with pytest.raises(TraceError, match="not"):
             I.pack(params, 8, 1000)
     with pytest.raises(TraceError, match="tau"):
