@@ -25,7 +25,7 @@ import numpy as np
 from numba.cpython.unsafe.numbers import trailing_zeros
 
 from . import schema
-from ._numba import jit
+from ._numba import NO_NRT, jit
 
 # Line classes recorded for Python to look at (headers, markers, damage).
 LINE_HEADER = 1      # starts with '#', or "cpus=N" / "version = N"
@@ -118,7 +118,7 @@ _HIGHS = np.uint64(0x8080808080808080)
 _NLS = np.uint64(0x0A0A0A0A0A0A0A0A)
 
 
-@jit
+@jit(**NO_NRT)
 def _eol(buf, buf64, i, end):
     """Index of the next newline at or after i (or end). Scans 8 bytes at a time
     through ``buf64`` (the same memory as uint64 words, little-endian): a word
@@ -144,7 +144,7 @@ def _eol(buf, buf64, i, end):
     return end
 
 
-@jit
+@jit(**NO_NRT)
 def _find(buf, i, end, pat):
     """First index >= i where ``pat`` starts and ends before ``end``; -1 if none."""
     m = len(pat)
@@ -163,7 +163,7 @@ def _find(buf, i, end, pat):
     return -1
 
 
-@jit
+@jit(**NO_NRT)
 def _starts(buf, i, end, pat):
     m = len(pat)
     if i + m > end:
@@ -174,14 +174,14 @@ def _starts(buf, i, end, pat):
     return True
 
 
-@jit
+@jit(**NO_NRT)
 def _skip_sp(buf, i, end):
     while i < end and (buf[i] == 32 or buf[i] == 9):
         i += 1
     return i
 
 
-@jit
+@jit(**NO_NRT)
 def _int(buf, i, end):
     """Parse a (signed) decimal integer at i. Returns (value, next index); next == i if none."""
     neg = False
@@ -199,7 +199,7 @@ def _int(buf, i, end):
     return (-v if neg else v), j
 
 
-@jit
+@jit(**NO_NRT)
 def _intern(buf, s, e, ht_key, ht_code, new_pos, new_len, st):
     """Code of the string buf[s:e] (0 for empty); new strings are recorded for Python."""
     if e <= s:
@@ -228,7 +228,7 @@ def _intern(buf, s, e, ht_key, ht_code, new_pos, new_len, st):
         j = np.int64((np.uint64(j) + np.uint64(1)) & mask)
 
 
-@jit
+@jit(**NO_NRT)
 def _state(buf, s, e, plugin, st):
     """prev_state token -> normalised bits; -2 if unparseable."""
     if s >= e:
@@ -260,14 +260,14 @@ def _state(buf, s, e, plugin, st):
     return bits
 
 
-@jit
+@jit(**NO_NRT)
 def _rtrim(buf, s, e):
     while e > s and (buf[e - 1] == 32 or buf[e - 1] == 9):
         e -= 1
     return e
 
 
-@jit
+@jit(**NO_NRT)
 def _pretty_task(buf, s, e):
     """Split ``comm:pid [prio]`` in buf[s:e]. Returns (comm_s, comm_e, pid, prio, after) or ok=False."""
     # The prio bracket is the last '[' in the span.
@@ -289,7 +289,7 @@ def _pretty_task(buf, s, e):
     return True, _skip_sp(buf, s, k), k, pid, prio, j + 1
 
 
-@jit
+@jit(**NO_NRT)
 def parse_lines(buf, buf64, pos, end, line0, plugin_default, last_cur,
                 ht_key, ht_code, new_pos, new_len, st, special_pos, special_line, special_kind,
                 ts, cpu, kind, irq, cur_tid, cur_tgid, cur_comm, tid, comm, prio, prev_state,
@@ -729,7 +729,7 @@ def parse_lines(buf, buf64, pos, end, line0, plugin_default, last_cur,
     return pos
 
 
-@jit
+@jit(**NO_NRT)
 def rehash(old_key, old_code, new_key, new_code):
     mask = np.uint64(len(new_key) - 1)
     for i in range(len(old_key)):
