@@ -113,12 +113,15 @@ for _c, _v in {"R": 0, "S": 1, "D": 2, "T": 4, "t": 8, "Z": 16, "X": 32, "x": 64
     PLUGIN_LETTER[ord(_c)] = _v
 
 
+# The helpers below run several times per line: they are inlined (a call costs
+# more than parsing a number), except the rarely used ones.
+
 _ONES = np.uint64(0x0101010101010101)
 _HIGHS = np.uint64(0x8080808080808080)
 _NLS = np.uint64(0x0A0A0A0A0A0A0A0A)
 
 
-@jit(**NO_NRT)
+@jit(inline="always", **NO_NRT)
 def _eol(buf, buf64, i, end):
     """Index of the next newline at or after i (or end). Scans 8 bytes at a time
     through ``buf64`` (the same memory as uint64 words, little-endian): a word
@@ -144,7 +147,7 @@ def _eol(buf, buf64, i, end):
     return end
 
 
-@jit(**NO_NRT)
+@jit(inline="always", **NO_NRT)
 def _find(buf, i, end, pat):
     """First index >= i where ``pat`` starts and ends before ``end``; -1 if none."""
     m = len(pat)
@@ -163,7 +166,7 @@ def _find(buf, i, end, pat):
     return -1
 
 
-@jit(**NO_NRT)
+@jit(inline="always", **NO_NRT)
 def _starts(buf, i, end, pat):
     m = len(pat)
     if i + m > end:
@@ -174,14 +177,14 @@ def _starts(buf, i, end, pat):
     return True
 
 
-@jit(**NO_NRT)
+@jit(inline="always", **NO_NRT)
 def _skip_sp(buf, i, end):
     while i < end and (buf[i] == 32 or buf[i] == 9):
         i += 1
     return i
 
 
-@jit(**NO_NRT)
+@jit(inline="always", **NO_NRT)
 def _int(buf, i, end):
     """Parse a (signed) decimal integer at i. Returns (value, next index); next == i if none."""
     neg = False
@@ -199,7 +202,7 @@ def _int(buf, i, end):
     return (-v if neg else v), j
 
 
-@jit(**NO_NRT)
+@jit(inline="always", **NO_NRT)
 def _intern(buf, s, e, ht_key, ht_code, new_pos, new_len, st):
     """Code of the string buf[s:e] (0 for empty); new strings are recorded for Python."""
     if e <= s:
@@ -228,7 +231,7 @@ def _intern(buf, s, e, ht_key, ht_code, new_pos, new_len, st):
         j = np.int64((np.uint64(j) + np.uint64(1)) & mask)
 
 
-@jit(**NO_NRT)
+@jit(inline="always", **NO_NRT)
 def _state(buf, s, e, plugin, st):
     """prev_state token -> normalised bits; -2 if unparseable."""
     if s >= e:
@@ -260,7 +263,7 @@ def _state(buf, s, e, plugin, st):
     return bits
 
 
-@jit(**NO_NRT)
+@jit(inline="always", **NO_NRT)
 def _rtrim(buf, s, e):
     while e > s and (buf[e - 1] == 32 or buf[e - 1] == 9):
         e -= 1
