@@ -45,7 +45,17 @@ ST_TGID = 8      # lines with a TGID column
 ST_BLANK = 9
 ST_NUMSTATE = 10  # switch lines with a numeric prev_state (report -R)
 ST_LINE = 11     # number of the next line to parse
-ST_SIZE = 16
+ST_NTASK = 12    # TASK-PID column entries recorded in this call
+# Timestamp order, tracked here so that no per-event line number is written:
+# LOST rows take the next event's timestamp (text.py), so a step back is
+# counted between consecutive events and placed at the first LOST row between
+# them, if any.
+ST_HAVE_TS = 13  # an event was seen
+ST_LAST_TS = 14  # its timestamp
+ST_BACK = 15     # events whose timestamp is below the previous event's
+ST_BACK_LINE = 16  # line of the first of them (0: none)
+ST_LOST_LINE = 17  # line of the first LOST row since the last event (0: none)
+ST_SIZE = 24
 
 _NAMES = [b"sched_switch", b"sched_waking", b"sched_wakeup", b"sched_wakeup_new",
           b"sched_migrate_task", b"sched_process_fork", b"sched_process_exec",
@@ -295,16 +305,22 @@ def _pretty_task(buf, s, e):
 @jit(**NO_NRT)
 def parse_lines(buf, buf64, pos, end, line0, plugin_default, last_cur,
                 ht_key, ht_code, new_pos, new_len, st, special_pos, special_line, special_kind,
-                ts, cpu, kind, irq, cur_tid, cur_tgid, cur_comm, tid, comm, prio, prev_state,
+                task_tid, task_comm, task_tgid,
+                ts, cpu, kind, irq, cur_tid, tid, comm, prio, prev_state,
                 next_tid, next_comm, next_prio, target_cpu, orig_cpu, parent_tid, parent_comm,
-                old_tid, filename, group_dead, runtime, vruntime, lost, line_no):
+                old_tid, filename, group_dead, runtime, vruntime, lost):
     """Parse lines of buf[pos:end] until done, the string table is half full, or an
-    output is full. Returns the offset of the first unparsed line."""
+    output is full. Returns the offset of the first unparsed line.
+
+    The TASK-PID column's comm and TGID only feed the tid -> comm / tgid tables,
+    so they are not event columns: task_* receive (tid, comm code or -1, tgid)
+    where the CPU's current task changed or a TGID is printed."""
     cap = len(ts)
     half = len(ht_key) // 2
     lineno = line0
     while pos < end:
-        if st[ST_NEV] >= cap or st[ST_NSTR] >= half or st[ST_NSPECIAL] >= len(special_pos):
+        if st[ST_NEV] >= cap or st[ST_NSTR] >= half or st[ST_NSPECIAL] >= len(special_pos) \
+                or st[ST_NTASK] >= len(task_tid):
             st[ST_LINE] = lineno
             return pos
         le = _eol(buf, buf64, pos, end)
@@ -351,12 +367,12 @@ def parse_lines(buf, buf64, pos, end, line0, plugin_default, last_cur,
                 nl, q2 = _int(buf, q, le)
                 r = st[ST_NEV]
                 ts[r] = -1  # the driver sets it to the next event's timestamp
+                if st[ST_LOST_LINE] == 0:
+                    st[ST_LOST_LINE] = cur_line
                 cpu[r] = c_cpu
                 kind[r] = schema.LOST
                 irq[r] = schema.IRQ_UNKNOWN
                 cur_tid[r] = -1
-                cur_tgid[r] = -1
-                cur_comm[r] = -1
                 tid[r] = -1
                 comm[r] = 0
                 prio[r] = schema.NO_PRIO
@@ -374,7 +390,6 @@ def parse_lines(buf, buf64, pos, end, line0, plugin_default, last_cur,
                 runtime[r] = -1
                 vruntime[r] = -1
                 lost[r] = nl if q2 > q else -1
-                line_no[r] = cur_line
                 st[ST_NEV] = r + 1
                 continue
         if cb < 0:
@@ -692,23 +707,33 @@ def parse_lines(buf, buf64, pos, end, line0, plugin_default, last_cur,
             special_kind[n] = LINE_BAD_FIELDS
             st[ST_NSPECIAL] = n + 1
             continue
+        if st[ST_HAVE_TS] != 0 and c_ts < st[ST_LAST_TS]:
+            st[ST_BACK] += 1
+            if st[ST_BACK_LINE] == 0:
+                st[ST_BACK_LINE] = st[ST_LOST_LINE] if st[ST_LOST_LINE] != 0 else cur_line
+        st[ST_HAVE_TS] = 1
+        st[ST_LAST_TS] = c_ts
+        st[ST_LOST_LINE] = 0
         ts[r] = c_ts
         cpu[r] = c_cpu
         kind[r] = ev
         irq[r] = c_irq
         cur_tid[r] = c_pid
-        cur_tgid[r] = tg
         # The TASK column's comm only feeds the tid -> comm fallback table, so
         # it is interned only when the CPU's current task changes.
+        c_comm = -1
         if c_cpu < len(last_cur) and last_cur[c_cpu] == c_pid:
-            cur_comm[r] = -1
-            cur_tgid[r] = -1
-        elif _starts(buf, i, d, K_UNKNOWN_COMM) and d - i == len(K_UNKNOWN_COMM):
-            cur_comm[r] = -1
-        else:
-            cur_comm[r] = _intern(buf, i, d, ht_key, ht_code, new_pos, new_len, st)
+            tg = -1
+        elif not (_starts(buf, i, d, K_UNKNOWN_COMM) and d - i == len(K_UNKNOWN_COMM)):
+            c_comm = _intern(buf, i, d, ht_key, ht_code, new_pos, new_len, st)
             if c_cpu < len(last_cur):
                 last_cur[c_cpu] = c_pid
+        if c_comm > 0 or tg != -1:
+            n = st[ST_NTASK]
+            task_tid[n] = c_pid
+            task_comm[n] = c_comm
+            task_tgid[n] = tg
+            st[ST_NTASK] = n + 1
         tid[r] = e_tid
         comm[r] = e_comm
         prio[r] = e_prio
@@ -726,7 +751,6 @@ def parse_lines(buf, buf64, pos, end, line0, plugin_default, last_cur,
         runtime[r] = e_rt
         vruntime[r] = e_vrt
         lost[r] = 0
-        line_no[r] = cur_line
         st[ST_NEV] = r + 1
     st[ST_LINE] = lineno
     return pos
