@@ -123,33 +123,24 @@ for _c, _v in {"R": 0, "S": 1, "D": 2, "T": 4, "t": 8, "Z": 16, "X": 32, "x": 64
     PLUGIN_LETTER[ord(_c)] = _v
 
 
-# The helpers below run several times per line: they are inlined (a call costs
-# more than parsing a number), except the rarely used ones.
-
-# The helpers below run several times per line: they are inlined (a call costs
-# more than parsing a number), except the rarely used ones.
-
-@jit(inline="always", **NO_NRT)
-def _at(a, i):
-    """a[i] for an index known to be >= 0. Numba wraps negative (signed) indices
-    around at every access; an unsigned index skips that compare-and-select,
-    which makes the byte loops ~25% faster."""
-    return a[np.uint64(i)]
-
+# Bytes are read as buf[np.uint64(i)] wherever i >= 0 is certain: numba wraps a
+# negative (signed) index around at every access, a compare and a select that
+# made the byte loops ~25% slower. The helpers are left to LLVM to inline
+# (numba's inline="always" made the kernel's cold compile ~8x longer).
 
 _ONES = np.uint64(0x0101010101010101)
 _HIGHS = np.uint64(0x8080808080808080)
 _NLS = np.uint64(0x0A0A0A0A0A0A0A0A)
 
 
-@jit(inline="always", **NO_NRT)
+@jit(**NO_NRT)
 def _eol(buf, buf64, i, end):
     """Index of the next newline at or after i (or end). Scans 8 bytes at a time
     through ``buf64`` (the same memory as uint64 words, little-endian): a word
     holds a newline iff (v - 0x01..) & ~v & 0x80.. != 0 for v = word ^ 0x0a..,
     and the lowest flagged byte is the first newline."""
     while i < end and (i & 7) != 0:
-        if _at(buf, i) == 10:
+        if buf[np.uint64(i)] == 10:
             return i
         i += 1
     k = i >> 3
@@ -162,23 +153,23 @@ def _eol(buf, buf64, i, end):
         k += 1
     i = max(i, k << 3)
     while i < end:
-        if _at(buf, i) == 10:
+        if buf[np.uint64(i)] == 10:
             return i
         i += 1
     return end
 
 
-@jit(inline="always", **NO_NRT)
+@jit(**NO_NRT)
 def _find(buf, i, end, pat):
     """First index >= i where ``pat`` starts and ends before ``end``; -1 if none."""
     m = len(pat)
     first = pat[0]
     last = end - m
     while i <= last:
-        if _at(buf, i) == first:
+        if buf[np.uint64(i)] == first:
             ok = True
             for k in range(1, m):
-                if _at(buf, i + k) != pat[k]:
+                if buf[np.uint64(i + k)] != pat[k]:
                     ok = False
                     break
             if ok:
@@ -187,50 +178,50 @@ def _find(buf, i, end, pat):
     return -1
 
 
-@jit(inline="always", **NO_NRT)
+@jit(**NO_NRT)
 def _starts(buf, i, end, pat):
     m = len(pat)
     if i + m > end:
         return False
     for k in range(m):
-        if _at(buf, i + k) != pat[k]:
+        if buf[np.uint64(i + k)] != pat[k]:
             return False
     return True
 
 
-@jit(inline="always", **NO_NRT)
+@jit(**NO_NRT)
 def _skip_sp(buf, i, end):
-    while i < end and (_at(buf, i) == 32 or _at(buf, i) == 9):
+    while i < end and (buf[np.uint64(i)] == 32 or buf[np.uint64(i)] == 9):
         i += 1
     return i
 
 
-@jit(inline="always", **NO_NRT)
+@jit(**NO_NRT)
 def _int(buf, i, end):
     """Parse a (signed) decimal integer at i. Returns (value, next index); next == i if none."""
     neg = False
     j = i
-    if j < end and _at(buf, j) == 45:  # '-'
+    if j < end and buf[np.uint64(j)] == 45:  # '-'
         neg = True
         j += 1
     v = np.int64(0)
     start = j
-    while j < end and 48 <= _at(buf, j) <= 57 and j - start < 19:
-        v = v * 10 + (_at(buf, j) - 48)
+    while j < end and 48 <= buf[np.uint64(j)] <= 57 and j - start < 19:
+        v = v * 10 + (buf[np.uint64(j)] - 48)
         j += 1
     if j == start:
         return np.int64(0), i
     return (-v if neg else v), j
 
 
-@jit(inline="always", **NO_NRT)
+@jit(**NO_NRT)
 def _intern(buf, s, e, ht_key, ht_code, new_pos, new_len, st):
     """Code of the string buf[s:e] (0 for empty); new strings are recorded for Python."""
     if e <= s:
         return 0
     h = np.uint64(14695981039346656037)
     for i in range(s, e):
-        h = (h ^ np.uint64(_at(buf, i))) * np.uint64(1099511628211)
+        h = (h ^ np.uint64(buf[np.uint64(i)])) * np.uint64(1099511628211)
     if h == 0:
         h = np.uint64(1)
     mask = np.uint64(len(ht_key) - 1)
@@ -252,12 +243,12 @@ def _intern(buf, s, e, ht_key, ht_code, new_pos, new_len, st):
         j = np.int64((np.uint64(j) + np.uint64(1)) & mask)
 
 
-@jit(inline="always", **NO_NRT)
+@jit(**NO_NRT)
 def _state(buf, s, e, plugin, st):
     """prev_state token -> normalised bits; -2 if unparseable."""
     if s >= e:
         return -2
-    c = _at(buf, s)
+    c = buf[np.uint64(s)]
     if 48 <= c <= 57:
         v, j = _int(buf, s, e)
         st[ST_NUMSTATE] += 1
@@ -269,7 +260,7 @@ def _state(buf, s, e, plugin, st):
         return np.int32(v & 0x1FF)
     bits = 0
     for i in range(s, e):
-        c = _at(buf, i)
+        c = buf[np.uint64(i)]
         if c == 124:  # '|'
             continue
         if c == 43:  # '+'
@@ -284,9 +275,9 @@ def _state(buf, s, e, plugin, st):
     return bits
 
 
-@jit(inline="always", **NO_NRT)
+@jit(**NO_NRT)
 def _rtrim(buf, s, e):
-    while e > s and (_at(buf, e - 1) == 32 or _at(buf, e - 1) == 9):
+    while e > s and (buf[np.uint64(e - 1)] == 32 or buf[np.uint64(e - 1)] == 9):
         e -= 1
     return e
 
@@ -296,18 +287,18 @@ def _pretty_task(buf, s, e):
     """Split ``comm:pid [prio]`` in buf[s:e]. Returns (comm_s, comm_e, pid, prio, after) or ok=False."""
     # The prio bracket is the last '[' in the span.
     b = e - 1
-    while b > s and _at(buf, b) != 91:
+    while b > s and buf[np.uint64(b)] != 91:
         b -= 1
     if b <= s:
         return False, 0, 0, 0, 0, 0
     prio, j = _int(buf, b + 1, e)
-    if j == b + 1 or j >= e or _at(buf, j) != 93:
+    if j == b + 1 or j >= e or buf[np.uint64(j)] != 93:
         return False, 0, 0, 0, 0, 0
     te = _rtrim(buf, s, b)
     k = te - 1
-    while k > s and 48 <= _at(buf, k) <= 57:
+    while k > s and 48 <= buf[np.uint64(k)] <= 57:
         k -= 1
-    if k <= s or _at(buf, k) != 58 or k == te - 1:  # ':' then at least one digit
+    if k <= s or buf[np.uint64(k)] != 58 or k == te - 1:  # ':' then at least one digit
         return False, 0, 0, 0, 0, 0
     pid, _ = _int(buf, k + 1, te)
     return True, _skip_sp(buf, s, k), k, pid, prio, j + 1
@@ -336,7 +327,7 @@ def parse_lines(buf, buf64, pos, end, line0, plugin_default, last_cur,
             return pos
         le = _eol(buf, buf64, pos, end)
         nxt = le + 1
-        if le > pos and _at(buf, le - 1) == 13:
+        if le > pos and buf[np.uint64(le - 1)] == 13:
             le -= 1
         ls = pos
         pos = nxt
@@ -346,7 +337,7 @@ def parse_lines(buf, buf64, pos, end, line0, plugin_default, last_cur,
         if i >= le:
             st[ST_BLANK] += 1
             continue
-        if _at(buf, i) == 35 or _starts(buf, i, le, K_CPUS_EQ) or _starts(buf, i, le, K_VERSION):  # '#'
+        if buf[np.uint64(i)] == 35 or _starts(buf, i, le, K_CPUS_EQ) or _starts(buf, i, le, K_VERSION):  # '#'
             n = st[ST_NSPECIAL]
             special_pos[n] = ls
             special_line[n] = cur_line
@@ -357,11 +348,11 @@ def parse_lines(buf, buf64, pos, end, line0, plugin_default, last_cur,
         cb = -1
         j = i + 1
         while j < le - 2:
-            if _at(buf, j) == 91 and _at(buf, j - 1) == 32 and 48 <= _at(buf, j + 1) <= 57:
+            if buf[np.uint64(j)] == 91 and buf[np.uint64(j - 1)] == 32 and 48 <= buf[np.uint64(j + 1)] <= 57:
                 k = j + 1
-                while k < le and 48 <= _at(buf, k) <= 57:
+                while k < le and 48 <= buf[np.uint64(k)] <= 57:
                     k += 1
-                if k < le and _at(buf, k) == 93 and (k + 1 == le or _at(buf, k + 1) == 32):
+                if k < le and buf[np.uint64(k)] == 93 and (k + 1 == le or buf[np.uint64(k + 1)] == 32):
                     cb = j
                     break
             j += 1
@@ -415,9 +406,9 @@ def parse_lines(buf, buf64, pos, end, line0, plugin_default, last_cur,
         # TASK-PID, optional (TGID)
         te = _rtrim(buf, i, cb)
         tg = -1
-        if te > i and _at(buf, te - 1) == 41:  # ')'
+        if te > i and buf[np.uint64(te - 1)] == 41:  # ')'
             o = te - 2
-            while o > i and _at(buf, o) != 40:
+            while o > i and buf[np.uint64(o)] != 40:
                 o -= 1
             if buf[o] == 40:  # o may be i - 1 = -1 here: an index that may wrap around
                 q = _skip_sp(buf, o + 1, te - 1)
@@ -427,9 +418,9 @@ def parse_lines(buf, buf64, pos, end, line0, plugin_default, last_cur,
                 st[ST_TGID] += 1
                 te = _rtrim(buf, i, o)
         d = te - 1
-        while d > i and 48 <= _at(buf, d) <= 57:
+        while d > i and 48 <= buf[np.uint64(d)] <= 57:
             d -= 1
-        if d <= i or _at(buf, d) != 45 or d == te - 1:  # '-'
+        if d <= i or buf[np.uint64(d)] != 45 or d == te - 1:  # '-'
             n = st[ST_NSPECIAL]
             special_pos[n] = ls
             special_line[n] = cur_line
@@ -440,13 +431,13 @@ def parse_lines(buf, buf64, pos, end, line0, plugin_default, last_cur,
         # Flags column (optional), then TIMESTAMP:
         k = _skip_sp(buf, k, le)
         t0 = k
-        while k < le and _at(buf, k) != 32:
+        while k < le and buf[np.uint64(k)] != 32:
             k += 1
         c_irq = schema.IRQ_UNKNOWN
-        if k > t0 and _at(buf, k - 1) != 58:  # token does not end with ':' -> flags
+        if k > t0 and buf[np.uint64(k - 1)] != 58:  # token does not end with ':' -> flags
             st[ST_FLAGS] += 1
             if k - t0 >= 3:
-                f = _at(buf, t0 + 2)
+                f = buf[np.uint64(t0 + 2)]
                 if f == 122 or f == 90:  # z Z
                     c_irq = schema.IRQ_NMI
                 elif f == 104 or f == 72:  # h H
@@ -457,18 +448,18 @@ def parse_lines(buf, buf64, pos, end, line0, plugin_default, last_cur,
                     c_irq = schema.IRQ_NONE
             k = _skip_sp(buf, k, le)
             t0 = k
-            while k < le and _at(buf, k) != 32:
+            while k < le and buf[np.uint64(k)] != 32:
                 k += 1
         # timestamp token buf[t0:k] = "secs.frac:" or "ticks:"
         secs, q = _int(buf, t0, k)
         ok = q > t0 and q < k
         frac = np.int64(0)
-        if ok and _at(buf, q) == 46:  # '.'
+        if ok and buf[np.uint64(q)] == 46:  # '.'
             q0 = q + 1
             q = q0
-            while q < k and 48 <= _at(buf, q) <= 57:
+            while q < k and 48 <= buf[np.uint64(q)] <= 57:
                 if q - q0 < 9:
-                    frac = frac * 10 + (_at(buf, q) - 48)
+                    frac = frac * 10 + (buf[np.uint64(q)] - 48)
                 q += 1
             nd = min(q - q0, 9)
             for _ in range(9 - nd):
@@ -476,7 +467,7 @@ def parse_lines(buf, buf64, pos, end, line0, plugin_default, last_cur,
             c_ts = secs * 1000000000 + frac
         else:
             c_ts = secs  # a counter clock: ticks as they are
-        if not ok or q != k - 1 or _at(buf, q) != 58:
+        if not ok or q != k - 1 or buf[np.uint64(q)] != 58:
             n = st[ST_NSPECIAL]
             special_pos[n] = ls
             special_line[n] = cur_line
@@ -486,26 +477,26 @@ def parse_lines(buf, buf64, pos, end, line0, plugin_default, last_cur,
         # event name up to ':'
         k = _skip_sp(buf, k, le)
         n0 = k
-        while k < le and _at(buf, k) != 58 and _at(buf, k) != 32:
+        while k < le and buf[np.uint64(k)] != 58 and buf[np.uint64(k)] != 32:
             k += 1
-        if k >= le or _at(buf, k) != 58:
+        if k >= le or buf[np.uint64(k)] != 58:
             st[ST_SKIPPED] += 1  # other tracers' output (function, syscalls)
             continue
         nlen = k - n0
         ev = -1
-        if nlen >= 12 and _at(buf, n0) == 115:  # 's'
+        if nlen >= 12 and buf[np.uint64(n0)] == 115:  # 's'
             for e_i in range(len(NAME_LEN)):
                 if NAME_LEN[e_i] == nlen:
                     same = True
                     for q in range(nlen):
-                        if _at(buf, n0 + q) != NAME_MAT[e_i, q]:
+                        if buf[np.uint64(n0 + q)] != NAME_MAT[e_i, q]:
                             same = False
                             break
                     if same:
                         ev = NAME_KIND[e_i]
                         break
         if ev < 0:
-            if (nlen == 1 and _at(buf, n0) == 48) or (nlen == len(K_TRACING_MARK) and _starts(buf, n0, le, K_TRACING_MARK)) \
+            if (nlen == 1 and buf[np.uint64(n0)] == 48) or (nlen == len(K_TRACING_MARK) and _starts(buf, n0, le, K_TRACING_MARK)) \
                     or (nlen == len(K_PRINT) and _starts(buf, n0, le, K_PRINT)):
                 st[ST_MARKERS] += 1
             else:
@@ -556,7 +547,7 @@ def parse_lines(buf, buf64, pos, end, line0, plugin_default, last_cur,
                 if good:
                     a = b + len(K_PREV_STATE)
                     q = a
-                    while q < fe and _at(buf, q) != 32:
+                    while q < fe and buf[np.uint64(q)] != 32:
                         q += 1
                     e_state = _state(buf, a, q, False, st)
                     good = e_state != -2
@@ -583,7 +574,7 @@ def parse_lines(buf, buf64, pos, end, line0, plugin_default, last_cur,
                     # left: comm:pid [prio] STATE
                     se = b
                     ss = se - 1
-                    while ss > fs and _at(buf, ss) != 32:
+                    while ss > fs and buf[np.uint64(ss)] != 32:
                         ss -= 1
                     ok2, cs, ce, v1, v2, _a = _pretty_task(buf, fs, ss)
                     good = ok2
@@ -634,7 +625,7 @@ def parse_lines(buf, buf64, pos, end, line0, plugin_default, last_cur,
                         b = _find(buf, q, fe, K_GROUP_DEAD)
                         if b >= 0:
                             a = b + len(K_GROUP_DEAD)
-                            e_gd = 1 if (a < fe and (_at(buf, a) == 116 or _at(buf, a) == 49)) else 0
+                            e_gd = 1 if (a < fe and (buf[np.uint64(a)] == 116 or buf[np.uint64(a)] == 49)) else 0
                     elif ev == schema.STAT_RUNTIME:
                         b = _find(buf, q, fe, K_RUNTIME)
                         good = b >= 0
@@ -661,7 +652,7 @@ def parse_lines(buf, buf64, pos, end, line0, plugin_default, last_cur,
                     e_target = v
                     bb = b
                     rb = bb - 1
-                    while rb > fs and _at(buf, rb) != 93:
+                    while rb > fs and buf[np.uint64(rb)] != 93:
                         rb -= 1
                     ok2, cs, ce, v1, v2, _a = _pretty_task(buf, fs, rb + 1)
                     good = ok2

@@ -62,9 +62,9 @@ class TextParser:
         self.special_kind = np.empty(4096, np.int8)
         self.last_cur = np.full(4096, -2, np.int64)  # current tid per CPU (TASK column)
         # (tid, comm code, tgid) from the TASK-PID (TGID) column, in line order
-        self.task_tid = np.empty(1 << 14, np.int32)
-        self.task_comm = np.empty(1 << 14, np.int32)
-        self.task_tgid = np.empty(1 << 14, np.int32)
+        self.task_tid = np.empty(1 << 16, np.int32)
+        self.task_comm = np.empty(1 << 16, np.int32)
+        self.task_tgid = np.empty(1 << 16, np.int32)
         self.tasks: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
 
     def _grow_table(self) -> None:
