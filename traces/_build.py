@@ -118,7 +118,11 @@ def _cpus(cols: dict[str, np.ndarray], result: ReadResult) -> pa.Table:
     cpu = cols["cpu"]
     n = max(int(cpu.max()) + 1 if len(cpu) else 0, result.n_cpus or 0,
             max(result.topology) + 1 if result.topology else 0)
-    counts = np.bincount(cpu.astype(np.int64), minlength=n)[:n] if len(cpu) else np.zeros(n, np.int64)
+    # bincount works on an int64 copy: count slices, so that no event-sized
+    # temporary is faulted in (~0.2 s for 10M events)
+    counts = np.zeros(n, np.int64)
+    for s in range(0, len(cpu), 1 << 20):
+        counts += np.bincount(cpu[s:s + (1 << 20)], minlength=n)[:n]
     ids = np.arange(n)
     topo = [result.topology.get(c, (c, 0, 0, 1024)) for c in range(n)]
     data = {

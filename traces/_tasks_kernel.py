@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import schema
-from ._numba import jit
+from ._numba import NO_NRT, jit
 
 N_PRIO = 4  # distinct prios remembered per task (PI boosts add a few)
 
@@ -18,7 +18,7 @@ N_PRIO = 4  # distinct prios remembered per task (PI boosts add a few)
 ST_SLOTS = 0
 
 
-@jit
+@jit(**NO_NRT)
 def _hash(t, mask):
     """Fibonacci hashing: the high bits of t * 2^64/phi (low bits of a product
     of clustered tids would collide)."""
@@ -26,7 +26,7 @@ def _hash(t, mask):
     return np.int64((h >> np.uint64(20)) & np.uint64(mask))
 
 
-@jit
+@jit(**NO_NRT)
 def _slot(t, ht_key, ht_slot, st, slot_tid, slot_first):
     """Slot of tid t (> 0), created if new; -1 when the table must grow first."""
     mask = len(ht_key) - 1
@@ -48,7 +48,7 @@ def _slot(t, ht_key, ht_slot, st, slot_tid, slot_first):
         j = (j + 1) & mask
 
 
-@jit
+@jit(**NO_NRT)
 def _mention(s, ts, comm, prio, slot_first, slot_last, slot_comm, prio_val, prio_cnt):
     if slot_first[s] < 0:
         slot_first[s] = ts
@@ -66,7 +66,7 @@ def _mention(s, ts, comm, prio, slot_first, slot_last, slot_comm, prio_val, prio
                 break
 
 
-@jit
+@jit(**NO_NRT)
 def gather(start, ts, kind, cpu, cur_tid, tid, comm, prio, next_tid, next_comm, next_prio,
            parent_tid, parent_comm, old_tid,
            ht_key, ht_slot, st, slot_tid, slot_first, slot_last, slot_comm, prio_val, prio_cnt,
@@ -111,7 +111,7 @@ def gather(start, ts, kind, cpu, cur_tid, tid, comm, prio, next_tid, next_comm, 
     return n
 
 
-@jit
+@jit(**NO_NRT)
 def rehash(old_key, old_slot, new_key, new_slot):
     mask = len(new_key) - 1
     for i in range(len(old_key)):

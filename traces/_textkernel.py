@@ -25,7 +25,7 @@ import numpy as np
 from numba.cpython.unsafe.numbers import trailing_zeros
 
 from . import schema
-from ._numba import jit
+from ._numba import NO_NRT, jit
 
 # Line classes recorded for Python to look at (headers, markers, damage).
 LINE_HEADER = 1      # starts with '#', or "cpus=N" / "version = N"
@@ -45,7 +45,17 @@ ST_TGID = 8      # lines with a TGID column
 ST_BLANK = 9
 ST_NUMSTATE = 10  # switch lines with a numeric prev_state (report -R)
 ST_LINE = 11     # number of the next line to parse
-ST_SIZE = 16
+ST_NTASK = 12    # TASK-PID column entries recorded in this call
+# Timestamp order, tracked here so that no per-event line number is written:
+# LOST rows take the next event's timestamp (text.py), so a step back is
+# counted between consecutive events and placed at the first LOST row between
+# them, if any.
+ST_HAVE_TS = 13  # an event was seen
+ST_LAST_TS = 14  # its timestamp
+ST_BACK = 15     # events whose timestamp is below the previous event's
+ST_BACK_LINE = 16  # line of the first of them (0: none)
+ST_LOST_LINE = 17  # line of the first LOST row since the last event (0: none)
+ST_SIZE = 24
 
 _NAMES = [b"sched_switch", b"sched_waking", b"sched_wakeup", b"sched_wakeup_new",
           b"sched_migrate_task", b"sched_process_fork", b"sched_process_exec",
@@ -113,19 +123,24 @@ for _c, _v in {"R": 0, "S": 1, "D": 2, "T": 4, "t": 8, "Z": 16, "X": 32, "x": 64
     PLUGIN_LETTER[ord(_c)] = _v
 
 
+# Bytes are read as buf[np.uint64(i)] wherever i >= 0 is certain: numba wraps a
+# negative (signed) index around at every access, a compare and a select that
+# made the byte loops ~25% slower. The helpers are left to LLVM to inline
+# (numba's inline="always" made the kernel's cold compile ~8x longer).
+
 _ONES = np.uint64(0x0101010101010101)
 _HIGHS = np.uint64(0x8080808080808080)
 _NLS = np.uint64(0x0A0A0A0A0A0A0A0A)
 
 
-@jit
+@jit(**NO_NRT)
 def _eol(buf, buf64, i, end):
     """Index of the next newline at or after i (or end). Scans 8 bytes at a time
     through ``buf64`` (the same memory as uint64 words, little-endian): a word
     holds a newline iff (v - 0x01..) & ~v & 0x80.. != 0 for v = word ^ 0x0a..,
     and the lowest flagged byte is the first newline."""
     while i < end and (i & 7) != 0:
-        if buf[i] == 10:
+        if buf[np.uint64(i)] == 10:
             return i
         i += 1
     k = i >> 3
@@ -138,23 +153,23 @@ def _eol(buf, buf64, i, end):
         k += 1
     i = max(i, k << 3)
     while i < end:
-        if buf[i] == 10:
+        if buf[np.uint64(i)] == 10:
             return i
         i += 1
     return end
 
 
-@jit
+@jit(**NO_NRT)
 def _find(buf, i, end, pat):
     """First index >= i where ``pat`` starts and ends before ``end``; -1 if none."""
     m = len(pat)
     first = pat[0]
     last = end - m
     while i <= last:
-        if buf[i] == first:
+        if buf[np.uint64(i)] == first:
             ok = True
             for k in range(1, m):
-                if buf[i + k] != pat[k]:
+                if buf[np.uint64(i + k)] != pat[k]:
                     ok = False
                     break
             if ok:
@@ -163,50 +178,50 @@ def _find(buf, i, end, pat):
     return -1
 
 
-@jit
+@jit(**NO_NRT)
 def _starts(buf, i, end, pat):
     m = len(pat)
     if i + m > end:
         return False
     for k in range(m):
-        if buf[i + k] != pat[k]:
+        if buf[np.uint64(i + k)] != pat[k]:
             return False
     return True
 
 
-@jit
+@jit(**NO_NRT)
 def _skip_sp(buf, i, end):
-    while i < end and (buf[i] == 32 or buf[i] == 9):
+    while i < end and (buf[np.uint64(i)] == 32 or buf[np.uint64(i)] == 9):
         i += 1
     return i
 
 
-@jit
+@jit(**NO_NRT)
 def _int(buf, i, end):
     """Parse a (signed) decimal integer at i. Returns (value, next index); next == i if none."""
     neg = False
     j = i
-    if j < end and buf[j] == 45:  # '-'
+    if j < end and buf[np.uint64(j)] == 45:  # '-'
         neg = True
         j += 1
     v = np.int64(0)
     start = j
-    while j < end and 48 <= buf[j] <= 57 and j - start < 19:
-        v = v * 10 + (buf[j] - 48)
+    while j < end and 48 <= buf[np.uint64(j)] <= 57 and j - start < 19:
+        v = v * 10 + (buf[np.uint64(j)] - 48)
         j += 1
     if j == start:
         return np.int64(0), i
     return (-v if neg else v), j
 
 
-@jit
+@jit(**NO_NRT)
 def _intern(buf, s, e, ht_key, ht_code, new_pos, new_len, st):
     """Code of the string buf[s:e] (0 for empty); new strings are recorded for Python."""
     if e <= s:
         return 0
     h = np.uint64(14695981039346656037)
     for i in range(s, e):
-        h = (h ^ np.uint64(buf[i])) * np.uint64(1099511628211)
+        h = (h ^ np.uint64(buf[np.uint64(i)])) * np.uint64(1099511628211)
     if h == 0:
         h = np.uint64(1)
     mask = np.uint64(len(ht_key) - 1)
@@ -228,12 +243,12 @@ def _intern(buf, s, e, ht_key, ht_code, new_pos, new_len, st):
         j = np.int64((np.uint64(j) + np.uint64(1)) & mask)
 
 
-@jit
+@jit(**NO_NRT)
 def _state(buf, s, e, plugin, st):
     """prev_state token -> normalised bits; -2 if unparseable."""
     if s >= e:
         return -2
-    c = buf[s]
+    c = buf[np.uint64(s)]
     if 48 <= c <= 57:
         v, j = _int(buf, s, e)
         st[ST_NUMSTATE] += 1
@@ -245,7 +260,7 @@ def _state(buf, s, e, plugin, st):
         return np.int32(v & 0x1FF)
     bits = 0
     for i in range(s, e):
-        c = buf[i]
+        c = buf[np.uint64(i)]
         if c == 124:  # '|'
             continue
         if c == 43:  # '+'
@@ -260,53 +275,59 @@ def _state(buf, s, e, plugin, st):
     return bits
 
 
-@jit
+@jit(**NO_NRT)
 def _rtrim(buf, s, e):
-    while e > s and (buf[e - 1] == 32 or buf[e - 1] == 9):
+    while e > s and (buf[np.uint64(e - 1)] == 32 or buf[np.uint64(e - 1)] == 9):
         e -= 1
     return e
 
 
-@jit
+@jit(**NO_NRT)
 def _pretty_task(buf, s, e):
     """Split ``comm:pid [prio]`` in buf[s:e]. Returns (comm_s, comm_e, pid, prio, after) or ok=False."""
     # The prio bracket is the last '[' in the span.
     b = e - 1
-    while b > s and buf[b] != 91:
+    while b > s and buf[np.uint64(b)] != 91:
         b -= 1
     if b <= s:
         return False, 0, 0, 0, 0, 0
     prio, j = _int(buf, b + 1, e)
-    if j == b + 1 or j >= e or buf[j] != 93:
+    if j == b + 1 or j >= e or buf[np.uint64(j)] != 93:
         return False, 0, 0, 0, 0, 0
     te = _rtrim(buf, s, b)
     k = te - 1
-    while k > s and 48 <= buf[k] <= 57:
+    while k > s and 48 <= buf[np.uint64(k)] <= 57:
         k -= 1
-    if k <= s or buf[k] != 58 or k == te - 1:  # ':' then at least one digit
+    if k <= s or buf[np.uint64(k)] != 58 or k == te - 1:  # ':' then at least one digit
         return False, 0, 0, 0, 0, 0
     pid, _ = _int(buf, k + 1, te)
     return True, _skip_sp(buf, s, k), k, pid, prio, j + 1
 
 
-@jit
+@jit(**NO_NRT)
 def parse_lines(buf, buf64, pos, end, line0, plugin_default, last_cur,
                 ht_key, ht_code, new_pos, new_len, st, special_pos, special_line, special_kind,
-                ts, cpu, kind, irq, cur_tid, cur_tgid, cur_comm, tid, comm, prio, prev_state,
+                task_tid, task_comm, task_tgid,
+                ts, cpu, kind, irq, cur_tid, tid, comm, prio, prev_state,
                 next_tid, next_comm, next_prio, target_cpu, orig_cpu, parent_tid, parent_comm,
-                old_tid, filename, group_dead, runtime, vruntime, lost, line_no):
+                old_tid, filename, group_dead, runtime, vruntime, lost):
     """Parse lines of buf[pos:end] until done, the string table is half full, or an
-    output is full. Returns the offset of the first unparsed line."""
+    output is full. Returns the offset of the first unparsed line.
+
+    The TASK-PID column's comm and TGID only feed the tid -> comm / tgid tables,
+    so they are not event columns: task_* receive (tid, comm code or -1, tgid)
+    where the CPU's current task changed or a TGID is printed."""
     cap = len(ts)
     half = len(ht_key) // 2
     lineno = line0
     while pos < end:
-        if st[ST_NEV] >= cap or st[ST_NSTR] >= half or st[ST_NSPECIAL] >= len(special_pos):
+        if st[ST_NEV] >= cap or st[ST_NSTR] >= half or st[ST_NSPECIAL] >= len(special_pos) \
+                or st[ST_NTASK] >= len(task_tid):
             st[ST_LINE] = lineno
             return pos
         le = _eol(buf, buf64, pos, end)
         nxt = le + 1
-        if le > pos and buf[le - 1] == 13:
+        if le > pos and buf[np.uint64(le - 1)] == 13:
             le -= 1
         ls = pos
         pos = nxt
@@ -316,7 +337,7 @@ def parse_lines(buf, buf64, pos, end, line0, plugin_default, last_cur,
         if i >= le:
             st[ST_BLANK] += 1
             continue
-        if buf[i] == 35 or _starts(buf, i, le, K_CPUS_EQ) or _starts(buf, i, le, K_VERSION):  # '#'
+        if buf[np.uint64(i)] == 35 or _starts(buf, i, le, K_CPUS_EQ) or _starts(buf, i, le, K_VERSION):  # '#'
             n = st[ST_NSPECIAL]
             special_pos[n] = ls
             special_line[n] = cur_line
@@ -327,11 +348,11 @@ def parse_lines(buf, buf64, pos, end, line0, plugin_default, last_cur,
         cb = -1
         j = i + 1
         while j < le - 2:
-            if buf[j] == 91 and buf[j - 1] == 32 and 48 <= buf[j + 1] <= 57:
+            if buf[np.uint64(j)] == 91 and buf[np.uint64(j - 1)] == 32 and 48 <= buf[np.uint64(j + 1)] <= 57:
                 k = j + 1
-                while k < le and 48 <= buf[k] <= 57:
+                while k < le and 48 <= buf[np.uint64(k)] <= 57:
                     k += 1
-                if k < le and buf[k] == 93 and (k + 1 == le or buf[k + 1] == 32):
+                if k < le and buf[np.uint64(k)] == 93 and (k + 1 == le or buf[np.uint64(k + 1)] == 32):
                     cb = j
                     break
             j += 1
@@ -348,12 +369,12 @@ def parse_lines(buf, buf64, pos, end, line0, plugin_default, last_cur,
                 nl, q2 = _int(buf, q, le)
                 r = st[ST_NEV]
                 ts[r] = -1  # the driver sets it to the next event's timestamp
+                if st[ST_LOST_LINE] == 0:
+                    st[ST_LOST_LINE] = cur_line
                 cpu[r] = c_cpu
                 kind[r] = schema.LOST
                 irq[r] = schema.IRQ_UNKNOWN
                 cur_tid[r] = -1
-                cur_tgid[r] = -1
-                cur_comm[r] = -1
                 tid[r] = -1
                 comm[r] = 0
                 prio[r] = schema.NO_PRIO
@@ -371,7 +392,6 @@ def parse_lines(buf, buf64, pos, end, line0, plugin_default, last_cur,
                 runtime[r] = -1
                 vruntime[r] = -1
                 lost[r] = nl if q2 > q else -1
-                line_no[r] = cur_line
                 st[ST_NEV] = r + 1
                 continue
         if cb < 0:
@@ -386,11 +406,11 @@ def parse_lines(buf, buf64, pos, end, line0, plugin_default, last_cur,
         # TASK-PID, optional (TGID)
         te = _rtrim(buf, i, cb)
         tg = -1
-        if te > i and buf[te - 1] == 41:  # ')'
+        if te > i and buf[np.uint64(te - 1)] == 41:  # ')'
             o = te - 2
-            while o > i and buf[o] != 40:
+            while o > i and buf[np.uint64(o)] != 40:
                 o -= 1
-            if buf[o] == 40:
+            if buf[o] == 40:  # o may be i - 1 = -1 here: an index that may wrap around
                 q = _skip_sp(buf, o + 1, te - 1)
                 tgv, q2 = _int(buf, q, te - 1)
                 if q2 > q:
@@ -398,9 +418,9 @@ def parse_lines(buf, buf64, pos, end, line0, plugin_default, last_cur,
                 st[ST_TGID] += 1
                 te = _rtrim(buf, i, o)
         d = te - 1
-        while d > i and 48 <= buf[d] <= 57:
+        while d > i and 48 <= buf[np.uint64(d)] <= 57:
             d -= 1
-        if d <= i or buf[d] != 45 or d == te - 1:  # '-'
+        if d <= i or buf[np.uint64(d)] != 45 or d == te - 1:  # '-'
             n = st[ST_NSPECIAL]
             special_pos[n] = ls
             special_line[n] = cur_line
@@ -411,13 +431,13 @@ def parse_lines(buf, buf64, pos, end, line0, plugin_default, last_cur,
         # Flags column (optional), then TIMESTAMP:
         k = _skip_sp(buf, k, le)
         t0 = k
-        while k < le and buf[k] != 32:
+        while k < le and buf[np.uint64(k)] != 32:
             k += 1
         c_irq = schema.IRQ_UNKNOWN
-        if k > t0 and buf[k - 1] != 58:  # token does not end with ':' -> flags
+        if k > t0 and buf[np.uint64(k - 1)] != 58:  # token does not end with ':' -> flags
             st[ST_FLAGS] += 1
             if k - t0 >= 3:
-                f = buf[t0 + 2]
+                f = buf[np.uint64(t0 + 2)]
                 if f == 122 or f == 90:  # z Z
                     c_irq = schema.IRQ_NMI
                 elif f == 104 or f == 72:  # h H
@@ -428,18 +448,18 @@ def parse_lines(buf, buf64, pos, end, line0, plugin_default, last_cur,
                     c_irq = schema.IRQ_NONE
             k = _skip_sp(buf, k, le)
             t0 = k
-            while k < le and buf[k] != 32:
+            while k < le and buf[np.uint64(k)] != 32:
                 k += 1
         # timestamp token buf[t0:k] = "secs.frac:" or "ticks:"
         secs, q = _int(buf, t0, k)
         ok = q > t0 and q < k
         frac = np.int64(0)
-        if ok and buf[q] == 46:  # '.'
+        if ok and buf[np.uint64(q)] == 46:  # '.'
             q0 = q + 1
             q = q0
-            while q < k and 48 <= buf[q] <= 57:
+            while q < k and 48 <= buf[np.uint64(q)] <= 57:
                 if q - q0 < 9:
-                    frac = frac * 10 + (buf[q] - 48)
+                    frac = frac * 10 + (buf[np.uint64(q)] - 48)
                 q += 1
             nd = min(q - q0, 9)
             for _ in range(9 - nd):
@@ -447,7 +467,7 @@ def parse_lines(buf, buf64, pos, end, line0, plugin_default, last_cur,
             c_ts = secs * 1000000000 + frac
         else:
             c_ts = secs  # a counter clock: ticks as they are
-        if not ok or q != k - 1 or buf[q] != 58:
+        if not ok or q != k - 1 or buf[np.uint64(q)] != 58:
             n = st[ST_NSPECIAL]
             special_pos[n] = ls
             special_line[n] = cur_line
@@ -457,26 +477,26 @@ def parse_lines(buf, buf64, pos, end, line0, plugin_default, last_cur,
         # event name up to ':'
         k = _skip_sp(buf, k, le)
         n0 = k
-        while k < le and buf[k] != 58 and buf[k] != 32:
+        while k < le and buf[np.uint64(k)] != 58 and buf[np.uint64(k)] != 32:
             k += 1
-        if k >= le or buf[k] != 58:
+        if k >= le or buf[np.uint64(k)] != 58:
             st[ST_SKIPPED] += 1  # other tracers' output (function, syscalls)
             continue
         nlen = k - n0
         ev = -1
-        if nlen >= 12 and buf[n0] == 115:  # 's'
+        if nlen >= 12 and buf[np.uint64(n0)] == 115:  # 's'
             for e_i in range(len(NAME_LEN)):
                 if NAME_LEN[e_i] == nlen:
                     same = True
                     for q in range(nlen):
-                        if buf[n0 + q] != NAME_MAT[e_i, q]:
+                        if buf[np.uint64(n0 + q)] != NAME_MAT[e_i, q]:
                             same = False
                             break
                     if same:
                         ev = NAME_KIND[e_i]
                         break
         if ev < 0:
-            if (nlen == 1 and buf[n0] == 48) or (nlen == len(K_TRACING_MARK) and _starts(buf, n0, le, K_TRACING_MARK)) \
+            if (nlen == 1 and buf[np.uint64(n0)] == 48) or (nlen == len(K_TRACING_MARK) and _starts(buf, n0, le, K_TRACING_MARK)) \
                     or (nlen == len(K_PRINT) and _starts(buf, n0, le, K_PRINT)):
                 st[ST_MARKERS] += 1
             else:
@@ -527,7 +547,7 @@ def parse_lines(buf, buf64, pos, end, line0, plugin_default, last_cur,
                 if good:
                     a = b + len(K_PREV_STATE)
                     q = a
-                    while q < fe and buf[q] != 32:
+                    while q < fe and buf[np.uint64(q)] != 32:
                         q += 1
                     e_state = _state(buf, a, q, False, st)
                     good = e_state != -2
@@ -554,7 +574,7 @@ def parse_lines(buf, buf64, pos, end, line0, plugin_default, last_cur,
                     # left: comm:pid [prio] STATE
                     se = b
                     ss = se - 1
-                    while ss > fs and buf[ss] != 32:
+                    while ss > fs and buf[np.uint64(ss)] != 32:
                         ss -= 1
                     ok2, cs, ce, v1, v2, _a = _pretty_task(buf, fs, ss)
                     good = ok2
@@ -605,7 +625,7 @@ def parse_lines(buf, buf64, pos, end, line0, plugin_default, last_cur,
                         b = _find(buf, q, fe, K_GROUP_DEAD)
                         if b >= 0:
                             a = b + len(K_GROUP_DEAD)
-                            e_gd = 1 if (a < fe and (buf[a] == 116 or buf[a] == 49)) else 0
+                            e_gd = 1 if (a < fe and (buf[np.uint64(a)] == 116 or buf[np.uint64(a)] == 49)) else 0
                     elif ev == schema.STAT_RUNTIME:
                         b = _find(buf, q, fe, K_RUNTIME)
                         good = b >= 0
@@ -632,7 +652,7 @@ def parse_lines(buf, buf64, pos, end, line0, plugin_default, last_cur,
                     e_target = v
                     bb = b
                     rb = bb - 1
-                    while rb > fs and buf[rb] != 93:
+                    while rb > fs and buf[np.uint64(rb)] != 93:
                         rb -= 1
                     ok2, cs, ce, v1, v2, _a = _pretty_task(buf, fs, rb + 1)
                     good = ok2
@@ -689,23 +709,33 @@ def parse_lines(buf, buf64, pos, end, line0, plugin_default, last_cur,
             special_kind[n] = LINE_BAD_FIELDS
             st[ST_NSPECIAL] = n + 1
             continue
+        if st[ST_HAVE_TS] != 0 and c_ts < st[ST_LAST_TS]:
+            st[ST_BACK] += 1
+            if st[ST_BACK_LINE] == 0:
+                st[ST_BACK_LINE] = st[ST_LOST_LINE] if st[ST_LOST_LINE] != 0 else cur_line
+        st[ST_HAVE_TS] = 1
+        st[ST_LAST_TS] = c_ts
+        st[ST_LOST_LINE] = 0
         ts[r] = c_ts
         cpu[r] = c_cpu
         kind[r] = ev
         irq[r] = c_irq
         cur_tid[r] = c_pid
-        cur_tgid[r] = tg
         # The TASK column's comm only feeds the tid -> comm fallback table, so
         # it is interned only when the CPU's current task changes.
+        c_comm = -1
         if c_cpu < len(last_cur) and last_cur[c_cpu] == c_pid:
-            cur_comm[r] = -1
-            cur_tgid[r] = -1
-        elif _starts(buf, i, d, K_UNKNOWN_COMM) and d - i == len(K_UNKNOWN_COMM):
-            cur_comm[r] = -1
-        else:
-            cur_comm[r] = _intern(buf, i, d, ht_key, ht_code, new_pos, new_len, st)
+            tg = -1
+        elif not (_starts(buf, i, d, K_UNKNOWN_COMM) and d - i == len(K_UNKNOWN_COMM)):
+            c_comm = _intern(buf, i, d, ht_key, ht_code, new_pos, new_len, st)
             if c_cpu < len(last_cur):
                 last_cur[c_cpu] = c_pid
+        if c_comm > 0 or tg != -1:
+            n = st[ST_NTASK]
+            task_tid[n] = c_pid
+            task_comm[n] = c_comm
+            task_tgid[n] = tg
+            st[ST_NTASK] = n + 1
         tid[r] = e_tid
         comm[r] = e_comm
         prio[r] = e_prio
@@ -723,13 +753,12 @@ def parse_lines(buf, buf64, pos, end, line0, plugin_default, last_cur,
         runtime[r] = e_rt
         vruntime[r] = e_vrt
         lost[r] = 0
-        line_no[r] = cur_line
         st[ST_NEV] = r + 1
     st[ST_LINE] = lineno
     return pos
 
 
-@jit
+@jit(**NO_NRT)
 def rehash(old_key, old_code, new_key, new_code):
     mask = np.uint64(len(new_key) - 1)
     for i in range(len(old_key)):

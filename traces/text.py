@@ -24,13 +24,14 @@ _CPUS_RE = re.compile(rb"^\s*cpus=(\d+)")
 _TRACER_RE = re.compile(rb"^#\s*tracer:\s*(\S+)")
 _MAX_EXAMPLES = 3
 
-# Kernel output columns beside the schema's event columns: the TASK-PID
-# column's TGID and comm (code, -1 for "<...>"), and the line number.
-_EXTRA = {"cur_tgid": np.int32, "cur_comm": np.int32, "line_no": np.int64}
-_KERNEL_ORDER = ("ts_ns", "cpu", "kind", "irq", "cur_tid", "cur_tgid", "cur_comm", "tid", "comm",
+# The kernel writes exactly the schema's event columns: every byte written per
+# event costs a page fault's share on a large trace. What else it learns (the
+# TASK-PID column's comm and TGID, timestamp order) goes to small side tables
+# and counters.
+_KERNEL_ORDER = ("ts_ns", "cpu", "kind", "irq", "cur_tid", "tid", "comm",
                  "prio", "prev_state", "next_tid", "next_comm", "next_prio", "target_cpu",
                  "orig_cpu", "parent_tid", "parent_comm", "old_tid", "filename", "group_dead",
-                 "runtime_ns", "vruntime_ns", "lost_events", "line_no")
+                 "runtime_ns", "vruntime_ns", "lost_events")
 
 
 class TextParser:
@@ -60,6 +61,11 @@ class TextParser:
         self.special_line = np.empty(4096, np.int64)
         self.special_kind = np.empty(4096, np.int8)
         self.last_cur = np.full(4096, -2, np.int64)  # current tid per CPU (TASK column)
+        # (tid, comm code, tgid) from the TASK-PID (TGID) column, in line order
+        self.task_tid = np.empty(1 << 16, np.int32)
+        self.task_comm = np.empty(1 << 16, np.int32)
+        self.task_tgid = np.empty(1 << 16, np.int32)
+        self.tasks: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
 
     def _grow_table(self) -> None:
         size = len(self.ht_key) * 4
@@ -78,8 +84,7 @@ class TextParser:
         if self.out is not None and len(self.out["ts_ns"]) - n >= room:
             return
         cap = max(2 * (len(self.out["ts_ns"]) if self.out else 0), n + room, self.expected)
-        new = {name: np.empty(cap, schema.EVENTS.field(name).numpy_dtype)
-               if name in schema.EVENTS.names else np.empty(cap, _EXTRA[name]) for name in _KERNEL_ORDER}
+        new = {name: np.empty(cap, schema.EVENTS.field(name).numpy_dtype) for name in _KERNEL_ORDER}
         if self.out is not None:
             for k, v in self.out.items():
                 new[k][:n] = v[:n]
@@ -103,11 +108,16 @@ class TextParser:
             if len(self.new_pos) < half:
                 self.new_pos = np.empty(half, np.int64)
                 self.new_len = np.empty(half, np.int64)
-            self.st[K.ST_NNEW] = self.st[K.ST_NSPECIAL] = 0
+            self.st[K.ST_NNEW] = self.st[K.ST_NSPECIAL] = self.st[K.ST_NTASK] = 0
             new = K.parse_lines(buf, buf64, pos, end, self.line, self.plugin_letters, self.last_cur,
                                 self.ht_key, self.ht_code, self.new_pos, self.new_len, self.st,
                                 self.special_pos, self.special_line, self.special_kind,
+                                self.task_tid, self.task_comm, self.task_tgid,
                                 *[self.out[n] for n in _KERNEL_ORDER])
+            nt = int(self.st[K.ST_NTASK])
+            if nt:
+                self.tasks.append((self.task_tid[:nt].copy(), self.task_comm[:nt].copy(),
+                                   self.task_tgid[:nt].copy()))
             self.line = int(self.st[K.ST_LINE])
             nn = int(self.st[K.ST_NNEW])
             for p, ln in zip(self.new_pos[:nn].tolist(), self.new_len[:nn].tolist()):
@@ -153,22 +163,10 @@ class TextParser:
         chunks = [{k: v[:n] for k, v in self.out.items()}] if self.out is not None and n else []
         self.out = None
         self._fix_lost(chunks)
-        self._task_column(chunks)
-        prev_ts, back, first_back = None, 0, None
+        self._task_column()
         for c in chunks:
-            ts = c["ts_ns"]
-            down = np.flatnonzero(ts[1:] < ts[:-1]) + 1
-            if prev_ts is not None and len(ts) and ts[0] < prev_ts:
-                down = np.concatenate([[0], down])
-            if len(down):
-                back += len(down)
-                if first_back is None:
-                    first_back = int(c["line_no"][down[0]])
-            if len(ts):
-                prev_ts = ts[-1]
-            for name in _EXTRA:
-                del c[name]
             r.add_events(c)
+        back, first_back = int(self.st[K.ST_BACK]), int(self.st[K.ST_BACK_LINE])
         if back:
             r.warnings.add("disorder", f"{r.path}: line {first_back}: timestamp goes back in time "
                            f"({back} such lines); events sorted by timestamp, file order kept among "
@@ -235,14 +233,13 @@ class TextParser:
                                      f"{sorted(self.result.lost_per_cpu)}); the places are kept as "
                                      "'lost' rows in the events table")
 
-    def _task_column(self, chunks) -> None:
+    def _task_column(self) -> None:
         """tid -> comm and tid -> tgid from the TASK-PID (TGID) column (last value seen).
 
-        The kernel only fills cur_comm / cur_tgid where a CPU's current task
-        changed, so this looks at a small subset of the rows."""
+        The kernel only records the lines where a CPU's current task changed or
+        a TGID is printed, so this looks at a small subset of the rows."""
         r = self.result
-        for c in chunks:
-            tid, comm, tgid = c["cur_tid"], c["cur_comm"], c["cur_tgid"]
+        for tid, comm, tgid in self.tasks:
             ok = np.flatnonzero(comm > 0)
             for t, code in zip(tid[ok].tolist(), comm[ok].tolist()):
                 if t > 0:
