@@ -6,7 +6,7 @@ from __future__ import annotations
 import math
 
 from replay import _state as E
-from traces._numba import jit
+from traces._numba import NO_NRT, jit
 
 from .weights import WEIGHT, WEIGHT_IDLEPRIO, WMULT, WMULT_IDLEPRIO
 
@@ -24,26 +24,26 @@ def scaling_factor(n_cpus: int, mode: str = "log") -> int:
     return 1 + int(math.floor(math.log2(n)))
 
 
-@jit
+@jit(**NO_NRT)
 def nice_of(TS, t):
     return min(max(TS[t, E.T_PRIO] - 120, -20), 19)
 
 
-@jit
+@jit(**NO_NRT)
 def weight_of(TS, t):
     if TS[t, E.T_POLICY] == E.POL_IDLE:
         return WEIGHT_IDLEPRIO
     return _WEIGHT[nice_of(TS, t) + 20]
 
 
-@jit
+@jit(**NO_NRT)
 def wmult_of(TS, t):
     if TS[t, E.T_POLICY] == E.POL_IDLE:
         return WMULT_IDLEPRIO
     return _WMULT[nice_of(TS, t) + 20]
 
 
-@jit
+@jit(**NO_NRT)
 def _bitlen(x):
     n = 0
     while x > 0:
@@ -52,7 +52,7 @@ def _bitlen(x):
     return n
 
 
-@jit
+@jit(**NO_NRT)
 def mul_shift(delta, fact, shift):
     """floor(delta * fact / 2**shift) for delta >= 0, fact < 2**32, without overflow
     (the kernel's mul_u64_u32_shr)."""
@@ -62,7 +62,7 @@ def mul_shift(delta, fact, shift):
     return ((hi * fact) << (32 - shift)) + ((lo * fact) >> shift)
 
 
-@jit
+@jit(**NO_NRT)
 def calc_delta(delta, weight, inv):
     """__calc_delta(delta, weight, lw): delta * weight / lw.weight with the kernel's
     fixed-point steps (inv = lw's inverse weight)."""
@@ -82,7 +82,7 @@ def calc_delta(delta, weight, inv):
     return mul_shift(delta, fact, shift)
 
 
-@jit
+@jit(**NO_NRT)
 def calc_delta_fair(delta, TS, t):
     """delta (wall ns) scaled to t's virtual time: delta * 1024 / w (unchanged at nice 0)."""
     if weight_of(TS, t) == 1024:

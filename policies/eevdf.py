@@ -13,7 +13,7 @@ import numpy as np
 from numba import njit
 
 from replay import _state as E
-from traces._numba import JIT
+from traces._numba import JIT, NO_NRT
 
 from . import rt as RT
 from ._fair_common import calc_delta_fair, scaling_factor, weight_of
@@ -102,8 +102,8 @@ def state(n_tasks: int, n_cpus: int) -> tuple[np.ndarray, np.ndarray]:
     return np.zeros((max(n_tasks, 1), N_TASK_COLS), np.int64), np.zeros((max(n_cpus, 1), N_CPU_COLS), np.int64)
 
 
-_jit = njit(**{k: v for k, v in JIT.items() if k != "nopython"})
-_hook = njit(SIG, **{k: v for k, v in JIT.items() if k != "nopython"})
+_jit = njit(**{k: v for k, v in {**JIT, **NO_NRT}.items() if k != "nopython"})
+_hook = njit(SIG, **{k: v for k, v in {**JIT, **NO_NRT}.items() if k != "nopython"})
 
 
 # -- the virtual clock ----------------------------------------------------------------

@@ -29,14 +29,14 @@ from numba import njit, types
 from policies._protocol import (DEQ_EXIT, DEQ_MIGRATE, DEQ_SLEEP, ENQ_MIGRATED, ENQ_NEW, ENQ_PRIO, ENQ_REQUEUE,
                                 ENQ_WAKEUP, FN, HOOKS)
 from traces import schema
-from traces._numba import JIT
+from traces._numba import JIT, NO_NRT
 
 from . import _placement as P
 from . import _state as E
 from .workload import END_EXIT, START_AT, START_BY
 
-_jit = njit(**{k: v for k, v in JIT.items() if k != "nopython"})
-_inl = njit(inline="always", **{k: v for k, v in JIT.items() if k != "nopython"})
+_jit = njit(**{k: v for k, v in {**JIT, **NO_NRT}.items() if k != "nopython"})
+_inl = njit(inline="always", **{k: v for k, v in {**JIT, **NO_NRT}.items() if k != "nopython"})
 
 INF = np.int64(2**62)
 
@@ -138,11 +138,9 @@ def push(HT, HP, HN, CS, stats, t, typ, a, b):
 
 
 @_jit
-def pop(HT, HP, HN, out):
-    """Remove the earliest event into out[0:5] = (time, seq, type, a, b)."""
-    out[0] = HT[0]
-    for k in range(4):
-        out[k + 1] = HP[0, k]
+def pop(HT, HP, HN):
+    """Remove the earliest event; returns (time, type, a, b)."""
+    ev_t, ev_typ, ev_a, ev_b = HT[0], HP[0, 1], HP[0, 2], HP[0, 3]
     n = HN[0] - 1
     HN[0] = n
     if n > 0:
@@ -150,6 +148,7 @@ def pop(HT, HP, HN, out):
         for k in range(4):
             HP[0, k] = HP[n, k]
         _sift_down(HT, HP, 0, n)
+    return ev_t, ev_typ, ev_a, ev_b
 
 
 # -- class dispatch -------------------------------------------------------------------
@@ -411,15 +410,10 @@ def run(FH, RH, FPT, FPC, FPP, RPT, RPC, RPP, TS, CS, WT, WB, WA, TOPO, AFF, EP,
             TS[t, E.T_WAIT_BURST] = b
         else:
             push(HT, HP, HN, CS, stats, max(WB[b, WB_START], start), E.EV_START, t, b)
-    ev = np.zeros(5, np.int64)
     while HN[0] > 0 and stats[ST_FULL] == 0:
-        pop(HT, HP, HN, ev)
-        now = ev[0]
+        now, typ, a, b = pop(HT, HP, HN)
         if now > horizon:
             break
-        typ = ev[2]
-        a = ev[3]
-        b = ev[4]
         stats[ST_EVENTS] += 1
         if typ == E.EV_START:
             _start_burst(H, TS, CS, ST, WT, WB, WA, TOPO, AFF, EP, HT, HP, HN, out, stats, a, b, -1, -1, now)
@@ -1033,5 +1027,5 @@ _COMPILED = []
 def compiled():
     """The engine compiled for function-typed policy hooks (once; then from the disk cache)."""
     if not _COMPILED:
-        _COMPILED.append(njit(_sig(), **{k: v for k, v in JIT.items() if k != "nopython"})(run.py_func))
+        _COMPILED.append(njit(_sig(), **{k: v for k, v in {**JIT, **NO_NRT}.items() if k != "nopython"})(run.py_func))
     return _COMPILED[0]

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from traces._numba import jit
+from traces._numba import NO_NRT, jit
 
 # -- task matrix TS[task, col] ------------------------------------------------------
 T_STATE = 0        # task state, S_* below
@@ -149,12 +149,12 @@ OUT_COLS = ("tid", "cpu", "start_ns", "end_ns", "state", "begin", "end", "sleep_
 
 # -- per-CPU class lists (maintained by the engine, read by classes) ------------------
 
-@jit
+@jit(**NO_NRT)
 def list_head_col(cls):
     return C_RT_HEAD if cls <= CLS_RT else C_FAIR_HEAD
 
 
-@jit
+@jit(**NO_NRT)
 def list_add(TS, CS, cpu, t, cls):
     """Append task t to CPU cpu's list of class cls (order of insertion = T_SEQ)."""
     hc = list_head_col(cls)
@@ -175,7 +175,7 @@ def list_add(TS, CS, cpu, t, cls):
         CS[cpu, C_NR_FAIR] += 1
 
 
-@jit
+@jit(**NO_NRT)
 def list_remove(TS, CS, cpu, t, cls):
     if TS[t, T_LIST] != (CLS_RT if cls <= CLS_RT else CLS_FAIR) or TS[t, T_CPU] != cpu:
         raise RuntimeError("engine bug: removing a task from a run-queue list it is not on")
