@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
-
 from traces._numba import NO_NRT, jit
 
 from . import _state as E
