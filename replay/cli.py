@@ -391,7 +391,7 @@ def replay_cmd(
             exported = schedule_to_perfetto(sched, perfetto, trace=t)
     result = {"trace": t.path, "policy": info.policy, "topology": info.topology, "params": info.params,
               "seed": seed, "events_simulated": info.events_simulated, "wall_s": info.wall_s, **m}
-    result["warnings"] = m["warnings"] + info.warnings
+    result["warnings"] = list(dict.fromkeys(m["warnings"] + info.warnings))  # the schedule carries the replay's too
     if as_json:
         _print_json(result)
     else:

@@ -82,7 +82,7 @@ def compare(trace: Trace, policies=(OBSERVED, "cfs", "eevdf", "infinity"), topol
                 m = M.measure(sched, topo)
                 run = {"policy": p, "topology": topo.name, "params": info.params, "seed": seed,
                        "events_simulated": info.events_simulated, "wall_s": info.wall_s, **m,
-                       "warnings": m["warnings"] + info.warnings}
+                       "warnings": list(dict.fromkeys(m["warnings"] + info.warnings))}
             out["runs"].append(run)
             if keep_schedules:
                 schedules[(run["policy"], run["topology"])] = sched

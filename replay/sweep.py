@@ -381,7 +381,7 @@ def run_job(job: Job, share: _Share) -> dict:
     run_s = time.perf_counter() - t0
     row = {"events_simulated": int(info.events_simulated), "wall_s": float(info.wall_s), "run_s": run_s}
     row.update(flatten(m))
-    row["warnings"] = "; ".join(list(m.get("warnings", [])) + list(info.warnings))
+    row["warnings"] = "; ".join(dict.fromkeys(list(m.get("warnings", [])) + list(info.warnings)))
     return row
 
 

@@ -86,3 +86,13 @@ def test_metrics_topology_must_cover_the_trace():
     assert p.returncode == 2 and "fewer CPUs" in p.stderr and "Traceback" not in p.stderr
     p = run("metrics", str(DATA / "panopticon_ftrace.txt"), "--topology", "2x2x1", "--by", "cpu", "--json")
     assert len(json.loads(p.stdout)["cpus"]) == 4
+
+
+def test_replay_json_lists_each_warning_once():
+    # the replayed schedule carries the replay's warnings, and so does the replay info: the
+    # JSON must not repeat them (panopticon has no TGID column, so the classifier warns)
+    p = run("replay", str(DATA / "panopticon_ftrace.txt"), "--policy", "infinity", "--json",
+            "--param", "futex_classifier=same_tgid_waker", "--param", "futex_window_ns=2000")
+    w = json.loads(p.stdout)["warnings"]
+    assert any("same_tgid_waker" in x for x in w)
+    assert len(w) == len(set(w))
