@@ -383,15 +383,24 @@ class _Reader:
         arr = np.frombuffer(buf, np.uint8)
         p, st = self.p, self.p.st
         pos = 0
+        r0 = None
         while True:
-            r0 = int(st[K.ST_NROWS])
+            if r0 is None:
+                r0 = int(st[K.ST_NROWS])
             status = p.scan(arr, pos)
             if status == K.S_ERROR:
                 where = int(st[K.ST_ERRPOS]) + base
                 self._raise(f"corrupt Perfetto data: {_ERRORS.get(int(st[K.ST_ERR]), 'bad data')}", where)
+            # A stop only to grow the kernel's scratch leaves the strings pending,
+            # so that they are interned in the same groups (same codes) as without it.
+            grow_wk = status == K.S_FLUSH and st[K.ST_NEED_WK] > p.wk.shape[1]
             if p.mode == 2:
-                self._strings(arr, r0)
+                if not grow_wk:
+                    self._strings(arr, r0)
+                    r0 = None
                 st[K.ST_NBUND] = 0
+            else:
+                r0 = None
             self._aux(arr, base)
             pos = int(st[K.ST_POS])
             if status == K.S_FLUSH:
