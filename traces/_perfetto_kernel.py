@@ -30,7 +30,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import schema
-from ._numba import jit
+from ._numba import NO_NRT, jit
 
 # Decoded events, column-major, one 2D array per dtype (``out`` = the tuple
 # (I64, I32, I16, I8, used)): out[g][column, row]. The caller fills new
@@ -65,10 +65,18 @@ PKT_FIELDS = 2048        # TracePacket field numbers counted (larger ones clamp)
 # Indices into the int64 state array ``st``.
 ST_NROWS, ST_NSPANS, ST_NBUND, ST_NAUX, ST_POS, ST_ERR, ST_ERRPOS, ST_NEED = range(8)
 ST_SKIPPED, ST_NOTS, ST_NOCPU, ST_FTERR, ST_BROKEN, ST_DROPPED, ST_UNSORTED, ST_CLOCK = range(8, 16)
-ST_GAPS, _, _, ST_MID, ST_MID_CPU, ST_MID_TS, ST_NGEN, ST_NPS = range(16, 24)
+ST_GAPS, ST_NEED_WK, _, ST_MID, ST_MID_CPU, ST_MID_TS, ST_NGEN, ST_NPS = range(16, 24)
 ST_PS_OVER, ST_BUNDLES, ST_PACKETS, ST_LOSTB, ST_LOST_CPU, ST_LOST_POS, ST_NEED_SPANS, ST_MODE = range(24, 32)
 ST_KINDS = 32  # st[ST_KINDS + kind]: rows of each kind
 ST_SIZE = 48
+
+# Scratch rows of ``wk`` (int64, (WK_ROWS, capacity)): the per-bundle arrays, which
+# the caller allocates because the kernels are compiled without the NRT (no
+# allocation inside; see _numba.NO_NRT). A bundle of m events needs m columns
+# (st[ST_NEED_WK] says how many when they do not fit). ``cols`` (13, 3): the
+# CompactSched columns' (start, end, count).
+WK_TS, WK_DEST, WK_POS, WK_V, WK_ORD, WK_TMP, WK_PL = 0, 1, 2, 3, 4, 5, 6
+WK_ROWS = WK_PL + 7
 
 # Per-CPU state ``cpu_st[cpu]``: last (max) event timestamp, bundles seen,
 # a pending LOST marker (lost_events on a bundle without scheduler events).
@@ -128,7 +136,7 @@ _I32_MIN, _I32_MAX = -(1 << 31), (1 << 31) - 1
 # event, and as calls they cost several times more.
 # --------------------------------------------------------------------------
 
-@jit(inline="always")
+@jit(inline="always", **NO_NRT)
 def _rv(buf, p, end):
     """Read a varint at ``p``: (value as int64, next position); the position
     is -1 when the varint runs past ``end``, -2 when it is over 10 bytes."""
@@ -149,7 +157,7 @@ def _rv(buf, p, end):
     return v, -1
 
 
-@jit
+@jit(**NO_NRT)
 def _fail(st, code, pos):
     if st[ST_ERR] == 0:
         st[ST_ERR] = code
@@ -157,19 +165,19 @@ def _fail(st, code, pos):
     return False
 
 
-@jit(inline="always")
+@jit(inline="always", **NO_NRT)
 def _err(code, pos):
     """An error as a position: negative, the code and the byte offset inside."""
     return -(pos * 16 + code) - 1
 
 
-@jit
+@jit(**NO_NRT)
 def _fail_at(st, tok):
     """Record the error an error position ``tok`` (< 0) carries."""
     return _fail(st, (-tok - 1) & 15, (-tok - 1) >> 4)
 
 
-@jit(inline="always")
+@jit(inline="always", **NO_NRT)
 def _v(buf, p, end):
     """A varint: (value, next position), or (0, an error position)."""
     v, q = _rv(buf, p, end)
@@ -178,7 +186,7 @@ def _v(buf, p, end):
     return v, q
 
 
-@jit(inline="always")
+@jit(inline="always", **NO_NRT)
 def _ln(buf, p, end):
     """(start, end) of the length-delimited payload at ``p``; both an error position on error."""
     n, q = _v(buf, p, end)
@@ -187,7 +195,7 @@ def _ln(buf, p, end):
     return (q, q) if q < 0 else (q, q + n)
 
 
-@jit(inline="always")
+@jit(inline="always", **NO_NRT)
 def _skip(buf, p, end, wt):
     """Position after a field payload of wire type ``wt`` (0, 1, 2 or 5)."""
     if wt == 0:
@@ -198,7 +206,7 @@ def _skip(buf, p, end, wt):
     return p + n if p + n <= end else _err(E_OVERRUN, p)
 
 
-@jit(inline="always")
+@jit(inline="always", **NO_NRT)
 def _tag(buf, p, end):
     """(field number, wire type, next position) of the tag at ``p``; field 0
     and an error position on error (field number 0, wire types 3, 4, 6, 7)."""
@@ -209,18 +217,30 @@ def _tag(buf, p, end):
     return (0, 0, q) if q < 0 else (t >> 3, wt, q)
 
 
-@jit
+@jit(**NO_NRT)
 def _count_packed(buf, s, e):
     """Number of varints in a packed column [s, e); -1 if the last one is cut."""
-    return -1 if e > s and buf[e - 1] >= 0x80 else np.count_nonzero(buf[s:e] < 0x80)
+    if e > s and buf[e - 1] >= 0x80:
+        return -1
+    # (as np.count_nonzero(buf[s:e] < 0x80), which needs the NRT: a loop LLVM
+    # vectorises, given an unsigned index without the negative-index check)
+    n = np.int64(0)
+    for i in range(np.uint64(s), np.uint64(e)):
+        n += 1 - (np.int64(buf[i]) >> 7)
+    return n
 
 
-@jit
+@jit(**NO_NRT)
 def _bytes_eq(buf, s, e, name):
-    return e - s == name.shape[0] and (buf[s:e] == name).all()
+    if e - s != name.shape[0]:
+        return False
+    for i in range(e - s):
+        if buf[s + i] != name[i]:
+            return False
+    return True
 
 
-@jit
+@jit(**NO_NRT)
 def _add_span(buf, spans, st, s, e):
     """Record the string buf[s:e] (start, length, FNV-1a hash); returns its index."""
     i = st[ST_NSPANS]
@@ -234,14 +254,14 @@ def _add_span(buf, spans, st, s, e):
     return i
 
 
-@jit(inline="always")
+@jit(inline="always", **NO_NRT)
 def _irq_of_flags(flags):
     """schema irq code from the ring buffer's common_flags (kernel trace.h:
     TRACE_FLAG_HARDIRQ 0x08, TRACE_FLAG_SOFTIRQ 0x10, TRACE_FLAG_NMI 0x40)."""
     return -1 if flags < 0 else 3 if flags & 0x40 else 2 if flags & 0x08 else 1 if flags & 0x10 else 0
 
 
-@jit(inline="always")
+@jit(inline="always", **NO_NRT)
 def _put(out, g, c, r, v):
     """out[g][c, r] = v, and note that column (g, c) is used."""
     if g == 0:
@@ -255,7 +275,7 @@ def _put(out, g, c, r, v):
     out[4][g, c] = 1
 
 
-@jit(inline="always")
+@jit(inline="always", **NO_NRT)
 def _set_slot(out, r, slot, v):
     """Store ``v`` in slot ``slot`` (see FMAP) of row ``r``; False if it does not fit the column."""
     g = SLOT_G[slot]
@@ -269,7 +289,7 @@ def _set_slot(out, r, slot, v):
 # Plain ftrace events
 # --------------------------------------------------------------------------
 
-@jit
+@jit(**NO_NRT)
 def _generic_slot(buf, s, e):
     """One GenericFtraceEvent.Field {name 1, str_value 3, int_value 4,
     uint_value 5} of sched_stat_runtime: (slot, value, string start, string
@@ -300,7 +320,7 @@ def _generic_slot(buf, s, e):
     return 0, ival, vs, ve, 0
 
 
-@jit
+@jit(**NO_NRT)
 def _decode_plain(buf, s, e, kind, gsub, out, r, spans, st, gen):
     """Decode an event message [s, e) into row ``r``: a sched event through
     FMAP, or sched_stat_runtime as a GenericFtraceEvent (gsub -1) or as the
@@ -344,7 +364,7 @@ def _decode_plain(buf, s, e, kind, gsub, out, r, spans, st, gen):
     return p if p < 0 else 0
 
 
-@jit
+@jit(**NO_NRT)
 def _needs_descriptor(buf, s, e, st, gen):
     """Whether a GenericEventDescriptor {field_id 1; event_descriptor 2} [s, e)
     declares a field id not registered yet (the caller parses its
@@ -355,13 +375,16 @@ def _needs_descriptor(buf, s, e, st, gen):
         f, wt, q = _tag(buf, p, e)
         if f == 1 and wt == 0:
             field_id, p = _v(buf, q, e)
-            need = st[ST_NGEN] < gen.shape[0] and not (gen[:st[ST_NGEN], 0] == field_id).any()
+            known = False
+            for g in range(st[ST_NGEN]):
+                known = known or gen[g, 0] == field_id
+            need = st[ST_NGEN] < gen.shape[0] and not known
             return need and p >= 0, min(p, 0)
         p = q if f == 0 else _skip(buf, q, e, wt)
     return False, min(p, 0)
 
 
-@jit
+@jit(**NO_NRT)
 def _kind_of_payload(buf, f, s, e, st, gen):
     """(kind, generic descriptor index, error position or 0) of the FtraceEvent
     payload field ``f`` (FtraceEvent field numbers); kind -1 when it is not a
@@ -390,7 +413,7 @@ def _kind_of_payload(buf, f, s, e, st, gen):
 # Bundles
 # --------------------------------------------------------------------------
 
-@jit
+@jit(**NO_NRT)
 def _track_ps(ps_vals, st, v):
     """Remember the distinct raw prev_state values (normalised later, per trace)."""
     n = st[ST_NPS]
@@ -404,7 +427,7 @@ def _track_ps(ps_vals, st, v):
         st[ST_PS_OVER] = 1
 
 
-@jit
+@jit(**NO_NRT)
 def _bundle_fields(buf, b, be, st, gen):
     """Pass 1 over an FtraceEventBundle: its scalar fields, where compact_sched
     is, how many plain events it has, whether it declares generic events not
@@ -450,10 +473,11 @@ def _bundle_fields(buf, b, be, st, gen):
     return cpu, lost, prev_end, has10, has_prev, cs, ce, nplain, clock, fterr, broken, need_desc, min(p, 0)
 
 
-@jit
+@jit(**NO_NRT)
 def _compact_layout(buf, cs, ce, st, cols):
     """Pass 2: where CompactSched's packed columns are (cols[f] = start, end)
-    and how many events they hold: (intern entries, switches, wakings)."""
+    and how many events they hold (cols[f, 2]; cols comes filled with -1, 0):
+    (intern entries, switches, wakings)."""
     n_intern = 0
     p = cs
     while 0 <= p < ce:
@@ -475,19 +499,18 @@ def _compact_layout(buf, cs, ce, st, cols):
             p = q if f == 0 else _skip(buf, q, ce, wt)
     if p < 0:
         _fail_at(st, p)
-    counts = np.zeros(13, np.int64)
     for f in range(1, 13):
         if f != 5 and cols[f, 0] >= 0:
-            counts[f] = _count_packed(buf, cols[f, 0], cols[f, 1])
-            if counts[f] < 0:
+            cols[f, 2] = _count_packed(buf, cols[f, 0], cols[f, 1])
+            if cols[f, 2] < 0:
                 _fail(st, E_VARINT, cols[f, 1] - 1)
     for f in range(2, 13):
-        if f != 5 and f != 7 and cols[f, 0] >= 0 and counts[f] != counts[1 if f < 7 else 7]:
+        if f != 5 and f != 7 and cols[f, 0] >= 0 and cols[f, 2] != cols[1 if f < 7 else 7, 2]:
             _fail(st, E_COLUMNS, cols[f, 0])
-    return n_intern, counts[1], counts[7]
+    return n_intern, cols[1, 2], cols[7, 2]
 
 
-@jit
+@jit(**NO_NRT)
 def _plain_events(buf, b, be, st, gen, pl):
     """Pass 3 over the bundle's FtraceEvents {timestamp 1; pid 2; common_flags
     5; <event>}: for each scheduler event, pl[:, i] = timestamp, pid,
@@ -554,18 +577,47 @@ def _plain_events(buf, b, be, st, gen, pl):
     return n, skipped, nots, bmax, ordered, min(p, 0)
 
 
-@jit
-def _stable_dest(tsb, m, n1, n2, ordered):
-    """Position of each bundle event after a stable sort by timestamp of
+@jit(**NO_NRT)
+def _stable_dest(tsb, m, n1, n2, ordered, dest, order, tmp):
+    """Position of each bundle event (dest[i]) after a stable sort by timestamp of
     [compact switches | compact wakings | plain events] (the order the trace
     processor's tokenizer pushes them in): a 3-way merge when each group is
-    already sorted, a merge sort otherwise."""
-    dest = np.empty(m, np.int64)
+    already sorted, a merge sort otherwise (``order``, ``tmp``: scratch)."""
     if not ordered:
-        order = np.argsort(tsb[:m], kind="mergesort")
+        # bottom-up merge sort of the indices: stable, so the same order as
+        # np.argsort(kind="mergesort")
         for o in range(m):
-            dest[order[o]] = o
-        return dest
+            order[o] = o
+        width = 1
+        src, dst = order, tmp
+        while width < m:
+            lo = 0
+            while lo < m:
+                mid = min(lo + width, m)
+                hi = min(lo + 2 * width, m)
+                a, b, o = lo, mid, lo
+                while a < mid and b < hi:
+                    if tsb[src[b]] < tsb[src[a]]:
+                        dst[o] = src[b]
+                        b += 1
+                    else:
+                        dst[o] = src[a]
+                        a += 1
+                    o += 1
+                while a < mid:
+                    dst[o] = src[a]
+                    a += 1
+                    o += 1
+                while b < hi:
+                    dst[o] = src[b]
+                    b += 1
+                    o += 1
+                lo = hi
+            src, dst = dst, src
+            width *= 2
+        for o in range(m):
+            dest[src[o]] = o
+        return
     i, j, k = 0, n1, n2
     for o in range(m):
         g = -1
@@ -583,42 +635,46 @@ def _stable_dest(tsb, m, n1, n2, ordered):
             j += 1
         else:
             k += 1
-    return dest
 
 
-@jit
-def _packed(buf, cols, f, n, st):
-    """The n varints of packed CompactSched column ``f`` (empty when absent).
-    _compact_layout counted them, so each ends before the column does."""
-    p = cols[f, 0]
-    v = np.empty(n if p >= 0 else 0, np.int64)
-    for i in range(v.shape[0]):
+@jit(**NO_NRT)
+def _packed(buf, cols, f, n, v, o, add):
+    """v[o:o + k] = the n varints of packed CompactSched column ``f`` plus ``add``;
+    returns k (n, 0 when the column is absent). _compact_layout counted them, so
+    each ends before the column does."""
+    k = n if cols[f, 0] >= 0 else 0
+    p = np.uint64(max(cols[f, 0], 0))  # unsigned: no negative-index check per byte
+    for i in range(k):
         x = np.int64(0)
         s = 0
         while True:
             b = np.int64(buf[p])
-            p += 1
+            p += np.uint64(1)
             if s < 64:
                 x |= (b & 0x7F) << s
             if b < 0x80:
                 break
             s += 7
-        v[i] = x
-    return v
+        v[o + i] = x + add
+    return k
 
 
-@jit
+@jit(**NO_NRT)
 def _scatter1(a, c, w, v):
     for i in range(v.shape[0]):
         a[c, w[i]] = v[i]
 
 
-@jit
+@jit(**NO_NRT)
 def _scatter(out, g, c, w, v, vmin, vmax, st, err, pos):
     """out[g][c, w[i]] = v[i], after checking vmin <= v <= vmax."""
     if v.shape[0] == 0:
         return
-    if v.min() < vmin or v.max() > vmax:
+    lo = hi = v[0]  # (v.min() needs the NRT)
+    for i in range(1, v.shape[0]):
+        lo = min(lo, v[i])
+        hi = max(hi, v[i])
+    if lo < vmin or hi > vmax:
         _fail(st, err, pos)
     elif g == 0:
         _scatter1(out[0], c, w, v)
@@ -631,10 +687,11 @@ def _scatter(out, g, c, w, v, vmin, vmax, st, err, pos):
     out[4][g, c] = 1
 
 
-@jit
-def _bundle(buf, b, be, out, pos, spans, bundles, st, cpu_st, gen, ps_vals):
+@jit(**NO_NRT)
+def _bundle(buf, b, be, out, pos, spans, bundles, st, cpu_st, gen, ps_vals, wk, cols):
     """Decode one FtraceEventBundle [b, be) into rows. Returns 0 ok, 1 error,
-    2 no room (st[ST_NEED] rows, st[ST_NEED_SPANS] spans needed), 3 it has
+    2 no room (st[ST_NEED] rows, st[ST_NEED_SPANS] spans, st[ST_NEED_WK]
+    scratch columns needed), 3 it has
     generic event descriptors the caller must register first (nothing is
     committed in cases 2 and 3)."""
     cpu, lost, prev_end, has10, has_prev, cs, ce, nplain, clock, fterr, broken, need_desc, err = \
@@ -644,11 +701,21 @@ def _bundle(buf, b, be, out, pos, spans, bundles, st, cpu_st, gen, ps_vals):
         return 1
     if need_desc:
         return 3
-    cols = np.full((13, 2), -1, np.int64)
+    for f in range(13):
+        cols[f, 0] = -1
+        cols[f, 1] = -1
+        cols[f, 2] = 0
     n_intern = ns = nw = 0
     if cs >= 0:
         n_intern, ns, nw = _compact_layout(buf, cs, ce, st, cols)
-    pl = np.empty((7, nplain), np.int64)
+    if st[ST_ERR] != 0:
+        return 1
+    if ns + nw + nplain > wk.shape[1]:
+        st[ST_NEED] = 0
+        st[ST_NEED_SPANS] = 0
+        st[ST_NEED_WK] = ns + nw + nplain
+        return 2
+    pl = wk[WK_PL:WK_PL + 7]
     nps, skipped, nots, bmax, ordered, err = _plain_events(buf, b, be, st, gen, pl)
     if err < 0:
         _fail_at(st, err)
@@ -712,24 +779,37 @@ def _bundle(buf, b, be, out, pos, spans, bundles, st, cpu_st, gen, ps_vals):
 
     # Timestamps: switch_timestamp (1) and waking_timestamp (7) are each
     # delta-encoded within the bundle, the first value absolute.
-    tsb = np.empty(m, np.int64)
+    tsb = wk[WK_TS]
     for f, o, n in ((1, 0, ns), (7, ns, nw)):
-        d = _packed(buf, cols, f, n, st)
-        ordered = ordered and (d.shape[0] < 2 or d[1:].min() >= 0)
-        tsb[o:o + n] = np.cumsum(d)
-    tsb[ns + nw:] = pl[0, :nps]
-    dest = _stable_dest(tsb, m, ns, ns + nw, ordered)
+        k = _packed(buf, cols, f, n, tsb, o, 0)
+        for i in range(o + 1, o + k):
+            ordered = ordered and tsb[i] >= 0
+            tsb[i] += tsb[i - 1]
+    for i in range(nps):
+        tsb[ns + nw + i] = pl[0, i]
+    dest = wk[WK_DEST]
+    _stable_dest(tsb, m, ns, ns + nw, ordered, dest, wk[WK_ORD], wk[WK_TMP])
     base = st[ST_NROWS]
     lo = 1 if emit_lost else 0  # the LOST row goes first
     # Where each of the bundle's rows goes: in the first pass (ST_MODE 1) the
     # next free rows; in the second, the event-order position pos[row].
-    at = pos[base:base + nrows] if st[ST_MODE] == 2 else np.arange(base, base + nrows)
-    bmin = tsb.min() if m > 0 else NO_TS
+    bmin = NO_TS
     if m > 0:
-        bmax = max(bmax, tsb.max())
-    wpos = np.empty(m, np.int64)  # where event i of the bundle goes
+        bmin = tsb[0]
+        tmax = tsb[0]
+        for i in range(1, m):
+            bmin = min(bmin, tsb[i])
+            tmax = max(tmax, tsb[i])
+        bmax = max(bmax, tmax)
+    wpos = wk[WK_POS]  # where event i of the bundle goes
+    if full:
+        for i in range(m):
+            wpos[i] = pos[base + lo + dest[i]]
+    else:
+        for i in range(m):
+            wpos[i] = base + lo + dest[i]
     for i in range(m):
-        j = wpos[i] = at[lo + dest[i]]
+        j = wpos[i]
         out[0][C_TS, j] = tsb[i]
         out[2][C_CPU, j] = cpu
         if full:
@@ -740,9 +820,10 @@ def _bundle(buf, b, be, out, pos, spans, bundles, st, cpu_st, gen, ps_vals):
     if full:
         if ns + nw > 0:
             out[4][3, C_FLAG] = 1
-        sw, wk = wpos[:ns], wpos[ns:ns + nw]
+        sw, wkg = wpos[:ns], wpos[ns:ns + nw]
+        vals = wk[WK_V]
         big = np.iinfo(np.int64).max
-        ps = _packed(buf, cols, 2, ns, st)  # switch_prev_state
+        ps = vals[:_packed(buf, cols, 2, ns, vals, 0, 0)]  # switch_prev_state
         _scatter(out, 0, C_PSTATE, sw, ps, -big - 1, big, st, E_RANGE, cols[2, 0])
         prev = np.int64(-2)
         for v in ps:
@@ -751,17 +832,19 @@ def _bundle(buf, b, be, out, pos, spans, bundles, st, cpu_st, gen, ps_vals):
                 prev = v
         for f, g, c, w, a, b in ((3, 1, C_NTID, sw, _I32_MIN, _I32_MAX),
                                  (4, 2, C_NPRIO, sw, -32768, 32767),
-                                 (8, 1, C_TID, wk, _I32_MIN, _I32_MAX),
-                                 (9, 2, C_TCPU, wk, -32768, 32767),
-                                 (10, 2, C_PRIO, wk, -32768, 32767)):
-            _scatter(out, g, c, w, _packed(buf, cols, f, w.shape[0], st), a, b, st, E_RANGE, cols[f, 0])
-        for f, c, w in ((6, C_NCOMM, sw), (11, C_COMM, wk)):  # indices into intern_table
-            _scatter(out, 1, c, w, _packed(buf, cols, f, w.shape[0], st) + intern_base, intern_base,
+                                 (8, 1, C_TID, wkg, _I32_MIN, _I32_MAX),
+                                 (9, 2, C_TCPU, wkg, -32768, 32767),
+                                 (10, 2, C_PRIO, wkg, -32768, 32767)):
+            k = _packed(buf, cols, f, w.shape[0], vals, 0, 0)
+            _scatter(out, g, c, w, vals[:k], a, b, st, E_RANGE, cols[f, 0])
+        for f, c, w in ((6, C_NCOMM, sw), (11, C_COMM, wkg)):  # indices into intern_table
+            k = _packed(buf, cols, f, w.shape[0], vals, 0, intern_base)
+            _scatter(out, 1, c, w, vals[:k], intern_base,
                      intern_base + n_intern - 1, st, E_INTERN, cols[f, 0])
-        flags = _packed(buf, cols, 12, nw, st)  # waking_common_flags
+        flags = vals[:_packed(buf, cols, 12, nw, vals, 0, 0)]  # waking_common_flags
         for i in range(flags.shape[0]):
             flags[i] = _irq_of_flags(flags[i] & 0xFFFFFFFF)
-        _scatter(out, 3, C_IRQ, wk, flags, -1, 3, st, E_RANGE, cols[12, 0])
+        _scatter(out, 3, C_IRQ, wkg, flags, -1, 3, st, E_RANGE, cols[12, 0])
         for i in range(nps):
             r = wpos[ns + nw + i]
             if pl[1, i] >= 0:
@@ -777,11 +860,12 @@ def _bundle(buf, b, be, out, pos, spans, bundles, st, cpu_st, gen, ps_vals):
     if st[ST_ERR] != 0:
         return 1
     if emit_lost:
-        out[0][C_TS, at[0]] = bmin
-        out[2][C_CPU, at[0]] = cpu
+        at0 = pos[base] if full else base
+        out[0][C_TS, at0] = bmin
+        out[2][C_CPU, at0] = cpu
         if full:
-            out[3][C_KIND, at[0]] = schema.LOST
-            _put(out, 3, C_FLAG, at[0], FLAG_LOST)
+            out[3][C_KIND, at0] = schema.LOST
+            _put(out, 3, C_FLAG, at0, FLAG_LOST)
         cpu_st[cpu, CS_PENDING] = 0
     if m > 0:
         if last != NO_TS and bmin < last:
@@ -801,8 +885,17 @@ def _bundle(buf, b, be, out, pos, spans, bundles, st, cpu_st, gen, ps_vals):
 # Packets
 # --------------------------------------------------------------------------
 
-@jit
-def _packet(buf, s, e, out, pos, spans, bundles, aux, st, cpu_st, gen, ps_vals, pkt_counts, seq_seen):
+@jit(**NO_NRT)
+def _is_aux(f):
+    for a in AUX_FIELDS:
+        if a == f:
+            return True
+    return False
+
+
+@jit(**NO_NRT)
+def _packet(buf, s, e, out, pos, spans, bundles, aux, st, cpu_st, gen, ps_vals, pkt_counts, seq_seen,
+            wk, cols):
     """One TracePacket [s, e). Returns 0 ok, 1 error, 2 no room, 3 ok and it
     held compressed packets (the caller must expand them before going on),
     4 descriptors to register first."""
@@ -819,10 +912,10 @@ def _packet(buf, s, e, out, pos, spans, bundles, aux, st, cpu_st, gen, ps_vals, 
             if a < 0:
                 pass
             elif f == 1:  # ftrace_events
-                r = _bundle(buf, a, p, out, pos, spans, bundles, st, cpu_st, gen, ps_vals)
+                r = _bundle(buf, a, p, out, pos, spans, bundles, st, cpu_st, gen, ps_vals, wk, cols)
                 if r != 0:
                     return 4 if r == 3 else r
-            elif f == COMPRESSED_FIELDS[0] or f == COMPRESSED_FIELDS[1] or (AUX_FIELDS == f).any():
+            elif f == COMPRESSED_FIELDS[0] or f == COMPRESSED_FIELDS[1] or _is_aux(f):
                 n = st[ST_NAUX]
                 if n >= aux.shape[0]:
                     return 2
@@ -852,8 +945,9 @@ def _packet(buf, s, e, out, pos, spans, bundles, aux, st, cpu_st, gen, ps_vals, 
     return 3 if comp else 0
 
 
-@jit
-def scan(buf, start, end, out, pos, spans, bundles, aux, st, cpu_st, gen, ps_vals, pkt_counts, seq_seen):
+@jit(**NO_NRT)
+def scan(buf, start, end, out, pos, spans, bundles, aux, st, cpu_st, gen, ps_vals, pkt_counts, seq_seen,
+         wk, cols):
     """Decode the complete ``Trace.packet`` records in buf[start:end].
 
     Stops at an incomplete record (S_DONE, st[ST_POS] = where it starts,
@@ -891,7 +985,7 @@ def scan(buf, start, end, out, pos, spans, bundles, aux, st, cpu_st, gen, ps_val
             break
         saved = (st[ST_NROWS], st[ST_NSPANS], st[ST_NBUND], st[ST_NAUX])
         r = _packet(buf, q2, q2 + n, out, pos, spans, bundles, aux, st, cpu_st, gen, ps_vals, pkt_counts,
-                    seq_seen)
+                    seq_seen, wk, cols)
         if r == 1:
             status = S_ERROR
             break

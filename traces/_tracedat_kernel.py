@@ -40,7 +40,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import schema
-from ._numba import jit
+from ._numba import NO_NRT, jit
 
 TYPE_PADDING = 29
 TYPE_TIME_EXTEND = 30
@@ -119,17 +119,24 @@ def normalise_prev_state(raw: np.ndarray, smap) -> np.ndarray:
     return out.astype(np.int32)
 
 
-@jit
+# The kernels below allocate nothing and are compiled without the NRT (NO_NRT): with
+# it, every call of a helper taking ``buf`` increfs/decrefs it out of line (~25 ns,
+# more than the read itself). Bytes are read through an unsigned index, which
+# spares numba's negative-index wraparound per access (every index here is >= 0).
+@jit(**NO_NRT)
 def _rd32(buf, i, big):
     """Unsigned 32-bit integer at ``buf[i]`` as int64 (caller checked the bounds)."""
+    u = np.uint64(i)
+    b0 = np.int64(buf[u])
+    b1 = np.int64(buf[u + np.uint64(1)])
+    b2 = np.int64(buf[u + np.uint64(2)])
+    b3 = np.int64(buf[u + np.uint64(3)])
     if big:
-        return (np.int64(buf[i]) << 24) | (np.int64(buf[i + 1]) << 16) | \
-            (np.int64(buf[i + 2]) << 8) | np.int64(buf[i + 3])
-    return np.int64(buf[i]) | (np.int64(buf[i + 1]) << 8) | \
-        (np.int64(buf[i + 2]) << 16) | (np.int64(buf[i + 3]) << 24)
+        return (b0 << 24) | (b1 << 16) | (b2 << 8) | b3
+    return b0 | (b1 << 8) | (b2 << 16) | (b3 << 24)
 
 
-@jit
+@jit(**NO_NRT)
 def _rd64(buf, i, big):
     """Unsigned 64-bit integer at ``buf[i]``."""
     a = np.uint64(_rd32(buf, i, big))
@@ -139,19 +146,22 @@ def _rd64(buf, i, big):
     return (b << np.uint64(32)) | a
 
 
-@jit
+@jit(**NO_NRT)
 def _rd(buf, i, n, big):
     """Unsigned ``n``-byte integer (n = 1, 2, 4 or 8) at ``buf[i]`` as uint64 (0 for other n)."""
     if n == 4:
         return np.uint64(_rd32(buf, i, big))
     if n == 8:
         return _rd64(buf, i, big)
+    u = np.uint64(i)
     if n == 2:
+        b0 = np.int64(buf[u])
+        b1 = np.int64(buf[u + np.uint64(1)])
         if big:
-            return np.uint64((np.int64(buf[i]) << 8) | np.int64(buf[i + 1]))
-        return np.uint64(np.int64(buf[i]) | (np.int64(buf[i + 1]) << 8))
+            return np.uint64((b0 << 8) | b1)
+        return np.uint64(b0 | (b1 << 8))
     if n == 1:
-        return np.uint64(buf[i])
+        return np.uint64(buf[u])
     return np.uint64(0)  # other sizes never reach here (checked when the format is read)
 
 
@@ -161,7 +171,7 @@ def _grow(a: np.ndarray, n: int) -> np.ndarray:
     return b
 
 
-@jit
+@jit(**NO_NRT)
 def _scan_some(buf, lo, hi, page_size, ts_off, commit_off, commit_size, data_off, big,
                type_off, type_size, id_kind, min_len,
                ts, off, rlen, kind, seg, err_code, err_pos, problems, state):
@@ -365,27 +375,18 @@ def tsc_to_ns(ts, mult, shift):
     return out
 
 
-@jit
+@jit(**NO_NRT)
 def _before(ts, pos, a, b):
     ta = ts[pos[a]]
     tb = ts[pos[b]]
     return ta < tb or (ta == tb and a < b)
 
 
-@jit
-def merge_cpus(ts, seg):
-    """Merged order of the per-CPU streams ``ts[seg[c]:seg[c+1]]``.
-
-    Repeatedly takes the head with the smallest timestamp, ties to the lowest
-    CPU index, like trace-cmd's ``tracecmd_peek_next_data``; a binary heap
-    keyed on (head timestamp, CPU) keeps it O(n log CPUs). Returns the
-    permutation (indices into ``ts``).
-    """
+@jit(**NO_NRT)
+def _merge(ts, seg, pos, heap, out, cpu_ids, cpu_out):
+    """merge_cpus's loop, without the NRT (its scratch comes from the caller)."""
     ncpu = len(seg) - 1
     n = seg[ncpu]
-    out = np.empty(n, np.int64)
-    pos = seg[:ncpu].copy()
-    heap = np.empty(max(ncpu, 1), np.int64)
     hn = 0
     for c in range(ncpu):
         if pos[c] < seg[c + 1]:
@@ -402,6 +403,7 @@ def merge_cpus(ts, seg):
     for i in range(n):
         c = heap[0]
         out[i] = pos[c]
+        cpu_out[i] = cpu_ids[c]
         pos[c] += 1
         if pos[c] >= seg[c + 1]:
             hn -= 1
@@ -419,7 +421,25 @@ def merge_cpus(ts, seg):
                 j = m
             else:
                 break
-    return out
+
+
+def merge_cpus(ts, seg, cpu_ids):
+    """Merged order of the per-CPU streams ``ts[seg[c]:seg[c+1]]``.
+
+    Repeatedly takes the head with the smallest timestamp, ties to the lowest
+    CPU index, like trace-cmd's ``tracecmd_peek_next_data``; a binary heap
+    keyed on (head timestamp, CPU) keeps it O(n log CPUs). Returns the
+    permutation (indices into ``ts``) and the CPU id of each merged entry
+    (``cpu_ids[c]`` for stream ``c``).
+    """
+    ncpu = len(seg) - 1
+    n = int(seg[ncpu])
+    out = np.empty(n, np.int64)
+    cpu_out = np.empty(n, cpu_ids.dtype)
+    pos = seg[:ncpu].copy()
+    heap = np.empty(max(ncpu, 1), np.int64)
+    _merge(ts, seg, pos, heap, out, cpu_ids, cpu_out)
+    return out, cpu_out
 
 
 @jit
@@ -435,7 +455,7 @@ def _rehash(uhash, nu, size):
     return slots
 
 
-@jit
+@jit(**NO_NRT)
 def _signed(v, size):
     """Sign-extend the low ``size`` bytes of ``v`` (int64)."""
     if size >= 8:
@@ -446,7 +466,7 @@ def _signed(v, size):
     return v
 
 
-@jit
+@jit(**NO_NRT)
 def _decode_ints(buf, big, off, rlen, kind, act_int, n_int,
                  cur_tid, flags, tid, prio, prev_state, next_tid, next_prio,
                  target_cpu, orig_cpu, parent_tid, old_tid, group_dead, runtime, vruntime):
@@ -470,7 +490,7 @@ def _decode_ints(buf, big, off, rlen, kind, act_int, n_int,
             elif size == 2:
                 v = np.int64(_rd(buf, o, size, big))
             else:
-                v = np.int64(buf[o])
+                v = np.int64(buf[np.uint64(o)])
             if act_int[k, j, 3]:
                 v = _signed(v, size)
             if slot == I_COMMON_PID:
@@ -503,7 +523,7 @@ def _decode_ints(buf, big, off, rlen, kind, act_int, n_int,
                 vruntime[i] = v
 
 
-@jit
+@jit(**NO_NRT)
 def _decode_strings_some(buf, big, off, rlen, kind, act_str, n_str, comm, next_comm, parent_comm,
                          filename, slots, ustart, ulen, uhash, uk0, uk1, state, i0):
     """Intern the string fields of events ``i0..``; returns ``len(off)`` when done, or the
@@ -560,14 +580,14 @@ def _decode_strings_some(buf, big, off, rlen, kind, act_str, n_str, comm, next_c
                 w0 = np.uint64(0)
                 w1 = np.uint64(0)
                 ln = 0
-                while ln < maxlen and buf[s + ln] != 0:
+                while ln < maxlen and buf[np.uint64(s + ln)] != 0:
                     ln += 1
                 if ln == 0:
                     code = -1
                 else:
                     h = np.uint64(14695981039346656037)  # FNV-1a over the bytes
                     for q in range(ln):
-                        h = (h ^ np.uint64(buf[s + q])) * np.uint64(1099511628211)
+                        h = (h ^ np.uint64(buf[np.uint64(s + q)])) * np.uint64(1099511628211)
                     h &= ~np.uint64(1)
             if code == 0:
                 mask = len(slots) - 1
@@ -585,7 +605,7 @@ def _decode_strings_some(buf, big, off, rlen, kind, act_str, n_str, comm, next_c
                             c0 = ustart[u - 1]
                             same = True
                             for q in range(ln):
-                                if buf[c0 + q] != buf[s + q]:
+                                if buf[np.uint64(c0 + q)] != buf[np.uint64(s + q)]:
                                     same = False
                                     break
                             if same:
@@ -595,7 +615,7 @@ def _decode_strings_some(buf, big, off, rlen, kind, act_str, n_str, comm, next_c
                 if code == 0:
                     if h & np.uint64(1):
                         ln = 0
-                        while ln < maxlen and buf[s + ln] != 0:
+                        while ln < maxlen and buf[np.uint64(s + ln)] != 0:
                             ln += 1
                     if nu >= len(ustart) or 2 * (nu + 1) > len(slots):
                         state[0] = nu

@@ -68,6 +68,7 @@ _ROWS = 1 << 18
 _SPANS = 1 << 16
 _BUNDLES = 1 << 14
 _AUX = 1 << 10
+_WK = 1 << 12
 
 _ERRORS = {
     K.E_VARINT: "malformed varint",
@@ -314,11 +315,16 @@ class _Pass:
         self.ps_vals = np.zeros(K.MAX_PREV_STATES, np.int64)
         self.pkt_counts = np.zeros(K.PKT_FIELDS, np.int64)
         self.seq_seen = np.zeros(1 << 16, np.int8)
+        # the kernel's per-bundle scratch (it allocates nothing: compiled without the NRT)
+        self.wk = np.empty((K.WK_ROWS, _WK), np.int64)
+        self.cols = np.empty((13, 3), np.int64)
 
     def scan(self, arr: np.ndarray, pos: int) -> int:
         self.st[K.ST_NEED_SPANS] = 0
+        self.st[K.ST_NEED_WK] = 0
         return K.scan(arr, pos, len(arr), self.out, self.pos, self.spans, self.bundles, self.aux,
-                      self.st, self.cpu_st, self.gen, self.ps_vals, self.pkt_counts, self.seq_seen)
+                      self.st, self.cpu_st, self.gen, self.ps_vals, self.pkt_counts, self.seq_seen,
+                      self.wk, self.cols)
 
 
 # The columns each kind of row has (besides ts_ns, cpu and kind).
@@ -377,15 +383,24 @@ class _Reader:
         arr = np.frombuffer(buf, np.uint8)
         p, st = self.p, self.p.st
         pos = 0
+        r0 = None
         while True:
-            r0 = int(st[K.ST_NROWS])
+            if r0 is None:
+                r0 = int(st[K.ST_NROWS])
             status = p.scan(arr, pos)
             if status == K.S_ERROR:
                 where = int(st[K.ST_ERRPOS]) + base
                 self._raise(f"corrupt Perfetto data: {_ERRORS.get(int(st[K.ST_ERR]), 'bad data')}", where)
+            # A stop only to grow the kernel's scratch leaves the strings pending,
+            # so that they are interned in the same groups (same codes) as without it.
+            grow_wk = status == K.S_FLUSH and st[K.ST_NEED_WK] > p.wk.shape[1]
             if p.mode == 2:
-                self._strings(arr, r0)
+                if not grow_wk:
+                    self._strings(arr, r0)
+                    r0 = None
                 st[K.ST_NBUND] = 0
+            else:
+                r0 = None
             self._aux(arr, base)
             pos = int(st[K.ST_POS])
             if status == K.S_FLUSH:
@@ -413,7 +428,10 @@ class _Reader:
             return
         if p.mode == 2 and st[K.ST_NROWS] + need_rows > p.out[0].shape[1] + 1:
             raise TraceError("the file changed while it was being read", self.path)
-        if p.mode == 1 and need_rows > p.out[0].shape[1]:
+        need_wk = int(st[K.ST_NEED_WK])
+        if need_wk > p.wk.shape[1]:  # a bundle larger than the scratch
+            p.wk = np.empty((K.WK_ROWS, max(need_wk, 2 * p.wk.shape[1])), np.int64)
+        elif p.mode == 1 and need_rows > p.out[0].shape[1]:
             p.out = _columns(need_rows)
         elif need_spans > len(p.spans):
             p.spans = np.empty((need_spans, 3), np.int64)
