@@ -191,8 +191,8 @@ def _task_pass(schedule: Schedule, topo: Topology, home: dict[int, int] | None,
             i = int(np.searchsorted(tids, int(tid)))
             if i < n and tids[i] == int(tid):
                 home_given[i] = int(node)
-    z = [np.zeros(n, np.int64) for _ in range(8)]
-    cpu_time, runnable, switches, involuntary, migrations, cross_node, home_ns, _ = z
+    cpu_time, runnable, switches, involuntary, migrations, cross_node, home_ns = (np.zeros(n, np.int64)
+                                                                                 for _ in range(7))
     home_node = np.full(n, -1, np.int64)
     last_cpu = np.full(n, -1, np.int64)
     totals = np.zeros(3, np.int64)
@@ -212,8 +212,9 @@ def _task_pass(schedule: Schedule, topo: Topology, home: dict[int, int] | None,
     has_w = w_count > 0
 
     def opt(values, mask, dtype):
-        return pl.Series(values, dtype=dtype).zip_with(pl.Series(mask), pl.Series([None] * n, dtype=dtype)) \
-            if not mask.all() else pl.Series(values, dtype=dtype)
+        """values where mask, else null (no CPU time, no waits)"""
+        s = pl.Series(values, dtype=dtype)
+        return s if mask.all() else s.zip_with(pl.Series(mask), pl.Series([None] * n, dtype=dtype))
 
     cols = {
         "cpu_time_ns": cpu_time, "runnable_ns": runnable, "switches": switches, "involuntary": involuntary,
