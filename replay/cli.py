@@ -164,17 +164,10 @@ def ingest(
 
 
 def _ns(v) -> str:
-    """A duration in ns, printed with a readable unit."""
-    if v is None:
-        return "-"
-    v = float(v)
-    if abs(v) >= 1e9:
-        return f"{v / 1e9:.3f}s"
-    if abs(v) >= 1e6:
-        return f"{v / 1e6:.2f}ms"
-    if abs(v) >= 1e3:
-        return f"{v / 1e3:.1f}µs"
-    return f"{v:.0f}ns"
+    """A duration in ns, printed with a readable unit (no space: table cells stay narrow)."""
+    from replay.plots import fmt_ns
+
+    return fmt_ns(v, sep="")
 
 
 def _num(v, fmt="{:.3f}") -> str:

@@ -45,6 +45,7 @@ import polars as pl
 
 from . import metrics as M
 from .compare import OBSERVED
+from .plots import fmt_ns, style_wait_cdf, wait_cdf_points
 
 TOP_TASKS = 15
 TIME_BUCKETS = 240
@@ -97,20 +98,6 @@ footer { margin-top: 40px; color: var(--muted); font-size: 12px; }
 
 def _esc(s) -> str:
     return html.escape(str(s), quote=True)
-
-
-def fmt_ns(v) -> str:
-    """A duration in ns with a readable unit (the command line's format)."""
-    if v is None:
-        return "-"
-    v = float(v)
-    if abs(v) >= 1e9:
-        return f"{v / 1e9:.3f} s"
-    if abs(v) >= 1e6:
-        return f"{v / 1e6:.2f} ms"
-    if abs(v) >= 1e3:
-        return f"{v / 1e3:.1f} µs"
-    return f"{v:.0f} ns"
 
 
 def _get(d: dict, key: str):
@@ -197,20 +184,13 @@ def _cdf_svg(figs: _Figures, series: list[tuple[str, str, str, np.ndarray]], tit
     """Wait-time CDF (log x, µs) of each (label, colour, linestyle, waits ns)."""
     fig, ax = figs.new(figsize=(7.4, 4.1), dpi=100)
     for label, color, ls, w in series:
-        v = np.sort(np.asarray(w, np.float64)) / 1e3
+        v = wait_cdf_points(w)
         if len(v) == 0:
             ax.plot([], [], color=color, ls=ls, label=f"{label} (no waits)")
             continue
-        v = np.maximum(v, 0.1)  # a log axis cannot show 0 µs: sub-0.1 µs waits sit at its left edge
         x, y = _cdf_points(v)
         ax.step(x, y, where="post", color=color, ls=ls, lw=1.4, label=f"{label} (n={len(v):,})")
-    ax.set_xscale("log")
-    ax.set_xlabel("wait time (µs, runnable to running)")
-    ax.set_ylabel("fraction of waits ≤ x")
-    ax.set_ylim(0, 1.001)
-    ax.grid(True, which="both", alpha=0.3)
-    ax.legend(loc="lower right", fontsize=8)
-    ax.set_title(title, fontsize=10)
+    style_wait_cdf(ax, title)
     fig.tight_layout()
     return figs.svg(fig, title)
 
