@@ -10,10 +10,9 @@ queue holds a handful of tasks, so a scan is cheaper than keeping sums).
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
 
 from replay import _state as E
-from traces._numba import JIT, NO_NRT
+from traces._numba import NO_NRT, jit
 
 from . import rt as RT
 from ._fair_common import calc_delta_fair, scaling_factor, weight_of
@@ -102,8 +101,8 @@ def state(n_tasks: int, n_cpus: int) -> tuple[np.ndarray, np.ndarray]:
     return np.zeros((max(n_tasks, 1), N_TASK_COLS), np.int64), np.zeros((max(n_cpus, 1), N_CPU_COLS), np.int64)
 
 
-_jit = njit(**{k: v for k, v in {**JIT, **NO_NRT}.items() if k != "nopython"})
-_hook = njit(SIG, **{k: v for k, v in {**JIT, **NO_NRT}.items() if k != "nopython"})
+_jit = jit(**NO_NRT)
+_hook = jit(SIG, **NO_NRT)
 
 
 # -- the virtual clock ----------------------------------------------------------------

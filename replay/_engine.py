@@ -24,19 +24,19 @@ Scheduler accounting (vruntime, slices) uses wall time, as the kernel does.
 from __future__ import annotations
 
 import numpy as np
-from numba import njit, types
+from numba import types
 
 from policies._protocol import (DEQ_EXIT, DEQ_MIGRATE, DEQ_SLEEP, ENQ_MIGRATED, ENQ_NEW, ENQ_PRIO, ENQ_REQUEUE,
                                 ENQ_WAKEUP, FN, HOOKS)
 from traces import schema
-from traces._numba import JIT, NO_NRT
+from traces._numba import NO_NRT, jit
 
 from . import _placement as P
 from . import _state as E
 from .workload import END_EXIT, START_AT, START_BY
 
-_jit = njit(**{k: v for k, v in {**JIT, **NO_NRT}.items() if k != "nopython"})
-_inl = njit(inline="always", **{k: v for k, v in {**JIT, **NO_NRT}.items() if k != "nopython"})
+_jit = jit(**NO_NRT)
+_inl = jit(inline="always", **NO_NRT)
 
 INF = np.int64(2**62)
 
@@ -1027,5 +1027,5 @@ _COMPILED = []
 def compiled():
     """The engine compiled for function-typed policy hooks (once; then from the disk cache)."""
     if not _COMPILED:
-        _COMPILED.append(njit(_sig(), **{k: v for k, v in {**JIT, **NO_NRT}.items() if k != "nopython"})(run.py_func))
+        _COMPILED.append(jit(_sig(), **NO_NRT)(run.py_func))
     return _COMPILED[0]

@@ -45,3 +45,35 @@ def test_bad_parameter_values_are_clear_errors(name):
     if bools:
         with pytest.raises(TraceError, match="on/off"):
             mod.pack({bools[0].name: "maybe"}, 2, 250)
+
+
+def test_no_kernel_is_specialised_on_a_literal_argument():
+    """A kernel compiled for ``Literal[int](-1)`` or ``Literal[bool](False)`` is a second copy
+    of itself (and of all it calls) that only costs compile time: traces._numba.jit types
+    calls from other kernels with plain argument types. Replays under every policy, with
+    RT tasks, forks and several CPUs, then checks every kernel of the project."""
+    import sys
+
+    from numba.core import types
+    from numba.core.registry import CPUDispatcher
+
+    from replay.engine import replay
+    from replay.topology import from_spec
+    from replay.workload import START_AFTER
+    from tests._reference_engine import make_workload
+
+    wl = make_workload([dict(bursts=[dict(demand=3_000_000), dict(demand=2_000_000, kind=START_AFTER, start=500_000)]),
+                        dict(bursts=[dict(demand=4_000_000, prio=10)]),
+                        dict(bursts=[dict(demand=2_000_000, prio=125)]),
+                        dict(bursts=[dict(demand=-1)])], actions=[(0, 1_000_000, 2, 0, 0)], end_ns=20_000_000)
+    for name in sorted(policies.POLICIES):
+        replay(wl, policy=name, topology=from_spec("2x2x2"))
+    literal = []
+    for modname, module in list(sys.modules.items()):
+        if modname.split(".")[0] not in ("traces", "policies", "replay"):
+            continue
+        for attr, fn in vars(module).items():
+            if isinstance(fn, CPUDispatcher):
+                literal += [f"{modname}.{attr}{sig}" for sig in fn.signatures
+                            if any(isinstance(a, types.Literal) for a in sig)]
+    assert not literal, literal

@@ -17,6 +17,7 @@ from pathlib import Path
 import warnings
 
 import numba
+from numba.core import types
 from numba.core.errors import NumbaExperimentalFeatureWarning
 
 # The engine calls policies through first-class function types (stable since 0.53,
@@ -110,7 +111,28 @@ JIT = dict(nopython=True, nogil=True, cache=True, fastmath=False, parallel=False
 NO_NRT = dict(_nrt=False)
 
 
+def plain_arguments(dispatcher):
+    """Make calls to ``dispatcher`` from other kernels type their arguments without
+    literal values: ``f(x, -1)`` then uses ``f``'s ``(int64, int64)`` specialization instead
+    of compiling a ``(int64, Literal[int](-1))`` copy of ``f`` and of everything it calls.
+    Numba otherwise compiles one copy per distinct constant a call site passes, which
+    doubled the engine's cold compile. The values still reach LLVM as constants where
+    the callee is inlined."""
+    typed = dispatcher.get_call_template
+
+    def get_call_template(args, kws):
+        return typed(tuple(types.unliteral(a) for a in args), {k: types.unliteral(v) for k, v in kws.items()})
+
+    dispatcher.get_call_template = get_call_template
+    return dispatcher
+
+
 def jit(*args, **kwargs):
-    """``numba.njit`` with the project's options (explicit signature optional)."""
+    """``numba.njit`` with the project's options (explicit signature optional); calls
+    from other kernels never specialise on literal arguments (see plain_arguments)."""
     opts = {**JIT, **kwargs}
-    return numba.jit(*args, **opts)
+    if len(args) == 1 and callable(args[0]) and not isinstance(args[0], (str, list, tuple)) \
+            and not hasattr(args[0], "return_type"):
+        return plain_arguments(numba.jit(**opts)(args[0]))
+    decorate = numba.jit(*args, **opts)
+    return lambda fn: plain_arguments(decorate(fn))

@@ -34,6 +34,17 @@ _KERNEL_ORDER = ("ts_ns", "cpu", "kind", "irq", "cur_tid", "tid", "comm",
                  "runtime_ns", "vruntime_ns", "lost_events")
 
 
+def _last_per_key(keys: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Each distinct key (in order of first occurrence) with the value of its last row:
+    what assigning ``d[k] = v`` row by row leaves in a dict, without the Python loop."""
+    if len(keys) == 0:
+        return keys, values
+    uniq, first = np.unique(keys, return_index=True)
+    _, last_rev = np.unique(keys[::-1], return_index=True)
+    order = np.argsort(first, kind="stable")
+    return uniq[order], values[len(keys) - 1 - last_rev[order]]
+
+
 class TextParser:
     """Feeds chunks of text lines through the kernel and collects the events."""
 
@@ -239,15 +250,15 @@ class TextParser:
         The kernel only records the lines where a CPU's current task changed or
         a TGID is printed, so this looks at a small subset of the rows."""
         r = self.result
-        for tid, comm, tgid in self.tasks:
-            ok = np.flatnonzero(comm > 0)
-            for t, code in zip(tid[ok].tolist(), comm[ok].tolist()):
-                if t > 0:
-                    r.cmdlines[t] = self.strings[code]
-            ok = np.flatnonzero(tgid > 0)
-            for t, g in zip(tid[ok].tolist(), tgid[ok].tolist()):
-                if t > 0:
-                    r.tgid[t] = g
+        if not self.tasks:
+            return
+        tid = np.concatenate([t for t, _, _ in self.tasks])
+        for col, into, value in ((1, r.cmdlines, self.strings.__getitem__), (2, r.tgid, int)):
+            v = np.concatenate([c[col] for c in self.tasks])
+            ok = np.flatnonzero((v > 0) & (tid > 0))
+            keys, last = _last_per_key(tid[ok], v[ok])
+            for t, x in zip(keys.tolist(), last.tolist()):
+                into[t] = value(x)
 
     def _headers(self, fmt: str) -> None:
         r = self.result
