@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from replay import _state as E
-from traces._numba import NO_NRT, jit
+from traces._numba import INTERNAL, NO_NRT, jit
 
 from . import rt as RT
 from ._fair_common import calc_delta_fair, scaling_factor, weight_of
@@ -101,7 +101,7 @@ def state(n_tasks: int, n_cpus: int) -> tuple[np.ndarray, np.ndarray]:
     return np.zeros((max(n_tasks, 1), N_TASK_COLS), np.int64), np.zeros((max(n_cpus, 1), N_CPU_COLS), np.int64)
 
 
-_jit = jit(**NO_NRT)
+_jit = jit(**INTERNAL, **NO_NRT)
 _hook = jit(SIG, **NO_NRT)
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from replay import _state as E
-from traces._numba import NO_NRT, jit
+from traces._numba import INTERNAL, NO_NRT, jit
 
 from ._params import Param, resolve
 from ._protocol import ENQ_PRIO, SIG
@@ -50,7 +50,7 @@ def state(n_tasks: int, n_cpus: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 _hook = jit(SIG, **NO_NRT)
-_jit = jit(**NO_NRT)
+_jit = jit(**INTERNAL, **NO_NRT)
 
 
 @_jit

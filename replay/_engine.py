@@ -29,13 +29,13 @@ from numba import types
 from policies._protocol import (DEQ_EXIT, DEQ_MIGRATE, DEQ_SLEEP, ENQ_MIGRATED, ENQ_NEW, ENQ_PRIO, ENQ_REQUEUE,
                                 ENQ_WAKEUP, FN, HOOKS)
 from traces import schema
-from traces._numba import NO_NRT, jit
+from traces._numba import INTERNAL, NO_NRT, jit
 
 from . import _placement as P
 from . import _state as E
 from .workload import END_EXIT, START_AT, START_BY
 
-_jit = jit(**NO_NRT)
+_jit = jit(**INTERNAL, **NO_NRT)
 _inl = jit(inline="always", **NO_NRT)
 
 INF = np.int64(2**62)
@@ -275,7 +275,9 @@ def _class_of(TS, t):
 
 @_jit
 def _resched(CS, cpu):
-    CS[cpu, E.C_NEED_RESCHED] = 1
+    if not CS[cpu, E.C_NEED_RESCHED]:
+        CS[cpu, E.C_NEED_RESCHED] = 1
+        CS[0, E.C_MARKED] += 1
 
 
 @_jit
@@ -431,13 +433,13 @@ def run(FH, RH, FPT, FPC, FPP, RPT, RPC, RPP, TS, CS, WT, WB, WA, TOPO, AFF, EP,
         # reschedule every marked CPU, in CPU order, until none is marked (a reschedule
         # can mark another CPU: a newidle pull accounts the source, a push the target)
         for _pass in range(4 * n_cpus + 8):
-            marked = False
+            if CS[0, E.C_MARKED] == 0:
+                break
             for c in range(n_cpus):
                 if CS[c, E.C_NEED_RESCHED]:
-                    marked = True
                     _schedule(H, TS, CS, ST, WT, WB, WA, TOPO, AFF, EP, HT, HP, HN, out, stats, c, now)
-            if not marked:
-                break
+                    if CS[0, E.C_MARKED] == 0:
+                        break
     if stats[ST_FULL]:
         return -1
     for c in range(n_cpus):
@@ -603,7 +605,9 @@ def _pick(H, TS, CS, ST, EP, cpu, now):
 @_jit
 def _schedule(H, TS, CS, ST, WT, WB, WA, TOPO, AFF, EP, HT, HP, HN, out, stats, cpu, now):
     """__schedule: pick the next task for cpu and switch to it."""
-    CS[cpu, E.C_NEED_RESCHED] = 0
+    if CS[cpu, E.C_NEED_RESCHED]:
+        CS[cpu, E.C_NEED_RESCHED] = 0
+        CS[0, E.C_MARKED] -= 1
     CS[cpu, E.C_RESCHED_AT] = -1
     prev = CS[cpu, E.C_CURR]
     if prev >= 0:

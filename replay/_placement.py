@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 
-from traces._numba import NO_NRT, jit
+from traces._numba import INTERNAL, NO_NRT, jit
 
 from . import _state as E
 
@@ -23,7 +23,7 @@ TP_CAPACITY = 3
 TP_LLC_SIZE = 4
 
 
-@jit(**NO_NRT)
+@jit(**INTERNAL, **NO_NRT)
 def allowed(TS, AFF, t, c):
     """Whether task t may run on CPU c (pinned per-CPU threads, --set cpus=...)."""
     p = TS[t, E.T_PINNED]
@@ -35,19 +35,19 @@ def allowed(TS, AFF, t, c):
     return True
 
 
-@jit(**NO_NRT)
+@jit(**INTERNAL, **NO_NRT)
 def nr_running(CS, c):
     """Runnable tasks on c (running included, delayed-dequeue sleepers not)."""
     return CS[c, E.C_NR_RT] + CS[c, E.C_NR_FAIR] - CS[c, E.C_NR_DELAYED]
 
 
-@jit(**NO_NRT)
+@jit(**INTERNAL, **NO_NRT)
 def idle(CS, c):
     """available_idle_cpu: the idle task runs and nothing is queued."""
     return CS[c, E.C_CURR] < 0 and nr_running(CS, c) == 0
 
 
-@jit(**NO_NRT)
+@jit(**INTERNAL, **NO_NRT)
 def core_idle(CS, TOPO, c):
     core = TOPO[c, TP_CORE]
     for x in range(len(TOPO)):
@@ -56,7 +56,7 @@ def core_idle(CS, TOPO, c):
     return True
 
 
-@jit(**NO_NRT)
+@jit(**INTERNAL, **NO_NRT)
 def decay_util(CS, c, now, half_life_ns):
     """Fold the time since the last update into the CPU's utilisation proxy
     (fixed point: 1024 * 1024 = fully busy)."""
@@ -70,7 +70,7 @@ def decay_util(CS, c, now, half_life_ns):
     CS[c, E.C_UTIL_TS] = now
 
 
-@jit(**NO_NRT)
+@jit(**INTERNAL, **NO_NRT)
 def fair_load(TS, CS, c):
     """Runnable fair weight on c (the load proxy used by wake_affine_weight)."""
     w = 0
@@ -84,7 +84,7 @@ def fair_load(TS, CS, c):
 
 # -- fair wakeup placement (placement.md §2) ----------------------------------------
 
-@jit(**NO_NRT)
+@jit(**INTERNAL, **NO_NRT)
 def _wake_wide(TS, waker, wakee, llc_size):
     """wake_wide: one side wakes many partners (flips >= llc_size)."""
     if waker < 0:
@@ -94,7 +94,7 @@ def _wake_wide(TS, waker, wakee, llc_size):
     return s >= llc_size and m >= s * llc_size
 
 
-@jit(**NO_NRT)
+@jit(**INTERNAL, **NO_NRT)
 def _wake_affine(TS, CS, TOPO, EP, p, this, prev):
     """wake_affine (WA_IDLE, then WA_WEIGHT on the load proxy; no sync information in a
     replay). Returns this or prev."""
@@ -115,7 +115,7 @@ def _wake_affine(TS, CS, TOPO, EP, p, this, prev):
     return prev
 
 
-@jit(**NO_NRT)
+@jit(**INTERNAL, **NO_NRT)
 def _nr_idle_scan(CS, TOPO, EP, llc):
     """SIS_UTIL budget from the LLC's average utilisation proxy (placement.md §2.3)."""
     w = 0
@@ -132,7 +132,7 @@ def _nr_idle_scan(CS, TOPO, EP, llc):
     return (y * w) // 1024
 
 
-@jit(**NO_NRT)
+@jit(**INTERNAL, **NO_NRT)
 def select_idle_sibling(TS, CS, TOPO, AFF, EP, p, prev, target):
     """placement.md §2.2 steps 1, 2, 4, 7, 8."""
     if idle(CS, target) and allowed(TS, AFF, p, target):
@@ -186,7 +186,7 @@ def select_idle_sibling(TS, CS, TOPO, AFF, EP, p, prev, target):
     return target
 
 
-@jit(**NO_NRT)
+@jit(**INTERNAL, **NO_NRT)
 def first_allowed(TS, AFF, p, n):
     for c in range(n):
         if allowed(TS, AFF, p, c):
@@ -194,7 +194,7 @@ def first_allowed(TS, AFF, p, n):
     return 0
 
 
-@jit(**NO_NRT)
+@jit(**INTERNAL, **NO_NRT)
 def select_fair_wakeup(TS, CS, TOPO, AFF, EP, p, prev, this, waker):
     """select_task_rq_fair for a wakeup (placement.md §2)."""
     n = len(TOPO)
@@ -212,7 +212,7 @@ def select_fair_wakeup(TS, CS, TOPO, AFF, EP, p, prev, this, waker):
     return c
 
 
-@jit(**NO_NRT)
+@jit(**INTERNAL, **NO_NRT)
 def _adjust_numa_imbalance(imb, dst_running, imb_numa_nr):
     """placement.md §6.1."""
     if dst_running > imb_numa_nr:
@@ -222,7 +222,7 @@ def _adjust_numa_imbalance(imb, dst_running, imb_numa_nr):
     return imb
 
 
-@jit(**NO_NRT)
+@jit(**INTERNAL, **NO_NRT)
 def _idle_in_node(TS, CS, TOPO, AFF, p, k):
     """Idle CPUs of node k that p may run on."""
     m = 0
@@ -232,7 +232,7 @@ def _idle_in_node(TS, CS, TOPO, AFF, p, k):
     return m
 
 
-@jit(**NO_NRT)
+@jit(**INTERNAL, **NO_NRT)
 def select_fair_fork(TS, CS, TOPO, AFF, EP, p, this):
     """Fork placement reduced to placement.md §8 item 6: top-down, the node, then the LLC
     with most idle CPUs (with the NUMA allowance), then an idle CPU (an idle core first),
@@ -294,7 +294,7 @@ def select_fair_fork(TS, CS, TOPO, AFF, EP, p, this):
 
 # -- RT placement (rt.md §6) ---------------------------------------------------------
 
-@jit(**NO_NRT)
+@jit(**INTERNAL, **NO_NRT)
 def rt_level(TS, CS, c):
     """cpupri level of c: 0 if no RT task is queued, else the rt_priority of its best
     queued RT task (99 - prio); 100 for the stop class / deadline."""
@@ -311,7 +311,7 @@ def rt_level(TS, CS, c):
     return 99 - best
 
 
-@jit(**NO_NRT)
+@jit(**INTERNAL, **NO_NRT)
 def cpupri_find(TS, CS, TOPO, AFF, p):
     """cpupri_find: whether some CPU p may use has a cpupri level below p's (no side
     effects: the rotating iterator of find_lowest_rq is not touched)."""
@@ -322,7 +322,7 @@ def cpupri_find(TS, CS, TOPO, AFF, p):
     return False
 
 
-@jit(**NO_NRT)
+@jit(**INTERNAL, **NO_NRT)
 def find_lowest_rq(TS, CS, TOPO, AFF, p, this):
     """rt.md §6.2: the lowest cpupri level below p's holding an allowed CPU; prefer p's
     CPU, then the executing CPU and CPUs sharing p's LLC, then its node, then any
@@ -364,7 +364,7 @@ def find_lowest_rq(TS, CS, TOPO, AFF, p, this):
     return -1
 
 
-@jit(**NO_NRT)
+@jit(**INTERNAL, **NO_NRT)
 def select_rt(TS, CS, TOPO, AFF, p, prev, this):
     """select_task_rq_rt (rt.md §6.3): leave prev only when it runs an RT task that is
     pinned or at least as urgent as p."""

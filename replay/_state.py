@@ -105,6 +105,8 @@ C_LAST_PREV = 23      # task that ran before the current one (RT pull)
 C_DIST_ITER = 24      # rotating CPU iterator for RT find_lowest_rq
 C_NEED_RESCHED = 25   # the CPU must reschedule once the current event is handled
 C_RESCHED_AT = 26     # a delayed reschedule (wakeup latency) is pending for this time, -1 none
+C_MARKED = 27         # row 0 only: how many CPUs have C_NEED_RESCHED set (most events mark none:
+                      # the engine then skips its scan of every CPU)
 NC = 28
 
 # -- events ------------------------------------------------------------------------
