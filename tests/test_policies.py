@@ -77,3 +77,22 @@ def test_no_kernel_is_specialised_on_a_literal_argument():
                 literal += [f"{modname}.{attr}{sig}" for sig in fn.signatures
                             if any(isinstance(a, types.Literal) for a in sig)]
     assert not literal, literal
+
+
+def test_old_compile_caches_are_pruned(tmp_path):
+    """Only the most recently used <version>-<hash> folders stay; other folders (a shared
+    NUMBA_CACHE_DIR may hold other projects' caches) are never touched."""
+    import os
+
+    from traces._numba import prune_caches
+
+    names = [f"0.1.0-{i:016x}" for i in range(12)]
+    for age, name in enumerate(names):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "index.nbi").write_bytes(b"x")
+        os.utime(tmp_path / name, (1_000_000 - age * 100, 1_000_000 - age * 100))  # names[0] newest
+    (tmp_path / "someone-elses-cache").mkdir()
+    (tmp_path / "0.1.0-notahash").mkdir()
+    gone = prune_caches(str(tmp_path), keep=8)
+    assert sorted(os.path.basename(g) for g in gone) == sorted(names[8:])
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(names[:8] + ["someone-elses-cache", "0.1.0-notahash"])

@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+import shutil
 from pathlib import Path
 
 import warnings
@@ -95,8 +96,32 @@ def _cache_dir() -> str:
     return os.path.join(base, f"{__version__}-{_source_hash()}")
 
 
+_CACHE_NAME = re.compile(r"^\d[\w.+]*-[0-9a-f]{16}$")
+KEEP_CACHES = 8
+
+
+def prune_caches(base: str, keep: int = KEEP_CACHES) -> list[str]:
+    """Delete all but the ``keep`` most recently modified compile caches in ``base``
+    (folders named ``<version>-<source hash>``; anything else there is left alone).
+    Every upgrade or kernel edit starts a new folder of 25-60 MB, so without this they
+    pile up. Returns the folders deleted."""
+    try:
+        dirs = [e for e in os.scandir(base) if e.is_dir(follow_symlinks=False) and _CACHE_NAME.match(e.name)]
+    except OSError:
+        return []
+    dirs.sort(key=lambda e: e.stat(follow_symlinks=False).st_mtime, reverse=True)
+    gone = []
+    for e in dirs[keep:]:
+        shutil.rmtree(e.path, ignore_errors=True)
+        gone.append(e.path)
+    return gone
+
+
 CACHE_DIR = _cache_dir()
 numba.config.CACHE_DIR = CACHE_DIR
+if not os.path.isdir(CACHE_DIR):  # first use of these sources: make room (a new folder is the newest)
+    os.makedirs(CACHE_DIR, exist_ok=True)
+    prune_caches(os.path.dirname(CACHE_DIR))
 
 #: Options every kernel is compiled with: no fastmath, no parallel (determinism).
 JIT = dict(nopython=True, nogil=True, cache=True, fastmath=False, parallel=False, boundscheck=False)
