@@ -162,6 +162,11 @@ def _observe_current(who, c, t, runtime, cpu_cur, cpu_first, cpu_last, state, st
     cpu_cur[c] = who
 
 
+@jit(inline="always")
+def _task_of(index, key):
+    return index[key] if (key > 0 and key < len(index)) else -1
+
+
 @jit
 def map_tids(col, dense, out):
     """out[i] = dense[col[i]] for 0 < col[i] < len(dense), else -1."""
@@ -188,8 +193,8 @@ def _bad(e, stats, bad_at):
 
 
 @jit
-def build_intervals(ts, cpu_col, kind, cur_raw, cur, tid, prev_state, nxt, target, orig, old, runtime_col,
-                    tids, trace_start, trace_end, n_cpus, has_waking, dark_gap_ns,
+def build_intervals(ts, cpu_col, kind, cur_raw, cur_key, tid_key, prev_state, next_key, target, orig, old_key,
+                    runtime_col, index, tids, trace_start, trace_end, n_cpus, has_waking, dark_gap_ns,
                     o_tid, o_cpu, o_start, o_end, o_state, o_begin, o_end_code, o_sleep, o_wait,
                     o_cause, o_valid, stats, bad_at):
     """Fill the output arrays (capacity >= 2 * events + 2 * tasks) and return the row count.
@@ -197,7 +202,11 @@ def build_intervals(ts, cpu_col, kind, cur_raw, cur, tid, prev_state, nxt, targe
     ``dark_gap_ns``: a silence longer than this on a CPU before an unseen switch
     makes the switch time unknown (see _reveal_running).
 
-    ``cur``, ``tid``, ``nxt``, ``old`` are task indices (-1: none / idle)."""
+    ``cur_raw`` is the current tid column (-1 unknown, 0 idle). ``cur_key``, ``tid_key``,
+    ``next_key``, ``old_key`` are looked up in ``index``: key v > 0 below len(index) is task
+    index[v], anything else none / idle (the tid columns themselves with a dense
+    tid -> task table, so that no per-event index columns are built; next_key counts on
+    switches only)."""
     T = len(tids)
     state = np.full(T, NOT_YET, np.int8)
     start = np.zeros(T, np.int64)
@@ -217,6 +226,10 @@ def build_intervals(ts, cpu_col, kind, cur_raw, cur, tid, prev_state, nxt, targe
         t = ts[e]
         c = cpu_col[e]
         k = kind[e]
+        cur_e = _task_of(index, cur_key[e])
+        tid_e = _task_of(index, tid_key[e])
+        nxt_e = _task_of(index, next_key[e]) if k == schema.SWITCH else -1
+        old_e = _task_of(index, old_key[e])
         if e > 0:
             pc = cpu_col[e - 1]
             if pc >= 0 and pc < n_cpus:
@@ -227,20 +240,20 @@ def build_intervals(ts, cpu_col, kind, cur_raw, cur, tid, prev_state, nxt, targe
             cpu_first[c] = t
         # First mention of a task other than as a fork child: it existed before the
         # trace began, in a state the trace has not shown yet.
-        for who in (cur[e], tid[e], nxt[e], old[e]):
-            if who >= 0 and state[who] == NOT_YET and not (k == schema.FORK and who == tid[e]):
+        for who in (cur_e, tid_e, nxt_e, old_e):
+            if who >= 0 and state[who] == NOT_YET and not (k == schema.FORK and who == tid_e):
                 _first_seen(who, trace_start, state, start, begin, valid)
         # The CPU's current task is running: this reveals tasks that were running
         # when the trace started (no switch seen on this CPU yet).
         # Who runs on c: the task that emitted this event (common_pid; 0 = idle).
-        if k != schema.LOST and cur_raw[e] >= 0 and cpu_cur[c] != cur[e]:  # (the call is costly: test first)
-            rt = runtime_col[e] if (k == schema.STAT_RUNTIME and tid[e] == cur[e]) else -1
-            _observe_current(cur[e], c, t, rt, cpu_cur, cpu_first, cpu_last, state, start, cpu, begin, sleep,
+        if k != schema.LOST and cur_raw[e] >= 0 and cpu_cur[c] != cur_e:  # (the call is costly: test first)
+            rt = runtime_col[e] if (k == schema.STAT_RUNTIME and tid_e == cur_e) else -1
+            _observe_current(cur_e, c, t, rt, cpu_cur, cpu_first, cpu_last, state, start, cpu, begin, sleep,
                              wait, cause, valid, tids, out, stats, dark_gap_ns)
 
         if k == schema.SWITCH:
-            p = tid[e]
-            n = nxt[e]
+            p = tid_e
+            n = nxt_e
             ps = prev_state[e]
             # prev is the CPU's current task (prev_pid; normally also common_pid)
             if cpu_cur[c] != p:
@@ -299,7 +312,7 @@ def build_intervals(ts, cpu_col, kind, cur_raw, cur, tid, prev_state, nxt, targe
                 cpu_cur[c] = -1
 
         elif k == schema.WAKING or k == schema.WAKEUP:
-            w = tid[e]
+            w = tid_e
             if w >= 0:
                 s = state[w]
                 if s == schema.BLOCKED or s == schema.UNKNOWN_STATE:
@@ -320,7 +333,7 @@ def build_intervals(ts, cpu_col, kind, cur_raw, cur, tid, prev_state, nxt, targe
                     stats[S_WAKE_NOOP] += 1
 
         elif k == schema.WAKEUP_NEW:
-            w = tid[e]
+            w = tid_e
             if w >= 0:
                 s = state[w]
                 if s == schema.UNKNOWN_STATE or s == schema.BLOCKED:
@@ -339,7 +352,7 @@ def build_intervals(ts, cpu_col, kind, cur_raw, cur, tid, prev_state, nxt, targe
                     _bad(e, stats, bad_at)
 
         elif k == schema.FORK:
-            w = tid[e]
+            w = tid_e
             if w >= 0:
                 s = state[w]
                 if s == NOT_YET or s == GONE:
@@ -353,7 +366,7 @@ def build_intervals(ts, cpu_col, kind, cur_raw, cur, tid, prev_state, nxt, targe
                     state[w] = NEWBORN
 
         elif k == schema.MIGRATE:
-            w = tid[e]
+            w = tid_e
             if w >= 0:
                 s = state[w]
                 if s == schema.RUNNABLE:
@@ -369,14 +382,14 @@ def build_intervals(ts, cpu_col, kind, cur_raw, cur, tid, prev_state, nxt, targe
                     _bad(e, stats, bad_at)
 
         elif k == schema.EXIT:
-            w = tid[e]
+            w = tid_e
             if w >= 0:
                 exiting[w] = True
 
         elif k == schema.EXEC:
             # A non-leader thread that execs takes over the leader's tid (de_thread).
-            w = tid[e]
-            o = old[e]
+            w = tid_e
+            o = old_e
             if w >= 0 and o >= 0 and o != w and state[o] == schema.RUNNING:
                 oc = cpu[o]
                 _emit(o, t, schema.END_EXITED, True, state, start, cpu, begin, sleep, wait, cause, valid,

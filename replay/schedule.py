@@ -42,15 +42,26 @@ class Schedule:
         return self.end_ns - self.start_ns
 
 
-def task_index(tids: np.ndarray, col: np.ndarray, dtype=np.int64) -> np.ndarray:
-    """Index of each tid of ``col`` in the sorted ``tids``; -1 for tid <= 0 or unknown."""
+def tid_table(tids: np.ndarray) -> np.ndarray | None:
+    """Dense tid -> task index table (int32, -1 for tids not in the sorted ``tids``), or
+    None when the largest tid is too large for one (>= 2**24; Linux's pid_max is 2**22)."""
+    top = int(tids[-1]) if len(tids) else 0
+    if top >= (1 << 24):
+        return None
+    dense = np.full(top + 1, -1, np.int32)
+    dense[tids[tids > 0]] = np.flatnonzero(tids > 0)
+    return dense
+
+
+def task_index(tids: np.ndarray, col: np.ndarray, dtype=np.int64, dense: np.ndarray | None = None) -> np.ndarray:
+    """Index of each tid of ``col`` in the sorted ``tids``; -1 for tid <= 0 or unknown.
+    ``dense``: tid_table(tids), when the caller already has it."""
     col = np.asarray(col)
     if len(tids) == 0:
         return np.full(len(col), -1, dtype)
-    top = int(tids[-1])
-    if top < (1 << 24):
-        dense = np.full(top + 1, -1, np.int64)
-        dense[tids[tids > 0]] = np.flatnonzero(tids > 0)
+    if dense is None:
+        dense = tid_table(tids)
+    if dense is not None:
         out = np.empty(len(col), dtype)  # map_tids writes every element
         K.map_tids(col, dense, out)
         return out
@@ -90,14 +101,17 @@ def observed_schedule(trace: Trace, dark_gap_ns: int = DARK_GAP_NS) -> Schedule:
     out = {f.name: np.empty(cap, f.numpy_dtype) for f in schema.INTERVALS.fields}
     stats = np.zeros(K.S_SIZE, np.int64)
     bad_at = np.full(64, -1, np.int64)
-    # Task indices as int32 and the CPU columns as they are (int16): a 10M-event trace's
-    # inputs are then ~0.4 GB smaller, and fresh memory is costly to first-touch.
-    nxt = np.where(kind == schema.SWITCH, ev["next_tid"], np.int32(-1))
+    # The kernel looks tids up in a dense table itself and reads the CPU columns as they
+    # are (int16): no per-event index columns (160 MB for 10M events), as fresh memory is
+    # costly to first-touch.
+    keys = {name: ev[name] for name in ("cur_tid", "tid", "next_tid", "old_tid")}
+    index = tid_table(tids)
+    if index is None:  # huge tids: index columns (shifted by one, 0 = none) and an identity table
+        keys = {name: task_index(tids, col, np.int32) + 1 for name, col in keys.items()}
+        index = np.arange(-1, len(tids), dtype=np.int32)
     rows = K.build_intervals(
-        ev["ts_ns"], ev["cpu"], kind, ev["cur_tid"], task_index(tids, ev["cur_tid"], np.int32),
-        task_index(tids, ev["tid"], np.int32), ev["prev_state"], task_index(tids, nxt, np.int32),
-        ev["target_cpu"], ev["orig_cpu"], task_index(tids, ev["old_tid"], np.int32),
-        ev["runtime_ns"],
+        ev["ts_ns"], ev["cpu"], kind, ev["cur_tid"], keys["cur_tid"], keys["tid"], ev["prev_state"],
+        keys["next_tid"], ev["target_cpu"], ev["orig_cpu"], keys["old_tid"], ev["runtime_ns"], index,
         tids.astype(np.int32), start, end, n_cpus, has_waking, dark_gap_ns,
         *[out[f.name] for f in schema.INTERVALS.fields], stats, bad_at)
     intervals = pl.DataFrame({name: arr[:rows] for name, arr in out.items()})

@@ -254,3 +254,21 @@ def test_rebuilt_metrics_equal_the_generating_schedules(seed):
     got.pop("warnings"), want.pop("warnings")
     assert got == want
     assert got["wait_ns"]["count"] > 0 and got["context_switches"] > 0
+
+
+def test_tids_too_large_for_the_dense_table_give_the_same_schedule():
+    """Tids >= 2**24 take observed_schedule's other path (index columns instead of a dense
+    tid table): the schedule must be the same as with small tids."""
+    big = 1 << 30
+    g = random_schedule(11, n_cpus=2, n_steps=200)
+
+    def shift(v):
+        return v + big if v > 0 else v
+
+    rows = [(ts, cpu, kind, shift(cur), {k: (shift(v) if k in ("tid", "next_tid", "parent_tid", "old_tid") else v)
+                                         for k, v in f.items()}) for ts, cpu, kind, cur, f in g.rows]
+    small = observed_schedule(make_trace(g.rows)).intervals
+    large = observed_schedule(make_trace(rows)).intervals
+    assert large["tid"].min() > big
+    cols = S.INTERVALS.names
+    assert large.with_columns(pl.col("tid") - big).sort(cols).equals(small.sort(cols))
