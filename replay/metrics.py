@@ -175,7 +175,7 @@ def _task_pass(schedule: Schedule, topo: Topology, home: dict[int, int] | None,
     """task_table, and [migrations, cross_llc, cross_node] over all tasks, from one pass
     over the intervals (no sort of the intervals; each task's wait group sorted alone)."""
     from . import _metrics_kernel as K
-    from .schedule import task_index
+    from .schedule import task_index, tid_table
 
     _check_topology(schedule, topo)
     tasks = schedule.tasks.select("tid", "tgid", pl.col("comm").cast(pl.String), "sched_class", "nice")
@@ -184,7 +184,8 @@ def _task_pass(schedule: Schedule, topo: Topology, home: dict[int, int] | None,
     tids = tasks["tid"].to_numpy().astype(np.int64)
     n = len(tids)
     iv = schedule.intervals
-    task = task_index(tids, iv["tid"].to_numpy())
+    dense = tid_table(tids) if n else None  # shared by both lookups below
+    task = task_index(tids, iv["tid"].to_numpy(), np.int32, dense)
     home_given = np.full(n, -1, np.int64)
     if home:
         for tid, node in home.items():
@@ -196,7 +197,7 @@ def _task_pass(schedule: Schedule, topo: Topology, home: dict[int, int] | None,
     home_node = np.full(n, -1, np.int64)
     last_cpu = np.full(n, -1, np.int64)
     totals = np.zeros(3, np.int64)
-    K.task_pass(task, iv["state"].to_numpy(), iv["cpu"].to_numpy().astype(np.int64), iv["start_ns"].to_numpy(),
+    K.task_pass(task, iv["state"].to_numpy(), iv["cpu"].to_numpy(), iv["start_ns"].to_numpy(),
                 iv["end_ns"].to_numpy(), iv["end"].to_numpy(), iv["valid"].to_numpy(),
                 topo.node.astype(np.int64), topo.llc.astype(np.int64), home_given, cpu_time, runnable, switches,
                 involuntary, migrations, cross_node, home_node, home_ns, last_cpu, totals)
@@ -206,7 +207,7 @@ def _task_pass(schedule: Schedule, topo: Topology, home: dict[int, int] | None,
     w_mean = np.zeros(n, np.float64)
     w_pct = np.zeros((n, len(qs)), np.int64)
     w_max = np.zeros(n, np.int64)
-    K.group_wait_stats(task_index(tids, w["tid"].to_numpy()), w["wait_ns"].to_numpy().astype(np.int64), n, qs,
+    K.group_wait_stats(task_index(tids, w["tid"].to_numpy(), np.int32, dense), w["wait_ns"].to_numpy().astype(np.int64), n, qs,
                        w_count, w_mean, w_pct, w_max)
     ran = home_node >= 0
     has_w = w_count > 0
@@ -270,7 +271,7 @@ def share_errors(schedule: Schedule, window_ns: int = DEFAULT_WINDOW_NS,
     tids = tasks["tid"].to_numpy().astype(np.int64)
     from .schedule import task_index
 
-    task = task_index(tids, iv["tid"].to_numpy())
+    task = task_index(tids, iv["tid"].to_numpy(), np.int32)
     state, valid = iv["state"].to_numpy(), iv["valid"].to_numpy()
     start, end = iv["start_ns"].to_numpy(), iv["end_ns"].to_numpy()
     fair = (tasks["sched_class"].to_numpy() == schema.CLASS_FAIR)
