@@ -19,6 +19,7 @@ from policies import get_policy
 from policies._params import Param, resolve
 from policies._protocol import hooks_of
 from traces import schema
+from traces._memory import small_pages
 from traces.errors import TraceError
 from traces.trace import Trace
 
@@ -186,6 +187,7 @@ def _apply_overrides(overrides, tids, tgids, comms, first_burst, n_bursts, prio,
     return changed
 
 
+@small_pages
 def replay(source: Trace | Workload, policy: str = "eevdf", topology: str | Topology | None = None,
            params: dict | None = None, seed: int = 0, trace: Trace | None = None,
            overrides: list | None = None) -> tuple[Schedule, ReplayInfo]:

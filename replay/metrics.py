@@ -43,6 +43,7 @@ import polars as pl
 
 from policies.weights import weight_of_nice
 from traces import schema
+from traces._memory import small_pages
 from traces.errors import TraceError
 
 from .schedule import Schedule
@@ -338,6 +339,7 @@ def fairness(schedule: Schedule, tasks: pl.DataFrame, all_waits: pl.DataFrame,
 
 # -- everything ------------------------------------------------------------------------
 
+@small_pages
 def measure(schedule: Schedule, topo: Topology, *, window_ns: int = DEFAULT_WINDOW_NS,
             home: dict[int, int] | None = None, by: str | None = None) -> dict:
     """All metrics of a schedule as a JSON-ready dict (the keys of ``metrics --json``).

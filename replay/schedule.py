@@ -13,6 +13,7 @@ import numpy as np
 import polars as pl
 
 from traces import schema
+from traces._memory import small_pages
 from traces.trace import Trace
 
 from . import _schedule_kernel as K
@@ -79,6 +80,7 @@ def task_index(tids: np.ndarray, col: np.ndarray, dtype=np.int64, dense: np.ndar
 DARK_GAP_NS = 10_000_000
 
 
+@small_pages
 def observed_schedule(trace: Trace, dark_gap_ns: int = DARK_GAP_NS) -> Schedule:
     """The recorded schedule of ``trace`` (see :mod:`replay._schedule_kernel` for the rules).
 

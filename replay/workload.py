@@ -34,6 +34,7 @@ import polars as pl
 import pyarrow.parquet as pq
 
 from traces import schema
+from traces._memory import small_pages
 from traces._numba import jit
 from traces.errors import TraceError
 from traces.trace import Trace
@@ -172,6 +173,7 @@ def _segment(task, state, start, end, begin, end_code, wait_start, cause, sleep_
     return n
 
 
+@small_pages
 def from_schedule(trace: Trace, sched: Schedule | None = None) -> Workload:
     """Build the workload from a trace (and its observed schedule, rebuilt if not given)."""
     sched = sched or observed_schedule(trace)

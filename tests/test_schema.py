@@ -42,3 +42,21 @@ def test_event_order_is_by_time_then_sequence():
     seq = np.array([0, 1, 2, 3])
     assert schema.event_order(ts, seq).tolist() == [1, 3, 0, 2]
     assert schema.event_order(ts, np.array([3, 2, 1, 0])).tolist() == [3, 1, 2, 0]
+
+
+def test_small_pages_turns_numpy_huge_page_advice_off_during_the_call_only():
+    from traces import _memory
+
+    def probe():
+        return _memory._set_madvise_hugepage(False)  # returns the setting in force
+
+    wrapped = _memory.small_pages(probe)
+    if not _memory._ACTIVE:  # NUMPY_MADVISE_HUGEPAGE given: the user's choice rules
+        assert wrapped is probe
+        return
+    before = _memory._set_madvise_hugepage(True)
+    try:
+        assert wrapped() is False
+        assert _memory._set_madvise_hugepage(True) is True  # restored afterwards
+    finally:
+        _memory._set_madvise_hugepage(before)

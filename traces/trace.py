@@ -16,6 +16,7 @@ import pyarrow.parquet as pq
 
 from . import schema
 from ._io import Source, open_source
+from ._memory import small_pages
 from .errors import TraceError
 
 TRACEDAT_MAGIC = b"\x17\x08\x44tracing"
@@ -229,6 +230,7 @@ def _read_bundle(d: Path) -> Trace:
     return Trace(tables)
 
 
+@small_pages
 def load(path, format: str | None = None, progress=None) -> Trace:
     """Read a trace file (any supported format) or a Parquet bundle directory.
 
