@@ -9,9 +9,10 @@ benchmarks/ingest_perfetto.py (a >= 10M-event compact_sched file).
 Each measurement runs in a fresh subprocess (so peak RSS belongs to that read
 alone): it imports schedreplay, warms the compile cache on a tiny trace, then
 times ``traces.load`` on the file: the rate is the best run; the first run, which
-also pays for first-touching the fresh memory its tables fill (on this VM, whose
-host reclaims freed guest pages — free page reporting — up to ~2 ms per MB, ten
-times bare metal), is printed below it with the MB of fresh pages it touched.
+also pays for first-touching the fresh memory its tables fill (dear on this VM,
+whose host reclaims freed guest pages — free page reporting; see
+traces._memory), is printed below it with the page faults it took, in MB of 4 KB
+pages (huge pages, where used, count 4 KB each).
 Each later run starts after the previous result was dropped, so its memory is
 reused. Peak memory is the growth of the process's
 peak RSS during the load (ru_maxrss), compared with the size of the resulting
@@ -79,7 +80,7 @@ def row(label: str, r: dict, size: int) -> str:
             f"{size / r['best_s'] / 1e6:7.0f} MB/s  peak {r['peak_bytes'] / 1e6:8.1f} MB  "
             f"arrow {r['arrow_bytes'] / 1e6:8.1f} MB  ratio {r['peak_bytes'] / max(r['arrow_bytes'], 1):4.2f}\n"
             f"{'':<38} first run {r['first_s']:.3f} s ({r['events'] / r['first_s'] / 1e6:.2f} M ev/s), "
-            f"{r['fault_mb']:.0f} MB of fresh pages touched")
+            f"{r['fault_mb']:.0f} MB of 4 KB page faults")
 
 
 def main() -> None:

@@ -8,7 +8,8 @@ subprocess: the trace is loaded first (not timed), the kernels warmed on a small
 then ``observed_schedule`` and ``metrics.measure(..., by="task")`` are timed. Peak memory is
 the growth of peak RSS during those two steps. "steady" repeats both in the same process
 (best of 2): the first call also pays for first-touching the fresh memory it fills, which
-on a VM whose host backs guest memory lazily (this one) costs up to ~2 ms per MB.
+on a VM whose host backs guest memory lazily (this one) is dear; with NumPy's huge-page
+advice it cost up to ~2 ms per MB, hence traces._memory.small_pages.
 A correctness check runs before timing: the
 synthetic trace must have N/253k times long_mix's waits and context switches.
 """
