@@ -272,3 +272,26 @@ def test_tids_too_large_for_the_dense_table_give_the_same_schedule():
     assert large["tid"].min() > big
     cols = S.INTERVALS.names
     assert large.with_columns(pl.col("tid") - big).sort(cols).equals(small.sort(cols))
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.tuples(st.integers(-1, 5), st.integers(0, 50)), min_size=0, max_size=300))
+def test_per_task_wait_stats_are_nearest_rank_over_each_tasks_waits(rows):
+    """group_wait_stats (partial sorts per task) against a full sort per task."""
+    import numpy as np
+
+    from replay import _metrics_kernel as MK
+    from replay.metrics import _Q
+
+    task = np.array([t for t, _ in rows], np.int32)
+    wait = np.array([w for _, w in rows], np.int64)
+    n, qs = 6, np.array(list(_Q.values()), np.float64)
+    count, mean = np.zeros(n, np.int64), np.zeros(n, np.float64)
+    pct, wmax = np.zeros((n, len(qs)), np.int64), np.zeros(n, np.int64)
+    MK.group_wait_stats(task, wait, n, qs, count, mean, pct, wmax)
+    for t in range(n):
+        g = sorted(w for k, w in rows if k == t)
+        assert count[t] == len(g)
+        if g:
+            assert mean[t] == sum(g) / len(g) and wmax[t] == g[-1]
+            assert list(pct[t]) == [g[max(int(np.ceil(len(g) * q)), 1) - 1] for q in qs]
