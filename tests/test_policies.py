@@ -96,3 +96,19 @@ def test_old_compile_caches_are_pruned(tmp_path):
     gone = prune_caches(str(tmp_path), keep=8)
     assert sorted(os.path.basename(g) for g in gone) == sorted(names[8:])
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(names[:8] + ["someone-elses-cache", "0.1.0-notahash"])
+
+
+def test_an_unusable_cache_folder_does_not_break_import(tmp_path):
+    """SCHEDREPLAY_CACHE_DIR below a file (or anywhere unwritable): importing still works;
+    numba then compiles without caching."""
+    import os
+    import subprocess
+    import sys
+
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    env = {**os.environ, "SCHEDREPLAY_CACHE_DIR": str(blocker / "cache")}
+    code = "import traces._numba, replay.engine, policies.eevdf; print('ok')"  # (hooks compile at import)
+    p = subprocess.run([sys.executable, "-c", code], cwd=root, env=env, capture_output=True, text=True)
+    assert p.returncode == 0 and p.stdout.strip() == "ok", p.stderr[-2000:]

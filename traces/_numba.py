@@ -120,8 +120,12 @@ def prune_caches(base: str, keep: int = KEEP_CACHES) -> list[str]:
 CACHE_DIR = _cache_dir()
 numba.config.CACHE_DIR = CACHE_DIR
 if not os.path.isdir(CACHE_DIR):  # first use of these sources: make room (a new folder is the newest)
-    os.makedirs(CACHE_DIR, exist_ok=True)
-    prune_caches(os.path.dirname(CACHE_DIR))
+    try:
+        os.makedirs(CACHE_DIR, exist_ok=True)
+    except OSError:
+        pass  # an unwritable cache folder: numba warns and compiles without caching, as before
+    else:
+        prune_caches(os.path.dirname(CACHE_DIR))
 
 #: Options every kernel is compiled with: no fastmath, no parallel (determinism).
 JIT = dict(nopython=True, nogil=True, cache=True, fastmath=False, parallel=False, boundscheck=False)
