@@ -73,20 +73,18 @@ def waits(schedule: Schedule) -> pl.DataFrame:
         (pl.col("end_ns") - pl.col("wait_start_ns")).alias("wait_ns"))
 
 
-def _pct(col: str, q: float, presorted: bool = False) -> pl.Expr:
-    c = pl.col(col) if presorted else pl.col(col).sort()
-    return c.gather((pl.len() * q).ceil().cast(pl.Int64).clip(1) - 1).first()
+def _pct(col: str, q: float) -> pl.Expr:
+    return pl.col(col).sort().gather((pl.len() * q).ceil().cast(pl.Int64).clip(1) - 1).first()
 
 
-def wait_stat_exprs(col: str = "wait_ns", prefix: str = "wait_ns_", presorted: bool = False) -> list[pl.Expr]:
-    """Aggregations giving count, mean, p50, p90, p99, p999, max of ``col`` (ns). With
-    ``presorted`` the frame is already sorted by ``col`` within each group."""
+def wait_stat_exprs(col: str = "wait_ns", prefix: str = "wait_ns_") -> list[pl.Expr]:
+    """Aggregations giving count, mean, p50, p90, p99, p999, max of ``col`` (ns)."""
     return [pl.len().alias(prefix + "count"), pl.col(col).mean().alias(prefix + "mean"),
-            *[_pct(col, q, presorted).alias(prefix + k) for k, q in _Q.items()],
+            *[_pct(col, q).alias(prefix + k) for k, q in _Q.items()],
             pl.col(col).max().alias(prefix + "max")]
 
 
-def summarize(values: np.ndarray, presorted: bool = False) -> dict:
+def summarize(values: np.ndarray) -> dict:
     """count, mean, p50, p90, p99, p999, max (nearest rank) of a 1-d array of ns. The
     ranks are found by partial sorting (np.partition), not a full sort."""
     v = np.asarray(values, np.int64)
@@ -94,8 +92,7 @@ def summarize(values: np.ndarray, presorted: bool = False) -> dict:
     if n == 0:
         return {k: 0 for k in WAIT_STATS}
     ranks = {k: max(int(np.ceil(q * n)), 1) - 1 for k, q in _Q.items()}
-    if not presorted:
-        v = np.partition(v, sorted(set(ranks.values()) | {n - 1}))
+    v = np.partition(v, sorted(set(ranks.values()) | {n - 1}))
     out = {"count": int(n), "mean": int(v.sum()) / n}
     for k, r in ranks.items():
         out[k] = int(v[r])
@@ -123,44 +120,6 @@ def _check_topology(schedule: Schedule, topo: Topology) -> None:
         if top >= topo.n_cpus:
             raise TraceError(f"the topology ({topo.describe()}) has fewer CPUs than the schedule uses "
                              f"(CPU {top}); give one with at least {top + 1} CPUs")
-
-
-class _Runs:
-    """Valid running intervals as NumPy arrays sorted by task, then time (a task's
-    intervals come out of the schedule builder and the engine in time order, so a
-    stable sort by tid is enough), with the per-task group boundaries."""
-
-    def __init__(self, schedule: Schedule):
-        r = running(schedule)
-        tid = r["tid"].to_numpy()
-        order = np.argsort(tid, kind="stable")
-        self.tid = tid[order]
-        self.cpu = r["cpu"].to_numpy()[order].astype(np.int64)
-        self.start = r["start_ns"].to_numpy()[order]
-        self.end_ns = r["end_ns"].to_numpy()[order]
-        self.end = r["end"].to_numpy()[order]
-        self.first = np.flatnonzero(np.r_[True, self.tid[1:] != self.tid[:-1]]) if len(tid) else np.zeros(0, int)
-        self.group_tid = self.tid[self.first]
-
-    def per_task(self, values: np.ndarray) -> np.ndarray:
-        return np.add.reduceat(values, self.first) if len(self.first) else np.zeros(0, values.dtype)
-
-    def migrations(self) -> np.ndarray:
-        """Indices i where run i is on another CPU than run i-1 of the same task."""
-        if len(self.tid) < 2:
-            return np.zeros(0, np.int64)
-        return np.flatnonzero((self.tid[1:] == self.tid[:-1]) & (self.cpu[1:] != self.cpu[:-1])) + 1
-
-
-def migration_table(schedule: Schedule, topo: Topology, runs: _Runs | None = None) -> pl.DataFrame:
-    """One row per migration: tid, at_ns (ns, when it ran on the new CPU), from_cpu, to_cpu,
-    cross_llc (bool), cross_node (bool)."""
-    r = runs or _Runs(schedule)
-    i = r.migrations()
-    f, t = r.cpu[i - 1], r.cpu[i]
-    return pl.DataFrame({"tid": r.tid[i], "at_ns": r.start[i], "from_cpu": f.astype(np.int16),
-                         "to_cpu": t.astype(np.int16), "cross_llc": topo.llc[f] != topo.llc[t],
-                         "cross_node": topo.node[f] != topo.node[t]})
 
 
 def task_table(schedule: Schedule, topo: Topology, home: dict[int, int] | None = None,
@@ -208,8 +167,8 @@ def _task_pass(schedule: Schedule, topo: Topology, home: dict[int, int] | None,
     w_mean = np.zeros(n, np.float64)
     w_pct = np.zeros((n, len(qs)), np.int64)
     w_max = np.zeros(n, np.int64)
-    K.group_wait_stats(task_index(tids, w["tid"].to_numpy(), np.int32, dense), w["wait_ns"].to_numpy().astype(np.int64), n, qs,
-                       w_count, w_mean, w_pct, w_max)
+    K.group_wait_stats(task_index(tids, w["tid"].to_numpy(), np.int32, dense),
+                       w["wait_ns"].to_numpy().astype(np.int64), n, qs, w_count, w_mean, w_pct, w_max)
     ran = home_node >= 0
     has_w = w_count > 0
 

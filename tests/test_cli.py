@@ -96,3 +96,18 @@ def test_replay_json_lists_each_warning_once():
     w = json.loads(p.stdout)["warnings"]
     assert any("same_tgid_waker" in x for x in w)
     assert len(w) == len(set(w))
+
+
+def test_replay_package_re_exports_its_public_api():
+    """The names the package docstring uses come from the package itself (imported on first
+    use); anything else is an AttributeError."""
+    import replay
+    from replay import engine, metrics, schedule, workload
+
+    assert set(replay.__all__) >= {"replay", "observed_schedule", "measure", "from_schedule", "Workload"}
+    assert replay.replay is engine.replay and replay.measure is metrics.measure
+    assert replay.observed_schedule is schedule.observed_schedule and replay.from_schedule is workload.from_schedule
+    for name in replay.__all__:
+        assert getattr(replay, name) is not None
+    with pytest.raises(AttributeError, match="no attribute 'no_such_name'"):
+        replay.no_such_name
