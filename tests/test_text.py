@@ -202,6 +202,34 @@ def test_compressed_text_is_read_directly(tmp_path):
     assert z.info()["compression"] == "zstd" and g.info()["compression"] == "gzip"
 
 
+@pytest.mark.parametrize("chunk_bytes", [50, 600, 5000, 70000])
+def test_chunk_boundaries_change_nothing(tmp_path, monkeypatch, chunk_bytes):
+    """A plain file is memory-mapped and cut into spans; a compressed one is read
+    into a buffer chunk by chunk, carrying partial lines over. Wherever the
+    cuts fall, both give the events, warnings and line numbers of one pass."""
+    import functools
+
+    from traces import _io, text
+
+    raw = (DATA / "panopticon_ftrace.txt").read_bytes()
+    raw = raw.replace(b"\n", b"\n@@@ not an event\n", 1)  # a warning with a line number and offset
+    whole = _load_text(tmp_path, raw, "whole.txt")
+    monkeypatch.setattr(text, "text_spans", functools.partial(_io.text_spans, chunk_bytes=chunk_bytes))
+    for name, data in (("cut.txt", raw), ("cut.txt.gz", gzip.compress(raw))):
+        t = _load_text(tmp_path, data, name)
+        assert t.events.equals(whole.events), name
+        assert [w.replace(name, "whole.txt") for w in t.warnings] == whole.warnings
+    # the spans of a mapped file tile it and end at line ends
+    src = _io.open_source(tmp_path / "cut.txt")
+    pieces, offsets = [], []
+    for buf, start, stop, offset, last in _io.text_spans(src, chunk_bytes=chunk_bytes):
+        assert buf.ctypes.data % 8 == 0 and (last or buf[stop - 1] == 10)
+        pieces.append(buf[start:stop].tobytes())
+        offsets.append(offset + start)
+    assert b"".join(pieces) == raw
+    assert offsets == [sum(map(len, pieces[:i])) for i in range(len(pieces))]
+
+
 def test_systrace_html_new_and_legacy(tmp_path):
     body = "\n".join(TRACEFS.splitlines()[6:9])
     html = ("<html><head><title>x</title></head><body>\n<script>var x = 'class=\"trace-data\"';</script>\n"

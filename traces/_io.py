@@ -6,6 +6,7 @@ from __future__ import annotations
 import gzip
 import io
 import os
+import stat
 import zlib
 from dataclasses import dataclass
 from typing import Callable, Iterator
@@ -135,10 +136,119 @@ def text_chunks(src: Source, chunk_bytes: int = 1 << 24,
     after a newline, except possibly the last one), ``offset`` its byte offset in
     the decompressed content.
 
-    ``buf`` is a view of one reused, 8-byte aligned buffer: the consumer must be
-    done with it before asking for the next chunk. Nothing is copied but the
-    partial line carried from one chunk to the next.
+    ``buf`` is only valid until the next chunk is asked for: the consumer must be
+    done with it by then.
     """
+    for buf, start, stop, offset, last in text_spans(src, chunk_bytes, progress):
+        yield buf[start:stop], offset + start, last
+
+
+def text_spans(src: Source, chunk_bytes: int = 1 << 24,
+               progress: ProgressFn | None = None) -> Iterator[tuple[np.ndarray, int, int, int, bool]]:
+    """Yield (buf, start, stop, offset, last): buf[start:stop] holds whole lines
+    (it ends after a newline, except possibly in the last span), ``offset`` is
+    the byte offset of buf[0] in the decompressed content, and buf's data is
+    8-byte aligned (the text kernel scans it a word at a time).
+
+    An uncompressed regular file is memory-mapped and ``buf`` is the whole
+    mapping: nothing is copied, and each span's pages are unmapped once the
+    consumer asks for the next one (the page cache keeps them; the process's
+    resident memory does not grow with the file). Anything else is read in
+    chunks into one reused buffer; then ``buf`` is that buffer and only the
+    partial line carried from one chunk to the next is copied. Either way ``buf``
+    is only valid until the next span is asked for.
+    """
+    mapped = _map(src) if not src.compression else None
+    if mapped is None:
+        for buf, offset, last in _read_chunks(src, chunk_bytes, progress):
+            yield buf, 0, len(buf), offset, last
+        return
+    f, m = mapped
+    try:
+        arr = np.frombuffer(m, np.uint8)
+        n = len(arr)
+        start = 0
+        while start < n:
+            stop = min(start + chunk_bytes, n)
+            if stop < n:
+                cut = _last_newline(arr, start, stop) + 1
+                stop = cut if cut > 0 else _next_newline(arr, stop, n)
+            if progress is not None:
+                progress(stop)
+            yield arr, start, stop, 0, stop >= n
+            _drop_pages(m, start, stop, n)
+            start = stop
+        del arr
+    finally:
+        try:
+            m.close()
+        except BufferError:  # a consumer still holds a view: the mapping goes with it
+            pass
+        f.close()
+        if progress is not None:
+            progress(src.size)
+
+
+def _map(src: Source):
+    """(file, mmap) of an uncompressed regular file, or None where mmap
+    does not apply (empty files, pipes, devices, systems without mmap)."""
+    try:
+        import mmap
+
+        f = open(src.path, "rb")
+    except (ImportError, OSError):
+        return None
+    try:
+        if not stat.S_ISREG(os.fstat(f.fileno()).st_mode) or os.fstat(f.fileno()).st_size == 0:
+            f.close()
+            return None
+        # A private (copy-on-write) mapping, never written: its array is
+        # writable, so the text kernel sees the same array type as for chunks
+        # read into a buffer, and is compiled once.
+        m = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_COPY)
+    except (OSError, ValueError, OverflowError):
+        f.close()
+        return None
+    if hasattr(m, "madvise"):
+        try:
+            m.madvise(mmap.MADV_SEQUENTIAL)
+        except (OSError, AttributeError):
+            pass
+    return f, m
+
+
+def _drop_pages(m, start: int, stop: int, n: int) -> None:
+    """Unmap the whole pages of m[start:stop] (MADV_DONTNEED on pages of a file
+    mapping that were never written drops them from the process, not from the
+    page cache)."""
+    import mmap
+
+    page = mmap.PAGESIZE
+    a = start // page * page
+    b = stop // page * page if stop < n else n
+    if b > a and hasattr(m, "madvise") and hasattr(mmap, "MADV_DONTNEED"):
+        try:
+            m.madvise(mmap.MADV_DONTNEED, a, b - a)
+        except OSError:
+            pass
+
+
+def _next_newline(arr: np.ndarray, lo: int, hi: int) -> int:
+    """Index just past the first newline in arr[lo:hi], or hi."""
+    step = 1 << 16
+    while lo < hi:
+        b = min(hi, lo + step)
+        r = arr[lo:b].tobytes().find(b"\n")
+        if r >= 0:
+            return lo + r + 1
+        lo = b
+        step *= 4
+    return hi
+
+
+def _read_chunks(src: Source, chunk_bytes: int,
+                 progress: ProgressFn | None) -> Iterator[tuple[np.ndarray, int, bool]]:
+    """text_chunks for a stream: chunks of whole lines in one reused, aligned buffer."""
     stream, consumed = src.open()
     arr = np.empty(chunk_bytes, np.uint8)
     carry = 0

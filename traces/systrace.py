@@ -52,7 +52,8 @@ def read(src: Source, fmt: str, progress=None) -> ReadResult:
                 skipping = first in (b"{", b"[")
                 fresh = False
             if content and not skipping:
-                parser.feed(np.frombuffer(content, np.uint8), offset + pos, last and not m,
+                # a writable copy: the kernel is compiled for writable buffers only
+                parser.feed(np.frombuffer(bytearray(content), np.uint8), offset + pos, last and not m,
                             line=line + data.count(b"\n", 0, pos))
             if m:
                 inside = False

@@ -16,7 +16,8 @@ import numpy as np
 
 from . import _textkernel as K
 from . import schema
-from ._io import Source, _last_newline, text_chunks
+from ._io import Source, _last_newline, text_spans
+from ._memory import populate
 from ._result import ReadResult
 
 _P_RE = re.compile(rb"#P:(\d+)")
@@ -101,26 +102,30 @@ class TextParser:
                 new[k][:n] = v[:n]
         self.out = new
 
-    def feed(self, buf: np.ndarray, offset: int, last: bool, line: int | None = None) -> None:
-        """Parse ``buf`` (a uint8 array of whole lines) found at byte ``offset``.
+    def feed(self, buf: np.ndarray, offset: int, last: bool, line: int | None = None,
+             start: int = 0, stop: int | None = None) -> None:
+        """Parse the whole lines of buf[start:stop] (a uint8 array; buf[0] is at
+        byte ``offset`` of the content).
 
         ``line`` is the number of its first line (by default, the line after
         the previous chunk's last one)."""
+        stop = len(buf) if stop is None else stop
         if line is not None:
             self.line = line
-        if buf.ctypes.data % 8 == 0:
-            buf64 = buf[: len(buf) // 8 * 8].view(np.uint64)
-        else:
-            buf64 = np.zeros(0, np.uint64)  # the kernel falls back to byte scanning
-        pos, end = 0, len(buf)
+        buf = np.ascontiguousarray(buf)  # the kernel reads it through its address too
+        pos, end = start, stop
         while pos < end:
-            self._ensure_room(min(len(buf) // 64 + 64, 1 << 20))
+            room = min((end - pos) // 64 + 64, 1 << 20)
+            self._ensure_room(room)
+            n = int(self.st[K.ST_NEV])
+            for col in self.out.values():  # the events these lines will probably fill
+                populate(col, n, n + (end - pos) // 100)
             half = len(self.ht_key) // 2
             if len(self.new_pos) < half:
                 self.new_pos = np.empty(half, np.int64)
                 self.new_len = np.empty(half, np.int64)
             self.st[K.ST_NNEW] = self.st[K.ST_NSPECIAL] = self.st[K.ST_NTASK] = 0
-            new = K.parse_lines(buf, buf64, pos, end, self.line, self.plugin_letters, self.last_cur,
+            new = K.parse_lines(buf, pos, end, self.line, self.plugin_letters, self.last_cur,
                                 self.ht_key, self.ht_code, self.new_pos, self.new_len, self.st,
                                 self.special_pos, self.special_line, self.special_kind,
                                 self.task_tid, self.task_comm, self.task_tgid,
@@ -134,16 +139,16 @@ class TextParser:
             for p, ln in zip(self.new_pos[:nn].tolist(), self.new_len[:nn].tolist()):
                 self.strings.append(buf[p:p + ln].tobytes().decode("utf-8", "backslashreplace"))
             ns = int(self.st[K.ST_NSPECIAL])
-            self._specials(buf, offset, self.special_pos[:ns], self.special_line[:ns],
+            self._specials(buf, end, offset, self.special_pos[:ns], self.special_line[:ns],
                            self.special_kind[:ns], last and new >= end)
             pos = new
             if self.st[K.ST_NSTR] >= len(self.ht_key) // 2:
                 self._grow_table()
 
-    def _specials(self, buf, offset, spos, sline, skind, last_chunk) -> None:
+    def _specials(self, buf, end, offset, spos, sline, skind, last_chunk) -> None:
         for p, line, k in zip(spos.tolist(), sline.tolist(), skind.tolist()):
             e = p
-            while e < len(buf) and buf[e] != 10 and e - p < 400:
+            while e < end and buf[e] != 10 and e - p < 400:
                 e += 1
             text = buf[p:e].tobytes().rstrip(b"\r")
             if k == K.LINE_HEADER:
@@ -151,7 +156,7 @@ class TextParser:
                     self.header_lines.append(text)
                 continue
             where = (line, offset + p, text[:120])
-            if last_chunk and e >= len(buf):
+            if last_chunk and e >= end:
                 self.truncated = (line, offset + p)
                 continue
             if k == K.LINE_OTHER:
@@ -281,9 +286,9 @@ def read(src: Source, fmt: str, progress=None) -> ReadResult:
     result = ReadResult(src.path, fmt, compression=src.compression)
     # ~130 bytes per event line in practice; compressed text ~10x smaller.
     parser = TextParser(result, expected_events=src.size // (13 if src.compression else 130) + 1024)
-    for buf, offset, last in text_chunks(src, progress=progress):
-        parser.feed(buf, offset, last)
-        if last and buf[-1] != 10:
-            parser.unterminated = (parser.line - 1, offset + _last_newline(buf, 0, len(buf)) + 1)
+    for buf, start, stop, offset, last in text_spans(src, progress=progress):
+        parser.feed(buf, offset, last, start=start, stop=stop)
+        if last and stop > start and buf[stop - 1] != 10:
+            parser.unterminated = (parser.line - 1, offset + max(_last_newline(buf, start, stop), start - 1) + 1)
     parser.finish(fmt)
     return result
