@@ -57,19 +57,6 @@ ST_BACK_LINE = 16  # line of the first of them (0: none)
 ST_LOST_LINE = 17  # line of the first LOST row since the last event (0: none)
 ST_SIZE = 24
 
-_NAMES = [b"sched_switch", b"sched_waking", b"sched_wakeup", b"sched_wakeup_new",
-          b"sched_migrate_task", b"sched_process_fork", b"sched_process_exec",
-          b"sched_process_exit", b"sched_stat_runtime"]
-_KINDS = [schema.SWITCH, schema.WAKING, schema.WAKEUP, schema.WAKEUP_NEW, schema.MIGRATE,
-          schema.FORK, schema.EXEC, schema.EXIT, schema.STAT_RUNTIME]
-NAME_MAT = np.zeros((len(_NAMES), 20), np.uint8)
-NAME_LEN = np.zeros(len(_NAMES), np.int64)
-NAME_KIND = np.array(_KINDS, np.int8)
-for _i, _n in enumerate(_NAMES):
-    NAME_MAT[_i, :len(_n)] = np.frombuffer(_n, np.uint8)
-    NAME_LEN[_i] = len(_n)
-
-
 def _b(s: str) -> np.ndarray:
     return np.frombuffer(s.encode(), np.uint8).copy()
 
@@ -107,6 +94,15 @@ K_PRINT = _b("print")
 K_CPUS_EQ = _b("cpus=")
 K_VERSION = _b("version =")
 K_UNKNOWN_COMM = _b("<...>")
+N_SWITCH = _b("sched_switch")
+N_WAKING = _b("sched_waking")
+N_WAKEUP = _b("sched_wakeup")
+N_WAKEUP_NEW = _b("sched_wakeup_new")
+N_MIGRATE = _b("sched_migrate_task")
+N_FORK = _b("sched_process_fork")
+N_EXEC = _b("sched_process_exec")
+N_EXIT = _b("sched_process_exit")
+N_STAT_RUNTIME = _b("sched_stat_runtime")
 
 # Letters of prev_state. Kernel print-fmt (Linux >= 4.14): S D T t X Z P I, "+"
 # for TASK_REPORT_MAX; older kernels also print x (TASK_DEAD), K (wakekill),
@@ -214,6 +210,31 @@ def _int(buf, i, end):
     if j == start:
         return np.int64(0), i
     return (-v if neg else v), j
+
+
+@jit(**NO_NRT)
+def _timestamp(buf, i, end):
+    """(ns, index past the ':') of a timestamp token at i, "secs.frac:" (frac's
+    digits past the ninth dropped) or "ticks:" (a counter clock, as it is),
+    that ends at a space or at end; (0, -1) if the token is not one."""
+    secs, q = _int(buf, i, end)
+    if q == i:
+        return np.int64(0), -1
+    ts = secs
+    if q < end and buf[np.uint64(q)] == 46:  # '.'
+        q0 = q + 1
+        q = q0
+        frac = np.int64(0)
+        while q < end and 48 <= buf[np.uint64(q)] <= 57:
+            if q - q0 < 9:
+                frac = frac * 10 + (buf[np.uint64(q)] - 48)
+            q += 1
+        for _ in range(9 - min(q - q0, 9)):
+            frac *= 10
+        ts = secs * 1000000000 + frac
+    if q < end and buf[np.uint64(q)] == 58 and (q + 1 == end or buf[np.uint64(q + 1)] == 32):
+        return ts, q + 1
+    return np.int64(0), -1
 
 
 @jit(**NO_NRT)
@@ -435,52 +456,39 @@ def parse_lines(buf, pos, end, line0, plugin_default, last_cur,
             st[ST_NSPECIAL] = n + 1
             continue
         c_pid, _ = _int(buf, d + 1, te)
-        # Flags column (optional), then TIMESTAMP:
+        # Flags column (optional), then TIMESTAMP: ("secs.frac:" or "ticks:").
+        # Most lines are read in one pass: a timestamp token right here, or
+        # after a flags token. Anything else is looked at token by token.
         k = _skip_sp(buf, k, le)
-        t0 = k
-        while k < le and buf[np.uint64(k)] != 32:
-            k += 1
         c_irq = schema.IRQ_UNKNOWN
-        if k > t0 and buf[np.uint64(k - 1)] != 58:  # token does not end with ':' -> flags
-            st[ST_FLAGS] += 1
-            if k - t0 >= 3:
-                f = buf[np.uint64(t0 + 2)]
-                if f == 122 or f == 90:  # z Z
-                    c_irq = schema.IRQ_NMI
-                elif f == 104 or f == 72:  # h H
-                    c_irq = schema.IRQ_HARD
-                elif f == 115:  # s
-                    c_irq = schema.IRQ_SOFT
-                else:
-                    c_irq = schema.IRQ_NONE
-            k = _skip_sp(buf, k, le)
+        c_ts, q = _timestamp(buf, k, le)
+        if q < 0:
             t0 = k
             while k < le and buf[np.uint64(k)] != 32:
                 k += 1
-        # timestamp token buf[t0:k] = "secs.frac:" or "ticks:"
-        secs, q = _int(buf, t0, k)
-        ok = q > t0 and q < k
-        frac = np.int64(0)
-        if ok and buf[np.uint64(q)] == 46:  # '.'
-            q0 = q + 1
-            q = q0
-            while q < k and 48 <= buf[np.uint64(q)] <= 57:
-                if q - q0 < 9:
-                    frac = frac * 10 + (buf[np.uint64(q)] - 48)
-                q += 1
-            nd = min(q - q0, 9)
-            for _ in range(9 - nd):
-                frac *= 10
-            c_ts = secs * 1000000000 + frac
-        else:
-            c_ts = secs  # a counter clock: ticks as they are
-        if not ok or q != k - 1 or buf[np.uint64(q)] != 58:
-            n = st[ST_NSPECIAL]
-            special_pos[n] = ls
-            special_line[n] = cur_line
-            special_kind[n] = LINE_OTHER
-            st[ST_NSPECIAL] = n + 1
-            continue
+            if k == t0 or buf[np.uint64(k - 1)] == 58:  # no token, or a bad timestamp
+                q = -1
+            else:  # a flags column: "d..2." (irqs-off, need-resched, irq context, preempt depth)
+                st[ST_FLAGS] += 1
+                if k - t0 >= 3:
+                    f = buf[np.uint64(t0 + 2)]
+                    if f == 122 or f == 90:  # z Z
+                        c_irq = schema.IRQ_NMI
+                    elif f == 104 or f == 72:  # h H
+                        c_irq = schema.IRQ_HARD
+                    elif f == 115:  # s
+                        c_irq = schema.IRQ_SOFT
+                    else:
+                        c_irq = schema.IRQ_NONE
+                c_ts, q = _timestamp(buf, _skip_sp(buf, k, le), le)
+            if q < 0:
+                n = st[ST_NSPECIAL]
+                special_pos[n] = ls
+                special_line[n] = cur_line
+                special_kind[n] = LINE_OTHER
+                st[ST_NSPECIAL] = n + 1
+                continue
+        k = q
         # event name up to ':'
         k = _skip_sp(buf, k, le)
         n0 = k
@@ -491,17 +499,31 @@ def parse_lines(buf, pos, end, line0, plugin_default, last_cur,
             continue
         nlen = k - n0
         ev = -1
-        if nlen >= 12 and buf[np.uint64(n0)] == 115:  # 's'
-            for e_i in range(len(NAME_LEN)):
-                if NAME_LEN[e_i] == nlen:
-                    same = True
-                    for q in range(nlen):
-                        if buf[np.uint64(n0 + q)] != NAME_MAT[e_i, q]:
-                            same = False
-                            break
-                    if same:
-                        ev = NAME_KIND[e_i]
-                        break
+        # The scheduler events, told apart by length and a letter or two, then
+        # compared whole (one constant compare each).
+        if nlen == 12:
+            c = buf[np.uint64(n0 + 9)]  # sched_sw[i]tch, sched_wak[i]ng, sched_wak[e]up
+            if c == 116 and _at(p, n0, le, N_SWITCH):
+                ev = schema.SWITCH
+            elif c == 105 and _at(p, n0, le, N_WAKING):
+                ev = schema.WAKING
+            elif c == 101 and _at(p, n0, le, N_WAKEUP):
+                ev = schema.WAKEUP
+        elif nlen == 16:
+            if _at(p, n0, le, N_WAKEUP_NEW):
+                ev = schema.WAKEUP_NEW
+        elif nlen == 18:
+            c = buf[np.uint64(n0 + 16)]  # migrate_ta[s]k, fo[r]k, ex[e]c, ex[i]t, runti[m]e
+            if c == 115 and _at(p, n0, le, N_MIGRATE):
+                ev = schema.MIGRATE
+            elif c == 114 and _at(p, n0, le, N_FORK):
+                ev = schema.FORK
+            elif c == 101 and _at(p, n0, le, N_EXEC):
+                ev = schema.EXEC
+            elif c == 105 and _at(p, n0, le, N_EXIT):
+                ev = schema.EXIT
+            elif c == 109 and _at(p, n0, le, N_STAT_RUNTIME):
+                ev = schema.STAT_RUNTIME
         if ev < 0:
             if (nlen == 1 and buf[np.uint64(n0)] == 48) or (nlen == len(K_TRACING_MARK) and _at(p, n0, le, K_TRACING_MARK)) \
                     or (nlen == len(K_PRINT) and _at(p, n0, le, K_PRINT)):
