@@ -61,3 +61,16 @@ def memeq(typingctx, address, pattern):
                               builder.bitcast(pat.data, _I8P), n])
         return builder.icmp_signed("==", r, ir.Constant(_I32, 0))
     return types.boolean(address, pattern), codegen
+
+
+@intrinsic
+def load8(typingctx, address):
+    """The 8 bytes at ``address`` as a little-endian uint64 (an unaligned load;
+    the caller makes sure all 8 are inside the buffer)."""
+    if not isinstance(address, types.Integer):
+        return None
+
+    def codegen(context, builder, signature, args):
+        ptr = builder.inttoptr(_as_i64(builder, args[0]), _I64.as_pointer())
+        return builder.load(ptr, align=1)
+    return types.uint64(address), codegen
