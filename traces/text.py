@@ -284,8 +284,11 @@ class TextParser:
 def read(src: Source, fmt: str, progress=None) -> ReadResult:
     """Read an ftrace-family text file (see module docstring)."""
     result = ReadResult(src.path, fmt, compression=src.compression)
-    # ~130 bytes per event line in practice; compressed text ~10x smaller.
-    parser = TextParser(result, expected_events=src.size // (13 if src.compression else 130) + 1024)
+    # Room for an event per 48 bytes (event lines run 100-170 bytes; compressed
+    # text is ~25x smaller): an address-space reservation, not memory, as only
+    # the rows written are ever faulted in, and more than enough makes growing
+    # the columns (a copy) rare.
+    parser = TextParser(result, expected_events=src.size // (2 if src.compression else 48) + 1024)
     for buf, start, stop, offset, last in text_spans(src, progress=progress):
         parser.feed(buf, offset, last, start=start, stop=stop)
         if last and stop > start and buf[stop - 1] != 10:
