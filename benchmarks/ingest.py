@@ -128,7 +128,7 @@ def main() -> None:
     print(row("report -R plain (long_mix)", measure(plain), plain.stat().st_size))
     if not args.quick:
         synth, n = synthetic_ftrace(CORPUS / "captures/long_mix/report_raw.txt.zst", args.synthetic)
-        r = measure(synth, repeat=2)
+        r = measure(synth, repeat=3)
         if r["events"] != n:
             raise SystemExit(f"synthetic trace: read {r['events']} events, wrote {n}")
         print(row(f"synthetic tracefs text ({n / 1e6:.1f}M events)", r, synth.stat().st_size))
