@@ -60,3 +60,25 @@ def test_small_pages_turns_numpy_huge_page_advice_off_during_the_call_only():
         assert _memory._set_madvise_hugepage(True) is True  # restored afterwards
     finally:
         _memory._set_madvise_hugepage(before)
+
+
+def test_populate_keeps_what_is_written_and_faults_in_the_rest():
+    import resource
+
+    from traces import _memory
+
+    @_memory.small_pages  # 4 KB pages: writing fresh memory would fault once per 4 KB
+    def fresh():
+        return np.empty(3 << 20, np.int64)  # 24 MB
+
+    a = fresh()
+    a[: 1 << 20] = np.arange(1 << 20)
+    did = _memory.populate(a, 1000, 3 << 20)  # overlaps the written part
+    assert (a[: 1 << 20] == np.arange(1 << 20)).all()
+    assert not _memory.populate(a, 5, 2)  # an empty range is nothing
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+    a[1 << 20:] = 7
+    faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before
+    if did:  # Linux >= 5.14: the rest was made resident, writing it faults nothing
+        assert faults < 100
+    assert (a[1 << 20:] == 7).all() and (a[: 1 << 20] == np.arange(1 << 20)).all()

@@ -223,7 +223,7 @@ def test_chunk_boundaries_change_nothing(tmp_path, monkeypatch, chunk_bytes):
     src = _io.open_source(tmp_path / "cut.txt")
     pieces, offsets = [], []
     for buf, start, stop, offset, last in _io.text_spans(src, chunk_bytes=chunk_bytes):
-        assert buf.ctypes.data % 8 == 0 and (last or buf[stop - 1] == 10)
+        assert last or buf[stop - 1] == 10
         pieces.append(buf[start:stop].tobytes())
         offsets.append(offset + start)
     assert b"".join(pieces) == raw

@@ -147,8 +147,7 @@ def text_spans(src: Source, chunk_bytes: int = 1 << 24,
                progress: ProgressFn | None = None) -> Iterator[tuple[np.ndarray, int, int, int, bool]]:
     """Yield (buf, start, stop, offset, last): buf[start:stop] holds whole lines
     (it ends after a newline, except possibly in the last span), ``offset`` is
-    the byte offset of buf[0] in the decompressed content, and buf's data is
-    8-byte aligned (the text kernel scans it a word at a time).
+    the byte offset of buf[0] in the decompressed content.
 
     An uncompressed regular file is memory-mapped and ``buf`` is the whole
     mapping: nothing is copied, and each span's pages are unmapped once the
@@ -248,7 +247,7 @@ def _next_newline(arr: np.ndarray, lo: int, hi: int) -> int:
 
 def _read_chunks(src: Source, chunk_bytes: int,
                  progress: ProgressFn | None) -> Iterator[tuple[np.ndarray, int, bool]]:
-    """text_chunks for a stream: chunks of whole lines in one reused, aligned buffer."""
+    """text_chunks for a stream: chunks of whole lines in one reused buffer."""
     stream, consumed = src.open()
     arr = np.empty(chunk_bytes, np.uint8)
     carry = 0

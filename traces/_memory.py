@@ -70,23 +70,17 @@ def _libc_madvise():
     return _madvise
 
 
-def _advise(arr, start: int, stop: int, advice: int) -> None:
-    fn = _libc_madvise()
-    if not fn or stop <= start:
-        return
-    page = 4096
-    base = arr.ctypes.data
-    a = (base + start * arr.itemsize + page - 1) // page * page
-    b = (base + min(stop, len(arr)) * arr.itemsize) // page * page
-    if b > a:
-        fn(a, b - a, advice)  # errors (an old kernel: EINVAL) are ignored: advice only
-
-
-def populate(arr, start: int, stop: int) -> None:
+def populate(arr, start: int, stop: int) -> bool:
     """Fault in the pages of arr[start:stop] (a 1-D array) ahead of writing them
     front to back, in one system call rather than a trap per page: on the
     development VM, 820 MB of fresh 4 KB pages took 0.3-0.35 s populated so,
     range by range, against 0.4-0.5 s faulted by the writes. (Huge pages
     populated so were faster on reused memory, 0.1 s, but made a process's
-    first 10M-event text load ~1 s slower.) Does nothing where unsupported."""
-    _advise(arr, start, stop, _MADV_POPULATE_WRITE)
+    first 10M-event text load ~1 s slower.) Does nothing where unsupported
+    (older kernels, other systems): returns whether it did it."""
+    fn = _libc_madvise()
+    page = 4096
+    base = arr.ctypes.data
+    a = (base + start * arr.itemsize + page - 1) // page * page
+    b = (base + min(stop, len(arr)) * arr.itemsize) // page * page
+    return bool(fn) and b > a and fn(a, b - a, _MADV_POPULATE_WRITE) == 0

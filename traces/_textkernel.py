@@ -341,6 +341,16 @@ def _pretty_task(buf, s, e):
 
 
 @jit(**NO_NRT)
+def _special(st, special_pos, special_line, special_kind, ls, line, what):
+    """Record the line at ls for Python to look at (a header, a marker, damage)."""
+    n = st[ST_NSPECIAL]
+    special_pos[n] = ls
+    special_line[n] = line
+    special_kind[n] = what
+    st[ST_NSPECIAL] = n + 1
+
+
+@jit(**NO_NRT)
 def parse_lines(buf, pos, end, line0, plugin_default, last_cur,
                 ht_key, ht_code, new_pos, new_len, st, special_pos, special_line, special_kind,
                 task_tid, task_comm, task_tgid,
@@ -375,11 +385,7 @@ def parse_lines(buf, pos, end, line0, plugin_default, last_cur,
             st[ST_BLANK] += 1
             continue
         if buf[np.uint64(i)] == 35 or _at(p, i, le, K_CPUS_EQ) or _at(p, i, le, K_VERSION):  # '#'
-            n = st[ST_NSPECIAL]
-            special_pos[n] = ls
-            special_line[n] = cur_line
-            special_kind[n] = LINE_HEADER
-            st[ST_NSPECIAL] = n + 1
+            _special(st, special_pos, special_line, special_kind, ls, cur_line, LINE_HEADER)
             continue
         # The CPU column: " [digits]" followed by a space or end of line.
         cb = -1
@@ -436,11 +442,7 @@ def parse_lines(buf, pos, end, line0, plugin_default, last_cur,
                 st[ST_NEV] = r + 1
                 continue
         if cb < 0:
-            n = st[ST_NSPECIAL]
-            special_pos[n] = ls
-            special_line[n] = cur_line
-            special_kind[n] = LINE_OTHER
-            st[ST_NSPECIAL] = n + 1
+            _special(st, special_pos, special_line, special_kind, ls, cur_line, LINE_OTHER)
             continue
         c_cpu, k = _int(buf, cb + 1, le)
         k += 1  # past ']'
@@ -462,11 +464,7 @@ def parse_lines(buf, pos, end, line0, plugin_default, last_cur,
         while d > i and 48 <= buf[np.uint64(d)] <= 57:
             d -= 1
         if d <= i or buf[np.uint64(d)] != 45 or d == te - 1:  # '-'
-            n = st[ST_NSPECIAL]
-            special_pos[n] = ls
-            special_line[n] = cur_line
-            special_kind[n] = LINE_OTHER
-            st[ST_NSPECIAL] = n + 1
+            _special(st, special_pos, special_line, special_kind, ls, cur_line, LINE_OTHER)
             continue
         c_pid, _ = _int(buf, d + 1, te)
         # Flags column (optional), then TIMESTAMP: ("secs.frac:" or "ticks:").
@@ -495,11 +493,7 @@ def parse_lines(buf, pos, end, line0, plugin_default, last_cur,
                         c_irq = schema.IRQ_NONE
                 c_ts, q = _timestamp(buf, _skip_sp(buf, k, le), le)
             if q < 0:
-                n = st[ST_NSPECIAL]
-                special_pos[n] = ls
-                special_line[n] = cur_line
-                special_kind[n] = LINE_OTHER
-                st[ST_NSPECIAL] = n + 1
+                _special(st, special_pos, special_line, special_kind, ls, cur_line, LINE_OTHER)
                 continue
         k = q
         # event name up to ':'
@@ -745,11 +739,7 @@ def parse_lines(buf, pos, end, line0, plugin_default, last_cur,
                     v, q = _int(buf, b + len(K_OLD_PID), fe)
                     e_old = v
         if not good:
-            n = st[ST_NSPECIAL]
-            special_pos[n] = ls
-            special_line[n] = cur_line
-            special_kind[n] = LINE_BAD_FIELDS
-            st[ST_NSPECIAL] = n + 1
+            _special(st, special_pos, special_line, special_kind, ls, cur_line, LINE_BAD_FIELDS)
             continue
         if st[ST_HAVE_TS] != 0 and c_ts < st[ST_LAST_TS]:
             st[ST_BACK] += 1

@@ -115,8 +115,7 @@ class TextParser:
         buf = np.ascontiguousarray(buf)  # the kernel reads it through its address too
         pos, end = start, stop
         while pos < end:
-            room = min((end - pos) // 64 + 64, 1 << 20)
-            self._ensure_room(room)
+            self._ensure_room(min((end - pos) // 64 + 64, 1 << 20))
             n = int(self.st[K.ST_NEV])
             for col in self.out.values():  # the events these lines will probably fill
                 populate(col, n, n + (end - pos) // 100)
