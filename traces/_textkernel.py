@@ -94,6 +94,7 @@ K_PRINT = _b("print")
 K_CPUS_EQ = _b("cpus=")
 K_VERSION = _b("version =")
 K_UNKNOWN_COMM = _b("<...>")
+_SPACES = np.uint64(0x2020202020202020)
 N_SWITCH = _b("sched_switch")
 N_WAKING = _b("sched_waking")
 N_WAKEUP = _b("sched_wakeup")
@@ -380,7 +381,10 @@ def parse_lines(buf, pos, end, line0, plugin_default, last_cur,
         pos = nxt
         cur_line = lineno
         lineno += 1
-        i = _skip_sp(buf, ls, le)
+        i = ls
+        while i + 8 <= le and load8(p + i) == _SPACES:  # the task column is right-aligned
+            i += 8
+        i = _skip_sp(buf, i, le)
         if i >= le:
             st[ST_BLANK] += 1
             continue
@@ -461,12 +465,17 @@ def parse_lines(buf, pos, end, line0, plugin_default, last_cur,
                 st[ST_TGID] += 1
                 te = _rtrim(buf, i, o)
         d = te - 1
-        while d > i and 48 <= buf[np.uint64(d)] <= 57:
+        c_pid = np.int64(0)
+        scale = np.int64(1)
+        while d > i and 48 <= buf[np.uint64(d)] <= 57:  # the pid, read backwards
+            c_pid += (buf[np.uint64(d)] - 48) * scale
+            scale *= 10
             d -= 1
         if d <= i or buf[np.uint64(d)] != 45 or d == te - 1:  # '-'
             _special(st, special_pos, special_line, special_kind, ls, cur_line, LINE_OTHER)
             continue
-        c_pid, _ = _int(buf, d + 1, te)
+        if te - d > 19:  # more digits than an int64 holds: as _int reads them
+            c_pid, _ = _int(buf, d + 1, te)
         # Flags column (optional), then TIMESTAMP: ("secs.frac:" or "ticks:").
         # Most lines are read in one pass: a timestamp token right here, or
         # after a flags token. Anything else is looked at token by token.
