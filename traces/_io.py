@@ -143,7 +143,7 @@ def text_chunks(src: Source, chunk_bytes: int = 1 << 24,
         yield buf[start:stop], offset + start, last
 
 
-def text_spans(src: Source, chunk_bytes: int = 1 << 24,
+def text_spans(src: Source, chunk_bytes: int | None = None,
                progress: ProgressFn | None = None) -> Iterator[tuple[np.ndarray, int, int, int, bool]]:
     """Yield (buf, start, stop, offset, last): buf[start:stop] holds whole lines
     (it ends after a newline, except possibly in the last span), ``offset`` is
@@ -155,11 +155,13 @@ def text_spans(src: Source, chunk_bytes: int = 1 << 24,
     resident memory does not grow with the file). Anything else is read in
     chunks into one reused buffer; then ``buf`` is that buffer and only the
     partial line carried from one chunk to the next is copied. Either way ``buf``
-    is only valid until the next span is asked for.
+    is only valid until the next span is asked for. Spans are ``chunk_bytes``
+    long (default: 4 MB of a mapped file, the parser's resident share of it; 16
+    MB read at a time otherwise).
     """
     mapped = _map(src) if not src.compression else None
     if mapped is None:
-        for buf, offset, last in _read_chunks(src, chunk_bytes, progress):
+        for buf, offset, last in _read_chunks(src, chunk_bytes or 1 << 24, progress):
             yield buf, 0, len(buf), offset, last
         return
     f, m = mapped
@@ -167,6 +169,7 @@ def text_spans(src: Source, chunk_bytes: int = 1 << 24,
         arr = np.frombuffer(m, np.uint8)
         n = len(arr)
         start = 0
+        chunk_bytes = chunk_bytes or 1 << 22
         while start < n:
             stop = min(start + chunk_bytes, n)
             if stop < n:
