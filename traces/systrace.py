@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import re
 
-import numpy as np
 
 from ._io import Source, text_chunks
 from ._result import ReadResult
@@ -52,9 +51,8 @@ def read(src: Source, fmt: str, progress=None) -> ReadResult:
                 skipping = first in (b"{", b"[")
                 fresh = False
             if content and not skipping:
-                # a writable copy: the kernel is compiled for writable buffers only
-                parser.feed(np.frombuffer(bytearray(content), np.uint8), offset + pos, last and not m,
-                            line=line + data.count(b"\n", 0, pos))
+                parser.feed(buf, offset, last and not m, line=line + data.count(b"\n", 0, pos),
+                            start=pos, stop=stop)
             if m:
                 inside = False
                 pos = stop
