@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import re
 
-
 from ._io import Source, text_chunks
 from ._result import ReadResult
 from .errors import TraceError
