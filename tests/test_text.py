@@ -362,3 +362,15 @@ def test_any_truncation_gives_a_trace_or_a_trace_error(tmp_path_factory, prefix)
     except TraceError:
         return
     assert t.info()["events"] <= 10
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 6), st.integers(-5, 5)), max_size=40))
+def test_last_per_key_is_what_a_dict_keeps(rows):
+    from traces.text import _last_per_key
+
+    keys = np.array([k for k, _ in rows], np.int64)
+    values = np.array([v for _, v in rows], np.int64)
+    expected = dict(rows)  # insertion order of first occurrence, last value
+    got_keys, got_values = _last_per_key(keys, values)
+    assert list(zip(got_keys.tolist(), got_values.tolist())) == list(expected.items())

@@ -37,13 +37,17 @@ _KERNEL_ORDER = ("ts_ns", "cpu", "kind", "irq", "cur_tid", "tid", "comm",
 
 def _last_per_key(keys: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Each distinct key (in order of first occurrence) with the value of its last row:
-    what assigning ``d[k] = v`` row by row leaves in a dict, without the Python loop."""
+    what assigning ``d[k] = v`` row by row leaves in a dict, without the Python loop
+    (one stable sort: a key's rows stay in row order within its group)."""
     if len(keys) == 0:
         return keys, values
-    uniq, first = np.unique(keys, return_index=True)
-    _, last_rev = np.unique(keys[::-1], return_index=True)
-    order = np.argsort(first, kind="stable")
-    return uniq[order], values[len(keys) - 1 - last_rev[order]]
+    order = np.argsort(keys, kind="stable")
+    sorted_keys = keys[order]
+    starts = np.flatnonzero(np.r_[True, sorted_keys[1:] != sorted_keys[:-1]])
+    ends = np.r_[starts[1:], len(keys)] - 1
+    first, last = order[starts], order[ends]
+    by_first = np.argsort(first)
+    return keys[first[by_first]], values[last[by_first]]
 
 
 class TextParser:
