@@ -63,7 +63,7 @@ print(json.dumps(dict(events=i["events"], counts=i["counts"], best_s=min(runs), 
 """
 
 
-def measure(path: Path, fmt: str | None = None, repeat: int = 3, cache_dir: str | None = None) -> dict:
+def measure(path: Path, fmt: str | None = None, repeat: int = 5, cache_dir: str | None = None) -> dict:
     env = dict(os.environ)
     if cache_dir:
         env["SCHEDREPLAY_CACHE_DIR"] = cache_dir
@@ -101,7 +101,7 @@ def main() -> None:
         ("report -R .zst (f_ctxswitch)", "captures/f_ctxswitch/report_raw.txt.zst"),
         ("systrace html (gtech mytrace)", "public/gtech-perf-tool/mytrace.html"),
     ]
-    print(f"python {sys.version.split()[0]}, one process per row, best of 3 warm runs")
+    print(f"python {sys.version.split()[0]}, one process per row, best of 5 runs (3 for the synthetic trace)")
     with tempfile.TemporaryDirectory() as cold:
         r = measure(CORPUS / cases[0][1], repeat=1, cache_dir=cold)
         print(f"import traces: {r['import_s']:.2f} s; first load with an empty compile cache "
