@@ -71,6 +71,7 @@ class TextParser:
         self.line = 1
         self.out: dict[str, np.ndarray] | None = None
         self.expected = expected_events
+        self.bytes_read = 0  # bytes of lines parsed so far
         self.new_pos = np.empty(0, np.int64)
         self.new_len = np.empty(0, np.int64)
         self.special_pos = np.empty(4096, np.int64)
@@ -121,8 +122,11 @@ class TextParser:
         while pos < end:
             self._ensure_room(min((end - pos) // 64 + 64, 1 << 20))
             n = int(self.st[K.ST_NEV])
-            for col in self.out.values():  # the events these lines will probably fill
-                populate(col, n, n + (end - pos) // 100)
+            # the rows these lines will probably fill, at the bytes per event seen so far
+            # (rows past the guess are faulted in by the kernel's writes)
+            per_event = self.bytes_read / n if n > 1000 else 100.0
+            for col in self.out.values():
+                populate(col, n, n + int((end - pos) / per_event * 1.05))
             half = len(self.ht_key) // 2
             if len(self.new_pos) < half:
                 self.new_pos = np.empty(half, np.int64)
@@ -144,6 +148,7 @@ class TextParser:
             ns = int(self.st[K.ST_NSPECIAL])
             self._specials(buf, end, offset, self.special_pos[:ns], self.special_line[:ns],
                            self.special_kind[:ns], last and new >= end)
+            self.bytes_read += new - pos
             pos = new
             if self.st[K.ST_NSTR] >= len(self.ht_key) // 2:
                 self._grow_table()
