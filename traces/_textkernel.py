@@ -354,7 +354,7 @@ def _special(st, special_pos, special_line, special_kind, ls, line, what):
 @jit(**NO_NRT)
 def parse_lines(buf, pos, end, line0, plugin_default, last_cur,
                 ht_key, ht_code, new_pos, new_len, st, special_pos, special_line, special_kind,
-                task_tid, task_comm, task_tgid,
+                task_tid, task_comm, task_tgid, task_seen,
                 ts, cpu, kind, irq, cur_tid, tid, comm, prio, prev_state,
                 next_tid, next_comm, next_prio, target_cpu, orig_cpu, parent_tid, parent_comm,
                 old_tid, filename, group_dead, runtime, vruntime, lost):
@@ -363,7 +363,8 @@ def parse_lines(buf, pos, end, line0, plugin_default, last_cur,
 
     The TASK-PID column's comm and TGID only feed the tid -> comm / tgid tables,
     so they are not event columns: task_* receive (tid, comm code or -1, tgid)
-    where the CPU's current task changed or a TGID is printed."""
+    where the CPU's current task changed or a TGID is printed, unless that is
+    what was last recorded for the tid (task_seen)."""
     p = buf.ctypes.data
     cap = len(ts)
     half = len(ht_key) // 2
@@ -772,11 +773,19 @@ def parse_lines(buf, pos, end, line0, plugin_default, last_cur,
             if c_cpu < len(last_cur):
                 last_cur[c_cpu] = c_pid
         if c_comm > 0 or tg != -1:
-            n = st[ST_NTASK]
-            task_tid[n] = c_pid
-            task_comm[n] = c_comm
-            task_tgid[n] = tg
-            st[ST_NTASK] = n + 1
+            # task_seen remembers, per tid slot, the last entry recorded: one
+            # the same as the tid's last is left out (the driver keeps the last
+            # value per tid; tasks switching back and forth repeat theirs).
+            slot = c_pid & (len(task_seen) - 1)
+            if task_seen[slot, 0] != c_pid or task_seen[slot, 1] != c_comm or task_seen[slot, 2] != tg:
+                n = st[ST_NTASK]
+                task_tid[n] = c_pid
+                task_comm[n] = c_comm
+                task_tgid[n] = tg
+                st[ST_NTASK] = n + 1
+                task_seen[slot, 0] = c_pid
+                task_seen[slot, 1] = c_comm
+                task_seen[slot, 2] = tg
         tid[r] = e_tid
         comm[r] = e_comm
         prio[r] = e_prio

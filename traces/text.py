@@ -82,6 +82,7 @@ class TextParser:
         self.task_tid = np.empty(1 << 16, np.int32)
         self.task_comm = np.empty(1 << 16, np.int32)
         self.task_tgid = np.empty(1 << 16, np.int32)
+        self.task_seen = np.full((1 << 12, 3), -2, np.int32)  # last (tid, comm, tgid) recorded per tid slot
         self.tasks: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
 
     def _grow_table(self) -> None:
@@ -135,7 +136,7 @@ class TextParser:
             new = K.parse_lines(buf, pos, end, self.line, self.plugin_letters, self.last_cur,
                                 self.ht_key, self.ht_code, self.new_pos, self.new_len, self.st,
                                 self.special_pos, self.special_line, self.special_kind,
-                                self.task_tid, self.task_comm, self.task_tgid,
+                                self.task_tid, self.task_comm, self.task_tgid, self.task_seen,
                                 *[self.out[n] for n in _KERNEL_ORDER])
             nt = int(self.st[K.ST_NTASK])
             if nt:
