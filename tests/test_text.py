@@ -219,6 +219,13 @@ def test_chunk_boundaries_change_nothing(tmp_path, monkeypatch, chunk_bytes):
         t = _load_text(tmp_path, data, name)
         assert t.events.equals(whole.events), name
         assert [w.replace(name, "whole.txt") for w in t.warnings] == whole.warnings
+    # systrace HTML: the trace-data block is fed to the parser span by span
+    from traces import systrace
+
+    html = (b'<html><body>\n  <script class="trace-data" type="application/text">\n' + raw
+            + b'  </script>\n</body></html>\n')
+    monkeypatch.setattr(systrace, "text_chunks", functools.partial(_io.text_chunks, chunk_bytes=chunk_bytes))
+    assert _load_text(tmp_path, html, "cut.html").events.equals(whole.events)
     # the spans of a mapped file tile it and end at line ends
     src = _io.open_source(tmp_path / "cut.txt")
     pieces, offsets = [], []

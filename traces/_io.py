@@ -193,7 +193,10 @@ def text_spans(src: Source, chunk_bytes: int | None = None,
 
 def _map(src: Source):
     """(file, mmap) of an uncompressed regular file, or None where mmap
-    does not apply (empty files, pipes, devices, systems without mmap)."""
+    does not apply (empty files such as tracefs's own ``trace``, pipes,
+    devices, systems without mmap). A file that grows while it is read is read
+    to its size at opening; one truncated by another process while it is read
+    would end the process with SIGBUS, a risk taken for not copying the text."""
     try:
         import mmap
 
