@@ -381,3 +381,22 @@ def test_last_per_key_is_what_a_dict_keeps(rows):
     expected = dict(rows)  # insertion order of first occurrence, last value
     got_keys, got_values = _last_per_key(keys, values)
     assert list(zip(got_keys.tolist(), got_values.tolist())) == list(expected.items())
+
+
+def test_a_refused_column_reservation_falls_back_to_what_is_needed():
+    """The columns reserve address space for the rows a file may hold; where
+    the system refuses that (here: 8 TB per column), the parser asks for what it
+    needs and grows as it goes."""
+    from traces import _textkernel
+    from traces._result import ReadResult
+    from traces.text import TextParser
+
+    raw = np.frombuffer((DATA / "panopticon_ftrace.txt").read_bytes(), np.uint8).copy()
+    events = []
+    for expected in (1 << 16, 10 ** 12):
+        p = TextParser(ReadResult("x.txt", "ftrace"), expected_events=expected)
+        p.feed(raw, 0, True)
+        n = int(p.st[_textkernel.ST_NEV])
+        events.append({k: v[:n].copy() for k, v in p.out.items()})
+        assert p.expected == expected or len(p.out["ts_ns"]) < 10 ** 9
+    assert all(np.array_equal(events[0][k], events[1][k]) for k in events[0])

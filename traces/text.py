@@ -102,7 +102,11 @@ class TextParser:
         if self.out is not None and len(self.out["ts_ns"]) - n >= room:
             return
         cap = max(2 * (len(self.out["ts_ns"]) if self.out else 0), n + room, self.expected)
-        new = {name: np.empty(cap, schema.EVENTS.field(name).numpy_dtype) for name in _KERNEL_ORDER}
+        try:
+            new = {name: np.empty(cap, schema.EVENTS.field(name).numpy_dtype) for name in _KERNEL_ORDER}
+        except MemoryError:  # no room for the reservation (strict overcommit): what is needed now
+            self.expected = cap = n + 2 * room
+            new = {name: np.empty(cap, schema.EVENTS.field(name).numpy_dtype) for name in _KERNEL_ORDER}
         if self.out is not None:
             for k, v in self.out.items():
                 new[k][:n] = v[:n]
