@@ -204,7 +204,8 @@ def _map(src: Source):
     except (ImportError, OSError):
         return None
     try:
-        if not stat.S_ISREG(os.fstat(f.fileno()).st_mode) or os.fstat(f.fileno()).st_size == 0:
+        info = os.fstat(f.fileno())
+        if not stat.S_ISREG(info.st_mode) or info.st_size == 0:
             f.close()
             return None
         # A private (copy-on-write) mapping, never written: its array is

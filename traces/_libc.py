@@ -1,4 +1,4 @@
-"""C library byte searches for numba kernels, as intrinsics.
+"""C library byte searches, and an unaligned word load, for numba kernels, as intrinsics.
 
 ``memchr`` and ``memcmp`` are called through their C symbols, which the JIT
 resolves in the running process (every C library has them) and which the

@@ -130,8 +130,10 @@ for _c, _v in {"R": 0, "S": 1, "D": 2, "T": 4, "t": 8, "Z": 16, "X": 32, "x": 64
 # libc's memchr (see _libc). Measured on the kernel alone (a 40 MB slice of the
 # synthetic tracefs text, outputs pre-faulted): 150-155 ns per event with byte
 # loops everywhere, 141 with memchr for line ends, 136 with it for '[' too, 128
-# with the inlined key tests. Word-at-a-time (SWAR) scans and hashing, and
-# memchr for the short searches between keys, were each slower or no faster.
+# with the inlined key tests, 121-125 with the rest (one-pass timestamps, event
+# names by length and a letter, the 8-byte string hash). Bit-trick (SWAR)
+# digit/space/bracket scans, numba-inlining _int, and memchr for the short
+# searches between keys were each slower or no faster.
 
 
 @jit(**NO_NRT)
@@ -160,17 +162,6 @@ def _find(buf, i, end, pat):
                 return i
         i += 1
     return -1
-
-
-@jit(**NO_NRT)
-def _starts(buf, i, end, pat):
-    m = len(pat)
-    if i + m > end:
-        return False
-    for k in range(m):
-        if buf[np.uint64(i + k)] != pat[k]:
-            return False
-    return True
 
 
 @jit(inline="always", **NO_NRT)

@@ -126,12 +126,12 @@ class TextParser:
         pos, end = start, stop
         while pos < end:
             self._ensure_room(min((end - pos) // 64 + 64, 1 << 20))
-            n = int(self.st[K.ST_NEV])
+            rows = int(self.st[K.ST_NEV])
             # the rows these lines will probably fill, at the bytes per event seen so far
             # (rows past the guess are faulted in by the kernel's writes)
-            per_event = self.bytes_read / n if n > 1000 else 100.0
+            per_event = self.bytes_read / rows if rows > 1000 else 100.0
             for col in self.out.values():
-                populate(col, n, n + int((end - pos) / per_event * 1.05))
+                populate(col, rows, rows + int((end - pos) / per_event * 1.05))
             half = len(self.ht_key) // 2
             if len(self.new_pos) < half:
                 self.new_pos = np.empty(half, np.int64)
@@ -141,7 +141,7 @@ class TextParser:
                                 self.ht_key, self.ht_code, self.new_pos, self.new_len, self.st,
                                 self.special_pos, self.special_line, self.special_kind,
                                 self.task_tid, self.task_comm, self.task_tgid, self.task_seen,
-                                *[self.out[n] for n in _KERNEL_ORDER])
+                                *[self.out[name] for name in _KERNEL_ORDER])
             nt = int(self.st[K.ST_NTASK])
             if nt:
                 self.tasks.append((self.task_tid[:nt].copy(), self.task_comm[:nt].copy(),
