@@ -31,7 +31,7 @@ def main() -> None:
     a = ap.parse_args()
 
     import traces
-    from replay.validate import validate
+    from replay.study.validation import validate
 
     captures = sorted(Path(a.corpus, "captures").glob("*/trace.dat"))
     if not captures:

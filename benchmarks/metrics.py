@@ -31,8 +31,9 @@ CORPUS = Path(os.environ.get("SCHEDREPLAY_TRACES", ROOT.parent / "shared" / "tra
 _CHILD = r"""
 import json, resource, sys, time
 import traces
-from replay import metrics, topology
-from replay.schedule import observed_schedule
+from replay import metrics
+from replay.model import topology
+from replay.model.schedule import observed_schedule
 warm = traces.load(sys.argv[2])
 t0 = time.perf_counter()
 metrics.measure(observed_schedule(warm), topology.resolve(None, warm), by="task")

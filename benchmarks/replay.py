@@ -32,9 +32,9 @@ import json, sys, time
 t0 = time.perf_counter()
 import polars as pl
 import traces
-from replay import workload as W
-from replay.engine import replay
-from replay.topology import from_spec
+from replay.model import workload as W
+from replay.sim.engine import replay
+from replay.model.topology import from_spec
 t_import = time.perf_counter() - t0
 wl_dir, spec, policy, reps = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
 wl = W.Workload.read(wl_dir)
@@ -55,7 +55,7 @@ def replicate(wl, k: int):
     """The workload copied k times, each copy's tids shifted by 1,000,000 x copy."""
     import polars as pl
 
-    from replay.workload import Workload
+    from replay.model.workload import Workload
 
     T, B = wl.tasks.height, wl.bursts.height
     tasks, bursts, actions = [], [], []
@@ -91,13 +91,13 @@ def main() -> None:
     args = ap.parse_args()
     import traces
     from benchmarks._synth import CACHE
-    from replay.workload import from_schedule
+    from replay.model.workload import from_schedule
 
     CACHE.mkdir(parents=True, exist_ok=True)
     base = CACHE / "wl-long_mix"
     if not (base / "bursts.parquet").exists():
         from_schedule(traces.load(CORPUS / "captures" / "long_mix" / "trace.dat")).write(base)
-    from replay.workload import Workload
+    from replay.model.workload import Workload
 
     wl = Workload.read(base)
     with tempfile.TemporaryDirectory() as cold:

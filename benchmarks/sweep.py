@@ -42,10 +42,10 @@ def bare(trace_path: str, n: int) -> dict:
     """Seconds per replay + measure of the trace's workload in this process (warm)."""
     import traces
     from replay import metrics
-    from replay.engine import measure_latencies, replay
-    from replay.schedule import observed_schedule
-    from replay.topology import resolve
-    from replay.workload import from_schedule
+    from replay.sim.engine import measure_latencies, replay
+    from replay.model.schedule import observed_schedule
+    from replay.model.topology import resolve
+    from replay.model.workload import from_schedule
 
     t = traces.load(trace_path)
     topo = resolve(None, t)
@@ -76,7 +76,7 @@ def bare(trace_path: str, n: int) -> dict:
 
 
 def timed_sweep(trace_path: str, n: int, engine: str, workers: int) -> dict:
-    from replay.sweep import run
+    from replay.study.sweeps import run
 
     with tempfile.TemporaryDirectory() as d:
         t0 = time.perf_counter()
@@ -101,7 +101,7 @@ def main() -> None:
     n = max(8, min(a.configs, 1000))
     trace = a.trace or (str(CORPUS / "captures" / "c_infer_torch" / "trace.dat")
                         if (CORPUS / "captures" / "c_infer_torch" / "trace.dat").exists() else "@sample")
-    from replay.sweep import warm
+    from replay.study.sweeps import warm
 
     warm(["eevdf"])  # the compile cache, once (not timed)
     b = bare(trace, 30)

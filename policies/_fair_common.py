@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import math
 
-from replay import _state as E
+from . import _state as E
 from traces._numba import NO_NRT, jit
+from traces.schema import DEFAULT_PRIO
 
 from .weights import WEIGHT, WEIGHT_IDLEPRIO, WMULT, WMULT_IDLEPRIO
 
@@ -26,14 +27,21 @@ def scaling_factor(n_cpus: int, mode: str = "log") -> int:
 
 @jit(**NO_NRT)
 def nice_of(TS, t):
-    return min(max(TS[t, E.T_PRIO] - 120, -20), 19)
+    return min(max(TS[t, E.T_PRIO] - DEFAULT_PRIO, -20), 19)
+
+
+@jit(**NO_NRT)
+def weight_of_prio(prio, policy):
+    """Load weight of a fair task of kernel ``prio`` under ``policy`` (POL_*): the nice
+    table's (nice clamped to -20..19), WEIGHT_IDLEPRIO for SCHED_IDLE."""
+    if policy == E.POL_IDLE:
+        return WEIGHT_IDLEPRIO
+    return _WEIGHT[min(max(prio - DEFAULT_PRIO, -20), 19) + 20]
 
 
 @jit(**NO_NRT)
 def weight_of(TS, t):
-    if TS[t, E.T_POLICY] == E.POL_IDLE:
-        return WEIGHT_IDLEPRIO
-    return _WEIGHT[nice_of(TS, t) + 20]
+    return weight_of_prio(TS[t, E.T_PRIO], TS[t, E.T_POLICY])
 
 
 @jit(**NO_NRT)

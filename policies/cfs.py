@@ -36,7 +36,7 @@ import math
 
 import numpy as np
 
-from replay import _state as E
+from . import _state as E
 from traces._numba import NO_NRT, jit
 from traces.errors import TraceError
 

@@ -59,7 +59,7 @@ import warnings
 import numpy as np
 import polars as pl
 
-from replay import _state as E
+from . import _state as E
 from traces._numba import NO_NRT, jit
 from traces.errors import TraceError
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from replay import _state as E
+from . import _state as E
 from traces._numba import INTERNAL, NO_NRT, jit
 
 from ._params import Param, resolve

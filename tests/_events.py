@@ -202,7 +202,7 @@ def truth_schedule(g: Truth, trace: Trace):
     """The generated schedule as a replay.schedule.Schedule (same tasks table as the trace)."""
     import polars as pl
 
-    from replay.schedule import Schedule
+    from replay.model.schedule import Schedule
 
     cols = {f.name: np.array([iv[f.name] for iv in g.intervals], f.numpy_dtype) for f in schema.INTERVALS.fields}
     return Schedule(pl.DataFrame(cols), trace.tasks, g.start, g.end, g.n_cpus, "truth")

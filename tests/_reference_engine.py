@@ -32,10 +32,11 @@ from policies import eevdf as _eevdf_params  # PARAMS / defaults only
 from policies._fair_common import calc_delta, scaling_factor
 from policies._params import resolve
 from policies.weights import WEIGHT, WMULT
-from replay import _state as S
-from replay.engine import ENGINE_PARAMS, _class_and_policy, _imb_numa_nr
-from replay.topology import Topology, from_spec
-from replay.workload import (END_BLOCK, END_EXIT, START_AFTER, START_AT, START_BY, Workload)
+from policies import _state as S
+from replay.sim.engine import _class_and_policy, _imb_numa_nr
+from replay.sim.params import ENGINE_PARAMS
+from replay.model.topology import Topology, from_spec
+from replay.model.workload import (END_BLOCK, END_EXIT, START_AFTER, START_AT, START_BY, Workload)
 from traces import schema
 
 _calc_delta = getattr(calc_delta, "py_func", calc_delta)
@@ -1381,7 +1382,7 @@ def make_workload(tasks: list[dict], actions=(), start_ns: int = 0, end_ns: int 
     ``parent``, ``nice``.
     ``actions``: (actor task, progress_ns, target task, target burst position, kind) tuples,
     kind 0 wake / 1 fork."""
-    from replay.workload import END_OPEN
+    from replay.model.workload import END_OPEN
 
     rows_t = {k: [] for k in ("tid", "tgid", "comm", "first_burst", "n_bursts", "first_action", "n_actions",
                               "pinned_cpu", "parent", "nice")}

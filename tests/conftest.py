@@ -52,8 +52,8 @@ def ground_truth(corpus) -> dict[str, dict]:
 def engine_ready():
     """Compile (or load from the numba cache) the replay engine once per session, so that the
     first test using it does not carry the compile time."""
-    from replay.engine import replay
-    from replay.topology import from_spec
+    from replay import replay
+    from replay.model.topology import from_spec
     from tests._reference_engine import make_workload
 
     replay(make_workload([dict(bursts=[dict(demand=1_000_000)])], end_ns=2_000_000), policy="eevdf",

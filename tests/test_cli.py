@@ -60,7 +60,7 @@ def test_ingest_then_every_command_reads_the_bundle(tmp_path):
 
 
 def test_help_does_not_import_numba():
-    code = "import sys, replay.cli; sys.argv=['schedreplay','--help']\ntry:\n replay.cli.main()\nexcept SystemExit: pass\nprint('numba' in sys.modules)"
+    code = "import sys, replay.present.cli; sys.argv=['schedreplay','--help']\ntry:\n replay.present.cli.main()\nexcept SystemExit: pass\nprint('numba' in sys.modules)"
     p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert p.stdout.strip().endswith("False")
 
@@ -102,10 +102,12 @@ def test_replay_package_re_exports_its_public_api():
     """The names the package docstring uses come from the package itself (imported on first
     use); anything else is an AttributeError."""
     import replay
-    from replay import engine, metrics, schedule, workload
+    from replay import metrics
+    from replay.model import schedule, workload
+    from replay.study import runs
 
     assert set(replay.__all__) >= {"replay", "observed_schedule", "measure", "from_schedule", "Workload"}
-    assert replay.replay is engine.replay and replay.measure is metrics.measure
+    assert replay.replay is runs.replay and replay.measure is metrics.measure
     assert replay.observed_schedule is schedule.observed_schedule and replay.from_schedule is workload.from_schedule
     for name in replay.__all__:
         assert getattr(replay, name) is not None

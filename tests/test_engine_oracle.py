@@ -34,8 +34,8 @@ import polars as pl
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from replay.topology import from_spec
-from replay.workload import END_BLOCK, END_EXIT, END_OPEN, START_AFTER, START_AT, START_BY
+from replay.model.topology import from_spec
+from replay.model.workload import END_BLOCK, END_EXIT, END_OPEN, START_AFTER, START_AT, START_BY
 from tests._reference_engine import make_workload, reference_replay
 
 SORT = ["tid", "start_ns", "end_ns", "state", "cpu", "begin", "end", "sleep_state", "wait_start_ns", "cause",
@@ -176,7 +176,7 @@ def engine_params(draw):
 
 
 def engine_intervals(wl, spec, params) -> pl.DataFrame:
-    from replay.engine import replay
+    from replay import replay
 
     sched, _ = replay(wl, policy="eevdf", topology=from_spec(spec), params=params)
     return sched.intervals

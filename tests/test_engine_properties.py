@@ -36,10 +36,11 @@ from policies import eevdf as E
 from policies import rt as R
 from policies._protocol import DEQ_MIGRATE, DEQ_SLEEP, ENQ_NEW, ENQ_WAKEUP
 from policies.weights import WEIGHT
-from replay import _state as S
-from replay.engine import _class_and_policy, replay
-from replay.topology import from_spec
-from replay.workload import START_AFTER, START_AT, START_BY
+from policies import _state as S
+from replay import replay
+from replay.sim.engine import _class_and_policy
+from replay.model.topology import from_spec
+from replay.model.workload import START_AFTER, START_AT, START_BY
 from tests._reference_engine import make_workload
 from tests.test_engine_oracle import engine_params, workloads
 from traces import schema as SC

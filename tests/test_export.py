@@ -10,8 +10,8 @@ import pytest
 
 import traces
 from replay import metrics as M
-from replay.export import schedule_events, schedule_to_perfetto
-from replay.schedule import Schedule, observed_schedule
+from replay.present.export import schedule_events, schedule_to_perfetto
+from replay.model.schedule import Schedule, observed_schedule
 from traces import schema
 
 from ._events import make_trace, random_schedule, truth_schedule
@@ -44,7 +44,7 @@ def sample():
 @pytest.mark.parametrize("policy, topology", [("eevdf", None), ("infinity", "2x8x2")])
 def test_replayed_sample_round_trips(sample, tmp_path, policy, topology):
     """A replay of the shipped capture, written and read back: the same runs and waits."""
-    from replay.engine import replay
+    from replay import replay
 
     sched, _ = replay(sample, policy=policy, topology=topology)
     ex = schedule_to_perfetto(sched, tmp_path / "r.pftrace", trace=sample)
@@ -54,7 +54,7 @@ def test_replayed_sample_round_trips(sample, tmp_path, policy, topology):
     assert_same_schedule(sched, back)
     assert back.warnings == []
     # the metrics computed on either agree (migrations and switches come from the runs)
-    from replay.topology import resolve
+    from replay.model.topology import resolve
 
     topo = resolve(topology, sample)
     ma, mb = M.measure(sched, topo), M.measure(back, topo)

@@ -12,8 +12,9 @@ import polars as pl
 import pytest
 
 import traces
-from replay import metrics, topology
-from replay.schedule import observed_schedule
+from replay import metrics
+from replay.model import topology
+from replay.model.schedule import observed_schedule
 from traces import schema as S
 
 CAPTURES = ["a_hackbench", "b_cyclictest_rt", "c_infer_torch", "d_nice_mix", "e_build", "f_ctxswitch",

@@ -57,9 +57,9 @@ def test_no_kernel_is_specialised_on_a_literal_argument():
     from numba.core import types
     from numba.core.registry import CPUDispatcher
 
-    from replay.engine import replay
-    from replay.topology import from_spec
-    from replay.workload import START_AFTER
+    from replay import replay
+    from replay.model.topology import from_spec
+    from replay.model.workload import START_AFTER
     from tests._reference_engine import make_workload
 
     wl = make_workload([dict(bursts=[dict(demand=3_000_000), dict(demand=2_000_000, kind=START_AFTER, start=500_000)]),
@@ -109,6 +109,6 @@ def test_an_unusable_cache_folder_does_not_break_import(tmp_path):
     blocker.write_text("")
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     env = {**os.environ, "SCHEDREPLAY_CACHE_DIR": str(blocker / "cache")}
-    code = "import traces._numba, replay.engine, policies.eevdf; print('ok')"  # (hooks compile at import)
+    code = "import traces._numba, replay.sim.engine, policies.eevdf; print('ok')"  # (hooks compile at import)
     p = subprocess.run([sys.executable, "-c", code], cwd=root, env=env, capture_output=True, text=True)
     assert p.returncode == 0 and p.stdout.strip() == "ok", p.stderr[-2000:]

@@ -11,7 +11,7 @@ import pytest
 from policies import cfs as C
 from policies._fair_common import calc_delta_fair
 from policies._protocol import DEQ_MIGRATE, DEQ_SLEEP, ENQ_MIGRATED, ENQ_NEW, ENQ_WAKEUP
-from replay import _state as S
+from policies import _state as S
 
 MS = 1_000_000
 
@@ -478,8 +478,8 @@ def run_time(sched):
 
 @pytest.fixture(scope="module")
 def e2e():
-    from replay.engine import replay
-    from replay.workload import from_schedule
+    from replay import replay
+    from replay.model.workload import from_schedule
 
     wl = from_schedule(hog_trace())
     a, info = replay(wl, policy="cfs")
@@ -503,8 +503,8 @@ def test_replay_cfs_is_deterministic(e2e):
 
 def test_replay_cfs_switches_at_the_first_tick_past_the_slice():
     """1 CPU, HZ=1000: latency 6 ms, two tasks -> slice 2,999,998 ns -> 3 ms turns (§7, E9)."""
-    from replay.engine import replay
-    from replay.workload import from_schedule
+    from replay import replay
+    from replay.model.workload import from_schedule
     from traces import schema
 
     s, _ = replay(from_schedule(hog_trace()), policy="cfs", params={"hz": 1000})

@@ -12,7 +12,7 @@ import pytest
 from policies import infinity as I
 from policies import infinity_rt as R
 from policies._protocol import DEQ_SLEEP, ENQ_MIGRATED, ENQ_NEW, ENQ_REQUEUE, ENQ_WAKEUP
-from replay import _state as S
+from policies import _state as S
 from traces.errors import TraceError
 
 from .test_policy_cfs import Rq, hog_trace, run_time
@@ -364,7 +364,7 @@ def test_h7a_futex_window_of_a_classified_burst():
 def test_same_tgid_waker_classifier():
     import polars as pl
 
-    from replay.workload import START_BY
+    from replay.model.workload import START_BY
     from tests._reference_engine import make_workload
 
     # task 0 blocks three times: in S woken by task 1 (same process), in S woken by task 2
@@ -391,9 +391,9 @@ def test_futex_bypass_reaches_the_engine():
     # a futex window changes the replay; with B in another process it cannot.
     import polars as pl
 
-    from replay.engine import replay
-    from replay.topology import from_spec
-    from replay.workload import START_BY
+    from replay import replay
+    from replay.model.topology import from_spec
+    from replay.model.workload import START_BY
     from tests._reference_engine import make_workload
 
     def schedule(tgids, window):
@@ -676,8 +676,8 @@ def test_v45_migration_hysteresis_in_the_balancer():
     # and B waits until a periodic balance has failed more than cache_nice_tries times.
     import polars as pl
 
-    from replay.engine import replay
-    from replay.topology import from_spec
+    from replay import replay
+    from replay.model.topology import from_spec
     from tests._reference_engine import make_workload
 
     wl = make_workload([dict(bursts=[dict(demand=-1, prio=120)], pinned=0),
@@ -700,8 +700,8 @@ def test_v45_migration_hysteresis_in_the_balancer():
 
 @pytest.fixture(scope="module")
 def e2e():
-    from replay.engine import replay
-    from replay.workload import from_schedule
+    from replay import replay
+    from replay.model.workload import from_schedule
 
     wl = from_schedule(hog_trace())
     a, info = replay(wl, policy="infinity")

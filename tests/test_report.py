@@ -16,9 +16,11 @@ import polars as pl
 import pytest
 
 import traces
-from replay.compare import compare
-from replay.report import _COLUMNS, _get, _run_id, render_report, utilization_grid, write_report
-from replay.schedule import Schedule
+from replay import compare
+from replay.metrics import utilization_grid
+from replay.model.schedule import Schedule
+from replay.present.report import _run_id, busiest_tasks, render_report, write_report
+from replay.present.tables import COMPARE_COLUMNS, get as _get
 from traces import schema
 
 from .conftest import DATA
@@ -81,7 +83,7 @@ class Page(HTMLParser):
 @pytest.fixture(scope="module")
 def result():
     t = traces.load(str(TRACE))
-    return compare(t, POLICIES, TOPOLOGIES, keep_schedules=True)
+    return compare(t, POLICIES, TOPOLOGIES)
 
 
 @pytest.fixture(scope="module")
@@ -114,15 +116,16 @@ def test_self_contained(report, page):
 
 
 def test_table_numbers_match_the_json(result, page):
-    runs = result["runs"]
+    runs = result.to_dict()["runs"]
     assert len(runs) == 1 + 3 * len(TOPOLOGIES)
     assert set(page.rows) == {_run_id(r) for r in runs}
-    keys = [key for _, key, *_ in _COLUMNS]
+    keys = [c.key for c in COMPARE_COLUMNS]
     for r in runs:
         cells = {c["key"]: c for c in page.rows[_run_id(r)]}
         assert cells["policy"]["text"].strip() == r["policy"]
         assert cells["topology"]["text"].strip() == r["topology"]
-        for _, key, fmt, *_ in _COLUMNS:
+        for col in COMPARE_COLUMNS:
+            key, fmt = col.key, col.fmt
             v = _get(r, key)
             assert json.loads(cells[key]["value"]) == v, (r["policy"], key)
             shown = "-" if v is None else fmt(v)
@@ -132,8 +135,7 @@ def test_table_numbers_match_the_json(result, page):
 
 def test_embedded_json_is_the_comparison(result, page):
     data = json.loads(page.scripts[0][1])
-    public = {k: v for k, v in result.items() if not k.startswith("_")}
-    assert data == json.loads(json.dumps(public, default=str))
+    assert data == json.loads(json.dumps(result.to_dict(), default=str))
 
 
 def test_every_section_and_policy(result, page, report):
@@ -141,34 +143,31 @@ def test_every_section_and_policy(result, page, report):
     for section in ("comparison", "validation", "waits", "tasks", "utilisation", "numa", "params", "warnings"):
         assert section in page.ids
     html_text = report.read_text(encoding="utf-8")
-    assert html_text.count("<svg") >= len(TOPOLOGIES) + len(result["runs"]) + 2  # CDFs, tasks, utilisation, NUMA
+    assert html_text.count("<svg") >= len(TOPOLOGIES) + len(result.runs) + 2  # CDFs, tasks, utilisation, NUMA
     for p in POLICIES[1:]:
         # in the CDF legends (SVG text) and the parameter tables
         assert re.search(rf">{p} \(n=[\d,]+\)<", html_text), p
         assert f"{p} @ recorded" in text and f"{p} @ 2x2x1" in text
-    for r in result["runs"]:
+    for r in result.to_dict()["runs"]:
         assert f"tasks-{_run_id(r)}" in page.ids
-    v = result["validation"]
+    v = result.validation
     assert f"{v['wait_p50_rel_err']:+.1%}" in text and f"{v['cpu_time_rel_err_mean']:.1%}" in text
     # NUMA: the 2-node machine's cross-node migrations, and each policy's own parameters
     assert "CPU time on the task's home node" in html_text
     assert "sched_latency_ns" in text and "base_slice_ns" in text
     # the busiest task of the recording is named in its task table
-    obs = result["_schedules"][("observed", result["runs"][0]["topology"])]
-    from replay.report import _task_frame
-
-    top = _task_frame(obs).row(0, named=True)
+    top = busiest_tasks(result.observed).row(0, named=True)
     assert f"{top['comm']} ({top['tid']})" in html_text
 
 
-def test_without_schedules_tables_only(result, tmp_path):
-    bare = {k: v for k, v in result.items() if k != "_schedules"}
+def test_without_run_details_tables_only(result, tmp_path):
+    bare = result.to_dict()  # the comparison's JSON: figures, no per-run tables, waits or utilisation
     path = write_report(bare, tmp_path / "bare.html")
     text = path.read_text(encoding="utf-8")
     assert "<svg" in text  # the NUMA plot needs only the metrics
-    assert "No schedules were kept" in text
+    assert "not its runs' details: no plots" in text
     page = Page(text)
-    assert set(page.rows) == {_run_id(r) for r in result["runs"]}
+    assert set(page.rows) == {_run_id(r) for r in bare["runs"]}
 
 
 def test_utilization_grid_is_exact():

@@ -7,7 +7,7 @@ import polars as pl
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from replay.schedule import observed_schedule
+from replay.model.schedule import observed_schedule
 from traces import schema as S
 
 from ._events import make_trace, random_schedule, truth_schedule
@@ -38,7 +38,7 @@ def test_task_running_and_runnable_at_trace_start():
     six, _ = rows_of(tr, 6)
     # its state before the switch-in is unknown (an empty span here): no wait is counted
     assert six[0] == (0, 100, 150, R, S.BEGIN_SWITCH_IN, S.END_BLOCKED, True)
-    from replay.metrics import waits
+    from replay.metrics.measures import waits
 
     w = waits(s)
     assert w["tid"].to_list() == [5] and w["wait_ns"].to_list() == [50]
@@ -104,7 +104,7 @@ def test_migration_of_a_runnable_task_keeps_its_wait():
     three, s = rows_of(tr, 3)
     assert three[2] == (0, 200, 210, RN, S.BEGIN_WAKEUP, S.END_MIGRATED, True)
     assert three[3] == (1, 210, 260, RN, S.BEGIN_MIGRATE, S.END_SWITCHED_IN, True)
-    from replay.metrics import waits
+    from replay.metrics.measures import waits
 
     w = waits(s).filter(pl.col("tid") == 3)
     assert w.rows() == [(3, 1, S.BEGIN_WAKEUP, "wakeup", 200, 260, 60)]
@@ -165,7 +165,7 @@ def test_lost_events_invalidate_the_cpus_tasks_until_seen_again():
     assert (after["state"], after["begin"], after["valid"]) == (U, S.BEGIN_LOST, False)
     four = s.intervals.filter(pl.col("tid") == 4).sort("start_ns")
     # its wait was cut by the loss: not counted
-    from replay.metrics import waits
+    from replay.metrics.measures import waits
 
     assert 4 not in waits(s)["tid"].to_list()
     assert four.filter(pl.col("state") == R).row(0, named=True)["start_ns"] == 300
@@ -244,7 +244,8 @@ def test_random_schedules_are_rebuilt_exactly(seed, n_cpus, waking, steps):
 
 @pytest.mark.parametrize("seed", range(5))
 def test_rebuilt_metrics_equal_the_generating_schedules(seed):
-    from replay import metrics, topology
+    from replay import metrics
+    from replay.model import topology
 
     g = random_schedule(seed, n_cpus=3, n_steps=300)
     tr = make_trace(g.rows, n_cpus=3)
@@ -280,18 +281,18 @@ def test_per_task_wait_stats_are_nearest_rank_over_each_tasks_waits(rows):
     """group_wait_stats (partial sorts per task) against a full sort per task."""
     import numpy as np
 
-    from replay import _metrics_kernel as MK
-    from replay.metrics import _Q
+    from replay.metrics import _kernel as MK
+    from replay.metrics.measures import _Q
 
     task = np.array([t for t, _ in rows], np.int32)
     wait = np.array([w for _, w in rows], np.int64)
     n, qs = 6, np.array(list(_Q.values()), np.float64)
     count, mean = np.zeros(n, np.int64), np.zeros(n, np.float64)
-    pct, wmax = np.zeros((n, len(qs)), np.int64), np.zeros(n, np.int64)
-    MK.group_wait_stats(task, wait, n, qs, count, mean, pct, wmax)
+    pct, wmax, total = np.zeros((n, len(qs)), np.int64), np.zeros(n, np.int64), np.zeros(n, np.int64)
+    MK.group_wait_stats(task, wait, n, qs, count, mean, pct, wmax, total)
     for t in range(n):
         g = sorted(w for k, w in rows if k == t)
-        assert count[t] == len(g)
+        assert count[t] == len(g) and total[t] == sum(g)
         if g:
             assert mean[t] == sum(g) / len(g) and wmax[t] == g[-1]
             assert list(pct[t]) == [g[max(int(np.ceil(len(g) * q)), 1) - 1] for q in qs]

@@ -12,10 +12,11 @@ import polars as pl
 import pytest
 
 import traces
-from replay import sweep as SW
-from replay.engine import all_params, replay
-from replay.metrics import measure
-from replay.topology import resolve
+from replay.study import sweeps as SW
+from replay import replay
+from replay.sim import all_params
+from replay.metrics.measures import measure
+from replay.model.topology import resolve
 from traces.errors import TraceError
 
 from .conftest import DATA
@@ -259,7 +260,7 @@ def test_cli_sweep_json_and_objective(tmp_path):
 
 
 def test_grid_values_and_random_draws():
-    from replay.engine import all_params
+    from replay.sim import all_params
 
     ps = {p.name: p for p in all_params("eevdf")}
     assert SW.expand(ps["base_slice_ns"], "1ms:2ms:500us") == (1_000_000, 1_500_000, 2_000_000)

@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from replay import topology as T
+from replay.model import topology as T
 from traces.errors import TraceError
 
 

@@ -26,8 +26,8 @@ _PINNED_RE = re.compile(r"^[\w.-]+/(\d+)(?::\d+H?)?$")
 def _class_of_prio(prio: np.ndarray) -> np.ndarray:
     """Scheduling class from kernel prio (include/linux/sched/prio.h)."""
     cls = np.full(len(prio), schema.CLASS_UNKNOWN, np.int8)
-    cls[(prio >= 100) & (prio <= 139)] = schema.CLASS_FAIR
-    cls[(prio >= 0) & (prio < 100)] = schema.CLASS_RT
+    cls[(prio >= schema.MAX_RT_PRIO) & (prio < schema.MAX_PRIO)] = schema.CLASS_FAIR
+    cls[(prio >= 0) & (prio < schema.MAX_RT_PRIO)] = schema.CLASS_RT
     cls[prio == -1] = schema.CLASS_DEADLINE
     return cls
 
@@ -80,7 +80,7 @@ def _tasks(cols: dict[str, np.ndarray], result: ReadResult) -> pa.Table:
     comm = [strings[c] if c else result.cmdlines.get(t, "") for c, t in zip(g["comm"].tolist(), tid.tolist())]
     prio = g["prio"]
     cls = _class_of_prio(prio)
-    nice = np.where(cls == schema.CLASS_FAIR, prio.astype(np.int32) - 120, 0).astype(np.int8)
+    nice = np.where(cls == schema.CLASS_FAIR, schema.nice_of_prio(prio.astype(np.int32)), 0).astype(np.int8)
     tgid = np.array([result.tgid.get(t, -1) for t in tid.tolist()], np.int32)
     parents = dict(result.ppid)
     for t, p in zip(tid.tolist(), g["parent"].tolist()):

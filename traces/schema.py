@@ -92,7 +92,36 @@ def state_name(bits: int) -> str:
 #: prio value meaning "no prio" (-1 is a real prio: SCHED_DEADLINE tasks).
 NO_PRIO = -32768
 
-# Scheduling class seen for a task, from its prio (include/linux/sched/prio.h).
+# Kernel priorities (include/linux/sched/prio.h): prio < MAX_RT_PRIO is RT, where a task of
+# rt_priority r has prio MAX_RT_PRIO - 1 - r (rtprio 99..1 -> prio 0..98); a fair task of nice
+# n has prio DEFAULT_PRIO + n (nice -20..19 -> prio 100..139); prio -1 is SCHED_DEADLINE.
+MAX_RT_PRIO = 100
+MAX_RT_LEVEL = MAX_RT_PRIO - 1   # the highest rt_priority, 99
+DEFAULT_PRIO = 120               # nice 0
+MAX_PRIO = 140
+
+
+def prio_of_rtprio(rtprio):
+    """prio of an rt_priority (1..99): MAX_RT_PRIO - 1 - rtprio (scalars or arrays)."""
+    return MAX_RT_LEVEL - rtprio
+
+
+def rtprio_of_prio(prio):
+    """rt_priority of an RT prio (0..98): MAX_RT_PRIO - 1 - prio."""
+    return MAX_RT_LEVEL - prio
+
+
+def prio_of_nice(nice):
+    """prio of a nice level: DEFAULT_PRIO + nice."""
+    return DEFAULT_PRIO + nice
+
+
+def nice_of_prio(prio):
+    """nice level of a fair prio: prio - DEFAULT_PRIO."""
+    return prio - DEFAULT_PRIO
+
+
+# Scheduling class seen for a task, from its prio.
 CLASS_UNKNOWN = -1
 CLASS_FAIR = 0      # prio 100..139 (nice -20..19)
 CLASS_RT = 1        # prio 0..98 (rtprio 99..1 as 99 - prio)

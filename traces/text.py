@@ -22,7 +22,6 @@ from ._result import ReadResult
 
 _P_RE = re.compile(rb"#P:(\d+)")
 _CPUS_RE = re.compile(rb"^\s*cpus=(\d+)")
-_TRACER_RE = re.compile(rb"^#\s*tracer:\s*(\S+)")
 _MAX_EXAMPLES = 3
 
 # The kernel writes exactly the schema's event columns: every byte written per

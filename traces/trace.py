@@ -35,7 +35,6 @@ FORMATS: dict[str, tuple[str, str]] = {
                  "traces.perfetto:read"),
     "perfetto-textproto": ("Perfetto trace in protobuf text format", "traces.perfetto:read_textproto"),
 }
-TEXT_FORMATS = ("ftrace", "trace-cmd-report")
 
 #: Name that stands for the sample trace shipped in the package (``schedreplay info @sample``).
 SAMPLE_NAME = "@sample"

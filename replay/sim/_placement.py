@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import math
 
+from policies import _state as E
+from traces import schema
 from traces._numba import INTERNAL, NO_NRT, jit
-
-from . import _state as E
 
 # topology matrix TOPO[cpu, col]
 TP_CORE = 0
@@ -307,15 +307,15 @@ def rt_level(TS, CS, c):
     if best == 1000:
         return 0
     if best < 0:
-        return 100
-    return 99 - best
+        return schema.MAX_RT_PRIO
+    return schema.MAX_RT_LEVEL - best
 
 
 @jit(**INTERNAL, **NO_NRT)
 def cpupri_find(TS, CS, TOPO, AFF, p):
     """cpupri_find: whether some CPU p may use has a cpupri level below p's (no side
     effects: the rotating iterator of find_lowest_rq is not touched)."""
-    plevel = 99 - TS[p, E.T_PRIO] if TS[p, E.T_PRIO] >= 0 else 100
+    plevel = schema.MAX_RT_LEVEL - TS[p, E.T_PRIO] if TS[p, E.T_PRIO] >= 0 else schema.MAX_RT_PRIO
     for c in range(len(TOPO)):
         if allowed(TS, AFF, p, c) and rt_level(TS, CS, c) < plevel:
             return True
@@ -328,7 +328,7 @@ def find_lowest_rq(TS, CS, TOPO, AFF, p, this):
     CPU, then the executing CPU and CPUs sharing p's LLC, then its node, then any
     (rotating choice within a group)."""
     n = len(TOPO)
-    plevel = 99 - TS[p, E.T_PRIO] if TS[p, E.T_PRIO] >= 0 else 100
+    plevel = schema.MAX_RT_LEVEL - TS[p, E.T_PRIO] if TS[p, E.T_PRIO] >= 0 else schema.MAX_RT_PRIO
     lowest = 1000
     for c in range(n):
         if allowed(TS, AFF, p, c):
@@ -377,6 +377,6 @@ def select_rt(TS, CS, TOPO, AFF, p, prev, this):
         TS[p, E.T_CPU] = prev
         cand = find_lowest_rq(TS, CS, TOPO, AFF, p, this)
         TS[p, E.T_CPU] = saved
-        if cand >= 0 and 99 - TS[p, E.T_PRIO] > rt_level(TS, CS, cand):
+        if cand >= 0 and schema.MAX_RT_LEVEL - TS[p, E.T_PRIO] > rt_level(TS, CS, cand):
             return cand
     return prev

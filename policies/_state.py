@@ -44,19 +44,16 @@ T_AFF = 25         # affinity set id (row of the affinity matrix), -1: all CPUs
 T_LIST = 26        # class list the task is on (CLS_RT or CLS_FAIR), -1 none (consistency check)
 T_WAIT_BURST = 27  # burst index the task is blocked waiting for, -1 none
 T_HOME = 28        # home NUMA node (-1 unknown yet)
-T_COLD = 29        # extra demand (ns) owed after a cross-LLC migration
-T_RR_LEFT = 30     # RT RR: ticks left in the slice
-T_SLEEP_STATE = 31  # prev_state it blocked with
-T_LOAD = 32        # decayed runnable-weight proxy (PELT-like), fixed point
-T_LOAD_TS = 33
-T_NEW = 34         # 1 until its first enqueue (fork/new-task placement flags)
-T_PARENT = 35      # task that forked it, -1
-T_SEQ = 36         # per-CPU insertion order ticket (ties: earlier insert wins)
-T_BURST_END = 37   # progress at which the current burst ends (2**62: open)
-T_ACT_END = 38     # one past its last action index
-T_LAST_CPU = 39    # CPU it last ran on
-T_FUTEX_BURST = 40  # 1 if its current burst ends in a futex wait (the policy's classifier)
-NT = 41
+T_RR_LEFT = 29     # RT RR: ticks left in the slice
+T_SLEEP_STATE = 30  # prev_state it blocked with
+T_NEW = 31         # 1 until its first enqueue (fork/new-task placement flags)
+T_PARENT = 32      # task that forked it, -1
+T_SEQ = 33         # per-CPU insertion order ticket (ties: earlier insert wins)
+T_BURST_END = 34   # progress at which the current burst ends (2**62: open)
+T_ACT_END = 35     # one past its last action index
+T_LAST_CPU = 36    # CPU it last ran on
+T_FUTEX_BURST = 37  # 1 if its current burst ends in a futex wait (the policy's classifier)
+NT = 38
 
 # task states
 S_NOT_STARTED = 0
@@ -93,21 +90,20 @@ C_NODE = 11
 C_CAPACITY = 12
 C_UTIL = 13        # decayed utilisation proxy, 0..1024 (PELT-like, 32 ms half-life)
 C_UTIL_TS = 14
-C_LOAD = 15        # decayed runnable fair weight proxy
-C_BALANCE_NEXT = 16  # next periodic balance time
-C_BALANCE_FAILED = 17
-C_SEQ = 18         # insertion counter
-C_SERVER_LEFT = 19  # fair server: runtime left in this period (ns)
-C_SERVER_PERIOD_END = 20
-C_SERVER_ACTIVE = 21  # 1 while the fair server runs fair tasks above RT
-C_STARVE_SINCE = 22   # fair tasks waiting while RT runs since (ns), -1 not starved
-C_LAST_PREV = 23      # task that ran before the current one (RT pull)
-C_DIST_ITER = 24      # rotating CPU iterator for RT find_lowest_rq
-C_NEED_RESCHED = 25   # the CPU must reschedule once the current event is handled
-C_RESCHED_AT = 26     # a delayed reschedule (wakeup latency) is pending for this time, -1 none
-C_MARKED = 27         # row 0 only: how many CPUs have C_NEED_RESCHED set (most events mark none:
+C_BALANCE_NEXT = 15  # next periodic balance time
+C_BALANCE_FAILED = 16
+C_SEQ = 17         # insertion counter
+C_SERVER_LEFT = 18  # fair server: runtime left in this period (ns)
+C_SERVER_PERIOD_END = 19
+C_SERVER_ACTIVE = 20  # 1 while the fair server runs fair tasks above RT
+C_STARVE_SINCE = 21   # fair tasks waiting while RT runs since (ns), -1 not starved
+C_LAST_PREV = 22      # task that ran before the current one (RT pull)
+C_DIST_ITER = 23      # rotating CPU iterator for RT find_lowest_rq
+C_NEED_RESCHED = 24   # the CPU must reschedule once the current event is handled
+C_RESCHED_AT = 25     # a delayed reschedule (wakeup latency) is pending for this time, -1 none
+C_MARKED = 26         # row 0 only: how many CPUs have C_NEED_RESCHED set (most events mark none:
                       # the engine then skips its scan of every CPU)
-NC = 28
+NC = 27
 
 # -- events ------------------------------------------------------------------------
 EV_START = 0    # a burst becomes runnable (arg: task, arg2: burst)
@@ -142,11 +138,8 @@ E_WAKE_WIDE = 21
 E_CACHE_NICE = 22      # cache_nice_tries at LLC level
 E_IDLE_LAT = 23        # wakeup onto an idle CPU: time until it switches (idle exit, IPI)
 E_PREEMPT_LAT = 24     # wakeup preemption: time until the preempting switch happens
-E_N = 26
+E_N = 25
 
-# interval output: the engine writes schema.INTERVALS columns in this order
-OUT_COLS = ("tid", "cpu", "start_ns", "end_ns", "state", "begin", "end", "sleep_state", "wait_start_ns",
-            "cause", "valid")
 
 
 # -- per-CPU class lists (maintained by the engine, read by classes) ------------------

@@ -28,12 +28,13 @@ from numba import types
 
 from policies._protocol import (DEQ_EXIT, DEQ_MIGRATE, DEQ_SLEEP, ENQ_MIGRATED, ENQ_NEW, ENQ_PRIO, ENQ_REQUEUE,
                                 ENQ_WAKEUP, FN, HOOKS)
+from policies import _state as E
+from policies._fair_common import weight_of_prio
 from traces import schema
 from traces._numba import INTERNAL, NO_NRT, jit
 
+from ..model.workload import END_EXIT, START_AT, START_BY
 from . import _placement as P
-from . import _state as E
-from .workload import END_EXIT, START_AT, START_BY
 
 _jit = jit(**INTERNAL, **NO_NRT)
 _inl = jit(inline="always", **NO_NRT)
@@ -53,7 +54,7 @@ WA_TASK, WA_PROGRESS, WA_TARGET, WA_KIND = range(4)
 
 # statistics
 ST_ROWS, ST_EVENTS, ST_SWITCHES, ST_MIGRATIONS, ST_FULL, ST_PUSHES, ST_PULLS, ST_SERVER, ST_COMPACT = range(9)
-ST_SIZE = 12
+ST_SIZE = 9
 
 
 # -- heap --------------------------------------------------------------------------
@@ -471,7 +472,7 @@ def _start_burst(H, TS, CS, ST, WT, WB, WA, TOPO, AFF, EP, HT, HP, HN, out, stat
     TS[t, E.T_CLASS] = WB[b, WB_CLASS]
     TS[t, E.T_PRIO] = WB[b, WB_PRIO]
     TS[t, E.T_POLICY] = WB[b, WB_POLICY]
-    TS[t, E.T_WEIGHT] = _weight_of_prio(WB[b, WB_PRIO], WB[b, WB_POLICY])
+    TS[t, E.T_WEIGHT] = weight_of_prio(WB[b, WB_PRIO], WB[b, WB_POLICY])
     cause = WB[b, WB_CAUSE]
     TS[t, E.T_CAUSE] = cause
     TS[t, E.T_WAIT_START] = now
@@ -514,14 +515,6 @@ def _start_burst(H, TS, CS, ST, WT, WB, WA, TOPO, AFF, EP, HT, HP, HN, out, stat
     if cls != E.CLS_FAIR and _woken_rt_pushes(TS, CS, cpu, t):
         _push_rt(H, TS, CS, ST, TOPO, AFF, EP, HT, HP, HN, cpu, now, stats, out)
     _fair_starve_check(TS, CS, EP, HT, HP, HN, stats, cpu, now)
-
-
-@_jit
-def _weight_of_prio(prio, policy):
-    if policy == E.POL_IDLE:
-        return 3
-    nice = min(max(prio - 120, -20), 19)
-    return _WEIGHTS[nice + 20]
 
 
 @_jit
@@ -979,7 +972,7 @@ def _push_rt(H, TS, CS, ST, TOPO, AFF, EP, HT, HP, HN, cpu, now, stats, out):
             _resched(CS, cpu)
             return
         target = P.find_lowest_rq(TS, CS, TOPO, AFF, x, cpu)
-        if target < 0 or target == cpu or not (99 - TS[x, E.T_PRIO] > P.rt_level(TS, CS, target)):
+        if target < 0 or target == cpu or not (schema.MAX_RT_LEVEL - TS[x, E.T_PRIO] > P.rt_level(TS, CS, target)):
             return
         _migrate(H, TS, CS, ST, TOPO, EP, x, cpu, target, now, stats, out)
         stats[ST_PUSHES] += 1
@@ -1022,9 +1015,6 @@ def _sig():
         types.int32[::1], V)
 
 
-from policies.weights import WEIGHT as _W  # noqa: E402
-
-_WEIGHTS = _W.copy()
 _COMPILED = []
 
 

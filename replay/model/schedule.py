@@ -74,6 +74,35 @@ def task_index(tids: np.ndarray, col: np.ndarray, dtype=np.int64, dense: np.ndar
     return out
 
 
+#: Causes of a wait (schema.BEGIN_* codes a runnable interval can begin with), by name.
+CAUSES = {"wakeup": schema.BEGIN_WAKEUP, "preempt": schema.BEGIN_PREEMPT, "new": schema.BEGIN_NEW}
+
+
+def waits(schedule: Schedule) -> pl.DataFrame:
+    """One row per wait: tid, cpu (where it ended), cause (schema.BEGIN_* code),
+    cause_name, wait_start_ns (ns), switch_in_ns (ns), wait_ns (ns).
+
+    A wait is a valid runnable interval that ends with the task switched in, whose start
+    is known and whose cause is a wakeup, a preemption or a new task (README "Metrics")."""
+    iv = schedule.intervals
+    w = iv.filter((pl.col("state") == schema.RUNNABLE) & (pl.col("end") == schema.END_SWITCHED_IN)
+                  & pl.col("valid") & (pl.col("wait_start_ns") >= 0)
+                  & pl.col("cause").is_in(list(CAUSES.values())))
+    names = {v: k for k, v in CAUSES.items()}
+    return w.select(
+        "tid", "cpu", "cause",
+        pl.col("cause").replace_strict(names, return_dtype=pl.String).alias("cause_name"),
+        "wait_start_ns", pl.col("end_ns").alias("switch_in_ns"),
+        (pl.col("end_ns") - pl.col("wait_start_ns")).alias("wait_ns"))
+
+
+def running(schedule: Schedule) -> pl.DataFrame:
+    """Valid running intervals: tid, cpu, start_ns, end_ns (ns), end (code)."""
+    iv = schedule.intervals
+    return iv.filter((pl.col("state") == schema.RUNNING) & pl.col("valid")).select("tid", "cpu", "start_ns",
+                                                                                    "end_ns", "end")
+
+
 #: A CPU silent for longer than this (no tick, no event) before an unseen
 #: context switch: when the switch happened is unknown. Two ticks at HZ=250
 #: plus margin; a running fair task emits sched_stat_runtime at every tick.

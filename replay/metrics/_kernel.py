@@ -119,9 +119,9 @@ def task_pass(task, state, cpu, start, end, end_code, valid, node, llc, home_giv
 
 
 @jit
-def group_wait_stats(task, wait_ns, n_tasks, q, count, mean, pct, wmax):
+def group_wait_stats(task, wait_ns, n_tasks, q, count, mean, pct, wmax, total_ns):
     """Per dense task index: count, mean, nearest-rank percentiles at the fractions ``q``
-    (into pct[task, k]) and max of its waits. A counting sort groups the waits by task,
+    (into pct[task, k]), max and sum (``total_ns``) of its waits. A counting sort groups the waits by task,
     then each group is partially sorted at the wanted ranks on its own (np.partition)."""
     start = np.zeros(n_tasks + 1, np.int64)
     for i in range(len(task)):
@@ -140,6 +140,7 @@ def group_wait_stats(task, wait_ns, n_tasks, q, count, mean, pct, wmax):
         a, b = start[t], start[t + 1]
         n = b - a
         count[t] = n
+        total_ns[t] = 0
         if n == 0:
             continue
         ranks = np.empty(len(q) + 1, np.int64)
@@ -151,6 +152,7 @@ def group_wait_stats(task, wait_ns, n_tasks, q, count, mean, pct, wmax):
         for x in g:
             total += x
         mean[t] = total / n
+        total_ns[t] = total
         for k in range(len(q)):
             pct[t, k] = g[ranks[k]]
         wmax[t] = g[n - 1]

@@ -38,6 +38,8 @@ Definitions (the README repeats them):
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import polars as pl
 
@@ -46,32 +48,16 @@ from traces import schema
 from traces._memory import small_pages
 from traces.errors import TraceError
 
-from .schedule import Schedule
-from .topology import Topology
+from ..model.schedule import CAUSES, Schedule, running, waits
+from ..model.topology import Topology
 
 DEFAULT_WINDOW_NS = 100_000_000
 CPU_BOUND_FRACTION = 0.98
 WAIT_STATS = ("count", "mean", "p50", "p90", "p99", "p999", "max")
 _Q = {"p50": 0.5, "p90": 0.9, "p99": 0.99, "p999": 0.999}
-CAUSES = {"wakeup": schema.BEGIN_WAKEUP, "preempt": schema.BEGIN_PREEMPT, "new": schema.BEGIN_NEW}
 
 
 # -- waits ----------------------------------------------------------------------
-
-def waits(schedule: Schedule) -> pl.DataFrame:
-    """One row per wait: tid, cpu (where it ended), cause (schema.BEGIN_* code),
-    cause_name, wait_start_ns (ns), switch_in_ns (ns), wait_ns (ns)."""
-    iv = schedule.intervals
-    w = iv.filter((pl.col("state") == schema.RUNNABLE) & (pl.col("end") == schema.END_SWITCHED_IN)
-                  & pl.col("valid") & (pl.col("wait_start_ns") >= 0)
-                  & pl.col("cause").is_in(list(CAUSES.values())))
-    names = {v: k for k, v in CAUSES.items()}
-    return w.select(
-        "tid", "cpu", "cause",
-        pl.col("cause").replace_strict(names, return_dtype=pl.String).alias("cause_name"),
-        "wait_start_ns", pl.col("end_ns").alias("switch_in_ns"),
-        (pl.col("end_ns") - pl.col("wait_start_ns")).alias("wait_ns"))
-
 
 def _pct(col: str, q: float) -> pl.Expr:
     return pl.col(col).sort().gather((pl.len() * q).ceil().cast(pl.Int64).clip(1) - 1).first()
@@ -106,13 +92,6 @@ def _dur() -> pl.Expr:
     return pl.col("end_ns") - pl.col("start_ns")
 
 
-def running(schedule: Schedule) -> pl.DataFrame:
-    """Valid running intervals: tid, cpu, start_ns, end_ns (ns), end (code)."""
-    iv = schedule.intervals
-    return iv.filter((pl.col("state") == schema.RUNNING) & pl.col("valid")).select("tid", "cpu", "start_ns",
-                                                                                    "end_ns", "end")
-
-
 def _check_topology(schedule: Schedule, topo: Topology) -> None:
     iv = schedule.intervals
     if iv.height:
@@ -126,7 +105,8 @@ def task_table(schedule: Schedule, topo: Topology, home: dict[int, int] | None =
                all_waits: pl.DataFrame | None = None) -> pl.DataFrame:
     """Per task: tid, tgid, comm, sched_class, nice, cpu_time_ns, runnable_ns (valid waiting
     time), switches, involuntary, migrations, cross_node_migrations, home_node,
-    home_fraction (0..1), waits, wait_ns_mean/p50/p90/p99/p999/max (ns)."""
+    home_fraction (0..1), waits, wait_total_ns (sum of its waits), wait_ns_mean/p50/p90/p99/
+    p999/max (ns). The one place per-task CPU time and wait statistics are computed."""
     return _task_pass(schedule, topo, home, all_waits)[0]
 
 
@@ -134,8 +114,8 @@ def _task_pass(schedule: Schedule, topo: Topology, home: dict[int, int] | None,
                all_waits: pl.DataFrame | None) -> tuple[pl.DataFrame, np.ndarray]:
     """task_table, and [migrations, cross_llc, cross_node] over all tasks, from one pass
     over the intervals (no sort of the intervals; each task's wait group sorted alone)."""
-    from . import _metrics_kernel as K
-    from .schedule import task_index, tid_table
+    from . import _kernel as K
+    from ..model.schedule import task_index, tid_table
 
     _check_topology(schedule, topo)
     tasks = schedule.tasks.select("tid", "tgid", pl.col("comm").cast(pl.String), "sched_class", "nice")
@@ -167,8 +147,9 @@ def _task_pass(schedule: Schedule, topo: Topology, home: dict[int, int] | None,
     w_mean = np.zeros(n, np.float64)
     w_pct = np.zeros((n, len(qs)), np.int64)
     w_max = np.zeros(n, np.int64)
+    w_total = np.zeros(n, np.int64)
     K.group_wait_stats(task_index(tids, w["tid"].to_numpy(), np.int32, dense),
-                       w["wait_ns"].to_numpy().astype(np.int64), n, qs, w_count, w_mean, w_pct, w_max)
+                       w["wait_ns"].to_numpy().astype(np.int64), n, qs, w_count, w_mean, w_pct, w_max, w_total)
     ran = home_node >= 0
     has_w = w_count > 0
 
@@ -184,6 +165,7 @@ def _task_pass(schedule: Schedule, topo: Topology, home: dict[int, int] | None,
         "home_fraction": opt(np.where(cpu_time > 0, home_ns / np.maximum(cpu_time, 1), 0.0), cpu_time > 0,
                              pl.Float64),
         "waits": w_count,
+        "wait_total_ns": w_total,
         "wait_ns_mean": opt(w_mean, has_w, pl.Float64),
         **{f"wait_ns_{k}": opt(w_pct[:, j], has_w, pl.Int64) for j, k in enumerate(_Q)},
         "wait_ns_max": opt(w_max, has_w, pl.Int64),
@@ -207,7 +189,7 @@ def share_errors(schedule: Schedule, window_ns: int = DEFAULT_WINDOW_NS,
     """Per (window, CPU-bound fair task): w (window index), tid, nice, received_ns (ns),
     expected_ns (ns), error = (received - expected) / window, in CPUs. ``tasks``: the
     schedule's task_table, if already computed."""
-    from . import _metrics_kernel as K
+    from . import _kernel as K
 
     if window_ns <= 0:
         raise TraceError(f"fairness window must be > 0 ns (got {window_ns})")
@@ -221,7 +203,7 @@ def share_errors(schedule: Schedule, window_ns: int = DEFAULT_WINDOW_NS,
     # only fair tasks busy (valid running or runnable) for at least one window's worth in
     # all can be CPU-bound in a window
     if tasks is None:
-        from .topology import from_spec
+        from ..model.topology import from_spec
 
         tasks = task_table(schedule, from_spec(f"1x{max(schedule.n_cpus, 1)}x1"))
     tasks = tasks.filter((pl.col("cpu_time_ns") + pl.col("runnable_ns") >= CPU_BOUND_FRACTION * window_ns)
@@ -229,7 +211,7 @@ def share_errors(schedule: Schedule, window_ns: int = DEFAULT_WINDOW_NS,
     if tasks.height == 0:
         return empty
     tids = tasks["tid"].to_numpy().astype(np.int64)
-    from .schedule import task_index
+    from ..model.schedule import task_index
 
     task = task_index(tids, iv["tid"].to_numpy(), np.int32)
     state, valid = iv["state"].to_numpy(), iv["valid"].to_numpy()
@@ -298,13 +280,24 @@ def fairness(schedule: Schedule, tasks: pl.DataFrame, all_waits: pl.DataFrame,
 
 # -- everything ------------------------------------------------------------------------
 
+@dataclass
+class Measurement:
+    """A schedule measured: ``metrics`` (the dict ``metrics --json`` prints), ``tasks``
+    (task_table: one row per task) and ``waits`` (one row per wait), so that a table or a
+    plot of any of them needs no second pass over the schedule."""
+
+    metrics: dict
+    tasks: pl.DataFrame
+    waits: pl.DataFrame
+
+
 @small_pages
-def measure(schedule: Schedule, topo: Topology, *, window_ns: int = DEFAULT_WINDOW_NS,
-            home: dict[int, int] | None = None, by: str | None = None) -> dict:
-    """All metrics of a schedule as a JSON-ready dict (the keys of ``metrics --json``).
+def measure_all(schedule: Schedule, topo: Topology, *, window_ns: int = DEFAULT_WINDOW_NS,
+                home: dict[int, int] | None = None, by: str | None = None) -> Measurement:
+    """All metrics of a schedule, with the per-task table and the waits they came from.
 
     ``by`` adds a list per task ("tasks"), process ("processes"), CPU ("cpus") or
-    class ("classes").
+    class ("classes") to the metrics.
     """
     _check_topology(schedule, topo)
     w = waits(schedule)
@@ -333,8 +326,8 @@ def measure(schedule: Schedule, topo: Topology, *, window_ns: int = DEFAULT_WIND
         "warnings": list(schedule.warnings),
     }
     if by == "task":
-        cols = ["tid", "tgid", "comm", "cpu_time_ns", "waits", "wait_ns_p50", "wait_ns_p99", "wait_ns_max",
-                "runnable_ns", "switches", "involuntary", "migrations", "home_node", "home_fraction"]
+        cols = ["tid", "tgid", "comm", "cpu_time_ns", "waits", "wait_total_ns", "wait_ns_p50", "wait_ns_p99",
+                "wait_ns_max", "runnable_ns", "switches", "involuntary", "migrations", "home_node", "home_fraction"]
         out["tasks"] = tasks.filter((pl.col("cpu_time_ns") > 0) | (pl.col("waits") > 0)).select(cols).to_dicts()
     elif by == "process":
         out["processes"] = by_process(tasks, w).to_dicts()
@@ -344,7 +337,42 @@ def measure(schedule: Schedule, topo: Topology, *, window_ns: int = DEFAULT_WIND
         out["classes"] = by_class(tasks, w).to_dicts()
     elif by is not None:
         raise TraceError(f"--by {by!r}: expected task, process, cpu or class")
-    return out
+    return Measurement(out, tasks, w)
+
+
+def measure(schedule: Schedule, topo: Topology, *, window_ns: int = DEFAULT_WINDOW_NS,
+            home: dict[int, int] | None = None, by: str | None = None) -> dict:
+    """All metrics of a schedule as a JSON-ready dict (the keys of ``metrics --json``).
+
+    ``by`` adds a list per task ("tasks"), process ("processes"), CPU ("cpus") or
+    class ("classes").
+    """
+    return measure_all(schedule, topo, window_ns=window_ns, home=home, by=by).metrics
+
+
+def utilization_grid(schedule: Schedule, buckets: int = 240) -> tuple[np.ndarray, np.ndarray]:
+    """Busy fraction of every CPU in ``buckets`` equal time buckets over the schedule:
+    (grid [n_cpus, buckets] in 0..1, bucket edges in ns from the schedule's start)."""
+    n_cpus = max(int(schedule.n_cpus), 1)
+    span = max(int(schedule.end_ns - schedule.start_ns), 1)
+    edges = np.linspace(0.0, float(span), buckets + 1)
+    grid = np.zeros((n_cpus, buckets))
+    r = running(schedule)
+    if r.height == 0:
+        return grid, edges
+    cpu = r["cpu"].to_numpy().astype(np.int64)
+    s = np.clip((r["start_ns"].to_numpy() - schedule.start_ns).astype(np.float64), 0, span)
+    e = np.clip((r["end_ns"].to_numpy() - schedule.start_ns).astype(np.float64), 0, span)
+    for c in np.unique(cpu):
+        if c < 0 or c >= n_cpus:
+            continue
+        sel = cpu == c
+        ss, ee = np.sort(s[sel]), np.sort(e[sel])
+        cs, ce = np.r_[0.0, np.cumsum(ss)], np.r_[0.0, np.cumsum(ee)]
+        ks, ke = np.searchsorted(ss, edges, "right"), np.searchsorted(ee, edges, "right")
+        busy = (edges * ks - cs[ks]) - (edges * ke - ce[ke])  # busy time in [0, edge)
+        grid[c] = np.diff(busy) / np.diff(edges)
+    return np.clip(grid, 0, 1), edges
 
 
 def by_process(tasks: pl.DataFrame, w: pl.DataFrame) -> pl.DataFrame:

@@ -47,7 +47,7 @@ import pyarrow as pa
 
 from traces import schema
 
-from .schedule import Schedule
+from ..model.schedule import Schedule
 
 #: Task-transition keys: 3 * p + sub for interval p of the task-sorted intervals. The
 #: event that starts interval p (wakeup, migration, switch-in) comes first, then at its
@@ -76,7 +76,7 @@ def _task_names(tasks: pl.DataFrame | None) -> tuple[dict[int, str], dict[int, i
     tid = tasks["tid"].cast(pl.Int64).to_list()
     comm = tasks["comm"].cast(pl.String).fill_null("").to_list() if "comm" in tasks.columns else [""] * len(tid)
     prio = tasks["prio"].cast(pl.Int64).to_list() if "prio" in tasks.columns else [schema.NO_PRIO] * len(tid)
-    return dict(zip(tid, comm)), {t: (p if p is not None and p != schema.NO_PRIO else 120)
+    return dict(zip(tid, comm)), {t: (p if p is not None and p != schema.NO_PRIO else schema.DEFAULT_PRIO)
                                   for t, p in zip(tid, prio)}
 
 
@@ -281,14 +281,14 @@ def schedule_events(schedule: Schedule, tasks: pl.DataFrame | None = None) -> tu
             words.append(comm_of.get(t) or f"<{t}>")
     lut_t = np.array(sorted(code_of), np.int64)
     lut_c = np.array([code_of[t] for t in lut_t.tolist()], np.int64)
-    lut_p = np.array([prio_of.get(t, 120) for t in lut_t.tolist()], np.int64)
+    lut_p = np.array([prio_of.get(t, schema.DEFAULT_PRIO) for t in lut_t.tolist()], np.int64)
 
     def comm_codes(t, c):
         i = np.clip(np.searchsorted(lut_t, t), 0, max(len(lut_t) - 1, 0))
         hit = (t > 0) & (lut_t[i] == t) if len(lut_t) else np.zeros(len(t), bool)
         idle = np.where(t == 0, 1 + np.maximum(c, 0), 0)
         return np.where(hit, lut_c[i] if len(lut_t) else 0, idle).astype(np.int32), \
-            np.where(hit, lut_p[i] if len(lut_t) else 120, np.where(t == 0, 120, schema.NO_PRIO))
+            np.where(hit, lut_p[i] if len(lut_t) else schema.DEFAULT_PRIO, np.where(t == 0, schema.DEFAULT_PRIO, schema.NO_PRIO))
 
     comm, prio = comm_codes(etid, ecpu)
     next_comm, next_prio = comm_codes(enext, ecpu)

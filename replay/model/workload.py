@@ -203,7 +203,7 @@ def from_schedule(trace: Trace, sched: Schedule | None = None) -> Workload:
     b = b.with_columns(t_tid=pl.Series(tids[b["task"].to_numpy()]).cast(pl.Int32))
     b = b.join(sw, on=["t_tid", "last_end", "last_cpu"], how="left")
     task_prio = tasks["prio"].to_numpy()
-    fallback = np.where(task_prio == schema.NO_PRIO, 120, task_prio)[b["task"].to_numpy()]
+    fallback = np.where(task_prio == schema.NO_PRIO, schema.DEFAULT_PRIO, task_prio)[b["task"].to_numpy()]
     b = b.with_columns(prio=pl.when(pl.col("sw_prio").is_not_null() & (pl.col("sw_prio") != schema.NO_PRIO))
                        .then(pl.col("sw_prio")).otherwise(pl.Series(fallback)).cast(pl.Int16))
     # who woke / forked each burst: the waking (else wakeup) or wakeup_new event that began it

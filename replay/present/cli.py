@@ -165,7 +165,7 @@ def ingest(
 
 def _ns(v) -> str:
     """A duration in ns, printed with a readable unit (no space: table cells stay narrow)."""
-    from replay.plots import fmt_ns
+    from replay.present.plots import fmt_ns
 
     return fmt_ns(v, sep="")
 
@@ -200,37 +200,16 @@ def _print_metrics(m: dict, title: str) -> None:
     g.add_row("NUMA", f"home-node CPU time {_num(n['home_fraction'], '{:.1%}')}, "
               f"{n['cross_node_migrations']:,} cross-node migrations ({n['cross_node_migrations_per_s']:.2f}/s)")
     con.print(g)
-    shown = {
-        "tasks": ("tid", "comm", "cpu_time_ns", "waits", "wait_ns_p50", "wait_ns_p99", "wait_ns_max", "migrations"),
-        "processes": ("tgid", "comm", "threads", "cpu_time_ns", "waits", "wait_ns_p50", "wait_ns_p99",
-                      "wait_ns_max"),
-        "cpus": ("cpu", "utilization", "cpu_time_ns", "waits", "wait_ns_p50", "wait_ns_p99", "wait_ns_max"),
-        "classes": ("class", "tasks", "cpu_time_ns", "waits", "wait_ns_p50", "wait_ns_p99", "wait_ns_max"),
-    }
-    for key, cols in shown.items():
+    from replay.present.tables import BREAKDOWNS, rich_table
+
+    for key, (what, cols) in BREAKDOWNS.items():
         if key not in m or not isinstance(m[key], list):
             continue
         rows = m[key]
         if key in ("tasks", "processes"):
             rows = sorted(rows, key=lambda r: -r["cpu_time_ns"])[:25]
         more = " (top 25 by CPU time; --json has all)" if len(rows) < len(m[key]) else ""
-        t = Table(title=f"by {'process' if key == 'processes' else key[:-1]}{more}", title_justify="left")
-        for c in cols:
-            label = c.replace("wait_ns_", "wait ").replace("cpu_time_ns", "CPU time")
-            t.add_column(label, justify="left" if c in ("comm", "class") else "right", no_wrap=True,
-                         min_width=15 if c == "comm" else None)
-        for r in rows:
-            cells = []
-            for c in cols:
-                v = r.get(c)
-                if c == "utilization":
-                    cells.append(f"{v:.1%}")
-                elif c.endswith("_ns") or c.startswith("wait_ns"):
-                    cells.append(_ns(v) if v is not None else "-")
-                else:
-                    cells.append("-" if v is None else str(v))
-            t.add_row(*cells)
-        con.print(t)
+        con.print(rich_table(rows, cols, f"by {what}{more}"))
     for w in m["warnings"]:
         con.print(f"[yellow]warning:[/] {w}", highlight=False)
 
@@ -262,18 +241,17 @@ def metrics(
         _fail(f"--window-ms must be > 0 (got {window_ms})")
     with _user_errors():
         from replay import metrics as M
-        from replay import topology as T
-        from replay.schedule import observed_schedule
+        from replay.model import topology as T
+        from replay.model.schedule import observed_schedule
 
         t = _load(trace, fmt, progress)
         topo = T.resolve(topology, t)
-        sched = observed_schedule(t)
-        m = M.measure(sched, topo, window_ns=int(window_ms * 1e6), by=by)
-        m = {"trace": t.path, "topology": topo.name, **m}
+        measured = M.measure_all(observed_schedule(t), topo, window_ns=int(window_ms * 1e6), by=by)
+        m = {"trace": t.path, "topology": topo.name, **measured.metrics}
         if plot is not None:
-            from replay.plots import wait_cdf
+            from replay.present.plots import wait_cdf
 
-            w = M.waits(sched)
+            w = measured.waits
             series = {name: w.filter(w["cause_name"] == name)["wait_ns"].to_numpy() for name in M.CAUSES}
             wait_cdf(series, plot, title=f"wait time by cause: {os.path.basename(t.path)}")
     if as_json:
@@ -296,7 +274,7 @@ def _parse_params(items: Optional[list[str]]) -> dict:
 
 def _list_params(policy: str, as_json: bool) -> None:
     from policies._params import table
-    from replay.engine import all_params
+    from replay.sim import all_params
 
     rows = table(all_params(policy))
     if as_json:
@@ -321,7 +299,7 @@ SET_HELP = ("What-if override SELECTOR:CHANGES (repeatable): select by comm=GLOB
 
 
 def _parse_sets(items):
-    from replay.overrides import parse_all
+    from replay.model.overrides import parse_all
 
     return parse_all(items)
 PARAM_HELP = "Override a parameter, NAME=VALUE (repeatable; durations take ns, us, ms or s). --list-params shows all."
@@ -364,13 +342,14 @@ def replay_cmd(
         if trace is None:
             _fail("missing TRACE (or use --list-params)")
         from replay import metrics as M
-        from replay import topology as T
-        from replay.engine import replay
+        from replay.model.prepared import prepare
+        from replay.sim import simulate
 
         t = _load(trace, fmt, progress)
-        topo = T.resolve(topology, t)
-        sched, info = replay(t, policy=policy, topology=topo, params=_parse_params(param), seed=seed,
-                             overrides=_parse_sets(set_))
+        p = prepare(t)
+        topo = p.topology(topology)
+        sched, info = simulate(p.workload, policy, topo, _parse_params(param), seed, _parse_sets(set_),
+                               p.latencies, p.tasks)
         m = M.measure(sched, topo)
         if out is not None:
             import pyarrow.parquet as pq
@@ -379,7 +358,7 @@ def replay_cmd(
             pq.write_table(sched.intervals.to_arrow(), out, compression="zstd")
         exported = None
         if perfetto is not None:
-            from replay.export import schedule_to_perfetto
+            from replay.present.export import schedule_to_perfetto
 
             exported = schedule_to_perfetto(sched, perfetto, trace=t)
     result = {"trace": t.path, "policy": info.policy, "topology": info.topology, "params": info.params,
@@ -401,46 +380,14 @@ def replay_cmd(
 
 
 def _compare_table(res: dict) -> None:
+    """The comparison (``Comparison.to_dict()``) as a table fitted to the terminal."""
     from rich.console import Console
-    from rich.table import Table
+
+    from replay.present.tables import compare_table
 
     con = Console(width=None if sys.stdout.isatty() else 160)
-    runs = res["runs"]
-    base = next((r for r in runs if r["policy"] == "observed"), None)
-    v = res.get("validation") or {}
-
-    def err(key):
-        x = v.get(key)
-        return "" if x is None else f" ±{abs(x):.0%}"
-
-    def delta(r, get):
-        if base is None or r is base:
-            return ""
-        a, b = get(r), get(base)
-        if a is None or b in (None, 0):
-            return ""
-        return f" ({(a - b) / b:+.0%})"
-
-    title = "policies compared" + (f" (± = the replay's own error under {v['policy']}, from validate)" if v else "")
-    t = Table(title=title, title_justify="left")
-    for c in ("policy", "topology", "wait p50", "wait p99", "wait max", "Jain", "NUMA home", "migrations",
-              "switches"):
-        t.add_column(c, justify="left" if c in ("policy", "topology") else "right", no_wrap=True)
-    for r in runs:
-        cf = r["policy"] != "observed"
-        t.add_row(
-            r["policy"], r["topology"],
-            _ns(r["wait_ns"]["p50"]) + (err("wait_p50_rel_err") if cf else "") + delta(r, lambda x: x["wait_ns"]["p50"]),
-            _ns(r["wait_ns"]["p99"]) + (err("wait_p99_rel_err") if cf else "") + delta(r, lambda x: x["wait_ns"]["p99"]),
-            _ns(r["wait_ns"]["max"]) + delta(r, lambda x: x["wait_ns"]["max"]),
-            _num(r["fairness"]["jain"]),
-            _num(r["numa"]["home_fraction"], "{:.1%}"),
-            f"{r['migrations']['total']:,}" + (err("migrations_rel_err") if cf else "")
-            + delta(r, lambda x: x["migrations"]["total"]),
-            f"{r['context_switches']:,}" + (err("switches_rel_err") if cf else "")
-            + delta(r, lambda x: x["context_switches"]),
-        )
-    con.print(t)
+    con.print(compare_table(res, con.width))
+    v = res.get("validation")
     if v:
         con.print(f"validation ({v['policy']} replayed on the recorded machine vs the recording): wait p50 "
                   f"{_num(v['wait_p50_rel_err'], '{:+.1%}')}, p99 {_num(v['wait_p99_rel_err'], '{:+.1%}')}, per-task "
@@ -475,44 +422,43 @@ def compare(
     the recorded machine, compared with the recording).
     """
     with _user_errors():
-        from replay.compare import compare as run_compare
+        from replay.study.comparison import compare as run_compare
 
         t = _load(trace, fmt, progress)
         if perfetto is not None and perfetto.exists() and not perfetto.is_dir():
             _fail(f"--perfetto {perfetto}: exists and is not a directory")
         res = run_compare(t, [p.strip() for p in policies.split(",") if p.strip()], topology or [None],
                           params=_parse_params(param), overrides=_parse_sets(set_), seed=seed,
-                          keep_schedules=perfetto is not None or report is not None)
+                          keep_schedules=perfetto is not None)
         written = _compare_outputs(res, t, perfetto, report)
-    res.pop("_schedules", None)
     if as_json:
-        _print_json(res["runs"] if not res.get("validation") else res)
+        _print_json(res.to_dict())
     else:
-        _compare_table(res)
+        _compare_table(res.to_dict())
     for line in written:
         typer.echo(line, err=as_json)
 
 
-def _compare_outputs(res: dict, trace, perfetto: Optional[Path], report: Optional[Path]) -> list[str]:
+def _compare_outputs(res, trace, perfetto: Optional[Path], report: Optional[Path]) -> list[str]:
     """Write the Perfetto traces of a comparison's runs (one per run into the directory
-    ``perfetto``) and its HTML report; returns the "wrote ..." lines to print."""
+    ``perfetto``; the runs kept their schedules) and its HTML report; returns the
+    "wrote ..." lines to print."""
     import re
 
     lines = []
-    schedules = res.get("_schedules") or {}
     if perfetto is not None:
-        from replay.export import schedule_to_perfetto
+        from replay.present.export import schedule_to_perfetto
 
         perfetto.mkdir(parents=True, exist_ok=True)
-        for (pol, topo), sched in schedules.items():
-            name = re.sub(r"[^A-Za-z0-9._-]+", "_", f"{pol}-{topo}") + ".pftrace"
-            ex = schedule_to_perfetto(sched, perfetto / name, trace=trace)
+        for run in res.runs:
+            name = re.sub(r"[^A-Za-z0-9._-]+", "_", f"{run.policy}-{run.topology}") + ".pftrace"
+            ex = schedule_to_perfetto(run.schedule, perfetto / name, trace=trace)
             lines.append(f"wrote {ex.path} ({ex.events:,} events)")
-            lines += [f"warning: {pol} on {topo}: {w}" for w in ex.warnings]
+            lines += [f"warning: {run.policy} on {run.topology}: {w}" for w in ex.warnings]
     if report is not None:
-        from replay.report import write_report
+        from replay.present.report import write_report
 
-        lines.append(f"wrote {write_report(res, report, schedules)}")
+        lines.append(f"wrote {write_report(res, report)}")
     return lines
 
 
@@ -536,7 +482,7 @@ def validate(
     switches_rel_err, migrations_rel_err, observed, replayed.
     """
     with _user_errors():
-        from replay.validate import validate as run_validate
+        from replay.study.validation import validate as run_validate
 
         t = _load(trace, fmt, progress)
         v = run_validate(t, policy=policy, topology=topology, params=_parse_params(param))
@@ -614,7 +560,7 @@ def sweep(
         _fail(f"--top {top}: expected >= 1")
     show = sys.stderr.isatty() if progress is None else progress
     with _user_errors():
-        from replay.sweep import best, best_table, run
+        from replay.study.sweeps import best, run
 
         try:
             res = run(trace, policy=policy or ["eevdf"], grid=grid, random=random, seed=seed or [0],
@@ -635,6 +581,8 @@ def sweep(
     con = Console(width=None if sys.stdout.isatty() else 160)
     con.print(f"{res.frame.height:,} runs ({res.executed:,} now, {res.skipped:,} from before) in "
               f"{res.wall_s:.1f} s; wrote {res.output}", highlight=False)
+    from replay.present.tables import best_table
+
     con.print(best_table(b, res.higher_is_better))
 
 
@@ -661,7 +609,7 @@ def demo(
     t0 = time.perf_counter()
     with _user_errors():
         import traces
-        from replay.compare import compare as run_compare
+        from replay.study.comparison import compare as run_compare
 
         t = traces.load(traces.SAMPLE_NAME)
         if not as_json:
@@ -671,13 +619,12 @@ def demo(
                        f"{', '.join(DEMO_POLICIES[1:])} on the recorded machine and on "
                        f"{', '.join(x for x in DEMO_TOPOLOGIES if x)}; the first run compiles the engine "
                        "(a minute or two)...", err=True)
-        res = run_compare(t, DEMO_POLICIES, DEMO_TOPOLOGIES, keep_schedules=not no_report)
+        res = run_compare(t, DEMO_POLICIES, DEMO_TOPOLOGIES)
         written = [] if no_report else _compare_outputs(res, t, None, report)
-    res.pop("_schedules", None)
     if as_json:
-        _print_json(res)
+        _print_json(res.to_dict())
     else:
-        _compare_table(res)
+        _compare_table(res.to_dict())
     for line in written:
         typer.echo(line, err=as_json)
     if not as_json:

@@ -1,7 +1,7 @@
 """Policy tuning sweeps: replay traces under a grid (or a random sample) of parameter
 values, on one machine (a process pool) or on a Ray cluster.
 
->>> from replay.sweep import sweep
+>>> from replay import sweep
 >>> df = sweep(["trace.dat"], policy=["eevdf", "cfs"], grid={"base_slice_ns": "1ms:4ms:1ms"},
 ...            output="results.parquet")
 
@@ -17,26 +17,29 @@ parameters), ``seed``, ``default`` (the policy's default configuration), ``param
 ``cpu_time_rel_err_max``, ``switches_rel_err``, ``migrations_rel_err``: replay.validate,
 the recorded policy replayed on the recorded machine) and ``warnings``.
 
-How a sweep runs:
+How a sweep runs (:func:`run`, one function per step):
 
-1. Everything the user gave is checked first (policies, grid names and values,
-   topologies, ``--set``, the engine), with the valid choices in the error.
-2. One tiny replay per policy in the parent fills numba's disk cache (or loads it), so
-   workers load the compiled engine instead of compiling it concurrently; each worker
-   loads it once. The objective is checked against the metric names.
-3. Each trace is read once; its Parquet bundle and workload (``Workload.write``) go to
-   a work directory beside the output (``OUTPUT.sweep.d/``), which local workers read;
-   Ray workers get the same files through the object store (once per trace and worker).
-   The validation run of each trace happens here too.
-4. The configurations run; each finished row is appended to
+1. ``_check``: everything the user gave is checked first (policies, grid names and
+   values, topologies, ``--set``, the engine), with the valid choices in the error.
+2. ``_resume``: the rows already in the output file or its journal.
+3. ``warm``: one tiny replay per policy in the parent fills numba's disk cache (or loads
+   it), so workers load the compiled engine instead of compiling it concurrently; each
+   worker loads it once. The objective is checked against the metric names.
+4. ``_prepare_traces``: each trace is read and prepared once (``replay.prepare``: the
+   observed schedule, workload and recorded latencies) and validated with it; what
+   replays need of it (``PreparedTrace.for_workers``) is shipped to the workers as it is:
+   pickled once into a work directory beside the output (``OUTPUT.sweep.d/``) for local
+   workers, put once into Ray's object store for Ray workers; each worker keeps the last
+   two it loaded.
+5. ``_execute``: the configurations run; each finished row is appended to
    ``OUTPUT.sweep.d/journal.jsonl`` at once (at most 2 per worker are queued), so an
    interrupted or killed sweep loses only the configurations in flight. Rerunning with
    the same output skips every row already in the output file or the journal; rows of
    other configurations already in the file are kept.
-5. The rows are sorted (trace, policy, topology, overrides, parameter values, seed)
-   and written to the output Parquet file, and the work directory is removed. For the
-   same inputs the file is the same except for the timing columns (``wall_s``,
-   ``run_s``), whether the sweep ran at once, resumed, locally or on Ray.
+6. ``_consolidate``: the rows are sorted (trace, policy, topology, overrides, parameter
+   values, seed) and written to the output Parquet file, and the work directory is
+   removed. For the same inputs the file is the same except for the timing columns
+   (``wall_s``, ``run_s``), whether the sweep ran at once, resumed, locally or on Ray.
 
 The default configuration of each policy is always part of the sweep (a grid point
 whose values are all the defaults *is* the default configuration), so the best
@@ -49,198 +52,39 @@ on first use.
 
 from __future__ import annotations
 
-import atexit
 import itertools
 import json
-import math
 import os
+import pickle
 import shutil
 import tempfile
 import time
 import uuid
 from collections import OrderedDict
 from contextlib import contextmanager
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import polars as pl
 
-from policies._params import Param, parse_value
 from traces.errors import TraceError
+
+from .. import metrics as M
+from ..metrics.catalog import is_known, metric
+from ..model.prepared import PreparedTrace, prepare
+from ..sim import simulate
+from .grid import (MAX_CONFIGS, MAX_VALUES_PER_PARAM, config_key, configurations, expand,  # noqa: F401
+                   parse_grid)
+from .validation import ERROR_KEYS, validate
 
 #: Columns that identify a row (with the ``param.*`` columns, in ``config``).
 KEY_COLUMNS = ("trace", "policy", "topology", "overrides", "config", "seed")
 #: replay.validate keys copied into every row of the trace.
-VALIDATION_KEYS = ("wait_p50_rel_err", "wait_p99_rel_err", "cpu_time_rel_err_mean", "cpu_time_rel_err_max",
-                   "switches_rel_err", "migrations_rel_err")
-#: Metrics for which higher is better (prefixes); every other metric: lower is better.
-HIGHER_IS_BETTER = ("fairness.jain", "numa.home_fraction", "utilization")
+VALIDATION_KEYS = ERROR_KEYS
 #: Timing columns (they differ from run to run; everything else is deterministic).
 TIMING_COLUMNS = ("wall_s", "run_s")
-MAX_VALUES_PER_PARAM = 10_000
-MAX_CONFIGS = 1_000_000
 ENGINES = ("local", "ray")
-
-
-# --------------------------------------------------------------------------------------
-# grid
-# --------------------------------------------------------------------------------------
-
-def parse_grid(items) -> dict[str, object]:
-    """``--grid NAME=V1,V2`` / ``NAME=start:stop:step`` strings (or a dict NAME -> list of
-    values or such a string) -> {NAME: spec}. Values are interpreted per policy later."""
-    if items is None:
-        return {}
-    if isinstance(items, dict):
-        out = {}
-        for k, v in items.items():
-            if isinstance(v, (list, tuple)) and not v:
-                raise TraceError(f"--grid {k}: no values")
-            out[str(k).strip()] = v
-        return out
-    if isinstance(items, str):
-        items = [items]
-    out: dict[str, object] = {}
-    for it in items:
-        if "=" not in it:
-            raise TraceError(f"--grid {it!r}: expected NAME=V1,V2,... or NAME=START:STOP:STEP")
-        k, v = it.split("=", 1)
-        k, v = k.strip(), v.strip()
-        if not k or not v:
-            raise TraceError(f"--grid {it!r}: expected NAME=V1,V2,... or NAME=START:STOP:STEP")
-        if k in out:
-            raise TraceError(f"--grid {k} given twice; give all its values in one --grid {k}=V1,V2,...")
-        out[k] = v
-    return out
-
-
-def _dedupe(values) -> tuple:
-    seen, out = set(), []
-    for v in values:
-        key = (type(v) is bool, v)
-        if key not in seen:
-            seen.add(key)
-            out.append(v)
-    return tuple(out)
-
-
-def expand(p: Param, spec, policy: str | None = None) -> tuple:
-    """The parsed values of one grid dimension for parameter ``p``: a list ``V1,V2,...``
-    or an inclusive range ``START:STOP:STEP`` (int and duration parameters)."""
-    where = f" (policy {policy})" if policy else ""
-    try:
-        return _expand(p, spec, where)
-    except TraceError as e:
-        if e.detail.startswith("--param "):  # parse_value's message: say which --grid it came from
-            head, _, msg = e.detail.partition(": ")
-            raise TraceError(f"--grid {p.name}={spec}: value {head.split('=', 1)[-1]!r}: {msg}{where}") from None
-        raise
-
-
-def _expand(p: Param, spec, where: str) -> tuple:
-    if isinstance(spec, (list, tuple)):
-        return _dedupe(parse_value(p, v) for v in spec)
-    s = str(spec).strip()
-    if ":" in s and "," not in s:
-        parts = [x.strip() for x in s.split(":")]
-        if p.kind in ("bool", "choice"):
-            what = "on/off" if p.kind == "bool" else f"one of {', '.join(p.choices)}"
-            raise TraceError(f"--grid {p.name}={s}: {p.name} takes {what}{where}; list the values "
-                             f"(NAME=V1,V2), ranges START:STOP:STEP are for numbers and durations")
-        if len(parts) != 3 or not all(parts):
-            raise TraceError(f"--grid {p.name}={s}: a range is START:STOP:STEP (inclusive), e.g. "
-                             f"{p.name}={'1ms:4ms:500us' if p.kind == 'ns' else '1:8:1'}")
-        start, stop = parse_value(p, parts[0]), parse_value(p, parts[1])
-        try:
-            step = parse_value(replace(p, lo=None, hi=None), parts[2])
-        except TraceError:
-            raise TraceError(f"--grid {p.name}={s}: step {parts[2]!r} is not a "
-                             f"{'duration' if p.kind == 'ns' else 'number'}") from None
-        if not step > 0:
-            raise TraceError(f"--grid {p.name}={s}: the step must be > 0")
-        if stop < start:
-            raise TraceError(f"--grid {p.name}={s}: STOP is below START")
-        n = int(math.floor((stop - start) / step + 1e-9)) + 1
-        if n > MAX_VALUES_PER_PARAM:
-            raise TraceError(f"--grid {p.name}={s}: {n:,} values (at most {MAX_VALUES_PER_PARAM:,} per "
-                             "parameter); use a bigger step")
-        ints = all(isinstance(x, int) and not isinstance(x, bool) for x in (start, stop, step))
-        vals = [start + i * step for i in range(n)]
-        if not ints:
-            vals = [round(v, 12) for v in vals]
-        return _dedupe(vals)
-    vals = [x.strip() for x in s.split(",")]
-    if not all(vals):
-        raise TraceError(f"--grid {p.name}={s}: empty value in the list")
-    return _dedupe(parse_value(p, v) for v in vals)
-
-
-def _check_names(policies, grid: dict) -> dict[str, dict[str, Param]]:
-    """{policy: {name: Param}} for the grid's names; every name must belong to at least
-    one of the policies (or the engine)."""
-    from .engine import all_params
-
-    by_policy = {pol: {p.name: p for p in all_params(pol)} for pol in policies}
-    known = set().union(*[set(d) for d in by_policy.values()]) if by_policy else set()
-    bad = [k for k in grid if k not in known]
-    if bad:
-        raise TraceError(f"--grid: unknown parameter(s) {', '.join(bad)} for policies {', '.join(policies)}; "
-                         f"valid: {', '.join(sorted(known, key=str.lower))}")
-    return {pol: {k: d[k] for k in grid if k in d} for pol, d in by_policy.items()}
-
-
-def configurations(policies, grid: dict, random: int | None = None, seed: int = 0) -> dict[str, list[dict]]:
-    """{policy: [config, ...]}: each config maps every grid name the policy takes to a
-    value; the policy's default configuration comes first. ``random``: draw that many
-    distinct configurations other than the default (deterministic for ``seed``) instead of
-    the full grid."""
-    if random is not None and random < 1:
-        raise TraceError(f"--random {random}: expected a number of configurations >= 1")
-    params = _check_names(policies, grid)
-    out = {}
-    for pol in policies:
-        ps = params[pol]
-        names = sorted(ps)
-        dims = [expand(ps[n], grid[n], pol) for n in names]
-        size = math.prod(len(d) for d in dims)
-        default = {n: ps[n].default for n in names}
-        # the default's position in the grid, when it is a grid point: never drawn (it always runs)
-        d_idx = tuple(next((i for i, v in enumerate(d) if v == default[n] and type(v) is type(default[n])), -1)
-                      for n, d in zip(names, dims))
-        in_grid = all(i >= 0 for i in d_idx)
-        if random is None:
-            if size > MAX_CONFIGS:
-                raise TraceError(f"--grid: {size:,} configurations for policy {pol} (at most {MAX_CONFIGS:,}); "
-                                 "narrow the grid or use --random N")
-            chosen = [dict(zip(names, combo)) for combo in itertools.product(*dims)]
-        elif random >= size - in_grid:
-            chosen = [dict(zip(names, combo)) for combo in itertools.product(*dims)]
-        else:
-            rng = np.random.default_rng(seed)
-            seen, chosen = ({d_idx} if in_grid else set()), []
-            tries = 0
-            while len(chosen) < random and tries < 100 * random:
-                tries += 1
-                idx = tuple(int(rng.integers(len(d))) for d in dims)
-                if idx in seen:
-                    continue
-                seen.add(idx)
-                chosen.append({n: d[i] for n, d, i in zip(names, dims, idx)})
-        configs = [default]
-        keys = {config_key(default)}
-        for c in chosen:
-            k = config_key(c)
-            if k not in keys:
-                keys.add(k)
-                configs.append(c)
-        out[pol] = configs
-    return out
-
-
-def config_key(config: dict) -> str:
-    """Canonical JSON of a configuration (sorted names)."""
-    return json.dumps({k: config[k] for k in sorted(config)}, sort_keys=True, separators=(",", ":"))
 
 
 # --------------------------------------------------------------------------------------
@@ -249,33 +93,25 @@ def config_key(config: dict) -> str:
 
 def objective_direction(objective: str) -> tuple[str, bool]:
     """(metric column, higher_is_better). ``min:M`` / ``max:M`` force the direction;
-    otherwise Jain indices, the NUMA home-node share and utilization are better higher,
-    every other metric (wait times, share error, switches, migrations, wall time) lower."""
+    otherwise the metric catalog's (replay.metrics.catalog): Jain indices, the NUMA
+    home-node share and utilization are better higher, every other metric (wait times,
+    share error, switches, migrations, wall time) lower."""
     o = objective.strip()
     if o.startswith(("min:", "max:")):
         return o[4:], o.startswith("max:")
-    return o, o.startswith(HIGHER_IS_BETTER)
+    return o, metric(o).higher_is_better
 
 
-def validation_key(metric: str) -> str:
-    """The validation error that bounds a difference in ``metric``: wait p50 for median
-    waits, wait p99 for the other wait-time figures, switches for context switches,
-    migrations for migrations, per-task CPU time (mean) for everything else."""
-    if metric.startswith("wait_ns") and metric.endswith(".p50"):
-        return "wait_p50_rel_err"
-    if metric.startswith(("wait_ns", "fairness.max_wait_ns")):
-        return "wait_p99_rel_err"
-    if metric in ("context_switches", "involuntary_switches"):
-        return "switches_rel_err"
-    if metric.startswith(("migrations.", "numa.cross_node")):
-        return "migrations_rel_err"
-    return "cpu_time_rel_err_mean"
+def validation_key(col: str) -> str | None:
+    """The validation error that bounds a difference in metric ``col`` (the catalog's:
+    None when validation does not measure that figure)."""
+    return metric(col).error_key
 
 
 def check_objective(objective: str, metric_columns) -> tuple[str, bool]:
     col, higher = objective_direction(objective)
     valid = set(metric_columns) | {"wall_s", "run_s", "events_simulated"}
-    if col not in valid and not col.startswith(("fairness.jain_by_nice.", "wait_ns_by_cause.")):
+    if col not in valid and not (is_known(col) and col.startswith(("fairness.jain_by_nice.", "wait_ns_by_cause."))):
         raise TraceError(f"--objective {objective!r}: not a metric; valid: {', '.join(sorted(valid))} "
                          "(min:METRIC / max:METRIC force the direction)")
     return col, higher
@@ -308,13 +144,12 @@ def flatten(m: dict, prefix: str = "") -> dict:
 
 @dataclass
 class _Share:
-    """What a worker needs for one trace: the bundle and the workload, on disk, and the
-    wakeup latencies measured in the recording (so workers skip the observed schedule)."""
+    """How a worker gets a trace's prepared copy (PreparedTrace.for_workers): a pickle
+    file (local workers) or a Ray object reference; workers keep the last two loaded."""
 
     token: str
-    bundle: str
-    workload: str
-    latencies: tuple[int, int]
+    path: str | None = None
+    ref: object = None
 
 
 @dataclass
@@ -325,7 +160,7 @@ class Job:
     trace: str
     policy: str
     config: dict
-    topology: object  # replay.topology.Topology
+    topology: object  # replay.model.topology.Topology
     topology_name: str
     seed: int
     overrides: tuple = ()
@@ -341,42 +176,36 @@ def _row_key(trace, policy, topology, overrides, config, seed) -> str:
     return json.dumps([trace, policy, topology, overrides or "", config, int(seed)])
 
 
-_CACHE: "OrderedDict[str, tuple]" = OrderedDict()
+_CACHE: "OrderedDict[str, PreparedTrace]" = OrderedDict()
 _CACHE_SIZE = 2
-_SHARES: dict[str, _Share] = {}
 
 
-def _load_share(share: _Share):
-    import traces
-
-    from .workload import Workload
-
+def _load_share(share: _Share) -> PreparedTrace:
     hit = _CACHE.get(share.token)
     if hit is not None:
         _CACHE.move_to_end(share.token)
         return hit
-    entry = (traces.load(share.bundle), Workload.read(share.workload), tuple(share.latencies))
-    _CACHE[share.token] = entry
+    if share.ref is not None:
+        import ray
+
+        prepared = ray.get(share.ref)
+    else:
+        with open(share.path, "rb") as f:
+            prepared = pickle.load(f)
+    _CACHE[share.token] = prepared
     while len(_CACHE) > _CACHE_SIZE:
         _CACHE.popitem(last=False)
-    return entry
+    return prepared
 
 
 def run_job(job: Job, share: _Share) -> dict:
     """Replay one configuration and measure it: the row's metric and timing columns."""
-    from . import metrics as M
-    from .engine import replay
+    from ..model.overrides import parse_all
 
-    trace, wl, (idle_lat, pre_lat) = _load_share(share)
-    params = dict(job.config)
-    # what replay() would measure from the recording itself (the same numbers)
-    if params.get("idle_wakeup_latency_ns", -1) < 0:
-        params["idle_wakeup_latency_ns"] = idle_lat
-    if params.get("preempt_latency_ns", -1) < 0:
-        params["preempt_latency_ns"] = pre_lat
+    prepared = _load_share(share)
     t0 = time.perf_counter()
-    sched, info = replay(wl, policy=job.policy, topology=job.topology, params=params, seed=job.seed,
-                         trace=trace, overrides=list(job.overrides) or None)
+    sched, info = simulate(prepared.workload, job.policy, job.topology, dict(job.config), job.seed,
+                           parse_all(job.overrides) or None, prepared.latencies, prepared.tasks)
     m = M.measure(sched, job.topology)
     run_s = time.perf_counter() - t0
     row = {"events_simulated": int(info.events_simulated), "wall_s": float(info.wall_s), "run_s": run_s}
@@ -406,22 +235,10 @@ def _pool_job(job: Job, share: _Share) -> tuple[str, dict]:
     return job.key, run_job(job, share)
 
 
-def _ray_job(job: Job, payload_ref: list) -> tuple[str, dict]:
-    """A Ray task: materialise the trace's files once per worker process, then run the job."""
-    share = _SHARES.get(job.share)
-    if share is None:
-        import ray
-
-        files, latencies = ray.get(payload_ref[0])
-        d = Path(tempfile.mkdtemp(prefix="schedreplay-sweep-"))
-        atexit.register(shutil.rmtree, d, True)
-        for rel, data in files.items():
-            p = d / rel
-            p.parent.mkdir(parents=True, exist_ok=True)
-            p.write_bytes(data)
-        share = _Share(job.share, str(d / "bundle"), str(d / "workload"), latencies)
-        _SHARES[job.share] = share
-    return job.key, run_job(job, share)
+def _ray_job(job: Job, refs: list) -> tuple[str, dict]:
+    """A Ray task: the trace's prepared copy comes from the object store (``refs[0]``,
+    fetched once per worker process), then the job runs."""
+    return job.key, run_job(job, _Share(job.share, ref=refs[0]))
 
 
 # --------------------------------------------------------------------------------------
@@ -432,14 +249,14 @@ def _tiny_workload():
     """Two tasks of one 2 ms burst each on 2 CPUs: enough to load every kernel."""
     from traces import schema
 
-    from .workload import Workload
+    from ..model.workload import Workload
 
     tasks = pl.from_arrow(pl.DataFrame({
         "tid": [1, 2], "tgid": [1, 2], "comm": ["warm-a", "warm-b"], "first_burst": [0, 1], "n_bursts": [1, 1],
         "first_action": [0, 0], "n_actions": [0, 0], "pinned_cpu": [-1, -1], "parent": [-1, -1], "nice": [0, 0],
     }).to_arrow().cast(schema.WL_TASKS.arrow_schema()))
     bursts = pl.from_arrow(pl.DataFrame({
-        "task": [0, 1], "demand_ns": [2_000_000, 2_000_000], "prio": [120, 120], "start_kind": [0, 0],
+        "task": [0, 1], "demand_ns": [2_000_000, 2_000_000], "prio": [schema.DEFAULT_PRIO] * 2, "start_kind": [0, 0],
         "start_ns": [0, 0], "abs_ns": [0, 0], "cause": [schema.BEGIN_TRACE_START] * 2, "end_kind": [1, 1],
         "sleep_state": [0, 0], "obs_cpu": [0, 0],
     }).to_arrow().cast(schema.WL_BURSTS.arrow_schema()))
@@ -454,16 +271,13 @@ def warm(policies) -> dict:
     """One tiny replay (and its metrics) per policy: compiles the engine, the policies and
     the metric kernels into numba's disk cache, or loads them from it. Returns the
     flattened metrics of the last run (their names are the metric columns)."""
-    from . import metrics as M
-    from .engine import replay
-    from .topology import from_spec
+    from ..model.topology import from_spec
 
     wl = _tiny_workload()
     topo = from_spec("1x2x1")
     m = {}
     for p in policies:
-        sched, _ = replay(wl, policy=p, topology=topo, params={"idle_wakeup_latency_ns": 0,
-                                                                "preempt_latency_ns": 0})
+        sched, _ = simulate(wl, p, topo, {"idle_wakeup_latency_ns": 0, "preempt_latency_ns": 0})
         m = flatten(M.measure(sched, topo))
     return m
 
@@ -598,24 +412,14 @@ def _listify(x, default=None) -> list:
     return list(x)
 
 
-def run(traces_, policy=("eevdf",), grid=None, random: int | None = None, seed=0, topology=None,
-        overrides=None, engine: str = "local", workers: int | None = None, ray_address: str | None = None,
-        objective: str = "wait_ns.p99", output=None, progress: bool | None = False, format: str | None = None,
-        status=None) -> SweepResult:
-    """Run a sweep (see :func:`sweep`); returns a :class:`SweepResult`. ``status``, when
-    given, is called with one-line progress messages (ingest, warm-up, validation)."""
-    import traces as T_
-
+def _check(trace_args, policy, seed, engine, workers, grid, random, overrides, topology, objective, ray_address,
+           output) -> dict:
+    """Step 1: every argument checked before any work; returns what the later steps use."""
     from policies import get_policy
 
-    from .overrides import parse_all
-    from .topology import Topology
-    from .topology import resolve as resolve_topology
+    from ..model.overrides import parse_all
+    from ..model.topology import resolve as resolve_topology
 
-    t_start = time.perf_counter()
-    say = status or (lambda msg: None)
-    # ---- 1. check everything before any work
-    trace_args = _listify(traces_)
     if not trace_args:
         raise TraceError("no trace given")
     policies = list(dict.fromkeys(_listify(policy, ["eevdf"])))
@@ -623,17 +427,14 @@ def run(traces_, policy=("eevdf",), grid=None, random: int | None = None, seed=0
         raise TraceError("no --policy given")
     for p in policies:
         get_policy(p)
-    seeds = [int(s) for s in _listify(seed, [0])] or [0]
-    seeds = list(dict.fromkeys(seeds))
+    seeds = list(dict.fromkeys(int(s) for s in _listify(seed, [0]))) or [0]
     if engine not in ENGINES:
         raise TraceError(f"--engine {engine!r}: expected one of {', '.join(ENGINES)}")
     if workers is not None and workers < 1:
         raise TraceError(f"--workers {workers}: expected >= 1")
-    g = parse_grid(grid)
-    configs = configurations(policies, g, random=random, seed=seeds[0])
-    ov_texts = [o if isinstance(o, str) else o.text for o in _listify(overrides)]
-    parse_all(ov_texts)
-    ov = tuple(ov_texts)
+    configs = configurations(policies, parse_grid(grid), random=random, seed=seeds[0])
+    ov = tuple(o if isinstance(o, str) else o.text for o in _listify(overrides))
+    parse_all(ov)
     topo_args = _listify(topology, [None]) or [None]
     for t in topo_args:
         if isinstance(t, str) and t not in ("", "recorded", "host") and not os.path.exists(t):
@@ -652,148 +453,174 @@ def run(traces_, policy=("eevdf",), grid=None, random: int | None = None, seed=0
     out_path = Path(output) if output is not None else None
     if out_path is not None and out_path.exists() and out_path.is_dir():
         raise TraceError("is a directory; -o takes the Parquet file to write", str(out_path))
+    return dict(policies=policies, seeds=seeds, configs=configs, overrides=ov, topo_args=topo_args,
+                obj_col=obj_col, higher=higher, out_path=out_path)
 
-    # ---- 2. resume state
-    work = Path(str(out_path) + ".sweep.d") if out_path is not None else None
-    journal = work / "journal.jsonl" if work is not None else None
-    previous = _read_output(out_path) if out_path is not None else []
-    journaled = _read_journal(journal) if out_path is not None else []
+
+def _resume(out_path: Path | None) -> tuple[Path | None, dict[str, dict]]:
+    """Step 2: the journal's path, and the rows already done (output file and journal)."""
+    if out_path is None:
+        return None, {}
+    journal = Path(str(out_path) + ".sweep.d") / "journal.jsonl"
     have: dict[str, dict] = {}
-    for r in previous + journaled:
+    for r in _read_output(out_path) + _read_journal(journal):
         have[_row_key_of(r)] = r
+    return journal, have
 
-    # ---- 3. the compiled engine in the disk cache (workers load it from there)
-    say("loading the compiled engine (compiling it on first use)")
-    metric_cols = list(warm(policies))
-    check_objective(objective, metric_cols)
 
-    # ---- 4. ingest once, share as Parquet
-    from .engine import measure_latencies
-    from .schedule import observed_schedule
-    from .validate import validate
-    from .workload import from_schedule
+def _trace_jobs(source, c: dict) -> list[Job]:
+    """Every configuration of one trace (a Trace or a PreparedTrace; the share token is
+    set once it is shipped)."""
+    from ..model.topology import resolve as resolve_topology
+
+    if isinstance(source, PreparedTrace):
+        topos = [source.topology(t) for t in c["topo_args"]]
+    else:
+        topos = [t if not isinstance(t, (str, type(None))) else resolve_topology(t, source) for t in c["topo_args"]]
+    jobs = []
+    for pol in c["policies"]:
+        for cfg_i, cfg in enumerate(c["configs"][pol]):
+            for topo in topos:
+                for s in c["seeds"]:
+                    jobs.append(Job("", str(source.path), pol, cfg, topo, topo.name or topo.describe(), s,
+                                    c["overrides"], default=cfg_i == 0))
+    return jobs
+
+
+def _prepare_traces(trace_args, c: dict, have: dict, work: Path, format, say) -> tuple[list[Job], dict, dict]:
+    """Step 4: each trace read, prepared and validated once; its replay part shipped
+    (pickled into ``work``; Ray puts it into its object store later). Returns (jobs,
+    shares by token, validation columns by trace path)."""
+    import traces as T_
 
     jobs: list[Job] = []
     shares: dict[str, _Share] = {}
     validations: dict[str, dict] = {}
-    seen_traces = set()
+    seen = set()
+    for i, arg in enumerate(trace_args):
+        if isinstance(arg, (T_.Trace, PreparedTrace)):
+            source = arg
+        else:
+            say(f"reading {arg}")
+            source = T_.load(arg, format=format)
+        if str(source.path) in seen:
+            continue
+        seen.add(str(source.path))
+        prev = next((r for r in have.values() if r.get("trace") == str(source.path) and r.get("validation_policy")),
+                    None)
+        if prev is not None:
+            validations[str(source.path)] = {"validation_policy": prev["validation_policy"],
+                                             **{k: prev.get(k) for k in VALIDATION_KEYS}}
+        tjobs = _trace_jobs(source, c)
+        jobs.extend(tjobs)
+        if all(j.key in have for j in tjobs) and str(source.path) in validations:
+            continue  # all done before: not even prepared
+        prepared = prepare(source)
+        if prepared.path not in validations:
+            say(f"validating the replay of {prepared.label}")
+            v = validate(prepared, seed=c["seeds"][0])
+            validations[prepared.path] = {"validation_policy": v["policy"],
+                                          **{k: _plain(v[k]) for k in VALIDATION_KEYS}}
+        token = uuid.uuid4().hex
+        path = work / "traces" / f"{i:03d}.pickle"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(path, "wb") as f:
+            pickle.dump(prepared.for_workers(), f, protocol=pickle.HIGHEST_PROTOCOL)
+        shares[token] = _Share(token, str(path))
+        for j in tjobs:
+            j.share = token
+        del prepared, source
+    return jobs, shares, validations
+
+
+def _execute(todo: list[Job], shares: dict, c: dict, engine: str, workers, ray_address, progress, journal,
+             validations: dict, tm: dict) -> dict[str, dict]:
+    """Step 5: run the configurations (serially, in a process pool or on Ray), each
+    finished row journaled at once. Returns the new rows by key."""
+    new_rows: dict[str, dict] = {}
+    by_key = {j.key: j for j in todo}
+    jf = open(journal, "a", encoding="utf-8") if journal is not None else None
+
+    def done(key: str, metrics_row: dict) -> None:
+        if "first_result_s" not in tm:
+            tm["first_result_s"] = time.perf_counter() - tm["submit"]
+        j = by_key[key]
+        row = {"trace": j.trace, "policy": j.policy, "topology": j.topology_name,
+               "overrides": "; ".join(j.overrides), "config": config_key(j.config), "seed": j.seed,
+               "default": j.default, **{f"param.{k}": _plain(v) for k, v in j.config.items()},
+               **metrics_row, **validations.get(j.trace, {})}
+        new_rows[key] = row
+        if jf is not None:
+            jf.write(json.dumps(row, separators=(",", ":")) + "\n")
+            jf.flush()
+
     try:
-        if work is None:
-            work = Path(tempfile.mkdtemp(prefix="schedreplay-sweep-"))
+        tm["submit"] = time.perf_counter()
+        if todo:
+            n = min(workers or _cpu_count(), len(todo)) if engine == "local" else workers
+            with _progress_bar(progress, len(todo), engine) as tick:
+                if engine == "ray":
+                    _run_ray(todo, shares, n, ray_address, done, tick, tm)
+                elif n == 1:
+                    for j in todo:
+                        k, r = _pool_job(j, shares[j.share])
+                        done(k, r)
+                        tick()
+                else:
+                    _run_pool(todo, shares, n, c["policies"], done, tick)
+    finally:
+        if jf is not None:
+            jf.close()
+    tm["run_s"] = time.perf_counter() - tm.pop("submit") - tm["start_s"]
+    if "first_result_s" in tm:
+        tm["first_result_s"] -= tm["start_s"]
+    return new_rows
+
+
+def _consolidate(jobs: list[Job], have: dict, new_rows: dict, out_path: Path | None, work: Path) -> pl.DataFrame:
+    """Step 6: this sweep's rows as a frame; the output file rewritten with every row
+    (earlier ones kept), and the work directory removed."""
+    frame = to_frame([new_rows.get(j.key) or have[j.key] for j in jobs])
+    if out_path is not None:
+        _write_parquet(to_frame(list({**have, **new_rows}.values())), out_path)
+        shutil.rmtree(work, ignore_errors=True)
+    return frame
+
+
+def run(traces_, policy=("eevdf",), grid=None, random: int | None = None, seed=0, topology=None,
+        overrides=None, engine: str = "local", workers: int | None = None, ray_address: str | None = None,
+        objective: str = "wait_ns.p99", output=None, progress: bool | None = False, format: str | None = None,
+        status=None) -> SweepResult:
+    """Run a sweep (see :func:`sweep`); returns a :class:`SweepResult`. ``status``, when
+    given, is called with one-line progress messages (ingest, warm-up, validation)."""
+    t_start = time.perf_counter()
+    say = status or (lambda msg: None)
+    c = _check(_listify(traces_), policy, seed, engine, workers, grid, random, overrides, topology, objective,
+               ray_address, output)
+    out_path = c["out_path"]
+    journal, have = _resume(out_path)
+    say("loading the compiled engine (compiling it on first use)")
+    check_objective(objective, list(warm(c["policies"])))
+    work = journal.parent if journal is not None else Path(tempfile.mkdtemp(prefix="schedreplay-sweep-"))
+    try:
         work.mkdir(parents=True, exist_ok=True)
-        for i, arg in enumerate(trace_args):
-            if isinstance(arg, T_.Trace):
-                tr, src_dir = arg, None
-            else:
-                say(f"reading {arg}")
-                tr = T_.load(arg, format=format)
-                src_dir = Path(os.fspath(arg)) if Path(os.fspath(arg)).is_dir() else None
-            if tr.path in seen_traces:
-                continue
-            seen_traces.add(tr.path)
-            topos: list[Topology] = [t if isinstance(t, Topology) else resolve_topology(t, tr) for t in topo_args]
-            names = [t.name or t.describe() for t in topos]
-            tjobs = []
-            for pol in policies:
-                for cfg_i, cfg in enumerate(configs[pol]):
-                    for topo, tname in zip(topos, names):
-                        for s in seeds:
-                            tjobs.append(Job("", tr.path, pol, cfg, topo, tname, s, ov, default=cfg_i == 0))
-            todo = [j for j in tjobs if j.key not in have]
-            prev_v = next((r for r in have.values() if r.get("trace") == tr.path and r.get("validation_policy")),
-                          None)
-            if prev_v is not None:
-                validations[tr.path] = {"validation_policy": prev_v["validation_policy"],
-                                        **{k: prev_v.get(k) for k in VALIDATION_KEYS}}
-            if not todo and tr.path in validations:
-                jobs.extend(tjobs)
-                continue
-            token = uuid.uuid4().hex
-            d = work / "traces" / f"{i:03d}"
-            if src_dir is not None and (src_dir / "events.parquet").exists():
-                bundle = src_dir
-            else:
-                say(f"writing the bundle of {tr.path}")
-                bundle = tr.write(d / "bundle")
-            obs = observed_schedule(tr)
-            wl = from_schedule(tr, obs)
-            wl.write(d / "workload")
-            share = _Share(token, str(bundle), str(d / "workload"), tuple(int(x) for x in measure_latencies(obs)))
-            shares[token] = share
-            for j in tjobs:
-                j.share = token
-            jobs.extend(tjobs)
-            if tr.path not in validations:
-                say(f"validating the replay of {os.path.basename(tr.path)}")
-                v = validate(tr, seed=seeds[0])
-                validations[tr.path] = {"validation_policy": v["policy"],
-                                        **{k: _plain(v[k]) for k in VALIDATION_KEYS}}
-            del tr, obs, wl
+        jobs, shares, validations = _prepare_traces(_listify(traces_), c, have, work, format, say)
         todo = [j for j in jobs if j.key not in have]
         skipped = len(jobs) - len(todo)
         say(f"{len(jobs):,} configurations, {skipped:,} already done, {len(todo):,} to run")
-
-        # ---- 5. run
-        new_rows: dict[str, dict] = {}
-        by_key = {j.key: j for j in todo}
-        jf = open(journal, "a", encoding="utf-8") if out_path is not None else None
-
         tm = {"prepare_s": time.perf_counter() - t_start, "start_s": 0.0}
-
-        def done(key: str, metrics_row: dict) -> None:
-            if "first_result_s" not in tm:
-                tm["first_result_s"] = time.perf_counter() - tm["submit"]
-            j = by_key[key]
-            row = {"trace": j.trace, "policy": j.policy, "topology": j.topology_name,
-                   "overrides": "; ".join(j.overrides), "config": config_key(j.config), "seed": j.seed,
-                   "default": j.default, **{f"param.{k}": _plain(v) for k, v in j.config.items()},
-                   **metrics_row, **validations.get(j.trace, {})}
-            new_rows[key] = row
-            if jf is not None:
-                jf.write(json.dumps(row, separators=(",", ":")) + "\n")
-                jf.flush()
-
-        try:
-            tm["submit"] = time.perf_counter()
-            if todo:
-                n = min(workers or _cpu_count(), len(todo)) if engine == "local" else workers
-                with _progress_bar(progress, len(todo), engine) as tick:
-                    if engine == "ray":
-                        _run_ray(todo, shares, n, ray_address, done, tick, tm)
-                    elif n == 1:
-                        for j in todo:
-                            k, r = _pool_job(j, shares[j.share])
-                            done(k, r)
-                            tick()
-                    else:
-                        _run_pool(todo, shares, n, policies, done, tick)
-        finally:
-            if jf is not None:
-                jf.close()
-        tm["run_s"] = time.perf_counter() - tm.pop("submit") - tm["start_s"]
-        if "first_result_s" in tm:
-            tm["first_result_s"] -= tm["start_s"]
+        new_rows = _execute(todo, shares, c, engine, workers, ray_address, progress, journal, validations, tm)
         t_write = time.perf_counter()
-
-        # ---- 6. consolidate
-        mine = [new_rows.get(j.key) or have[j.key] for j in jobs]
-        frame = to_frame(mine)
-        if out_path is not None:
-            all_rows = dict(have)
-            all_rows.update(new_rows)
-            _write_parquet(to_frame(list(all_rows.values())), out_path)
-            shutil.rmtree(work, ignore_errors=True)
+        frame = _consolidate(jobs, have, new_rows, out_path, work)
         tm["write_s"] = time.perf_counter() - t_write
     finally:
-        if work is not None:
-            if out_path is None or not journal.exists() or journal.stat().st_size == 0:
-                shutil.rmtree(work, ignore_errors=True)
-            else:
-                # the shared trace files are rebuilt on a rerun; the journal is what resumes
-                shutil.rmtree(work / "traces", ignore_errors=True)
-    b = best(frame, objective)
-    return SweepResult(frame, b, obj_col, higher, len(todo), skipped, time.perf_counter() - t_start,
-                       str(out_path) if out_path is not None else None, tm)
+        if out_path is None or not journal.exists() or journal.stat().st_size == 0:
+            shutil.rmtree(work, ignore_errors=True)
+        else:
+            # the shipped traces are rebuilt on a rerun; the journal is what resumes
+            shutil.rmtree(work / "traces", ignore_errors=True)
+    return SweepResult(frame, best(frame, objective), c["obj_col"], c["higher"], len(todo), skipped,
+                       time.perf_counter() - t_start, str(out_path) if out_path is not None else None, tm)
 
 
 def sweep(traces, policy=("eevdf",), grid=None, random: int | None = None, seed=0, topology=None,
@@ -910,7 +737,7 @@ def _main_not_reimported():
 
 def _run_ray(todo, shares, n, address, done, tick, tm: dict) -> None:
     """The Ray engine: one task per configuration, at most 2 x the cluster's CPUs in flight;
-    each trace's files go to the object store once."""
+    each trace's prepared copy goes to the object store once."""
     import ray
 
     started = False
@@ -924,12 +751,9 @@ def _run_ray(todo, shares, n, address, done, tick, tm: dict) -> None:
     pending: list = []
     try:
         payloads = {}
-        for token, sh in shares.items():
-            files = {}
-            for sub, d in (("bundle", sh.bundle), ("workload", sh.workload)):
-                for p in sorted(Path(d).glob("*.parquet")):
-                    files[f"{sub}/{p.name}"] = p.read_bytes()
-            payloads[token] = ray.put((files, sh.latencies))
+        for token, sh in shares.items():  # each prepared copy into the object store once
+            with open(sh.path, "rb") as f:
+                payloads[token] = ray.put(pickle.load(f))
         task = ray.remote(num_cpus=1, max_retries=1)(_ray_job)
         tm["start_s"] = time.perf_counter() - tm["submit"]
         window = max(4, 2 * int(ray.cluster_resources().get("CPU", 1)))
@@ -969,9 +793,9 @@ def best(frame: pl.DataFrame, objective: str = "wait_ns.p99", top: int = 1) -> p
     overrides), averaged over seeds, against the policy's default configuration:
     ``config`` (its parameter values), ``changes`` (those that differ from the defaults),
     ``value``, ``default_value``, ``change`` ((value - default) / |default|),
-    ``validation_error`` (the |relative error| of the replay on this trace for the
-    metric's kind, see :func:`validation_key`) and ``beyond_error`` (|change| >
-    validation_error: a difference the replay can resolve)."""
+    ``validation_error`` (the |relative error| of the replay on this trace for that
+    metric, see :func:`validation_key`; null when validation does not measure it) and
+    ``beyond_error`` (|change| > validation_error: a difference the replay can resolve)."""
     col, higher = objective_direction(objective)
     group = ["trace", "policy", "topology", "overrides"]
     empty = pl.DataFrame(schema={**{c: pl.String for c in group}, "config": pl.String, "changes": pl.String,
@@ -984,7 +808,7 @@ def best(frame: pl.DataFrame, objective: str = "wait_ns.p99", top: int = 1) -> p
         return empty
     vkey = validation_key(col)
     f = frame.with_columns(pl.col(col).cast(pl.Float64).alias("_obj"),
-                           (pl.col(vkey).cast(pl.Float64).abs() if vkey in frame.columns
+                           (pl.col(vkey).cast(pl.Float64).abs() if vkey is not None and vkey in frame.columns
                             else pl.lit(None, pl.Float64)).alias("_verr"))
     per = (f.group_by([*group, "config"], maintain_order=True)
            .agg(pl.col("_obj").mean().alias("value"), pl.col("default").first().alias("_default"),
@@ -1011,46 +835,3 @@ def best(frame: pl.DataFrame, objective: str = "wait_ns.p99", top: int = 1) -> p
                          "beyond_error": None if change is None or verr is None else abs(change) > verr,
                          "configs": g.height, "seeds": r["seeds"]})
     return pl.DataFrame(rows, schema=empty.schema) if rows else empty
-
-
-def best_table(b: pl.DataFrame, higher: bool):
-    """A rich Table of :func:`best`'s rows."""
-    from rich.table import Table
-
-    def dur(v) -> str:
-        v = float(v)
-        for unit, div in (("s", 1e9), ("ms", 1e6), ("us", 1e3)):
-            if abs(v) >= div:
-                return f"{v / div:.4g}{unit}"
-        return f"{v:.0f}ns"
-
-    def fmt(v, metric):
-        if v is None:
-            return "-"
-        if metric.startswith("wait_ns") or metric.endswith("_ns"):
-            return dur(v)
-        return f"{v:.4g}"
-
-    def param(k, v) -> str:
-        if k.endswith("_ns") and isinstance(v, (int, float)) and not isinstance(v, bool) and v > 0:
-            return f"{k}={dur(v)}"
-        if isinstance(v, bool):
-            return f"{k}={'on' if v else 'off'}"
-        return f"{k}={v}"
-
-    obj = b["objective"][0] if b.height else ""
-    t = Table(title=f"best configuration per trace, policy and topology for {obj} "
-                    f"({'higher' if higher else 'lower'} is better)", title_justify="left")
-    for c in ("trace", "policy", "topology", "configuration (vs defaults)", "value", "default", "change",
-              "replay error", "beyond error"):
-        t.add_column(c, justify="right" if c in ("value", "default", "change", "replay error") else "left",
-                     overflow="fold")
-    for r in b.iter_rows(named=True):
-        shown = ", ".join(param(k, v) for k, v in json.loads(r["changes"] or "{}").items()) or "(the defaults)"
-        t.add_row(os.path.basename(str(r["trace"])), r["policy"],
-                  r["topology"] + (f" [{r['overrides']}]" if r["overrides"] else ""), shown,
-                  fmt(r["value"], obj), fmt(r["default_value"], obj),
-                  "-" if r["change"] is None else f"{r['change']:+.1%}",
-                  "-" if r["validation_error"] is None else f"±{r['validation_error']:.1%}",
-                  "-" if r["beyond_error"] is None else ("yes" if r["beyond_error"] else "no (within error)"))
-    return t

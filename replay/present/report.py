@@ -1,33 +1,33 @@
 """The HTML report of a comparison: one self-contained file.
 
->>> from replay.compare import compare
->>> from replay.report import write_report
->>> res = compare(trace, topologies=(None, "2x8x2"), keep_schedules=True)
->>> write_report(res, "report.html")
+>>> from replay import compare
+>>> from replay.present.report import write_report
+>>> write_report(compare(trace, topologies=(None, "2x8x2")), "report.html")
+
+The report renders a :class:`replay.study.comparison.Comparison` as it is: every number,
+table and plot comes from its runs' plain data (metrics, per-task tables, waits, per-CPU
+utilisation); nothing is measured again. Given only ``Comparison.to_dict()`` (what
+``compare --json`` prints), it has the tables without the plots.
 
 The file needs nothing but a browser: CSS is inline, every plot is an inline
 SVG drawn by matplotlib (rasters inside it, like the utilisation heatmaps, are
 ``data:`` PNGs), there is no script and no reference to any other file or
 address. It holds, in order:
 
-* the comparison table (the figures of ``compare``, with the replay's own
-  validation error beside every counterfactual figure and the change against
-  the recording); each number cell carries the exact JSON value in
-  ``data-value`` and its key in ``data-key``;
+* the comparison table (replay.present.tables.COMPARE_COLUMNS, with the replay's own
+  validation error beside every counterfactual figure and the change against the
+  recording); each number cell carries the exact JSON value in ``data-value`` and its
+  key in ``data-key``;
 * the validation block (the recorded policy replayed on the recorded machine
   against the recording: the error bar of every figure);
 * wait-time CDFs, one plot per machine, every policy on it (log x);
 * per run, the busiest tasks (top 15 by CPU time): CPU time and time spent
-  waiting, and a table of their wait percentiles;
+  waiting, and a table of their wait percentiles (TASK_COLUMNS);
 * per run, per-CPU utilisation over time (a heatmap: CPUs x time buckets);
 * NUMA locality per run: home-node share of CPU time, cross-node migrations;
 * the parameters of each run (values that differ from the default marked);
 * every run's warnings, and the comparison as JSON
   (``<script type="application/json" id="compare-data">``, data only).
-
-Plots need the schedules (``compare(..., keep_schedules=True)`` keeps them in
-``_schedules``, keyed by (policy, topology), or pass ``schedules``); without
-them the report has the tables only.
 """
 
 from __future__ import annotations
@@ -43,9 +43,10 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-from . import metrics as M
-from .compare import OBSERVED
+from ..study.comparison import Comparison
+from ..study.runs import OBSERVED, Run
 from .plots import fmt_ns, style_wait_cdf, wait_cdf_points
+from .tables import COMPARE_COLUMNS, TASK_COLUMNS, get as _get
 
 TOP_TASKS = 15
 TIME_BUCKETS = 240
@@ -98,15 +99,6 @@ footer { margin-top: 40px; color: var(--muted); font-size: 12px; }
 
 def _esc(s) -> str:
     return html.escape(str(s), quote=True)
-
-
-def _get(d: dict, key: str):
-    """d["a"]["b"] for key "a.b" (None when missing)."""
-    for k in key.split("."):
-        if not isinstance(d, dict) or k not in d:
-            return None
-        d = d[k]
-    return d
 
 
 def _color(policy: str, i: int = 0) -> str:
@@ -195,19 +187,6 @@ def _cdf_svg(figs: _Figures, series: list[tuple[str, str, str, np.ndarray]], tit
     return figs.svg(fig, title)
 
 
-def _task_frame(sched) -> pl.DataFrame:
-    """Per task of a schedule: tid, comm, cpu_time_ns, wait_total_ns, waits, p50, p99, max (ns)."""
-    r = M.running(sched).group_by("tid").agg(cpu_time_ns=(pl.col("end_ns") - pl.col("start_ns")).sum())
-    w = M.waits(sched).group_by("tid").agg(wait_total_ns=pl.col("wait_ns").sum(),
-                                          *M.wait_stat_exprs()).rename({"wait_ns_count": "waits"})
-    names = sched.tasks.select(pl.col("tid").cast(pl.Int32), pl.col("comm").cast(pl.String))
-    t = r.with_columns(pl.col("tid").cast(pl.Int32)).join(w.with_columns(pl.col("tid").cast(pl.Int32)), on="tid",
-                                                           how="left")
-    t = t.join(names, on="tid", how="left").with_columns(
-        pl.col("comm").fill_null(""), pl.col("wait_total_ns").fill_null(0), pl.col("waits").fill_null(0))
-    return t.sort(["cpu_time_ns", "tid"], descending=[True, False])
-
-
 def _tasks_svg(figs: _Figures, top: pl.DataFrame, run: dict) -> str:
     """Two horizontal bar panels: CPU time and time spent waiting (ms) of the busiest tasks."""
     n = max(top.height, 1)
@@ -233,31 +212,6 @@ def _tasks_svg(figs: _Figures, top: pl.DataFrame, run: dict) -> str:
     fig.suptitle(f"busiest tasks: {_label(run)}", fontsize=10)
     fig.tight_layout()
     return figs.svg(fig, f"busiest tasks of {_label(run)}")
-
-
-def utilization_grid(sched, buckets: int = TIME_BUCKETS) -> tuple[np.ndarray, np.ndarray]:
-    """Busy fraction of every CPU in ``buckets`` equal time buckets over the schedule:
-    (grid [n_cpus, buckets] in 0..1, bucket edges in ns from the schedule's start)."""
-    n_cpus = max(int(sched.n_cpus), 1)
-    span = max(int(sched.end_ns - sched.start_ns), 1)
-    edges = np.linspace(0.0, float(span), buckets + 1)
-    grid = np.zeros((n_cpus, buckets))
-    r = M.running(sched)
-    if r.height == 0:
-        return grid, edges
-    cpu = r["cpu"].to_numpy().astype(np.int64)
-    s = np.clip((r["start_ns"].to_numpy() - sched.start_ns).astype(np.float64), 0, span)
-    e = np.clip((r["end_ns"].to_numpy() - sched.start_ns).astype(np.float64), 0, span)
-    for c in np.unique(cpu):
-        if c < 0 or c >= n_cpus:
-            continue
-        sel = cpu == c
-        ss, ee = np.sort(s[sel]), np.sort(e[sel])
-        cs, ce = np.r_[0.0, np.cumsum(ss)], np.r_[0.0, np.cumsum(ee)]
-        ks, ke = np.searchsorted(ss, edges, "right"), np.searchsorted(ee, edges, "right")
-        busy = (edges * ks - cs[ks]) - (edges * ke - ce[ke])  # busy time in [0, edge)
-        grid[c] = np.diff(busy) / np.diff(edges)
-    return np.clip(grid, 0, 1), edges
 
 
 def _util_svg(figs: _Figures, items: list[tuple[dict, np.ndarray, np.ndarray]]) -> str:
@@ -309,32 +263,16 @@ def _numa_svg(figs: _Figures, runs: list[dict]) -> str:
 
 # -- tables -----------------------------------------------------------------------------
 
-#: Columns of the comparison table: (header, JSON key, formatter, validation error key, lower is better).
-_COLUMNS = (
-    ("wait p50", "wait_ns.p50", fmt_ns, "wait_p50_rel_err", True),
-    ("wait p99", "wait_ns.p99", fmt_ns, "wait_p99_rel_err", True),
-    ("wait p99.9", "wait_ns.p999", fmt_ns, None, True),
-    ("wait max", "wait_ns.max", fmt_ns, None, True),
-    ("waits", "wait_ns.count", lambda v: f"{v:,}", None, None),
-    ("Jain", "fairness.jain", lambda v: f"{v:.3f}", None, False),
-    ("share err.", "fairness.share_error", lambda v: f"{v:.3f}", None, True),
-    ("NUMA home", "numa.home_fraction", lambda v: f"{v:.1%}", None, False),
-    ("x-node migr.", "numa.cross_node_migrations", lambda v: f"{v:,}", None, True),
-    ("migrations", "migrations.total", lambda v: f"{v:,}", "migrations_rel_err", True),
-    ("switches", "context_switches", lambda v: f"{v:,}", "switches_rel_err", None),
-    ("util.", "utilization", lambda v: f"{v:.1%}", None, None),
-)
-
-
 def _json_value(v) -> str:
     return json.dumps(v)
 
 
-def _cell(run: dict, base: dict | None, key: str, fmt, err_key, lower_better, validation: dict | None) -> str:
+def _cell(run: dict, base: dict | None, col, validation: dict | None) -> str:
     """One number of the comparison table: the value, then its change against the recording
     and the replay's own error on it. A change within that error is not coloured."""
+    key, err_key, lower_better = col.key, col.error_key, {"lower": True, "higher": False}.get(col.better)
     v = _get(run, key)
-    text = "-" if v is None else _esc(fmt(v))
+    text = _esc(col.text(run))
     sub = []
     cf = run["policy"] != OBSERVED
     err = validation.get(err_key) if (cf and err_key and validation) else None
@@ -359,11 +297,11 @@ def _compare_table(res: dict) -> str:
     runs = res["runs"]
     base = next((r for r in runs if r["policy"] == OBSERVED), None)
     v = res.get("validation")
-    head = "".join(f"<th>{_esc(h)}</th>" for h, *_ in _COLUMNS)
+    head = "".join(f"<th>{_esc(c.header)}</th>" for c in COMPARE_COLUMNS)
     rows = []
     for i, r in enumerate(runs):
         sw = f'<span class="sw" style="background:{_color(r["policy"], i)}"></span>'
-        cells = "".join(_cell(r, base, key, fmt, ek, lb, v) for _, key, fmt, ek, lb in _COLUMNS)
+        cells = "".join(_cell(r, base, c, v) for c in COMPARE_COLUMNS)
         cls = ' class="observed"' if r["policy"] == OBSERVED else ""
         rows.append(f'<tr{cls} data-run="{_esc(_run_id(r))}"><td class="l" data-key="policy">{sw}{_esc(r["policy"])}'
                     f'</td><td class="l" data-key="topology">{_esc(r["topology"])}</td>{cells}</tr>')
@@ -397,7 +335,7 @@ def _defaults(policy: str) -> dict:
     try:
         from policies._params import resolve
 
-        from .engine import all_params
+        from ..sim import all_params
 
         return resolve(all_params(policy), None, policy)
     except Exception:  # an unknown policy name in a hand-made result: show values only
@@ -439,7 +377,7 @@ def _params_table(runs: list[dict]) -> str:
     if not runs:
         return '<p class="note">Only the recording: no replay parameters.</p>'
     try:
-        from .engine import ENGINE_PARAMS
+        from ..sim import ENGINE_PARAMS
 
         engine_names = [p.name for p in ENGINE_PARAMS]
     except Exception:  # pragma: no cover - the engine always imports where replays ran
@@ -458,16 +396,18 @@ def _params_table(runs: list[dict]) -> str:
 
 
 def _task_table(top: pl.DataFrame) -> str:
-    cols = (("tid", "tid", str), ("comm", "comm", str), ("CPU time", "cpu_time_ns", fmt_ns),
-            ("waits", "waits", lambda v: f"{v:,}"), ("waiting", "wait_total_ns", fmt_ns),
-            ("p50", "wait_ns_p50", fmt_ns), ("p99", "wait_ns_p99", fmt_ns), ("max", "wait_ns_max", fmt_ns))
-    head = "".join(f'<th{" class=l" if c == "comm" else ""}>{h}</th>' for h, c, _ in cols)
+    head = "".join(f'<th{" class=l" if c.align == "left" else ""}>{_esc(c.header)}</th>' for c in TASK_COLUMNS)
     body = []
     for row in top.iter_rows(named=True):
-        body.append("<tr>" + "".join(
-            f'<td{" class=l" if c == "comm" else ""}>{_esc("-" if row.get(c) is None else f(row[c]))}</td>'
-            for _, c, f in cols) + "</tr>")
+        body.append("<tr>" + "".join(f'<td{" class=l" if c.align == "left" else ""}>{_esc(c.text(row))}</td>'
+                                     for c in TASK_COLUMNS) + "</tr>")
     return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
+
+
+def busiest_tasks(run: Run, n: int = TOP_TASKS) -> pl.DataFrame:
+    """The ``n`` tasks of a run with the most CPU time (ties: lowest tid), from its task table."""
+    return run.tasks.filter(pl.col("cpu_time_ns") > 0).sort(["cpu_time_ns", "tid"],
+                                                            descending=[True, False]).head(n)
 
 
 def _run_summary(r: dict) -> str:
@@ -494,29 +434,25 @@ def _numa_row(r: dict) -> str:
 
 # -- the page ---------------------------------------------------------------------------
 
-def _public(res: dict) -> dict:
-    """The comparison without the kept schedules (the JSON of ``compare --json``)."""
-    return {k: v for k, v in res.items() if not k.startswith("_")}
-
-
 def _json_script(obj) -> str:
     text = json.dumps(obj, indent=1, default=str)
     text = text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
     return f'<script type="application/json" id="compare-data">{text}</script>'
 
 
-def render_report(compare_result: dict, schedules: dict | None = None, title: str | None = None) -> str:
-    """The report as one HTML string (see the module docstring for what it holds)."""
-    res = compare_result
+def render_report(comparison: Comparison | dict, title: str | None = None) -> str:
+    """The report as one HTML string (see the module docstring for what it holds):
+    ``comparison`` is a Comparison, or its ``to_dict()`` (tables only)."""
+    if isinstance(comparison, Comparison):
+        res, details = comparison.to_dict(), list(comparison.runs)
+    else:
+        res, details = comparison, None
     runs = list(res["runs"])
-    if schedules is None:
-        schedules = res.get("_schedules") or {}
     trace = str(res.get("trace") or "")
     name = os.path.basename(trace) or "trace"
     title = title or f"schedreplay: {name}"
     figs = _Figures()
-    keyed = [(r, schedules.get((r["policy"], r["topology"]))) for r in runs]
-    have = [(r, s) for r, s in keyed if s is not None]
+    have = list(zip(runs, details)) if details is not None else []
     base = next((r for r in runs if r["policy"] == OBSERVED), None)
     dur = (base or (runs[0] if runs else {})).get("duration_ns")
     topos = list(dict.fromkeys(r["topology"] for r in runs))
@@ -551,26 +487,27 @@ def render_report(compare_result: dict, schedules: dict | None = None, title: st
     if have:
         out.append('<p class="note">Empirical CDF of every wait, log time axis; the recording (black, dashed) '
                    "is in every plot for reference.</p><div class=\"grid\">")
-        obs = next((s for r, s in have if r["policy"] == OBSERVED), None)
+        obs = next((d for r, d in have if r["policy"] == OBSERVED), None)
         for topo in topos:
             series = []
             if obs is not None:
-                series.append(("observed (recorded)", _color(OBSERVED), "--", M.waits(obs)["wait_ns"].to_numpy()))
-            for i, (r, s) in enumerate(have):
+                series.append(("observed (recorded)", _color(OBSERVED), "--", obs.waits_ns))
+            for i, (r, d) in enumerate(have):
                 if r["topology"] == topo and r["policy"] != OBSERVED:
-                    series.append((r["policy"], _color(r["policy"], i), "-", M.waits(s)["wait_ns"].to_numpy()))
+                    series.append((r["policy"], _color(r["policy"], i), "-", d.waits_ns))
             if series:
                 out.append(f'<div class="card">{_cdf_svg(figs, series, f"wait time CDF on {topo}")}</div>')
         out.append("</div>")
     else:
-        out.append('<p class="note">No schedules were kept (compare(..., keep_schedules=True)): no plots.</p>')
+        out.append('<p class="note">Only the comparison\'s figures were given (its JSON), not its runs\' '
+                   "details: no plots.</p>")
 
     out.append(f'<h2 id="tasks">Busiest tasks (top {TOP_TASKS} by CPU time, per run)</h2>')
     if have:
         out.append('<p class="note">CPU time, and time spent waiting to run (the sum of the task\'s waits), with '
                    "the p99 wait beside it; the table under each plot has the percentiles.</p><div class=\"grid\">")
-        for r, s in have:
-            top = _task_frame(s).head(TOP_TASKS)
+        for r, d in have:
+            top = busiest_tasks(d)
             out.append(f'<div class="card" id="tasks-{_esc(_run_id(r))}"><h3>{_esc(_label(r))}</h3>'
                        f'<p class="note">{_run_summary(r)}</p>{_tasks_svg(figs, top, r)}'
                        f"<details><summary>table</summary>{_task_table(top)}</details></div>")
@@ -580,7 +517,7 @@ def render_report(compare_result: dict, schedules: dict | None = None, title: st
     if have:
         out.append(f'<p class="note">Busy fraction of each CPU in {TIME_BUCKETS} equal time buckets '
                    "(running intervals of any task; idle is dark).</p>")
-        items = [(r, *utilization_grid(s)) for r, s in have]
+        items = [(r, *d.utilization) for r, d in have]
         out.append(_util_svg(figs, items))
 
     out.append('<h2 id="numa">NUMA locality</h2>')
@@ -606,20 +543,17 @@ def render_report(compare_result: dict, schedules: dict | None = None, title: st
     else:
         out.append('<p class="note">None.</p>')
 
-    out.append(_json_script(_public(res)))
+    out.append(_json_script(res))
     stamp = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     out.append(f"<footer>Written by schedreplay on {stamp}. The comparison as JSON is embedded in this file "
                "(script id <code>compare-data</code>).</footer></body></html>")
     return "".join(out)
 
 
-def write_report(compare_result: dict, path, schedules: dict | None = None, title: str | None = None) -> Path:
-    """Write the HTML report of ``compare_result`` (what ``replay.compare.compare`` returns;
-    with ``keep_schedules=True`` for the plots) to ``path``; returns the path.
-
-    ``schedules``: {(policy, topology): Schedule}, default ``compare_result["_schedules"]``.
-    """
-    text = render_report(compare_result, schedules, title)
+def write_report(comparison: Comparison | dict, path, title: str | None = None) -> Path:
+    """Write the HTML report of ``comparison`` (what ``replay.compare`` returns, or its
+    ``to_dict()`` for the tables only) to ``path``; returns the path."""
+    text = render_report(comparison, title)
     path = Path(os.fspath(path))
     if path.parent and not path.parent.exists():
         path.parent.mkdir(parents=True, exist_ok=True)

@@ -15,6 +15,7 @@ from __future__ import annotations
 import fnmatch
 from dataclasses import dataclass, field
 
+from traces import schema
 from traces.errors import TraceError
 
 POLICIES = ("fair", "batch", "idle", "fifo", "rr")
@@ -104,8 +105,8 @@ def parse(text: str) -> Override:
                 o.policy = v
             elif k == "rtprio":
                 o.rtprio = int(v)
-                if not 1 <= o.rtprio <= 99:
-                    raise TraceError(f"{where}: rtprio={v} is outside 1..99")
+                if not 1 <= o.rtprio <= schema.MAX_RT_LEVEL:
+                    raise TraceError(f"{where}: rtprio={v} is outside 1..{schema.MAX_RT_LEVEL}")
             elif k == "nice":
                 o.nice = int(v)
                 if not -20 <= o.nice <= 19:

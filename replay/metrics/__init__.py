@@ -1,0 +1,17 @@
+"""Measurement: the metrics of a schedule, recorded or replayed, by one code path.
+
+>>> from replay import metrics
+>>> m = metrics.measure(schedule, topology)        # the dict ``metrics --json`` prints
+>>> metrics.waits(schedule)                        # one row per wait
+>>> metrics.task_table(schedule, topology)         # one row per task
+
+Definitions are in :mod:`replay.metrics.measures` (and the README's "Metrics").
+"""
+
+from .measures import (CAUSES, DEFAULT_WINDOW_NS, WAIT_STATS, Measurement, by_class, by_cpu, by_process, fairness,
+                       jain, measure, measure_all, running, share_errors, summarize, task_table, utilization_grid,
+                       wait_stat_exprs, waits)
+
+__all__ = ["CAUSES", "DEFAULT_WINDOW_NS", "WAIT_STATS", "Measurement", "by_class", "by_cpu", "by_process",
+           "fairness", "jain", "measure", "measure_all", "running", "share_errors", "summarize", "task_table",
+           "utilization_grid", "wait_stat_exprs", "waits"]

@@ -1,0 +1,92 @@
+"""What each metric is: its unit, which direction is better, and which validation error
+bounds a difference in it. One catalog for every table that shows metrics (terminal, HTML
+report, sweep results) and for sweeps' objectives.
+
+Keys are the dotted paths of the ``metrics --json`` object (``wait_ns.p99``,
+``fairness.jain``, ``migrations.cross_node``), as sweep output columns name them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+#: units: how a value reads
+NS = "ns"              # a duration
+COUNT = "count"        # a number of things
+FRACTION = "fraction"  # 0..1, shown as a percentage
+INDEX = "index"        # a dimensionless number (Jain's index, share error in CPUs)
+RATE = "rate"          # per second
+SECONDS = "s"
+
+
+@dataclass(frozen=True)
+class Metric:
+    """One metric: ``key`` (dotted JSON path), ``label`` (a short column header), ``unit``,
+    ``better`` ("lower", "higher" or None when neither is better: an amount of work), and
+    ``error_key``: the validation key (replay.validate) whose |relative error| is the
+    replay's own error on this figure, None when validation does not measure it."""
+
+    key: str
+    label: str
+    unit: str
+    better: str | None
+    error_key: str | None = None
+
+    @property
+    def higher_is_better(self) -> bool:
+        return self.better == "higher"
+
+
+_WAIT_STATS = {"count": ("waits", COUNT, None), "mean": ("wait mean", NS, "lower"), "p50": ("wait p50", NS, "lower"),
+               "p90": ("wait p90", NS, "lower"), "p99": ("wait p99", NS, "lower"),
+               "p999": ("wait p99.9", NS, "lower"), "max": ("wait max", NS, "lower")}
+#: the figures validation measures, and the error key of each
+_VALIDATED = {"wait_ns.p50": "wait_p50_rel_err", "wait_ns.p99": "wait_p99_rel_err",
+              "context_switches": "switches_rel_err", "migrations.total": "migrations_rel_err",
+              "cpu_time_ns": "cpu_time_rel_err_mean"}
+
+_FIXED = {
+    "duration_ns": ("duration", NS, None), "n_cpus": ("CPUs", COUNT, None), "n_tasks": ("tasks", COUNT, None),
+    "cpu_time_ns": ("CPU time", NS, None), "utilization": ("util.", FRACTION, "higher"),
+    "context_switches": ("switches", COUNT, None), "involuntary_switches": ("involuntary", COUNT, "lower"),
+    "migrations.total": ("migrations", COUNT, "lower"), "migrations.cross_llc": ("x-LLC migr.", COUNT, "lower"),
+    "migrations.cross_node": ("x-node migr.", COUNT, "lower"),
+    "fairness.jain": ("Jain", INDEX, "higher"), "fairness.jain_tasks": ("Jain tasks", COUNT, None),
+    "fairness.share_error": ("share err.", INDEX, "lower"), "fairness.share_error_max": ("share err. max", INDEX,
+                                                                                         "lower"),
+    "fairness.share_windows": ("share windows", COUNT, None), "fairness.window_ns": ("window", NS, None),
+    "fairness.max_wait_ns": ("longest wait", NS, "lower"),
+    "numa.home_fraction": ("NUMA home", FRACTION, "higher"),
+    "numa.cross_node_migrations": ("x-node migr.", COUNT, "lower"),
+    "numa.cross_node_migrations_per_s": ("x-node migr./s", RATE, "lower"),
+    "events_simulated": ("events", COUNT, None), "wall_s": ("wall", SECONDS, "lower"),
+    "run_s": ("run", SECONDS, "lower"),
+}
+
+
+def metric(key: str) -> Metric:
+    """The catalog entry of ``key`` (a metric the catalog does not list reads as a plain
+    number, lower is better)."""
+    err = _VALIDATED.get(key)
+    if key in _FIXED:
+        label, unit, better = _FIXED[key]
+        return Metric(key, label, unit, better, err)
+    head, _, stat = key.rpartition(".")
+    if (head == "wait_ns" or head.startswith("wait_ns_by_cause.")) and stat in _WAIT_STATS:
+        label, unit, better = _WAIT_STATS[stat]
+        if head != "wait_ns":
+            label = f"{head.rsplit('.', 1)[1]} {label}"
+        return Metric(key, label, unit, better, err)
+    if key.startswith("fairness.jain_by_nice."):
+        return Metric(key, f"Jain nice {key.rsplit('.', 1)[1]}", INDEX, "higher")
+    return Metric(key, key, INDEX, "lower")
+
+
+def is_known(key: str) -> bool:
+    """Whether ``key`` names a metric of the catalog (exactly, or a wait statistic by cause,
+    or Jain's index of a nice level)."""
+    if key in _FIXED:
+        return True
+    head, _, stat = key.rpartition(".")
+    return ((head == "wait_ns" or head.startswith("wait_ns_by_cause.")) and stat in _WAIT_STATS) or \
+        key.startswith("fairness.jain_by_nice.")

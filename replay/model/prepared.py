@@ -1,0 +1,86 @@
+"""A trace prepared once: what every study of it needs, each part built once.
+
+>>> from replay import prepare, compare, validate
+>>> p = prepare("trace.dat")          # read, observed schedule, workload, latencies
+>>> validate(p); compare(p, topologies=(None, "2x8x2"))   # nothing rebuilt
+
+``replay``, ``validate``, ``compare``, ``sweep`` and the report take a prepared trace (or
+anything ``prepare`` takes: a path, a bundle directory, ``@sample`` or a Trace) and share
+its parts: the observed schedule is built once, the workload from it once, the recorded
+wakeup latencies once. Sweeps ship ``for_workers()`` of it to their worker processes: the
+same object without the events and the observed schedule, which replays do not read.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, replace
+
+import polars as pl
+
+from traces.trace import Trace
+
+from .latencies import Latencies, measure_latencies
+from .schedule import Schedule, observed_schedule
+from .topology import Topology, from_trace
+from .topology import resolve as resolve_topology
+from .workload import Workload, from_schedule
+
+
+@dataclass(eq=False)
+class PreparedTrace:
+    """A trace with its observed schedule, workload, recorded latencies and topology.
+
+    ``trace`` and ``schedule`` are None in the copy shipped to sweep workers
+    (:meth:`for_workers`); everything a replay reads is always there."""
+
+    trace: Trace | None
+    schedule: Schedule | None
+    workload: Workload
+    latencies: Latencies
+    tasks: pl.DataFrame
+    recorded: Topology
+    path: str
+    kernel: str = ""
+    #: metrics of the observed schedule, by (topology, window): measured once per machine
+    observed_metrics: dict = field(default_factory=dict, repr=False)
+
+    @property
+    def label(self) -> str:
+        """A short name that tells traces apart: the file with its folder
+        (``d_nice_mix/trace.dat``), or the bundle folder's name."""
+        p = self.path.rstrip(os.sep)
+        parent = os.path.basename(os.path.dirname(p))
+        return f"{parent}/{os.path.basename(p)}" if parent else os.path.basename(p) or p
+
+    def topology(self, arg: str | Topology | None = None) -> Topology:
+        """``--topology`` resolved for this trace: None, "" or "recorded" is the recorded one."""
+        if isinstance(arg, Topology):
+            return arg
+        if arg is None or arg in ("", "recorded"):
+            return self.recorded
+        return resolve_topology(arg, self.trace)
+
+    def for_workers(self) -> "PreparedTrace":
+        """This prepared trace without what replays do not read (the events and the
+        observed schedule): what sweeps ship to their workers."""
+        return replace(self, trace=None, schedule=None, observed_metrics={})
+
+
+def prepare(source, format: str | None = None, progress=None) -> PreparedTrace:
+    """Prepare a trace once for every study of it: ``source`` is a PreparedTrace (returned
+    as it is), a Trace, or what ``traces.load`` takes (a file, a bundle directory,
+    ``@sample``; ``format`` and ``progress`` are passed on)."""
+    if isinstance(source, PreparedTrace):
+        return source
+    if isinstance(source, Trace):
+        trace = source
+    else:
+        import traces
+
+        trace = traces.load(source, format=format, progress=progress)
+    observed = observed_schedule(trace)
+    meta = trace.meta.row(0, named=True) if trace.meta.height else {}
+    return PreparedTrace(trace=trace, schedule=observed, workload=from_schedule(trace, observed),
+                         latencies=measure_latencies(observed), tasks=trace.tasks, recorded=from_trace(trace),
+                         path=str(trace.path), kernel=str(meta.get("kernel") or ""))

@@ -1,0 +1,392 @@
+"""Simulate a workload through a policy on a topology: the Python side of the engine.
+
+>>> from replay.sim import simulate
+>>> sched, info = simulate(workload, policy="eevdf", topology=topo, params={"base_slice_ns": "1ms"},
+...                        latencies=prepared.latencies, tasks=prepared.tasks)
+
+``simulate`` takes a workload (``replay.model.workload``); ``replay.replay`` takes a trace or
+a prepared trace and calls it. The result is a :class:`replay.model.schedule.Schedule` with
+the same intervals table as the observed schedule, so ``replay.metrics.measure`` applies to
+both. Steps: parameters checked and resolved; the workload turned into the kernel's
+matrices (with the ``--set`` overrides applied); the engine parameter vector; the kernel
+run (its buffers grown until the output fits); the schedule and a ReplayInfo built.
+"""
+
+from __future__ import annotations
+
+import inspect
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+import polars as pl
+
+from policies import _state as S
+from policies import get_policy
+from policies._params import resolve
+from policies._protocol import hooks_of
+from traces import schema
+from traces._memory import small_pages
+from traces.errors import TraceError
+
+from ..model.latencies import NONE, Latencies
+from ..model.overrides import Override, parse_all
+from ..model.schedule import Schedule
+from ..model.topology import Topology, from_spec
+from ..model.topology import resolve as resolve_topology
+from ..model.workload import Workload
+from . import _engine as EN
+from . import _placement as P
+from .params import ENGINE_PARAMS
+
+
+@dataclass
+class ReplayInfo:
+    """What a replay did: its inputs and counters."""
+
+    policy: str
+    topology: str
+    params: dict
+    seed: int
+    events_simulated: int
+    wall_s: float
+    counters: dict = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+
+
+@dataclass
+class _Values:
+    """A replay's parameters, checked: the engine's (parsed), the policy's as given,
+    split between its fair and RT parts."""
+
+    engine: dict
+    policy: dict
+    fair: dict
+    rt: dict
+
+
+@dataclass
+class _Arrays:
+    """The workload as the kernel reads it (replay/sim/_engine.py: WT_*, WB_*, WA_*), the
+    affinity sets, and what the overrides changed."""
+
+    WT: np.ndarray
+    WB: np.ndarray
+    WA: np.ndarray
+    AFF: np.ndarray
+    tids: np.ndarray
+    prio: np.ndarray        # per burst, after the overrides
+    cls: np.ndarray
+    changed: list[int]      # tids an override applied to
+
+
+def _class_and_policy(prio: np.ndarray, comm_is_migration: np.ndarray, rt_policy: str):
+    """Engine class (CLS_*) and policy (POL_*) of each burst from its kernel prio: below
+    0 (deadline) and the migration/N threads replay in the stop class, RT prios in RT."""
+    cls = np.where(prio < 0, S.CLS_STOP, np.where(prio < schema.MAX_RT_PRIO, S.CLS_RT, S.CLS_FAIR))
+    cls = np.where((prio == 0) & comm_is_migration, S.CLS_STOP, cls)
+    rt = S.POL_RR if rt_policy == "rr" else S.POL_FIFO
+    pol = np.where(cls == S.CLS_FAIR, S.POL_NORMAL, rt)
+    return cls.astype(np.int64), pol.astype(np.int64)
+
+
+def _imb_numa_nr(topo: Topology) -> int:
+    """placement.md §1: imb_numa_nr of the first domain above the LLC."""
+    if topo.n_nodes <= 1 and topo.n_llcs <= 1:
+        return 1
+    llcs_per_node = max(1, topo.n_llcs // max(topo.n_nodes, 1))
+    if llcs_per_node > 1:
+        return llcs_per_node
+    return max(1, topo.n_llcs)
+
+
+def tasks_of_workload(wl: Workload) -> pl.DataFrame:
+    """A tasks table (the schema.TASKS columns metrics use) from the workload alone, for
+    a replay without the trace's own tasks table."""
+    b = wl.bursts.group_by("task").agg(prio=pl.col("prio").last())
+    t = wl.tasks.with_row_index("task").with_columns(pl.col("task").cast(pl.Int64)).join(b, on="task", how="left")
+    prio = t["prio"].fill_null(schema.DEFAULT_PRIO).to_numpy()
+    cls = np.where(prio < 0, schema.CLASS_DEADLINE, np.where(prio < schema.MAX_RT_PRIO, schema.CLASS_RT,
+                                                             schema.CLASS_FAIR))
+    return pl.DataFrame({"tid": t["tid"], "tgid": t["tgid"], "comm": t["comm"].cast(pl.Categorical),
+                         "prio": pl.Series(prio).cast(pl.Int16), "sched_class": pl.Series(cls).cast(pl.Int8),
+                         "nice": pl.Series(np.where(cls == schema.CLASS_FAIR, schema.nice_of_prio(prio), 0))
+                         .cast(pl.Int8)})
+
+
+# -- 1. parameters ------------------------------------------------------------------------
+
+def _values(mod, policy: str, params: dict | None) -> _Values:
+    """Check every name against the engine's and the policy's parameters; parse the
+    engine's (the policy parses its own when packing)."""
+    given = dict(params or {})
+    eng_names = {p.name for p in ENGINE_PARAMS}
+    pol_names = {p.name for p in mod.PARAMS}
+    unknown = set(given) - eng_names - pol_names
+    if unknown:
+        raise TraceError(f"unknown parameter(s) {', '.join(sorted(unknown))} for policy {policy}; valid: "
+                         f"{', '.join(sorted(eng_names | pol_names))}")
+    engine = resolve(ENGINE_PARAMS, {k: v for k, v in given.items() if k in eng_names}, "the engine")
+    pol = {k: v for k, v in given.items() if k in pol_names}
+    rt_names = {p.name for p in mod.RT.PARAMS}
+    return _Values(engine, pol, {k: v for k, v in pol.items() if k not in rt_names},
+                   {k: v for k, v in pol.items() if k in rt_names})
+
+
+# -- 2. the workload as matrices ----------------------------------------------------------
+
+def _apply_overrides(overrides, tids, tgids, comms, first_burst, n_bursts, prio, cls, pol, WT, AFF_rows, C,
+                     warnings) -> list[int]:
+    """Apply --set overrides to the per-burst prio/class/policy arrays and the tasks'
+    affinity (in place). Returns the tids changed."""
+    rt_pol = {"fifo": S.POL_FIFO, "rr": S.POL_RR}
+    fair_pol = {"fair": S.POL_NORMAL, "batch": S.POL_BATCH, "idle": S.POL_IDLE}
+    changed = []
+    for i, (tid, tgid, comm) in enumerate(zip(tids.tolist(), tgids.tolist(), comms)):
+        hit = [o for o in overrides if o.matches(tid, tgid, comm)]
+        if not hit:
+            continue
+        changed.append(tid)
+        sl = slice(first_burst[i], first_burst[i] + n_bursts[i])
+        for o in hit:
+            if o.policy in rt_pol:
+                r = o.rtprio if o.rtprio is not None else 50
+                prio[sl] = schema.prio_of_rtprio(r)
+                cls[sl] = S.CLS_RT
+                pol[sl] = rt_pol[o.policy]
+            elif o.policy in fair_pol:
+                nice = o.nice if o.nice is not None else np.where(cls[sl] == S.CLS_FAIR, schema.nice_of_prio(prio[sl]),
+                                                                  0)
+                prio[sl] = schema.prio_of_nice(nice)
+                cls[sl] = S.CLS_FAIR
+                pol[sl] = fair_pol[o.policy]
+            else:
+                if o.nice is not None:
+                    prio[sl] = np.where(cls[sl] == S.CLS_FAIR, schema.prio_of_nice(o.nice), prio[sl])
+                if o.rtprio is not None:
+                    prio[sl] = np.where(cls[sl] == S.CLS_RT, schema.prio_of_rtprio(o.rtprio), prio[sl])
+            if o.cpus is not None:
+                cpus = [c for c in o.cpus if c < C]
+                if len(cpus) < len(o.cpus):
+                    warnings.append(f"{o.text}: CPUs {[c for c in o.cpus if c >= C]} are not in the topology "
+                                    f"({C} CPUs); ignored")
+                if not cpus:
+                    raise TraceError(f"--set {o.text!r}: none of its CPUs exist in the topology ({C} CPUs)")
+                row = np.zeros(C, np.int64)
+                row[cpus] = 1
+                WT[i, EN.WT_AFF] = len(AFF_rows)
+                AFF_rows.append(row)
+                WT[i, EN.WT_PINNED] = -1  # an explicit affinity replaces a per-CPU pin
+    return changed
+
+
+def _arrays(wl: Workload, mod, values: _Values, C: int, overrides: list[Override] | None,
+            warnings: list[str]) -> _Arrays:
+    """The workload tables as the kernel's int64 matrices, overrides applied."""
+    T = wl.tasks.height
+    tids = wl.tasks["tid"].to_numpy().astype(np.int32)
+    comms = wl.tasks["comm"].to_list()
+    WT = np.zeros((max(T, 1), EN.WT_COLS), np.int64)
+    WT[:, EN.WT_AFF] = -1
+    WT[:T, EN.WT_FIRST_BURST] = wl.tasks["first_burst"].to_numpy()
+    WT[:T, EN.WT_N_BURSTS] = wl.tasks["n_bursts"].to_numpy()
+    WT[:T, EN.WT_FIRST_ACT] = wl.tasks["first_action"].to_numpy()
+    WT[:T, EN.WT_N_ACTS] = wl.tasks["n_actions"].to_numpy()
+    pinned = wl.tasks["pinned_cpu"].to_numpy().astype(np.int64)
+    if np.any(pinned >= C):
+        warnings.append(f"{int(np.sum(pinned >= C))} per-CPU threads are pinned to CPUs the topology lacks "
+                        f"({C} CPUs); they were pinned to CPU (id mod {C})")
+        pinned = np.where(pinned >= C, pinned % C, pinned)
+    WT[:T, EN.WT_PINNED] = pinned
+    WT[:T, EN.WT_PARENT] = wl.tasks["parent"].to_numpy()
+    WT[:T, EN.WT_TID] = tids
+
+    B = wl.bursts.height
+    bt = wl.bursts
+    WB = np.zeros((max(B, 1), EN.WB_COLS), np.int64)
+    prio = bt["prio"].to_numpy().astype(np.int64)
+    is_mig = (np.array([c.startswith("migration/") for c in comms], bool)[bt["task"].to_numpy()] if B
+              else np.zeros(0, bool))
+    cls, pol = _class_and_policy(prio, is_mig, values.engine["rt_policy"])
+    for col, name in ((EN.WB_TASK, "task"), (EN.WB_DEMAND, "demand_ns"), (EN.WB_START_KIND, "start_kind"),
+                      (EN.WB_START, "start_ns"), (EN.WB_ABS, "abs_ns"), (EN.WB_CAUSE, "cause"),
+                      (EN.WB_END_KIND, "end_kind"), (EN.WB_SLEEP, "sleep_state")):
+        WB[:B, col] = bt[name].to_numpy()
+    if hasattr(mod, "futex_bursts"):  # a policy that models futex waits classifies the blocks
+        flags, note = mod.futex_bursts(wl, values.policy)
+        WB[:B, EN.WB_FUTEX] = flags
+        if note:
+            warnings.append(note)
+    AFF_rows = [np.ones(C, np.int64)]
+    changed = []
+    if overrides:
+        changed = _apply_overrides(overrides, tids, wl.tasks["tgid"].to_numpy(), comms,
+                                   wl.tasks["first_burst"].to_numpy(), wl.tasks["n_bursts"].to_numpy(), prio, cls,
+                                   pol, WT, AFF_rows, C, warnings)
+    WB[:B, EN.WB_PRIO] = prio
+    WB[:B, EN.WB_CLASS] = cls
+    WB[:B, EN.WB_POLICY] = pol
+
+    A = wl.actions.height
+    WA = np.zeros((max(A, 1), 4), np.int64)
+    for col, name in ((EN.WA_TASK, "task"), (EN.WA_PROGRESS, "progress_ns"), (EN.WA_TARGET, "target_burst"),
+                      (EN.WA_KIND, "kind")):
+        WA[:A, col] = wl.actions[name].to_numpy()
+    return _Arrays(WT, WB, WA, np.array(AFF_rows, np.int64), tids, prio, cls, changed)
+
+
+def _topology_matrix(topo: Topology) -> np.ndarray:
+    """TOPO[cpu, TP_*] (replay/sim/_placement.py)."""
+    TOPO = np.zeros((topo.n_cpus, 5), np.int64)
+    TOPO[:, P.TP_CORE] = topo.core
+    TOPO[:, P.TP_LLC] = topo.llc
+    TOPO[:, P.TP_NODE] = topo.node
+    TOPO[:, P.TP_CAPACITY] = topo.capacity
+    TOPO[:, P.TP_LLC_SIZE] = np.bincount(topo.llc)[topo.llc]
+    return TOPO
+
+
+# -- 3. the engine's parameter vector -----------------------------------------------------
+
+def _engine_vector(ev: dict, wl: Workload, topo: Topology, seed: int, latencies: Latencies) -> np.ndarray:
+    """EP[E_*] (policies/_state.py). Latencies given as -1 (auto) become the measured ones,
+    in ``ev`` too (so the replay's info shows what was used)."""
+    if ev["idle_wakeup_latency_ns"] < 0:
+        ev["idle_wakeup_latency_ns"] = int(latencies.idle_wakeup_ns)
+    if ev["preempt_latency_ns"] < 0:
+        ev["preempt_latency_ns"] = int(latencies.preempt_ns)
+    EP = np.zeros(S.E_N, np.int64)
+    EP[S.E_TICK_NS] = 1_000_000_000 // int(ev["hz"])
+    EP[S.E_START] = wl.start_ns
+    EP[S.E_HORIZON] = wl.end_ns
+    EP[S.E_SLEEP_ABS] = 1 if ev["sleep"] == "absolute" else 0
+    EP[S.E_SMT_Q10] = ev["smt_factor"]
+    EP[S.E_NUMA_Q10] = ev["numa_factor"]
+    EP[S.E_COLD_NS] = ev["cold_penalty_ns"]
+    EP[S.E_MIGRATION_COST] = ev["migration_cost_ns"]
+    EP[S.E_NEWIDLE] = int(ev["newidle_balance"])
+    EP[S.E_PERIODIC] = int(ev["periodic_balance"])
+    EP[S.E_WA_IDLE] = int(ev["WA_IDLE"])
+    EP[S.E_WA_WEIGHT] = int(ev["WA_WEIGHT"])
+    EP[S.E_WA_BIAS] = int(ev["WA_BIAS"])
+    EP[S.E_SIS_UTIL] = int(ev["SIS_UTIL"])
+    EP[S.E_WAKE_WIDE] = int(ev["WAKE_WIDE"])
+    EP[S.E_RT_PUSH] = int(ev["RT_PUSH"])
+    EP[S.E_SERVER_RUNTIME] = ev["fair_server_runtime_ns"]
+    EP[S.E_SERVER_PERIOD] = ev["fair_server_period_ns"]
+    EP[S.E_IMB_PCT_LLC] = ev["imbalance_pct"]
+    EP[S.E_IMB_NUMA_NR] = _imb_numa_nr(topo)
+    EP[S.E_BALANCE_MS] = ev["balance_interval_ms"]
+    EP[S.E_CACHE_NICE] = ev["cache_nice_tries"]
+    EP[S.E_SEED] = seed
+    EP[S.E_IDLE_LAT] = ev["idle_wakeup_latency_ns"]
+    EP[S.E_PREEMPT_LAT] = ev["preempt_latency_ns"]
+    return EP
+
+
+# -- 4. the kernel --------------------------------------------------------------------------
+
+def _policy_vectors(mod, values: _Values, C: int, hz: int) -> tuple[np.ndarray, np.ndarray]:
+    """The fair and RT classes' packed parameters."""
+    fair_pp = mod.pack(values.fair, C, hz)
+    if "shared" in inspect.signature(mod.RT.pack).parameters:
+        # parameters both parts of a policy read (e.g. Infinity's fp_shift, variant)
+        rt_pp = mod.RT.pack(values.rt, hz, shared=values.fair)
+    else:
+        rt_pp = mod.RT.pack(values.rt, hz)
+    return fair_pp, rt_pp
+
+
+def _run_kernel(mod, fair_pp, rt_pp, arrays: _Arrays, TOPO: np.ndarray, EP: np.ndarray, n_tasks: int,
+                n_bursts: int, ticks: int) -> tuple[pl.DataFrame, np.ndarray]:
+    """Run the compiled engine; its event heap and output columns are sized from the
+    workload and grown (x2, up to x64) until the replay fits. Returns (intervals, stats)."""
+    engine = EN.compiled()
+    fh, rh = hooks_of(mod), hooks_of(mod.RT)
+    T, C = n_tasks, len(TOPO)
+    tids = arrays.tids if T else np.zeros(1, np.int32)
+    scale = 1
+    while True:
+        TS = S.new_task_matrix(T)
+        CS = np.zeros((C, S.NC), np.int64)
+        FPT, FPC = mod.state(T, C)
+        RPT, RPC = mod.RT.state(T, C)
+        heap = max(1024, 4 * T + 64 * C) * scale
+        HT = np.zeros(heap, np.int64)
+        HP = np.zeros((heap, 4), np.int64)
+        HN = np.zeros(2, np.int64)
+        cap = (6 * n_bursts + 8 * T + 4 * ticks * C + 1024) * scale
+        out = [np.empty(cap, f.numpy_dtype) for f in schema.INTERVALS.fields]
+        stats = np.zeros(EN.ST_SIZE, np.int64)
+        rows = engine(fh, rh, FPT, FPC, fair_pp, RPT, RPC, rt_pp, TS, CS, arrays.WT, arrays.WB, arrays.WA, TOPO,
+                      arrays.AFF, EP, HT, HP, HN, *out, tids, stats)
+        if rows >= 0:
+            break
+        scale *= 2
+        if scale > 64:
+            raise TraceError("replay output did not fit even after growing the buffers 64-fold")
+    return pl.DataFrame({f.name: arr[:rows] for f, arr in zip(schema.INTERVALS.fields, out)}), stats
+
+
+# -- 5. the result ----------------------------------------------------------------------------
+
+def _replayed_tasks(tasks: pl.DataFrame, wl: Workload, arrays: _Arrays) -> pl.DataFrame:
+    """The tasks table with the class and nice the overridden tasks replayed with (those
+    of their first burst)."""
+    if not arrays.changed:
+        return tasks
+    fb = wl.tasks["first_burst"].to_numpy()
+    idx = {int(t): i for i, t in enumerate(arrays.tids.tolist())}
+    rows = [idx[t] for t in arrays.changed]
+    p0 = arrays.prio[fb[rows]]
+    c0 = arrays.cls[fb[rows]]
+    new = pl.DataFrame({"tid": np.array(arrays.changed, np.int32),
+                        "_prio": p0.astype(np.int16),
+                        "_cls": np.where(c0 == S.CLS_FAIR, schema.CLASS_FAIR, schema.CLASS_RT).astype(np.int8),
+                        "_nice": np.where(c0 == S.CLS_FAIR, schema.nice_of_prio(p0), 0).astype(np.int8)})
+    return tasks.join(new, on="tid", how="left").with_columns(
+        prio=pl.coalesce("_prio", "prio"), sched_class=pl.coalesce("_cls", "sched_class"),
+        nice=pl.coalesce("_nice", "nice")).drop("_prio", "_cls", "_nice")
+
+
+@small_pages
+def simulate(wl: Workload, policy: str = "eevdf", topology: str | Topology | None = None,
+             params: dict | None = None, seed: int = 0, overrides: list | None = None,
+             latencies: Latencies | None = None, tasks: pl.DataFrame | None = None) -> tuple[Schedule, ReplayInfo]:
+    """Replay workload ``wl`` through ``policy`` on ``topology`` (a Topology or a spec; default
+    one LLC of ``wl.n_cpus`` CPUs), with ``params`` overriding any engine or policy
+    parameter (``replay.sim.all_params``) and ``overrides`` (replay.model.overrides.Override
+    objects or ``--set`` strings) changing selected tasks' policy, priority and affinity.
+    ``latencies``: the recorded wakeup latencies the auto (-1) latency parameters take
+    (none: 0). ``tasks``: the tasks table of the result (default: built from the workload).
+    Deterministic: the same inputs and seed give identical output."""
+    t0 = time.perf_counter()
+    if overrides and isinstance(overrides[0], str):
+        overrides = parse_all(overrides)
+    mod = get_policy(policy)
+    if isinstance(topology, Topology):
+        topo = topology
+    elif topology is None:
+        topo = from_spec(f"1x{wl.n_cpus}x1")
+    else:
+        topo = resolve_topology(topology)
+    values = _values(mod, policy, params)
+    warnings: list[str] = []
+    arrays = _arrays(wl, mod, values, topo.n_cpus, overrides, warnings)
+    EP = _engine_vector(values.engine, wl, topo, seed, latencies or NONE)
+    hz = int(values.engine["hz"])
+    fair_pp, rt_pp = _policy_vectors(mod, values, topo.n_cpus, hz)
+    ticks = (wl.end_ns - wl.start_ns) // EP[S.E_TICK_NS] + 1
+    intervals, stats = _run_kernel(mod, fair_pp, rt_pp, arrays, _topology_matrix(topo), EP, wl.tasks.height,
+                                   wl.bursts.height, ticks)
+    sched_tasks = _replayed_tasks(tasks if tasks is not None else tasks_of_workload(wl), wl, arrays)
+    sched = Schedule(intervals, sched_tasks, wl.start_ns, wl.end_ns, topo.n_cpus, policy, warnings, {}, True)
+    shown = {**resolve(ENGINE_PARAMS, None, "the engine"), **resolve(mod.PARAMS, None, policy), **values.engine,
+             **values.policy}
+    info = ReplayInfo(policy, topo.name or topo.describe(), shown, seed, int(stats[EN.ST_EVENTS]),
+                      time.perf_counter() - t0,
+                      {"switches": int(stats[EN.ST_SWITCHES]), "migrations": int(stats[EN.ST_MIGRATIONS]),
+                       "rt_pushes": int(stats[EN.ST_PUSHES]), "pulls": int(stats[EN.ST_PULLS]),
+                       "fair_server_runs": int(stats[EN.ST_SERVER]), "tasks_overridden": len(arrays.changed)},
+                      warnings)
+    return sched, info

@@ -1,0 +1,53 @@
+"""The engine's parameters (every replay takes them, whatever the policy), and
+``all_params``: the engine's and a policy's together."""
+
+from __future__ import annotations
+
+from policies import get_policy
+from policies._params import Param
+
+ENGINE_PARAMS = (
+    Param("hz", 250, "Hz", "eevdf.md §9, placement.md §9", "scheduler tick rate (CONFIG_HZ; the corpus kernel "
+          "uses 250)", "int", lo=24, hi=10_000),
+    Param("sleep", "duration", "", "README: How replay works", "external wakeups keep the sleep's length "
+          "(duration) or its absolute time (absolute, for periodic timers)", "choice", ("duration", "absolute")),
+    Param("rt_policy", "fifo", "", "rt.md §2", "policy of RT tasks (the trace cannot tell FIFO from RR)",
+          "choice", ("fifo", "rr")),
+    Param("smt_factor", 1024, "1/1024", "README: speed model", "speed of a task while its SMT sibling is busy "
+          "(1024 = no slowdown)", "int", lo=1, hi=1024),
+    Param("numa_factor", 1024, "1/1024", "README: speed model", "speed of a task off its home NUMA node",
+          "int", lo=1, hi=1024),
+    Param("cold_penalty_ns", 0, "ns", "README: speed model", "extra work after a migration across LLCs "
+          "(cache refill)", "ns", lo=0, hi=10**9),
+    Param("migration_cost_ns", 500_000, "ns", "placement.md §4.4", "a task that ran within this is cache-hot "
+          "for balancing", "ns", lo=0, hi=10**9),
+    Param("newidle_balance", True, "bool", "placement.md §5", "a CPU going idle pulls a waiting task", "bool"),
+    Param("periodic_balance", True, "bool", "placement.md §4", "task-count balancing on the tick", "bool"),
+    Param("WA_IDLE", True, "bool", "placement.md §2.1", "wake_affine prefers idle CPUs", "bool"),
+    Param("WA_WEIGHT", True, "bool", "placement.md §2.1", "wake_affine compares loads", "bool"),
+    Param("WA_BIAS", True, "bool", "placement.md §2.1", "wake_affine bias (imbalance_pct)", "bool"),
+    Param("SIS_UTIL", True, "bool", "placement.md §2.3", "bound the idle-CPU scan by LLC utilisation", "bool"),
+    Param("WAKE_WIDE", True, "bool", "placement.md §2", "wake_wide disables affine wakeups for 1:N wakers",
+          "bool"),
+    Param("RT_PUSH", True, "bool", "rt.md §6.4-6.5", "push/pull of waiting RT tasks", "bool"),
+    Param("fair_server_runtime_ns", 50_000_000, "ns", "rt.md §7.2", "fair server runtime per period (0: off)",
+          "ns", lo=0, hi=10**10),
+    Param("fair_server_period_ns", 1_000_000_000, "ns", "rt.md §7.2", "fair server period", "ns", lo=1_000_000,
+          hi=10**11),
+    Param("imbalance_pct", 117, "%", "placement.md §1", "imbalance_pct of the LLC (MC) level", "int", lo=100,
+          hi=400),
+    Param("balance_interval_ms", 1, "ms/CPU", "placement.md §4.1", "periodic balance interval per CPU of the "
+          "LLC span (x16 when busy in the kernel; the tick applies it)", "int", lo=1, hi=1000),
+    Param("cache_nice_tries", 1, "count", "placement.md §4.4", "failed passes before a cache-hot task moves",
+          "int", lo=0, hi=100),
+    Param("idle_wakeup_latency_ns", -1, "ns", "placement.md §9 (wakeup IPI latency)", "time from a wakeup onto "
+          "an idle CPU to the switch (idle exit, IPI); -1: the median measured in the trace", "ns", lo=-1,
+          hi=10**9),
+    Param("preempt_latency_ns", -1, "ns", "rt.md §5, placement.md §9", "time from a wakeup preemption to the "
+          "switch; -1: the median measured in the trace", "ns", lo=-1, hi=10**9),
+)
+
+
+def all_params(policy: str) -> tuple[Param, ...]:
+    """Every parameter a replay with ``policy`` takes: the engine's and the policy's."""
+    return ENGINE_PARAMS + get_policy(policy).PARAMS

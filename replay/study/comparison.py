@@ -1,0 +1,107 @@
+"""Compare the recorded schedule with counterfactual replays: several policies, on
+several topologies, with the replay's own validation error beside every figure.
+
+>>> from replay import compare
+>>> c = compare("trace.dat", policies=("observed", "cfs", "eevdf"), topologies=(None, "2x8x2"))
+>>> c.to_dict()          # what `compare --json` prints
+>>> c.runs[1].tasks      # the per-task table of the first replay
+
+The trace is prepared once (``replay.prepare``); the validation replay (the recorded
+policy on the recorded machine, default parameters) is the comparison's own run of it
+when the comparison has one.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from policies import get_policy
+from traces.errors import TraceError
+
+from ..model.overrides import parse_all
+from ..model.prepared import prepare
+from ..sim import all_params
+from .runs import OBSERVED, Run, observed_run, params_for, replay_run
+from .validation import ERROR_KEYS, recorded_policy, validate
+
+#: what the comparison keeps of the validation (the error bar of every figure)
+VALIDATION_KEYS = ("policy", "topology", *ERROR_KEYS)
+
+
+@dataclass
+class Comparison:
+    """The runs of a comparison (the recording first, then each replay) and the validation
+    of the replay (``VALIDATION_KEYS`` of replay.validate), all plain data."""
+
+    trace: str
+    label: str
+    runs: list[Run]
+    validation: dict | None
+
+    def to_dict(self) -> dict:
+        """What ``compare --json`` prints: trace, runs (Run.to_dict each), validation."""
+        return {"trace": self.trace, "runs": [r.to_dict() for r in self.runs], "validation": self.validation}
+
+    @property
+    def observed(self) -> Run | None:
+        return next((r for r in self.runs if r.observed), None)
+
+
+def check_params(policies, params: dict | None) -> None:
+    """Every parameter must belong to the engine or to at least one of the policies."""
+    if not params:
+        return
+    known = set()
+    for p in policies:
+        if p != OBSERVED:
+            known |= {q.name for q in all_params(p)}
+    bad = sorted(set(params) - known)
+    if bad:
+        raise TraceError(f"unknown parameter(s) {', '.join(bad)} for policies {', '.join(policies)}; "
+                         f"valid: {', '.join(sorted(known))}")
+
+
+def compare(source, policies=(OBSERVED, "cfs", "eevdf", "infinity"), topologies=(None,),
+            params: dict | None = None, overrides=None, seed: int = 0, validation: bool = True,
+            keep_schedules: bool = False) -> Comparison:
+    """Measure the recorded schedule and replays under ``policies`` on ``topologies``
+    (None = the trace's own) of ``source`` (a prepared trace, or anything ``prepare``
+    takes). ``validation`` adds the recorded policy replayed on the recorded topology
+    against the recording (replay.validate), the error bar of every counterfactual figure.
+    ``keep_schedules`` keeps each run's schedule (``Run.schedule``, e.g. for a Perfetto
+    export)."""
+    policies = list(policies)
+    for p in policies:
+        if p != OBSERVED:
+            get_policy(p)
+    check_params(policies, params)
+    if overrides and isinstance(overrides[0], str):
+        overrides = parse_all(overrides)
+    prepared = prepare(source)
+    topos = [prepared.topology(t) for t in (topologies or (None,))]
+    runs: list[Run] = []
+    for topo in topos:
+        for p in policies:
+            if p == OBSERVED:
+                if not any(r.observed for r in runs):
+                    runs.append(observed_run(prepared, keep_schedule=keep_schedules))
+                continue
+            runs.append(replay_run(prepared, p, topo, params_for(p, params), seed, overrides, keep_schedules))
+    out = None
+    if validation:
+        vpolicy, _ = recorded_policy(prepared)
+        same = next((r for r, t in zip(_replays(runs), _replay_topologies(topos, policies))
+                     if r.policy == vpolicy and t is prepared.recorded and not overrides
+                     and not params_for(vpolicy, params) and r.seed == seed), None)
+        v = validate(prepared, seed=seed, replayed=same)
+        out = {k: v[k] for k in VALIDATION_KEYS}
+    return Comparison(prepared.path, prepared.label, runs, out)
+
+
+def _replays(runs: list[Run]) -> list[Run]:
+    return [r for r in runs if not r.observed]
+
+
+def _replay_topologies(topos, policies) -> list:
+    """The topology of each replay run, in run order."""
+    return [t for t in topos for p in policies if p != OBSERVED]

@@ -1,0 +1,146 @@
+"""Runs of a prepared trace: the recording itself, or a replay through a policy, measured.
+
+>>> from replay import replay, prepare
+>>> sched, info = replay("trace.dat", policy="eevdf", topology="2x8x2", params={"base_slice_ns": "1ms"})
+>>> p = prepare("trace.dat")
+>>> run = replay_run(p, "cfs", p.topology("2x8x2"))    # a Run: metrics, per-task table, waits
+
+A :class:`Run` is plain data: what ``compare --json`` prints of it (``to_dict``), plus the
+per-task table, every wait and the per-CPU utilisation that tables and plots are drawn
+from, so nothing is measured twice; the schedule itself only when asked for (to export it).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+import polars as pl
+
+from traces.trace import Trace
+
+from .. import metrics as M
+from ..model.latencies import NONE, measure_latencies
+from ..model.overrides import parse_all
+from ..model.prepared import PreparedTrace, prepare
+from ..model.schedule import Schedule, observed_schedule
+from ..model.topology import Topology
+from ..model.topology import resolve as resolve_topology
+from ..model.workload import Workload
+from ..sim import ReplayInfo, all_params, simulate
+
+OBSERVED = "observed"
+
+
+def replay(source, policy: str = "eevdf", topology: str | Topology | None = None, params: dict | None = None,
+           seed: int = 0, overrides: list | None = None, trace: Trace | None = None) -> tuple[Schedule, ReplayInfo]:
+    """Replay ``source`` through ``policy`` on ``topology`` (default: the trace's own).
+
+    ``source``: a PreparedTrace, or a trace (a Trace, a path, a bundle, ``@sample``), which
+    is prepared here, or a Workload (``trace``, when given, supplies its tasks table,
+    recorded topology and latencies). ``params`` override any engine or policy parameter
+    (``all_params``); ``overrides`` (``--set`` strings or Override objects) change selected
+    tasks' policy, priority and affinity. Deterministic: the same inputs and seed give
+    identical output."""
+    if isinstance(source, Workload):
+        topo = (resolve_topology(topology, trace) if trace is not None and not isinstance(topology, Topology)
+                else topology)
+        latencies = NONE
+        if trace is not None and _wants_measured_latencies(params):
+            latencies = measure_latencies(observed_schedule(trace))
+        return simulate(source, policy, topo, params, seed, overrides, latencies,
+                        trace.tasks if trace is not None else None)
+    p = prepare(source)
+    return simulate(p.workload, policy, p.topology(topology), params, seed, overrides, p.latencies, p.tasks)
+
+
+def _wants_measured_latencies(params: dict | None) -> bool:
+    from policies._params import parse_value
+
+    from ..sim.params import ENGINE_PARAMS
+
+    by = {q.name: q for q in ENGINE_PARAMS}
+    return any(parse_value(by[k], (params or {}).get(k, -1)) < 0
+               for k in ("idle_wakeup_latency_ns", "preempt_latency_ns"))
+
+
+def params_for(policy: str, params: dict | None) -> dict:
+    """The subset of ``params`` that ``policy`` (or the engine) takes."""
+    names = {p.name for p in all_params(policy)}
+    return {k: v for k, v in (params or {}).items() if k in names}
+
+
+@dataclass
+class Run:
+    """The recording or one replay of it, measured.
+
+    ``metrics`` is the dict ``metrics --json`` prints; ``tasks`` the per-task table
+    (``metrics.task_table``), ``waits_ns`` every wait, ``utilization`` the per-CPU busy
+    fraction over time (``metrics.utilization_grid``: grid, bucket edges); ``schedule``
+    the schedule itself when it was kept."""
+
+    policy: str
+    topology: str
+    metrics: dict
+    tasks: pl.DataFrame
+    waits_ns: np.ndarray
+    utilization: tuple[np.ndarray, np.ndarray]
+    params: dict = field(default_factory=dict)
+    seed: int | None = None
+    events_simulated: int = 0
+    wall_s: float = 0.0
+    warnings: list[str] = field(default_factory=list)
+    schedule: Schedule | None = None
+
+    @property
+    def observed(self) -> bool:
+        return self.policy == OBSERVED
+
+    def to_dict(self) -> dict:
+        """The run as ``compare --json`` prints it: policy, topology, params, (seed),
+        events_simulated, wall_s, the metrics, warnings."""
+        head = {"policy": self.policy, "topology": self.topology, "params": dict(self.params)}
+        if self.seed is not None:
+            head["seed"] = self.seed
+        return {**head, "events_simulated": self.events_simulated, "wall_s": self.wall_s, **self.metrics,
+                "warnings": list(self.warnings)}
+
+
+def _topology_key(topo: Topology) -> tuple:
+    return tuple(tuple(a.tolist()) for a in (topo.core, topo.llc, topo.node, topo.capacity))
+
+
+def _measured(schedule: Schedule, topo: Topology, window_ns: int):
+    m = M.measure_all(schedule, topo, window_ns=window_ns)
+    return m, M.utilization_grid(schedule)
+
+
+def observed_run(prepared: PreparedTrace, topo: Topology | None = None, window_ns: int = M.DEFAULT_WINDOW_NS,
+                 keep_schedule: bool = False) -> Run:
+    """The recording measured on ``topo`` (default: the recorded machine); measured once
+    per machine and window, then shared (``prepared.observed_metrics``)."""
+    if prepared.schedule is None:
+        raise ValueError("this prepared trace has no observed schedule (a copy for sweep workers)")
+    topo = topo or prepared.recorded
+    t0 = time.perf_counter()
+    key = (_topology_key(topo), window_ns)
+    if key not in prepared.observed_metrics:
+        prepared.observed_metrics[key] = _measured(prepared.schedule, topo, window_ns)
+    m, util = prepared.observed_metrics[key]
+    return Run(OBSERVED, topo.name, m.metrics, m.tasks, m.waits["wait_ns"].to_numpy(), util, {}, None, 0,
+               time.perf_counter() - t0, list(m.metrics["warnings"]),
+               prepared.schedule if keep_schedule else None)
+
+
+def replay_run(prepared: PreparedTrace, policy: str, topo: Topology, params: dict | None = None, seed: int = 0,
+               overrides=None, keep_schedule: bool = False, window_ns: int = M.DEFAULT_WINDOW_NS) -> Run:
+    """``policy`` replayed on ``topo`` and measured."""
+    if overrides and isinstance(overrides[0], str):
+        overrides = parse_all(overrides)
+    sched, info = simulate(prepared.workload, policy, topo, params, seed, overrides, prepared.latencies,
+                           prepared.tasks)
+    m, util = _measured(sched, topo, window_ns)
+    return Run(policy, topo.name, m.metrics, m.tasks, m.waits["wait_ns"].to_numpy(), util, info.params, seed,
+               info.events_simulated, info.wall_s, list(dict.fromkeys(m.metrics["warnings"] + info.warnings)),
+               sched if keep_schedule else None)

@@ -1,0 +1,114 @@
+"""The prepared trace (replay.prepare) shared by replay, validate, compare and sweep: each
+part built once, results that are plain data, the validation replay reused."""
+
+from __future__ import annotations
+
+import pickle
+
+import numpy as np
+import pytest
+
+import replay
+import traces
+from replay import metrics
+from replay.model import _schedule_kernel, workload
+from replay.study import runs
+
+from .conftest import DATA
+
+TRACE = DATA / "panopticon_ftrace.txt"  # 4 CPUs, 20 tasks: replays in no time
+
+
+@pytest.fixture
+def builds(monkeypatch):
+    """Counts of observed-schedule and workload builds (their kernels, wherever called from)."""
+    counts = {"observed_schedule": 0, "workload": 0}
+
+    def counting(name, fn):
+        def wrapper(*args, **kwargs):
+            counts[name] += 1
+            return fn(*args, **kwargs)
+        return wrapper
+
+    monkeypatch.setattr(_schedule_kernel, "build_intervals",
+                        counting("observed_schedule", _schedule_kernel.build_intervals))
+    monkeypatch.setattr(workload, "_segment", counting("workload", workload._segment))
+    return counts
+
+
+def test_compare_of_4_policies_on_2_topologies_builds_each_part_once(builds):
+    c = replay.compare(traces.load(TRACE), ("observed", "cfs", "eevdf", "infinity"), (None, "2x2x1"))
+    assert len(c.runs) == 1 + 3 * 2 and c.validation is not None
+    assert builds == {"observed_schedule": 1, "workload": 1}
+
+
+def test_a_prepared_trace_is_never_rebuilt(builds):
+    p = replay.prepare(str(TRACE))
+    assert builds == {"observed_schedule": 1, "workload": 1}
+    replay.validate(p)
+    replay.compare(p, ("observed", "eevdf"), (None,))
+    replay.replay(p, policy="cfs", topology="2x2x1")
+    assert builds == {"observed_schedule": 1, "workload": 1}
+    assert replay.prepare(p) is p
+
+
+def test_compare_validation_reuses_its_own_run_and_equals_validate():
+    p = replay.prepare(str(TRACE))
+    c = replay.compare(p, ("observed", "eevdf"), (None,))
+    v = replay.validate(p)
+    assert c.validation == {k: v[k] for k in c.validation}
+    # with parameters the compare's eevdf run is not the validation replay: validate replays itself
+    c2 = replay.compare(p, ("observed", "eevdf"), (None,), params={"base_slice_ns": "1ms"})
+    assert c2.validation == c.validation
+
+
+def test_runs_are_plain_data_with_their_details():
+    c = replay.compare(str(TRACE), ("observed", "eevdf"), (None, "2x2x1"))
+    d = c.to_dict()
+    assert set(d) == {"trace", "runs", "validation"} and not any(k.startswith("_") for k in d)
+    assert [r["policy"] for r in d["runs"]] == ["observed", "eevdf", "eevdf"]
+    for run, rd in zip(c.runs, d["runs"]):
+        assert rd["wait_ns"]["count"] == len(run.waits_ns)
+        assert int(run.tasks["cpu_time_ns"].sum()) == rd["cpu_time_ns"]
+        grid, edges = run.utilization
+        assert grid.shape == (rd["n_cpus"], len(edges) - 1)
+        assert run.schedule is None  # kept only on request
+    kept = replay.compare(str(TRACE), ("observed", "cfs"), (None,), keep_schedules=True)
+    assert all(r.schedule is not None for r in kept.runs)
+    # the kept schedule is the one measured
+    m = metrics.measure(kept.runs[1].schedule, replay.prepare(str(TRACE)).recorded)
+    assert m == kept.runs[1].metrics
+
+
+def test_per_task_cpu_time_comes_from_the_task_table():
+    """validate's per-task CPU-time errors are computed from the runs' task tables (one
+    place), and agree with summing the running intervals directly."""
+    from replay.study.validation import cpu_time_errors
+
+    p = replay.prepare(str(TRACE))
+    obs = runs.observed_run(p)
+    rep = runs.replay_run(p, "eevdf", p.recorded, keep_schedule=True)
+    e = cpu_time_errors(obs.tasks, rep.tasks)
+    assert e.height > 0
+    run = metrics.running(rep.schedule)
+    by_tid = {}
+    for tid, s, end in zip(run["tid"].to_list(), run["start_ns"].to_list(), run["end_ns"].to_list()):
+        by_tid[tid] = by_tid.get(tid, 0) + end - s
+    for r in e.iter_rows(named=True):
+        assert r["replayed_ns"] == by_tid.get(r["tid"], 0)
+        assert r["rel_err"] == (r["replayed_ns"] - r["observed_ns"]) / r["observed_ns"]
+
+
+def test_the_copy_for_workers_replays_the_same():
+    p = replay.prepare(str(TRACE))
+    w = pickle.loads(pickle.dumps(p.for_workers()))
+    assert w.trace is None and w.schedule is None
+    a, _ = replay.replay(p, policy="eevdf", topology="2x2x1", seed=3)
+    b, _ = replay.replay(w, policy="eevdf", topology=p.topology("2x2x1"), seed=3)
+    assert a.intervals.equals(b.intervals)
+    assert np.array_equal(a.tasks["tid"].to_numpy(), b.tasks["tid"].to_numpy())
+
+
+def test_label_tells_traces_apart():
+    p = replay.prepare(str(TRACE))
+    assert p.label == "data/panopticon_ftrace.txt"
