@@ -17,7 +17,7 @@ file, once per engine:
 * overhead: steady seconds per configuration x workers - the bare cost: what each worker
   spends per configuration beyond replaying and measuring (IPC, row assembly, journal).
 
-The bare cost is ``replay(workload, trace=...)`` + ``metrics.measure`` in this process,
+The bare cost is ``replay(prepared)`` + ``metrics.measure`` in this process,
 warm, on the same workload: the work a sweep worker does per configuration. On a machine
 shared with other work the figures move by tens of percent from run to run: use --repeat.
 """
@@ -41,30 +41,25 @@ CORPUS = Path(os.environ.get("SCHEDREPLAY_TRACES", ROOT.parent / "shared" / "tra
 def bare(trace_path: str, n: int) -> dict:
     """Seconds per replay + measure of the trace's workload in this process (warm)."""
     import traces
-    from replay import metrics
-    from replay.sim.engine import measure_latencies, replay
-    from replay.model.schedule import observed_schedule
-    from replay.model.topology import resolve
-    from replay.model.workload import from_schedule
+    from replay import metrics, prepare, replay
 
     t = traces.load(trace_path)
-    topo = resolve(None, t)
-    obs = observed_schedule(t)
-    wl = from_schedule(t, obs)
-    idle, pre = measure_latencies(obs)
+    p = prepare(t)
+    topo = p.recorded
+    idle, pre = p.latencies
     times, replay_only = [], []
     for i in range(n + 2):
         params = {"base_slice_ns": 100_000 * (1 + i % 100), "idle_wakeup_latency_ns": idle,
                   "preempt_latency_ns": pre}
         t0 = time.perf_counter()
-        sched, info = replay(wl, policy="eevdf", topology=topo, params=params, trace=t)
+        sched, info = replay(p, policy="eevdf", topology=topo, params=params)
         t1 = time.perf_counter()
         metrics.measure(sched, topo)
         t2 = time.perf_counter()
         if i >= 2:  # the first two load the kernels
             times.append(t2 - t0)
             replay_only.append(t1 - t0)
-    # a bare replay of the trace itself (rebuilds the observed schedule and the workload each time)
+    # a bare replay of the trace itself (prepares it again each time: observed schedule, workload)
     t0 = time.perf_counter()
     for _ in range(3):
         sched, _ = replay(t, policy="eevdf", topology=topo)

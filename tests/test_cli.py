@@ -111,5 +111,10 @@ def test_replay_package_re_exports_its_public_api():
     assert replay.observed_schedule is schedule.observed_schedule and replay.from_schedule is workload.from_schedule
     for name in replay.__all__:
         assert getattr(replay, name) is not None
+    # the studies are functions, not modules of the same name shadowing them
+    from replay.study import comparison, sweeps, validation
+
+    assert replay.compare is comparison.compare and replay.validate is validation.validate
+    assert replay.sweep is sweeps.sweep and callable(replay.prepare)
     with pytest.raises(AttributeError, match="no attribute 'no_such_name'"):
         replay.no_such_name

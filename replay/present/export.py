@@ -1,6 +1,6 @@
 """Export a schedule (replayed or observed) as a Perfetto trace.
 
->>> from replay.export import schedule_to_perfetto
+>>> from replay.present.export import schedule_to_perfetto
 >>> sched, info = replay(trace, policy="cfs")
 >>> schedule_to_perfetto(sched, "cfs.pftrace", trace=trace)
 
@@ -27,7 +27,7 @@ original capture. The events are rebuilt from the intervals table:
   other event falls there, so a reader sees the same time span.
 
 Reading the file back (``traces.load`` then
-:func:`replay.schedule.observed_schedule`) gives the same running intervals
+:func:`replay.model.observed_schedule`) gives the same running intervals
 (tid, cpu, start, end) and the same waits (tid, cpu, cause, wait start,
 switch-in), with one limit of the format: a reader orders events of the same
 nanosecond on different CPUs by CPU number, so a task that leaves a CPU and
@@ -123,34 +123,55 @@ def _chain_edges(keys: np.ndarray, key_tid: np.ndarray, key_ts: np.ndarray, key_
     return k_ev[:-1][link], k_ev[1:][link]
 
 
-def schedule_events(schedule: Schedule, tasks: pl.DataFrame | None = None) -> tuple[pa.Table, dict]:
-    """The events-shaped table (``schema.EVENTS`` columns) that describes ``schedule``,
-    in the order it must be written, and counters: switches, wakings, wakeup_new,
-    migrations, exits, markers, unordered (same-nanosecond cross-CPU transitions a
-    reader may take in the wrong order), overlaps (running intervals that overlap on
-    one CPU: a damaged schedule)."""
-    tasks = schedule.tasks if tasks is None else tasks
-    comm_of, prio_of = _task_names(tasks)
-    iv = schedule.intervals
+@dataclass
+class _ByTask:
+    """The intervals in each task's time order (the order they ended breaks ties), with
+    what the event rules read of the neighbouring interval of the same task."""
+
+    tid: np.ndarray
+    cpu: np.ndarray
+    st: np.ndarray
+    en: np.ndarray
+    state: np.ndarray
+    begin: np.ndarray
+    endc: np.ndarray
+    sleep: np.ndarray
+    same_next: np.ndarray   # the next interval is the same task's
+    same_prev: np.ndarray
+    nxt_state: np.ndarray
+    nxt_sleep: np.ndarray
+
+    @property
+    def n(self) -> int:
+        return len(self.tid)
+
+
+def _by_task(iv: pl.DataFrame) -> _ByTask:
     n = iv.height
     col = {c: iv[c].to_numpy().astype(np.int64) for c in ("tid", "cpu", "start_ns", "end_ns", "state", "begin",
                                                           "end", "sleep_state")}
-    # 1. each task's intervals in time order (the order they ended breaks ties)
     S = np.lexsort((np.arange(n), col["end_ns"], col["start_ns"], col["tid"]))
-    tid, cpu, st, en = col["tid"][S], col["cpu"][S], col["start_ns"][S], col["end_ns"][S]
-    state, begin, endc, sleep = col["state"][S], col["begin"][S], col["end"][S], col["sleep_state"][S]
+    state, sleep = col["state"][S], col["sleep_state"][S]
+    tid = col["tid"][S]
     same_next = np.zeros(n, bool)
     if n > 1:
         same_next[:-1] = tid[1:] == tid[:-1]
     same_prev = np.zeros(n, bool)
     same_prev[1:] = same_next[:-1]
-    nxt_state = np.r_[state[1:], -1] if n else state
-    nxt_sleep = np.r_[sleep[1:], -1] if n else sleep
-    # 2. switches: running intervals per CPU in time order
-    run = np.flatnonzero((state == schema.RUNNING) & (cpu >= 0) & (tid > 0))
-    ps_all = _prev_state(endc, same_next, nxt_state, nxt_sleep)
-    R = run[np.lexsort((run, en[run], st[run], cpu[run]))]
-    r_cpu, r_st, r_en, r_tid, r_end = cpu[R], st[R], en[R], tid[R], endc[R]
+    return _ByTask(tid, col["cpu"][S], col["start_ns"][S], col["end_ns"][S], state, col["begin"][S], col["end"][S],
+                   sleep, same_next, same_prev, np.r_[state[1:], -1] if n else state,
+                   np.r_[sleep[1:], -1] if n else sleep)
+
+
+def _switch_events(t: _ByTask) -> dict:
+    """Switches from the running intervals of each CPU in time order: one ``prev -> next``
+    where a run ends exactly when another task's begins, else ``prev -> idle`` and
+    ``idle -> next``; with each switch's task-transition keys (3 * position + sub), the
+    exits (just before their final switch-out) and the count of overlapping runs."""
+    run = np.flatnonzero((t.state == schema.RUNNING) & (t.cpu >= 0) & (t.tid > 0))
+    ps_all = _prev_state(t.endc, t.same_next, t.nxt_state, t.nxt_sleep)
+    R = run[np.lexsort((run, t.en[run], t.st[run], t.cpu[run]))]
+    r_cpu, r_st, r_en, r_tid, r_end = t.cpu[R], t.st[R], t.en[R], t.tid[R], t.endc[R]
     m = len(R)
     prev_same_cpu = np.zeros(m, bool)
     if m > 1:
@@ -159,45 +180,48 @@ def schedule_events(schedule: Schedule, tasks: pl.DataFrame | None = None) -> tu
     prev_tid = np.r_[-1, r_tid[:-1]] if m else r_tid
     prev_endc = np.r_[-1, r_end[:-1]] if m else r_end
     handoff = prev_same_cpu & (prev_en == r_st) & (prev_tid != r_tid) & (prev_endc != schema.END_TRACE_END)
-    overlaps = int(np.count_nonzero(prev_same_cpu & (prev_en > r_st)))
     switched_out = r_end != schema.END_TRACE_END
     out_to_idle = switched_out.copy()
     if m > 1:
         out_to_idle[:-1] &= ~handoff[1:]
-    # switch-in events (idle -> task, or the hand-off from the run before)
+    # switch-in events (idle -> task, or the hand-off from the run before), then switch-outs to idle
     sw_in = np.arange(m)
     sw_out = np.flatnonzero(out_to_idle)
-    ev_ts = np.r_[r_st[sw_in], r_en[sw_out]]
-    ev_cpu = np.r_[r_cpu[sw_in], r_cpu[sw_out]]
-    ev_prev = np.r_[np.where(handoff, prev_tid, 0), r_tid[sw_out]]
     prevR = np.r_[-1, R[:-1]] if m else R
-    ev_pstate = np.r_[np.where(handoff, ps_all[prevR] if m else 0, 0), ps_all[R[sw_out]]]
-    ev_next = np.r_[r_tid[sw_in], np.zeros(len(sw_out), np.int64)]
-    ev_seq = np.r_[2 * sw_in, 2 * sw_out + 1]  # order of switches on a CPU
-    n_sw = len(ev_ts)
-    # task transitions of the switches: key = 3 * position + sub
-    key_out = np.r_[np.where(handoff, 3 * prevR + _SUB_OUT, -1), 3 * R[sw_out] + _SUB_OUT]
-    key_in = np.r_[3 * R + _SUB_IN, np.full(len(sw_out), -1)]
-    # 3. exits, just before the final switch-out
-    ex = R[r_end == schema.END_EXITED]
-    # 4. waits: a wakeup or a new task starts one; a move to another CPU while waiting
-    #    is a migration (the replay records a wait on the CPU it ended on, so a task
-    #    preempted on one CPU and switched in on another moved when it was preempted)
+    return {
+        "ts": np.r_[r_st[sw_in], r_en[sw_out]], "cpu": np.r_[r_cpu[sw_in], r_cpu[sw_out]],
+        "prev": np.r_[np.where(handoff, prev_tid, 0), r_tid[sw_out]],
+        "pstate": np.r_[np.where(handoff, ps_all[prevR] if m else 0, 0), ps_all[R[sw_out]]],
+        "next": np.r_[r_tid[sw_in], np.zeros(len(sw_out), np.int64)],
+        "seq": np.r_[2 * sw_in, 2 * sw_out + 1],  # order of switches on a CPU
+        "key_out": np.r_[np.where(handoff, 3 * prevR + _SUB_OUT, -1), 3 * R[sw_out] + _SUB_OUT],
+        "key_in": np.r_[3 * R + _SUB_IN, np.full(len(sw_out), -1)],
+        "exits": R[r_end == schema.END_EXITED],
+        "overlaps": int(np.count_nonzero(prev_same_cpu & (prev_en > r_st))),
+    }
+
+
+def _wait_events(t: _ByTask) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(positions, kinds, CPUs they are recorded on, previous CPU) of the events that start
+    or move a wait: a wakeup or a new task starts one; a move to another CPU while waiting
+    is a migration (the replay records a wait on the CPU it ended on, so a task preempted
+    on one CPU and switched in on another moved when it was preempted). One wait is a
+    chain of runnable intervals of a task; its events are recorded on the CPU where it
+    ended (that of its switch-in), unless its first event happens in the very nanosecond
+    the task left a higher-numbered CPU (then on that CPU)."""
+    n = t.n
+    state, cpu, st, en, same_prev = t.state, t.cpu, t.st, t.en, t.same_prev
     prev_state_ = np.r_[-1, state[:-1]] if n else state
     prev_cpu = np.r_[-1, cpu[:-1]] if n else cpu
-    runnable = (state == schema.RUNNABLE) & (tid > 0) & (cpu >= 0)
-    woke = runnable & np.isin(begin, (schema.BEGIN_WAKEUP, schema.BEGIN_NEW))
+    runnable = (state == schema.RUNNABLE) & (t.tid > 0) & (cpu >= 0)
+    woke = runnable & np.isin(t.begin, (schema.BEGIN_WAKEUP, schema.BEGIN_NEW))
     moved = runnable & ~woke & same_prev & np.isin(prev_state_, (schema.RUNNING, schema.RUNNABLE)) \
         & (prev_cpu >= 0) & (prev_cpu != cpu)
-    # one wait = a chain of runnable intervals of a task; its events are recorded on the
-    # CPU where it ended (that of its switch-in), unless its first event happens in the
-    # very nanosecond the task left a higher-numbered CPU (then on that CPU)
     chain_start = ~(same_prev & runnable & (prev_state_ == schema.RUNNABLE))
     gid = np.cumsum(chain_start) - 1
-    firsts = np.flatnonzero(chain_start)
-    last = np.r_[firsts[1:] - 1, n - 1] if n else np.empty(0, np.int64)
+    f = np.flatnonzero(chain_start)
+    last = np.r_[f[1:] - 1, n - 1] if n else np.empty(0, np.int64)
     d = cpu[last]
-    f = firsts
     left = np.full(len(f), -1, np.int64)  # CPU the task left at the chain's start time, if it just ran
     pr = f - 1
     ok1 = same_prev[f] & (state[np.maximum(pr, 0)] == schema.RUNNING)
@@ -210,40 +234,36 @@ def schedule_events(schedule: Schedule, tasks: pl.DataFrame | None = None) -> tu
     starts_with_event = woke[f] | moved[f]
     rec_chain = np.where(starts_with_event & (left > d), left, d)
     wk = np.flatnonzero(woke | moved)
-    wkind = np.select([begin[wk] == schema.BEGIN_WAKEUP, begin[wk] == schema.BEGIN_NEW],
+    wkind = np.select([t.begin[wk] == schema.BEGIN_WAKEUP, t.begin[wk] == schema.BEGIN_NEW],
                       [schema.WAKING, schema.WAKEUP_NEW], schema.MIGRATE)
     wkind = np.where(moved[wk], schema.MIGRATE, wkind)
     rec_cpu = rec_chain[gid[wk]]
-    rec_cpu = np.where(rec_cpu >= 0, rec_cpu, cpu[wk])
+    return wk, wkind, np.where(rec_cpu >= 0, rec_cpu, cpu[wk]), prev_cpu[wk]
 
-    # all events
-    N = n_sw + len(ex) + len(wk)
-    kind = np.r_[np.full(n_sw, schema.SWITCH), np.full(len(ex), schema.EXIT), wkind].astype(np.int64)
-    ts = np.r_[ev_ts, en[ex], st[wk]].astype(np.int64)
-    ecpu = np.r_[ev_cpu, cpu[ex], rec_cpu].astype(np.int64)
-    etid = np.r_[ev_prev, tid[ex], tid[wk]].astype(np.int64)
-    enext = np.r_[ev_next, np.full(len(ex) + len(wk), -1)].astype(np.int64)
-    epstate = np.r_[ev_pstate, np.full(len(ex) + len(wk), -1)].astype(np.int64)
-    etarget = np.r_[np.full(n_sw + len(ex), -1), cpu[wk]].astype(np.int64)
-    eorig = np.r_[np.full(n_sw + len(ex), -1), np.where(wkind == schema.MIGRATE, prev_cpu[wk], -1)].astype(np.int64)
-    seq = np.r_[ev_seq, np.zeros(len(ex) + len(wk), np.int64)]
-    # same-nanosecond ordering: each task's transitions in order, each CPU's switches in order
-    keys = np.r_[key_out, key_in, 3 * ex + _SUB_EXIT, 3 * wk + _SUB_IN]
+
+def _event_order(t: _ByTask, sw: dict, kind, ts, ecpu, seq, wk) -> tuple[np.ndarray, int]:
+    """The write order of the events: by time; within a nanosecond, each task's
+    transitions in order and each CPU's switches in order (longest-path layers of those
+    edges), then CPU. Also the count of same-nanosecond edges a reader cannot keep (a
+    task reaching a lower-numbered CPU)."""
+    n_sw, ex = len(sw["ts"]), sw["exits"]
+    keys = np.r_[sw["key_out"], sw["key_in"], 3 * ex + _SUB_EXIT, 3 * wk + _SUB_IN]
     key_ev = np.r_[np.arange(n_sw), np.arange(n_sw), n_sw + np.arange(len(ex)), n_sw + len(ex) + np.arange(len(wk))]
     has = keys >= 0
     keys, key_ev = keys[has], key_ev[has]
-    src, dst = _chain_edges(keys, tid[keys // 3], ts[key_ev], key_ev)
+    src, dst = _chain_edges(keys, t.tid[keys // 3], ts[key_ev], key_ev)
     if n_sw > 1:
         so = np.lexsort((seq[:n_sw], ecpu[:n_sw]))
         link = (ecpu[so][1:] == ecpu[so][:-1]) & (ts[so][1:] == ts[so][:-1])
         src, dst = np.r_[src, so[:-1][link]], np.r_[dst, so[1:][link]]
     depth = _depths(ts, src, dst)
     unordered = int(np.count_nonzero((ts[src] == ts[dst]) & (ecpu[src] > ecpu[dst])))
-    order = np.lexsort((np.arange(N), depth, ecpu, ts))
-    kind, ts, ecpu, etid, enext, epstate, etarget, eorig = (a[order] for a in (
-        kind, ts, ecpu, etid, enext, epstate, etarget, eorig))
+    return np.lexsort((np.arange(len(ts)), depth, ecpu, ts)), unordered
 
-    # the task current on each CPU before every event (the idle task 0 before the first switch)
+
+def _current_tasks(kind, ecpu, etid, enext) -> np.ndarray:
+    """The task current on each event's CPU before it (the idle task 0 before the first switch)."""
+    N = len(kind)
     cur = np.zeros(N, np.int64)
     if N:
         by_cpu = np.argsort(ecpu, kind="stable")
@@ -254,7 +274,14 @@ def schedule_events(schedule: Schedule, tasks: pl.DataFrame | None = None) -> tu
         prev_sw = np.r_[-1, last_sw[:-1]]
         running = np.where(prev_sw >= seg, enext[by_cpu][np.maximum(prev_sw, 0)], 0)
         cur[by_cpu] = np.where(c_sw, etid[by_cpu], running)
-    # markers so that a reader sees the schedule's whole span
+    return cur
+
+
+def _with_markers(schedule: Schedule, cols: dict) -> int:
+    """Insert ``sched_stat_runtime`` markers at the schedule's start and end where no event
+    falls, so a reader sees its whole span (``cols`` updated in place); returns how many."""
+    kind, ts, ecpu, enext = cols["kind"], cols["ts"], cols["cpu"], cols["next"]
+    N = len(kind)
     markers = []
     if N == 0 or ts.min() > schedule.start_ns:
         markers.append((schedule.start_ns, 0, 0))
@@ -265,17 +292,21 @@ def schedule_events(schedule: Schedule, tasks: pl.DataFrame | None = None) -> tu
         mts, mcpu, mtid = (np.array(x, np.int64) for x in zip(*markers))
         at = np.searchsorted(ts, mts, side="right")
         at[mts <= schedule.start_ns] = 0
-        kind, ts, ecpu, etid, enext, epstate, etarget, eorig, cur = (
-            np.insert(a, at, v) for a, v in ((kind, schema.STAT_RUNTIME), (ts, mts), (ecpu, mcpu), (etid, mtid),
-                                             (enext, -1), (epstate, -1), (etarget, -1), (eorig, -1), (cur, mtid)))
-    runtime = np.where(kind == schema.STAT_RUNTIME, 0, -1)
+        fill = {"kind": schema.STAT_RUNTIME, "ts": mts, "cpu": mcpu, "tid": mtid, "next": -1, "pstate": -1,
+                "target": -1, "orig": -1, "cur": mtid}
+        for k, v in fill.items():
+            cols[k] = np.insert(cols[k], at, v)
+    return len(markers)
 
-    # strings: task comms and swapper/N for the idle task of each CPU
+
+def _events_table(schedule: Schedule, cols: dict, comm_of: dict, prio_of: dict) -> pa.Table:
+    """The schema.EVENTS-shaped Arrow table of the events: strings are task comms and
+    ``swapper/N`` for the idle task of each CPU."""
+    kind, ecpu, etid, enext = cols["kind"], cols["cpu"], cols["tid"], cols["next"]
     n_cpus = max(int(schedule.n_cpus), int(ecpu.max()) + 1 if len(ecpu) else 1)
     words = [""] + [f"swapper/{c}" for c in range(n_cpus)]
     code_of: dict[int, int] = {}
-    uniq_tids = np.unique(np.r_[etid, enext])
-    for t in uniq_tids.tolist():
+    for t in np.unique(np.r_[etid, enext]).tolist():
         if t > 0:
             code_of[t] = len(words)
             words.append(comm_of.get(t) or f"<{t}>")
@@ -288,7 +319,8 @@ def schedule_events(schedule: Schedule, tasks: pl.DataFrame | None = None) -> tu
         hit = (t > 0) & (lut_t[i] == t) if len(lut_t) else np.zeros(len(t), bool)
         idle = np.where(t == 0, 1 + np.maximum(c, 0), 0)
         return np.where(hit, lut_c[i] if len(lut_t) else 0, idle).astype(np.int32), \
-            np.where(hit, lut_p[i] if len(lut_t) else schema.DEFAULT_PRIO, np.where(t == 0, schema.DEFAULT_PRIO, schema.NO_PRIO))
+            np.where(hit, lut_p[i] if len(lut_t) else schema.DEFAULT_PRIO,
+                     np.where(t == 0, schema.DEFAULT_PRIO, schema.NO_PRIO))
 
     comm, prio = comm_codes(etid, ecpu)
     next_comm, next_prio = comm_codes(enext, ecpu)
@@ -301,22 +333,55 @@ def schedule_events(schedule: Schedule, tasks: pl.DataFrame | None = None) -> tu
     def strcol(codes):
         return pa.DictionaryArray.from_arrays(pa.array(codes, pa.int32()), dictionary)
 
-    table = pa.table({
-        "ts_ns": pa.array(ts, pa.int64()), "cpu": pa.array(ecpu, pa.int16()), "kind": pa.array(kind, pa.int8()),
-        "cur_tid": pa.array(cur, pa.int32()), "tid": pa.array(etid, pa.int32()), "comm": strcol(comm),
-        "prio": pa.array(prio, pa.int16()), "prev_state": pa.array(epstate, pa.int32()),
-        "next_tid": pa.array(enext, pa.int32()), "next_comm": strcol(next_comm),
-        "next_prio": pa.array(next_prio, pa.int16()), "target_cpu": pa.array(etarget, pa.int16()),
-        "orig_cpu": pa.array(eorig, pa.int16()), "runtime_ns": pa.array(runtime, pa.int64()),
+    return pa.table({
+        "ts_ns": pa.array(cols["ts"], pa.int64()), "cpu": pa.array(ecpu, pa.int16()),
+        "kind": pa.array(kind, pa.int8()), "cur_tid": pa.array(cols["cur"], pa.int32()),
+        "tid": pa.array(etid, pa.int32()), "comm": strcol(comm), "prio": pa.array(prio, pa.int16()),
+        "prev_state": pa.array(cols["pstate"], pa.int32()), "next_tid": pa.array(enext, pa.int32()),
+        "next_comm": strcol(next_comm), "next_prio": pa.array(next_prio, pa.int16()),
+        "target_cpu": pa.array(cols["target"], pa.int16()), "orig_cpu": pa.array(cols["orig"], pa.int16()),
+        "runtime_ns": pa.array(np.where(kind == schema.STAT_RUNTIME, 0, -1), pa.int64()),
     })
+
+
+def schedule_events(schedule: Schedule, tasks: pl.DataFrame | None = None) -> tuple[pa.Table, dict]:
+    """The events-shaped table (``schema.EVENTS`` columns) that describes ``schedule``,
+    in the order it must be written, and counters: switches, wakings, wakeup_new,
+    migrations, exits, markers, unordered (same-nanosecond cross-CPU transitions a
+    reader may take in the wrong order), overlaps (running intervals that overlap on
+    one CPU: a damaged schedule)."""
+    tasks = schedule.tasks if tasks is None else tasks
+    comm_of, prio_of = _task_names(tasks)
+    t = _by_task(schedule.intervals)
+    sw = _switch_events(t)
+    ex = sw["exits"]
+    wk, wkind, rec_cpu, wk_prev_cpu = _wait_events(t)
+    n_sw, n_rest = len(sw["ts"]), len(ex) + len(wk)
+    kind = np.r_[np.full(n_sw, schema.SWITCH), np.full(len(ex), schema.EXIT), wkind].astype(np.int64)
+    ts = np.r_[sw["ts"], t.en[ex], t.st[wk]].astype(np.int64)
+    ecpu = np.r_[sw["cpu"], t.cpu[ex], rec_cpu].astype(np.int64)
+    seq = np.r_[sw["seq"], np.zeros(n_rest, np.int64)]
+    order, unordered = _event_order(t, sw, kind, ts, ecpu, seq, wk)
+    cols = {"kind": kind, "ts": ts, "cpu": ecpu,
+            "tid": np.r_[sw["prev"], t.tid[ex], t.tid[wk]].astype(np.int64),
+            "next": np.r_[sw["next"], np.full(n_rest, -1)].astype(np.int64),
+            "pstate": np.r_[sw["pstate"], np.full(n_rest, -1)].astype(np.int64),
+            "target": np.r_[np.full(n_sw + len(ex), -1), t.cpu[wk]].astype(np.int64),
+            "orig": np.r_[np.full(n_sw + len(ex), -1), np.where(wkind == schema.MIGRATE, wk_prev_cpu, -1)]
+            .astype(np.int64)}
+    cols = {k: v[order] for k, v in cols.items()}
+    cols["cur"] = _current_tasks(cols["kind"], cols["cpu"], cols["tid"], cols["next"])
+    n_markers = _with_markers(schedule, cols)
+    kind = cols["kind"]
     counts = {
-        "switches": int(np.count_nonzero(is_sw)), "wakings": int(np.count_nonzero(kind == schema.WAKING)),
+        "switches": int(np.count_nonzero(kind == schema.SWITCH)),
+        "wakings": int(np.count_nonzero(kind == schema.WAKING)),
         "wakeup_new": int(np.count_nonzero(kind == schema.WAKEUP_NEW)),
         "migrations": int(np.count_nonzero(kind == schema.MIGRATE)),
-        "exits": int(np.count_nonzero(kind == schema.EXIT)), "markers": len(markers),
-        "unordered": unordered, "overlaps": overlaps,
+        "exits": int(np.count_nonzero(kind == schema.EXIT)), "markers": n_markers,
+        "unordered": unordered, "overlaps": sw["overlaps"],
     }
-    return table, counts
+    return _events_table(schedule, cols, comm_of, prio_of), counts
 
 
 def _running_at_end(kind: np.ndarray, nxt: np.ndarray) -> int:
