@@ -23,14 +23,20 @@ SECONDS = "s"
 class Metric:
     """One metric: ``key`` (dotted JSON path), ``label`` (a short column header), ``unit``,
     ``better`` ("lower", "higher" or None when neither is better: an amount of work), and
-    ``error_key``: the validation key (replay.validate) whose |relative error| is the
-    replay's own error on this figure, None when validation does not measure it."""
+    ``error_key``: the validation key (replay.validate) whose magnitude is the replay's own
+    error on this figure (None when validation does not measure it), relative
+    (``*_rel_err``: a fraction of the figure) or absolute (``*_abs_err``: in the figure's
+    own unit, for figures that are already fractions)."""
 
     key: str
     label: str
     unit: str
     better: str | None
     error_key: str | None = None
+
+    @property
+    def error_is_relative(self) -> bool:
+        return self.error_key is not None and not self.error_key.endswith("_abs_err")
 
     @property
     def higher_is_better(self) -> bool:
@@ -40,10 +46,17 @@ class Metric:
 _WAIT_STATS = {"count": ("waits", COUNT, None), "mean": ("wait mean", NS, "lower"), "p50": ("wait p50", NS, "lower"),
                "p90": ("wait p90", NS, "lower"), "p99": ("wait p99", NS, "lower"),
                "p999": ("wait p99.9", NS, "lower"), "max": ("wait max", NS, "lower")}
-#: the figures validation measures, and the error key of each
-_VALIDATED = {"wait_ns.p50": "wait_p50_rel_err", "wait_ns.p99": "wait_p99_rel_err",
+#: the figures validation measures, and the error key of each (wait statistics by cause
+#: are added below: wait_ns_by_cause.CAUSE.p99 -> wait_CAUSE_p99_rel_err)
+_VALIDATED = {"wait_ns.p50": "wait_p50_rel_err", "wait_ns.p90": "wait_p90_rel_err",
+              "wait_ns.p99": "wait_p99_rel_err", "wait_ns.count": "wait_count_rel_err",
+              "wait_ns.max": "max_wait_rel_err", "fairness.max_wait_ns": "max_wait_rel_err",
+              "fairness.jain": "jain_abs_err", "fairness.share_error": "share_error_abs_err",
               "context_switches": "switches_rel_err", "migrations.total": "migrations_rel_err",
               "cpu_time_ns": "cpu_time_rel_err_mean"}
+for _cause in ("wakeup", "preempt", "new"):
+    for _stat in ("p50", "p90", "p99", "count"):
+        _VALIDATED[f"wait_ns_by_cause.{_cause}.{_stat}"] = f"wait_{_cause}_{_stat}_rel_err"
 
 _FIXED = {
     "duration_ns": ("duration", NS, None), "n_cpus": ("CPUs", COUNT, None), "n_tasks": ("tasks", COUNT, None),

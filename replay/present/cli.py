@@ -392,7 +392,11 @@ def _compare_table(res: dict) -> None:
         con.print(f"validation ({v['policy']} replayed on the recorded machine vs the recording): wait p50 "
                   f"{_num(v['wait_p50_rel_err'], '{:+.1%}')}, p99 {_num(v['wait_p99_rel_err'], '{:+.1%}')}, per-task "
                   f"CPU time mean {_num(v['cpu_time_rel_err_mean'], '{:.1%}')}; differences smaller than these are "
-                  "within the replay's own error.", highlight=False)
+                  f"within the replay's own error. Verdict: {v['verdict']}.", highlight=False)
+        if v["verdict"] == "unreliable":
+            con.print("[bold red]The replay of this trace is unreliable:[/] " + "; ".join(v["verdict_reasons"][:4])
+                      + ". Treat its counterfactual figures as indications, not predictions "
+                      "(`schedreplay validate` has every figure).", highlight=False)
 
 
 @app.command()
@@ -462,6 +466,28 @@ def _compare_outputs(res, trace, perfetto: Optional[Path], report: Optional[Path
     return lines
 
 
+def _parse_limits(items: Optional[list[str]]) -> dict[str, float]:
+    """--max-error METRIC=FRACTION: METRIC is a validation error key (wait_p99_rel_err) or a
+    metric key (wait_ns.p99, fairness.jain) whose error key the metric catalog gives."""
+    from replay.metrics.catalog import metric
+
+    out = {}
+    for it in items or []:
+        k, sep, v = it.partition("=")
+        if not sep:
+            _fail(f"--max-error {it!r}: expected METRIC=FRACTION, e.g. wait_p99_rel_err=0.1")
+        k = k.strip()
+        key = k if k.endswith(("_rel_err", "_abs_err", "_ks")) else metric(k).error_key
+        if key is None:
+            _fail(f"--max-error {it!r}: validate does not measure the error of {k} (give an error key such as "
+                  "wait_p99_rel_err, jain_abs_err, wait_preempt_p50_rel_err; `validate --json` lists them)")
+        try:
+            out[key] = abs(float(v.strip().rstrip("%")) / (100 if v.strip().endswith("%") else 1))
+        except ValueError:
+            _fail(f"--max-error {it!r}: {v!r} is not a number (a fraction such as 0.1, or 10%)")
+    return out
+
+
 @app.command()
 def validate(
     trace: str = typer.Argument(..., help="Trace file or bundle directory."),
@@ -470,47 +496,87 @@ def validate(
     topology: Optional[str] = typer.Option(None, "--topology", "-t", help="Recorded machine (default: the "
                                            "trace's)."),
     param: Optional[list[str]] = typer.Option(None, "--param", help=PARAM_HELP),
+    max_error: Optional[list[str]] = typer.Option(None, "--max-error", help="A gate for CI: exit 1 when the "
+                                                  "error of METRIC exceeds FRACTION (METRIC=FRACTION, "
+                                                  "repeatable; METRIC an error key such as wait_p99_rel_err or "
+                                                  "a metric such as wait_ns_by_cause.preempt.p99; FRACTION 0.1 "
+                                                  "or 10%). A figure that cannot be measured fails too."),
+    require: Optional[str] = typer.Option(None, "--require", help="A gate for CI: exit 1 unless the verdict is "
+                                          "at least this good (good or rough)."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
     fmt: Optional[str] = typer.Option(None, "--format", help=FORMAT_HELP),
     progress: Optional[bool] = typer.Option(None, "--progress/--no-progress", help=PROGRESS_HELP),
 ):
-    """How far a replay under the recorded policy is from the recording: the replay's own error bar.
+    """How far a replay under the recorded policy is from the recording: the replay's own error bar,
+    figure by figure, and a one-word verdict (good, rough, unreliable).
 
-    Relative errors are (replayed - observed) / observed: wait p50 and p99, per-task CPU time (mean
-    and max of |error| over tasks with >= 1 ms), context switches and migrations. --json keys:
-    wait_p50_rel_err, wait_p99_rel_err, cpu_time_rel_err_mean, cpu_time_rel_err_max,
-    switches_rel_err, migrations_rel_err, observed, replayed.
+    Relative errors are (replayed - observed) / observed: wait count, p50, p90, p99 overall and per
+    cause of wait (wakeup, preempt, new), the longest wait, per-task CPU time (mean and max of
+    |error| over tasks with >= 1 ms), context switches and migrations; absolute errors for Jain's
+    index and the weighted-share error; the Kolmogorov-Smirnov distance between the recorded and
+    replayed wait distributions. The verdict is the worst of the figures it judges (README
+    "validate" has the thresholds). --json keys: README "validate".
     """
+    from replay.study.validation import VERDICTS
+
+    if require is not None and require not in VERDICTS[:2]:
+        _fail(f"--require {require!r}: expected good or rough")
+    limits = _parse_limits(max_error)
     with _user_errors():
         from replay.study.validation import validate as run_validate
 
         t = _load(trace, fmt, progress)
         v = run_validate(t, policy=policy, topology=topology, params=_parse_params(param))
+    failed = []
+    for key, lim in limits.items():
+        err = v.get(key)
+        if err is None:
+            failed.append(f"{key}: not measured on this trace (no such waits or figure)")
+        elif abs(err) > lim:
+            failed.append(f"{key} = {err:+.4g}, beyond the limit ±{lim:g}")
+    if require is not None and VERDICTS.index(v["verdict"]) > VERDICTS.index(require):
+        failed.append(f"verdict {v['verdict']}, --require {require}")
     if as_json:
         _print_json(v)
-        return
+    else:
+        _validation_table(v, os.path.basename(t.path))
+    for f in failed:
+        typer.echo(f"schedreplay: validation gate failed: {f}", err=True)
+    if failed:
+        raise typer.Exit(1)
+
+
+def _validation_table(v: dict, name: str) -> None:
     from rich.console import Console
     from rich.table import Table
+    from rich.text import Text
+
+    from replay.present.tables import VERDICT_STYLE, error_value_text, fmt_metric, get, validation_rows
+    from replay.study.validation import figure_verdict
 
     con = Console(width=None if sys.stdout.isatty() else 110)
-    tb = Table(title=f"replay under {v['policy']} vs the recording: {os.path.basename(t.path)}",
-               title_justify="left")
-    for c in ("metric", "observed", "replayed", "relative error"):
-        tb.add_column(c, justify="left" if c == "metric" else "right")
+    tb = Table(title=f"replay under {v['policy']} vs the recording: {name}", title_justify="left")
+    for c in ("figure", "observed", "replayed", "error", "verdict"):
+        tb.add_column(c, justify="left" if c in ("figure", "verdict") else "right")
     o, r = v["observed"], v["replayed"]
-
-    def pct(x):
-        return "-" if x is None else f"{x:+.1%}"
-
-    tb.add_row("wait p50", _ns(o["wait_ns"]["p50"]), _ns(r["wait_ns"]["p50"]), pct(v["wait_p50_rel_err"]))
-    tb.add_row("wait p99", _ns(o["wait_ns"]["p99"]), _ns(r["wait_ns"]["p99"]), pct(v["wait_p99_rel_err"]))
-    tb.add_row("per-task CPU time", f"{v['cpu_time_tasks']} tasks", "",
-               f"mean {_num(v['cpu_time_rel_err_mean'], '{:.1%}')}, max {_num(v['cpu_time_rel_err_max'], '{:.1%}')}")
-    tb.add_row("context switches", f"{o['context_switches']:,}", f"{r['context_switches']:,}",
-               pct(v["switches_rel_err"]))
-    tb.add_row("migrations", f"{o['migrations']['total']:,}", f"{r['migrations']['total']:,}",
-               pct(v["migrations_rel_err"]))
+    for label, mkey, ekey in validation_rows(o):
+        err = v.get(ekey)
+        fv = figure_verdict(ekey, err) or ""
+        if mkey is None:
+            obs, rep = ("", "") if not ekey.startswith("cpu_time") else (f"{v['cpu_time_tasks']} tasks", "")
+        else:
+            obs, rep = fmt_metric(mkey, get(o, mkey)), fmt_metric(mkey, get(r, mkey))
+        text = error_value_text(ekey, err)
+        if ekey.startswith("cpu_time") and v.get("cpu_time_rel_err_max") is not None:
+            text += f", max {v['cpu_time_rel_err_max']:.1%}"
+        tb.add_row(label, obs, rep, text, Text(fv, style=VERDICT_STYLE.get(fv, "")))
     con.print(tb)
+    style = VERDICT_STYLE[v["verdict"]]
+    con.print(Text.assemble("verdict: ", (v["verdict"], style),
+                            "" if v["verdict"] != "unreliable" else
+                            " — counterfactual figures of this trace are not to be trusted beyond their error bars"))
+    for reason in v["verdict_reasons"]:
+        con.print(f"  {reason}", highlight=False)
     for w in v["warnings"]:
         con.print(f"[yellow]warning:[/] {w}", highlight=False)
 

@@ -46,7 +46,8 @@ import polars as pl
 from ..study.comparison import Comparison
 from ..study.runs import OBSERVED, Run
 from .plots import fmt_ns, style_wait_cdf, wait_cdf_points
-from .tables import COMPARE_COLUMNS, TASK_COLUMNS, get as _get
+from ..study.validation import figure_verdict
+from .tables import COMPARE_COLUMNS, TASK_COLUMNS, error_value_text, get as _get, validation_rows
 
 TOP_TASKS = 15
 TIME_BUCKETS = 240
@@ -76,6 +77,11 @@ th { background: var(--head); font-weight: 600; }
 td.l, th.l { text-align: left; }
 tr.observed td { background: #fafafa; font-weight: 600; }
 .err { color: var(--muted); font-size: 12px; }
+.err.rough, .verdict.rough { color: #8a5300; }
+.err.unreliable, .verdict.unreliable { color: var(--bad); font-weight: 600; }
+.verdict.good { color: var(--good); }
+.banner { border: 2px solid var(--bad); background: #fdecea; padding: 8px 12px; border-radius: 6px; margin: 10px 0; }
+p.verdict-line { font-size: 15px; }
 .up { color: var(--bad); font-size: 12px; }
 .down { color: var(--good); font-size: 12px; }
 .flat { color: var(--muted); font-size: 12px; }
@@ -269,7 +275,8 @@ def _json_value(v) -> str:
 
 def _cell(run: dict, base: dict | None, col, validation: dict | None) -> str:
     """One number of the comparison table: the value, then its change against the recording
-    and the replay's own error on it. A change within that error is not coloured."""
+    and the replay's own error on it, marked with that figure's verdict. A change within
+    that error is not coloured."""
     key, err_key, lower_better = col.key, col.error_key, {"lower": True, "higher": False}.get(col.better)
     v = _get(run, key)
     text = _esc(col.text(run))
@@ -283,12 +290,14 @@ def _cell(run: dict, base: dict | None, col, validation: dict | None) -> str:
             cls, tip = "flat", "change against the recording"
             if lower_better is not None and abs(d) >= 0.005:
                 cls = "down" if (d < 0) == lower_better else "up"
-            if err is not None and abs(d) <= abs(err):
+            moved = abs(d) if col.error_relative else abs(v - b)
+            if err is not None and moved <= abs(err):
                 cls, tip = "flat", "within the replay's own error"
             sub.append(f'<span class="{cls}" title="{_esc(tip)}">{d:+.0%}</span>')
     if err is not None:
-        sub.append(f'<span class="err" title="the replay\'s own error on this figure (validation)">'
-                   f"±{abs(err):.0%}</span>")
+        fv = figure_verdict(err_key, err) or ""
+        sub.append(f'<span class="err {fv}" title="the replay\'s own error on this figure (validation): {fv}">'
+                   f"{_esc(col.error_text(err))}</span>")
     extra = f'<span class="sub">{" ".join(sub)}</span>' if sub else ""
     return f'<td data-key="{key}" data-value="{_esc(_json_value(v))}">{text}{extra}</td>'
 
@@ -297,11 +306,15 @@ def _compare_table(res: dict) -> str:
     runs = res["runs"]
     base = next((r for r in runs if r["policy"] == OBSERVED), None)
     v = res.get("validation")
-    head = "".join(f"<th>{_esc(c.header)}</th>" for c in COMPARE_COLUMNS)
+    verdict = (v or {}).get("verdict")
+    head = "".join(f"<th>{_esc(c.header)}</th>" for c in COMPARE_COLUMNS) + ("<th>fidelity</th>" if verdict else "")
     rows = []
     for i, r in enumerate(runs):
         sw = f'<span class="sw" style="background:{_color(r["policy"], i)}"></span>'
         cells = "".join(_cell(r, base, c, v) for c in COMPARE_COLUMNS)
+        if verdict:
+            word = "" if r["policy"] == OBSERVED else verdict
+            cells += f'<td class="l verdict {word}" data-key="fidelity">{_esc(word)}</td>'
         cls = ' class="observed"' if r["policy"] == OBSERVED else ""
         rows.append(f'<tr{cls} data-run="{_esc(_run_id(r))}"><td class="l" data-key="policy">{sw}{_esc(r["policy"])}'
                     f'</td><td class="l" data-key="topology">{_esc(r["topology"])}</td>{cells}</tr>')
@@ -309,24 +322,28 @@ def _compare_table(res: dict) -> str:
             f"</tr></thead><tbody>{''.join(rows)}</tbody></table></div>")
 
 
-def _validation_block(v: dict | None) -> str:
+def _validation_block(v: dict | None, observed: dict | None) -> str:
     if not v:
         return '<p class="note">No validation was run (compare with validation=False): the counterfactual ' \
                "figures have no error bar.</p>"
-
-    def pct(x, signed=True):
-        return "-" if x is None else (f"{x:+.1%}" if signed else f"{x:.1%}")
-
-    items = [("policy replayed", _esc(v.get("policy"))), ("machine", _esc(v.get("topology"))),
-             ("wait p50", pct(v.get("wait_p50_rel_err"))), ("wait p99", pct(v.get("wait_p99_rel_err"))),
-             ("per-task CPU time (mean |error|)", pct(v.get("cpu_time_rel_err_mean"), False)),
-             ("per-task CPU time (max |error|)", pct(v.get("cpu_time_rel_err_max"), False)),
-             ("context switches", pct(v.get("switches_rel_err"))), ("migrations", pct(v.get("migrations_rel_err")))]
-    kv = "".join(f'<div>{k}</div><div data-key="validation.{_esc(k)}">{val}</div>' for k, val in items)
-    return (f'<p class="note">The recording\'s own policy ({_esc(v.get("policy"))}) replayed on the recorded '
-            "machine, measured against the recording: (replayed - observed) / observed. A counterfactual "
-            "difference smaller than these is within the replay's own error; the ± beside the figures "
-            f"above repeats them.</p><div class=\"kv\">{kv}</div>")
+    word = v.get("verdict") or ""
+    reasons = "".join(f"<li>{_esc(r)}</li>" for r in v.get("verdict_reasons") or [])
+    head = (f'<p class="verdict-line">Verdict: <span class="verdict {word}" data-key="validation.verdict">'
+            f"{_esc(word)}</span> ({_esc(v.get('policy'))} replayed on the recorded machine, "
+            f"{_esc(v.get('topology'))})</p>" + (f"<ul>{reasons}</ul>" if reasons else ""))
+    rows = []
+    for label, _, key in validation_rows(observed or {}):
+        err = v.get(key)
+        fv = figure_verdict(key, err) or ""
+        rows.append(f'<tr><td class="l">{_esc(label)}</td><td data-key="validation.{_esc(key)}">'
+                    f"{_esc(error_value_text(key, err))}</td><td class=\"l verdict {fv}\">{_esc(fv)}</td></tr>")
+    return (f"{head}<p class=\"note\">The recording's own policy replayed on the recorded machine, measured "
+            "against the recording: relative errors (replayed - observed) / observed, absolute ones for Jain's "
+            "index and the share error, the Kolmogorov-Smirnov distance of the wait distributions. A "
+            "counterfactual difference smaller than these is within the replay's own error; the ± beside the "
+            "figures above repeats them. Verdict: good within the README's targets, rough within 2.5 times "
+            "them, else unreliable.</p><table><thead><tr><th class=l>figure</th><th>error</th>"
+            f"<th class=l>verdict</th></tr></thead><tbody>{''.join(rows)}</tbody></table>")
 
 
 def _defaults(policy: str) -> dict:
@@ -467,6 +484,13 @@ def render_report(comparison: Comparison | dict, title: str | None = None) -> st
         lead.append(f"{dur / 1e9:.3f} s recorded")
     lead.append(f"{len(runs)} runs: {', '.join(_esc(p) for p in policies)} on {', '.join(_esc(t) for t in topos)}")
     out.append(f'<p class="lead">{" · ".join(lead)}</p>')
+    v = res.get("validation") or {}
+    if v.get("verdict") == "unreliable":
+        out.append('<div class="banner" id="unreliable"><b>The replay of this trace is unreliable.</b> Replayed under '
+                   f"its own policy ({_esc(v.get('policy'))}) on its own machine, it misses the recording by more "
+                   "than the README's tolerances: " + _esc("; ".join(v.get("verdict_reasons") or [])) +
+                   ". Its counterfactual figures below are indications, not predictions "
+                   '(<a href="#validation">validation</a>).</div>')
     out.append('<nav class="muted">'
                + " · ".join(f'<a href="#{a}">{t}</a>' for a, t in (
                    ("comparison", "comparison"), ("validation", "validation"), ("waits", "wait times"),
@@ -481,7 +505,7 @@ def render_report(comparison: Comparison | dict, title: str | None = None) -> st
     out.append(_compare_table(res))
 
     out.append('<h2 id="validation">Validation: how far the replay is from the recording</h2>')
-    out.append(_validation_block(res.get("validation")))
+    out.append(_validation_block(res.get("validation"), base))
 
     out.append('<h2 id="waits">Wait-time distributions</h2>')
     if have:

@@ -64,7 +64,8 @@ class Column:
     """One column: ``header``, ``key`` (what it reads from a row), ``fmt`` (value -> text),
     ``error_key`` (the validation error shown beside a counterfactual value), ``better``
     ("lower", "higher", None: how a change is coloured), ``priority`` (1: always shown;
-    2: when the terminal is wide enough) and ``align`` ("right" or "left")."""
+    2: when the terminal is wide enough), ``align`` ("right" or "left") and
+    ``error_relative`` (the error is a fraction of the value, else in its unit)."""
 
     header: str
     key: str
@@ -73,16 +74,24 @@ class Column:
     better: str | None = None
     priority: int = 1
     align: str = "right"
+    error_relative: bool = True
 
     def text(self, row: dict) -> str:
         v = get(row, self.key)
         return "-" if v is None else self.fmt(v)
 
+    def error_text(self, err) -> str:
+        """The replay's own error on this column's figure: ±12% or, absolute, ±0.031."""
+        if err is None:
+            return ""
+        return f"±{abs(err):.0%}" if self.error_relative else f"±{self.fmt(abs(err))}"
+
 
 def metric_column(key: str, header: str | None = None, priority: int = 1) -> Column:
     """The column of a metric, as the catalog describes it."""
     m = catalog.metric(key)
-    return Column(header or m.label, key, UNIT_FORMAT[m.unit], m.error_key, m.better, priority)
+    return Column(header or m.label, key, UNIT_FORMAT[m.unit], m.error_key, m.better, priority,
+                  error_relative=m.error_is_relative)
 
 
 #: The comparison (compare, demo, the report's first table): one row per run.
@@ -136,6 +145,42 @@ CLASS_COLUMNS = (
 #: metrics --json key of each breakdown, its title and columns
 BREAKDOWNS = {"tasks": ("task", TASK_COLUMNS), "processes": ("process", PROCESS_COLUMNS),
               "cpus": ("cpu", CPU_COLUMNS), "classes": ("class", CLASS_COLUMNS)}
+
+
+def validation_rows(observed: dict) -> list[tuple[str, str | None, str]]:
+    """The rows of the validation table (validate, the report's validation block): (label,
+    metric key read from the observed and replayed metrics or None, error key). Causes
+    with no recorded wait are left out."""
+    rows = [("waits", "wait_ns.count", "wait_count_rel_err"), ("wait p50", "wait_ns.p50", "wait_p50_rel_err"),
+            ("wait p90", "wait_ns.p90", "wait_p90_rel_err"), ("wait p99", "wait_ns.p99", "wait_p99_rel_err"),
+            ("wait distribution (KS)", None, "wait_ks")]
+    for cause in ("wakeup", "preempt", "new"):
+        if (get(observed, f"wait_ns_by_cause.{cause}.count") or 0) == 0:
+            continue
+        rows += [(f"{cause} waits", f"wait_ns_by_cause.{cause}.count", f"wait_{cause}_count_rel_err")]
+        rows += [(f"{cause} wait {q}", f"wait_ns_by_cause.{cause}.{q}", f"wait_{cause}_{q}_rel_err")
+                 for q in ("p50", "p90", "p99")]
+        rows += [(f"{cause} distribution (KS)", None, f"wait_{cause}_ks")]
+    rows += [("Jain", "fairness.jain", "jain_abs_err"), ("share error (CPUs)", "fairness.share_error",
+                                                          "share_error_abs_err"),
+             ("longest wait", "fairness.max_wait_ns", "max_wait_rel_err"),
+             ("per-task CPU time", None, "cpu_time_rel_err_mean"),
+             ("context switches", "context_switches", "switches_rel_err"),
+             ("migrations", "migrations.total", "migrations_rel_err")]
+    return rows
+
+
+def error_value_text(key: str, err) -> str:
+    """An error figure as validate shows it: +12.3% (relative), +0.031 (absolute), 0.123 (KS)."""
+    if err is None:
+        return "-"
+    if key.endswith("_ks"):
+        return f"{err:.3f}"
+    if key.endswith("_abs_err"):
+        return f"{err:+.3f}"
+    if key.startswith("cpu_time"):
+        return f"{err:.1%} mean |error|"
+    return f"{err:+.1%}"
 
 
 def _config_text(changes: str) -> str:
@@ -205,13 +250,17 @@ def change(run: dict, base: dict | None, key: str) -> float | None:
     return (a - b) / abs(b)
 
 
-def compare_cells(run: dict, base: dict | None, validation: dict | None, col: Column) -> tuple[str, str, str]:
-    """(value, ±error, change) texts of one comparison cell: the replay's own error on the
-    figure beside a counterfactual value, the change against the recording."""
+def compare_cells(run: dict, base: dict | None, validation: dict | None, col: Column) -> tuple[str, str, str, str]:
+    """(value, ±error, change, verdict of that figure) texts of one comparison cell: the
+    replay's own error on the figure beside a counterfactual value, the change against the
+    recording."""
+    from ..study.validation import figure_verdict
+
     cf = run["policy"] != "observed"
     err = validation.get(col.error_key) if (cf and col.error_key and validation) else None
     d = change(run, base, col.key) if cf else None
-    return col.text(run), "" if err is None else f"±{abs(err):.0%}", "" if d is None else f"{d:+.0%}"
+    return (col.text(run), col.error_text(err), "" if d is None else f"{d:+.0%}",
+            (figure_verdict(col.error_key, err) or "") if err is not None else "")
 
 
 def fit_columns(columns, widths: dict[str, int], available: int, fixed: int) -> list[Column]:
@@ -227,27 +276,56 @@ def fit_columns(columns, widths: dict[str, int], available: int, fixed: int) -> 
     return [c for c in columns if c in shown]
 
 
+#: how each verdict reads in a terminal
+VERDICT_STYLE = {"good": "green", "rough": "yellow", "unreliable": "bold red"}
+
+
 def compare_table(res: dict, width: int):
     """The comparison as a rich Table fitted to ``width`` characters: ``res`` is
-    ``Comparison.to_dict()``."""
+    ``Comparison.to_dict()``. Each ± (the replay's own error on that figure) is coloured
+    by that figure's verdict; the fidelity column gives the trace's verdict beside every
+    counterfactual row."""
     from rich.table import Table
+    from rich.text import Text
 
     runs = res["runs"]
     base = next((r for r in runs if r["policy"] == "observed"), None)
     v = res.get("validation") or {}
     cells = {c.key: [compare_cells(r, base, v, c) for r in runs] for c in COMPARE_COLUMNS}
-    texts = {k: [" ".join(x for x in (a, e, f"({d})" if d else "") if x) for a, e, d in cs]
-             for k, cs in cells.items()}
-    widths = {c.key: max([len(c.header)] + [len(t) for t in texts[c.key]]) for c in COMPARE_COLUMNS}
+
+    def text(cell) -> Text:
+        """The value, and under it its ± (coloured by its verdict) and its change."""
+        value, err, d, fv = cell
+        t = Text(value)
+        if err or d:
+            t.append("\n")
+        if err:
+            t.append(err, style=VERDICT_STYLE.get(fv, ""))
+        if d:
+            t.append(f" ({d})" if err else f"({d})")
+        return t
+
+    texts = {k: [text(c) for c in cs] for k, cs in cells.items()}
+    widths = {c.key: max([len(c.header)] + [len(line) for t in texts[c.key] for line in t.plain.split("\n")])
+              for c in COMPARE_COLUMNS}
     lead = max([len("policy")] + [len(r["policy"]) for r in runs]) + max([len("topology")] +
                                                                           [len(r["topology"]) for r in runs]) + 8
+    verdict = v.get("verdict")
+    if verdict:
+        lead += len("fidelity") + 3 + len("unreliable")
     shown = fit_columns(COMPARE_COLUMNS, widths, width, lead)
-    title = "policies compared" + (f" (± = the replay's own error under {v['policy']}, from validate)" if v else "")
+    title = "policies compared" + (f"; replay fidelity under {v['policy']}: {verdict} (± = the replay's own error on "
+                                   "each figure, from validate)" if v else "")
     t = Table(title=title, title_justify="left")
     t.add_column("policy", no_wrap=True)
     t.add_column("topology", no_wrap=True)
     for c in shown:
         t.add_column(c.header, justify="right", no_wrap=True)
+    if verdict:
+        t.add_column("fidelity", no_wrap=True)
     for i, r in enumerate(runs):
-        t.add_row(r["policy"], r["topology"], *[texts[c.key][i] for c in shown])
+        row = [r["policy"], r["topology"], *[texts[c.key][i] for c in shown]]
+        if verdict:
+            row.append(Text("" if r["policy"] == "observed" else verdict, style=VERDICT_STYLE[verdict]))
+        t.add_row(*row)
     return t

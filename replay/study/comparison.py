@@ -22,16 +22,14 @@ from ..model.overrides import parse_all
 from ..model.prepared import prepare
 from ..sim import all_params
 from .runs import OBSERVED, Run, observed_run, params_for, replay_run
-from .validation import ERROR_KEYS, recorded_policy, validate
-
-#: what the comparison keeps of the validation (the error bar of every figure)
-VALIDATION_KEYS = ("policy", "topology", *ERROR_KEYS)
+from .validation import error_keys, recorded_policy, validate
 
 
 @dataclass
 class Comparison:
     """The runs of a comparison (the recording first, then each replay) and the validation
-    of the replay (``VALIDATION_KEYS`` of replay.validate), all plain data."""
+    of the replay (replay.validate's policy, topology, error figures, verdict and its
+    reasons: the error bar of every counterfactual figure), all plain data."""
 
     trace: str
     label: str
@@ -94,7 +92,7 @@ def compare(source, policies=(OBSERVED, "cfs", "eevdf", "infinity"), topologies=
                      if r.policy == vpolicy and t is prepared.recorded and not overrides
                      and not params_for(vpolicy, params) and r.seed == seed), None)
         v = validate(prepared, seed=seed, replayed=same)
-        out = {k: v[k] for k in VALIDATION_KEYS}
+        out = {**error_keys(v), "verdict_reasons": v["verdict_reasons"]}
     return Comparison(prepared.path, prepared.label, runs, out)
 
 

@@ -76,7 +76,8 @@ class Run:
     """The recording or one replay of it, measured.
 
     ``metrics`` is the dict ``metrics --json`` prints; ``tasks`` the per-task table
-    (``metrics.task_table``), ``waits_ns`` every wait, ``utilization`` the per-CPU busy
+    (``metrics.task_table``), ``waits_ns`` every wait and ``wait_causes`` its cause
+    (schema.BEGIN_* code), ``utilization`` the per-CPU busy
     fraction over time (``metrics.utilization_grid``: grid, bucket edges); ``schedule``
     the schedule itself when it was kept."""
 
@@ -85,6 +86,7 @@ class Run:
     metrics: dict
     tasks: pl.DataFrame
     waits_ns: np.ndarray
+    wait_causes: np.ndarray
     utilization: tuple[np.ndarray, np.ndarray]
     params: dict = field(default_factory=dict)
     seed: int | None = None
@@ -128,7 +130,8 @@ def observed_run(prepared: PreparedTrace, topo: Topology | None = None, window_n
     if key not in prepared.observed_metrics:
         prepared.observed_metrics[key] = _measured(prepared.schedule, topo, window_ns)
     m, util = prepared.observed_metrics[key]
-    return Run(OBSERVED, topo.name, m.metrics, m.tasks, m.waits["wait_ns"].to_numpy(), util, {}, None, 0,
+    return Run(OBSERVED, topo.name, m.metrics, m.tasks, m.waits["wait_ns"].to_numpy(), m.waits["cause"].to_numpy(),
+               util, {}, None, 0,
                time.perf_counter() - t0, list(m.metrics["warnings"]),
                prepared.schedule if keep_schedule else None)
 
@@ -141,6 +144,7 @@ def replay_run(prepared: PreparedTrace, policy: str, topo: Topology, params: dic
     sched, info = simulate(prepared.workload, policy, topo, params, seed, overrides, prepared.latencies,
                            prepared.tasks)
     m, util = _measured(sched, topo, window_ns)
-    return Run(policy, topo.name, m.metrics, m.tasks, m.waits["wait_ns"].to_numpy(), util, info.params, seed,
+    return Run(policy, topo.name, m.metrics, m.tasks, m.waits["wait_ns"].to_numpy(), m.waits["cause"].to_numpy(),
+               util, info.params, seed,
                info.events_simulated, info.wall_s, list(dict.fromkeys(m.metrics["warnings"] + info.warnings)),
                sched if keep_schedule else None)

@@ -13,9 +13,9 @@ parameters), ``seed``, ``default`` (the policy's default configuration), ``param
 (the replay) and ``run_s`` (replay and metrics, in the worker), every metric of
 ``metrics --json`` flattened with dots (``wait_ns.p99``, ``fairness.jain``,
 ``migrations.cross_node``, ...), the validation of the trace (``validation_policy``,
-``wait_p50_rel_err``, ``wait_p99_rel_err``, ``cpu_time_rel_err_mean``,
-``cpu_time_rel_err_max``, ``switches_rel_err``, ``migrations_rel_err``: replay.validate,
-the recorded policy replayed on the recorded machine) and ``warnings``.
+``validation_verdict`` and every error figure of replay.validate: ``wait_p50_rel_err``,
+``wait_preempt_p99_rel_err``, ``jain_abs_err``, ...; the recorded policy replayed on the
+recorded machine) and ``warnings``.
 
 How a sweep runs (:func:`run`, one function per step):
 
@@ -76,15 +76,25 @@ from ..model.prepared import PreparedTrace, prepare
 from ..sim import simulate
 from .grid import (MAX_CONFIGS, MAX_VALUES_PER_PARAM, config_key, configurations, expand,  # noqa: F401
                    parse_grid)
-from .validation import ERROR_KEYS, validate
+from .validation import error_keys, validate
 
 #: Columns that identify a row (with the ``param.*`` columns, in ``config``).
 KEY_COLUMNS = ("trace", "policy", "topology", "overrides", "config", "seed")
-#: replay.validate keys copied into every row of the trace.
-VALIDATION_KEYS = ERROR_KEYS
 #: Timing columns (they differ from run to run; everything else is deterministic).
 TIMING_COLUMNS = ("wall_s", "run_s")
 ENGINES = ("local", "ray")
+
+
+def validation_columns(v: dict) -> dict:
+    """The columns a trace's validation (replay.validate) adds to each of its rows:
+    validation_policy, validation_verdict and every error figure (``*_rel_err``,
+    ``*_abs_err``, ``*_ks``, ``cpu_time_tasks``)."""
+    return {"validation_policy": v["policy"], "validation_verdict": v["verdict"],
+            **{k: _plain(x) for k, x in error_keys(v).items() if k not in ("policy", "topology", "verdict")}}
+
+
+def _is_validation_column(c: str) -> bool:
+    return c.startswith("validation_") or "_rel_err" in c or c.endswith(("_abs_err", "_ks")) or c == "cpu_time_tasks"
 
 
 # --------------------------------------------------------------------------------------
@@ -350,7 +360,7 @@ def to_frame(rows: list[dict]) -> pl.DataFrame:
         for k in r:
             if k not in seen:
                 seen[k] = None
-    tail = ["validation_policy", *VALIDATION_KEYS, "warnings"]
+    tail = [c for c in seen if _is_validation_column(c)] + ["warnings"]
     cols = [c for c in seen if c not in tail] + [c for c in tail if c in seen]
     data = {c: [r.get(c) for r in rows] for c in cols}
     series = []
@@ -509,8 +519,7 @@ def _prepare_traces(trace_args, c: dict, have: dict, work: Path, format, say) ->
         prev = next((r for r in have.values() if r.get("trace") == str(source.path) and r.get("validation_policy")),
                     None)
         if prev is not None:
-            validations[str(source.path)] = {"validation_policy": prev["validation_policy"],
-                                             **{k: prev.get(k) for k in VALIDATION_KEYS}}
+            validations[str(source.path)] = {k: x for k, x in prev.items() if _is_validation_column(k)}
         tjobs = _trace_jobs(source, c)
         jobs.extend(tjobs)
         if all(j.key in have for j in tjobs) and str(source.path) in validations:
@@ -519,8 +528,7 @@ def _prepare_traces(trace_args, c: dict, have: dict, work: Path, format, say) ->
         if prepared.path not in validations:
             say(f"validating the replay of {prepared.label}")
             v = validate(prepared, seed=c["seeds"][0])
-            validations[prepared.path] = {"validation_policy": v["policy"],
-                                          **{k: _plain(v[k]) for k in VALIDATION_KEYS}}
+            validations[prepared.path] = validation_columns(v)
         token = uuid.uuid4().hex
         path = work / "traces" / f"{i:03d}.pickle"
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -793,9 +801,11 @@ def best(frame: pl.DataFrame, objective: str = "wait_ns.p99", top: int = 1) -> p
     overrides), averaged over seeds, against the policy's default configuration:
     ``config`` (its parameter values), ``changes`` (those that differ from the defaults),
     ``value``, ``default_value``, ``change`` ((value - default) / |default|),
-    ``validation_error`` (the |relative error| of the replay on this trace for that
-    metric, see :func:`validation_key`; null when validation does not measure it) and
-    ``beyond_error`` (|change| > validation_error: a difference the replay can resolve)."""
+    ``validation_error`` (the magnitude of the replay's own error on this trace for that
+    metric, see :func:`validation_key`: relative, or absolute in the metric's unit for
+    Jain's index and the share error; null when validation does not measure it) and
+    ``beyond_error`` (the change is larger than that error: a difference the replay can
+    resolve)."""
     col, higher = objective_direction(objective)
     group = ["trace", "policy", "topology", "overrides"]
     empty = pl.DataFrame(schema={**{c: pl.String for c in group}, "config": pl.String, "changes": pl.String,
@@ -827,11 +837,13 @@ def best(frame: pl.DataFrame, objective: str = "wait_ns.p99", top: int = 1) -> p
             v = r["value"]
             change = (v - dv) / abs(dv) if dv not in (None, 0) and v is not None else None
             verr = r["validation_error"]
+            # relative errors bound the relative change; absolute ones the difference itself
+            moved = change if metric(col).error_is_relative else (None if v is None or dv is None else v - dv)
             cfg = json.loads(r["config"]) if r["config"] else {}
             changes = {k: x for k, x in cfg.items() if k not in dcfg or dcfg[k] != x or type(dcfg[k]) is not type(x)}
             rows.append({**dict(zip(group, key)), "config": r["config"],
                          "changes": json.dumps(changes, sort_keys=True), "objective": col, "value": v,
                          "default_value": dv, "change": change, "validation_error": verr,
-                         "beyond_error": None if change is None or verr is None else abs(change) > verr,
+                         "beyond_error": None if moved is None or verr is None else abs(moved) > verr,
                          "configs": g.height, "seeds": r["seeds"]})
     return pl.DataFrame(rows, schema=empty.schema) if rows else empty

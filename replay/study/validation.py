@@ -1,21 +1,70 @@
 """How far a replay is from what was recorded: replay a trace under the policy that
-recorded it, on the recorded topology, and compare the metrics."""
+recorded it, on the recorded topology, and compare the metrics, figure by figure, with a
+one-word verdict.
+
+Errors are relative, (replayed - observed) / observed, for amounts (waits, counts,
+CPU time), and absolute, replayed - observed, for figures that are already fractions
+(Jain's index, the share error in CPUs). ``*_ks`` is the two-sample Kolmogorov-Smirnov
+distance between the recorded and the replayed waits (the largest gap between their
+CDFs, 0..1; the same on log wait, as the log is monotonic).
+"""
 
 from __future__ import annotations
 
 import re
 
+import numpy as np
 import polars as pl
 
 from ..model.prepared import PreparedTrace, prepare
+from ..model.schedule import CAUSES
 from .runs import Run, observed_run, replay_run
 
 #: tasks with less recorded CPU time than this are left out of the per-task CPU-time error
 CPU_TIME_MIN_NS = 1_000_000
 
-#: the relative errors validate reports, (replayed - observed) / observed
+#: the errors validate has always reported (kept for sweeps' columns and scripts)
 ERROR_KEYS = ("wait_p50_rel_err", "wait_p99_rel_err", "cpu_time_rel_err_mean", "cpu_time_rel_err_max",
               "switches_rel_err", "migrations_rel_err")
+_QS = ("p50", "p90", "p99")
+
+#: Verdict thresholds by error key: (good within, rough within); beyond "rough" a figure
+#: is unreliable. Relative for ``*_rel_err``, absolute for ``*_abs_err``, a CDF distance
+#: for ``*_ks``. The targets of README "Fidelity" are the "good" column.
+THRESHOLDS = {
+    "wait": (0.10, 0.25),        # wait percentiles and counts, overall and per cause (relative)
+    "ks": (0.10, 0.20),          # KS distance of the wait distributions
+    "cpu_time": (0.02, 0.05),    # mean |per-task CPU-time error|
+    "jain": (0.05, 0.10),        # Jain's index (absolute)
+    "share_error": (0.05, 0.10),  # weighted-share error (absolute, CPUs)
+    "switches": (0.10, 0.25),
+    "migrations": (0.50, 1.00),
+    "max_wait": (0.25, 1.00),    # one wait: noisy by nature
+}
+#: A wait statistic of fewer recorded waits than this is too noisy to judge the replay by.
+MIN_WAITS = 100
+VERDICTS = ("good", "rough", "unreliable")
+
+
+def threshold_of(key: str) -> tuple[float, float] | None:
+    """The (good, rough) thresholds of an error key, None for keys no verdict reads."""
+    if key.endswith("_ks"):
+        return THRESHOLDS["ks"]
+    if key.startswith("wait_") and key.endswith("_rel_err"):
+        return THRESHOLDS["wait"]
+    for prefix in ("cpu_time", "jain", "share_error", "switches", "migrations", "max_wait"):
+        if key.startswith(prefix):
+            return THRESHOLDS[prefix]
+    return None
+
+
+def figure_verdict(key: str, err) -> str | None:
+    """good / rough / unreliable for one error value (None when not judged)."""
+    th = threshold_of(key)
+    if err is None or th is None or (isinstance(err, float) and np.isnan(err)):
+        return None
+    e = abs(err)
+    return "good" if e <= th[0] else "rough" if e <= th[1] else "unreliable"
 
 
 def recorded_policy(prepared: PreparedTrace) -> tuple[str, str | None]:
@@ -30,10 +79,28 @@ def recorded_policy(prepared: PreparedTrace) -> tuple[str, str | None]:
 
 
 def _rel(a, b):
-    """(replayed - observed) / observed; None when observed is 0."""
+    """(replayed - observed) / observed; None when observed is 0 or either is missing."""
     if a is None or b is None or b == 0:
         return None
     return (a - b) / b
+
+
+def _abs(a, b):
+    if a is None or b is None:
+        return None
+    return a - b
+
+
+def ks_distance(a: np.ndarray, b: np.ndarray) -> float | None:
+    """Two-sample Kolmogorov-Smirnov statistic: max over x of |F_a(x) - F_b(x)| (None when
+    either sample is empty)."""
+    if len(a) == 0 or len(b) == 0:
+        return None
+    a, b = np.sort(np.asarray(a)), np.sort(np.asarray(b))
+    x = np.concatenate([a, b])
+    fa = np.searchsorted(a, x, side="right") / len(a)
+    fb = np.searchsorted(b, x, side="right") / len(b)
+    return float(np.max(np.abs(fa - fb)))
 
 
 def cpu_time_errors(observed: pl.DataFrame, replayed: pl.DataFrame) -> pl.DataFrame:
@@ -45,14 +112,89 @@ def cpu_time_errors(observed: pl.DataFrame, replayed: pl.DataFrame) -> pl.DataFr
     return j.with_columns(rel_err=(pl.col("replayed_ns") - pl.col("observed_ns")) / pl.col("observed_ns"))
 
 
+def _wait_errors(obs: Run, rep: Run) -> dict:
+    """Wait errors overall and per cause: count, p50/p90/p99 (relative), KS distance."""
+    mo, mr = obs.metrics, rep.metrics
+    out = {"wait_count_rel_err": _rel(mr["wait_ns"]["count"], mo["wait_ns"]["count"])}
+    for q in _QS:
+        out[f"wait_{q}_rel_err"] = _rel(mr["wait_ns"][q], mo["wait_ns"][q]) if mr["wait_ns"]["count"] else None
+    out["wait_ks"] = ks_distance(obs.waits_ns, rep.waits_ns)
+    for name, code in CAUSES.items():
+        o, r = mo["wait_ns_by_cause"][name], mr["wait_ns_by_cause"][name]
+        out[f"wait_{name}_count_rel_err"] = _rel(r["count"], o["count"])
+        for q in _QS:
+            out[f"wait_{name}_{q}_rel_err"] = _rel(r[q], o[q]) if o["count"] and r["count"] else None
+        out[f"wait_{name}_ks"] = ks_distance(obs.waits_ns[obs.wait_causes == code],
+                                             rep.waits_ns[rep.wait_causes == code])
+    return out
+
+
+def _fairness_errors(mo: dict, mr: dict) -> dict:
+    fo, fr = mo["fairness"], mr["fairness"]
+    by_nice = {k: _abs(fr["jain_by_nice"].get(k), v) for k, v in fo["jain_by_nice"].items()
+               if fr["jain_by_nice"].get(k) is not None and v is not None}
+    return {"jain_abs_err": _abs(fr["jain"], fo["jain"]), "jain_by_nice_abs_err": by_nice,
+            "share_error_abs_err": _abs(fr["share_error"], fo["share_error"]),
+            "max_wait_rel_err": _rel(fr["max_wait_ns"], fo["max_wait_ns"])}
+
+
+def _judged(v: dict, mo: dict) -> list[tuple[str, str, float]]:
+    """(label, error key, value) of every figure the verdict reads: overall wait p50, p99
+    and count, and each cause's (when it has at least MIN_WAITS recorded waits), per-task
+    CPU time, Jain's index, migrations."""
+    out = []
+    if mo["wait_ns"]["count"] >= MIN_WAITS:
+        out += [("wait p50", "wait_p50_rel_err"), ("wait p99", "wait_p99_rel_err"),
+                ("wait count", "wait_count_rel_err")]
+    for name in CAUSES:
+        if mo["wait_ns_by_cause"][name]["count"] >= MIN_WAITS:
+            out += [(f"{name} wait p50", f"wait_{name}_p50_rel_err"), (f"{name} wait p99", f"wait_{name}_p99_rel_err"),
+                    (f"{name} waits", f"wait_{name}_count_rel_err")]
+    out += [("per-task CPU time", "cpu_time_rel_err_mean"), ("Jain", "jain_abs_err"),
+            ("migrations", "migrations_rel_err")]
+    return [(label, key, v[key]) for label, key in out if v.get(key) is not None]
+
+
+def verdict(v: dict, observed_metrics: dict) -> tuple[str, list[str]]:
+    """The worst figure verdict over the judged figures, and a reason for each figure that
+    is not good ("unreliable" with a reason when nothing could be judged)."""
+    judged = _judged(v, observed_metrics)
+    if not judged:
+        return "unreliable", ["nothing to judge the replay by (no waits, no CPU time)"]
+    worst, reasons = "good", []
+    for label, key, err in judged:
+        fv = figure_verdict(key, err)
+        if fv is None or fv == "good":
+            continue
+        good, rough = threshold_of(key)
+        pct = key.endswith("_rel_err") or key.startswith("cpu_time")
+        shown = f"{err:+.1%}" if pct else f"{err:+.3f}"
+        lim = (f"good within ±{good:.0%}, rough within ±{rough:.0%}" if pct
+               else f"good within ±{good:g}, rough within ±{rough:g}")
+        reasons.append(f"{label} {shown} ({lim})")
+        if VERDICTS.index(fv) > VERDICTS.index(worst):
+            worst = fv
+    if observed_metrics["wait_ns"]["count"] < MIN_WAITS:
+        reasons.append(f"only {observed_metrics['wait_ns']['count']} recorded waits: wait percentiles not judged")
+        if worst == "good":
+            worst = "rough"
+    return worst, reasons
+
+
 def validate(source, policy: str | None = None, topology=None, params: dict | None = None, seed: int = 0,
              replayed: Run | None = None) -> dict:
     """Replay ``source`` (a prepared trace, or anything ``prepare`` takes) under its recorded
-    policy (or ``policy``) and compare. Keys: wait_p50_rel_err, wait_p99_rel_err,
-    cpu_time_rel_err_mean, cpu_time_rel_err_max, switches_rel_err, migrations_rel_err (all
-    (replayed - observed) / observed, the CPU-time ones over tasks with >= 1 ms of recorded
-    CPU, absolute), cpu_time_tasks, observed, replayed (the two metric objects), policy,
-    topology, events_simulated, wall_s, warnings.
+    policy (or ``policy``) and compare, figure by figure.
+
+    Keys (README "validate" documents each): policy, topology; the errors
+    ``wait_{p50,p90,p99,count}_rel_err``, ``wait_ks``, per cause (wakeup, preempt, new)
+    ``wait_CAUSE_{p50,p90,p99,count}_rel_err`` and ``wait_CAUSE_ks``, ``cpu_time_rel_err_mean``
+    and ``_max`` (|error| over tasks with >= 1 ms of recorded CPU), ``cpu_time_tasks``,
+    ``jain_abs_err``, ``jain_by_nice_abs_err`` {nice: err}, ``share_error_abs_err``,
+    ``max_wait_rel_err``, ``switches_rel_err``, ``switches_abs_err``,
+    ``migrations_rel_err``, ``migrations_abs_err``; ``verdict`` (good / rough /
+    unreliable) and ``verdict_reasons``; observed, replayed (the two metric objects),
+    events_simulated, wall_s, warnings.
 
     ``replayed``: that replay, when the caller already ran it with exactly these inputs
     (``compare`` does: the recorded policy on the recorded machine with default parameters)."""
@@ -68,19 +210,27 @@ def validate(source, policy: str | None = None, topology=None, params: dict | No
     mo, mr = obs.metrics, rep.metrics
     cpu = cpu_time_errors(obs.tasks, rep.tasks)
     abs_err = cpu["rel_err"].abs()
-    return {
-        "policy": policy,
-        "topology": rep.topology or topo.describe(),
-        "wait_p50_rel_err": _rel(mr["wait_ns"]["p50"], mo["wait_ns"]["p50"]),
-        "wait_p99_rel_err": _rel(mr["wait_ns"]["p99"], mo["wait_ns"]["p99"]),
+    v = {"policy": policy, "topology": rep.topology or topo.describe()}
+    v.update(_wait_errors(obs, rep))
+    v.update({
         "cpu_time_rel_err_mean": float(abs_err.mean()) if cpu.height else None,
         "cpu_time_rel_err_max": float(abs_err.max()) if cpu.height else None,
         "cpu_time_tasks": int(cpu.height),
+        **_fairness_errors(mo, mr),
         "switches_rel_err": _rel(mr["context_switches"], mo["context_switches"]),
+        "switches_abs_err": mr["context_switches"] - mo["context_switches"],
         "migrations_rel_err": _rel(mr["migrations"]["total"], mo["migrations"]["total"]),
-        "observed": mo,
-        "replayed": mr,
-        "events_simulated": rep.events_simulated,
-        "wall_s": rep.wall_s,
-        "warnings": warnings + rep.warnings,
-    }
+        "migrations_abs_err": mr["migrations"]["total"] - mo["migrations"]["total"],
+    })
+    v["verdict"], v["verdict_reasons"] = verdict(v, mo)
+    v.update({"observed": mo, "replayed": mr, "events_simulated": rep.events_simulated, "wall_s": rep.wall_s,
+              "warnings": warnings + rep.warnings})
+    return v
+
+
+def error_keys(v: dict) -> dict:
+    """The flat error figures of a validation (numbers and the verdict; no nested objects):
+    what compare keeps and sweeps copy into every row."""
+    skip = {"observed", "replayed", "warnings", "verdict_reasons", "jain_by_nice_abs_err", "events_simulated",
+            "wall_s"}
+    return {k: x for k, x in v.items() if k not in skip}

@@ -1,0 +1,133 @@
+"""validate: every figure's error (per cause of wait, fairness, CPU time, switches,
+migrations), the KS distance of the wait distributions, the verdict and its thresholds,
+and the CI gate (--max-error, --require)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import replay
+from replay.study.validation import (MIN_WAITS, figure_verdict, ks_distance, threshold_of, verdict)
+
+from .conftest import DATA
+
+TRACE = DATA / "panopticon_ftrace.txt"
+
+
+def test_ks_distance_by_hand():
+    assert ks_distance(np.array([1, 2, 3]), np.array([3, 2, 1])) == 0
+    assert ks_distance(np.array([1, 2]), np.array([3, 4])) == 1
+    # F_a - F_b at x = 2: 2/4 - 0 = 0.5, the largest gap
+    assert ks_distance(np.array([1, 2, 3, 4]), np.array([3, 4, 5, 6])) == 0.5
+    assert ks_distance(np.array([]), np.array([1])) is None
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.integers(0, 50), min_size=1, max_size=40), st.lists(st.integers(0, 50), min_size=1, max_size=40))
+def test_ks_distance_is_the_largest_cdf_gap(a, b):
+    want = max(abs(sum(x <= t for x in a) / len(a) - sum(x <= t for x in b) / len(b)) for t in range(-1, 52))
+    assert ks_distance(np.array(a), np.array(b)) == pytest.approx(want)
+
+
+def test_figure_verdicts_follow_the_documented_thresholds():
+    assert threshold_of("wait_preempt_p99_rel_err") == (0.10, 0.25)
+    assert threshold_of("jain_abs_err") == (0.05, 0.10)
+    assert threshold_of("cpu_time_rel_err_mean") == (0.02, 0.05)
+    assert threshold_of("migrations_rel_err") == (0.50, 1.00)
+    assert threshold_of("wait_ks") == (0.10, 0.20)
+    assert [figure_verdict("wait_p50_rel_err", e) for e in (0.1, -0.1001, 0.25, -0.26, None)] == \
+        ["good", "rough", "rough", "unreliable", None]
+    assert figure_verdict("jain_abs_err", -0.06) == "rough"
+
+
+def _observed(waits=500, causes=(400, 100, 0)):
+    return {"wait_ns": {"count": waits},
+            "wait_ns_by_cause": {n: {"count": c} for n, c in zip(("wakeup", "preempt", "new"), causes)}}
+
+
+def test_verdict_is_the_worst_judged_figure_with_its_reasons():
+    ok = {"wait_p50_rel_err": 0.05, "wait_p99_rel_err": -0.02, "wait_count_rel_err": 0.0,
+          "wait_wakeup_p50_rel_err": 0.01, "wait_wakeup_p99_rel_err": 0.0, "wait_wakeup_count_rel_err": 0.0,
+          "wait_preempt_p50_rel_err": 0.09, "wait_preempt_p99_rel_err": 0.0, "wait_preempt_count_rel_err": 0.0,
+          "cpu_time_rel_err_mean": 0.01, "jain_abs_err": 0.01, "migrations_rel_err": 0.4}
+    assert verdict(ok, _observed()) == ("good", [])
+    w, reasons = verdict({**ok, "wait_preempt_p99_rel_err": -0.2}, _observed())
+    assert w == "rough" and reasons == ["preempt wait p99 -20.0% (good within ±10%, rough within ±25%)"]
+    w, reasons = verdict({**ok, "wait_preempt_p99_rel_err": -0.2, "migrations_rel_err": 3.3}, _observed())
+    assert w == "unreliable" and len(reasons) == 2
+    # a cause with too few recorded waits is not judged; neither are percentiles of too few waits
+    w, _ = verdict({**ok, "wait_new_p50_rel_err": -0.9}, _observed(causes=(400, 100, MIN_WAITS - 1)))
+    assert w == "good"
+    w, reasons = verdict({**ok, "wait_p50_rel_err": 5.0}, _observed(waits=MIN_WAITS - 1, causes=(50, 49, 0)))
+    assert w == "rough" and "recorded waits" in reasons[-1]
+    assert verdict({}, _observed(waits=0, causes=(0, 0, 0)))[0] == "unreliable"
+
+
+@pytest.fixture(scope="module")
+def validated():
+    p = replay.prepare(str(TRACE))
+    return p, replay.validate(p)
+
+
+def test_every_figure_against_the_two_metric_objects(validated):
+    _, v = validated
+    o, r = v["observed"], v["replayed"]
+    for cause in ("wakeup", "preempt", "new"):
+        oc, rc = o["wait_ns_by_cause"][cause], r["wait_ns_by_cause"][cause]
+        want = (rc["count"] - oc["count"]) / oc["count"] if oc["count"] else None
+        assert v[f"wait_{cause}_count_rel_err"] == want
+        for q in ("p50", "p90", "p99"):
+            want = (rc[q] - oc[q]) / oc[q] if oc["count"] and rc["count"] and oc[q] else None
+            assert v[f"wait_{cause}_{q}_rel_err"] == want, (cause, q)
+    assert v["wait_p90_rel_err"] == (r["wait_ns"]["p90"] - o["wait_ns"]["p90"]) / o["wait_ns"]["p90"]
+    assert v["jain_abs_err"] == r["fairness"]["jain"] - o["fairness"]["jain"]
+    assert v["share_error_abs_err"] == pytest.approx(r["fairness"]["share_error"] - o["fairness"]["share_error"]) \
+        if o["fairness"]["share_error"] is not None else v["share_error_abs_err"] is None
+    assert v["migrations_abs_err"] == r["migrations"]["total"] - o["migrations"]["total"]
+    assert v["switches_abs_err"] == r["context_switches"] - o["context_switches"]
+    assert 0 <= v["wait_ks"] <= 1 and v["verdict"] in ("good", "rough", "unreliable")
+    # the keys validate always had are still there
+    for k in ("wait_p50_rel_err", "wait_p99_rel_err", "cpu_time_rel_err_mean", "cpu_time_rel_err_max",
+              "switches_rel_err", "migrations_rel_err", "observed", "replayed"):
+        assert k in v
+
+
+def _cli(*args):
+    return subprocess.run([sys.executable, "-m", "replay", *args], capture_output=True, text=True)
+
+
+def test_cli_gate_exits_1_when_a_limit_is_exceeded(validated):
+    _, v = validated
+    err = abs(v["wait_p99_rel_err"])
+    assert err > 0.01
+    ok = _cli("validate", str(TRACE), "--max-error", f"wait_p99_rel_err={err + 0.01}", "--json")
+    assert ok.returncode == 0, ok.stderr
+    assert json.loads(ok.stdout)["wait_p99_rel_err"] == v["wait_p99_rel_err"]
+    bad = _cli("validate", str(TRACE), "--max-error", f"wait_ns.p99={100 * err / 2}%")
+    assert bad.returncode == 1 and "validation gate failed: wait_p99_rel_err" in bad.stderr
+    unmeasured = _cli("validate", str(TRACE), "--max-error", "wait_new_p50_rel_err=0.5")
+    if v["wait_new_p50_rel_err"] is None:
+        assert unmeasured.returncode == 1 and "not measured" in unmeasured.stderr
+    usage = _cli("validate", str(TRACE), "--max-error", "wait_ns.p99")
+    assert usage.returncode == 2 and "expected METRIC=FRACTION" in usage.stderr
+    req = _cli("validate", str(TRACE), "--require", "good")
+    assert req.returncode == (0 if v["verdict"] == "good" else 1)
+    assert f"verdict: {v['verdict']}" in req.stdout
+
+
+def test_sweep_rows_carry_the_verdict(tmp_path):
+    from replay.study import sweeps as SW
+
+    res = SW.run([str(TRACE)], policy=["eevdf"], grid=["hz=250,1000"], workers=1, output=tmp_path / "o.parquet")
+    v = replay.validate(str(TRACE))
+    assert set(res.frame["validation_verdict"].to_list()) == {v["verdict"]}
+    assert res.frame["wait_preempt_count_rel_err"][0] == v["wait_preempt_count_rel_err"]
+    b = SW.best(res.frame, "fairness.jain")
+    assert b["validation_error"][0] == pytest.approx(abs(v["jain_abs_err"]))
