@@ -112,3 +112,20 @@ def test_the_copy_for_workers_replays_the_same():
 def test_label_tells_traces_apart():
     p = replay.prepare(str(TRACE))
     assert p.label == "data/panopticon_ftrace.txt"
+
+
+def test_cpus_silent_for_a_whole_trace_are_left_out_of_the_recorded_machine(corpus):
+    """gtech's phone trace records 8 CPUs of which only 0-3 ever run anything in 12 s: the
+    replay on the recorded machine uses CPUs 0-3 only, keeps the CPU ids, and uses all 8
+    on another machine or with infer_cpus off."""
+    p = replay.prepare(corpus / "public" / "gtech-perf-tool" / "mytrace.html")
+    assert p.offline == (4, 5, 6, 7) and p.recorded.n_cpus == 8
+    s, info = replay.replay(p, policy="eevdf")
+    used = set(metrics.running(s)["cpu"].to_list())
+    assert used <= {0, 1, 2, 3} and s.n_cpus == 8
+    assert any("CPUs 4-7 ran nothing in the recording" in w for w in info.warnings)
+    s2, _ = replay.replay(p, policy="eevdf", params={"infer_cpus": False})
+    assert set(metrics.running(s2)["cpu"].to_list()) - {0, 1, 2, 3}
+    # a short trace proves nothing: trappy's 4 ms trace.dat records 6 CPUs and has events on 4
+    short = replay.prepare(corpus / "public" / "trappy" / "raw_trace.dat")
+    assert short.recorded.n_cpus == 6 and short.trace.info()["cpus"] == 4 and short.offline == ()

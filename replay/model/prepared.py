@@ -42,6 +42,12 @@ class PreparedTrace:
     recorded: Topology
     path: str
     kernel: str = ""
+    #: causes of wait the recording can measure (CAUSES names): a trace without wakeup
+    #: events cannot see wakeup waits, one without sched_wakeup_new cannot see new tasks'
+    measured_causes: tuple = ("wakeup", "preempt", "new")
+    #: CPUs of the recorded machine that were not available (offline or isolated): silent
+    #: for the whole of a trace of at least OFFLINE_MIN_NS (see offline_cpus)
+    offline: tuple = ()
     #: metrics of the observed schedule, by (topology, window): measured once per machine
     observed_metrics: dict = field(default_factory=dict, repr=False)
 
@@ -52,6 +58,12 @@ class PreparedTrace:
         p = self.path.rstrip(os.sep)
         parent = os.path.basename(os.path.dirname(p))
         return f"{parent}/{os.path.basename(p)}" if parent else os.path.basename(p) or p
+
+    def unavailable_cpus(self, topo: Topology) -> tuple:
+        """The CPUs no task may use when replaying on ``topo``: the recorded machine's
+        offline ones when ``topo`` is the recorded machine (a counterfactual machine has
+        all its CPUs)."""
+        return self.offline if (topo is self.recorded or topo == self.recorded) else ()
 
     def topology(self, arg: str | Topology | None = None) -> Topology:
         """``--topology`` resolved for this trace: None, "" or "recorded" is the recorded one."""
@@ -65,6 +77,25 @@ class PreparedTrace:
         """This prepared trace without what replays do not read (the events and the
         observed schedule): what sweeps ship to their workers."""
         return replace(self, trace=None, schedule=None, observed_metrics={})
+
+
+#: A CPU silent for a whole trace at least this long was not available to the scheduler.
+OFFLINE_MIN_NS = 1_000_000_000
+
+
+def offline_cpus(trace: Trace) -> tuple:
+    """CPUs of the recorded machine that the trace shows no scheduler event on at all,
+    when the trace lasts at least OFFLINE_MIN_NS: offline (Android phones power whole
+    clusters down: gtech's mytrace.html records 8 CPUs of which 4 never run anything) or
+    isolated from the scheduler. An online CPU the scheduler may use runs its per-CPU
+    kernel threads, takes wakeups and balances within a second; a shorter trace proves
+    nothing, so none is taken out."""
+    meta = trace.meta.row(0, named=True) if trace.meta.height else {}
+    if int(meta.get("last_ns") or 0) - int(meta.get("first_ns") or 0) < OFFLINE_MIN_NS:
+        return ()
+    c = trace.cpus
+    silent = c.filter(pl.col("events") == 0)["cpu"].to_list()
+    return tuple(int(x) for x in silent) if len(silent) < c.height else ()
 
 
 def prepare(source, format: str | None = None, progress=None) -> PreparedTrace:
@@ -81,6 +112,10 @@ def prepare(source, format: str | None = None, progress=None) -> PreparedTrace:
         trace = traces.load(source, format=format, progress=progress)
     observed = observed_schedule(trace)
     meta = trace.meta.row(0, named=True) if trace.meta.height else {}
+    counts = trace.counts()
+    measured = tuple(c for c, present in (("wakeup", counts["sched_waking"] + counts["sched_wakeup"] > 0),
+                                          ("preempt", True), ("new", counts["sched_wakeup_new"] > 0)) if present)
     return PreparedTrace(trace=trace, schedule=observed, workload=from_schedule(trace, observed),
                          latencies=measure_latencies(observed), tasks=trace.tasks, recorded=from_trace(trace),
-                         path=str(trace.path), kernel=str(meta.get("kernel") or ""))
+                         path=str(trace.path), kernel=str(meta.get("kernel") or ""), measured_causes=measured,
+                         offline=offline_cpus(trace))

@@ -83,6 +83,14 @@ class Topology:
         return (f"{self.n_cpus} CPUs, {self.n_cores} cores (SMT {smt}), {self.n_llcs} LLCs, "
                 f"{self.n_nodes} nodes")
 
+    def subset(self, cpus) -> "Topology":
+        """The machine made of ``cpus`` only (renumbered 0.. in that order; groups and
+        node distances kept), e.g. without CPUs that were offline."""
+        idx = np.asarray(cpus, np.int64)
+        nodes = np.unique(self.node[idx])
+        return make(self.core[idx], self.llc[idx], self.node[idx], self.capacity[idx],
+                    self.distance[np.ix_(nodes, nodes)], self.name)
+
     def to_dict(self) -> dict:
         return {
             "name": self.name,

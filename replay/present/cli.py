@@ -349,7 +349,7 @@ def replay_cmd(
         p = prepare(t)
         topo = p.topology(topology)
         sched, info = simulate(p.workload, policy, topo, _parse_params(param), seed, _parse_sets(set_),
-                               p.latencies, p.tasks)
+                               p.latencies, p.tasks, p.unavailable_cpus(topo))
         m = M.measure(sched, topo)
         if out is not None:
             import pyarrow.parquet as pq
@@ -393,6 +393,8 @@ def _compare_table(res: dict) -> None:
                   f"{_num(v['wait_p50_rel_err'], '{:+.1%}')}, p99 {_num(v['wait_p99_rel_err'], '{:+.1%}')}, per-task "
                   f"CPU time mean {_num(v['cpu_time_rel_err_mean'], '{:.1%}')}; differences smaller than these are "
                   f"within the replay's own error. Verdict: {v['verdict']}.", highlight=False)
+        for w in v.get("warnings") or []:
+            con.print(f"[yellow]validation:[/] {w}", highlight=False)
         if v["verdict"] == "unreliable":
             con.print("[bold red]The replay of this trace is unreliable:[/] " + "; ".join(v["verdict_reasons"][:4])
                       + ". Treat its counterfactual figures as indications, not predictions "

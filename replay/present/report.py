@@ -328,6 +328,7 @@ def _validation_block(v: dict | None, observed: dict | None) -> str:
                "figures have no error bar.</p>"
     word = v.get("verdict") or ""
     reasons = "".join(f"<li>{_esc(r)}</li>" for r in v.get("verdict_reasons") or [])
+    reasons += "".join(f'<li class="warn">{_esc(w)}</li>' for w in v.get("warnings") or [])
     head = (f'<p class="verdict-line">Verdict: <span class="verdict {word}" data-key="validation.verdict">'
             f"{_esc(word)}</span> ({_esc(v.get('policy'))} replayed on the recorded machine, "
             f"{_esc(v.get('topology'))})</p>" + (f"<ul>{reasons}</ul>" if reasons else ""))

@@ -135,10 +135,12 @@ def _values(mod, policy: str, params: dict | None) -> _Values:
 
 # -- 2. the workload as matrices ----------------------------------------------------------
 
-def _apply_overrides(overrides, tids, tgids, comms, first_burst, n_bursts, prio, cls, pol, WT, AFF_rows, C,
-                     warnings) -> list[int]:
+def _apply_overrides(overrides, tids, tgids, comms, first_burst, n_bursts, prio, cls, pol, WT, AFF_rows,
+                     cpu_of: np.ndarray, warnings) -> list[int]:
     """Apply --set overrides to the per-burst prio/class/policy arrays and the tasks'
-    affinity (in place). Returns the tids changed."""
+    affinity (in place; ``cpu_of`` maps the topology's CPU ids to the engine's, -1 for
+    CPUs the replay leaves out). Returns the tids changed."""
+    C = len(cpu_of)
     rt_pol = {"fifo": S.POL_FIFO, "rr": S.POL_RR}
     fair_pol = {"fair": S.POL_NORMAL, "batch": S.POL_BATCH, "idle": S.POL_IDLE}
     changed = []
@@ -170,9 +172,13 @@ def _apply_overrides(overrides, tids, tgids, comms, first_burst, n_bursts, prio,
                 if len(cpus) < len(o.cpus):
                     warnings.append(f"{o.text}: CPUs {[c for c in o.cpus if c >= C]} are not in the topology "
                                     f"({C} CPUs); ignored")
+                off = [c for c in cpus if cpu_of[c] < 0]
+                if off:
+                    warnings.append(f"{o.text}: CPUs {off} were offline in the recording; ignored")
+                cpus = [int(cpu_of[c]) for c in cpus if cpu_of[c] >= 0]
                 if not cpus:
                     raise TraceError(f"--set {o.text!r}: none of its CPUs exist in the topology ({C} CPUs)")
-                row = np.zeros(C, np.int64)
+                row = np.zeros(int(cpu_of.max()) + 1, np.int64)
                 row[cpus] = 1
                 WT[i, EN.WT_AFF] = len(AFF_rows)
                 AFF_rows.append(row)
@@ -180,9 +186,11 @@ def _apply_overrides(overrides, tids, tgids, comms, first_burst, n_bursts, prio,
     return changed
 
 
-def _arrays(wl: Workload, mod, values: _Values, C: int, overrides: list[Override] | None,
+def _arrays(wl: Workload, mod, values: _Values, cpu_of: np.ndarray, overrides: list[Override] | None,
             warnings: list[str]) -> _Arrays:
-    """The workload tables as the kernel's int64 matrices, overrides applied."""
+    """The workload tables as the kernel's int64 matrices, overrides applied (``cpu_of``:
+    the topology's CPU ids to the engine's, -1 for CPUs left out)."""
+    C = len(cpu_of)
     T = wl.tasks.height
     tids = wl.tasks["tid"].to_numpy().astype(np.int32)
     comms = wl.tasks["comm"].to_list()
@@ -197,7 +205,7 @@ def _arrays(wl: Workload, mod, values: _Values, C: int, overrides: list[Override
         warnings.append(f"{int(np.sum(pinned >= C))} per-CPU threads are pinned to CPUs the topology lacks "
                         f"({C} CPUs); they were pinned to CPU (id mod {C})")
         pinned = np.where(pinned >= C, pinned % C, pinned)
-    WT[:T, EN.WT_PINNED] = pinned
+    WT[:T, EN.WT_PINNED] = np.where(pinned >= 0, cpu_of[np.maximum(pinned, 0)], -1)
     WT[:T, EN.WT_PARENT] = wl.tasks["parent"].to_numpy()
     WT[:T, EN.WT_TID] = tids
 
@@ -217,12 +225,12 @@ def _arrays(wl: Workload, mod, values: _Values, C: int, overrides: list[Override
         WB[:B, EN.WB_FUTEX] = flags
         if note:
             warnings.append(note)
-    AFF_rows = [np.ones(C, np.int64)]
+    AFF_rows = [np.ones(int(cpu_of.max()) + 1, np.int64)]
     changed = []
     if overrides:
         changed = _apply_overrides(overrides, tids, wl.tasks["tgid"].to_numpy(), comms,
                                    wl.tasks["first_burst"].to_numpy(), wl.tasks["n_bursts"].to_numpy(), prio, cls,
-                                   pol, WT, AFF_rows, C, warnings)
+                                   pol, WT, AFF_rows, cpu_of, warnings)
     WB[:B, EN.WB_PRIO] = prio
     WB[:B, EN.WB_CLASS] = cls
     WB[:B, EN.WB_POLICY] = pol
@@ -349,17 +357,33 @@ def _replayed_tasks(tasks: pl.DataFrame, wl: Workload, arrays: _Arrays) -> pl.Da
         nice=pl.coalesce("_nice", "nice")).drop("_prio", "_cls", "_nice")
 
 
+def _cpu_list(cpus: list[int]) -> str:
+    """0-3,6 for [0, 1, 2, 3, 6]."""
+    out, i = [], 0
+    while i < len(cpus):
+        j = i
+        while j + 1 < len(cpus) and cpus[j + 1] == cpus[j] + 1:
+            j += 1
+        out.append(str(cpus[i]) if i == j else f"{cpus[i]}-{cpus[j]}")
+        i = j + 1
+    return ",".join(out)
+
+
 @small_pages
 def simulate(wl: Workload, policy: str = "eevdf", topology: str | Topology | None = None,
              params: dict | None = None, seed: int = 0, overrides: list | None = None,
-             latencies: Latencies | None = None, tasks: pl.DataFrame | None = None) -> tuple[Schedule, ReplayInfo]:
+             latencies: Latencies | None = None, tasks: pl.DataFrame | None = None,
+             unavailable_cpus=()) -> tuple[Schedule, ReplayInfo]:
     """Replay workload ``wl`` through ``policy`` on ``topology`` (a Topology or a spec; default
     one LLC of ``wl.n_cpus`` CPUs), with ``params`` overriding any engine or policy
     parameter (``replay.sim.all_params``) and ``overrides`` (replay.model.overrides.Override
     objects or ``--set`` strings) changing selected tasks' policy, priority and affinity.
     ``latencies``: the recorded wakeup latencies the auto (-1) latency parameters take
     (none: 0). ``tasks``: the tasks table of the result (default: built from the workload).
-    Deterministic: the same inputs and seed give identical output."""
+    ``unavailable_cpus``: CPUs of ``topology`` the scheduler did not have (offline,
+    isolated: PreparedTrace.unavailable_cpus): the engine runs on the machine without
+    them, as the kernel's scheduling domains leave them out, and the schedule keeps the
+    topology's CPU ids. Deterministic: the same inputs and seed give identical output."""
     t0 = time.perf_counter()
     if overrides and isinstance(overrides[0], str):
         overrides = parse_all(overrides)
@@ -372,13 +396,26 @@ def simulate(wl: Workload, policy: str = "eevdf", topology: str | Topology | Non
         topo = resolve_topology(topology)
     values = _values(mod, policy, params)
     warnings: list[str] = []
-    arrays = _arrays(wl, mod, values, topo.n_cpus, overrides, warnings)
-    EP = _engine_vector(values.engine, wl, topo, seed, latencies or NONE)
+    if not values.engine["infer_cpus"]:
+        unavailable_cpus = ()
+    online = np.array([c for c in range(topo.n_cpus) if c not in set(unavailable_cpus)], np.int64)
+    cpu_of = np.full(topo.n_cpus, -1, np.int64)
+    cpu_of[online] = np.arange(len(online))
+    run_topo = topo if len(online) == topo.n_cpus else topo.subset(online)
+    if len(online) < topo.n_cpus:
+        warnings.append(f"CPUs {_cpu_list(sorted(set(range(topo.n_cpus)) - set(online.tolist())))} ran nothing in "
+                        "the recording (offline or isolated): the replay on the recorded machine leaves them out")
+    arrays = _arrays(wl, mod, values, cpu_of, overrides, warnings)
+    EP = _engine_vector(values.engine, wl, run_topo, seed, latencies or NONE)
     hz = int(values.engine["hz"])
-    fair_pp, rt_pp = _policy_vectors(mod, values, topo.n_cpus, hz)
+    fair_pp, rt_pp = _policy_vectors(mod, values, run_topo.n_cpus, hz)
     ticks = (wl.end_ns - wl.start_ns) // EP[S.E_TICK_NS] + 1
-    intervals, stats = _run_kernel(mod, fair_pp, rt_pp, arrays, _topology_matrix(topo), EP, wl.tasks.height,
+    intervals, stats = _run_kernel(mod, fair_pp, rt_pp, arrays, _topology_matrix(run_topo), EP, wl.tasks.height,
                                    wl.bursts.height, ticks)
+    if run_topo is not topo:  # back to the topology's CPU ids
+        cpu = intervals["cpu"].to_numpy()
+        intervals = intervals.with_columns(pl.Series("cpu", np.where(cpu >= 0, online[np.maximum(cpu, 0)], cpu)
+                                                     .astype(cpu.dtype)))
     sched_tasks = _replayed_tasks(tasks if tasks is not None else tasks_of_workload(wl), wl, arrays)
     sched = Schedule(intervals, sched_tasks, wl.start_ns, wl.end_ns, topo.n_cpus, policy, warnings, {}, True)
     shown = {**resolve(ENGINE_PARAMS, None, "the engine"), **resolve(mod.PARAMS, None, policy), **values.engine,

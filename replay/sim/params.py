@@ -40,6 +40,9 @@ ENGINE_PARAMS = (
           "LLC span (x16 when busy in the kernel; the tick applies it)", "int", lo=1, hi=1000),
     Param("cache_nice_tries", 1, "count", "placement.md §4.4", "failed passes before a cache-hot task moves",
           "int", lo=0, hi=100),
+    Param("infer_cpus", True, "bool", "README: Fidelity (where a task may run)", "on the recorded machine, leave "
+          "out the CPUs the recording shows unavailable (no event in a trace of >= 1 s: offline or isolated)",
+          "bool"),
     Param("idle_wakeup_latency_ns", -1, "ns", "placement.md §9 (wakeup IPI latency)", "time from a wakeup onto "
           "an idle CPU to the switch (idle exit, IPI); -1: the median measured in the trace", "ns", lo=-1,
           hi=10**9),

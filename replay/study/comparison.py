@@ -29,7 +29,8 @@ from .validation import error_keys, recorded_policy, validate
 class Comparison:
     """The runs of a comparison (the recording first, then each replay) and the validation
     of the replay (replay.validate's policy, topology, error figures, verdict and its
-    reasons: the error bar of every counterfactual figure), all plain data."""
+    reasons, and its warnings, e.g. which policy it assumed for a trace that does not
+    name its kernel: the error bar of every counterfactual figure), all plain data."""
 
     trace: str
     label: str
@@ -92,7 +93,8 @@ def compare(source, policies=(OBSERVED, "cfs", "eevdf", "infinity"), topologies=
                      if r.policy == vpolicy and t is prepared.recorded and not overrides
                      and not params_for(vpolicy, params) and r.seed == seed), None)
         v = validate(prepared, seed=seed, replayed=same)
-        out = {**error_keys(v), "verdict_reasons": v["verdict_reasons"]}
+        out = {**error_keys(v), "verdict_reasons": v["verdict_reasons"],
+               "warnings": [w for w in v["warnings"] if w not in (same.warnings if same else [])]}
     return Comparison(prepared.path, prepared.label, runs, out)
 
 

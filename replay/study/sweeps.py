@@ -215,7 +215,8 @@ def run_job(job: Job, share: _Share) -> dict:
     prepared = _load_share(share)
     t0 = time.perf_counter()
     sched, info = simulate(prepared.workload, job.policy, job.topology, dict(job.config), job.seed,
-                           parse_all(job.overrides) or None, prepared.latencies, prepared.tasks)
+                           parse_all(job.overrides) or None, prepared.latencies, prepared.tasks,
+                           prepared.unavailable_cpus(job.topology))
     m = M.measure(sched, job.topology)
     run_s = time.perf_counter() - t0
     row = {"events_simulated": int(info.events_simulated), "wall_s": float(info.wall_s), "run_s": run_s}

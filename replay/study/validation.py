@@ -16,6 +16,7 @@ import re
 import numpy as np
 import polars as pl
 
+from ..metrics import summarize
 from ..model.prepared import PreparedTrace, prepare
 from ..model.schedule import CAUSES
 from .runs import Run, observed_run, replay_run
@@ -41,6 +42,7 @@ THRESHOLDS = {
     "migrations": (0.50, 1.00),
     "max_wait": (0.25, 1.00),    # one wait: noisy by nature
 }
+_EVENTS_OF = {"wakeup": "sched_waking/sched_wakeup", "new": "sched_wakeup_new", "preempt": "sched_switch"}
 #: A wait statistic of fewer recorded waits than this is too noisy to judge the replay by.
 MIN_WAITS = 100
 VERDICTS = ("good", "rough", "unreliable")
@@ -112,14 +114,23 @@ def cpu_time_errors(observed: pl.DataFrame, replayed: pl.DataFrame) -> pl.DataFr
     return j.with_columns(rel_err=(pl.col("replayed_ns") - pl.col("observed_ns")) / pl.col("observed_ns"))
 
 
-def _wait_errors(obs: Run, rep: Run) -> dict:
-    """Wait errors overall and per cause: count, p50/p90/p99 (relative), KS distance."""
+def _wait_errors(obs: Run, rep: Run, measured: tuple) -> dict:
+    """Wait errors overall and per cause: count, p50/p90/p99 (relative), KS distance. Only
+    the causes the recording can measure (``measured``) are compared: the replay's waits of
+    other causes are left out of the overall figures, and their own figures are None."""
     mo, mr = obs.metrics, rep.metrics
-    out = {"wait_count_rel_err": _rel(mr["wait_ns"]["count"], mo["wait_ns"]["count"])}
+    keep = np.isin(rep.wait_causes, [CAUSES[c] for c in measured])
+    rep_waits = rep.waits_ns[keep]
+    overall = summarize(rep_waits) if not keep.all() else mr["wait_ns"]
+    out = {"wait_count_rel_err": _rel(overall["count"], mo["wait_ns"]["count"])}
     for q in _QS:
-        out[f"wait_{q}_rel_err"] = _rel(mr["wait_ns"][q], mo["wait_ns"][q]) if mr["wait_ns"]["count"] else None
-    out["wait_ks"] = ks_distance(obs.waits_ns, rep.waits_ns)
+        out[f"wait_{q}_rel_err"] = _rel(overall[q], mo["wait_ns"][q]) if overall["count"] else None
+    out["wait_ks"] = ks_distance(obs.waits_ns, rep_waits)
     for name, code in CAUSES.items():
+        if name not in measured:
+            out.update({f"wait_{name}_{k}": None for k in ("count_rel_err", "p50_rel_err", "p90_rel_err",
+                                                            "p99_rel_err", "ks")})
+            continue
         o, r = mo["wait_ns_by_cause"][name], mr["wait_ns_by_cause"][name]
         out[f"wait_{name}_count_rel_err"] = _rel(r["count"], o["count"])
         for q in _QS:
@@ -211,7 +222,12 @@ def validate(source, policy: str | None = None, topology=None, params: dict | No
     cpu = cpu_time_errors(obs.tasks, rep.tasks)
     abs_err = cpu["rel_err"].abs()
     v = {"policy": policy, "topology": rep.topology or topo.describe()}
-    v.update(_wait_errors(obs, rep))
+    v.update(_wait_errors(obs, rep, p.measured_causes))
+    unmeasured = [c for c in CAUSES if c not in p.measured_causes]
+    if unmeasured:
+        warnings.append(f"the trace records no {' and no '.join(_EVENTS_OF[c] for c in unmeasured)} events: "
+                        f"{' and '.join(unmeasured)} waits cannot be measured in it, so the replay's are left out "
+                        "of the comparison")
     v.update({
         "cpu_time_rel_err_mean": float(abs_err.mean()) if cpu.height else None,
         "cpu_time_rel_err_max": float(abs_err.max()) if cpu.height else None,
