@@ -46,7 +46,7 @@ def bare(trace_path: str, n: int) -> dict:
     t = traces.load(trace_path)
     p = prepare(t)
     topo = p.recorded
-    idle, pre = p.latencies
+    idle, pre = p.latencies.idle_wakeup_ns, p.latencies.preempt_ns
     times, replay_only = [], []
     for i in range(n + 2):
         params = {"base_slice_ns": 100_000 * (1 + i % 100), "idle_wakeup_latency_ns": idle,

@@ -358,7 +358,7 @@ WL_ACTIONS = Table("wl_actions", (
     _f("task", "int64", "row", "task that performs the action"),
     _f("progress_ns", "int64", "ns", "its cumulative CPU progress when it acts"),
     _f("target_burst", "int64", "row", "burst (wl_bursts row) the action makes runnable"),
-    _f("kind", "int8", "code", "0 wakeup, 1 fork"),
+    _f("kind", "int8", "code", "0 wakeup, 1 fork, 2 sync wakeup (the waker's CPU took the wakee in the recording)"),
 ), doc="Progress points at which a task wakes or forks another, in progress order per task.")
 
 TABLES = {t.name: t for t in (EVENTS, TASKS, CPUS, META, INTERVALS, WL_TASKS, WL_BURSTS, WL_ACTIONS)}

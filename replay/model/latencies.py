@@ -1,35 +1,69 @@
 """Scheduling latencies measured in a recorded schedule, which the replay charges to the
 wakeups it simulates (engine parameters ``idle_wakeup_latency_ns`` and
-``preempt_latency_ns``, -1 = measured here)."""
+``preempt_latency_ns``, -1 = measured here).
+
+Two kinds, as the recording shows them:
+
+* **idle wakeup**: a wakeup onto an idle CPU, from sched_waking to the switch-in (the
+  wakeup IPI, the idle-state exit: deep idle states on phones cost hundreds of µs);
+* **preemption**: a wakeup that preempted the running task, from sched_waking to the
+  preempting switch (the time to the next preemption point).
+
+Each is kept as a distribution per CPU (``QUANTILES`` evenly spaced quantiles of that
+CPU's waits, so the rare long ones stay: a stalled vCPU, a deep idle state), which the
+engine samples with the run's seed; a CPU with fewer than MIN_WAITS such waits uses the
+whole machine's, and a machine with fewer uses 0. The medians are kept as the one-number
+summary a replay reports.
+"""
 
 from __future__ import annotations
 
 from typing import NamedTuple
 
+import numpy as np
 import polars as pl
 
 from traces import schema
 
 from .schedule import Schedule, running, waits
 
-#: fewer waits of a kind than this: its latency is taken as 0 (a median of a handful is noise)
+#: fewer waits of a kind than this (on a CPU, or on the machine): not a distribution
 MIN_WAITS = 10
+#: points per distribution: quantiles at (i + 0.5) / QUANTILES
+QUANTILES = 128
 
 
 class Latencies(NamedTuple):
-    """Median latencies of a recorded schedule (ns)."""
+    """Latencies of a recorded schedule (ns): medians, and per-CPU distributions
+    (``[n_cpus, QUANTILES]`` quantile tables; zero rows when nothing was measured)."""
 
-    idle_wakeup_ns: int   # wakeup onto an idle CPU -> the wakee switched in (idle exit, IPI)
-    preempt_ns: int       # wakeup that preempted the running task -> the preempting switch
+    idle_wakeup_ns: int   # median: wakeup onto an idle CPU -> the wakee switched in
+    preempt_ns: int       # median: wakeup that preempted the running task -> the preempting switch
+    idle_table: np.ndarray = np.zeros((0, QUANTILES), np.int64)
+    preempt_table: np.ndarray = np.zeros((0, QUANTILES), np.int64)
 
 
 NONE = Latencies(0, 0)
 
 
+def _table(df: pl.DataFrame, n_cpus: int) -> np.ndarray:
+    """[n_cpus, QUANTILES] quantiles of each CPU's waits (the machine's where a CPU has too
+    few); zero rows when the machine has too few."""
+    if df.height < MIN_WAITS:
+        return np.zeros((0, QUANTILES), np.int64)
+    q = (np.arange(QUANTILES) + 0.5) / QUANTILES
+    everything = np.quantile(df["wait_ns"].to_numpy(), q, method="inverted_cdf").astype(np.int64)
+    table = np.tile(everything, (max(n_cpus, 1), 1))
+    for (cpu,), g in df.group_by(["cpu"]):
+        if 0 <= cpu < n_cpus and g.height >= MIN_WAITS:
+            table[cpu] = np.quantile(g["wait_ns"].to_numpy(), q, method="inverted_cdf").astype(np.int64)
+    return table
+
+
 def measure_latencies(sched: Schedule) -> Latencies:
-    """Median wait of wakeups onto an idle CPU, and of wakeups that preempted the running
-    task (its running interval ended exactly when the wakee was switched in), in the
-    recorded schedule; 0 when fewer than MIN_WAITS such waits."""
+    """Waits of wakeups onto an idle CPU, and of wakeups that preempted the running task
+    (its running interval ended exactly when the wakee was switched in), in the recorded
+    schedule: their medians (0 when fewer than MIN_WAITS) and per-CPU distributions."""
     w = waits(sched).filter(pl.col("cause") == schema.BEGIN_WAKEUP).sort("wait_start_ns")
     if w.height == 0:
         return NONE
@@ -44,4 +78,4 @@ def measure_latencies(sched: Schedule) -> Latencies:
     def med(df):
         return int(df["wait_ns"].median()) if df.height >= MIN_WAITS else 0
 
-    return Latencies(med(idle), med(pre))
+    return Latencies(med(idle), med(pre), _table(idle, sched.n_cpus), _table(pre, sched.n_cpus))

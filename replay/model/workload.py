@@ -49,6 +49,9 @@ END_EXIT = 1
 END_OPEN = 2
 ACT_WAKE = 0
 ACT_FORK = 1
+#: a wakeup that the waker's CPU took in the recording (inferred sync wakeup, WF_SYNC:
+#: README "How replay works")
+ACT_SYNC_WAKE = 2
 
 
 @dataclass
@@ -250,8 +253,8 @@ def from_schedule(trace: Trace, sched: Schedule | None = None) -> Workload:
                        .then(pl.col("sw_prio")).otherwise(pl.Series(fallback)).cast(pl.Int16))
     # who woke / forked each burst: the waking (else wakeup) or wakeup_new event that began it
     wk = ev.filter(pl.col("kind").is_in([schema.WAKING, schema.WAKEUP, schema.WAKEUP_NEW])).select(
-        pl.col("tid").alias("t_tid"), pl.col("ts_ns").alias("obs"), "cur_tid", "irq", "kind") \
-        .sort("kind").unique(["t_tid", "obs"], keep="first")
+        pl.col("tid").alias("t_tid"), pl.col("ts_ns").alias("obs"), "cur_tid", "irq", "kind",
+        pl.col("cpu").cast(pl.Int64).alias("waker_cpu")).sort("kind").unique(["t_tid", "obs"], keep="first")
     b = b.join(wk, on=["t_tid", "obs"], how="left")
     # the waker's progress at that moment, from its running intervals
     run = iv.filter(pl.col("state") == schema.RUNNING).select(
@@ -261,7 +264,7 @@ def from_schedule(trace: Trace, sched: Schedule | None = None) -> Workload:
     interrupt = inferred_interrupt_wakeups(b, ev, iv, tasks)
     trig = b.filter(pl.col("cause").is_in([schema.BEGIN_WAKEUP, schema.BEGIN_NEW]) & (pl.col("cur_tid") > 0)
                     & (pl.col("irq").is_null() | (pl.col("irq") <= schema.IRQ_NONE)) & ~interrupt) \
-        .select("burst", "cur_tid", "obs", "cause").sort("obs")
+        .select("burst", "cur_tid", "obs", "cause", "waker_cpu", "cpu").sort("obs")
     trig = trig.join_asof(run.sort("start_ns"), left_on="obs", right_on="start_ns", by="cur_tid",
                           strategy="backward", check_sortedness=False) \
         .filter(pl.col("end_ns").is_not_null() & (pl.col("obs") <= pl.col("end_ns")))
@@ -283,8 +286,12 @@ def from_schedule(trace: Trace, sched: Schedule | None = None) -> Workload:
         "prio": bn["prio"], "start_kind": kind.astype(np.int8), "start_ns": start, "abs_ns": obs,
         "cause": bn["cause"].cast(pl.Int8), "end_kind": bn["end_kind"].cast(pl.Int8),
         "sleep_state": bn["sleep"].cast(pl.Int32), "obs_cpu": bn["cpu"].cast(pl.Int16)})
+    # a task-context wakeup whose wakee was enqueued on the waker's own CPU: the kernel's
+    # wake_affine took this CPU, as it does for sync wakeups (pipes, sockets: the waker is
+    # about to sleep); the trace does not carry WF_SYNC, this is how it shows
     actions = trig.select(pl.col("actor").alias("task"), "progress_ns", pl.col("burst").alias("target_burst"),
-                          pl.when(pl.col("cause") == schema.BEGIN_NEW).then(ACT_FORK).otherwise(ACT_WAKE)
+                          pl.when(pl.col("cause") == schema.BEGIN_NEW).then(ACT_FORK)
+                          .when(pl.col("waker_cpu") == pl.col("cpu")).then(ACT_SYNC_WAKE).otherwise(ACT_WAKE)
                           .cast(pl.Int8).alias("kind")).sort("task", "progress_ns", "target_burst")
     # CSR offsets
     T = len(tids)
