@@ -43,7 +43,7 @@ from traces.errors import TraceError
 from . import rt as RT
 from ._fair_common import calc_delta, calc_delta_fair, scaling_factor, weight_of
 from ._params import Param, resolve
-from ._protocol import DEQ_EXIT, DEQ_SLEEP, ENQ_NEW, ENQ_WAKEUP, SIG
+from ._protocol import DEQ_EXIT, DEQ_SLEEP, ENQ_NEW, ENQ_WAKEUP, SIG, make_state
 
 DESCRIPTION = "classic CFS (Linux v6.5 fair class) with the stock RT class"
 
@@ -149,8 +149,7 @@ def pack(values: dict | None, n_cpus: int, hz: int) -> np.ndarray:
     return p
 
 
-def state(n_tasks: int, n_cpus: int) -> tuple[np.ndarray, np.ndarray]:
-    return np.zeros((max(n_tasks, 1), N_TASK_COLS), np.int64), np.zeros((max(n_cpus, 1), N_CPU_COLS), np.int64)
+state = make_state(N_TASK_COLS, N_CPU_COLS)
 
 
 _jit = jit(**NO_NRT)

@@ -17,7 +17,7 @@ from traces._numba import INTERNAL, NO_NRT, jit
 from . import rt as RT
 from ._fair_common import calc_delta_fair, scaling_factor, weight_of
 from ._params import Param, resolve
-from ._protocol import DEQ_EXIT, DEQ_MIGRATE, DEQ_SLEEP, ENQ_NEW, ENQ_REQUEUE, SIG
+from ._protocol import DEQ_EXIT, DEQ_MIGRATE, DEQ_SLEEP, ENQ_NEW, ENQ_REQUEUE, SIG, make_state
 
 DESCRIPTION = "EEVDF (Linux 6.18 fair class) with the stock RT class"
 
@@ -97,8 +97,7 @@ def pack(values: dict | None, n_cpus: int, hz: int) -> np.ndarray:
     return p
 
 
-def state(n_tasks: int, n_cpus: int) -> tuple[np.ndarray, np.ndarray]:
-    return np.zeros((max(n_tasks, 1), N_TASK_COLS), np.int64), np.zeros((max(n_cpus, 1), N_CPU_COLS), np.int64)
+state = make_state(N_TASK_COLS, N_CPU_COLS)
 
 
 _jit = jit(**INTERNAL, **NO_NRT)

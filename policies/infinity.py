@@ -67,7 +67,7 @@ from . import eevdf as EV
 from . import infinity_rt as RT
 from ._fair_common import calc_delta_fair
 from ._params import Param, resolve
-from ._protocol import DEQ_SLEEP, ENQ_NEW, ENQ_REQUEUE, ENQ_WAKEUP, SIG
+from ._protocol import DEQ_SLEEP, ENQ_NEW, ENQ_REQUEUE, ENQ_WAKEUP, SIG, make_state
 from .infinity_rt import mul_div_u64
 
 DESCRIPTION = "Infinity v4 (EEVDF + per-task runtime EMA) with the Infinity RT class"
@@ -185,8 +185,7 @@ def pack(values: dict | None, n_cpus: int, hz: int) -> np.ndarray:
     return p
 
 
-def state(n_tasks: int, n_cpus: int) -> tuple[np.ndarray, np.ndarray]:
-    return np.zeros((max(n_tasks, 1), N_TASK_COLS), np.int64), np.zeros((max(n_cpus, 1), N_CPU_COLS), np.int64)
+state = make_state(N_TASK_COLS, N_CPU_COLS)
 
 
 _jit = jit(**NO_NRT)

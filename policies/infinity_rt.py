@@ -39,7 +39,7 @@ from traces._numba import NO_NRT, jit
 
 from . import rt as RT
 from ._params import Param, resolve
-from ._protocol import DEQ_SLEEP, ENQ_NEW, ENQ_REQUEUE, ENQ_WAKEUP, SIG
+from ._protocol import DEQ_SLEEP, ENQ_NEW, ENQ_REQUEUE, ENQ_WAKEUP, SIG, make_state
 
 DESCRIPTION = "Infinity v4 RT class (stock SCHED_FIFO/RR + RT runtime EMA and requeue demotion)"
 
@@ -110,8 +110,7 @@ def pack(values: dict | None, hz: int, shared: dict | None = None) -> np.ndarray
     return p
 
 
-def state(n_tasks: int, n_cpus: int) -> tuple[np.ndarray, np.ndarray]:
-    return np.zeros((max(n_tasks, 1), N_TASK_COLS), np.int64), np.zeros((max(n_cpus, 1), N_CPU_COLS), np.int64)
+state = make_state(N_TASK_COLS, N_CPU_COLS)
 
 
 _jit = jit(**NO_NRT)
