@@ -107,56 +107,48 @@ _hook = jit(SIG, **NO_NRT)
 # -- the virtual clock ----------------------------------------------------------------
 
 @_jit
-def _floor_div(a, b):
-    q = a // b
-    return q
-
-
-@_jit
-def avg_vruntime(TS, CS, PT, PC, cpu, skip):
-    """V: the weight-averaged vruntime of the queued entities (incl. the running one and
-    delayed ones), optionally leaving one task out. eevdf.md §2."""
+def queue_sums(TS, CS, PT, PC, cpu, skip):
+    """Over CPU ``cpu``'s queued entities (incl. the running one and delayed ones) except
+    ``skip`` (-1: none): (S, W, n) with S = sum of w*(v - v0), W = sum of w, n = count
+    (kernel/sched/fair.c: avg_vruntime_add/sub keep S and W; eevdf.md §2)."""
     v0 = PC[cpu, Q_V0]
     s = 0
     w_sum = 0
+    n = 0
     t = CS[cpu, E.C_FAIR_HEAD]
     while t >= 0:
         if t != skip:
             w = weight_of(TS, t)
             s += w * (PT[t, V] - v0)
             w_sum += w
+            n += 1
         t = TS[t, E.T_Q_NEXT]
-    if w_sum == 0:
-        return v0
-    return v0 + _floor_div(s, w_sum)
+    return s, w_sum, n
 
 
 @_jit
-def _queue_weight(TS, CS, cpu, skip):
-    w_sum = 0
-    n = 0
-    t = CS[cpu, E.C_FAIR_HEAD]
-    while t >= 0:
-        if t != skip:
-            w_sum += weight_of(TS, t)
-            n += 1
-        t = TS[t, E.T_Q_NEXT]
-    return w_sum, n
+def _average(PC, cpu, s, w_sum):
+    """V from the queue sums: v0 + floor(S / W), v0 for an empty queue."""
+    if w_sum == 0:
+        return PC[cpu, Q_V0]
+    return PC[cpu, Q_V0] + s // w_sum
+
+
+@_jit
+def avg_vruntime(TS, CS, PT, PC, cpu, skip):
+    """V: the weight-averaged vruntime of the queued entities (incl. the running one and
+    delayed ones), optionally leaving one task out (kernel/sched/fair.c: avg_vruntime;
+    eevdf.md §2)."""
+    s, w_sum, _ = queue_sums(TS, CS, PT, PC, cpu, skip)
+    return _average(PC, cpu, s, w_sum)
 
 
 @_jit
 def eligible(TS, CS, PT, PC, cpu, t):
-    """v_t <= V exactly, without division (eevdf.md §3)."""
-    v0 = PC[cpu, Q_V0]
-    s = 0
-    w_sum = 0
-    x = CS[cpu, E.C_FAIR_HEAD]
-    while x >= 0:
-        w = weight_of(TS, x)
-        s += w * (PT[x, V] - v0)
-        w_sum += w
-        x = TS[x, E.T_Q_NEXT]
-    return s >= (PT[t, V] - v0) * w_sum
+    """v_t <= V exactly, without division (kernel/sched/fair.c: vruntime_eligible;
+    eevdf.md §3)."""
+    s, w_sum, _ = queue_sums(TS, CS, PT, PC, cpu, -1)
+    return s >= (PT[t, V] - PC[cpu, Q_V0]) * w_sum
 
 
 @_jit
@@ -203,16 +195,7 @@ def _pick_eevdf(TS, CS, PT, PC, PP, cpu, protect):
     Ties on deadline: a queued entity beats the running one; earlier insertion wins.
     One pass sums the queue (eligibility is then O(1) per entity: v_t <= V exactly)."""
     v0 = PC[cpu, Q_V0]
-    s = 0
-    w_sum = 0
-    n = 0
-    t = CS[cpu, E.C_FAIR_HEAD]
-    while t >= 0:
-        w = weight_of(TS, t)
-        s += w * (PT[t, V] - v0)
-        w_sum += w
-        n += 1
-        t = TS[t, E.T_Q_NEXT]
+    s, w_sum, n = queue_sums(TS, CS, PT, PC, cpu, -1)
     if n == 0:
         return -1
     if n == 1:
@@ -258,8 +241,8 @@ def _finish_delayed(TS, CS, PT, PC, PP, cpu, t):
 @_jit
 def _place(TS, CS, PT, PC, PP, cpu, t, flags):
     """place_entity (eevdf.md §6): v = V - inflated lag, d = v + vslice (half for a new task)."""
-    vnow = avg_vruntime(TS, CS, PT, PC, cpu, t)
-    wq, n = _queue_weight(TS, CS, cpu, t)
+    s, wq, n = queue_sums(TS, CS, PT, PC, cpu, t)
+    vnow = _average(PC, cpu, s, wq)
     lag = 0
     if PP[P_PLACE_LAG] and n > 0 and PT[t, VLAG] != 0:
         w = weight_of(TS, t)
