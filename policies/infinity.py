@@ -46,8 +46,8 @@ Which assumptions and variants are implemented (§9.2, §10):
   (``state()``/``pack()`` see only sizes and parameters). "zero" (as if just forked) is
   what tasks present at the start of the replay get.
 * Shared parameters: ``fp_shift``, ``u64_faithful`` and ``variant`` are read by both
-  classes, but the engine hands each class only the parameters it declares, so the RT
-  class uses their defaults (a warning says so when they are changed).
+  classes. They are declared once (infinity_rt.SHARED_PARAMS) and set for the fair class;
+  the engine passes the fair values on to the RT class (``RT.pack(..., shared=...)``).
 * Cross-class state: the kernel's one ``last_sleep_ns`` per task is kept per class; a
   task that last slept in the other class is measured from the engine's ``T_ACCT``.
 * §2.1: the climb has no ceiling, so Δ must stay ≤ τ; the engine charges at least every
@@ -111,10 +111,8 @@ INF_PARAMS = (
           lo=1_000, hi=10**9),
     Param("ema_alpha", 16, "1/2^fp_shift", "infinity.md §3", f"climb/decay numerator A; {_NK}", "int",
           lo=1, hi=1 << 20),
-    Param("fp_shift", 8, "bits", "infinity.md §3", f"fixed-point shift, F = 2^fp_shift; {_NK} (the RT class "
-          "uses the default)", "int", lo=0, hi=20),
-    Param("u64_faithful", True, "bool", "infinity.md §2.1", "reproduce the kernel's u64 product wrap (else "
-          "saturate the step; the RT class uses the default)", "bool"),
+    RT.SHARED_PARAMS[0],  # fp_shift
+    RT.SHARED_PARAMS[1],  # u64_faithful
     Param("futex_classifier", "none", "", "infinity.md §9.3", "which blocks are futex waits: none, "
           "same_tgid_waker (S, woken by a thread of its process); syscall needs syscall events (refused)",
           "choice", ("none", "syscall", "same_tgid_waker")),
@@ -124,8 +122,7 @@ INF_PARAMS = (
           "warmup is not implementable in this engine", "choice", ("zero", "warmup")),
     Param("ema_warmup_ns", 200_000_000, "ns", "infinity.md §9.2", "fair warm-up span for ema_init=warmup",
           "ns", lo=0, hi=10**12),
-    Param("variant", "v4", "", "infinity.md §10.1-10.2", "v4 (default), v3 (branch v3); dev is not "
-          "implemented (summary-only spec)", "choice", ("v4", "v3", "dev")),
+    RT.SHARED_PARAMS[2],  # variant
     Param("v45_migration_hysteresis", False, "bool", "infinity.md §10.3", "balancer refuses to move ema-0 "
           "tasks while the balance has failed <= cache_nice_tries times", "bool"),
     Param("v45_asym_placement", False, "bool", "infinity.md §10.4", "wake ema-0 tasks on the biggest "
@@ -166,9 +163,6 @@ def pack(values: dict | None, n_cpus: int, hz: int) -> np.ndarray:
         raise TraceError(f"infinity: the tick ({1_000_000_000 // hz} ns at HZ={hz}) exceeds the EMA time "
                          f"constant tau = {tau} ns; a runtime update longer than tau overflows the EMA "
                          "(infinity.md §2.1). Use a higher hz.")
-    if v["fp_shift"] != 8 or not v["u64_faithful"] or v["variant"] != "v4":
-        warnings.warn("infinity: fp_shift, u64_faithful and variant apply to the fair class only; the "
-                      "engine does not pass them to the Infinity RT class, which keeps their defaults")
     p = np.zeros(N_PARAMS, np.int64)
     p[: EV.N_PARAMS] = EV.pack({k: v[k] for k in _EV_NAMES}, n_cpus, hz)
     p[P_CARRIAGE] = carriage

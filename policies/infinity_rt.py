@@ -22,10 +22,10 @@ copy and, at a wakeup, a task that last slept in the other class is measured fro
 engine's ``T_ACCT`` (when it last stopped running, which is when it went to sleep).
 The parent's fair EMA is not copied into an RT child (it lives in the fair matrix).
 
-Parameters shared with the fair part (``fp_shift``, ``u64_faithful``, ``variant``)
-reach this module only through ``pack(..., shared=...)``: the engine hands each class
-only the parameters it declares, so with the current engine the RT part uses their
-defaults (see policies/infinity.py).
+Parameters shared with the fair part (``fp_shift``, ``u64_faithful``, ``variant``;
+``SHARED_PARAMS``, declared here and listed among the fair class's parameters) reach
+this module through ``pack(..., shared=...)``: the engine (replay/sim/engine.py
+``_policy_vectors``) passes the fair part's values there.
 
 Units: ns; prio is the kernel's 0..99 RT scale (lower = more urgent).
 """
@@ -85,15 +85,25 @@ PARAMS = RT.PARAMS + (
           "int", lo=0, hi=256),
 )
 
-#: fair-side parameters this class also reads (passed through ``pack(shared=...)``)
-SHARED = ("fp_shift", "u64_faithful", "variant")
+#: parameters of both classes: set as fair-class parameters (policies/infinity.py lists
+#: them), passed on to this class through ``pack(shared=...)``
+SHARED_PARAMS = (
+    Param("fp_shift", 8, "bits", "infinity.md §3", f"fixed-point shift, F = 2^fp_shift, of the fair and RT "
+          f"EMAs; {_NK}", "int", lo=0, hi=20),
+    Param("u64_faithful", True, "bool", "infinity.md §2.1", "reproduce the kernel's u64 product wrap in the "
+          "fair and RT EMAs (else saturate the step)", "bool"),
+    Param("variant", "v4", "", "infinity.md §10.1-10.2", "v4 (default), v3 (branch v3, fair and RT); dev is "
+          "not implemented (summary-only spec)", "choice", ("v4", "v3", "dev")),
+)
+SHARED = tuple(p.name for p in SHARED_PARAMS)
 
 
 def pack(values: dict | None, hz: int, shared: dict | None = None) -> np.ndarray:
     """RT parameters (names of PARAMS) -> the int64 vector (stock RT's first). ``shared``:
-    resolved fair-side values of SHARED (defaults: fp_shift 8, u64_faithful on, v4)."""
+    the fair part's values, of which those of SHARED_PARAMS are read (parsed as there:
+    ``--param`` strings too; defaults fp_shift 8, u64_faithful on, v4)."""
     v = resolve(PARAMS, values, "infinity RT")
-    sh = {"fp_shift": 8, "u64_faithful": True, "variant": "v4", **(shared or {})}
+    sh = resolve(SHARED_PARAMS, {k: x for k, x in (shared or {}).items() if k in SHARED}, "infinity")
     p = np.zeros(N_PARAMS, np.int64)
     p[: RT.N_PARAMS] = RT.pack({k: v[k] for k in (q.name for q in RT.PARAMS)}, hz)
     f = 1 << int(sh["fp_shift"])
