@@ -35,7 +35,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import _state as E
-from traces._numba import NO_NRT, jit
+from traces._numba import INTERNAL, NO_NRT, jit
 
 from . import rt as RT
 from ._params import Param, resolve
@@ -123,13 +123,14 @@ def pack(values: dict | None, hz: int, shared: dict | None = None) -> np.ndarray
 state = make_state(N_TASK_COLS, N_CPU_COLS)
 
 
-_jit = jit(**NO_NRT)
+_jit = jit(**NO_NRT)                   # helpers the tests also call from Python
+_internal = jit(**INTERNAL, **NO_NRT)  # called from compiled code only: no wrappers to link (traces/_numba.py)
 _hook = jit(SIG, **NO_NRT)
 
 _U0 = np.uint64(0)
 
 
-@_jit
+@_internal
 def mul_div_u64(a, b, c, d, faithful, cap):
     """⌊a·b·c / d⌋ in unsigned 64-bit (infinity.md §2): with ``faithful`` the product wraps
     modulo 2^64 as the kernel's plain multiplies do; otherwise a product that would wrap
@@ -149,7 +150,7 @@ def mul_div_u64(a, b, c, d, faithful, cap):
     return np.int64(abc // ud)
 
 
-@_jit
+@_internal
 def rt_climb(PT, PP, t, delta):
     """R1: rt_ema += ⌊(RB − rt_ema)·Δ·RA / (RB·F)⌋ (no clamp)."""
     e = PT[t, RT_EMA]
@@ -157,7 +158,7 @@ def rt_climb(PT, PP, t, delta):
     PT[t, RT_EMA] = e + mul_div_u64(gap, delta, PP[P_RA], PP[P_DEN], PP[P_FAITHFUL], PP[P_RB] - e)
 
 
-@_jit
+@_internal
 def rt_decay(PT, PP, t, s):
     """R3: rt_ema −= min(rt_ema, ⌊rt_ema·s·RA / (RB·F)⌋) for a sleep of s ns."""
     e = PT[t, RT_EMA]
@@ -172,7 +173,7 @@ def demoted_prio(PT, PP, t):
     return min(PT[t, NORMAL] + off, PP[P_FLOOR])
 
 
-@_jit
+@_internal
 def _is_rt(TS, t):
     return TS[t, E.T_CLASS] == E.CLS_RT  # the stop class shares the list but is not RT
 
@@ -222,31 +223,11 @@ def dequeue(TS, CS, PT, PC, PP, cpu, t, flags, now):
 
 
 @_hook
-def pick(TS, CS, PT, PC, PP, cpu, t, arg, now):
-    return RT.pick(TS, CS, PT, PC, PP, cpu, t, arg, now)
-
-
-@_hook
-def set_next(TS, CS, PT, PC, PP, cpu, t, arg, now):
-    return RT.set_next(TS, CS, PT, PC, PP, cpu, t, arg, now)
-
-
-@_hook
-def put_prev(TS, CS, PT, PC, PP, cpu, t, arg, now):
-    return RT.put_prev(TS, CS, PT, PC, PP, cpu, t, arg, now)
-
-
-@_hook
 def update_curr(TS, CS, PT, PC, PP, cpu, t, delta, now):
     """update_curr_rt with R1 (FIFO and RR alike)."""
     if delta > 0 and _is_rt(TS, t):
         rt_climb(PT, PP, t, delta)
     return 0
-
-
-@_hook
-def check_preempt(TS, CS, PT, PC, PP, cpu, p, arg, now):
-    return RT.check_preempt(TS, CS, PT, PC, PP, cpu, p, arg, now)
 
 
 @_hook
@@ -270,11 +251,10 @@ def tick(TS, CS, PT, PC, PP, cpu, t, arg, now):
     return 0
 
 
-@_hook
-def select_cpu(TS, CS, PT, PC, PP, cpu, t, prev, now):
-    return RT.select_cpu(TS, CS, PT, PC, PP, cpu, t, prev, now)
-
-
-@_hook
-def can_migrate(TS, CS, PT, PC, PP, cpu, t, early, now):
-    return 1
+#: stock RT (policies/rt.py) as it is
+pick = RT.pick
+set_next = RT.set_next
+put_prev = RT.put_prev
+check_preempt = RT.check_preempt
+select_cpu = RT.select_cpu
+can_migrate = RT.can_migrate
