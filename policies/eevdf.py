@@ -423,23 +423,27 @@ def check_preempt_wakeup(TS, CS, PT, PC, PP, cpu, p, protect):
 
 @_hook
 def init_task(TS, CS, PT, PC, PP, cpu, t, parent, now):
+    """``init_entity``: a new task (or one present at the start) has no lag and base_slice."""
     init_entity(PT, PP, t, parent)
     return 0
 
 
 @_hook
 def enqueue(TS, CS, PT, PC, PP, cpu, t, flags, now):
+    """``enqueue_entity``: place_entity (§6), or the delayed requeue (§10)."""
     enqueue_entity(TS, CS, PT, PC, PP, cpu, t, flags)
     return 0
 
 
 @_hook
 def dequeue(TS, CS, PT, PC, PP, cpu, t, flags, now):
+    """``dequeue_entity``: 0 if kept queued as delayed (§10), else the lag is saved (§3)."""
     return dequeue_entity(TS, CS, PT, PC, PP, cpu, t, flags)
 
 
 @_hook
 def pick(TS, CS, PT, PC, PP, cpu, t, arg, now):
+    """``pick_next`` with slice protection (§5)."""
     return pick_next(TS, CS, PT, PC, PP, cpu, True)
 
 
@@ -485,6 +489,7 @@ def update_curr(TS, CS, PT, PC, PP, cpu, t, delta, now):
 
 @_hook
 def check_preempt(TS, CS, PT, PC, PP, cpu, p, arg, now):
+    """``check_preempt_wakeup`` with slice protection (§8)."""
     return check_preempt_wakeup(TS, CS, PT, PC, PP, cpu, p, True)
 
 
@@ -495,9 +500,11 @@ def tick(TS, CS, PT, PC, PP, cpu, t, arg, now):
 
 @_hook
 def select_cpu(TS, CS, PT, PC, PP, cpu, t, prev, now):
+    """The shared placement's choice stands (placement.md)."""
     return cpu
 
 
 @_hook
 def can_migrate(TS, CS, PT, PC, PP, cpu, t, early, now):
+    """The balancer's own checks decide (placement.md)."""
     return 1
