@@ -9,7 +9,7 @@ from . import _state as E
 from traces._numba import NO_NRT, jit
 from traces.schema import DEFAULT_PRIO
 
-from .weights import WEIGHT, WEIGHT_IDLEPRIO, WMULT, WMULT_IDLEPRIO
+from .weights import NICE_0_WEIGHT, WEIGHT, WEIGHT_IDLEPRIO, WMULT, WMULT_IDLEPRIO
 
 _WEIGHT = WEIGHT.copy()
 _WMULT = WMULT.copy()
@@ -92,7 +92,8 @@ def calc_delta(delta, weight, inv):
 
 @jit(**NO_NRT)
 def calc_delta_fair(delta, TS, t):
-    """delta (wall ns) scaled to t's virtual time: delta * 1024 / w (unchanged at nice 0)."""
-    if weight_of(TS, t) == 1024:
+    """delta (wall ns) scaled to t's virtual time: delta * NICE_0_WEIGHT / w, unchanged at
+    nice 0 (kernel/sched/fair.c: calc_delta_fair)."""
+    if weight_of(TS, t) == NICE_0_WEIGHT:
         return delta
-    return calc_delta(delta, 1024, wmult_of(TS, t))
+    return calc_delta(delta, NICE_0_WEIGHT, wmult_of(TS, t))

@@ -36,12 +36,14 @@ Hooks (``arg`` / return value):
   (newidle: always 1). -> 1 to allow, 0 to refuse.
 
 Each policy module also exposes ``PARAMS`` (tuple of policies._params.Param),
-``N_TASK_COLS``, ``N_CPU_COLS``, ``pack(values, n_cpus, hz) -> int64 array``,
-``RT`` (the RT-class module it uses) and ``DESCRIPTION``.
+``N_TASK_COLS``, ``N_CPU_COLS``, ``state(n_tasks, n_cpus) -> (PT, PC)`` (its zeroed
+matrices: ``make_state``), ``pack(values, n_cpus, hz) -> int64 array``, ``RT`` (the
+RT-class module it uses) and ``DESCRIPTION``.
 """
 
 from __future__ import annotations
 
+import numpy as np
 from numba import types
 
 MAT = types.int64[:, ::1]
@@ -69,3 +71,16 @@ DEQ_PRIO = 8
 def hooks_of(module) -> tuple:
     """The module's hook functions in HOOKS order (raises AttributeError if one is missing)."""
     return tuple(getattr(module, name) for name in HOOKS)
+
+
+def make_state(n_task_cols: int, n_cpu_cols: int):
+    """The ``state(n_tasks, n_cpus)`` function of a class with these column counts: it
+    returns the class's per-task and per-CPU matrices (PT, PC), int64 zeros, at least one
+    row each. A class module writes ``state = make_state(N_TASK_COLS, N_CPU_COLS)``."""
+
+    def state(n_tasks: int, n_cpus: int) -> tuple[np.ndarray, np.ndarray]:
+        """The class's zeroed per-task and per-CPU matrices (PT, PC)."""
+        return (np.zeros((max(n_tasks, 1), n_task_cols), np.int64),
+                np.zeros((max(n_cpus, 1), n_cpu_cols), np.int64))
+
+    return state

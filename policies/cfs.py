@@ -43,7 +43,8 @@ from traces.errors import TraceError
 from . import rt as RT
 from ._fair_common import calc_delta, calc_delta_fair, scaling_factor, weight_of
 from ._params import Param, resolve
-from ._protocol import DEQ_EXIT, DEQ_SLEEP, ENQ_NEW, ENQ_WAKEUP, SIG
+from ._protocol import DEQ_EXIT, DEQ_SLEEP, ENQ_NEW, ENQ_WAKEUP, SIG, make_state
+from .weights import NICE_0_WEIGHT
 
 DESCRIPTION = "classic CFS (Linux v6.5 fair class) with the stock RT class"
 
@@ -85,8 +86,9 @@ P_CHILD_FIRST = 11
 P_REPICK_RESET = 12
 N_PARAMS = 13
 
-#: 2^63 / NICE_0_LOAD: a sleeper longer than this (~104 days) is placed at base (§6)
-LONG_SLEEP_NS = (1 << 63) // 1024
+#: 2^63 / scale_load_down(NICE_0_LOAD): a sleeper longer than this (~104 days) is placed at
+#: base (§6; kernel/sched/fair.c v6.5: place_entity, entity_is_long_sleeper)
+LONG_SLEEP_NS = (1 << 63) // NICE_0_WEIGHT
 WMULT_CONST = (1 << 32) - 1
 
 PARAMS = (
@@ -149,8 +151,7 @@ def pack(values: dict | None, n_cpus: int, hz: int) -> np.ndarray:
     return p
 
 
-def state(n_tasks: int, n_cpus: int) -> tuple[np.ndarray, np.ndarray]:
-    return np.zeros((max(n_tasks, 1), N_TASK_COLS), np.int64), np.zeros((max(n_cpus, 1), N_CPU_COLS), np.int64)
+state = make_state(N_TASK_COLS, N_CPU_COLS)
 
 
 _jit = jit(**NO_NRT)

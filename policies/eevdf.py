@@ -5,6 +5,28 @@ relative deadline. Per-CPU state (``PC``): the queue's reference point v0
 (min_vruntime), the running entity and the last one picked. The queue itself is
 the engine's per-CPU fair list; V and eligibility are computed over it (a run
 queue holds a handful of tasks, so a scan is cheaper than keeping sums).
+
+``PT[t, SLICE]`` is the kernel's ``se.slice``, the task's request length: base_slice
+(fork, every placement, every renewal) unless the task has a custom slice. Everything
+that needs a task's slice reads it there.
+
+Building blocks for classes that vary EEVDF (policies/infinity.py). The hooks are thin
+over public helpers (compiled code only), which such a class calls with its own plain
+values where it differs; no class hierarchy, no function arguments:
+
+* the request size at deadline renewal: ``renew_request(TS, PT, t, slice)`` (stock:
+  base_slice);
+* the vruntime advance: ``update_curr`` adds calc_delta_fair(Δ) to ``PT[t, V]``, then
+  ``renew_request`` if v >= d, then ``update_curr_end``; a variant adds its own delta;
+* slice protection: ``pick_next(.., protect)`` and ``check_preempt_wakeup(.., protect)``,
+  ``protect`` = whether the running task's protection counts (stock: always);
+* the wakeup deadline: ``enqueue_entity`` returns whether placement set a fresh request
+  (d = v + vslice), which a variant may then rescale.
+
+The rest: ``queue_sums``, ``avg_vruntime``, ``eligible``, ``update_min_vruntime``,
+``min_slice``, ``protected``, ``pick_eevdf``, ``save_lag``, ``finish_delayed``,
+``place_entity``, ``init_entity``, ``dequeue_entity``. A variant that keeps a hook as it
+is (``set_next``, ``put_prev``, ``tick``) exposes eevdf's own.
 """
 
 from __future__ import annotations
@@ -17,7 +39,7 @@ from traces._numba import INTERNAL, NO_NRT, jit
 from . import rt as RT
 from ._fair_common import calc_delta_fair, scaling_factor, weight_of
 from ._params import Param, resolve
-from ._protocol import DEQ_EXIT, DEQ_MIGRATE, DEQ_SLEEP, ENQ_NEW, ENQ_REQUEUE, SIG
+from ._protocol import DEQ_EXIT, DEQ_MIGRATE, DEQ_SLEEP, ENQ_NEW, ENQ_REQUEUE, SIG, make_state
 
 DESCRIPTION = "EEVDF (Linux 6.18 fair class) with the stock RT class"
 
@@ -25,7 +47,7 @@ DESCRIPTION = "EEVDF (Linux 6.18 fair class) with the stock RT class"
 V = 0          # vruntime (virtual ns)
 D = 1          # virtual deadline
 VLAG = 2       # lag saved at the last dequeue (virtual ns)
-SLICE = 3      # request length r (wall ns)
+SLICE = 3      # request length r (wall ns): se.slice
 VPROT = 4      # protected until v reaches this (RUN_TO_PARITY)
 RELD = 5       # deadline - v, stored at a non-sleep dequeue (PLACE_REL_DEADLINE)
 HAS_RELD = 6
@@ -97,72 +119,67 @@ def pack(values: dict | None, n_cpus: int, hz: int) -> np.ndarray:
     return p
 
 
-def state(n_tasks: int, n_cpus: int) -> tuple[np.ndarray, np.ndarray]:
-    return np.zeros((max(n_tasks, 1), N_TASK_COLS), np.int64), np.zeros((max(n_cpus, 1), N_CPU_COLS), np.int64)
+state = make_state(N_TASK_COLS, N_CPU_COLS)
 
 
 _jit = jit(**INTERNAL, **NO_NRT)
+#: the hooks' bodies, which eevdf's hooks and a variant's call: inlined into each caller
+#: (numba IR), as if written there, instead of compiled apart and linked (cold compile)
+_inline = jit(**INTERNAL, **NO_NRT, inline="always")
 _hook = jit(SIG, **NO_NRT)
 
 
 # -- the virtual clock ----------------------------------------------------------------
 
 @_jit
-def _floor_div(a, b):
-    q = a // b
-    return q
-
-
-@_jit
-def avg_vruntime(TS, CS, PT, PC, cpu, skip):
-    """V: the weight-averaged vruntime of the queued entities (incl. the running one and
-    delayed ones), optionally leaving one task out. eevdf.md §2."""
+def queue_sums(TS, CS, PT, PC, cpu, skip):
+    """Over CPU ``cpu``'s queued entities (incl. the running one and delayed ones) except
+    ``skip`` (-1: none): (S, W, n) with S = sum of w*(v - v0), W = sum of w, n = count
+    (kernel/sched/fair.c: avg_vruntime_add/sub keep S and W; eevdf.md §2)."""
     v0 = PC[cpu, Q_V0]
     s = 0
     w_sum = 0
+    n = 0
     t = CS[cpu, E.C_FAIR_HEAD]
     while t >= 0:
         if t != skip:
             w = weight_of(TS, t)
             s += w * (PT[t, V] - v0)
             w_sum += w
+            n += 1
         t = TS[t, E.T_Q_NEXT]
-    if w_sum == 0:
-        return v0
-    return v0 + _floor_div(s, w_sum)
+    return s, w_sum, n
 
 
 @_jit
-def _queue_weight(TS, CS, cpu, skip):
-    w_sum = 0
-    n = 0
-    t = CS[cpu, E.C_FAIR_HEAD]
-    while t >= 0:
-        if t != skip:
-            w_sum += weight_of(TS, t)
-            n += 1
-        t = TS[t, E.T_Q_NEXT]
-    return w_sum, n
+def _average(PC, cpu, s, w_sum):
+    """V from the queue sums: v0 + floor(S / W), v0 for an empty queue."""
+    if w_sum == 0:
+        return PC[cpu, Q_V0]
+    return PC[cpu, Q_V0] + s // w_sum
+
+
+@_jit
+def avg_vruntime(TS, CS, PT, PC, cpu, skip):
+    """V: the weight-averaged vruntime of the queued entities (incl. the running one and
+    delayed ones), optionally leaving one task out (kernel/sched/fair.c: avg_vruntime;
+    eevdf.md §2)."""
+    s, w_sum, _ = queue_sums(TS, CS, PT, PC, cpu, skip)
+    return _average(PC, cpu, s, w_sum)
 
 
 @_jit
 def eligible(TS, CS, PT, PC, cpu, t):
-    """v_t <= V exactly, without division (eevdf.md §3)."""
-    v0 = PC[cpu, Q_V0]
-    s = 0
-    w_sum = 0
-    x = CS[cpu, E.C_FAIR_HEAD]
-    while x >= 0:
-        w = weight_of(TS, x)
-        s += w * (PT[x, V] - v0)
-        w_sum += w
-        x = TS[x, E.T_Q_NEXT]
-    return s >= (PT[t, V] - v0) * w_sum
+    """v_t <= V exactly, without division (kernel/sched/fair.c: vruntime_eligible;
+    eevdf.md §3)."""
+    s, w_sum, _ = queue_sums(TS, CS, PT, PC, cpu, -1)
+    return s >= (PT[t, V] - PC[cpu, Q_V0]) * w_sum
 
 
 @_jit
-def _update_v0(TS, CS, PT, PC, cpu):
-    """min_vruntime: max(old, min(v of queued entities)) — never moves back (§2)."""
+def update_min_vruntime(TS, CS, PT, PC, cpu):
+    """min_vruntime: max(old, min(v of queued entities)) — never moves back
+    (kernel/sched/fair.c: update_min_vruntime; eevdf.md §2)."""
     t = CS[cpu, E.C_FAIR_HEAD]
     lo = 0
     found = False
@@ -176,44 +193,34 @@ def _update_v0(TS, CS, PT, PC, cpu):
 
 
 @_jit
-def _slice(PT, PP, t):
-    return PT[t, SLICE] if PT[t, CUSTOM] else PP[P_BASE_SLICE]
-
-
-@_jit
-def _min_slice(TS, CS, PT, PP, cpu):
+def min_slice(TS, CS, PT, cpu):
+    """The smallest se.slice among the queued entities, -1 if none
+    (kernel/sched/fair.c: cfs_rq_min_slice; eevdf.md §7)."""
     t = CS[cpu, E.C_FAIR_HEAD]
     best = -1
     while t >= 0:
-        s = _slice(PT, PP, t)
-        if best < 0 or s < best:
-            best = s
+        if best < 0 or PT[t, SLICE] < best:
+            best = PT[t, SLICE]
         t = TS[t, E.T_Q_NEXT]
     return best
 
 
 @_jit
-def _protected(PT, PC, cpu, t):
+def protected(PT, t):
+    """t's slice protection has not run out: vprot > v (kernel/sched/fair.c:
+    protect_slice; eevdf.md §7)."""
     return PT[t, VPROT] > PT[t, V]
 
 
 @_jit
-def _pick_eevdf(TS, CS, PT, PC, PP, cpu, protect):
-    """__pick_eevdf (eevdf.md §5): the eligible entity with the earliest deadline; the
-    running one if it is eligible and protected, or its deadline is strictly earlier.
-    Ties on deadline: a queued entity beats the running one; earlier insertion wins.
-    One pass sums the queue (eligibility is then O(1) per entity: v_t <= V exactly)."""
+def pick_eevdf(TS, CS, PT, PC, PP, cpu, protect):
+    """__pick_eevdf (kernel/sched/fair.c; eevdf.md §5): the eligible entity with the
+    earliest deadline; the running one if it is eligible and (``protect`` and) protected,
+    or its deadline is strictly earlier. Ties on deadline: a queued entity beats the
+    running one; earlier insertion wins. One pass sums the queue (eligibility is then
+    O(1) per entity: v_t <= V exactly). -1 only for an empty queue."""
     v0 = PC[cpu, Q_V0]
-    s = 0
-    w_sum = 0
-    n = 0
-    t = CS[cpu, E.C_FAIR_HEAD]
-    while t >= 0:
-        w = weight_of(TS, t)
-        s += w * (PT[t, V] - v0)
-        w_sum += w
-        n += 1
-        t = TS[t, E.T_Q_NEXT]
+    s, w_sum, n = queue_sums(TS, CS, PT, PC, cpu, -1)
     if n == 0:
         return -1
     if n == 1:
@@ -222,7 +229,7 @@ def _pick_eevdf(TS, CS, PT, PC, PP, cpu, protect):
     c = -1
     if curr >= 0 and TS[curr, E.T_ON_RQ] and s >= (PT[curr, V] - v0) * w_sum:
         c = curr
-    if c >= 0 and protect and _protected(PT, PC, cpu, c):
+    if c >= 0 and protect and protected(PT, c):
         return c
     best = -1
     t = CS[cpu, E.C_FAIR_HEAD]
@@ -236,20 +243,23 @@ def _pick_eevdf(TS, CS, PT, PC, PP, cpu, protect):
     return best
 
 
+# -- lag and placement ----------------------------------------------------------------
+
 @_jit
-def _save_lag(TS, CS, PT, PC, PP, cpu, t, vnow):
-    """vlag = clamp(V - v, ±calc_delta_fair(max(2r, TICK))) (eevdf.md §3)."""
-    limit = calc_delta_fair(max(2 * _slice(PT, PP, t), PP[P_TICK_NS]), TS, t)
+def save_lag(TS, PT, PP, t, vnow):
+    """vlag = clamp(V - v, ±calc_delta_fair(max(2r, TICK))), r = se.slice, V = ``vnow``
+    (kernel/sched/fair.c: update_entity_lag; eevdf.md §3)."""
+    limit = calc_delta_fair(max(2 * PT[t, SLICE], PP[P_TICK_NS]), TS, t)
     lag = vnow - PT[t, V]
     PT[t, VLAG] = min(max(lag, -limit), limit)
 
 
 @_jit
-def _finish_delayed(TS, CS, PT, PC, PP, cpu, t):
-    """A delayed entity leaves the queue for real (picked, §10): its lag is taken now;
+def finish_delayed(TS, CS, PT, PC, PP, cpu, t):
+    """A delayed entity leaves the queue for real (picked, kernel/sched/fair.c:
+    pick_next_entity → dequeue_entities; eevdf.md §10): its lag is taken now;
     DELAY_ZERO clips a positive lag to 0."""
-    vnow = avg_vruntime(TS, CS, PT, PC, cpu, -1)
-    _save_lag(TS, CS, PT, PC, PP, cpu, t, vnow)
+    save_lag(TS, PT, PP, t, avg_vruntime(TS, CS, PT, PC, cpu, -1))
     if PP[P_DELAY_ZERO] and PT[t, VLAG] > 0:
         PT[t, VLAG] = 0
     PT[t, HAS_RELD] = 0
@@ -257,10 +267,15 @@ def _finish_delayed(TS, CS, PT, PC, PP, cpu, t):
 
 
 @_jit
-def _place(TS, CS, PT, PC, PP, cpu, t, flags):
-    """place_entity (eevdf.md §6): v = V - inflated lag, d = v + vslice (half for a new task)."""
-    vnow = avg_vruntime(TS, CS, PT, PC, cpu, t)
-    wq, n = _queue_weight(TS, CS, cpu, t)
+def place_entity(TS, CS, PT, PC, PP, cpu, t, flags):
+    """place_entity (kernel/sched/fair.c; eevdf.md §6): se.slice = base_slice unless
+    custom; v = V - inflated lag; d = v + stored relative deadline (PLACE_REL_DEADLINE),
+    else d = v + vslice (half for a new task). Returns True when d = v + vslice (a fresh
+    request), False when the relative deadline was kept."""
+    if not PT[t, CUSTOM]:
+        PT[t, SLICE] = PP[P_BASE_SLICE]
+    s, wq, n = queue_sums(TS, CS, PT, PC, cpu, t)
+    vnow = _average(PC, cpu, s, wq)
     lag = 0
     if PP[P_PLACE_LAG] and n > 0 and PT[t, VLAG] != 0:
         w = weight_of(TS, t)
@@ -274,53 +289,62 @@ def _place(TS, CS, PT, PC, PP, cpu, t, flags):
     if PT[t, HAS_RELD] and PP[P_PLACE_REL_DEADLINE]:
         PT[t, D] = PT[t, V] + PT[t, RELD]
         PT[t, HAS_RELD] = 0
-        return
-    vs = calc_delta_fair(_slice(PT, PP, t), TS, t)
+        return False
+    vs = calc_delta_fair(PT[t, SLICE], TS, t)
     if PP[P_PLACE_DEADLINE_INITIAL] and (flags & ENQ_NEW):
         vs = vs // 2
     PT[t, D] = PT[t, V] + vs
+    return True
 
 
-# -- hooks ---------------------------------------------------------------------------
+# -- the hooks' bodies ----------------------------------------------------------------
 
-@_hook
-def init_task(TS, CS, PT, PC, PP, cpu, t, parent, now):
+@_inline
+def init_entity(PT, PP, t, parent):
+    """A new task's class state (kernel/sched/core.c: __sched_fork): no lag, no relative
+    deadline, no protection; se.slice = base_slice, or the parent's custom slice (kept
+    across fork)."""
     PT[t, VLAG] = 0
     PT[t, HAS_RELD] = 0
     PT[t, VPROT] = 0
-    if parent >= 0 and PT[parent, CUSTOM]:  # a custom slice is kept across fork
+    if parent >= 0 and PT[parent, CUSTOM]:
         PT[t, CUSTOM] = 1
         PT[t, SLICE] = PT[parent, SLICE]
-    return 0
+    elif not PT[t, CUSTOM]:
+        PT[t, SLICE] = PP[P_BASE_SLICE]
 
 
-@_hook
-def enqueue(TS, CS, PT, PC, PP, cpu, t, flags, now):
+@_inline
+def enqueue_entity(TS, CS, PT, PC, PP, cpu, t, flags):
+    """enqueue_entity (kernel/sched/fair.c; eevdf.md §6, §10): placement, except for a
+    task woken while still delayed (ENQ_REQUEUE, core.c ttwu_runnable): no placement, but
+    DELAY_ZERO gives back a positive lag by re-placing at V (a negative one is kept).
+    Returns True when placement set a fresh request (d = v + vslice)."""
     if not PC[cpu, Q_INIT]:
         PC[cpu, Q_INIT] = 1
         PC[cpu, Q_CURR] = -1
         PC[cpu, Q_LAST] = -1
     if flags & ENQ_REQUEUE:
-        # woken while still delayed (ttwu_runnable, §10): no placement; DELAY_ZERO gives
-        # back a positive lag by re-placing at V, a negative one is kept.
         if PP[P_DELAY_ZERO]:
             vnow = avg_vruntime(TS, CS, PT, PC, cpu, -1)
             if vnow - PT[t, V] > 0:
                 PT[t, VLAG] = 0
                 PT[t, HAS_RELD] = 0
-                _place(TS, CS, PT, PC, PP, cpu, t, 0)
-        return 0
-    _place(TS, CS, PT, PC, PP, cpu, t, flags)
-    return 0
+                return place_entity(TS, CS, PT, PC, PP, cpu, t, 0)
+        return False
+    return place_entity(TS, CS, PT, PC, PP, cpu, t, flags)
 
 
-@_hook
-def dequeue(TS, CS, PT, PC, PP, cpu, t, flags, now):
+@_inline
+def dequeue_entity(TS, CS, PT, PC, PP, cpu, t, flags):
+    """dequeue_entity (kernel/sched/fair.c; eevdf.md §3, §10): an ineligible sleeper stays
+    queued (DELAY_DEQUEUE; returns 0); otherwise the lag is saved, a migrating task keeps
+    its relative deadline (PLACE_REL_DEADLINE), and it leaves (returns 1)."""
     vnow = avg_vruntime(TS, CS, PT, PC, cpu, -1)
     if (flags & DEQ_SLEEP) and not (flags & DEQ_EXIT) and PP[P_DELAY_DEQUEUE] \
             and not eligible(TS, CS, PT, PC, cpu, t):
         return 0  # delayed: stays queued, keeps v, d and its weight in V
-    _save_lag(TS, CS, PT, PC, PP, cpu, t, vnow)
+    save_lag(TS, PT, PP, t, vnow)
     if (flags & DEQ_MIGRATE) and PP[P_PLACE_REL_DEADLINE]:
         PT[t, RELD] = PT[t, D] - PT[t, V]
         PT[t, HAS_RELD] = 1
@@ -331,25 +355,108 @@ def dequeue(TS, CS, PT, PC, PP, cpu, t, flags, now):
     return 1
 
 
+@_inline
+def pick_next(TS, CS, PT, PC, PP, cpu, protect):
+    """pick_next_entity (kernel/sched/fair.c; eevdf.md §5, §10): ``pick_eevdf``; a delayed
+    entity it picks leaves the queue for real and the pick restarts. ``protect``: the
+    running task's slice protection counts (stock: always). -1 for an empty queue."""
+    while True:
+        best = pick_eevdf(TS, CS, PT, PC, PP, cpu, protect)
+        if best < 0 or not TS[best, E.T_DELAYED]:
+            return best
+        finish_delayed(TS, CS, PT, PC, PP, cpu, best)
+
+
+@_inline
+def renew_request(TS, PT, t, slice_):
+    """A completed request is renewed (kernel/sched/fair.c: update_deadline; eevdf.md §4):
+    se.slice = ``slice_`` unless custom (stock: base_slice), d = v + vslice from the
+    current v (an overrun is not refunded)."""
+    if not PT[t, CUSTOM]:
+        PT[t, SLICE] = slice_
+    PT[t, D] = PT[t, V] + calc_delta_fair(PT[t, SLICE], TS, t)
+
+
+@_inline
+def update_curr_end(TS, CS, PT, PC, cpu, t, renewed):
+    """The end of update_curr (kernel/sched/fair.c; eevdf.md §4), after v advanced and a
+    completed request was renewed: update min_vruntime; 1 (resched) when >= 2 entities
+    are queued and the request was renewed or the protection ran out, else 0."""
+    update_min_vruntime(TS, CS, PT, PC, cpu)
+    if CS[cpu, E.C_NR_FAIR] <= 1:
+        return 0
+    if renewed or not protected(PT, t):
+        return 1
+    return 0
+
+
+@_inline
+def check_preempt_wakeup(TS, CS, PT, PC, PP, cpu, p, protect):
+    """check_preempt_wakeup_fair (kernel/sched/fair.c; eevdf.md §8), after the engine's
+    update_curr: 1 if the woken p preempts the running task. ``protect``: the running
+    task's slice protection counts in the pick (stock: always; PREEMPT_SHORT still
+    ignores it for a shorter-slice wakee)."""
+    curr = PC[cpu, Q_CURR]
+    if curr < 0 or p == curr or not PP[P_WAKEUP_PREEMPTION]:
+        return 0
+    c_idle = TS[curr, E.T_POLICY] == E.POL_IDLE
+    p_idle = TS[p, E.T_POLICY] == E.POL_IDLE
+    if c_idle and not p_idle:
+        PT[curr, VPROT] = PT[curr, V]
+        return 1
+    if c_idle != p_idle:
+        return 0
+    if TS[p, E.T_POLICY] == E.POL_BATCH or p_idle:
+        return 0
+    short = PP[P_PREEMPT_SHORT] != 0 and PT[p, SLICE] < PT[curr, SLICE]
+    if pick_eevdf(TS, CS, PT, PC, PP, cpu, protect and not short) == p:
+        if short:
+            PT[curr, VPROT] = PT[curr, V]  # cancel_protect_slice
+        return 1
+    if short and PP[P_RUN_TO_PARITY]:  # update_protect_slice
+        ms = min_slice(TS, CS, PT, cpu)
+        PT[curr, VPROT] = min(PT[curr, VPROT], PT[curr, V] + calc_delta_fair(ms, TS, curr))
+    return 0
+
+
+# -- hooks ---------------------------------------------------------------------------
+
+@_hook
+def init_task(TS, CS, PT, PC, PP, cpu, t, parent, now):
+    """``init_entity``: a new task (or one present at the start) has no lag and base_slice."""
+    init_entity(PT, PP, t, parent)
+    return 0
+
+
+@_hook
+def enqueue(TS, CS, PT, PC, PP, cpu, t, flags, now):
+    """``enqueue_entity``: place_entity (§6), or the delayed requeue (§10)."""
+    enqueue_entity(TS, CS, PT, PC, PP, cpu, t, flags)
+    return 0
+
+
+@_hook
+def dequeue(TS, CS, PT, PC, PP, cpu, t, flags, now):
+    """``dequeue_entity``: 0 if kept queued as delayed (§10), else the lag is saved (§3)."""
+    return dequeue_entity(TS, CS, PT, PC, PP, cpu, t, flags)
+
+
 @_hook
 def pick(TS, CS, PT, PC, PP, cpu, t, arg, now):
-    while True:
-        best = _pick_eevdf(TS, CS, PT, PC, PP, cpu, True)
-        if best < 0:
-            return -1
-        if TS[best, E.T_DELAYED]:
-            _finish_delayed(TS, CS, PT, PC, PP, cpu, best)
-            continue
-        return best
+    """``pick_next`` with slice protection (§5)."""
+    return pick_next(TS, CS, PT, PC, PP, cpu, True)
 
 
 @_hook
 def set_next(TS, CS, PT, PC, PP, cpu, t, arg, now):
+    """set_next_entity → set_protect_slice (kernel/sched/fair.c; eevdf.md §7), when the
+    picked task differs from the last one: protected until its deadline, or for the
+    smallest queued slice (RUN_TO_PARITY; else the unscaled base) if that is shorter."""
     PC[cpu, Q_CURR] = t
     if PC[cpu, Q_LAST] != t:
         PC[cpu, Q_LAST] = t
-        r = _slice(PT, PP, t)
-        s = _min_slice(TS, CS, PT, PP, cpu) if PP[P_RUN_TO_PARITY] else PP[P_BASE_UNSCALED]
+        r = PT[t, SLICE]
+        s = min_slice(TS, CS, PT, cpu) if PP[P_RUN_TO_PARITY] else PP[P_BASE_UNSCALED]
         s = min(s, r)
         if s == r:
             PT[t, VPROT] = PT[t, D]
@@ -374,44 +481,16 @@ def update_curr(TS, CS, PT, PC, PP, cpu, t, delta, now):
     resched when it completed or its protection ran out, with >= 2 entities queued."""
     if delta > 0:
         PT[t, V] += calc_delta_fair(delta, TS, t)
-    completed = False
-    if PT[t, V] >= PT[t, D]:
-        if not PT[t, CUSTOM]:
-            PT[t, SLICE] = PP[P_BASE_SLICE]
-        PT[t, D] = PT[t, V] + calc_delta_fair(_slice(PT, PP, t), TS, t)
-        completed = True
-    _update_v0(TS, CS, PT, PC, cpu)
-    if CS[cpu, E.C_NR_FAIR] <= 1:
-        return 0
-    if completed or not _protected(PT, PC, cpu, t):
-        return 1
-    return 0
+    renewed = PT[t, V] >= PT[t, D]
+    if renewed:
+        renew_request(TS, PT, t, PP[P_BASE_SLICE])
+    return update_curr_end(TS, CS, PT, PC, cpu, t, renewed)
 
 
 @_hook
 def check_preempt(TS, CS, PT, PC, PP, cpu, p, arg, now):
-    """check_preempt_wakeup_fair (eevdf.md §8), after the engine's update_curr."""
-    curr = PC[cpu, Q_CURR]
-    if curr < 0 or p == curr or not PP[P_WAKEUP_PREEMPTION]:
-        return 0
-    c_idle = TS[curr, E.T_POLICY] == E.POL_IDLE
-    p_idle = TS[p, E.T_POLICY] == E.POL_IDLE
-    if c_idle and not p_idle:
-        PT[curr, VPROT] = PT[curr, V]
-        return 1
-    if c_idle != p_idle:
-        return 0
-    if TS[p, E.T_POLICY] == E.POL_BATCH or p_idle:
-        return 0
-    short = PP[P_PREEMPT_SHORT] and _slice(PT, PP, p) < _slice(PT, PP, curr)
-    if _pick_eevdf(TS, CS, PT, PC, PP, cpu, not short) == p:
-        if short:
-            PT[curr, VPROT] = PT[curr, V]
-        return 1
-    if short and PP[P_RUN_TO_PARITY]:
-        ms = _min_slice(TS, CS, PT, PP, cpu)
-        PT[curr, VPROT] = min(PT[curr, VPROT], PT[curr, V] + calc_delta_fair(ms, TS, curr))
-    return 0
+    """``check_preempt_wakeup`` with slice protection (§8)."""
+    return check_preempt_wakeup(TS, CS, PT, PC, PP, cpu, p, True)
 
 
 @_hook
@@ -421,9 +500,11 @@ def tick(TS, CS, PT, PC, PP, cpu, t, arg, now):
 
 @_hook
 def select_cpu(TS, CS, PT, PC, PP, cpu, t, prev, now):
+    """The shared placement's choice stands (placement.md)."""
     return cpu
 
 
 @_hook
 def can_migrate(TS, CS, PT, PC, PP, cpu, t, early, now):
+    """The balancer's own checks decide (placement.md)."""
     return 1

@@ -7,7 +7,9 @@ by s/τ of a sleep of s ns; ``eff`` = ema − ⌊(ema − prev_ema)/2⌋ (§5.0)
 EEVDF request size at deadline renewal (H3: carriage/n, −up to 75 %, SMT ÷ divisor,
 clamped to [400 µs, 2 ms]), speeds up vruntime by up to 4× (H2), and scales a waking
 task's deadline offset by eff/B (H6). H7a lets a futex waiter lose slice protection;
-H8 zeroes the EMA at fork. Everything else is stock EEVDF, reused from eevdf.py.
+H8 zeroes the EMA at fork. Everything else is stock EEVDF: the hooks below call
+eevdf.py's building blocks with Infinity's values (the slice at renewal, the vruntime
+delta, whether slice protection counts, the wakeup deadline) and reuse its other hooks.
 
 Integer rules follow §2: u64 arithmetic, products left to right with modulo-2^64 wrap
 (``u64_faithful``), arithmetic shift for the signed two-pole term. PT holds int64 bit
@@ -44,8 +46,8 @@ Which assumptions and variants are implemented (§9.2, §10):
   (``state()``/``pack()`` see only sizes and parameters). "zero" (as if just forked) is
   what tasks present at the start of the replay get.
 * Shared parameters: ``fp_shift``, ``u64_faithful`` and ``variant`` are read by both
-  classes, but the engine hands each class only the parameters it declares, so the RT
-  class uses their defaults (a warning says so when they are changed).
+  classes. They are declared once (infinity_rt.SHARED_PARAMS) and set for the fair class;
+  the engine passes the fair values on to the RT class (``RT.pack(..., shared=...)``).
 * Cross-class state: the kernel's one ``last_sleep_ns`` per task is kept per class; a
   task that last slept in the other class is measured from the engine's ``T_ACCT``.
 * §2.1: the climb has no ceiling, so Δ must stay ≤ τ; the engine charges at least every
@@ -60,14 +62,14 @@ import numpy as np
 import polars as pl
 
 from . import _state as E
-from traces._numba import NO_NRT, jit
+from traces._numba import INTERNAL, NO_NRT, jit
 from traces.errors import TraceError
 
 from . import eevdf as EV
 from . import infinity_rt as RT
 from ._fair_common import calc_delta_fair
 from ._params import Param, resolve
-from ._protocol import DEQ_SLEEP, ENQ_NEW, ENQ_REQUEUE, ENQ_WAKEUP, SIG
+from ._protocol import DEQ_SLEEP, ENQ_NEW, ENQ_REQUEUE, ENQ_WAKEUP, SIG, make_state
 from .infinity_rt import mul_div_u64
 
 DESCRIPTION = "Infinity v4 (EEVDF + per-task runtime EMA) with the Infinity RT class"
@@ -109,10 +111,8 @@ INF_PARAMS = (
           lo=1_000, hi=10**9),
     Param("ema_alpha", 16, "1/2^fp_shift", "infinity.md §3", f"climb/decay numerator A; {_NK}", "int",
           lo=1, hi=1 << 20),
-    Param("fp_shift", 8, "bits", "infinity.md §3", f"fixed-point shift, F = 2^fp_shift; {_NK} (the RT class "
-          "uses the default)", "int", lo=0, hi=20),
-    Param("u64_faithful", True, "bool", "infinity.md §2.1", "reproduce the kernel's u64 product wrap (else "
-          "saturate the step; the RT class uses the default)", "bool"),
+    RT.SHARED_PARAMS[0],  # fp_shift
+    RT.SHARED_PARAMS[1],  # u64_faithful
     Param("futex_classifier", "none", "", "infinity.md §9.3", "which blocks are futex waits: none, "
           "same_tgid_waker (S, woken by a thread of its process); syscall needs syscall events (refused)",
           "choice", ("none", "syscall", "same_tgid_waker")),
@@ -122,8 +122,7 @@ INF_PARAMS = (
           "warmup is not implementable in this engine", "choice", ("zero", "warmup")),
     Param("ema_warmup_ns", 200_000_000, "ns", "infinity.md §9.2", "fair warm-up span for ema_init=warmup",
           "ns", lo=0, hi=10**12),
-    Param("variant", "v4", "", "infinity.md §10.1-10.2", "v4 (default), v3 (branch v3); dev is not "
-          "implemented (summary-only spec)", "choice", ("v4", "v3", "dev")),
+    RT.SHARED_PARAMS[2],  # variant
     Param("v45_migration_hysteresis", False, "bool", "infinity.md §10.3", "balancer refuses to move ema-0 "
           "tasks while the balance has failed <= cache_nice_tries times", "bool"),
     Param("v45_asym_placement", False, "bool", "infinity.md §10.4", "wake ema-0 tasks on the biggest "
@@ -164,9 +163,6 @@ def pack(values: dict | None, n_cpus: int, hz: int) -> np.ndarray:
         raise TraceError(f"infinity: the tick ({1_000_000_000 // hz} ns at HZ={hz}) exceeds the EMA time "
                          f"constant tau = {tau} ns; a runtime update longer than tau overflows the EMA "
                          "(infinity.md §2.1). Use a higher hz.")
-    if v["fp_shift"] != 8 or not v["u64_faithful"] or v["variant"] != "v4":
-        warnings.warn("infinity: fp_shift, u64_faithful and variant apply to the fair class only; the "
-                      "engine does not pass them to the Infinity RT class, which keeps their defaults")
     p = np.zeros(N_PARAMS, np.int64)
     p[: EV.N_PARAMS] = EV.pack({k: v[k] for k in _EV_NAMES}, n_cpus, hz)
     p[P_CARRIAGE] = carriage
@@ -185,11 +181,11 @@ def pack(values: dict | None, n_cpus: int, hz: int) -> np.ndarray:
     return p
 
 
-def state(n_tasks: int, n_cpus: int) -> tuple[np.ndarray, np.ndarray]:
-    return np.zeros((max(n_tasks, 1), N_TASK_COLS), np.int64), np.zeros((max(n_cpus, 1), N_CPU_COLS), np.int64)
+state = make_state(N_TASK_COLS, N_CPU_COLS)
 
 
-_jit = jit(**NO_NRT)
+_jit = jit(**NO_NRT)                   # helpers the tests also call from Python
+_internal = jit(**INTERNAL, **NO_NRT)  # called from compiled code only: no wrappers to link (traces/_numba.py)
 _hook = jit(SIG, **NO_NRT)
 
 
@@ -206,7 +202,7 @@ def eff_of(PT, PP, t):
     return x if x > 0 else 0
 
 
-@_jit
+@_internal
 def climb(PT, PP, t, delta):
     """H1: prev_ema = ema; ema += ⌊(B − ema)·Δ·A / (B·F)⌋ (u64, no ceiling clamp)."""
     e = PT[t, EMA]
@@ -216,7 +212,7 @@ def climb(PT, PP, t, delta):
     PT[t, EMA] = e + mul_div_u64(gap, delta, PP[P_A], PP[P_DEN], PP[P_FAITHFUL], PP[P_B] - e)
 
 
-@_jit
+@_internal
 def decay(PT, PP, t, s):
     """H5: prev_ema = ema; ema −= min(ema, ⌊ema·s·A / (B·F)⌋) for a sleep of s ns (§2.1 wrap).
     v3 (§10.1): f = min(⌊s·A·F / 20 ms⌋, F); ema −= ⌊ema·f / F⌋."""
@@ -278,7 +274,7 @@ def infinity_slice(TS, CS, PT, PP, cpu, t):
     return min(max(share, PP[P_SLICE_MIN]), PP[P_B])
 
 
-@_jit
+@_internal
 def wakeup_vslice(PT, PP, t, vs):
     """H6: vs unchanged if eff >= B, else ⌊vs·eff / B⌋ + 1 (virtual ns).
     v3: pct = ⌊ema·100/B⌋, boost = ⌊(100 − pct)·50/100⌋, ⌊vs·(100 − boost)/100⌋."""
@@ -292,26 +288,7 @@ def wakeup_vslice(PT, PP, t, vs):
     return vs * eff // PP[P_B] + 1
 
 
-# -- EEVDF pieces that read the per-task slice (stock uses se.slice; Infinity changes it)
-
-@_jit
-def _resave_lag(TS, PT, PP, t, vnow):
-    """update_entity_lag with se.slice: vlag = clamp(V − v, ±calc_delta_fair(max(2r, TICK)))
-    (eevdf.md §3). eevdf.py assumes r = base_slice for non-custom tasks."""
-    limit = calc_delta_fair(max(2 * PT[t, EV.SLICE], PP[EV.P_TICK_NS]), TS, t)
-    PT[t, EV.VLAG] = min(max(vnow - PT[t, EV.V], -limit), limit)
-
-
-@_jit
-def _min_slice(TS, CS, PT, cpu):
-    t = CS[cpu, E.C_FAIR_HEAD]
-    best = -1
-    while t >= 0:
-        if best < 0 or PT[t, EV.SLICE] < best:
-            best = PT[t, EV.SLICE]
-        t = TS[t, E.T_Q_NEXT]
-    return best
-
+# -- H7 ------------------------------------------------------------------------------
 
 @_jit
 def _tree_leftmost(TS, CS, PT, PC, cpu):
@@ -327,7 +304,7 @@ def _tree_leftmost(TS, CS, PT, PC, cpu):
     return best
 
 
-@_jit
+@_internal
 def _futex_waiting(TS, PT, PP, t):
     """futex_waiting (§9.3): the flag, or the last futex_window_ns of a burst that the
     classifier found to end in a futex wait (the engine's progress is current: hooks run
@@ -372,13 +349,13 @@ def futex_bursts(wl, values: dict) -> tuple[np.ndarray, str | None]:
     return out, None
 
 
-# -- hooks ---------------------------------------------------------------------------
+# -- hooks: stock EEVDF (policies/eevdf.py) with H1-H8 where they apply ---------------
 
 @_hook
 def init_task(TS, CS, PT, PC, PP, cpu, t, parent, now):
     """Stock EEVDF setup, then H8: ema = prev_ema = 0, last_sleep = the forking CPU's clock
     (also for tasks alive at the start of the replay: ema_init=zero)."""
-    EV.init_task(TS, CS, PT, PC, PP, cpu, t, parent, now)
+    EV.init_entity(PT, PP, t, parent)
     PT[t, EMA] = 0
     PT[t, PREV_EMA] = 0
     PT[t, LAST_SLEEP] = now
@@ -388,7 +365,7 @@ def init_task(TS, CS, PT, PC, PP, cpu, t, parent, now):
 @_hook
 def enqueue(TS, CS, PT, PC, PP, cpu, t, flags, now):
     """H5 (wakeups only, not fork or delayed requeue) → stock enqueue/place_entity, which
-    resets se.slice to base_slice when it places → H6 on the wakee's deadline."""
+    resets se.slice to base_slice when it places → H6 on the wakee's fresh request."""
     wake = (flags & ENQ_WAKEUP) != 0 and (flags & (ENQ_NEW | ENQ_REQUEUE)) == 0
     if wake:
         last = PT[t, LAST_SLEEP]
@@ -397,72 +374,30 @@ def enqueue(TS, CS, PT, PC, PP, cpu, t, flags, now):
         if last != 0 and now > last:
             decay(PT, PP, t, now - last)
         PT[t, FUTEX] = 0
-    placed = True
-    if flags & ENQ_REQUEUE:  # ttwu_runnable: re-placed only when DELAY_ZERO gives lag back
-        placed = PP[EV.P_DELAY_ZERO] != 0 and EV.avg_vruntime(TS, CS, PT, PC, cpu, -1) - PT[t, EV.V] > 0
-    rel_deadline = PT[t, EV.HAS_RELD] != 0 and PP[EV.P_PLACE_REL_DEADLINE] != 0
-    EV.enqueue(TS, CS, PT, PC, PP, cpu, t, flags, now)
-    if placed and not PT[t, EV.CUSTOM]:
-        PT[t, EV.SLICE] = PP[EV.P_BASE_SLICE]
-    if wake and not rel_deadline:
-        vs = PT[t, EV.D] - PT[t, EV.V]
-        PT[t, EV.D] = PT[t, EV.V] + wakeup_vslice(PT, PP, t, vs)
+    fresh = EV.enqueue_entity(TS, CS, PT, PC, PP, cpu, t, flags)
+    if wake and fresh:  # not when placement kept a relative deadline
+        PT[t, EV.D] = PT[t, EV.V] + wakeup_vslice(PT, PP, t, PT[t, EV.D] - PT[t, EV.V])
     return 0
 
 
 @_hook
 def dequeue(TS, CS, PT, PC, PP, cpu, t, flags, now):
-    """H4 (sleep stamp, even if the dequeue is delayed) → stock dequeue, its lag limit from
-    the task's own slice."""
+    """H4 (sleep stamp, even if the dequeue is delayed) → stock dequeue (its lag limit from
+    the task's own slice, se.slice)."""
     if flags & DEQ_SLEEP:
         PT[t, LAST_SLEEP] = now
-    vnow = EV.avg_vruntime(TS, CS, PT, PC, cpu, -1)
-    r = EV.dequeue(TS, CS, PT, PC, PP, cpu, t, flags, now)
-    if r:
-        _resave_lag(TS, PT, PP, t, vnow)
-    return r
+    return EV.dequeue_entity(TS, CS, PT, PC, PP, cpu, t, flags)
 
 
 @_hook
 def pick(TS, CS, PT, PC, PP, cpu, t, arg, now):
     """Stock pick_eevdf with H7a (a futex-waiting current task gets no slice protection) and
-    H7b (empty pick falls back to the leftmost; unreachable on a non-empty queue)."""
-    while True:
-        curr = PC[cpu, EV.Q_CURR]
-        best = EV._pick_eevdf(TS, CS, PT, PC, PP, cpu, not _futex_waiting(TS, PT, PP, curr))
-        if best < 0:
-            best = _tree_leftmost(TS, CS, PT, PC, cpu)
-        if best < 0:
-            return -1
-        if TS[best, E.T_DELAYED]:
-            vnow = EV.avg_vruntime(TS, CS, PT, PC, cpu, -1)
-            EV._finish_delayed(TS, CS, PT, PC, PP, cpu, best)
-            _resave_lag(TS, PT, PP, best, vnow)
-            if PP[EV.P_DELAY_ZERO] and PT[best, EV.VLAG] > 0:
-                PT[best, EV.VLAG] = 0
-            continue
-        return best
-
-
-@_hook
-def set_next(TS, CS, PT, PC, PP, cpu, t, arg, now):
-    """set_protect_slice (eevdf.md §7) with the tasks' own slices."""
-    PC[cpu, EV.Q_CURR] = t
-    if PC[cpu, EV.Q_LAST] != t:
-        PC[cpu, EV.Q_LAST] = t
-        r = PT[t, EV.SLICE]
-        s = _min_slice(TS, CS, PT, cpu) if PP[EV.P_RUN_TO_PARITY] else PP[EV.P_BASE_UNSCALED]
-        s = min(s, r)
-        if s == r:
-            PT[t, EV.VPROT] = PT[t, EV.D]
-        else:
-            PT[t, EV.VPROT] = min(PT[t, EV.D], PT[t, EV.V] + calc_delta_fair(s, TS, t))
-    return 0
-
-
-@_hook
-def put_prev(TS, CS, PT, PC, PP, cpu, t, arg, now):
-    return EV.put_prev(TS, CS, PT, PC, PP, cpu, t, arg, now)
+    H7b (an empty pick falls back to the leftmost; pick_eevdf finds nothing only on an empty
+    queue, where the leftmost is none too, so it never changes the pick)."""
+    best = EV.pick_next(TS, CS, PT, PC, PP, cpu, not _futex_waiting(TS, PT, PP, PC[cpu, EV.Q_CURR]))
+    if best < 0:
+        best = _tree_leftmost(TS, CS, PT, PC, cpu)
+    return best
 
 
 @_hook
@@ -472,51 +407,23 @@ def update_curr(TS, CS, PT, PC, PP, cpu, t, delta, now):
     if delta > 0:
         climb(PT, PP, t, delta)
         PT[t, EV.V] += scale_vruntime(PP, calc_delta_fair(delta, TS, t), eff_of(PT, PP, t))
-    completed = False
-    if PT[t, EV.V] >= PT[t, EV.D]:
-        if not PT[t, EV.CUSTOM]:
-            PT[t, EV.SLICE] = infinity_slice(TS, CS, PT, PP, cpu, t)
-        PT[t, EV.D] = PT[t, EV.V] + calc_delta_fair(PT[t, EV.SLICE], TS, t)
-        completed = True
-    EV._update_v0(TS, CS, PT, PC, cpu)
-    if CS[cpu, E.C_NR_FAIR] <= 1:
-        return 0
-    if completed or not EV._protected(PT, PC, cpu, t):
-        return 1
-    return 0
+    renewed = PT[t, EV.V] >= PT[t, EV.D]
+    if renewed:
+        EV.renew_request(TS, PT, t, infinity_slice(TS, CS, PT, PP, cpu, t))
+    return EV.update_curr_end(TS, CS, PT, PC, cpu, t, renewed)
 
 
 @_hook
 def check_preempt(TS, CS, PT, PC, PP, cpu, p, arg, now):
-    """Stock check_preempt_wakeup_fair (eevdf.md §8) with the tasks' own slices for
-    PREEMPT_SHORT and H7a in the protected pick."""
-    curr = PC[cpu, EV.Q_CURR]
-    if curr < 0 or p == curr or not PP[EV.P_WAKEUP_PREEMPTION]:
-        return 0
-    c_idle = TS[curr, E.T_POLICY] == E.POL_IDLE
-    p_idle = TS[p, E.T_POLICY] == E.POL_IDLE
-    if c_idle and not p_idle:
-        PT[curr, EV.VPROT] = PT[curr, EV.V]
-        return 1
-    if c_idle != p_idle:
-        return 0
-    if TS[p, E.T_POLICY] == E.POL_BATCH or p_idle:
-        return 0
-    short = PP[EV.P_PREEMPT_SHORT] != 0 and PT[p, EV.SLICE] < PT[curr, EV.SLICE]
-    protect = not short and not _futex_waiting(TS, PT, PP, curr)
-    if EV._pick_eevdf(TS, CS, PT, PC, PP, cpu, protect) == p:
-        if short:
-            PT[curr, EV.VPROT] = PT[curr, EV.V]
-        return 1
-    if short and PP[EV.P_RUN_TO_PARITY]:
-        ms = _min_slice(TS, CS, PT, cpu)
-        PT[curr, EV.VPROT] = min(PT[curr, EV.VPROT], PT[curr, EV.V] + calc_delta_fair(ms, TS, curr))
-    return 0
+    """Stock check_preempt_wakeup_fair (eevdf.md §8; PREEMPT_SHORT compares the tasks' own
+    slices) with H7a in the protected pick."""
+    return EV.check_preempt_wakeup(TS, CS, PT, PC, PP, cpu, p, not _futex_waiting(TS, PT, PP, PC[cpu, EV.Q_CURR]))
 
 
-@_hook
-def tick(TS, CS, PT, PC, PP, cpu, t, arg, now):
-    return EV.tick(TS, CS, PT, PC, PP, cpu, t, arg, now)
+#: stock: slice protection from the tasks' own slices (set_protect_slice), and no tick rule
+set_next = EV.set_next
+put_prev = EV.put_prev
+tick = EV.tick
 
 
 @_hook

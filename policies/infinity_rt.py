@@ -22,10 +22,10 @@ copy and, at a wakeup, a task that last slept in the other class is measured fro
 engine's ``T_ACCT`` (when it last stopped running, which is when it went to sleep).
 The parent's fair EMA is not copied into an RT child (it lives in the fair matrix).
 
-Parameters shared with the fair part (``fp_shift``, ``u64_faithful``, ``variant``)
-reach this module only through ``pack(..., shared=...)``: the engine hands each class
-only the parameters it declares, so with the current engine the RT part uses their
-defaults (see policies/infinity.py).
+Parameters shared with the fair part (``fp_shift``, ``u64_faithful``, ``variant``;
+``SHARED_PARAMS``, declared here and listed among the fair class's parameters) reach
+this module through ``pack(..., shared=...)``: the engine (replay/sim/engine.py
+``_policy_vectors``) passes the fair part's values there.
 
 Units: ns; prio is the kernel's 0..99 RT scale (lower = more urgent).
 """
@@ -35,11 +35,11 @@ from __future__ import annotations
 import numpy as np
 
 from . import _state as E
-from traces._numba import NO_NRT, jit
+from traces._numba import INTERNAL, NO_NRT, jit
 
 from . import rt as RT
 from ._params import Param, resolve
-from ._protocol import DEQ_SLEEP, ENQ_NEW, ENQ_REQUEUE, ENQ_WAKEUP, SIG
+from ._protocol import DEQ_SLEEP, ENQ_NEW, ENQ_REQUEUE, ENQ_WAKEUP, SIG, make_state
 
 DESCRIPTION = "Infinity v4 RT class (stock SCHED_FIFO/RR + RT runtime EMA and requeue demotion)"
 
@@ -85,15 +85,25 @@ PARAMS = RT.PARAMS + (
           "int", lo=0, hi=256),
 )
 
-#: fair-side parameters this class also reads (passed through ``pack(shared=...)``)
-SHARED = ("fp_shift", "u64_faithful", "variant")
+#: parameters of both classes: set as fair-class parameters (policies/infinity.py lists
+#: them), passed on to this class through ``pack(shared=...)``
+SHARED_PARAMS = (
+    Param("fp_shift", 8, "bits", "infinity.md §3", f"fixed-point shift, F = 2^fp_shift, of the fair and RT "
+          f"EMAs; {_NK}", "int", lo=0, hi=20),
+    Param("u64_faithful", True, "bool", "infinity.md §2.1", "reproduce the kernel's u64 product wrap in the "
+          "fair and RT EMAs (else saturate the step)", "bool"),
+    Param("variant", "v4", "", "infinity.md §10.1-10.2", "v4 (default), v3 (branch v3, fair and RT); dev is "
+          "not implemented (summary-only spec)", "choice", ("v4", "v3", "dev")),
+)
+SHARED = tuple(p.name for p in SHARED_PARAMS)
 
 
 def pack(values: dict | None, hz: int, shared: dict | None = None) -> np.ndarray:
     """RT parameters (names of PARAMS) -> the int64 vector (stock RT's first). ``shared``:
-    resolved fair-side values of SHARED (defaults: fp_shift 8, u64_faithful on, v4)."""
+    the fair part's values, of which those of SHARED_PARAMS are read (parsed as there:
+    ``--param`` strings too; defaults fp_shift 8, u64_faithful on, v4)."""
     v = resolve(PARAMS, values, "infinity RT")
-    sh = {"fp_shift": 8, "u64_faithful": True, "variant": "v4", **(shared or {})}
+    sh = resolve(SHARED_PARAMS, {k: x for k, x in (shared or {}).items() if k in SHARED}, "infinity")
     p = np.zeros(N_PARAMS, np.int64)
     p[: RT.N_PARAMS] = RT.pack({k: v[k] for k in (q.name for q in RT.PARAMS)}, hz)
     f = 1 << int(sh["fp_shift"])
@@ -110,17 +120,17 @@ def pack(values: dict | None, hz: int, shared: dict | None = None) -> np.ndarray
     return p
 
 
-def state(n_tasks: int, n_cpus: int) -> tuple[np.ndarray, np.ndarray]:
-    return np.zeros((max(n_tasks, 1), N_TASK_COLS), np.int64), np.zeros((max(n_cpus, 1), N_CPU_COLS), np.int64)
+state = make_state(N_TASK_COLS, N_CPU_COLS)
 
 
-_jit = jit(**NO_NRT)
+_jit = jit(**NO_NRT)                   # helpers the tests also call from Python
+_internal = jit(**INTERNAL, **NO_NRT)  # called from compiled code only: no wrappers to link (traces/_numba.py)
 _hook = jit(SIG, **NO_NRT)
 
 _U0 = np.uint64(0)
 
 
-@_jit
+@_internal
 def mul_div_u64(a, b, c, d, faithful, cap):
     """⌊a·b·c / d⌋ in unsigned 64-bit (infinity.md §2): with ``faithful`` the product wraps
     modulo 2^64 as the kernel's plain multiplies do; otherwise a product that would wrap
@@ -140,7 +150,7 @@ def mul_div_u64(a, b, c, d, faithful, cap):
     return np.int64(abc // ud)
 
 
-@_jit
+@_internal
 def rt_climb(PT, PP, t, delta):
     """R1: rt_ema += ⌊(RB − rt_ema)·Δ·RA / (RB·F)⌋ (no clamp)."""
     e = PT[t, RT_EMA]
@@ -148,7 +158,7 @@ def rt_climb(PT, PP, t, delta):
     PT[t, RT_EMA] = e + mul_div_u64(gap, delta, PP[P_RA], PP[P_DEN], PP[P_FAITHFUL], PP[P_RB] - e)
 
 
-@_jit
+@_internal
 def rt_decay(PT, PP, t, s):
     """R3: rt_ema −= min(rt_ema, ⌊rt_ema·s·RA / (RB·F)⌋) for a sleep of s ns."""
     e = PT[t, RT_EMA]
@@ -163,7 +173,7 @@ def demoted_prio(PT, PP, t):
     return min(PT[t, NORMAL] + off, PP[P_FLOOR])
 
 
-@_jit
+@_internal
 def _is_rt(TS, t):
     return TS[t, E.T_CLASS] == E.CLS_RT  # the stop class shares the list but is not RT
 
@@ -213,31 +223,11 @@ def dequeue(TS, CS, PT, PC, PP, cpu, t, flags, now):
 
 
 @_hook
-def pick(TS, CS, PT, PC, PP, cpu, t, arg, now):
-    return RT.pick(TS, CS, PT, PC, PP, cpu, t, arg, now)
-
-
-@_hook
-def set_next(TS, CS, PT, PC, PP, cpu, t, arg, now):
-    return RT.set_next(TS, CS, PT, PC, PP, cpu, t, arg, now)
-
-
-@_hook
-def put_prev(TS, CS, PT, PC, PP, cpu, t, arg, now):
-    return RT.put_prev(TS, CS, PT, PC, PP, cpu, t, arg, now)
-
-
-@_hook
 def update_curr(TS, CS, PT, PC, PP, cpu, t, delta, now):
     """update_curr_rt with R1 (FIFO and RR alike)."""
     if delta > 0 and _is_rt(TS, t):
         rt_climb(PT, PP, t, delta)
     return 0
-
-
-@_hook
-def check_preempt(TS, CS, PT, PC, PP, cpu, p, arg, now):
-    return RT.check_preempt(TS, CS, PT, PC, PP, cpu, p, arg, now)
 
 
 @_hook
@@ -261,11 +251,10 @@ def tick(TS, CS, PT, PC, PP, cpu, t, arg, now):
     return 0
 
 
-@_hook
-def select_cpu(TS, CS, PT, PC, PP, cpu, t, prev, now):
-    return RT.select_cpu(TS, CS, PT, PC, PP, cpu, t, prev, now)
-
-
-@_hook
-def can_migrate(TS, CS, PT, PC, PP, cpu, t, early, now):
-    return 1
+#: stock RT (policies/rt.py) as it is
+pick = RT.pick
+set_next = RT.set_next
+put_prev = RT.put_prev
+check_preempt = RT.check_preempt
+select_cpu = RT.select_cpu
+can_migrate = RT.can_migrate

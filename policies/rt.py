@@ -15,7 +15,7 @@ from . import _state as E
 from traces._numba import INTERNAL, NO_NRT, jit
 
 from ._params import Param, resolve
-from ._protocol import ENQ_PRIO, SIG
+from ._protocol import ENQ_PRIO, SIG, make_state
 
 DESCRIPTION = "stock RT class (SCHED_FIFO/SCHED_RR)"
 
@@ -45,8 +45,7 @@ def pack(values: dict | None, hz: int) -> np.ndarray:
     return p
 
 
-def state(n_tasks: int, n_cpus: int) -> tuple[np.ndarray, np.ndarray]:
-    return np.zeros((max(n_tasks, 1), N_TASK_COLS), np.int64), np.zeros((max(n_cpus, 1), N_CPU_COLS), np.int64)
+state = make_state(N_TASK_COLS, N_CPU_COLS)
 
 
 _hook = jit(SIG, **NO_NRT)

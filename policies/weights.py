@@ -30,6 +30,7 @@ WMULT = np.array([
     119304647, 148102320, 186737708, 238609294, 286331153,
 ], dtype=np.int64)
 
+#: load weight of a nice-0 task (the kernel's scale_load_down(NICE_0_LOAD)); calc_delta_fair's unit
 NICE_0_WEIGHT = 1024
 WEIGHT_IDLEPRIO = 3          # SCHED_IDLE (sched.h)
 WMULT_IDLEPRIO = 1431655765

@@ -6,6 +6,8 @@ replay through the engine."""
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 
@@ -228,7 +230,6 @@ def test_tv11_thirty_percent_fixed_point():
     assert I._k_of(rq.PP, 571_906) == 21
 
 
-@pytest.mark.filterwarnings("ignore:infinity")
 def test_tv15_decay_wrap():
     s = 576_469_687_584
     for faithful, after in ((True, (1_999_969, 0)), (False, (0, 0))):
@@ -589,7 +590,8 @@ def test_rt_child_inherits_parent_ema():
 # -- §10 variants and §9/§12 parameters ------------------------------------------------------------
 
 def test_v3_decay_vslice_and_no_two_pole():
-    with pytest.warns(UserWarning, match="RT class"):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")                                  # no warning: v3 reaches the RT class too
         rq = one_running({"variant": "v3"})
     set_ema(rq, 1_000_000, 0)
     assert ema(rq)[2] == 1_000_000                                      # eff = ema
@@ -605,6 +607,51 @@ def test_v3_decay_vslice_and_no_two_pole():
     rt.PT[0, R.RT_EMA] = 1_000_000
     rt.hook("dequeue", 0, DEQ_SLEEP, 10 * MS)
     assert rt.PT[0, R.RT_EMA] == 750_000                                # −64/256 per sleep
+
+
+def test_shared_parameters_reach_the_rt_class():
+    """fp_shift, u64_faithful and variant are set as fair-class parameters and read by the RT
+    class too: the engine hands the fair values to the RT class's pack (replay/sim/engine.py
+    _policy_vectors), which parses them as the fair class does (--param gives strings)."""
+    from replay.sim.engine import _policy_vectors, _values
+
+    def rt_vector(params):
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            _, rt_pp = _policy_vectors(I, _values(I, "infinity", params), 8, 1000)
+        return int(rt_pp[R.P_F]), int(rt_pp[R.P_FAITHFUL]), int(rt_pp[R.P_V3])
+
+    assert rt_vector(None) == (256, 1, 0)
+    assert rt_vector({"fp_shift": 6, "u64_faithful": False, "variant": "v3"}) == (64, 0, 1)
+    assert rt_vector({"fp_shift": "6", "u64_faithful": "off", "variant": "V3"}) == (64, 0, 1)
+    assert rt_vector({"u64_faithful": "on"}) == (256, 1, 0)
+
+
+def test_fp_shift_changes_rt_demotion_in_a_replay():
+    """RT tasks only, on one CPU: A and B are SCHED_RR hogs at prio 49, B exits after 150 ms,
+    C waits at prio 55. At A's first slice expiry (100 ms) R4 demotes it by
+    ⌊rt_ema·30/RB⌋: rt_ema ≈ 1.45 ms with F = 256 (τ_rt = 640 ms) → prio 53, ahead of C;
+    ≈ 4.65 ms with fp_shift = 6 (F = 64, τ_rt = 160 ms) → prio 62, behind C. When B exits,
+    A runs next in the first case and C in the second, only if fp_shift reaches the RT class."""
+    import polars as pl
+
+    from replay import replay
+    from replay.model.topology import from_spec
+    from tests._reference_engine import make_workload
+
+    wl = make_workload([dict(bursts=[dict(demand=-1, prio=49)]), dict(bursts=[dict(demand=150 * MS, prio=49)]),
+                        dict(bursts=[dict(demand=-1, prio=55)])], end_ns=300 * MS)
+    a, _, c = wl.tasks["tid"].to_list()
+
+    def after_b(fp_shift):
+        s, _ = replay(wl, policy="infinity", topology=from_spec("1x1x1"),
+                      params={"fp_shift": fp_shift, "rt_policy": "rr", "hz": 1000, "idle_wakeup_latency_ns": 0,
+                              "preempt_latency_ns": 0})
+        run = s.intervals.filter((pl.col("state") == 0) & (pl.col("start_ns") >= 150 * MS)).sort("start_ns")
+        return int(run["tid"][0])
+
+    assert after_b(8) == a
+    assert after_b(6) == c
 
 
 def test_refused_variants_and_assumptions():
