@@ -59,11 +59,15 @@ class PreparedTrace:
         parent = os.path.basename(os.path.dirname(p))
         return f"{parent}/{os.path.basename(p)}" if parent else os.path.basename(p) or p
 
+    def is_recorded(self, topo: Topology) -> bool:
+        """Whether ``topo`` is the machine the trace was recorded on."""
+        return topo is self.recorded or topo == self.recorded
+
     def unavailable_cpus(self, topo: Topology) -> tuple:
         """The CPUs no task may use when replaying on ``topo``: the recorded machine's
         offline ones when ``topo`` is the recorded machine (a counterfactual machine has
         all its CPUs)."""
-        return self.offline if (topo is self.recorded or topo == self.recorded) else ()
+        return self.offline if self.is_recorded(topo) else ()
 
     def topology(self, arg: str | Topology | None = None) -> Topology:
         """``--topology`` resolved for this trace: None, "" or "recorded" is the recorded one."""

@@ -349,7 +349,7 @@ def replay_cmd(
         p = prepare(t)
         topo = p.topology(topology)
         sched, info = simulate(p.workload, policy, topo, _parse_params(param), seed, _parse_sets(set_),
-                               p.latencies, p.tasks, p.unavailable_cpus(topo))
+                               p.latencies, p.tasks, p.unavailable_cpus(topo), p.is_recorded(topo))
         m = M.measure(sched, topo)
         if out is not None:
             import pyarrow.parquet as pq
@@ -505,6 +505,8 @@ def validate(
                                                   "or 10%). A figure that cannot be measured fails too."),
     require: Optional[str] = typer.Option(None, "--require", help="A gate for CI: exit 1 unless the verdict is "
                                           "at least this good (good or rough)."),
+    seeds: int = typer.Option(3, "--seeds", help="Seeds to replay (each draws the recorded wakeup latencies "
+                              "anew); every error is the median over them."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
     fmt: Optional[str] = typer.Option(None, "--format", help=FORMAT_HELP),
     progress: Optional[bool] = typer.Option(None, "--progress/--no-progress", help=PROGRESS_HELP),
@@ -528,7 +530,9 @@ def validate(
         from replay.study.validation import validate as run_validate
 
         t = _load(trace, fmt, progress)
-        v = run_validate(t, policy=policy, topology=topology, params=_parse_params(param))
+        if seeds < 1:
+            _fail(f"--seeds {seeds}: expected >= 1")
+        v = run_validate(t, policy=policy, topology=topology, params=_parse_params(param), seeds=seeds)
     failed = []
     for key, lim in limits.items():
         err = v.get(key)

@@ -36,7 +36,7 @@ from policies._fair_common import weight_of_prio
 from traces import schema
 from traces._numba import INTERNAL, NO_NRT, jit
 
-from ..model.workload import END_EXIT, START_AT, START_BY
+from ..model.workload import ACT_SYNC_WAKE, END_EXIT, START_AT, START_BY
 from . import _placement as P
 
 _jit = jit(**INTERNAL, **NO_NRT)
@@ -307,6 +307,30 @@ def _resched(CS, cpu):
 
 
 @_jit
+def _latency(TS, EP, which, cpu, t):
+    """The latency of the wakeup of task t onto cpu: ``which`` is E_IDLE_LAT or
+    E_PREEMPT_LAT. With tables (the latencies measured in the recording,
+    model/latencies.py), a draw from cpu's distribution; else the constant.
+
+    The draw is a hash (splitmix64's finaliser) of the seed, the task, its burst and the
+    kind, not the next number of a stream: one wakeup draws the same latency in every
+    replay of the same seed whatever else happens (common random numbers), so two
+    policies, two machines or two renderings of one capture differ by what they do, not
+    by which draw each wakeup happened to get."""
+    q = EP[E.E_LAT_Q]
+    off = EP[E.E_LAT_IDLE] if which == E.E_IDLE_LAT else EP[E.E_LAT_PREEMPT]
+    if q <= 0 or off < 0:
+        return EP[which]
+    x = np.uint64(EP[E.E_SEED]) * np.uint64(0x9E3779B97F4A7C15) \
+        + np.uint64(t) * np.uint64(0xD1B54A32D192ED03) + np.uint64(TS[t, E.T_BURST]) * np.uint64(0x8CB92BA72F3D8DD7) \
+        + np.uint64(which)
+    z = (x ^ (x >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+    z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    z = z ^ (z >> np.uint64(31))
+    return EP[off + cpu * q + np.int64((z >> np.uint64(11)) % np.uint64(q))]
+
+
+@_jit
 def _resched_after(CS, Q, stats, cpu, now, lat):
     """A wakeup asks cpu to reschedule: at once, or after the wakeup latency (one pending
     delayed reschedule per CPU; an earlier request wins)."""
@@ -325,7 +349,7 @@ def _check_preempt(H, TS, CS, ST, M, Q, stats, cpu, t, now):
     TOPO, AFF, EP = M
     curr = CS[cpu, E.C_CURR]
     if curr < 0:
-        _resched_after(CS, Q, stats, cpu, now, EP[E.E_IDLE_LAT])
+        _resched_after(CS, Q, stats, cpu, now, _latency(TS, EP, E.E_IDLE_LAT, cpu, t))
         return
     if CS[cpu, E.C_NEED_RESCHED]:
         return
@@ -336,15 +360,15 @@ def _check_preempt(H, TS, CS, ST, M, Q, stats, cpu, t, now):
     if ct == E.CLS_FAIR and cc != E.CLS_FAIR and CS[cpu, E.C_SERVER_ACTIVE]:
         return
     if ct < cc:
-        _resched_after(CS, Q, stats, cpu, now, EP[E.E_PREEMPT_LAT])
+        _resched_after(CS, Q, stats, cpu, now, _latency(TS, EP, E.E_PREEMPT_LAT, cpu, t))
         return
     if ct > cc:
         return
     r = _account(H, TS, CS, ST, M, cpu, now)
-    if r:
-        _resched(CS, cpu)
-    elif _hook(H, H_PREEMPT, _class_of(TS, t), TS, CS, ST, cpu, t, 0, now):
-        _resched_after(CS, Q, stats, cpu, now, EP[E.E_PREEMPT_LAT])
+    if r or _hook(H, H_PREEMPT, _class_of(TS, t), TS, CS, ST, cpu, t, 0, now):
+        # a slice that ran out is noticed here, but the switch comes at the next
+        # preemption point, as for a wakeup preemption: no switch is free
+        _resched_after(CS, Q, stats, cpu, now, _latency(TS, EP, E.E_PREEMPT_LAT, cpu, t))
     elif ct == E.CLS_RT and cc == E.CLS_RT and TS[t, E.T_PRIO] == TS[curr, E.T_PRIO]:
         # check_preempt_equal_prio (rt.md §3): curr could run elsewhere but t cannot:
         # t goes to the head and the CPU reschedules, so that curr gets pushed away.
@@ -352,17 +376,20 @@ def _check_preempt(H, TS, CS, ST, M, Q, stats, cpu, t, now):
         if TS[curr, E.T_PINNED] < 0 and P.cpupri_find(TS, CS, TOPO, AFF, curr) and \
                 (TS[t, E.T_PINNED] >= 0 or not P.cpupri_find(TS, CS, TOPO, AFF, t)):
             _hook(H, H_ENQ, E.CLS_RT, TS, CS, ST, cpu, t, ENQ_PRIO | (1 << 8), now)
-            _resched_after(CS, Q, stats, cpu, now, EP[E.E_PREEMPT_LAT])
+            _resched_after(CS, Q, stats, cpu, now, _latency(TS, EP, E.E_PREEMPT_LAT, cpu, t))
 
 
 @_jit
 def _enqueue(H, TS, CS, ST, M, cpu, t, flags, now):
+    """Put t on cpu's lists. Returns 1 if accounting cpu's running task first asked for a
+    reschedule (its slice ran out): the caller decides when it takes effect."""
+    r = 0
     if CS[cpu, E.C_CURR] >= 0:
-        if _account(H, TS, CS, ST, M, cpu, now):
-            _resched(CS, cpu)
+        r = _account(H, TS, CS, ST, M, cpu, now)
     cls = _class_of(TS, t)
     E.list_add(TS, CS, cpu, t, cls)
     _hook(H, H_ENQ, cls, TS, CS, ST, cpu, t, flags, now)
+    return r
 
 
 @_jit
@@ -391,7 +418,8 @@ def _migrate(H, TS, CS, ST, M, out, stats, t, src, dst, now):
         _emit(TS, t, now, schema.END_MIGRATED, out, stats)
         _open(TS, t, E.S_RUNNABLE, now, schema.BEGIN_MIGRATE)
     _dequeue(H, TS, CS, ST, M, src, t, DEQ_MIGRATE, now)
-    _enqueue(H, TS, CS, ST, M, dst, t, ENQ_MIGRATED, now)
+    if _enqueue(H, TS, CS, ST, M, dst, t, ENQ_MIGRATED, now):
+        _resched(CS, dst)
     stats[ST_MIGRATIONS] += 1
 
 
@@ -448,7 +476,7 @@ def run(H, TS, CS, ST, W, M, Q, out, stats):
             break
         stats[ST_EVENTS] += 1
         if typ == E.EV_START:
-            _start_burst(H, TS, CS, ST, W, M, Q, out, stats, a, b, -1, -1, now)
+            _start_burst(H, TS, CS, ST, W, M, Q, out, stats, a, b, -1, -1, 0, now)
         elif typ == E.EV_POINT:
             if CS[a, E.C_GEN] == b and CS[a, E.C_CURR] >= 0:
                 _reached(H, TS, CS, ST, W, M, Q, out, stats, a, now)
@@ -482,8 +510,9 @@ def run(H, TS, CS, ST, W, M, Q, out, stats):
 
 
 @_jit
-def _start_burst(H, TS, CS, ST, W, M, Q, out, stats, t, b, this, waker, now):
-    """Burst b of task t becomes runnable: place it, enqueue it, check preemption."""
+def _start_burst(H, TS, CS, ST, W, M, Q, out, stats, t, b, this, waker, sync, now):
+    """Burst b of task t becomes runnable: place it, enqueue it, check preemption. ``waker``
+    is the task whose action woke it (-1: an external wakeup), ``sync`` 1 for a sync wakeup."""
     WB = W.WB
     TOPO, AFF, EP = M
     s = TS[t, E.T_STATE]
@@ -516,7 +545,7 @@ def _start_burst(H, TS, CS, ST, W, M, Q, out, stats, t, b, this, waker, now):
         TS[t, E.T_DELAYED] = 0
         CS[cpu, E.C_NR_DELAYED] -= 1
         if _account(H, TS, CS, ST, M, cpu, now):
-            _resched(CS, cpu)
+            _resched_after(CS, Q, stats, cpu, now, _latency(TS, EP, E.E_PREEMPT_LAT, cpu, t))
         _hook(H, H_ENQ, cls, TS, CS, ST, cpu, t, ENQ_REQUEUE | ENQ_WAKEUP, now)
         _check_preempt(H, TS, CS, ST, M, Q, stats, cpu, t, now)
         return
@@ -533,7 +562,7 @@ def _start_burst(H, TS, CS, ST, W, M, Q, out, stats, t, b, this, waker, now):
         elif new:
             cpu = P.select_fair_fork(TS, CS, TOPO, AFF, EP, t, this)
         else:
-            cpu = P.select_fair_wakeup(TS, CS, TOPO, AFF, EP, t, prev, this, waker)
+            cpu = P.select_fair_wakeup(TS, CS, TOPO, AFF, EP, t, prev, this, waker, sync)
     else:
         cpu = TS[t, E.T_PINNED] if TS[t, E.T_PINNED] >= 0 else P.select_rt(TS, CS, TOPO, AFF, t, prev if prev >= 0 else this, this)
     cpu = _hook(H, H_SELECT, cls, TS, CS, ST, cpu, t, prev, now)
@@ -541,7 +570,8 @@ def _start_burst(H, TS, CS, ST, W, M, Q, out, stats, t, b, this, waker, now):
         cpu = P.first_allowed(TS, AFF, t, len(TOPO))
     flags = ENQ_WAKEUP | (ENQ_NEW if new else 0)
     TS[t, E.T_NEW] = 0
-    _enqueue(H, TS, CS, ST, M, cpu, t, flags, now)
+    if _enqueue(H, TS, CS, ST, M, cpu, t, flags, now):
+        _resched_after(CS, Q, stats, cpu, now, _latency(TS, EP, E.E_PREEMPT_LAT, cpu, t))
     _check_preempt(H, TS, CS, ST, M, Q, stats, cpu, t, now)
     if cls != E.CLS_FAIR and _woken_rt_pushes(TS, CS, cpu, t):
         _push_rt(H, TS, CS, ST, M, Q, out, stats, cpu, now)
@@ -569,7 +599,8 @@ def _reached(H, TS, CS, ST, W, M, Q, out, stats, cpu, now):
             TS[t, E.T_FLIPS] += 1
         if TS[w, E.T_WAIT_BURST] == target_burst:
             TS[w, E.T_WAIT_BURST] = -1
-            _start_burst(H, TS, CS, ST, W, M, Q, out, stats, w, target_burst, cpu, t, now)
+            _start_burst(H, TS, CS, ST, W, M, Q, out, stats, w, target_burst, cpu, t,
+                         1 if WA[a, WA_KIND] == ACT_SYNC_WAKE and M.EP[E.E_WA_SYNC] else 0, now)
         elif TS[w, E.T_BURST] < target_burst:
             WB[target_burst, WB_PENDING] = 1  # woken before it blocked for it: it will not sleep
     if TS[t, E.T_PROGRESS] >= TS[t, E.T_BURST_END]:

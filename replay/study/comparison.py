@@ -93,7 +93,7 @@ def compare(source, policies=(OBSERVED, "cfs", "eevdf", "infinity"), topologies=
                      if r.policy == vpolicy and t is prepared.recorded and not overrides
                      and not params_for(vpolicy, params) and r.seed == seed), None)
         v = validate(prepared, seed=seed, replayed=same)
-        out = {**error_keys(v), "verdict_reasons": v["verdict_reasons"],
+        out = {**error_keys(v), "seed_range": v["seed_range"], "verdict_reasons": v["verdict_reasons"],
                "warnings": [w for w in v["warnings"] if w not in (same.warnings if same else [])]}
     return Comparison(prepared.path, prepared.label, runs, out)
 

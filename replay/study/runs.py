@@ -54,7 +54,7 @@ def replay(source, policy: str = "eevdf", topology: str | Topology | None = None
     p = prepare(source)
     topo = p.topology(topology)
     return simulate(p.workload, policy, topo, params, seed, overrides, p.latencies, p.tasks,
-                    p.unavailable_cpus(topo))
+                    p.unavailable_cpus(topo), p.is_recorded(topo))
 
 
 def _wants_measured_latencies(params: dict | None) -> bool:
@@ -144,7 +144,7 @@ def replay_run(prepared: PreparedTrace, policy: str, topo: Topology, params: dic
     if overrides and isinstance(overrides[0], str):
         overrides = parse_all(overrides)
     sched, info = simulate(prepared.workload, policy, topo, params, seed, overrides, prepared.latencies,
-                           prepared.tasks, prepared.unavailable_cpus(topo))
+                           prepared.tasks, prepared.unavailable_cpus(topo), prepared.is_recorded(topo))
     m, util = _measured(sched, topo, window_ns)
     return Run(policy, topo.name, m.metrics, m.tasks, m.waits["wait_ns"].to_numpy(), m.waits["cause"].to_numpy(),
                util, info.params, seed,

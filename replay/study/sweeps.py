@@ -89,8 +89,8 @@ def validation_columns(v: dict) -> dict:
     """The columns a trace's validation (replay.validate) adds to each of its rows:
     validation_policy, validation_verdict and every error figure (``*_rel_err``,
     ``*_abs_err``, ``*_ks``, ``cpu_time_tasks``)."""
-    return {"validation_policy": v["policy"], "validation_verdict": v["verdict"],
-            **{k: _plain(x) for k, x in error_keys(v).items() if k not in ("policy", "topology", "verdict")}}
+    return {"validation_policy": v["policy"], "validation_verdict": v["verdict"], "validation_seeds": v["seeds"],
+            **{k: _plain(x) for k, x in error_keys(v).items() if k not in ("policy", "topology", "verdict", "seeds")}}
 
 
 def _is_validation_column(c: str) -> bool:
@@ -216,7 +216,7 @@ def run_job(job: Job, share: _Share) -> dict:
     t0 = time.perf_counter()
     sched, info = simulate(prepared.workload, job.policy, job.topology, dict(job.config), job.seed,
                            parse_all(job.overrides) or None, prepared.latencies, prepared.tasks,
-                           prepared.unavailable_cpus(job.topology))
+                           prepared.unavailable_cpus(job.topology), prepared.is_recorded(job.topology))
     m = M.measure(sched, job.topology)
     run_s = time.perf_counter() - t0
     row = {"events_simulated": int(info.events_simulated), "wall_s": float(info.wall_s), "run_s": run_s}

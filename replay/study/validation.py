@@ -12,6 +12,7 @@ CDFs, 0..1; the same on log wait, as the log is monotonic).
 from __future__ import annotations
 
 import re
+import statistics
 
 import numpy as np
 import polars as pl
@@ -192,23 +193,64 @@ def verdict(v: dict, observed_metrics: dict) -> tuple[str, list[str]]:
     return worst, reasons
 
 
-def validate(source, policy: str | None = None, topology=None, params: dict | None = None, seed: int = 0,
-             replayed: Run | None = None) -> dict:
-    """Replay ``source`` (a prepared trace, or anything ``prepare`` takes) under its recorded
-    policy (or ``policy``) and compare, figure by figure.
+def _errors(p: PreparedTrace, obs: Run, rep: Run) -> dict:
+    """Every error figure of one replay against the recording (numbers, and the fairness
+    errors by nice as a dict)."""
+    mo, mr = obs.metrics, rep.metrics
+    cpu = cpu_time_errors(obs.tasks, rep.tasks)
+    abs_err = cpu["rel_err"].abs()
+    return {**_wait_errors(obs, rep, p.measured_causes),
+            "cpu_time_rel_err_mean": float(abs_err.mean()) if cpu.height else None,
+            "cpu_time_rel_err_max": float(abs_err.max()) if cpu.height else None,
+            "cpu_time_tasks": int(cpu.height),
+            **_fairness_errors(mo, mr),
+            "switches_rel_err": _rel(mr["context_switches"], mo["context_switches"]),
+            "switches_abs_err": mr["context_switches"] - mo["context_switches"],
+            "migrations_rel_err": _rel(mr["migrations"]["total"], mo["migrations"]["total"]),
+            "migrations_abs_err": mr["migrations"]["total"] - mo["migrations"]["total"]}
 
-    Keys (README "validate" documents each): policy, topology; the errors
+
+#: the figures whose range over the seeds validate reports
+RANGE_KEYS = ("wait_p50_rel_err", "wait_p99_rel_err", "wait_count_rel_err", "cpu_time_rel_err_mean", "jain_abs_err",
+              "migrations_rel_err")
+
+
+def _median_of(values: list) -> object:
+    """The median of the seeds' values of one figure (None when no seed has it; a dict
+    figure, per nice level, key by key)."""
+    have = [x for x in values if x is not None]
+    if not have:
+        return None
+    if isinstance(have[0], dict):
+        keys = set().union(*have)
+        return {k: _median_of([d.get(k) for d in have]) for k in sorted(keys)}
+    return statistics.median_low(have) if isinstance(have[0], int) else float(statistics.median(have))
+
+
+def validate(source, policy: str | None = None, topology=None, params: dict | None = None, seed: int = 0,
+             replayed: Run | None = None, seeds: int = 3) -> dict:
+    """Replay ``source`` (a prepared trace, or anything ``prepare`` takes) under its recorded
+    policy (or ``policy``) with ``seeds`` seeds (seed, seed + 1, ...) and compare, figure by
+    figure. A replay draws its wakeup latencies from the recording's distributions, so one
+    seed's figures carry that draw's luck; each error is the median over the seeds, and
+    ``seed_range`` gives the spread of the main ones.
+
+    Keys (README "validate" documents each): policy, topology, seeds; the errors
     ``wait_{p50,p90,p99,count}_rel_err``, ``wait_ks``, per cause (wakeup, preempt, new)
     ``wait_CAUSE_{p50,p90,p99,count}_rel_err`` and ``wait_CAUSE_ks``, ``cpu_time_rel_err_mean``
     and ``_max`` (|error| over tasks with >= 1 ms of recorded CPU), ``cpu_time_tasks``,
     ``jain_abs_err``, ``jain_by_nice_abs_err`` {nice: err}, ``share_error_abs_err``,
     ``max_wait_rel_err``, ``switches_rel_err``, ``switches_abs_err``,
-    ``migrations_rel_err``, ``migrations_abs_err``; ``verdict`` (good / rough /
-    unreliable) and ``verdict_reasons``; observed, replayed (the two metric objects),
-    events_simulated, wall_s, warnings.
+    ``migrations_rel_err``, ``migrations_abs_err``; ``seed_range`` {figure: [min, max]};
+    ``verdict`` (good / rough / unreliable) and ``verdict_reasons``; observed, replayed (the
+    metric objects of the recording and of the first seed's replay), events_simulated,
+    wall_s (all seeds), warnings.
 
-    ``replayed``: that replay, when the caller already ran it with exactly these inputs
-    (``compare`` does: the recorded policy on the recorded machine with default parameters)."""
+    ``replayed``: the first seed's replay, when the caller already ran it with exactly these
+    inputs (``compare`` does: the recorded policy on the recorded machine with default
+    parameters)."""
+    if seeds < 1:
+        raise ValueError("seeds must be >= 1")
     p = prepare(source)
     warnings = []
     if policy is None:
@@ -217,30 +259,22 @@ def validate(source, policy: str | None = None, topology=None, params: dict | No
             warnings.append(w)
     topo = p.topology(topology)
     obs = observed_run(p, topo)
-    rep = replayed if replayed is not None else replay_run(p, policy, topo, params, seed)
-    mo, mr = obs.metrics, rep.metrics
-    cpu = cpu_time_errors(obs.tasks, rep.tasks)
-    abs_err = cpu["rel_err"].abs()
-    v = {"policy": policy, "topology": rep.topology or topo.describe()}
-    v.update(_wait_errors(obs, rep, p.measured_causes))
+    first = replayed if replayed is not None else replay_run(p, policy, topo, params, seed)
+    reps = [first] + [replay_run(p, policy, topo, params, seed + k) for k in range(1, seeds)]
+    per = [_errors(p, obs, rep) for rep in reps]
+    v = {"policy": policy, "topology": first.topology or topo.describe(), "seeds": seeds}
+    v.update({k: _median_of([d[k] for d in per]) for k in per[0]})
+    v["seed_range"] = {k: ([min(x), max(x)] if (x := [d[k] for d in per if d[k] is not None]) else None)
+                       for k in RANGE_KEYS}
     unmeasured = [c for c in CAUSES if c not in p.measured_causes]
     if unmeasured:
         warnings.append(f"the trace records no {' and no '.join(_EVENTS_OF[c] for c in unmeasured)} events: "
                         f"{' and '.join(unmeasured)} waits cannot be measured in it, so the replay's are left out "
                         "of the comparison")
-    v.update({
-        "cpu_time_rel_err_mean": float(abs_err.mean()) if cpu.height else None,
-        "cpu_time_rel_err_max": float(abs_err.max()) if cpu.height else None,
-        "cpu_time_tasks": int(cpu.height),
-        **_fairness_errors(mo, mr),
-        "switches_rel_err": _rel(mr["context_switches"], mo["context_switches"]),
-        "switches_abs_err": mr["context_switches"] - mo["context_switches"],
-        "migrations_rel_err": _rel(mr["migrations"]["total"], mo["migrations"]["total"]),
-        "migrations_abs_err": mr["migrations"]["total"] - mo["migrations"]["total"],
-    })
-    v["verdict"], v["verdict_reasons"] = verdict(v, mo)
-    v.update({"observed": mo, "replayed": mr, "events_simulated": rep.events_simulated, "wall_s": rep.wall_s,
-              "warnings": warnings + rep.warnings})
+    v["verdict"], v["verdict_reasons"] = verdict(v, obs.metrics)
+    v.update({"observed": obs.metrics, "replayed": first.metrics,
+              "events_simulated": sum(r.events_simulated for r in reps), "wall_s": sum(r.wall_s for r in reps),
+              "warnings": warnings + first.warnings})
     return v
 
 
@@ -248,5 +282,5 @@ def error_keys(v: dict) -> dict:
     """The flat error figures of a validation (numbers and the verdict; no nested objects):
     what compare keeps and sweeps copy into every row."""
     skip = {"observed", "replayed", "warnings", "verdict_reasons", "jain_by_nice_abs_err", "events_simulated",
-            "wall_s"}
+            "wall_s", "seed_range"}
     return {k: x for k, x in v.items() if k not in skip}
