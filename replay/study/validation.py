@@ -49,7 +49,12 @@ VERDICTS = ("good", "rough", "unreliable")
 
 
 def threshold_of(key: str) -> tuple[float, float] | None:
-    """The (good, rough) thresholds of an error key, None for keys no verdict reads."""
+    """The (good, rough) thresholds of an error key, None for keys no verdict reads. The
+    focused tasks' errors (``focus_*``) take those of the same figure over all tasks (their
+    CPU share those of CPU time)."""
+    key = key.removeprefix("focus_")
+    if key.startswith("cpu_share"):
+        return THRESHOLDS["cpu_time"]
     if key.endswith("_ks"):
         return THRESHOLDS["ks"]
     if key.startswith("wait_") and key.endswith("_rel_err"):
@@ -166,10 +171,11 @@ def _judged(v: dict, mo: dict) -> list[tuple[str, str, float]]:
     return [(label, key, v[key]) for label, key in out if v.get(key) is not None]
 
 
-def verdict(v: dict, observed_metrics: dict) -> tuple[str, list[str]]:
-    """The worst figure verdict over the judged figures, and a reason for each figure that
-    is not good ("unreliable" with a reason when nothing could be judged)."""
-    judged = _judged(v, observed_metrics)
+def verdict(v: dict, observed_metrics: dict, judged: list | None = None) -> tuple[str, list[str]]:
+    """The worst figure verdict over the judged figures (``judged``: (label, error key,
+    value); default those of the whole trace, :func:`_judged`), and a reason for each figure
+    that is not good ("unreliable" with a reason when nothing could be judged)."""
+    judged = _judged(v, observed_metrics) if judged is None else judged
     if not judged:
         return "unreliable", ["nothing to judge the replay by (no waits, no CPU time)"]
     worst, reasons = "good", []
@@ -192,8 +198,39 @@ def verdict(v: dict, observed_metrics: dict) -> tuple[str, list[str]]:
     return worst, reasons
 
 
+def _focus_errors(obs: Run, rep: Run, measured: tuple) -> dict:
+    """The focused tasks' own errors (``--focus``; metrics "focus" of both runs): their wait
+    count, p50, p90, p99 and longest wait (over the causes the recording can measure), CPU
+    time and CPU share, relative; and how many waits of theirs the recording has."""
+    fo, fr = obs.metrics["focus"], rep.metrics["focus"]
+    tids = np.asarray(fo["tids"])
+    causes = [CAUSES[c] for c in measured]
+    ow = obs.waits_ns[np.isin(obs.wait_tids, tids)]
+    keep = np.isin(rep.wait_tids, tids) & np.isin(rep.wait_causes, causes)
+    o, r = summarize(ow), summarize(rep.waits_ns[keep])
+    out = {"focus_wait_count_rel_err": _rel(r["count"], o["count"])}
+    for q in _QS:
+        out[f"focus_wait_{q}_rel_err"] = _rel(r[q], o[q]) if o["count"] and r["count"] else None
+    out["focus_max_wait_rel_err"] = _rel(r["max"], o["max"]) if o["count"] and r["count"] else None
+    out["focus_cpu_time_rel_err"] = _rel(fr["cpu_time_ns"], fo["cpu_time_ns"])
+    out["focus_cpu_share_rel_err"] = _rel(fr["cpu_share"], fo["cpu_share"])
+    out["focus_recorded_waits"] = o["count"]
+    return out
+
+
+def _focus_judged(v: dict) -> list[tuple[str, str, float]]:
+    """What the focused tasks' verdict reads: their wait p50, p99 and count when the
+    recording has at least MIN_WAITS of their waits, and their CPU time."""
+    out = []
+    if v["focus_recorded_waits"] >= MIN_WAITS:
+        out += [("their wait p50", "focus_wait_p50_rel_err"), ("their wait p99", "focus_wait_p99_rel_err"),
+                ("their wait count", "focus_wait_count_rel_err")]
+    out += [("their CPU time", "focus_cpu_time_rel_err")]
+    return [(label, key, v[key]) for label, key in out if v.get(key) is not None]
+
+
 def validate(source, policy: str | None = None, topology=None, params: dict | None = None, seed: int = 0,
-             replayed: Run | None = None) -> dict:
+             replayed: Run | None = None, focus=None) -> dict:
     """Replay ``source`` (a prepared trace, or anything ``prepare`` takes) under its recorded
     policy (or ``policy``) and compare, figure by figure.
 
@@ -207,6 +244,12 @@ def validate(source, policy: str | None = None, topology=None, params: dict | No
     unreliable) and ``verdict_reasons``; observed, replayed (the two metric objects),
     events_simulated, wall_s, warnings.
 
+    ``focus`` (``--focus`` selectors) adds the selected tasks' own errors:
+    ``focus_wait_{p50,p90,p99,count}_rel_err``, ``focus_max_wait_rel_err``,
+    ``focus_cpu_time_rel_err``, ``focus_cpu_share_rel_err``, ``focus_recorded_waits`` (their
+    waits in the recording), and ``focus_verdict`` / ``focus_verdict_reasons`` (the same
+    rules over their figures; fewer than MIN_WAITS recorded waits make it rough at best).
+
     ``replayed``: that replay, when the caller already ran it with exactly these inputs
     (``compare`` does: the recorded policy on the recorded machine with default parameters)."""
     p = prepare(source)
@@ -216,8 +259,8 @@ def validate(source, policy: str | None = None, topology=None, params: dict | No
         if w:
             warnings.append(w)
     topo = p.topology(topology)
-    obs = observed_run(p, topo)
-    rep = replayed if replayed is not None else replay_run(p, policy, topo, params, seed)
+    obs = observed_run(p, topo, focus=focus)
+    rep = replayed if replayed is not None else replay_run(p, policy, topo, params, seed, focus=focus)
     mo, mr = obs.metrics, rep.metrics
     cpu = cpu_time_errors(obs.tasks, rep.tasks)
     abs_err = cpu["rel_err"].abs()
@@ -239,6 +282,14 @@ def validate(source, policy: str | None = None, topology=None, params: dict | No
         "migrations_abs_err": mr["migrations"]["total"] - mo["migrations"]["total"],
     })
     v["verdict"], v["verdict_reasons"] = verdict(v, mo)
+    if focus:
+        v.update(_focus_errors(obs, rep, p.measured_causes))
+        fv, reasons = verdict(v, mo, _focus_judged(v))
+        if v["focus_recorded_waits"] < MIN_WAITS:
+            reasons.append(f"only {v['focus_recorded_waits']} recorded waits of the focused tasks: their wait "
+                           "percentiles not judged")
+            fv = fv if fv != "good" else "rough"
+        v["focus_verdict"], v["focus_verdict_reasons"] = fv, reasons
     v.update({"observed": mo, "replayed": mr, "events_simulated": rep.events_simulated, "wall_s": rep.wall_s,
               "warnings": warnings + rep.warnings})
     return v
@@ -248,5 +299,5 @@ def error_keys(v: dict) -> dict:
     """The flat error figures of a validation (numbers and the verdict; no nested objects):
     what compare keeps and sweeps copy into every row."""
     skip = {"observed", "replayed", "warnings", "verdict_reasons", "jain_by_nice_abs_err", "events_simulated",
-            "wall_s"}
+            "wall_s", "focus_verdict_reasons"}
     return {k: x for k, x in v.items() if k not in skip}
