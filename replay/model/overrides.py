@@ -219,8 +219,10 @@ def check(overrides, tasks, burst_task=None, burst_prio=None, n_cpus: int | None
     if burst_task is not None and burst_prio is not None and len(tids):
         bt, bp = np.asarray(burst_task), np.asarray(burst_prio)
         ok = (bt >= 0) & (bt < len(tids))
-        is_rt = np.bincount(bt[ok], weights=((bp[ok] >= 0) & (bp[ok] < schema.MAX_RT_PRIO)),
-                            minlength=len(tids)) > 0
+        # RT bursts: prio 0..98, except the migration/N threads' prio 0 (the stop class, as the engine has it)
+        stop = np.array([c.startswith("migration/") for c in comms], bool)
+        rt_burst = (bp >= 0) & (bp < schema.MAX_RT_PRIO) & ~((bp == 0) & stop[np.clip(bt, 0, len(tids) - 1)])
+        is_rt = np.bincount(bt[ok], weights=rt_burst[ok], minlength=len(tids)) > 0
         is_fair = np.bincount(bt[ok], weights=(bp[ok] >= schema.MAX_RT_PRIO), minlength=len(tids)) > 0
     out, summary, warnings = [], [], []
     for o in overrides:
