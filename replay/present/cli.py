@@ -398,7 +398,7 @@ def _parse_params(items: Optional[list[str]]) -> dict:
     out = {}
     for it in items or []:
         if "=" not in it:
-            _fail(f"--param {it!r}: expected NAME=VALUE (see --list-params)")
+            _fail(f"--param {it!r}: expected NAME=VALUE (`schedreplay replay --policy P --list-params` lists them)")
         k, v = it.split("=", 1)
         out[k.strip()] = v.strip()
     return out
@@ -522,10 +522,11 @@ def replay_cmd(
     if as_json:
         _print_json(result)
     else:
-        typer.echo(f"replayed {p.label} through {policy} on {run.topology}: "
-                   f"{run.events_simulated:,} events in {run.wall_s:.2f} s")
+        con = _console()
+        con.print(f"replayed {p.label} through {policy} on {run.topology}: {run.events_simulated:,} events in "
+                  f"{run.wall_s:.2f} s", highlight=False)
         if res is not None:
-            _print_focus_comparison(_console(), res.to_dict())
+            _print_focus_comparison(con, res.to_dict())
         _print_metrics({k: v for k, v in result.items() if k != "focus"}, f"{policy} replay of {p.label}")
         _print_overrides(summary, printed=set(result["warnings"]))
         if out is not None:
@@ -539,9 +540,11 @@ def replay_cmd(
 
 def _print_overrides(summary: list[dict], printed=()) -> None:
     """What each --set matched (and its warnings not already printed)."""
+    con = _console()
     for o in summary:
         names = ", ".join(o["comms"][:4]) + (", ..." if len(o["comms"]) > 4 else "")
-        typer.echo(f"--set {o['set']!r}: {o['tasks']} task{'s' if o['tasks'] != 1 else ''} ({names})")
+        con.print(f"--set {o['set']!r}: {o['tasks']} task{'s' if o['tasks'] != 1 else ''} ({names})",
+                  highlight=False)
         for w in o["warnings"]:
             if w not in printed:
                 typer.echo(f"warning: {w}", err=True)
@@ -887,7 +890,7 @@ def sweep(
               f"{res.wall_s:.1f} s; wrote {res.output}", highlight=False)
     from replay.present.tables import best_table
 
-    con.print(best_table(b, res.higher_is_better))
+    con.print(best_table(b, res.higher_is_better, con.width))
     for t in res.overrides:
         for o in t["overrides"]:
             con.print(f"{t['label']}: --set {o['set']!r} matched {o['tasks']} task{'s' if o['tasks'] != 1 else ''}",

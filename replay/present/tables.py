@@ -350,10 +350,10 @@ def best_columns(objective: str) -> tuple[Column, ...]:
         Column("topology", "topology", str, align="left"),
         Column("configuration (vs defaults)", "changes", _config_text, align="left"),
         Column("value", "value", value),
-        Column("default", "default_value", value),
+        Column("default", "default_value", value, priority=3),
         Column("change", "change", lambda v: fmt_pct(v, signed=True, digits=1)),
-        Column("replay error", "validation_error", lambda v: f"±{fmt_pct(v, digits=1)}"),
-        Column("beyond error", "beyond_error", lambda v: "yes" if v else "no (within error)", align="left"),
+        Column("replay ±", "validation_error", lambda v: f"±{fmt_pct(v, digits=1)}", priority=2),
+        Column("beyond error", "beyond_error", lambda v: "yes" if v else "no", align="left"),
     )
 
 
@@ -409,14 +409,39 @@ def rich_table(rows: list[dict], columns, title: str, *, fold: bool = False, wid
     return t
 
 
-def best_table(b, higher: bool):
-    """A rich Table of ``sweep.best``'s rows."""
+#: the widest the configuration column of sweep's table gets before it wraps
+CONFIG_WIDTH = 36
+
+
+def best_table(b, higher: bool, width: int = 100):
+    """A rich Table of ``sweep.best``'s rows fitted to ``width``: one trace goes into the
+    title, the configuration wraps (never cut) past CONFIG_WIDTH, the default value and
+    the replay's error are shown when they fit (every column is in ``--json``)."""
+    from rich.table import Table
+
     obj = b["objective"][0] if b.height else "wait_ns.p99"
-    cols = best_columns(obj)
+    cols = list(best_columns(obj))
     rows = [{**r, "topology": r["topology"] + (f" [{r['overrides']}]" if r["overrides"] else "")}
             for r in b.iter_rows(named=True)]
-    return rich_table(rows, cols, f"best configuration per trace, policy and topology for {obj} "
-                                  f"({'higher' if higher else 'lower'} is better)", fold=True)
+    labels = list(dict.fromkeys(str(r.get("label") or r.get("trace")) for r in rows))
+    title = (f"best configuration per {'trace, ' if len(labels) != 1 else ''}policy and topology for {obj} "
+             f"({'higher' if higher else 'lower'} is better){f' on {labels[0]}' if len(labels) == 1 else ''}")
+    if len(labels) == 1:
+        cols = [c for c in cols if c.key != "label"]
+    texts = {c.key: [c.text(r) for r in rows] for c in cols}
+    widths = {c.key: max([text_width(c.header)] + [text_width(t) for t in texts[c.key]]) for c in cols}
+    widths["changes"] = min(widths["changes"], CONFIG_WIDTH)
+    fixed = [c for c in cols if c.priority == 1]
+    shown = {c.key for c in fit_columns(cols, widths, width, 0)} | {c.key for c in fixed}
+    t = Table(title=title, title_justify="left")
+    for c in cols:
+        if c.key in shown:
+            wrap = c.key == "changes"
+            t.add_column(c.header, justify=c.align, no_wrap=not wrap, overflow="fold" if wrap else "ellipsis",
+                         max_width=CONFIG_WIDTH if wrap else None)
+    for i in range(len(rows)):
+        t.add_row(*[texts[c.key][i] for c in cols if c.key in shown])
+    return t
 
 
 def change(run: dict, base: dict | None, key: str) -> float | None:
