@@ -293,3 +293,27 @@ def test_fits_a_390_pixel_wide_window(report, tmp_path):
     assert got["viewport"] == 390, got
     assert got["over"] == [], got
     assert got["scroll"] <= got["client"], got
+
+
+def test_focus_and_where_the_longest_waits_happened(tmp_path):
+    """With --focus the report opens with the selected tasks' own figures (the same numbers
+    as the comparison's JSON, with their own errors), and every run's longest wait is
+    listed with its task, CPU and exact start time."""
+    from replay.present.tables import FOCUS_COLUMNS
+
+    c = compare(traces.load(str(TRACE)), ("observed", "eevdf"), (None,), focus=["comm=kworker*"])
+    text = write_report(c, tmp_path / "f.html").read_text(encoding="utf-8")
+    page = Page(text)
+    assert "focus" in page.ids and text.index('id="focus"') < text.index('id="comparison"')
+    assert "<title>schedreplay: data/panopticon_ftrace.txt</title>" in text
+    focus_cells = re.findall(r'<td data-key="(focus\.[^"]+)" data-value="([^"]*)"', text)
+    runs = c.to_dict()["runs"]
+    want = [(col.key, _get(r, col.key)) for r in runs for col in FOCUS_COLUMNS]
+    assert [(k, json.loads(html.unescape(v))) for k, v in focus_cells] == want
+    fv = c.validation["focus_verdict"]
+    assert f'verdict <span class="verdict {fv}">{fv}</span>' in text
+    # the longest wait of each run, at the exact nanosecond it began
+    for r in runs:
+        site = r["wait_at"]["all"]["max"]
+        assert f'data-ns="{site["start_ns"]}"' in text
+        assert site["comm"] in text
