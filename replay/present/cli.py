@@ -475,6 +475,7 @@ def replay_cmd(
     _out("-o", out)
     _out("--perfetto", perfetto)
     with _user_errors():
+        _announce()  # the policies' kernels compile when their modules are imported
         from policies import get_policy
 
         get_policy(policy)
@@ -483,7 +484,6 @@ def replay_cmd(
             return
         if trace is None:
             _fail("missing TRACE (or use --list-params)")
-        _announce()
         from replay.model.overrides import parse_all, parse_focus
         from replay.model.prepared import prepare
         from replay.study.comparison import compare as run_compare
