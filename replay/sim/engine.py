@@ -318,8 +318,9 @@ def _run_kernel(mod, fair_pp, rt_pp, arrays: _Arrays, TOPO: np.ndarray, EP: np.n
         cap = (6 * n_bursts + 8 * T + 4 * ticks * C + 1024) * scale
         out = [np.empty(cap, f.numpy_dtype) for f in schema.INTERVALS.fields]
         stats = np.zeros(EN.ST_SIZE, np.int64)
-        rows = engine(fh, rh, FPT, FPC, fair_pp, RPT, RPC, rt_pp, TS, CS, arrays.WT, arrays.WB, arrays.WA, TOPO,
-                      arrays.AFF, EP, HT, HP, HN, *out, tids, stats)
+        rows = engine(EN.Hooks(fh, rh), TS, CS, EN.ClassState(FPT, FPC, fair_pp, RPT, RPC, rt_pp),
+                      EN.Workload(arrays.WT, arrays.WB, arrays.WA), EN.Machine(TOPO, arrays.AFF, EP),
+                      EN.Heap(HT, HP, HN), EN.Out(*out, tids), stats)
         if rows >= 0:
             break
         scale *= 2
