@@ -36,6 +36,7 @@ from policies._fair_common import weight_of_prio
 from traces import schema
 from traces._numba import INTERNAL, NO_NRT, jit
 
+from ..model._schedule_kernel import Intervals
 from ..model.workload import ACT_SYNC_WAKE, END_EXIT, START_AT, START_BY
 from . import _placement as P
 
@@ -68,7 +69,8 @@ ST_SIZE = 9
 #   W    Workload(WT, WB, WA): per-task, per-burst and per-action rows (WT_*, WB_*, WA_*)
 #   M    Machine(TOPO, AFF, EP): topology (P.TP_*), affinity masks, engine parameters (E.E_*)
 #   Q    Heap(HT, HP, HN): the event queue: times; (sequence, type, a, b) rows; (size, last seq)
-#   out  Out: the interval columns being written (schema.INTERVALS) and tids (task -> tid)
+#   out  Intervals: the interval columns being written (schema.INTERVALS) and tids (task ->
+#        tid), the class the observed schedule's kernel writes too
 #   stats  the counters (ST_*)
 # Leaf helpers take the one matrix they read. The hooks stay apart from the arrays: a tuple
 # mixing function pointers and arrays made every hook call 4-7x slower (42-76 ns against 10
@@ -78,7 +80,6 @@ ClassState = namedtuple("ClassState", "FPT FPC FPP RPT RPC RPP")
 Workload = namedtuple("Workload", "WT WB WA")
 Machine = namedtuple("Machine", "TOPO AFF EP")
 Heap = namedtuple("Heap", "HT HP HN")
-Out = namedtuple("Out", "tid cpu start_ns end_ns state begin end sleep_state wait_start_ns cause valid tids")
 
 
 # -- heap --------------------------------------------------------------------------
@@ -430,7 +431,7 @@ def run(H, TS, CS, ST, W, M, Q, out, stats):
 
     ``H``: Hooks(fair, rt); ``TS``, ``CS``: the task and CPU matrices; ``ST``:
     ClassState(FPT, FPC, FPP, RPT, RPC, RPP); ``W``: Workload(WT, WB, WA); ``M``:
-    Machine(TOPO, AFF, EP); ``Q``: Heap(HT, HP, HN); ``out``: Out(tid, cpu, start_ns, end_ns,
+    Machine(TOPO, AFF, EP); ``Q``: Heap(HT, HP, HN); ``out``: Intervals(tid, cpu, start_ns, end_ns,
     state, begin, end, sleep_state, wait_start_ns, cause, valid, tids); ``stats``: the ST_*
     counters (see the top of the module)."""
     WT, WB = W.WT, W.WB
@@ -1081,7 +1082,7 @@ def _sig():
     V = types.int64[::1]
     hooks = types.UniTuple(FN, len(HOOKS))
     out = types.NamedTuple(tuple(types.Array(numba.from_dtype(f.numpy_dtype), 1, "C") for f in schema.INTERVALS.fields)
-                           + (types.int32[::1],), Out)
+                           + (types.int32[::1],), Intervals)
     return types.int64(types.NamedUniTuple(hooks, 2, Hooks), M, M, types.NamedTuple((M, M, V, M, M, V), ClassState),
                        types.NamedUniTuple(M, 3, Workload),
                        types.NamedTuple((M, M, V), Machine), types.NamedTuple((V, M, V), Heap), out, V)

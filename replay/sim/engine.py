@@ -347,7 +347,7 @@ def _run_kernel(mod, fair_pp, rt_pp, arrays: _Arrays, TOPO: np.ndarray, EP: np.n
         stats = np.zeros(EN.ST_SIZE, np.int64)
         rows = engine(EN.Hooks(fh, rh), TS, CS, EN.ClassState(FPT, FPC, fair_pp, RPT, RPC, rt_pp),
                       EN.Workload(arrays.WT, arrays.WB, arrays.WA), EN.Machine(TOPO, arrays.AFF, EP),
-                      EN.Heap(HT, HP, HN), EN.Out(*out, tids), stats)
+                      EN.Heap(HT, HP, HN), EN.Intervals(*out, tids), stats)
         if rows >= 0:
             break
         scale *= 2
