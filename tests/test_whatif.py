@@ -410,3 +410,20 @@ def test_a_command_that_compiles_says_so_once(tmp_path):
     assert json.loads(first.stdout)["format"]  # and then does its work
     again = run("info", str(NO_NEW), "--json", env=env)
     assert "compiling" not in again.stderr  # loaded from the cache: nothing to say
+
+
+def test_cpus_override_leaves_per_cpu_kernel_threads_on_their_cpu():
+    """`cpus=` cannot move a per-CPU kernel thread (the kernel refuses: PF_NO_SETAFFINITY):
+    kworker/N:M stays on CPU N, the other matched tasks take the affinity, and one warning
+    per --set says how many kept their CPU."""
+    p = prepare(str(Path(__file__).parent / "data" / "panopticon_ftrace.txt"))
+    tasks = p.workload.tasks.with_columns(pl.col("comm").cast(pl.String))
+    pinned = tasks.filter(pl.col("pinned_cpu") >= 0)
+    assert pinned.height > 0
+    s, info = replay.replay(p, policy="eevdf", overrides=["comm=*:cpus=0"])
+    run = M.running(s).join(tasks.select(pl.col("tid").cast(pl.Int32), "pinned_cpu"), on="tid")
+    moved = run.filter(pl.col("pinned_cpu") >= 0)
+    assert moved.height and (moved["cpu"] == moved["pinned_cpu"]).all()
+    assert set(run.filter(pl.col("pinned_cpu") < 0)["cpu"].to_list()) == {0}
+    notes = [w for w in info.warnings if "keep their CPU" in w]
+    assert len(notes) == 1 and notes[0].startswith("comm=*:cpus=0: ")

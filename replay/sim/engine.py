@@ -144,6 +144,8 @@ def _apply_overrides(overrides, tids, tgids, comms, first_burst, n_bursts, prio,
     rt_pol = {"fifo": S.POL_FIFO, "rr": S.POL_RR}
     fair_pol = {"fair": S.POL_NORMAL, "batch": S.POL_BATCH, "idle": S.POL_IDLE}
     changed = []
+    notes: dict[str, str] = {}  # one warning per override and kind, not one per task
+    kept_pins: dict[str, int] = {}
     for i, (tid, tgid, comm) in enumerate(zip(tids.tolist(), tgids.tolist(), comms)):
         hit = [o for o in overrides if o.matches(tid, tgid, comm)]
         if not hit:
@@ -168,13 +170,19 @@ def _apply_overrides(overrides, tids, tgids, comms, first_burst, n_bursts, prio,
                 if o.rtprio is not None:
                     prio[sl] = np.where(cls[sl] == S.CLS_RT, schema.prio_of_rtprio(o.rtprio), prio[sl])
             if o.cpus is not None:
+                if WT[i, EN.WT_PINNED] >= 0:
+                    # a per-CPU kernel thread: the kernel refuses to change its affinity
+                    # (PF_NO_SETAFFINITY), so it keeps its CPU
+                    kept_pins[o.text] = kept_pins.get(o.text, 0) + 1
+                    continue
                 cpus = [c for c in o.cpus if c < C]
                 if len(cpus) < len(o.cpus):
-                    warnings.append(f"{o.text}: CPUs {[c for c in o.cpus if c >= C]} are not in the topology "
-                                    f"({C} CPUs); ignored")
+                    notes[f"{o.text}:range"] = (f"{o.text}: CPUs {_cpu_list(sorted(c for c in o.cpus if c >= C))} "
+                                                f"are not in the topology ({C} CPUs); ignored")
                 off = [c for c in cpus if cpu_of[c] < 0]
                 if off:
-                    warnings.append(f"{o.text}: CPUs {off} were offline in the recording; ignored")
+                    notes[f"{o.text}:offline"] = (f"{o.text}: CPUs {_cpu_list(sorted(off))} were offline in the "
+                                                  "recording; ignored")
                 cpus = [int(cpu_of[c]) for c in cpus if cpu_of[c] >= 0]
                 if not cpus:
                     raise TraceError(f"--set {o.text!r}: none of its CPUs exist in the topology ({C} CPUs)")
@@ -182,7 +190,9 @@ def _apply_overrides(overrides, tids, tgids, comms, first_burst, n_bursts, prio,
                 row[cpus] = 1
                 WT[i, EN.WT_AFF] = len(AFF_rows)
                 AFF_rows.append(row)
-                WT[i, EN.WT_PINNED] = -1  # an explicit affinity replaces a per-CPU pin
+    warnings.extend(notes.values())
+    warnings.extend(f"{text}: {n} per-CPU kernel threads keep their CPU (the kernel does not let their affinity "
+                    "change)" for text, n in kept_pins.items())
     return changed
 
 
