@@ -158,6 +158,8 @@ def engine_params(draw):
                  "PLACE_DEADLINE_INITIAL", "PLACE_REL_DEADLINE", "WAKEUP_PREEMPTION"):
         if draw(st.integers(0, 4)) == 4:
             p[name] = False
+    if draw(st.integers(0, 1)) == 1:  # sync wakeups honoured (off by default)
+        p["WA_SYNC"] = True
     if draw(st.integers(0, 4)) == 4:
         p["rt_policy"] = "rr"
         p["sched_rr_timeslice_ms"] = draw(st.sampled_from([4, 10, 100]))

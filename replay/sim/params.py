@@ -43,8 +43,9 @@ ENGINE_PARAMS = (
     Param("infer_cpus", True, "bool", "README: Fidelity (where a task may run)", "on the recorded machine, leave "
           "out the CPUs the recording shows unavailable (no event in a trace of >= 1 s: offline or isolated)",
           "bool"),
-    Param("WA_SYNC", True, "bool", "placement.md §2.1", "wake_affine honours sync wakeups (inferred: the "
-          "recording's wakee was enqueued on its waker's CPU)", "bool"),
+    Param("WA_SYNC", False, "bool", "placement.md §2.1", "wake_affine honours sync wakeups (inferred: the "
+          "recording's wakee was enqueued on its waker's CPU); off by default: with the instantaneous-load "
+          "balancer it trades as many figures better as worse (README Fidelity)", "bool"),
     Param("wakeup_latency", "distribution", "", "README: Fidelity", "measured wakeup latencies (the -1 "
           "latency parameters): drawn per wakeup from each CPU's recorded distribution, or their median",
           "choice", ("distribution", "median")),
