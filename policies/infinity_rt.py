@@ -36,6 +36,7 @@ import numpy as np
 
 from . import _state as E
 from traces._numba import INTERNAL, NO_NRT, jit
+from traces.schema import MAX_RT_LEVEL
 
 from . import rt as RT
 from ._params import Param, resolve
@@ -74,9 +75,9 @@ PARAMS = RT.PARAMS + (
     Param("rt_alpha", 4, "1/2^fp_shift", "infinity.md §3", f"RT climb/decay numerator RA; {_NK}", "int",
           lo=1, hi=1 << 20),
     Param("rt_prio_range", 30, "prio steps", "infinity.md §3, §6 R4", f"maximal RT demotion; {_NK}", "int",
-          lo=0, hi=99),
-    Param("rt_prio_floor", 99, "kernel prio", "infinity.md §3, §6 R4", f"worst RT list a task is moved to; "
-          f"{_NK}", "int", lo=0, hi=99),
+          lo=0, hi=MAX_RT_LEVEL),
+    Param("rt_prio_floor", MAX_RT_LEVEL, "kernel prio", "infinity.md §3, §6 R4", f"worst RT list a task is moved "
+          f"to; {_NK}", "int", lo=0, hi=MAX_RT_LEVEL),
     Param("rt_placement", "requeue", "", "infinity.md §9.2, §6 R4", "where R4 applies: requeue (the patch), "
           "enqueue (every enqueue too, as the header describes) or off (stock RT)", "choice", PLACEMENTS),
     Param("rt_ema_warmup_ns", 3_000_000_000, "ns", "infinity.md §9.2", "RT warm-up span for ema_init=warmup "

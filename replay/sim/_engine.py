@@ -1063,7 +1063,7 @@ def _pull_rt(H, TS, CS, ST, M, out, stats, cpu, prev, now):
         if c == cpu:
             continue
         x = _pushable(TS, CS, c)
-        if x < 0 or not P.allowed(TS, M.AFF, x, cpu) or 99 - TS[x, E.T_PRIO] <= here:
+        if x < 0 or not P.allowed(TS, M.AFF, x, cpu) or schema.MAX_RT_LEVEL - TS[x, E.T_PRIO] <= here:
             continue
         run = CS[c, E.C_CURR]
         if run >= 0 and TS[run, E.T_STATE] == E.S_RUNNING and \
