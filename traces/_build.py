@@ -10,6 +10,7 @@ import pyarrow as pa
 from . import schema
 from ._result import ReadResult
 from .errors import TraceError
+from .spans import spans_from_markers
 
 # Kernel threads that carry no "/N" suffix; with a suffix, see _PINNED_RE.
 _KTHREAD_RE = re.compile(
@@ -152,7 +153,7 @@ def _meta(cols: dict[str, np.ndarray], result: ReadResult, n_cpus: int) -> pa.Ta
 
 
 def build(result: ReadResult) -> dict[str, pa.Table]:
-    """Build the four tables from a reader's result.
+    """Build the events, tasks, cpus, spans and meta tables from a reader's result.
 
     Raises TraceError when the trace holds no scheduler events at all.
     """
@@ -168,5 +169,6 @@ def build(result: ReadResult) -> dict[str, pa.Table]:
         "tasks": _tasks(cols, result),
         "cpus": cpus,
     }
+    tables["spans"] = spans_from_markers(result.markers, result.warnings, result.path)
     tables["meta"] = _meta(cols, result, cpus.num_rows)
     return tables

@@ -47,6 +47,14 @@ def sample_path() -> Path:
     return Path(__file__).resolve().parent / "sample" / "c_infer_torch.report_raw.txt.zst"
 
 
+def sample_spans() -> str:
+    """The ``--spans`` argument of the sample's own log (``--spans @sample`` stands for it):
+    the decode loop's tokens.csv (one row per token: request, token, phase prefill or
+    decode, start and end in CLOCK_MONOTONIC ns, the trace's clock, and the thread)."""
+    path = Path(__file__).resolve().parent / "sample" / "c_infer_torch.tokens.csv"
+    return f"{path}:start=start_mono_ns,end=end_mono_ns,name=phase"
+
+
 def supported_formats() -> str:
     return ", ".join(FORMATS)
 
@@ -98,10 +106,10 @@ def _reader(fmt: str) -> Callable:
 
 
 class Trace:
-    """A scheduling trace as four tables.
+    """A scheduling trace as its tables.
 
-    ``events``, ``tasks``, ``cpus`` and ``meta`` are polars DataFrames (columns
-    in :mod:`traces.schema`); ``to_arrow()`` gives the Arrow tables and
+    ``events``, ``tasks``, ``cpus``, ``meta`` and ``spans`` (application spans from the
+    trace's markers) are polars DataFrames (columns in :mod:`traces.schema`); ``to_arrow()`` gives the Arrow tables and
     ``write(dir)`` a Parquet bundle that :func:`load` reads back without
     re-parsing.
     """
@@ -128,6 +136,14 @@ class Trace:
     @cached_property
     def meta(self) -> pl.DataFrame:
         return pl.from_arrow(self._arrow["meta"])
+
+    @cached_property
+    def spans(self) -> pl.DataFrame:
+        """Application spans from the trace's own markers (schema.SPANS; names as String);
+        empty when it has none."""
+        from .spans import as_frame
+
+        return as_frame(self._arrow.get("spans"))
 
     def to_arrow(self) -> dict[str, pa.Table]:
         return dict(self._arrow)
@@ -190,6 +206,7 @@ class Trace:
             "events": int(np.count_nonzero(sched)),
             "counts": self.counts(),
             "lost_events": self._meta("lost_events"),
+            "spans": int(self._arrow["spans"].num_rows) if "spans" in self._arrow else 0,
             "skipped_lines": self._meta("skipped"),
             "warnings": self.warnings,
         }
@@ -226,6 +243,15 @@ def _read_bundle(d: Path) -> Trace:
         # one chunk per column (Parquet gives one per row group): kernels then read the
         # columns in place instead of concatenating them again at every event_arrays call
         tables[name] = t.cast(want).combine_chunks()
+    p = d / "spans.parquet"
+    if p.exists():  # bundles written before spans existed have none
+        try:
+            t = pq.read_table(p)
+        except Exception as e:
+            raise TraceError(f"cannot read spans.parquet: {e}", str(d)) from None
+        if t.schema.names != schema.SPANS.names:
+            raise TraceError(f"spans.parquet has columns {t.schema.names}, expected {schema.SPANS.names}", str(d))
+        tables["spans"] = t.cast(schema.SPANS.arrow_schema()).combine_chunks()
     return Trace(tables)
 
 

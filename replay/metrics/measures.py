@@ -31,6 +31,8 @@ Definitions (the README repeats them):
   weight-proportional part, capped at one CPU (water-filling; weights from
   nice, kernel table). share error = mean over (task, window) of
   |received - expected| / window, in CPUs; ``share_error_max`` the largest.
+* **spans** (application spans, when the schedule has them): per span name, count,
+  latency mean/p50/p90/p99/max and its breakdown (:mod:`replay.metrics.spans`).
 * **NUMA**: a task's home node is the node of the CPU it first ran on (or
   given); home fraction = CPU time on the home node / CPU time, overall
   weighted by CPU time; cross-node migrations are counted per second.
@@ -50,6 +52,7 @@ from traces.errors import TraceError
 
 from ..model.schedule import CAUSES, Schedule, running, waits
 from ..model.topology import Topology
+from .spans import span_figures, span_table
 
 DEFAULT_WINDOW_NS = 100_000_000
 CPU_BOUND_FRACTION = 0.98
@@ -350,6 +353,8 @@ class Measurement:
     metrics: dict
     tasks: pl.DataFrame
     waits: pl.DataFrame
+    #: one row per application span (spans.span_table; empty when the schedule has none)
+    spans: pl.DataFrame | None = None
 
 
 @small_pages
@@ -390,6 +395,9 @@ def measure_all(schedule: Schedule, topo: Topology, *, window_ns: int = DEFAULT_
                  "cross_node_migrations_per_s": float(mig[2]) / (dur / 1e9)},
         "warnings": list(schedule.warnings),
     }
+    spans = span_table(schedule)
+    if spans.height:
+        out["span"] = span_figures(spans)
     names = comm_names(schedule.tasks) if (where or focus) else {}
     if where:
         out["wait_at"] = wait_sites_by_cause(w, names, schedule.start_ns)
@@ -408,7 +416,7 @@ def measure_all(schedule: Schedule, topo: Topology, *, window_ns: int = DEFAULT_
         out["classes"] = by_class(tasks, w).to_dicts()
     elif by is not None:
         raise TraceError(f"--by {by!r}: expected task, process, cpu or class")
-    return Measurement(out, tasks, w)
+    return Measurement(out, tasks, w, spans)
 
 
 def measure(schedule: Schedule, topo: Topology, *, window_ns: int = DEFAULT_WINDOW_NS,

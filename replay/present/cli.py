@@ -31,6 +31,12 @@ app = typer.Typer(
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 
+SPANS_HELP = ("Application spans from a log the application wrote, to measure (and replay) its own latency: "
+              "FILE[:key=column,...], a CSV or Parquet file with one row per span; keys tid, start, end, name "
+              "(default columns tid, start_ns, end_ns, name; times in ns of the trace's clock), end_tid, group, "
+              "label=TEXT (the name when there is no name column), unit=ns|us|ms|s. Repeatable. Example: "
+              "--spans tokens.csv:start=start_mono_ns,end=end_mono_ns,name=phase. Markers in the trace "
+              "(atrace B/E, S/F; Perfetto slices) are read without this option.")
 FORMAT_HELP = ("Force a reader instead of detecting the format from the content: ftrace, "
                "trace-cmd-report, systrace, tracedat, perfetto, perfetto-textproto.")
 PROGRESS_HELP = "Show a progress bar while reading (default: when stderr is a terminal)."
@@ -281,6 +287,38 @@ def _print_focus(con, m: dict) -> None:
         con.print(t)
 
 
+#: span names the terminal shows (those with the most spans; --json has all)
+SPAN_NAMES_SHOWN = 12
+
+
+def _print_spans(con, figures: dict) -> None:
+    """metrics "span": one row per span name, its latency and what its thread went
+    through (mean per span)."""
+    from replay.present.tables import SPAN_NAME_COLUMNS, rich_table, span_rows
+
+    rows = span_rows(figures, SPAN_NAMES_SHOWN)
+    more = f" (the {len(rows)} with the most spans of {len(figures)}; --json has all)" if len(rows) < len(figures) \
+        else ""
+    con.print(rich_table(rows, SPAN_NAME_COLUMNS, "application spans: latency, and what the thread did in it "
+                         f"(mean per span){more}", width=con.width, keep=("name",)))
+
+
+def _print_span_comparison(con, res: dict) -> None:
+    """compare: per span name (those with the most spans) one row per run, with the
+    replay's own error on each figure."""
+    from replay.present.tables import compare_table, span_columns
+    from replay.study.validation import SPAN_NAMES_JUDGED, span_names
+
+    runs = res["runs"]
+    v = res.get("validation") or {}
+    src = ", ".join(res.get("spans") or [])
+    for name in span_names(runs[0], SPAN_NAMES_JUDGED):
+        n = runs[0]["span"][name]["count"]
+        title = (f"application span {name!r} ({n:,} spans, from {src}): latency" + (
+            f"; ± = the replay's own error on it under {v['policy']}" if v else ""))
+        con.print(compare_table(res, con.width, span_columns(name), title))
+
+
 def _focus_text(f: dict) -> str:
     names = ", ".join(f["comms"][:4]) + (", ..." if len(f["comms"]) > 4 else "")
     return f"{' or '.join(f['selectors'])}: {f['tasks']} task{'s' if f['tasks'] != 1 else ''} ({names})"
@@ -290,6 +328,8 @@ def _print_metrics(m: dict, title: str) -> None:
     from rich.table import Table
 
     con = _console()
+    if m.get("span"):
+        _print_spans(con, m["span"])
     if "focus" in m:
         _print_focus(con, m)
     con.print(_wait_table(m, f"wait time (runnable → running): {title}"))
@@ -348,6 +388,7 @@ def metrics(
              "trace records (usually one node, one LLC, no SMT)."),
     by: Optional[str] = typer.Option(None, "--by", help=BY_HELP),
     focus: Optional[list[str]] = typer.Option(None, "--focus", help=FOCUS_HELP),
+    spans: Optional[list[str]] = typer.Option(None, "--spans", help=SPANS_HELP),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
     plot: Optional[Path] = typer.Option(None, "--plot", help="Write the wait-time CDF by cause (PNG/SVG/PDF; the "
                                         "folder must exist)."),
@@ -373,12 +414,16 @@ def metrics(
         from replay import metrics as M
         from replay.model import topology as T
         from replay.model.overrides import parse_focus
+        from replay.model.prepared import with_span_logs
         from replay.model.schedule import observed_schedule
 
         sel = parse_focus(focus)
         t = _load(trace, fmt, progress)
         topo = T.resolve(topology, t)
-        measured = M.measure_all(observed_schedule(t), topo, window_ns=int(window_ms * 1e6), by=by, focus=sel)
+        sched = observed_schedule(t)
+        if spans:
+            sched, _ = with_span_logs(sched, t, spans)
+        measured = M.measure_all(sched, topo, window_ns=int(window_ms * 1e6), by=by, focus=sel)
         m = {"trace": t.path, "label": _label(t.path), "topology": topo.name, **measured.metrics}
         if plot is not None:
             from replay.present.plots import wait_cdf
@@ -452,6 +497,7 @@ def replay_cmd(
     by: Optional[str] = typer.Option(None, "--by", help=BY_HELP),
     focus: Optional[list[str]] = typer.Option(None, "--focus", help=FOCUS_HELP + " Also replays the recorded "
                                               "policy, for the selected tasks' own error bars."),
+    spans: Optional[list[str]] = typer.Option(None, "--spans", help=SPANS_HELP),
     out: Optional[Path] = typer.Option(None, "-o", "--out", help="Write the replayed schedule (intervals) "
                                                                   "as Parquet (the folder must exist)."),
     perfetto: Optional[Path] = typer.Option(None, "--perfetto", help="Write the replayed schedule as a Perfetto "
@@ -492,7 +538,7 @@ def replay_cmd(
         sets, sel = parse_all(set_), parse_focus(focus)
         params = _parse_params(param)
         t = _load(trace, fmt, progress)
-        p = prepare(t)
+        p = prepare(t, spans=spans or ())
         topo = p.topology(topology)
         summary = checked_overrides(p, sets, topo).summary
         keep = out is not None or perfetto is not None
@@ -580,6 +626,8 @@ def _compare_table(res: dict) -> None:
 
     con = _console()
     runs = res["runs"]
+    if runs and runs[0].get("span"):
+        _print_span_comparison(con, res)
     if res.get("focus"):
         _print_focus_comparison(con, res)
     label = res.get("label") or _label(res["trace"])
@@ -631,6 +679,7 @@ def compare(
     param: Optional[list[str]] = typer.Option(None, "--param", help=PARAM_HELP + " Each policy takes the ones it knows."),
     set_: Optional[list[str]] = typer.Option(None, "--set", help=SET_HELP),
     focus: Optional[list[str]] = typer.Option(None, "--focus", help=FOCUS_HELP),
+    spans: Optional[list[str]] = typer.Option(None, "--spans", help=SPANS_HELP),
     by: Optional[str] = typer.Option(None, "--by", help=BY_HELP),
     seed: int = typer.Option(0, "--seed", help="Seed for every replay."),
     as_json: bool = typer.Option(False, "--json", help="Print the comparison as JSON: trace, label, overrides, "
@@ -659,10 +708,11 @@ def compare(
     _out("--report", report)
     with _user_errors():
         _announce()
+        from replay.model.prepared import prepare
         from replay.study.comparison import compare as run_compare
 
         t = _load(trace, fmt, progress)
-        res = run_compare(t, [p.strip() for p in policies.split(",") if p.strip()], topology or [None],
+        res = run_compare(prepare(t, spans=spans or ()), [p.strip() for p in policies.split(",") if p.strip()], topology or [None],
                           params=_parse_params(param), overrides=_parse_sets(set_), seed=seed,
                           keep_schedules=perfetto is not None, focus=focus, by=by)
         written = _compare_outputs(res, t, perfetto, report)
@@ -738,6 +788,8 @@ def validate(
                               "anew); every error is the median over them."),
     focus: Optional[list[str]] = typer.Option(None, "--focus", help="Also the selected tasks' own errors "
                                               "(comm=GLOB, tid=N, tgid=N; repeatable), with their own verdict."),
+    spans: Optional[list[str]] = typer.Option(None, "--spans", help=SPANS_HELP + " Their errors (p50, p99, ...) "
+                                              "are reported, and judged for the names with the most spans."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
     fmt: Optional[str] = typer.Option(None, "--format", help=FORMAT_HELP),
     progress: Optional[bool] = typer.Option(None, "--progress/--no-progress", help=PROGRESS_HELP),
@@ -760,12 +812,13 @@ def validate(
     limits = _parse_limits(max_error)
     with _user_errors():
         _announce()
+        from replay.model.prepared import prepare
         from replay.study.validation import validate as run_validate
 
-        t = _load(trace, fmt, progress)
         if seeds < 1:
             _fail(f"--seeds {seeds}: expected >= 1")
-        v = run_validate(t, policy=policy, topology=topology, params=_parse_params(param), seeds=seeds, focus=focus)
+        t = _load(trace, fmt, progress)
+        v = run_validate(prepare(t, spans=spans or ()), policy=policy, topology=topology, params=_parse_params(param), seeds=seeds, focus=focus)
     failed = []
     for key, lim in limits.items():
         err = v.get(key)
@@ -840,6 +893,9 @@ def sweep(
                                              "runs with each); the first also seeds --random. Default 0."),
     topology: Optional[list[str]] = typer.Option(None, "--topology", "-t", help=TOPOLOGY_HELP + " Repeatable."),
     set_: Optional[list[str]] = typer.Option(None, "--set", help=SET_HELP + " Applied to every run."),
+    spans: Optional[list[str]] = typer.Option(None, "--spans", help=SPANS_HELP + " Applied to every trace (a "
+                                              "log's rows that do not fit a trace are counted warnings); the "
+                                              "span figures become columns span.NAME.p99, ... and objectives."),
     engine: str = typer.Option("local", "--engine", help="local: a process pool on this machine; ray: one Ray "
                                "task per configuration (pip install 'schedreplay\\[ray]')."),
     workers: Optional[int] = typer.Option(None, "--workers", "-j", help="Worker processes (local; default: the "
@@ -877,7 +933,7 @@ def sweep(
 
         try:
             res = run(trace, policy=policy or ["eevdf"], grid=grid, random=random, seed=seed or [0],
-                      topology=topology or [None], overrides=set_, engine=engine, workers=workers,
+                      topology=topology or [None], overrides=set_, spans=spans, engine=engine, workers=workers,
                       ray_address=ray_address, objective=objective, output=out, progress=show, format=fmt,
                       status=(lambda msg: typer.echo(msg, err=True)) if show else None)
         except KeyboardInterrupt:
@@ -934,7 +990,7 @@ def demo(
         from replay.study.comparison import compare as run_compare
         from replay.study.runs import observed_run
 
-        p = prepare(traces.load(traces.SAMPLE_NAME))
+        p = prepare(traces.load(traces.SAMPLE_NAME), spans=[traces.sample_spans()])
         if not as_json:
             m = observed_run(p).metrics  # measured once: the comparison and its report reuse it
             typer.echo(f"schedreplay demo: {p.label} ({m['duration_ns'] / 1e9:.1f} s, {m['n_tasks']} tasks ran on "

@@ -72,7 +72,7 @@ import polars as pl
 from traces.errors import TraceError
 
 from .. import metrics as M
-from ..metrics.catalog import is_known, metric
+from ..metrics.catalog import is_known, metric, split_span_key
 from ..model.prepared import PreparedTrace, label_of, prepare, unique_labels
 from ..sim import simulate
 from .grid import (MAX_CONFIGS, MAX_VALUES_PER_PARAM, config_key, configurations, expand,  # noqa: F401
@@ -120,9 +120,13 @@ def validation_key(col: str) -> str | None:
 
 
 def check_objective(objective: str, metric_columns) -> tuple[str, bool]:
+    """The objective's (column, higher is better), checked against the metric columns (and
+    the patterns of per-nice, per-cause and per-span-name figures: a span name is checked
+    once the traces are prepared, :func:`_check_span_objective`)."""
     col, higher = objective_direction(objective)
     valid = set(metric_columns) | {"wall_s", "run_s", "events_simulated"}
-    if col not in valid and not (is_known(col) and col.startswith(("fairness.jain_by_nice.", "wait_ns_by_cause."))):
+    if col not in valid and not (is_known(col) and col.startswith(("fairness.jain_by_nice.", "wait_ns_by_cause.",
+                                                                    "span."))):
         raise TraceError(f"--objective {objective!r}: not a metric; valid: {', '.join(sorted(valid))} "
                          "(min:METRIC / max:METRIC force the direction)")
     return col, higher
@@ -141,16 +145,22 @@ def _plain(v):
 
 #: metrics that are not columns: where waits happened, the focused tasks' figures
 NOT_COLUMNS = ("wait_at", "focus")
+#: span names that become columns (the ones with the most spans; a trace with thousands
+#: of marker names would otherwise give thousands of columns)
+SPAN_COLUMNS = 8
 
 
 def flatten(m: dict, prefix: str = "") -> dict:
     """Nested metric dicts -> {"a.b.c": scalar}; lists (per-task tables, warnings) and
-    NOT_COLUMNS are left out."""
+    NOT_COLUMNS are left out, and of the span names (metrics "span") all but the
+    SPAN_COLUMNS with the most spans."""
     out = {}
     for k, v in m.items():
         name = f"{prefix}{k}"
         if not prefix and k in NOT_COLUMNS:
             continue
+        if not prefix and k == "span" and isinstance(v, dict):
+            v = dict(list(v.items())[:SPAN_COLUMNS])
         if isinstance(v, dict):
             out.update(flatten(v, name + "."))
         elif isinstance(v, (list, tuple)):
@@ -436,7 +446,7 @@ def _listify(x, default=None) -> list:
 
 
 def _check(trace_args, policy, seed, engine, workers, grid, random, overrides, topology, objective, ray_address,
-           output) -> dict:
+           output, spans=None) -> dict:
     """Step 1: every argument checked before any work; returns what the later steps use."""
     from policies import get_policy
 
@@ -476,8 +486,23 @@ def _check(trace_args, policy, seed, engine, workers, grid, random, overrides, t
     out_path = Path(output) if output is not None else None
     if out_path is not None and out_path.exists() and out_path.is_dir():
         raise TraceError("is a directory; -o takes the Parquet file to write", str(out_path))
+    from traces.spans import parse_spec
+
+    span_specs = [parse_spec(x) if isinstance(x, str) else x for x in _listify(spans)]
+    for sp in span_specs:
+        if not os.path.isfile(sp.path):
+            raise TraceError("span log not found", sp.path)
     return dict(policies=policies, seeds=seeds, configs=configs, overrides=ov, topo_args=topo_args,
-                obj_col=obj_col, higher=higher, out_path=out_path)
+                obj_col=obj_col, higher=higher, out_path=out_path, spans=span_specs)
+
+
+def _check_span_objective(c: dict, names: set) -> None:
+    """A span objective (span.NAME.STAT) must name a span some trace of the sweep has."""
+    sk = split_span_key(c["obj_col"])
+    if sk is not None and sk[0] not in names:
+        have = ", ".join(sorted(names)[:12]) or "none (give --spans, or a trace with markers)"
+        raise TraceError(f"--objective {c['obj_col']}: no trace of the sweep has spans named {sk[0]!r}; "
+                         f"span names: {have}")
 
 
 def _resume(out_path: Path | None) -> tuple[Path | None, dict[str, dict]]:
@@ -540,7 +565,9 @@ def _prepare_traces(trace_args, c: dict, have: dict, work: Path, format, say) ->
         jobs.extend(tjobs)
         if all(j.key in have for j in tjobs) and str(source.path) in validations:
             continue  # all done before: not even prepared
-        prepared = prepare(source)
+        prepared = prepare(source, spans=c["spans"]) if not isinstance(source, PreparedTrace) else source
+        if prepared.has_spans:
+            c["span_names"].update(prepared.workload.spans["name"].unique().to_list())
         if c["overrides"]:
             summary = None
             for topo in {id(j.topology): j.topology for j in tjobs}.values():
@@ -564,6 +591,8 @@ def _prepare_traces(trace_args, c: dict, have: dict, work: Path, format, say) ->
         for j in tjobs:
             j.share = token
         del prepared, source
+    if not have or any(j.key not in have for j in jobs):
+        _check_span_objective(c, c["span_names"])
     c["labels"] = unique_labels(seen)
     for m in c["matched"]:
         m["label"] = c["labels"].get(m["trace"])
@@ -625,7 +654,7 @@ def _consolidate(jobs: list[Job], have: dict, new_rows: dict, out_path: Path | N
 
 
 def run(traces_, policy=("eevdf",), grid=None, random: int | None = None, seed=0, topology=None,
-        overrides=None, engine: str = "local", workers: int | None = None, ray_address: str | None = None,
+        overrides=None, spans=None, engine: str = "local", workers: int | None = None, ray_address: str | None = None,
         objective: str = "wait_ns.p99", output=None, progress: bool | None = False, format: str | None = None,
         status=None) -> SweepResult:
     """Run a sweep (see :func:`sweep`); returns a :class:`SweepResult`. ``status``, when
@@ -633,12 +662,13 @@ def run(traces_, policy=("eevdf",), grid=None, random: int | None = None, seed=0
     t_start = time.perf_counter()
     say = status or (lambda msg: None)
     c = _check(_listify(traces_), policy, seed, engine, workers, grid, random, overrides, topology, objective,
-               ray_address, output)
+               ray_address, output, spans)
     out_path = c["out_path"]
     journal, have = _resume(out_path)
     say("loading the compiled engine (compiling it on first use)")
     check_objective(objective, list(warm(c["policies"])))
     c["matched"] = []
+    c["span_names"] = set()
     work = journal.parent if journal is not None else Path(tempfile.mkdtemp(prefix="schedreplay-sweep-"))
     try:
         work.mkdir(parents=True, exist_ok=True)
@@ -663,7 +693,7 @@ def run(traces_, policy=("eevdf",), grid=None, random: int | None = None, seed=0
 
 
 def sweep(traces, policy=("eevdf",), grid=None, random: int | None = None, seed=0, topology=None,
-          overrides=None, engine: str = "local", workers: int | None = None, ray_address: str | None = None,
+          overrides=None, spans=None, engine: str = "local", workers: int | None = None, ray_address: str | None = None,
           objective: str = "wait_ns.p99", output=None, progress: bool | None = False,
           format: str | None = None) -> pl.DataFrame:
     """Replay ``traces`` (paths, bundle directories or Trace objects) under every
@@ -673,13 +703,15 @@ def sweep(traces, policy=("eevdf",), grid=None, random: int | None = None, seed=
     "NAME=..." strings (``--grid``); any parameter of ``replay.engine.all_params``;
     each policy takes the names it knows. ``random=N`` draws N configurations from the
     grid (deterministic for the first seed) instead of all. ``overrides``: ``--set``
-    strings applied to every run. ``engine``: "local" (a process pool of ``workers``,
+    strings applied to every run. ``spans``: application span logs (``--spans``) added to
+    every trace; the span figures become columns (``span.NAME.p99``) and objectives.
+    ``engine``: "local" (a process pool of ``workers``,
     default the CPU count) or "ray" (one task per configuration on ``ray_address``, or a
     local Ray instance). ``output``: a Parquet file, written as rows finish and resumed
     from on a rerun. Returns this sweep's rows as a polars DataFrame, one row per (trace,
     policy, configuration, topology, seed); ``best(df, objective)`` ranks them."""
     return run(traces, policy=policy, grid=grid, random=random, seed=seed, topology=topology,
-               overrides=overrides, engine=engine, workers=workers, ray_address=ray_address,
+               overrides=overrides, spans=spans, engine=engine, workers=workers, ray_address=ray_address,
                objective=objective, output=output, progress=progress, format=format).frame
 
 
