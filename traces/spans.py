@@ -193,7 +193,7 @@ def spans_from_markers(markers: Markers, warnings: Warnings, source: str = "") -
                     warnings.add("span-unmatched-end", f"{pre}{where}: end marker with no open slice on thread {tid} "
                                  "(begun before the trace started?); ignored")
                     continue
-                emit(b[1], tid, b[0], ts, b[2], f[2], schema.SPAN_ASYNC, 0)
+                emit(b[1], tid, b[0], ts, b[2], f[-1], schema.SPAN_ASYNC, 0)
         elif kind in "CINTU":
             continue  # counters, instants and flow markers: no interval
         else:
@@ -245,7 +245,7 @@ def parse_spec(text: str) -> LogSpec:
     path, mapping = text, ""
     if not os.path.exists(text) and ":" in text:
         head, _, tail = text.rpartition(":")
-        if "=" in tail or not tail:
+        if "=" in tail or not tail or os.path.exists(head):
             path, mapping = head, tail
     cols = {}
     for item in filter(None, (x.strip() for x in mapping.split(","))):

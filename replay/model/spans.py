@@ -78,7 +78,9 @@ def _progress_at(schedule: Schedule, tid: np.ndarray, t: np.ndarray) -> tuple[np
            .sort("tid", "start_ns", "end_ns")
            .with_columns(cum=(pl.col("end_ns") - pl.col("start_ns")).cum_sum().over("tid")
                          - (pl.col("end_ns") - pl.col("start_ns"))))
-    q = pl.DataFrame({"i": np.arange(len(t)), "tid": tid.astype(np.int32), "t": t.astype(np.int64)})
+    # the last running interval begun strictly before t: at the very start of a run the
+    # thread is still at the progress it reached when its previous run ended
+    q = pl.DataFrame({"i": np.arange(len(t)), "tid": tid.astype(np.int32), "t": t.astype(np.int64) - 1})
     j = (q.sort("t").join_asof(run.sort("start_ns"), left_on="t", right_on="start_ns", by="tid",
                                strategy="backward", check_sortedness=False).sort("i"))
     hit = j["start_ns"].is_not_null().to_numpy()
@@ -86,7 +88,7 @@ def _progress_at(schedule: Schedule, tid: np.ndarray, t: np.ndarray) -> tuple[np
     end = j["end_ns"].fill_null(0).to_numpy()
     cum = j["cum"].fill_null(0).to_numpy()
     progress = np.where(hit, cum + np.minimum(t - start, end - start), 0)
-    after = np.where(hit, np.maximum(t - end, 0), t - schedule.start_ns)
+    after = np.where(progress > 0, np.maximum(t - end, 0), t - schedule.start_ns)
     return progress.astype(np.int64), np.maximum(after, 0).astype(np.int64)
 
 

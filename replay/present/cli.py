@@ -973,10 +973,12 @@ def demo(
     """Compare policies on the sample trace shipped with schedreplay, and write an HTML report.
 
     The sample (@sample) is a 2-thread LLM-style decode loop competing with a nice-10 batch job
-    on a 2-vCPU Linux 6.18 machine. The demo replays it under cfs, eevdf and infinity on the
-    recorded machine and on a 2-socket 2x8x2 one, prints the comparison with the recording
-    and writes schedreplay-demo.html (--report to change, --no-report to skip). The first run
-    compiles the replay engine (numba; cached on disk afterwards).
+    on a 2-vCPU Linux 6.18 machine; it ships with the loop's own log of every token
+    (tokens.csv, `--spans @sample`). The demo replays it under cfs, eevdf and infinity on the
+    recorded machine and on a 2-socket 2x8x2 one, prints the token latency under each (the
+    question the sample exists to answer) and the scheduler's figures, compared with the
+    recording, and writes schedreplay-demo.html (--report to change, --no-report to skip).
+    The first run compiles the replay engine (numba; cached on disk afterwards).
     """
     import time
 
@@ -994,8 +996,9 @@ def demo(
         if not as_json:
             m = observed_run(p).metrics  # measured once: the comparison and its report reuse it
             typer.echo(f"schedreplay demo: {p.label} ({m['duration_ns'] / 1e9:.1f} s, {m['n_tasks']} tasks ran on "
-                       f"{m['n_cpus']} CPUs) replayed under {', '.join(DEMO_POLICIES[1:])} on the recorded machine "
-                       f"and on {', '.join(x for x in DEMO_TOPOLOGIES if x)}...", err=True)
+                       f"{m['n_cpus']} CPUs; {m['span']['decode']['count']} decode tokens in its tokens.csv) "
+                       f"replayed under {', '.join(DEMO_POLICIES[1:])} on the recorded machine and on "
+                       f"{', '.join(x for x in DEMO_TOPOLOGIES if x)}: what happens to the token latency?", err=True)
         res = run_compare(p, DEMO_POLICIES, DEMO_TOPOLOGIES)
         written = [] if no_report else _compare_outputs(res, p.trace, None, report)
     if as_json:
