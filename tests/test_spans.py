@@ -38,7 +38,7 @@ def test_begin_end_markers_nest_per_thread():
     w = Warnings()
     t = pl.from_arrow(spans_from_markers(markers([
         (10, 7, "B|5|frame"), (11, 8, "B|5|other thread"), (12, 7, "B|5|draw|with bar"), (15, 7, "E|5"),
-        (18, 8, "E"), (20, 7, "E|5|frame")]), w))
+        (18, 8, "E"), (20, 7, "E|5|frame")]), w)[0])
     rows = {(r["tid"], r["name"]): r for r in t.iter_rows(named=True)}
     assert set(rows) == {(7, "frame"), (8, "other thread"), (7, "draw|with bar")}
     assert (rows[(7, "frame")]["start_ns"], rows[(7, "frame")]["end_ns"], rows[(7, "frame")]["depth"]) == (10, 20, 0)
@@ -53,7 +53,7 @@ def test_async_markers_match_by_cookie_across_threads():
     w = Warnings()
     t = pl.from_arrow(spans_from_markers(markers([
         (1, 10, "S|5|request|1"), (2, 11, "S|5|request|2"), (3, 12, "F|5|request|2"), (9, 13, "F|5|request|1"),
-        (4, 10, "G|5|net|fetch|9"), (6, 14, "H|5|net|9"), (5, 10, "C|5|queue depth|3"), (7, 10, "I|5|tick")]), w))
+        (4, 10, "G|5|net|fetch|9"), (6, 14, "H|5|net|9"), (5, 10, "C|5|queue depth|3"), (7, 10, "I|5|tick")]), w)[0])
     got = sorted((r["name"], r["group"], r["tid"], r["end_tid"], r["start_ns"], r["end_ns"], r["origin"])
                  for r in t.iter_rows(named=True))
     assert got == [("fetch", "9", 10, 14, 4, 6, schema.SPAN_ASYNC), ("request", "1", 10, 13, 1, 9, schema.SPAN_ASYNC),
@@ -63,14 +63,14 @@ def test_async_markers_match_by_cookie_across_threads():
 
 def test_bad_markers_are_counted_warnings_naming_the_first():
     w = Warnings()
-    t = spans_from_markers(markers([
+    t, other = spans_from_markers(markers([
         (1, 7, "E|5"), (2, 7, "E|5"), (3, 7, "B|x|name"), (4, 7, "hello world"), (5, 7, "B|5|left open"),
-        (6, 8, "F|5|never begun|3")]), w, "t.txt")
-    assert t.num_rows == 0
+        (6, 8, "F|5|never begun|3"), (7, 8, "cpu_frequency_devlib: state=45000")]), w, "t.txt")
+    assert t.num_rows == 0 and other == 2  # free text is not atrace: skipped, not warned about
     text = "\n".join(w.as_list())
     assert "t.txt: line 1: end marker with no open slice on thread 7" in text and "(3 times in all)" in text
     assert "line 3: malformed begin marker 'B|x|name'" in text
-    assert "line 4: trace marker 'hello world' is not an atrace" in text
+    assert "hello world" not in text and "devlib" not in text
     assert "line 5: slice 'left open' was still open when the trace ended" in text
 
 
@@ -103,6 +103,31 @@ def test_atrace_file_markers_become_spans():
     per = t.spans.filter(pl.col("origin") == schema.SPAN_MARKER).group_by("tid").len()
     assert dict(zip(per["tid"].to_list(), per["len"].to_list())) == expect
     assert t.info()["spans"] == sum(expect.values())
+
+
+@pytest.mark.parametrize("version", ["v6", "v7-zstd", "v7-none"])
+def test_trace_dat_print_records_become_spans(tmp_path, version):
+    """trace_marker writes in a trace.dat (ftrace/print records, built by hand: no corpus
+    trace.dat carries markers): the writing thread is common_pid, the text is buf."""
+    from tests.test_tracedat import Builder, print_format
+
+    b = Builder()
+    b.ftrace = [print_format(8)]
+    pages = {0: [b.page_bytes(1_000_000, [
+        b.data(10, b.wakeup(7, "sleeper", 42, 120, 1)),          # 1_000_010
+        b.data(5, b.print_(42, "B|42|frame")),                   # 1_000_015
+        b.data(5, b.print_(42, "B|42|draw")),                    # 1_000_020
+        b.data(20, b.print_(42, "E|42")),                        # 1_000_040
+        b.data(100, b.print_(42, "E|42")),                       # 1_000_140
+        b.data(1, b.switch(42, "sleeper", 42, 120, 1, "worker", 43, 100)),
+        b.data(1, b.print_(43, "C|43|queue|5")),
+    ])], 1: [b.page_bytes(1_000_000, [b.data(3, b.wakeup(0, "tie", 50, 98, 0))])]}
+    data = b.v6(pages) if version == "v6" else b.v7(pages, compression=version.split("-")[1])
+    (tmp_path / "t.dat").write_bytes(data)
+    t = traces.load(tmp_path / "t.dat")
+    assert t.spans.select("tid", "name", "start_ns", "end_ns", "depth").rows() == [
+        (42, "frame", 1_000_015, 1_000_140, 0), (42, "draw", 1_000_020, 1_000_040, 1)]
+    assert t.info()["events"] == 3 and t.info()["skipped_lines"] == 0 and t.warnings == []
 
 
 # -- logs -----------------------------------------------------------------------------------

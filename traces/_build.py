@@ -169,6 +169,7 @@ def build(result: ReadResult) -> dict[str, pa.Table]:
         "tasks": _tasks(cols, result),
         "cpus": cpus,
     }
-    tables["spans"] = spans_from_markers(result.markers, result.warnings, result.path)
+    tables["spans"], other = spans_from_markers(result.markers, result.warnings, result.path)
+    result.skipped += other  # free-text markers: skipped like other non-scheduler events
     tables["meta"] = _meta(cols, result, cpus.num_rows)
     return tables

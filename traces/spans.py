@@ -79,18 +79,22 @@ def as_frame(t: pa.Table | pl.DataFrame | None) -> pl.DataFrame:
 class Markers:
     """Raw trace markers a reader collected, in file order: timestamp (trace clock, ns),
     the writing thread, the text after ``tracing_mark_write: `` (or the ``buf`` field),
-    and where in the file it was (``line 12``, ``byte 4096``, ``packet 7``) for warnings."""
+    and where in the file it was (``line 12``, ``byte 4096``, ``packet 7``) for warnings.
+    ``track``: the marker is a Perfetto track-event slice begin/end given as ``B|pid|name``
+    / ``E|pid`` on the thread whose track it is on (its spans get origin SPAN_TRACK)."""
 
     ts_ns: list = field(default_factory=list)
     tid: list = field(default_factory=list)
     text: list = field(default_factory=list)
     where: list = field(default_factory=list)
+    track: list = field(default_factory=list)
 
-    def add(self, ts_ns: int, tid: int, text: str, where: str) -> None:
+    def add(self, ts_ns: int, tid: int, text: str, where: str, track: bool = False) -> None:
         self.ts_ns.append(int(ts_ns))
         self.tid.append(int(tid))
         self.text.append(text)
         self.where.append(where)
+        self.track.append(bool(track))
 
     def __len__(self) -> int:
         return len(self.ts_ns)
@@ -110,14 +114,16 @@ def _pid(s: str) -> int | None:
         return None
 
 
-def spans_from_markers(markers: Markers, warnings: Warnings, source: str = "") -> pa.Table:
-    """The spans (schema.SPANS) of a trace's atrace markers; unmatched ends, slices still
-    open when the trace ended and malformed markers are counted warnings naming the
-    first one's place."""
+def spans_from_markers(markers: Markers, warnings: Warnings, source: str = "") -> tuple[pa.Table, int]:
+    """The spans (schema.SPANS) of a trace's atrace markers, and how many markers were not
+    atrace (free text a tool wrote to trace_marker, e.g. LISA's devlib markers: skipped,
+    like other non-scheduler events). Unmatched ends, slices still open when the trace
+    ended and malformed atrace markers are counted warnings naming the first one's place."""
     out = {"tid": [], "end_tid": [], "start_ns": [], "end_ns": [], "name": [], "group": [], "origin": [],
            "depth": []}
     if not len(markers):
-        return empty_spans()
+        return empty_spans(), 0
+    other = 0
     order = np.argsort(np.asarray(markers.ts_ns, np.int64), kind="stable")
     stacks: dict[int, list] = {}    # tid -> open B slices [(ts, name, where)]
     open_async: dict[tuple, tuple] = {}  # (kind, pid, name or track, cookie) -> (ts, tid, name, where)
@@ -138,9 +144,8 @@ def spans_from_markers(markers: Markers, warnings: Warnings, source: str = "") -
         if not text:
             continue
         kind = text[0]
-        if len(text) > 1 and text[1] != "|":
-            warnings.add("span-not-atrace", f"{pre}{where}: trace marker {text[:40]!r} is not an atrace "
-                         "B/E/S/F/C marker; ignored")
+        if kind not in "BESFGHCINTU" or (len(text) > 1 and text[1] != "|"):
+            other += 1
             continue
         if kind == "B":
             f = _fields(text, 3)
@@ -148,15 +153,16 @@ def spans_from_markers(markers: Markers, warnings: Warnings, source: str = "") -
                 warnings.add("span-bad-marker", f"{pre}{where}: malformed begin marker {text[:60]!r} "
                              "(expected B|pid|name); ignored")
                 continue
-            stacks.setdefault(tid, []).append((ts, f[2], where))
+            stacks.setdefault(tid, []).append((ts, f[2], where,
+                                               schema.SPAN_TRACK if markers.track[i] else schema.SPAN_MARKER))
         elif kind == "E":
             st = stacks.get(tid)
             if not st:
                 warnings.add("span-unmatched-end", f"{pre}{where}: end marker with no open slice on thread {tid} "
                              "(begun before the trace started?); ignored")
                 continue
-            s, name, _ = st.pop()
-            emit(tid, tid, s, ts, name, "", schema.SPAN_MARKER, len(st))
+            s, name, _, origin = st.pop()
+            emit(tid, tid, s, ts, name, "", origin, len(st))
         elif kind in "SF":
             parts = [x.strip() for x in text.split("|")]
             # the cookie is the last field, the name all between pid and cookie ('|' allowed)
@@ -194,18 +200,15 @@ def spans_from_markers(markers: Markers, warnings: Warnings, source: str = "") -
                                  "(begun before the trace started?); ignored")
                     continue
                 emit(b[1], tid, b[0], ts, b[2], f[-1], schema.SPAN_ASYNC, 0)
-        elif kind in "CINTU":
-            continue  # counters, instants and flow markers: no interval
         else:
-            warnings.add("span-not-atrace", f"{pre}{where}: trace marker {text[:40]!r} is not an atrace "
-                         "B/E/S/F/C marker; ignored")
-    still = [(ts, w, n) for st in stacks.values() for (ts, n, w) in st] + \
+            continue  # counters, instants and flow markers (C, I, N, T, U): no interval
+    still = [(ts, w, n) for st in stacks.values() for (ts, n, w, _) in st] + \
         [(v[0], v[3], v[2]) for v in open_async.values()]
     if still:
         _, w, n = min(still, key=lambda x: x[0])
         warnings.add("span-open-at-end", f"{pre}{w}: slice {n!r} was still open when the trace ended; left out",
                      len(still))
-    return spans_table(out)
+    return spans_table(out), other
 
 
 # -- logs -------------------------------------------------------------------------------

@@ -314,17 +314,24 @@ def _parse_headers(r: _Bytes, off: int, p: _Parsed) -> int:
     return off + 21 + size
 
 
-def _skip_ftrace_formats(r: _Bytes, off: int) -> int:
+def _parse_ftrace_formats(r: _Bytes, off: int, p: _Parsed) -> int:
+    """The ftrace section's formats: only ``print`` is kept (trace_marker writes, the
+    application markers of traces.spans)."""
     cnt = r.num(off, 4, "ftrace format count")
     off += 4
     for _ in range(min(cnt, MAX_SECTIONS)):
-        off += 8 + r.num(off, 8, "ftrace format size")
+        size = r.num(off, 8, "ftrace format size")
+        text = r.take(off + 8, size, "ftrace format").decode("utf-8", "replace")
+        off += 8 + size
+        f = _parse_format(text, "ftrace", {"print"})
+        if f is not None and f.name == "print":
+            p.formats.append(f)
     return off
 
 
 def _parse_v6(r: _Bytes, off: int, p: _Parsed, want: set[str]) -> None:
     off = _parse_headers(r, off, p)
-    off = _skip_ftrace_formats(r, off)
+    off = _parse_ftrace_formats(r, off, p)
     off = _parse_event_formats(r, off, p, want)
     off += 4 + r.num(off, 4, "kallsyms size")
     off += 4 + r.num(off, 4, "printk formats size")
@@ -408,6 +415,9 @@ def _parse_v7(r: _Bytes, off: int, p: _Parsed, want: set[str], warn) -> None:
     _parse_headers(_Bytes(hdr, p.big, r.path, None, "header section"), 0, p)
     _, fmts = _section(r, sections[OPT_EVENT_FORMATS], OPT_EVENT_FORMATS, decomp, "event formats")
     _parse_event_formats(_Bytes(fmts, p.big, r.path, None, "event format section"), 0, p, want)
+    if OPT_FTRACE_EVENTS in sections:
+        _, ff = _section(r, sections[OPT_FTRACE_EVENTS], OPT_FTRACE_EVENTS, decomp, "ftrace formats")
+        _parse_ftrace_formats(_Bytes(ff, p.big, r.path, None, "ftrace format section"), 0, p)
     if OPT_CMDLINES in sections:
         _, cl = _section(r, sections[OPT_CMDLINES], OPT_CMDLINES, decomp, "cmdlines")
         cr = _Bytes(cl, p.big, r.path, None, "cmdlines section")
@@ -692,6 +702,10 @@ def _read(data, src: Source, result: ReadResult, progress) -> ReadResult:
                          src.path)
     by_kind = _sched_formats(p)
     id_kind, min_len, specs = _specs(by_kind)
+    marker = _print_format(p)
+    if marker is not None:  # trace_marker writes are kept as MARKER rows, then taken out below
+        id_kind[marker.id] = MARKER
+        min_len = np.r_[min_len, marker.fields["buf"].offset]
     common = next(iter(by_kind.values())).fields.get("common_type") if by_kind else None
     type_off, type_size = (common.offset, common.size) if common and common.size in (1, 2, 4) else (0, 2)
     cpus = sorted(p.cpus)
@@ -712,6 +726,11 @@ def _read(data, src: Source, result: ReadResult, progress) -> ReadResult:
     perm, cpu_col = K.merge_cpus(ts, seg, cpu_ids)
     ts, off, rlen, kind = ts[perm], off[perm], rlen[perm], kind[perm]
     del perm
+    if marker is not None and (kind == MARKER).any():
+        mk = kind == MARKER
+        _markers(buf, p, marker, ts[mk], cpu_col[mk], off[mk], rlen[mk], result)
+        keep = ~mk
+        ts, off, rlen, kind, cpu_col = ts[keep], off[keep], rlen[keep], kind[keep], cpu_col[keep]
     cols = _decode(buf, p, off, rlen, kind, specs, by_kind, result)
     cols["ts_ns"], cols["cpu"], cols["kind"] = ts, cpu_col, kind
     _lost(cols, off, kind, cpus, stat_lost, result)
@@ -723,6 +742,33 @@ def _read(data, src: Source, result: ReadResult, progress) -> ReadResult:
                             f"buffer ({len(back)} places); kept in trace-cmd's merge order")
     result.add_events(cols)
     return result
+
+
+#: the scan's kind for ``ftrace/print`` records (after the scheduler kinds of schema.KIND_NAMES)
+MARKER = len(schema.KIND_NAMES)
+
+
+def _print_format(p: _Parsed) -> _Format | None:
+    """The ftrace ``print`` format (trace_marker writes), when the file has a usable one."""
+    for f in p.formats:
+        if f.system == "ftrace" and f.name == "print" and 0 <= f.id < (1 << 16) and "buf" in f.fields \
+                and "common_pid" in f.fields and f.fields["common_pid"].size == 4:
+            return f
+    return None
+
+
+def _markers(buf, p: _Parsed, fmt: _Format, ts, cpu, off, rlen, result: ReadResult) -> None:
+    """The text of each ``print`` record (common_pid is the writing thread) into
+    ``result.markers``; ``print: ip: text`` as ``trace-cmd report`` shows it."""
+    raw = buf if isinstance(buf, np.ndarray) else np.frombuffer(buf, np.uint8)
+    pid_off = fmt.fields["common_pid"].offset
+    b_off = fmt.fields["buf"].offset
+    order = "big" if p.big else "little"
+    for t, c, o, n in zip(ts.tolist(), cpu.tolist(), off.tolist(), rlen.tolist()):
+        pid = int.from_bytes(bytes(raw[o + pid_off:o + pid_off + 4]), order, signed=True)
+        text = bytes(raw[o + b_off:o + n]).split(b"\0", 1)[0].decode("utf-8", "replace")
+        where = f"byte {o}" if p.data_is_file else f"CPU {c}'s decompressed data, byte {o}"
+        result.markers.add(t, pid, text.rstrip("\n"), where)
 
 
 def _scan_warnings(p: _Parsed, cpus, err_code, err_pos, problems, result) -> None:
