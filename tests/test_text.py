@@ -204,9 +204,9 @@ def test_compressed_text_is_read_directly(tmp_path):
 
 @pytest.mark.parametrize("chunk_bytes", [50, 600, 5000, 70000])
 def test_chunk_boundaries_change_nothing(tmp_path, monkeypatch, chunk_bytes):
-    """A plain file is memory-mapped and cut into spans; a compressed one is read
-    into a buffer chunk by chunk, carrying partial lines over. Wherever the
-    cuts fall, both give the events, warnings and line numbers of one pass."""
+    """A file, plain or compressed, is read into a buffer chunk by chunk, carrying
+    partial lines over. Wherever the cuts fall, both give the events, warnings and
+    line numbers of one pass."""
     import functools
 
     from traces import _io, text
@@ -226,7 +226,7 @@ def test_chunk_boundaries_change_nothing(tmp_path, monkeypatch, chunk_bytes):
             + b'  </script>\n</body></html>\n')
     monkeypatch.setattr(systrace, "text_chunks", functools.partial(_io.text_chunks, chunk_bytes=chunk_bytes))
     assert _load_text(tmp_path, html, "cut.html").events.equals(whole.events)
-    # the spans of a mapped file tile it and end at line ends
+    # the spans of a file tile it and end at line ends
     src = _io.open_source(tmp_path / "cut.txt")
     pieces, offsets = [], []
     for buf, start, stop, offset, last in _io.text_spans(src, chunk_bytes=chunk_bytes):

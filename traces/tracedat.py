@@ -43,7 +43,6 @@ Saved tgids are not part of the trace.dat format (only of the text
 from __future__ import annotations
 
 import ast
-import mmap
 import re
 import zlib
 from dataclasses import dataclass, field
@@ -601,22 +600,23 @@ def _apply_options(p: _Parsed, result: ReadResult):
     return tsc, ts_offset, stat_lost
 
 
-def _open(src: Source):
-    """The whole file as a zero-copy uint8-compatible buffer (decompressed if stored compressed)."""
-    if src.compression:
-        stream, _ = src.open()
-        try:
-            with stream:
-                return stream.read()
-        except Exception as e:  # corrupt zstd/gzip data
-            raise TraceError(f"corrupt {src.compression} data: {e}", src.path) from None
-    if src.size < len(MAGIC) + 8:
+def _open(src: Source) -> bytes:
+    """The whole file (decompressed if stored compressed), read into memory. It is not
+    memory-mapped: a mapped file that another process truncates ends the process with
+    SIGBUS, while a read of a file that shrank is an error naming it (traces._io)."""
+    if not src.compression and src.seekable and src.size < len(MAGIC) + 8:
         raise TraceError(f"not a trace.dat: only {src.size} bytes", src.path, offset=0)
+    stream, _ = src.open()
     try:
-        with open(src.path, "rb") as f:
-            return mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
-    except (OSError, ValueError) as e:
-        raise TraceError(f"cannot map the file: {e}", src.path) from None
+        with stream:
+            return stream.read()
+    except TraceError:
+        raise
+    except MemoryError:
+        raise TraceError(f"not enough memory to read the file ({src.size:,} bytes)", src.path) from None
+    except Exception as e:  # corrupt zstd/gzip data, a device's read error
+        raise TraceError(f"cannot read {'the ' + src.compression + ' data' if src.compression else 'the file'}: "
+                         f"{e}", src.path) from None
 
 
 def _parse(data, path: str, warn, progress) -> _Parsed:
