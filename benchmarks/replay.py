@@ -33,7 +33,7 @@ t0 = time.perf_counter()
 import polars as pl
 import traces
 from replay.model import workload as W
-from replay import replay
+from replay.sim import simulate as replay
 from replay.model.topology import from_spec
 t_import = time.perf_counter() - t0
 wl_dir, spec, policy, reps = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])

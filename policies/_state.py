@@ -138,7 +138,11 @@ E_WAKE_WIDE = 21
 E_CACHE_NICE = 22      # cache_nice_tries at LLC level
 E_IDLE_LAT = 23        # wakeup onto an idle CPU: time until it switches (idle exit, IPI)
 E_PREEMPT_LAT = 24     # wakeup preemption: time until the preempting switch happens
-E_N = 25
+E_LAT_Q = 25           # latencies drawn from per-CPU tables of this many quantiles (0: the two above)
+E_LAT_IDLE = 26        # offset in EP of the idle-wakeup table [CPU][E_LAT_Q], -1 none
+E_LAT_PREEMPT = 27     # offset in EP of the preemption table [CPU][E_LAT_Q], -1 none
+E_WA_SYNC = 28         # honour the workload's sync wakeups in wake_affine
+E_N = 29               # the tables follow the scalars
 
 
 

@@ -36,7 +36,8 @@ from policies import _state as S
 from replay.sim.engine import _class_and_policy, _imb_numa_nr
 from replay.sim.params import ENGINE_PARAMS
 from replay.model.topology import Topology, from_spec
-from replay.model.workload import (END_BLOCK, END_EXIT, START_AFTER, START_AT, START_BY, Workload)
+from replay.model.workload import (ACT_SYNC_WAKE, END_BLOCK, END_EXIT, START_AFTER, START_AT, START_BY,
+                                   Workload)
 from traces import schema
 
 _calc_delta = getattr(calc_delta, "py_func", calc_delta)
@@ -179,6 +180,7 @@ class ReferenceEngine:
         self.wa_bias = bool(ev["WA_BIAS"])
         self.sis_util = bool(ev["SIS_UTIL"])
         self.wake_wide = bool(ev["WAKE_WIDE"])
+        self.wa_sync = bool(ev["WA_SYNC"])
         self.rt_push = bool(ev["RT_PUSH"])
         self.server_runtime = int(ev["fair_server_runtime_ns"])
         self.server_period = int(ev["fair_server_period_ns"])
@@ -276,6 +278,10 @@ class ReferenceEngine:
         """Tasks on c's lists that are runnable or running (delayed ones excluded)."""
         cp = self.cpus[c]
         return [t for t in cp.rt + cp.fair if not self.tasks[t].delayed]
+
+    def nr_running(self, c: int) -> int:
+        """§7: runnable tasks on c (running included, delayed ones not)."""
+        return len(self.runnable_on(c))
 
     def is_idle(self, c: int) -> bool:
         """§7: c runs nothing and its lists hold no runnable task."""
@@ -716,7 +722,7 @@ class ReferenceEngine:
     # §4 a burst becomes runnable
     # -----------------------------------------------------------------------------
 
-    def make_runnable(self, t: Task, b: int, waker: int):
+    def make_runnable(self, t: Task, b: int, waker: int, sync: bool = False):
         if t.state in (RUNNING, RUNNABLE, EXITED):
             return
         if t.state == BLOCKED:
@@ -765,7 +771,7 @@ class ReferenceEngine:
             if new:
                 cpu = self.select_fair_fork(t, this)
             else:
-                cpu = self.select_fair_wakeup(t, t.last_cpu, waker_cpu, waker)
+                cpu = self.select_fair_wakeup(t, t.last_cpu, waker_cpu, waker, sync)
         else:
             if not new:
                 this = waker_cpu
@@ -802,7 +808,7 @@ class ReferenceEngine:
             w.wakee = x.idx
             w.flips += 1
         if x.wait_burst == b:
-            self.make_runnable(x, b, waker=w.idx)
+            self.make_runnable(x, b, waker=w.idx, sync=self.wa_sync and self.a_kind[ai] == ACT_SYNC_WAKE)
         elif x.burst < b:
             x.pending.add(b)  # READING: a mark per burst (several may be pending at once)
 
@@ -888,7 +894,7 @@ class ReferenceEngine:
     # §7 placement
     # -----------------------------------------------------------------------------
 
-    def select_fair_wakeup(self, p: Task, prev: int, this: int, waker: int) -> int:
+    def select_fair_wakeup(self, p: Task, prev: int, this: int, waker: int, sync: bool = False) -> int:
         if prev < 0:
             prev = this if this >= 0 else self.first_allowed(p)
         if this < 0:
@@ -901,21 +907,30 @@ class ReferenceEngine:
             sz = self.llc_size[self.cpus[prev].llc]
             wide = s >= sz and m >= s * sz
         if not wide and this != prev and self.allowed(p, this):
-            target = self.wake_affine(p, this, prev)
+            target = self.wake_affine(p, this, prev, sync)
         c = self.select_idle_sibling(p, prev, target)
         if not self.allowed(p, c):
             c = prev if self.allowed(p, prev) else self.first_allowed(p)
         return c
 
-    def wake_affine(self, p: Task, this: int, prev: int) -> int:
+    def wake_affine(self, p: Task, this: int, prev: int, sync: bool = False) -> int:
         if self.wa_idle:
             if self.is_idle(this) and self.cpus[this].llc == self.cpus[prev].llc:
                 return prev if self.is_idle(prev) else this
+            if sync and self.nr_running(this) == 1:
+                return this
             if self.is_idle(prev):
                 return prev
         if self.wa_weight:
             wp = p.weight
-            this_eff = (self.fair_load(this) + wp) * 100 * self.cpus[prev].capacity
+            this_load = self.fair_load(this)
+            if sync:
+                cur = self.running_task(this)
+                cur_load = self.tasks[cur].weight if cur >= 0 and self.tasks[cur].cls == FAIR else 0
+                if cur_load > this_load:
+                    return this
+                this_load -= cur_load
+            this_eff = (this_load + wp) * 100 * self.cpus[prev].capacity
             bias = 100 + (self.imb_pct - 100) // 2 if self.wa_bias else 100
             prev_eff = (self.fair_load(prev) - wp) * bias * self.cpus[this].capacity
             if this_eff < prev_eff:
@@ -1381,7 +1396,7 @@ def make_workload(tasks: list[dict], actions=(), start_ns: int = 0, end_ns: int 
     burst, else block), ``sleep`` (default 1)) and optional ``tid``, ``comm``, ``pinned``,
     ``parent``, ``nice``.
     ``actions``: (actor task, progress_ns, target task, target burst position, kind) tuples,
-    kind 0 wake / 1 fork."""
+    kind 0 wake / 1 fork / 2 sync wake."""
     from replay.model.workload import END_OPEN
 
     rows_t = {k: [] for k in ("tid", "tgid", "comm", "first_burst", "n_bursts", "first_action", "n_actions",

@@ -125,7 +125,7 @@ def workloads(draw, max_tasks: int = 5, max_bursts: int = 4, rt: bool = True, fa
             progress = draw(st.one_of(st.integers(0, top), st.sampled_from(
                 sorted({0, top} | {sum(x["demand"] for x in tasks[actor]["bursts"][:k + 1] if x["demand"] >= 0)
                                    for k in range(len(tasks[actor]["bursts"]))}))))
-            kind = 1 if j == 0 else 0
+            kind = 1 if j == 0 else draw(st.sampled_from([0, 2]))  # fork; wakeup, or a sync one
             if j == 0:
                 t["parent"] = actor
             actions.append((actor, progress, i, j, kind))

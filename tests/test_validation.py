@@ -73,7 +73,7 @@ def test_verdict_is_the_worst_judged_figure_with_its_reasons():
 @pytest.fixture(scope="module")
 def validated():
     p = replay.prepare(str(TRACE))
-    return p, replay.validate(p)
+    return p, replay.validate(p, seeds=1)  # one replay: its errors against its own metric object
 
 
 def test_every_figure_against_the_two_metric_objects(validated):
@@ -103,8 +103,22 @@ def _cli(*args):
     return subprocess.run([sys.executable, "-m", "replay", *args], capture_output=True, text=True)
 
 
-def test_cli_gate_exits_1_when_a_limit_is_exceeded(validated):
-    _, v = validated
+def test_errors_are_the_median_over_the_seeds():
+    """Three seeds draw different wakeup latencies: each error is the median of the three
+    single-seed errors, and seed_range spans them."""
+    p = replay.prepare(str(TRACE))
+    one = [replay.validate(p, seed=s, seeds=1) for s in (5, 6, 7)]
+    v = replay.validate(p, seed=5, seeds=3)
+    assert v["seeds"] == 3
+    for k in ("wait_p50_rel_err", "wait_p99_rel_err", "jain_abs_err", "migrations_rel_err", "wait_wakeup_ks"):
+        xs = sorted(o[k] for o in one)
+        assert v[k] == pytest.approx(xs[1]), k
+    for k in ("wait_p99_rel_err", "jain_abs_err"):
+        assert v["seed_range"][k] == [pytest.approx(min(o[k] for o in one)), pytest.approx(max(o[k] for o in one))]
+
+
+def test_cli_gate_exits_1_when_a_limit_is_exceeded():
+    v = replay.validate(str(TRACE))
     err = abs(v["wait_p99_rel_err"])
     assert err > 0.01
     ok = _cli("validate", str(TRACE), "--max-error", f"wait_p99_rel_err={err + 0.01}", "--json")

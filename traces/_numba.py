@@ -172,3 +172,42 @@ def jit(*args, **kwargs):
         return plain_arguments(numba.jit(**opts)(args[0]))
     decorate = numba.jit(*args, **opts)
     return lambda fn: plain_arguments(decorate(fn))
+
+
+#: what a command says on stderr before its first compile (``announce_compiles``)
+COMPILE_NOTICE = ("schedreplay: compiling its numba kernels, once for this version (cached in {cache}); the first "
+                  "run takes up to a minute or two...")
+
+
+class _CompileNotice(numba.core.event.Listener):
+    """Calls ``say`` once, when numba starts compiling a kernel it found in no cache."""
+
+    def __init__(self, say):
+        self.say = say
+        self.said = False
+
+    def on_start(self, event):
+        if not self.said:
+            self.said = True
+            self.say(COMPILE_NOTICE.format(cache=CACHE_DIR))
+
+    def on_end(self, event):
+        pass
+
+
+_notice: _CompileNotice | None = None
+
+
+def announce_compiles(say) -> None:
+    """Have ``say(message)`` called once per process, just before numba compiles the first
+    kernel that no cache holds (a fresh install, a new version, an edited kernel): the
+    command line prints it on stderr, so a first run that compiles for a minute says so
+    instead of staying silent. Loading compiled kernels from the cache says nothing.
+    Call it before the modules that define kernels are imported (explicitly typed kernels
+    compile at import)."""
+    global _notice
+    if _notice is not None:
+        _notice.say = say
+        return
+    _notice = _CompileNotice(say)
+    numba.core.event.register("numba:compile", _notice)

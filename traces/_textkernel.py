@@ -21,6 +21,8 @@ is full; the driver grows the table and calls again from where it stopped.
 
 from __future__ import annotations
 
+from collections import namedtuple
+
 import numpy as np
 
 from . import schema
@@ -56,6 +58,21 @@ ST_BACK = 15     # events whose timestamp is below the previous event's
 ST_BACK_LINE = 16  # line of the first of them (0: none)
 ST_LOST_LINE = 17  # line of the first LOST row since the last event (0: none)
 ST_SIZE = 24
+
+# parse_lines' arguments besides the text, grouped (typed namedtuples of arrays: numba passes
+# one as its arrays, and allocates nothing to do so).
+#: the intern table (hash -> string code) and the new strings' (offset, length)
+Strings = namedtuple("Strings", "ht_key ht_code new_pos new_len")
+#: lines recorded for Python: offset, line number, LINE_* class
+Specials = namedtuple("Specials", "pos line kind")
+#: the TASK-PID (TGID) column: current tid per CPU; entries (tid, comm code, tgid); the
+#: last entry recorded per tid slot
+TaskColumn = namedtuple("TaskColumn", "last_cur tid comm tgid seen")
+#: the event columns written, named and ordered as in schema.EVENTS
+Events = namedtuple("Events", "ts_ns cpu kind irq cur_tid tid comm prio prev_state next_tid next_comm next_prio "
+                    "target_cpu orig_cpu parent_tid parent_comm old_tid filename group_dead runtime_ns "
+                    "vruntime_ns lost_events")
+
 
 def _b(s: str) -> np.ndarray:
     return np.frombuffer(s.encode(), np.uint8).copy()
@@ -230,7 +247,7 @@ def _timestamp(buf, i, end):
 
 
 @jit(**NO_NRT)
-def _intern(buf, s, e, ht_key, ht_code, new_pos, new_len, st):
+def _intern(buf, s, e, strings, st):
     """Code of the string buf[s:e] (0 for empty); new strings are recorded for Python."""
     if e <= s:
         return 0
@@ -252,6 +269,7 @@ def _intern(buf, s, e, ht_key, ht_code, new_pos, new_len, st):
         h ^= h >> np.uint64(32)
     if h == 0:
         h = np.uint64(1)
+    ht_key, ht_code = strings.ht_key, strings.ht_code
     mask = np.uint64(len(ht_key) - 1)
     j = np.int64(h & mask)
     while True:
@@ -264,8 +282,8 @@ def _intern(buf, s, e, ht_key, ht_code, new_pos, new_len, st):
             ht_key[j] = h
             ht_code[j] = code
             n = st[ST_NNEW]
-            new_pos[n] = s
-            new_len[n] = e - s
+            strings.new_pos[n] = s
+            strings.new_len[n] = e - s
             st[ST_NNEW] = n + 1
             return code
         j = np.int64((np.uint64(j) + np.uint64(1)) & mask)
@@ -333,36 +351,35 @@ def _pretty_task(buf, s, e):
 
 
 @jit(**NO_NRT)
-def _special(st, special_pos, special_line, special_kind, ls, line, what):
+def _special(st, specials, ls, line, what):
     """Record the line at ls for Python to look at (a header, a marker, damage)."""
     n = st[ST_NSPECIAL]
-    special_pos[n] = ls
-    special_line[n] = line
-    special_kind[n] = what
+    specials.pos[n] = ls
+    specials.line[n] = line
+    specials.kind[n] = what
     st[ST_NSPECIAL] = n + 1
 
 
 @jit(**NO_NRT)
-def parse_lines(buf, pos, end, line0, plugin_default, last_cur,
-                ht_key, ht_code, new_pos, new_len, st, special_pos, special_line, special_kind,
-                task_tid, task_comm, task_tgid, task_seen,
-                ts, cpu, kind, irq, cur_tid, tid, comm, prio, prev_state,
-                next_tid, next_comm, next_prio, target_cpu, orig_cpu, parent_tid, parent_comm,
-                old_tid, filename, group_dead, runtime, vruntime, lost):
+def parse_lines(buf, pos, end, line0, plugin_default, strings, st, specials, tasks, out):
     """Parse lines of buf[pos:end] until done, the string table is half full, or an
     output is full. Returns the offset of the first unparsed line.
 
+    ``strings``: Strings(ht_key, ht_code, new_pos, new_len); ``st``: the ST_* counters;
+    ``specials``: Specials(pos, line, kind); ``tasks``: TaskColumn(last_cur, tid, comm,
+    tgid, seen); ``out``: Events(ts_ns, cpu, kind, ..., lost_events), the event columns.
+
     The TASK-PID column's comm and TGID only feed the tid -> comm / tgid tables,
-    so they are not event columns: task_* receive (tid, comm code or -1, tgid)
-    where the CPU's current task changed or a TGID is printed, unless that is
-    what was last recorded for the tid (task_seen)."""
+    so they are not event columns: tasks.tid/comm/tgid receive (tid, comm code or -1,
+    tgid) where the CPU's current task changed or a TGID is printed, unless that is
+    what was last recorded for the tid (tasks.seen)."""
     p = buf.ctypes.data
-    cap = len(ts)
-    half = len(ht_key) // 2
+    cap = len(out.ts_ns)
+    half = len(strings.ht_key) // 2
     lineno = line0
     while pos < end:
-        if st[ST_NEV] >= cap or st[ST_NSTR] >= half or st[ST_NSPECIAL] >= len(special_pos) \
-                or st[ST_NTASK] >= len(task_tid):
+        if st[ST_NEV] >= cap or st[ST_NSTR] >= half or st[ST_NSPECIAL] >= len(specials.pos) \
+                or st[ST_NTASK] >= len(tasks.tid):
             st[ST_LINE] = lineno
             return pos
         le = _eol(buf, pos, end)
@@ -381,7 +398,7 @@ def parse_lines(buf, pos, end, line0, plugin_default, last_cur,
             st[ST_BLANK] += 1
             continue
         if buf[np.uint64(i)] == 35 or _at(p, i, le, K_CPUS_EQ) or _at(p, i, le, K_VERSION):  # '#'
-            _special(st, special_pos, special_line, special_kind, ls, cur_line, LINE_HEADER)
+            _special(st, specials, ls, cur_line, LINE_HEADER)
             continue
         # The CPU column: " [digits]" followed by a space or end of line.
         cb = -1
@@ -411,34 +428,34 @@ def parse_lines(buf, pos, end, line0, plugin_default, last_cur,
                     q += len(K_LOST)
                 nl, q2 = _int(buf, q, le)
                 r = st[ST_NEV]
-                ts[r] = -1  # the driver sets it to the next event's timestamp
+                out.ts_ns[r] = -1  # the driver sets it to the next event's timestamp
                 if st[ST_LOST_LINE] == 0:
                     st[ST_LOST_LINE] = cur_line
-                cpu[r] = c_cpu
-                kind[r] = schema.LOST
-                irq[r] = schema.IRQ_UNKNOWN
-                cur_tid[r] = -1
-                tid[r] = -1
-                comm[r] = 0
-                prio[r] = schema.NO_PRIO
-                prev_state[r] = -1
-                next_tid[r] = -1
-                next_comm[r] = 0
-                next_prio[r] = schema.NO_PRIO
-                target_cpu[r] = -1
-                orig_cpu[r] = -1
-                parent_tid[r] = -1
-                parent_comm[r] = 0
-                old_tid[r] = -1
-                filename[r] = 0
-                group_dead[r] = -1
-                runtime[r] = -1
-                vruntime[r] = -1
-                lost[r] = nl if q2 > q else -1
+                out.cpu[r] = c_cpu
+                out.kind[r] = schema.LOST
+                out.irq[r] = schema.IRQ_UNKNOWN
+                out.cur_tid[r] = -1
+                out.tid[r] = -1
+                out.comm[r] = 0
+                out.prio[r] = schema.NO_PRIO
+                out.prev_state[r] = -1
+                out.next_tid[r] = -1
+                out.next_comm[r] = 0
+                out.next_prio[r] = schema.NO_PRIO
+                out.target_cpu[r] = -1
+                out.orig_cpu[r] = -1
+                out.parent_tid[r] = -1
+                out.parent_comm[r] = 0
+                out.old_tid[r] = -1
+                out.filename[r] = 0
+                out.group_dead[r] = -1
+                out.runtime_ns[r] = -1
+                out.vruntime_ns[r] = -1
+                out.lost_events[r] = nl if q2 > q else -1
                 st[ST_NEV] = r + 1
                 continue
         if cb < 0:
-            _special(st, special_pos, special_line, special_kind, ls, cur_line, LINE_OTHER)
+            _special(st, specials, ls, cur_line, LINE_OTHER)
             continue
         c_cpu, k = _int(buf, cb + 1, le)
         k += 1  # past ']'
@@ -464,7 +481,7 @@ def parse_lines(buf, pos, end, line0, plugin_default, last_cur,
             scale *= 10
             d -= 1
         if d <= i or buf[np.uint64(d)] != 45 or d == te - 1:  # '-'
-            _special(st, special_pos, special_line, special_kind, ls, cur_line, LINE_OTHER)
+            _special(st, specials, ls, cur_line, LINE_OTHER)
             continue
         if te - d > 19:  # more digits than an int64 holds: as _int reads them
             c_pid, _ = _int(buf, d + 1, te)
@@ -494,7 +511,7 @@ def parse_lines(buf, pos, end, line0, plugin_default, last_cur,
                         c_irq = schema.IRQ_NONE
                 c_ts, q = _timestamp(buf, _skip_sp(buf, k, le), le)
             if q < 0:
-                _special(st, special_pos, special_line, special_kind, ls, cur_line, LINE_OTHER)
+                _special(st, specials, ls, cur_line, LINE_OTHER)
                 continue
         k = q
         # event name up to ':'
@@ -571,7 +588,7 @@ def parse_lines(buf, pos, end, line0, plugin_default, last_cur,
                 b = _find(buf, a, fe, K_PREV_PID)
                 good = b >= 0
                 if good:
-                    e_comm = _intern(buf, a, b, ht_key, ht_code, new_pos, new_len, st)
+                    e_comm = _intern(buf, a, b, strings, st)
                     v, q = _int(buf, b + len(K_PREV_PID), fe)
                     e_tid = v
                     b = _key(buf, p, q, fe, K_PREV_PRIO)
@@ -595,7 +612,7 @@ def parse_lines(buf, pos, end, line0, plugin_default, last_cur,
                     b = _find(buf, a, fe, K_NEXT_PID)
                     good = b >= 0
                 if good:
-                    e_ncomm = _intern(buf, a, b, ht_key, ht_code, new_pos, new_len, st)
+                    e_ncomm = _intern(buf, a, b, strings, st)
                     v, q = _int(buf, b + len(K_NEXT_PID), fe)
                     e_ntid = v
                     b = _key(buf, p, q, fe, K_NEXT_PRIO)
@@ -616,7 +633,7 @@ def parse_lines(buf, pos, end, line0, plugin_default, last_cur,
                     ok2, cs, ce, v1, v2, _a = _pretty_task(buf, fs, ss)
                     good = ok2
                     if good:
-                        e_comm = _intern(buf, cs, ce, ht_key, ht_code, new_pos, new_len, st)
+                        e_comm = _intern(buf, cs, ce, strings, st)
                         e_tid = v1
                         e_prio = v2
                         e_state = _state(buf, ss + 1, se, plugin_default, st)
@@ -625,7 +642,7 @@ def parse_lines(buf, pos, end, line0, plugin_default, last_cur,
                         ok2, cs, ce, v1, v2, _a = _pretty_task(buf, b + len(K_ARROW), fe)
                         good = ok2
                         if good:
-                            e_ncomm = _intern(buf, cs, ce, ht_key, ht_code, new_pos, new_len, st)
+                            e_ncomm = _intern(buf, cs, ce, strings, st)
                             e_ntid = v1
                             e_nprio = v2
         elif ev == schema.WAKING or ev == schema.WAKEUP or ev == schema.WAKEUP_NEW \
@@ -635,7 +652,7 @@ def parse_lines(buf, pos, end, line0, plugin_default, last_cur,
                 b = _find(buf, a, fe, K_PID)
                 good = b >= 0
                 if good:
-                    e_comm = _intern(buf, a, b, ht_key, ht_code, new_pos, new_len, st)
+                    e_comm = _intern(buf, a, b, strings, st)
                     v, q = _int(buf, b + len(K_PID), fe)
                     e_tid = v
                     good = q > b + len(K_PID)
@@ -694,7 +711,7 @@ def parse_lines(buf, pos, end, line0, plugin_default, last_cur,
                     ok2, cs, ce, v1, v2, _a = _pretty_task(buf, fs, rb + 1)
                     good = ok2
                     if good:
-                        e_comm = _intern(buf, cs, ce, ht_key, ht_code, new_pos, new_len, st)
+                        e_comm = _intern(buf, cs, ce, strings, st)
                         e_tid = v1
                         e_prio = v2
             else:
@@ -711,7 +728,7 @@ def parse_lines(buf, pos, end, line0, plugin_default, last_cur,
                 kl = len(K_PARENT_PID)
             good = a >= 0 and b >= 0
             if good:
-                e_pcomm = _intern(buf, a, b, ht_key, ht_code, new_pos, new_len, st)
+                e_pcomm = _intern(buf, a, b, strings, st)
                 v, q = _int(buf, b + kl, fe)
                 e_ptid = v
                 b = _key(buf, p, q, fe, K_CHILD_COMM)
@@ -721,7 +738,7 @@ def parse_lines(buf, pos, end, line0, plugin_default, last_cur,
                 b = _find(buf, a, fe, K_CHILD_PID)
                 good = b >= 0
             if good:
-                e_comm = _intern(buf, a, b, ht_key, ht_code, new_pos, new_len, st)
+                e_comm = _intern(buf, a, b, strings, st)
                 v, q = _int(buf, b + len(K_CHILD_PID), fe)
                 e_tid = v
                 good = q > b + len(K_CHILD_PID)
@@ -732,7 +749,7 @@ def parse_lines(buf, pos, end, line0, plugin_default, last_cur,
                 b = _find(buf, a, fe, K_PID)
                 good = b >= 0
             if good:
-                e_file = _intern(buf, a, b, ht_key, ht_code, new_pos, new_len, st)
+                e_file = _intern(buf, a, b, strings, st)
                 v, q = _int(buf, b + len(K_PID), fe)
                 e_tid = v
                 b = _key(buf, p, q, fe, K_OLD_PID)
@@ -740,7 +757,7 @@ def parse_lines(buf, pos, end, line0, plugin_default, last_cur,
                     v, q = _int(buf, b + len(K_OLD_PID), fe)
                     e_old = v
         if not good:
-            _special(st, special_pos, special_line, special_kind, ls, cur_line, LINE_BAD_FIELDS)
+            _special(st, specials, ls, cur_line, LINE_BAD_FIELDS)
             continue
         if st[ST_HAVE_TS] != 0 and c_ts < st[ST_LAST_TS]:
             st[ST_BACK] += 1
@@ -749,51 +766,53 @@ def parse_lines(buf, pos, end, line0, plugin_default, last_cur,
         st[ST_HAVE_TS] = 1
         st[ST_LAST_TS] = c_ts
         st[ST_LOST_LINE] = 0
-        ts[r] = c_ts
-        cpu[r] = c_cpu
-        kind[r] = ev
-        irq[r] = c_irq
-        cur_tid[r] = c_pid
+        out.ts_ns[r] = c_ts
+        out.cpu[r] = c_cpu
+        out.kind[r] = ev
+        out.irq[r] = c_irq
+        out.cur_tid[r] = c_pid
         # The TASK column's comm only feeds the tid -> comm fallback table, so
         # it is interned only when the CPU's current task changes.
         c_comm = -1
+        last_cur = tasks.last_cur
         if c_cpu < len(last_cur) and last_cur[c_cpu] == c_pid:
             tg = -1
         elif not (_at(p, i, d, K_UNKNOWN_COMM) and d - i == len(K_UNKNOWN_COMM)):
-            c_comm = _intern(buf, i, d, ht_key, ht_code, new_pos, new_len, st)
+            c_comm = _intern(buf, i, d, strings, st)
             if c_cpu < len(last_cur):
                 last_cur[c_cpu] = c_pid
         if c_comm > 0 or tg != -1:
-            # task_seen remembers, per tid slot, the last entry recorded: one
+            # tasks.seen remembers, per tid slot, the last entry recorded: one
             # the same as the tid's last is left out (the driver keeps the last
             # value per tid; tasks switching back and forth repeat theirs).
-            slot = c_pid & (len(task_seen) - 1)
-            if task_seen[slot, 0] != c_pid or task_seen[slot, 1] != c_comm or task_seen[slot, 2] != tg:
+            seen = tasks.seen
+            slot = c_pid & (len(seen) - 1)
+            if seen[slot, 0] != c_pid or seen[slot, 1] != c_comm or seen[slot, 2] != tg:
                 n = st[ST_NTASK]
-                task_tid[n] = c_pid
-                task_comm[n] = c_comm
-                task_tgid[n] = tg
+                tasks.tid[n] = c_pid
+                tasks.comm[n] = c_comm
+                tasks.tgid[n] = tg
                 st[ST_NTASK] = n + 1
-                task_seen[slot, 0] = c_pid
-                task_seen[slot, 1] = c_comm
-                task_seen[slot, 2] = tg
-        tid[r] = e_tid
-        comm[r] = e_comm
-        prio[r] = e_prio
-        prev_state[r] = e_state
-        next_tid[r] = e_ntid
-        next_comm[r] = e_ncomm
-        next_prio[r] = e_nprio
-        target_cpu[r] = e_target
-        orig_cpu[r] = e_orig
-        parent_tid[r] = e_ptid
-        parent_comm[r] = e_pcomm
-        old_tid[r] = e_old
-        filename[r] = e_file
-        group_dead[r] = e_gd
-        runtime[r] = e_rt
-        vruntime[r] = e_vrt
-        lost[r] = 0
+                seen[slot, 0] = c_pid
+                seen[slot, 1] = c_comm
+                seen[slot, 2] = tg
+        out.tid[r] = e_tid
+        out.comm[r] = e_comm
+        out.prio[r] = e_prio
+        out.prev_state[r] = e_state
+        out.next_tid[r] = e_ntid
+        out.next_comm[r] = e_ncomm
+        out.next_prio[r] = e_nprio
+        out.target_cpu[r] = e_target
+        out.orig_cpu[r] = e_orig
+        out.parent_tid[r] = e_ptid
+        out.parent_comm[r] = e_pcomm
+        out.old_tid[r] = e_old
+        out.filename[r] = e_file
+        out.group_dead[r] = e_gd
+        out.runtime_ns[r] = e_rt
+        out.vruntime_ns[r] = e_vrt
+        out.lost_events[r] = 0
         st[ST_NEV] = r + 1
     st[ST_LINE] = lineno
     return pos

@@ -28,10 +28,7 @@ _MAX_EXAMPLES = 3
 # event costs a page fault's share on a large trace. What else it learns (the
 # TASK-PID column's comm and TGID, timestamp order) goes to small side tables
 # and counters.
-_KERNEL_ORDER = ("ts_ns", "cpu", "kind", "irq", "cur_tid", "tid", "comm",
-                 "prio", "prev_state", "next_tid", "next_comm", "next_prio", "target_cpu",
-                 "orig_cpu", "parent_tid", "parent_comm", "old_tid", "filename", "group_dead",
-                 "runtime_ns", "vruntime_ns", "lost_events")
+_KERNEL_ORDER = K.Events._fields
 
 
 def _last_per_key(keys: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -136,11 +133,12 @@ class TextParser:
                 self.new_pos = np.empty(half, np.int64)
                 self.new_len = np.empty(half, np.int64)
             self.st[K.ST_NNEW] = self.st[K.ST_NSPECIAL] = self.st[K.ST_NTASK] = 0
-            new = K.parse_lines(buf, pos, end, self.line, self.plugin_letters, self.last_cur,
-                                self.ht_key, self.ht_code, self.new_pos, self.new_len, self.st,
-                                self.special_pos, self.special_line, self.special_kind,
-                                self.task_tid, self.task_comm, self.task_tgid, self.task_seen,
-                                *[self.out[name] for name in _KERNEL_ORDER])
+            new = K.parse_lines(buf, pos, end, self.line, self.plugin_letters,
+                                K.Strings(self.ht_key, self.ht_code, self.new_pos, self.new_len), self.st,
+                                K.Specials(self.special_pos, self.special_line, self.special_kind),
+                                K.TaskColumn(self.last_cur, self.task_tid, self.task_comm, self.task_tgid,
+                                             self.task_seen),
+                                K.Events(**self.out))
             nt = int(self.st[K.ST_NTASK])
             if nt:
                 self.tasks.append((self.task_tid[:nt].copy(), self.task_comm[:nt].copy(),

@@ -8,10 +8,10 @@
 Definitions are in :mod:`replay.metrics.measures` (and the README's "Metrics").
 """
 
-from .measures import (CAUSES, DEFAULT_WINDOW_NS, WAIT_STATS, Measurement, by_class, by_cpu, by_process, fairness,
-                       jain, measure, measure_all, running, share_errors, summarize, task_table, utilization_grid,
-                       wait_stat_exprs, waits)
+from .measures import (CAUSES, DEFAULT_WINDOW_NS, WAIT_STATS, WORST_WAITS, Measurement, by_class, by_cpu, by_process,
+                       comm_names, fairness, focus_figures, jain, measure, measure_all, running, share_errors,
+                       summarize, task_table, utilization_grid, wait_sites, wait_stat_exprs, waits)
 
-__all__ = ["CAUSES", "DEFAULT_WINDOW_NS", "WAIT_STATS", "Measurement", "by_class", "by_cpu", "by_process",
-           "fairness", "jain", "measure", "measure_all", "running", "share_errors", "summarize", "task_table",
-           "utilization_grid", "wait_stat_exprs", "waits"]
+__all__ = ["CAUSES", "DEFAULT_WINDOW_NS", "WAIT_STATS", "WORST_WAITS", "Measurement", "by_class", "by_cpu",
+           "by_process", "comm_names", "fairness", "focus_figures", "jain", "measure", "measure_all", "running",
+           "share_errors", "summarize", "task_table", "utilization_grid", "wait_sites", "wait_stat_exprs", "waits"]

@@ -57,6 +57,13 @@ _VALIDATED = {"wait_ns.p50": "wait_p50_rel_err", "wait_ns.p90": "wait_p90_rel_er
 for _cause in ("wakeup", "preempt", "new"):
     for _stat in ("p50", "p90", "p99", "count"):
         _VALIDATED[f"wait_ns_by_cause.{_cause}.{_stat}"] = f"wait_{_cause}_{_stat}_rel_err"
+#: the focused tasks' figures (``--focus``: metrics "focus") and their own errors in the
+#: validation replay (replay.validate with ``focus``)
+FOCUS_ERRORS = {"focus.wait_ns.p50": "focus_wait_p50_rel_err", "focus.wait_ns.p90": "focus_wait_p90_rel_err",
+                "focus.wait_ns.p99": "focus_wait_p99_rel_err", "focus.wait_ns.count": "focus_wait_count_rel_err",
+                "focus.wait_ns.max": "focus_max_wait_rel_err", "focus.cpu_time_ns": "focus_cpu_time_rel_err",
+                "focus.cpu_share": "focus_cpu_share_rel_err"}
+_VALIDATED.update(FOCUS_ERRORS)
 
 _FIXED = {
     "duration_ns": ("duration", NS, None), "n_cpus": ("CPUs", COUNT, None), "n_tasks": ("tasks", COUNT, None),
@@ -72,6 +79,10 @@ _FIXED = {
     "numa.home_fraction": ("NUMA home", FRACTION, "higher"),
     "numa.cross_node_migrations": ("x-node migr.", COUNT, "lower"),
     "numa.cross_node_migrations_per_s": ("x-node migr./s", RATE, "lower"),
+    "focus.tasks": ("tasks", COUNT, None), "focus.cpu_time_ns": ("CPU time", NS, None),
+    "focus.cpu_share": ("CPU share", FRACTION, None), "focus.runnable_ns": ("waiting", NS, "lower"),
+    "focus.switches": ("switches", COUNT, None), "focus.involuntary": ("involuntary", COUNT, "lower"),
+    "focus.migrations": ("migrations", COUNT, "lower"),
     "events_simulated": ("events", COUNT, None), "wall_s": ("wall", SECONDS, "lower"),
     "run_s": ("run", SECONDS, "lower"),
 }
@@ -85,9 +96,9 @@ def metric(key: str) -> Metric:
         label, unit, better = _FIXED[key]
         return Metric(key, label, unit, better, err)
     head, _, stat = key.rpartition(".")
-    if (head == "wait_ns" or head.startswith("wait_ns_by_cause.")) and stat in _WAIT_STATS:
+    if _is_wait_stat(head, stat):
         label, unit, better = _WAIT_STATS[stat]
-        if head != "wait_ns":
+        if not head.endswith("wait_ns"):
             label = f"{head.rsplit('.', 1)[1]} {label}"
         return Metric(key, label, unit, better, err)
     if key.startswith("fairness.jain_by_nice."):
@@ -97,9 +108,14 @@ def metric(key: str) -> Metric:
 
 def is_known(key: str) -> bool:
     """Whether ``key`` names a metric of the catalog (exactly, or a wait statistic by cause,
-    or Jain's index of a nice level)."""
+    or Jain's index of a nice level, or one of the focused tasks' figures)."""
     if key in _FIXED:
         return True
     head, _, stat = key.rpartition(".")
-    return ((head == "wait_ns" or head.startswith("wait_ns_by_cause.")) and stat in _WAIT_STATS) or \
-        key.startswith("fairness.jain_by_nice.")
+    return _is_wait_stat(head, stat) or key.startswith("fairness.jain_by_nice.")
+
+
+def _is_wait_stat(head: str, stat: str) -> bool:
+    """``wait_ns.p99``, ``wait_ns_by_cause.preempt.p99``, and the same under ``focus.``."""
+    head = head.removeprefix("focus.")
+    return (head == "wait_ns" or head.startswith("wait_ns_by_cause.")) and stat in _WAIT_STATS

@@ -71,12 +71,13 @@ def wait_stat_exprs(col: str = "wait_ns", prefix: str = "wait_ns_") -> list[pl.E
 
 
 def summarize(values: np.ndarray) -> dict:
-    """count, mean, p50, p90, p99, p999, max (nearest rank) of a 1-d array of ns. The
-    ranks are found by partial sorting (np.partition), not a full sort."""
+    """count, mean, p50, p90, p99, p999, max (nearest rank) of a 1-d array of ns (None
+    for every statistic but the count when there is no value). The ranks are found by
+    partial sorting (np.partition), not a full sort."""
     v = np.asarray(values, np.int64)
     n = len(v)
-    if n == 0:
-        return {k: 0 for k in WAIT_STATS}
+    if n == 0:  # no waits: no statistic (null in JSON, "—" in tables), not a wait of 0 ns
+        return {k: (0 if k == "count" else None) for k in WAIT_STATS}
     ranks = {k: max(int(np.ceil(q * n)), 1) - 1 for k, q in _Q.items()}
     v = np.partition(v, sorted(set(ranks.values()) | {n - 1}))
     out = {"count": int(n), "mean": int(v.sum()) / n}
@@ -84,6 +85,63 @@ def summarize(values: np.ndarray) -> dict:
         out[k] = int(v[r])
     out["max"] = int(v[n - 1])
     return out
+
+
+#: how many of the longest waits ``wait_sites`` lists
+WORST_WAITS = 5
+
+
+def wait_sites(w: pl.DataFrame, comm_of: dict[int, str], start_ns: int = 0, worst: int = WORST_WAITS) -> dict | None:
+    """Where the waits of ``w`` (rows of ``waits``) happened, like ``perf sched latency``'s
+    "max delay at": for each statistic of :func:`summarize` (p50, p90, p99, p999, max) one
+    wait of exactly that length, and the ``worst`` longest waits (longest first; ties: the
+    earliest first). Each is a dict: wait_ns, tid, comm, cpu (where it ended), cause,
+    start_ns (when it began, in the trace's clock), offset_ns (since the schedule's start),
+    end_ns (the switch-in). None when there is no wait."""
+    n = w.height
+    if n == 0:
+        return None
+    wait = w["wait_ns"].to_numpy()
+    start = w["wait_start_ns"].to_numpy()
+    tid, cpu, cause = w["tid"].to_numpy(), w["cpu"].to_numpy(), w["cause"].to_numpy()
+    cause_name = {v: k for k, v in CAUSES.items()}
+
+    def site(i) -> dict:
+        t = int(tid[i])
+        return {"wait_ns": int(wait[i]), "tid": t, "comm": comm_of.get(t, ""), "cpu": int(cpu[i]),
+                "cause": cause_name.get(int(cause[i]), "?"), "start_ns": int(start[i]),
+                "offset_ns": int(start[i]) - int(start_ns), "end_ns": int(start[i] + wait[i])}
+
+    up = np.lexsort((start, wait))            # by length, then time
+    down = np.lexsort((start, -wait))[:worst]  # longest first, earliest first among equals
+    out = {k: site(up[max(int(np.ceil(q * n)), 1) - 1]) for k, q in _Q.items()}
+    out["max"] = site(down[0])
+    out["worst"] = [site(i) for i in down]
+    return out
+
+
+def wait_sites_by_cause(w: pl.DataFrame, comm_of: dict[int, str], start_ns: int = 0) -> dict:
+    """:func:`wait_sites` of all waits ("all") and of each cause."""
+    out = {"all": wait_sites(w, comm_of, start_ns)}
+    for name, code in CAUSES.items():
+        out[name] = wait_sites(w.filter(pl.col("cause") == code), comm_of, start_ns)
+    return out
+
+
+def comm_names(tasks: pl.DataFrame) -> dict[int, str]:
+    """tid -> comm of a tasks table."""
+    if tasks.height == 0:
+        return {}
+    return dict(zip(tasks["tid"].cast(pl.Int64).to_list(), tasks["comm"].cast(pl.String).fill_null("").to_list()))
+
+
+def _longest(w: pl.DataFrame, key: str) -> pl.DataFrame:
+    """Per ``key`` value, where its longest wait happened: wait_max_at_ns (its start, in the
+    trace's clock), wait_max_tid, wait_max_cpu (earliest among equally long waits)."""
+    return (w.sort(["wait_ns", "wait_start_ns"], descending=[True, False])
+            .group_by(key, maintain_order=True).first()
+            .select(key, pl.col("wait_start_ns").alias("wait_max_at_ns"), pl.col("tid").alias("wait_max_tid"),
+                    pl.col("cpu").cast(pl.Int32).alias("wait_max_cpu")))
 
 
 # -- per-task aggregates ------------------------------------------------------------
@@ -106,7 +164,9 @@ def task_table(schedule: Schedule, topo: Topology, home: dict[int, int] | None =
     """Per task: tid, tgid, comm, sched_class, nice, cpu_time_ns, runnable_ns (valid waiting
     time), switches, involuntary, migrations, cross_node_migrations, home_node,
     home_fraction (0..1), waits, wait_total_ns (sum of its waits), wait_ns_mean/p50/p90/p99/
-    p999/max (ns). The one place per-task CPU time and wait statistics are computed."""
+    p999/max (ns), wait_max_at_ns (when its longest wait began, in the trace's clock) and
+    wait_max_cpu (where it ended). The one place per-task CPU time and wait statistics are
+    computed."""
     return _task_pass(schedule, topo, home, all_waits)[0]
 
 
@@ -170,8 +230,9 @@ def _task_pass(schedule: Schedule, topo: Topology, home: dict[int, int] | None,
         **{f"wait_ns_{k}": opt(w_pct[:, j], has_w, pl.Int64) for j, k in enumerate(_Q)},
         "wait_ns_max": opt(w_max, has_w, pl.Int64),
     }
-    return tasks.with_columns(**{k: (v if isinstance(v, pl.Series) else pl.Series(v)) for k, v in cols.items()}), \
-        totals
+    out = tasks.with_columns(**{k: (v if isinstance(v, pl.Series) else pl.Series(v)) for k, v in cols.items()})
+    at = _longest(w.select("tid", "cpu", "wait_start_ns", "wait_ns"), "tid").drop("wait_max_tid")
+    return out.join(at, on="tid", how="left"), totals
 
 
 # -- fairness -------------------------------------------------------------------------
@@ -268,7 +329,7 @@ def fairness(schedule: Schedule, tasks: pl.DataFrame, all_waits: pl.DataFrame,
         "share_error_max": float(se[1]) if se[2] else None,
         "share_windows": int(se[2]),
         "window_ns": int(window_ns),
-        "max_wait_ns": int(all_waits["wait_ns"].max()) if all_waits.height else 0,
+        "max_wait_ns": int(all_waits["wait_ns"].max()) if all_waits.height else None,
     }
 
 
@@ -287,11 +348,15 @@ class Measurement:
 
 @small_pages
 def measure_all(schedule: Schedule, topo: Topology, *, window_ns: int = DEFAULT_WINDOW_NS,
-                home: dict[int, int] | None = None, by: str | None = None) -> Measurement:
+                home: dict[int, int] | None = None, by: str | None = None, focus=None,
+                where: bool = True) -> Measurement:
     """All metrics of a schedule, with the per-task table and the waits they came from.
 
     ``by`` adds a list per task ("tasks"), process ("processes"), CPU ("cpus") or
-    class ("classes") to the metrics.
+    class ("classes") to the metrics. ``focus`` (``--focus`` selectors: strings or
+    replay.model.overrides.Selector) adds "focus", the selected tasks' own figures
+    (:func:`focus_figures`). ``where`` adds "wait_at": where the waits of each statistic
+    happened, overall and by cause (:func:`wait_sites`; sweeps leave it out).
     """
     _check_topology(schedule, topo)
     w = waits(schedule)
@@ -319,9 +384,15 @@ def measure_all(schedule: Schedule, topo: Topology, *, window_ns: int = DEFAULT_
                  "cross_node_migrations_per_s": float(mig[2]) / (dur / 1e9)},
         "warnings": list(schedule.warnings),
     }
+    names = comm_names(schedule.tasks) if (where or focus) else {}
+    if where:
+        out["wait_at"] = wait_sites_by_cause(w, names, schedule.start_ns)
+    if focus:
+        out["focus"] = focus_figures(tasks, w, focus, names, schedule.start_ns, where=where)
     if by == "task":
         cols = ["tid", "tgid", "comm", "cpu_time_ns", "waits", "wait_total_ns", "wait_ns_p50", "wait_ns_p99",
-                "wait_ns_max", "runnable_ns", "switches", "involuntary", "migrations", "home_node", "home_fraction"]
+                "wait_ns_max", "wait_max_at_ns", "wait_max_cpu", "runnable_ns", "switches", "involuntary",
+                "migrations", "home_node", "home_fraction"]
         out["tasks"] = tasks.filter((pl.col("cpu_time_ns") > 0) | (pl.col("waits") > 0)).select(cols).to_dicts()
     elif by == "process":
         out["processes"] = by_process(tasks, w).to_dicts()
@@ -335,13 +406,50 @@ def measure_all(schedule: Schedule, topo: Topology, *, window_ns: int = DEFAULT_
 
 
 def measure(schedule: Schedule, topo: Topology, *, window_ns: int = DEFAULT_WINDOW_NS,
-            home: dict[int, int] | None = None, by: str | None = None) -> dict:
+            home: dict[int, int] | None = None, by: str | None = None, focus=None, where: bool = True) -> dict:
     """All metrics of a schedule as a JSON-ready dict (the keys of ``metrics --json``).
 
-    ``by`` adds a list per task ("tasks"), process ("processes"), CPU ("cpus") or
-    class ("classes").
+    ``by``, ``focus`` and ``where`` as in :func:`measure_all`.
     """
-    return measure_all(schedule, topo, window_ns=window_ns, home=home, by=by).metrics
+    return measure_all(schedule, topo, window_ns=window_ns, home=home, by=by, focus=focus, where=where).metrics
+
+
+def focus_figures(tasks: pl.DataFrame, w: pl.DataFrame, focus, comm_of: dict[int, str] | None = None,
+                  start_ns: int = 0, where: bool = True) -> dict:
+    """The figures of the tasks ``focus`` selects (``--focus``: a task any selector matches),
+    from a task table and its waits: selectors (the texts given), tasks (how many the
+    selectors match), tids, tgids (their processes: the tid of a task without a tgid), comms
+    (distinct, sorted), cpu_time_ns, cpu_share (their CPU
+    time over all tasks' CPU time, 0..1), runnable_ns, switches, involuntary, migrations,
+    wait_ns and wait_ns_by_cause (their waits, as :func:`summarize`) and wait_at (where
+    their waits happened, :func:`wait_sites`). A selector that matches no task is an error
+    naming it."""
+    from ..model.overrides import parse_focus, selected
+
+    sels = parse_focus(focus)
+    tids_all = tasks["tid"].to_numpy()
+    tgids = tasks["tgid"].to_numpy()
+    comms = tasks["comm"].cast(pl.String).fill_null("").to_list()
+    for s in sels:
+        if not s.mask(tids_all, tgids, comms).any():
+            raise TraceError(f"--focus {s.text!r}: matches no task of the trace ({tasks.height} tasks; "
+                             "`schedreplay metrics TRACE --by task` lists them)")
+    ft = tasks.filter(pl.Series(selected(sels, tids_all, tgids, comms)))
+    fw = w.filter(pl.col("tid").is_in(ft["tid"].implode()))
+    wv, cause = fw["wait_ns"].to_numpy(), fw["cause"].to_numpy()
+    cpu, total = int(ft["cpu_time_ns"].sum()), int(tasks["cpu_time_ns"].sum())
+    tg = ft.select(pl.when(pl.col("tgid") > 0).then(pl.col("tgid")).otherwise(pl.col("tid")))[:, 0]
+    out = {"selectors": [s.text for s in sels], "tasks": int(ft.height), "tids": ft["tid"].sort().to_list(),
+           "tgids": tg.unique().sort().to_list(),
+           "comms": sorted(set(ft["comm"].cast(pl.String).fill_null("").to_list())),
+           "cpu_time_ns": cpu, "cpu_share": cpu / total if total else None,
+           "runnable_ns": int(ft["runnable_ns"].sum()), "switches": int(ft["switches"].sum()),
+           "involuntary": int(ft["involuntary"].sum()), "migrations": int(ft["migrations"].sum()),
+           "wait_ns": summarize(wv),
+           "wait_ns_by_cause": {name: summarize(wv[cause == code]) for name, code in CAUSES.items()}}
+    if where:
+        out["wait_at"] = {"all": wait_sites(fw, comm_of if comm_of is not None else comm_names(tasks), start_ns)}
+    return out
 
 
 def utilization_grid(schedule: Schedule, buckets: int = 240) -> tuple[np.ndarray, np.ndarray]:
@@ -370,33 +478,38 @@ def utilization_grid(schedule: Schedule, buckets: int = 240) -> tuple[np.ndarray
 
 
 def by_process(tasks: pl.DataFrame, w: pl.DataFrame) -> pl.DataFrame:
-    """Per tgid: tgid, comm (of the leader or first thread), threads, cpu_time_ns, waits and wait stats (ns)."""
+    """Per tgid: tgid, comm (of the leader or first thread), threads, cpu_time_ns, waits and
+    wait stats (ns), and where the longest wait happened (wait_max_at_ns, wait_max_tid,
+    wait_max_cpu)."""
     t = tasks.with_columns(tgid=pl.when(pl.col("tgid") > 0).then(pl.col("tgid")).otherwise(pl.col("tid")))
     agg = t.group_by("tgid").agg(comm=pl.col("comm").sort_by(pl.col("tid") != pl.col("tgid")).first(),
                                  threads=pl.len(), cpu_time_ns=pl.col("cpu_time_ns").sum())
-    ws = w.join(t.select("tid", "tgid"), on="tid").group_by("tgid").agg(*wait_stat_exprs()) \
-        .rename({"wait_ns_count": "waits"})
-    return agg.join(ws, on="tgid", how="left").with_columns(pl.col("waits").fill_null(0)).sort("cpu_time_ns",
-                                                                                             descending=True)
+    wj = w.join(t.select("tid", "tgid"), on="tid")
+    ws = wj.group_by("tgid").agg(*wait_stat_exprs()).rename({"wait_ns_count": "waits"})
+    return (agg.join(ws, on="tgid", how="left").join(_longest(wj, "tgid"), on="tgid", how="left")
+            .with_columns(pl.col("waits").fill_null(0)).sort(["cpu_time_ns", "tgid"], descending=[True, False]))
 
 
 def by_cpu(schedule: Schedule, run: pl.DataFrame, w: pl.DataFrame) -> pl.DataFrame:
-    """Per CPU: cpu, cpu_time_ns, utilization (0..1), waits ended there and wait stats (ns)."""
+    """Per CPU: cpu, cpu_time_ns, utilization (0..1), waits ended there and wait stats (ns),
+    and where the longest of them happened (wait_max_at_ns, wait_max_tid, wait_max_cpu)."""
     dur = max(schedule.duration_ns, 1)
     c = run.group_by("cpu").agg(cpu_time_ns=_dur().sum())
     cpus = pl.DataFrame({"cpu": np.arange(schedule.n_cpus, dtype=np.int16)})
     ws = w.group_by("cpu").agg(*wait_stat_exprs()).rename({"wait_ns_count": "waits"})
-    return (cpus.join(c, on="cpu", how="left").join(ws, on="cpu", how="left")
+    at = _longest(w.with_columns(_cpu=pl.col("cpu")), "_cpu").rename({"_cpu": "cpu"})
+    return (cpus.join(c, on="cpu", how="left").join(ws, on="cpu", how="left").join(at, on="cpu", how="left")
             .with_columns(pl.col("cpu_time_ns").fill_null(0), pl.col("waits").fill_null(0))
             .with_columns(utilization=pl.col("cpu_time_ns") / dur).sort("cpu"))
 
 
 def by_class(tasks: pl.DataFrame, w: pl.DataFrame) -> pl.DataFrame:
-    """Per scheduling class: class, tasks, cpu_time_ns, waits and wait stats (ns)."""
+    """Per scheduling class: class, tasks, cpu_time_ns, waits and wait stats (ns), and where
+    the longest wait happened (wait_max_at_ns, wait_max_tid, wait_max_cpu)."""
     names = {k: v for k, v in schema.CLASS_NAMES.items()}
     t = tasks.with_columns(cls=pl.col("sched_class").replace_strict(names, return_dtype=pl.String))
     agg = t.group_by("cls").agg(tasks=pl.len(), cpu_time_ns=pl.col("cpu_time_ns").sum())
-    ws = w.join(t.select("tid", "cls"), on="tid").group_by("cls").agg(*wait_stat_exprs()) \
-        .rename({"wait_ns_count": "waits"})
-    return agg.join(ws, on="cls", how="left").with_columns(pl.col("waits").fill_null(0)).rename({"cls": "class"}) \
-        .sort("class")
+    wj = w.join(t.select("tid", "cls"), on="tid")
+    ws = wj.group_by("cls").agg(*wait_stat_exprs()).rename({"wait_ns_count": "waits"})
+    return (agg.join(ws, on="cls", how="left").join(_longest(wj, "cls"), on="cls", how="left")
+            .with_columns(pl.col("waits").fill_null(0)).rename({"cls": "class"}).sort("class"))

@@ -25,6 +25,8 @@ Tasks are dense indices 0..T-1 (the tasks table's order), -1 for tid <= 0.
 
 from __future__ import annotations
 
+from collections import namedtuple
+
 import numpy as np
 
 from traces import schema
@@ -46,32 +48,48 @@ S_INFERRED = 6         # switches to a task the kernel did not trace, inferred
 S_MISSED_OUT = 7       # switches away from a task the kernel did not trace, inferred
 S_SIZE = 10
 
+# What travels together, as typed namedtuples of arrays (numba passes one as its arrays).
+# Class names are unique across the kernels: numba's dispatcher takes two namedtuple classes
+# of the same name, fields and member types for one another ("No matching definition" for the
+# one typed second), hence one Intervals class for this kernel and the replay engine.
+#: the event columns read (tids as keys into ``index``, see build_intervals)
+ScheduleEvents = namedtuple("ScheduleEvents", "ts cpu kind cur_tid cur_key tid_key prev_state next_key target_cpu "
+                            "old_key runtime_ns")
+#: the interval columns written (named as schema.INTERVALS) and tids (task -> tid); the replay
+#: engine writes the same
+Intervals = namedtuple("Intervals", "tid cpu start_ns end_ns state begin end sleep_state wait_start_ns cause valid "
+                       "tids")
+#: per task: state (schema codes or NOT_YET/NEWBORN/GONE) and, of the interval open, its start,
+#: CPU, begin code, sleep state, wait start, cause and validity; exiting after sched_process_exit
+TaskState = namedtuple("TaskState", "state start cpu begin sleep wait cause valid exiting")
+#: per CPU: the task running (-1 idle, -2 unknown), the time of its first event and of its
+#: last event before the current one
+CpuState = namedtuple("CpuState", "cur first last")
+
 
 @jit(inline="always")
-def _emit(i, end_ts, end_code, valid_and, state, start, cpu, begin, sleep, wait, cause, valid, tids, out, stats):
+def _emit(tasks, out, stats, i, end_ts, end_code, valid_and):
     """Close task i's open interval at end_ts."""
-    s = state[i]
-    if s > schema.UNKNOWN_STATE or (s == schema.UNKNOWN_STATE and end_ts <= start[i]):
+    s = tasks.state[i]
+    if s > schema.UNKNOWN_STATE or (s == schema.UNKNOWN_STATE and end_ts <= tasks.start[i]):
         return  # nothing open, or an empty span of ignorance
-    o_tid, o_cpu, o_start, o_end, o_state, o_begin, o_end_code, o_sleep, o_wait, o_cause, o_valid = out
     r = stats[S_ROWS]
-    o_tid[r] = tids[i]
-    o_cpu[r] = cpu[i] if (s == schema.RUNNING or s == schema.RUNNABLE) else -1
-    o_start[r] = start[i]
-    o_end[r] = end_ts
-    o_state[r] = s
-    o_begin[r] = begin[i]
-    o_end_code[r] = end_code
-    o_sleep[r] = sleep[i] if (s == schema.BLOCKED or s == schema.RUNNABLE) else -1
-    o_wait[r] = wait[i] if s == schema.RUNNABLE else -1
-    o_cause[r] = cause[i] if s == schema.RUNNABLE else -1
-    o_valid[r] = valid[i] and valid_and and s != schema.UNKNOWN_STATE
+    out.tid[r] = out.tids[i]
+    out.cpu[r] = tasks.cpu[i] if (s == schema.RUNNING or s == schema.RUNNABLE) else -1
+    out.start_ns[r] = tasks.start[i]
+    out.end_ns[r] = end_ts
+    out.state[r] = s
+    out.begin[r] = tasks.begin[i]
+    out.end[r] = end_code
+    out.sleep_state[r] = tasks.sleep[i] if (s == schema.BLOCKED or s == schema.RUNNABLE) else -1
+    out.wait_start_ns[r] = tasks.wait[i] if s == schema.RUNNABLE else -1
+    out.cause[r] = tasks.cause[i] if s == schema.RUNNABLE else -1
+    out.valid[r] = tasks.valid[i] and valid_and and s != schema.UNKNOWN_STATE
     stats[S_ROWS] = r + 1
 
 
 @jit
-def _reveal_running(p, c, t, was, runtime, cpu_first, cpu_last, state, start, cpu, begin, sleep, wait, cause,
-                    valid, tids, out, stats, dark_gap_ns):
+def _reveal_running(tasks, cpus, out, stats, p, c, t, was, runtime, dark_gap_ns):
     """Task p is seen running on CPU c (it emitted an event there, or is switched
     out there) without a recorded switch-in.
 
@@ -83,10 +101,10 @@ def _reveal_running(p, c, t, was, runtime, cpu_first, cpu_last, state, start, cp
     run there since the CPU's first event; a task we had in another state was
     switched in unseen, at some time before t: that interval is invalid.
     """
-    s = state[p]
+    s = tasks.state[p]
     if was == -1:
         stats[S_INFERRED] += 1
-        at = max(cpu_last[c], start[p])
+        at = max(cpus.last[c], tasks.start[p])
         # The task's own sched_stat_runtime tells how long it has run since the kernel
         # started accounting it: the switch came no earlier than t - runtime. (A remote
         # wakeup of a halted vCPU takes tens of microseconds to reach it.)
@@ -98,68 +116,59 @@ def _reveal_running(p, c, t, was, runtime, cpu_first, cpu_last, state, start, cp
             # A long silence on a CPU where a task ran: no tick, no event (the vCPU was
             # not running, or events vanished). When p came in is unknown: its wait ends
             # at t and is not trusted.
-            _emit(p, t, schema.END_SWITCHED_IN, False, state, start, cpu, begin, sleep, wait, cause,
-                  valid, tids, out, stats)
+            _emit(tasks, out, stats, p, t, schema.END_SWITCHED_IN, False)
             at = t
         elif s == schema.RUNNABLE or s == schema.UNKNOWN_STATE:
-            _emit(p, at, schema.END_SWITCHED_IN, True, state, start, cpu, begin, sleep, wait, cause,
-                  valid, tids, out, stats)
+            _emit(tasks, out, stats, p, at, schema.END_SWITCHED_IN, True)
         elif s == schema.BLOCKED:
             stats[S_SWITCH_NO_WAKE] += 1
-            _emit(p, at, schema.END_WOKEN, True, state, start, cpu, begin, sleep, wait, cause,
-                  valid, tids, out, stats)
+            _emit(tasks, out, stats, p, at, schema.END_WOKEN, True)
         else:
-            _emit(p, at, schema.END_LOST, False, state, start, cpu, begin, sleep, wait, cause,
-                  valid, tids, out, stats)
-        start[p] = at
-        begin[p] = schema.BEGIN_SWITCH_IN
+            _emit(tasks, out, stats, p, at, schema.END_LOST, False)
+        tasks.start[p] = at
+        tasks.begin[p] = schema.BEGIN_SWITCH_IN
     elif s == schema.UNKNOWN_STATE:
         stats[S_REVEALED] += 1
-        if cpu_first[c] > start[p]:
-            _emit(p, cpu_first[c], schema.END_SWITCHED_IN, True, state, start, cpu, begin, sleep,
-                  wait, cause, valid, tids, out, stats)
-            start[p] = cpu_first[c]
-        begin[p] = schema.BEGIN_TRACE_START
+        if cpus.first[c] > tasks.start[p]:
+            _emit(tasks, out, stats, p, cpus.first[c], schema.END_SWITCHED_IN, True)
+            tasks.start[p] = cpus.first[c]
+        tasks.begin[p] = schema.BEGIN_TRACE_START
     else:
         stats[S_REVEALED] += 1
-        _emit(p, t, schema.END_SWITCHED_IN, False, state, start, cpu, begin, sleep, wait, cause,
-              valid, tids, out, stats)
-        start[p] = t
-        begin[p] = schema.BEGIN_SWITCH_IN
-    state[p] = schema.RUNNING
-    cpu[p] = c
-    valid[p] = True
+        _emit(tasks, out, stats, p, t, schema.END_SWITCHED_IN, False)
+        tasks.start[p] = t
+        tasks.begin[p] = schema.BEGIN_SWITCH_IN
+    tasks.state[p] = schema.RUNNING
+    tasks.cpu[p] = c
+    tasks.valid[p] = True
 
 
 @jit
-def _observe_current(who, c, t, runtime, cpu_cur, cpu_first, cpu_last, state, start, cpu, begin, sleep, wait,
-                     cause, valid, tids, out, stats, dark_gap_ns):
+def _observe_current(tasks, cpus, out, stats, who, c, t, runtime, dark_gap_ns):
     """An event recorded on CPU c says ``who`` runs there now (-1: the idle task).
 
     If that contradicts the task we had on c, the switches in between were not
     traced: the old task left c unseen after its last event there (its state is
     unknown from then until an event shows it), and ``who`` came in unseen."""
-    x = cpu_cur[c]
+    x = cpus.cur[c]
     if x == who:
         return
     was = x
     if x >= 0:
         stats[S_MISSED_OUT] += 1
-        if state[x] == schema.RUNNING and cpu[x] == c:
-            at = max(cpu_last[c], start[x])
-            _emit(x, at, schema.END_LOST, True, state, start, cpu, begin, sleep, wait, cause, valid, tids,
-                  out, stats)
-            state[x] = schema.UNKNOWN_STATE
-            start[x] = at
-            begin[x] = schema.BEGIN_LOST
-            valid[x] = False
+        if tasks.state[x] == schema.RUNNING and tasks.cpu[x] == c:
+            at = max(cpus.last[c], tasks.start[x])
+            _emit(tasks, out, stats, x, at, schema.END_LOST, True)
+            tasks.state[x] = schema.UNKNOWN_STATE
+            tasks.start[x] = at
+            tasks.begin[x] = schema.BEGIN_LOST
+            tasks.valid[x] = False
         was = -1
     if who >= 0:
-        if state[who] == schema.RUNNING and cpu[who] != c and cpu_cur[cpu[who]] == who:
-            cpu_cur[cpu[who]] = -2  # it cannot run on two CPUs: that one's history is unknown now
-        _reveal_running(who, c, t, was, runtime, cpu_first, cpu_last, state, start, cpu, begin, sleep, wait,
-                        cause, valid, tids, out, stats, dark_gap_ns)
-    cpu_cur[c] = who
+        if tasks.state[who] == schema.RUNNING and tasks.cpu[who] != c and cpus.cur[tasks.cpu[who]] == who:
+            cpus.cur[tasks.cpu[who]] = -2  # it cannot run on two CPUs: that one's history is unknown now
+        _reveal_running(tasks, cpus, out, stats, who, c, t, was, runtime, dark_gap_ns)
+    cpus.cur[c] = who
 
 
 @jit(inline="always")
@@ -177,11 +186,11 @@ def map_tids(col, dense, out):
 
 
 @jit
-def _first_seen(who, trace_start, state, start, begin, valid):
-    state[who] = schema.UNKNOWN_STATE
-    start[who] = trace_start
-    begin[who] = schema.BEGIN_TRACE_START
-    valid[who] = False
+def _first_seen(tasks, who, trace_start):
+    tasks.state[who] = schema.UNKNOWN_STATE
+    tasks.start[who] = trace_start
+    tasks.begin[who] = schema.BEGIN_TRACE_START
+    tasks.valid[who] = False
 
 
 @jit
@@ -193,21 +202,29 @@ def _bad(e, stats, bad_at):
 
 
 @jit
-def build_intervals(ts, cpu_col, kind, cur_raw, cur_key, tid_key, prev_state, next_key, target, orig, old_key,
-                    runtime_col, index, tids, trace_start, trace_end, n_cpus, has_waking, dark_gap_ns,
-                    o_tid, o_cpu, o_start, o_end, o_state, o_begin, o_end_code, o_sleep, o_wait,
-                    o_cause, o_valid, stats, bad_at):
-    """Fill the output arrays (capacity >= 2 * events + 2 * tasks) and return the row count.
+def build_intervals(ev, index, trace_start, trace_end, n_cpus, has_waking, dark_gap_ns, out, stats, bad_at):
+    """Fill the output columns (capacity >= 2 * events + 2 * tasks) and return the row count.
+
+    ``ev``: ScheduleEvents(ts, cpu, kind, cur_tid, cur_key, tid_key, prev_state, next_key,
+    target_cpu, old_key, runtime_ns), the event columns; ``out``: Intervals(tid, cpu, start_ns,
+    end_ns, state, begin, end, sleep_state, wait_start_ns, cause, valid, tids), the interval
+    columns and the tid of each task; ``stats``: the S_* counters; ``bad_at``: the first
+    inconsistent events. Inside, the helpers get the per-task state as TaskState(state, start,
+    cpu, begin, sleep, wait, cause, valid, exiting) and the per-CPU one as CpuState(cur, first,
+    last).
 
     ``dark_gap_ns``: a silence longer than this on a CPU before an unseen switch
     makes the switch time unknown (see _reveal_running).
 
-    ``cur_raw`` is the current tid column (-1 unknown, 0 idle). ``cur_key``, ``tid_key``,
+    ``ev.cur_tid`` is the current tid column (-1 unknown, 0 idle). ``cur_key``, ``tid_key``,
     ``next_key``, ``old_key`` are looked up in ``index``: key v > 0 below len(index) is task
     index[v], anything else none / idle (the tid columns themselves with a dense
     tid -> task table, so that no per-event index columns are built; next_key counts on
     switches only)."""
-    T = len(tids)
+    ts, cpu_col, kind, cur_raw, prev_state, target, runtime_col = (ev.ts, ev.cpu, ev.kind, ev.cur_tid, ev.prev_state,
+                                                                   ev.target_cpu, ev.runtime_ns)
+    cur_key, tid_key, next_key, old_key = ev.cur_key, ev.tid_key, ev.next_key, ev.old_key
+    T = len(out.tids)
     state = np.full(T, NOT_YET, np.int8)
     start = np.zeros(T, np.int64)
     cpu = np.full(T, -1, np.int64)
@@ -220,7 +237,8 @@ def build_intervals(ts, cpu_col, kind, cur_raw, cur_key, tid_key, prev_state, ne
     cpu_cur = np.full(n_cpus, -2, np.int64)   # task running on the CPU; -1 idle; -2 unknown
     cpu_first = np.full(n_cpus, -1, np.int64)  # first event on the CPU
     cpu_last = np.full(n_cpus, trace_start, np.int64)  # last event on the CPU before this one
-    out = (o_tid, o_cpu, o_start, o_end, o_state, o_begin, o_end_code, o_sleep, o_wait, o_cause, o_valid)
+    tasks = TaskState(state, start, cpu, begin, sleep, wait, cause, valid, exiting)
+    cpus = CpuState(cpu_cur, cpu_first, cpu_last)
 
     for e in range(len(ts)):
         t = ts[e]
@@ -242,14 +260,13 @@ def build_intervals(ts, cpu_col, kind, cur_raw, cur_key, tid_key, prev_state, ne
         # trace began, in a state the trace has not shown yet.
         for who in (cur_e, tid_e, nxt_e, old_e):
             if who >= 0 and state[who] == NOT_YET and not (k == schema.FORK and who == tid_e):
-                _first_seen(who, trace_start, state, start, begin, valid)
+                _first_seen(tasks, who, trace_start)
         # The CPU's current task is running: this reveals tasks that were running
         # when the trace started (no switch seen on this CPU yet).
         # Who runs on c: the task that emitted this event (common_pid; 0 = idle).
         if k != schema.LOST and cur_raw[e] >= 0 and cpu_cur[c] != cur_e:  # (the call is costly: test first)
             rt = runtime_col[e] if (k == schema.STAT_RUNTIME and tid_e == cur_e) else -1
-            _observe_current(cur_e, c, t, rt, cpu_cur, cpu_first, cpu_last, state, start, cpu, begin, sleep,
-                             wait, cause, valid, tids, out, stats, dark_gap_ns)
+            _observe_current(tasks, cpus, out, stats, cur_e, c, t, rt, dark_gap_ns)
 
         if k == schema.SWITCH:
             p = tid_e
@@ -257,21 +274,18 @@ def build_intervals(ts, cpu_col, kind, cur_raw, cur_key, tid_key, prev_state, ne
             ps = prev_state[e]
             # prev is the CPU's current task (prev_pid; normally also common_pid)
             if cpu_cur[c] != p:
-                _observe_current(p, c, t, -1, cpu_cur, cpu_first, cpu_last, state, start, cpu, begin, sleep,
-                                 wait, cause, valid, tids, out, stats, dark_gap_ns)
+                _observe_current(tasks, cpus, out, stats, p, c, t, -1, dark_gap_ns)
             if p >= 0:
                 runnable = ps >= 0 and (ps & 0xFF) == 0
                 dead = ps > 0 and (ps & (schema.STATE_DEAD | schema.STATE_ZOMBIE)) != 0
                 # An exiting task may still block (D) before its final switch, which
                 # carries EXIT_DEAD / EXIT_ZOMBIE (X / Z).
                 if dead:
-                    _emit(p, t, schema.END_EXITED, True, state, start, cpu, begin, sleep, wait, cause,
-                          valid, tids, out, stats)
+                    _emit(tasks, out, stats, p, t, schema.END_EXITED, True)
                     state[p] = GONE
                     exiting[p] = False
                 elif runnable:
-                    _emit(p, t, schema.END_PREEMPTED, True, state, start, cpu, begin, sleep, wait, cause,
-                          valid, tids, out, stats)
+                    _emit(tasks, out, stats, p, t, schema.END_PREEMPTED, True)
                     state[p] = schema.RUNNABLE
                     begin[p] = schema.BEGIN_PREEMPT
                     cause[p] = schema.BEGIN_PREEMPT
@@ -280,8 +294,7 @@ def build_intervals(ts, cpu_col, kind, cur_raw, cur_key, tid_key, prev_state, ne
                     start[p] = t
                     valid[p] = True
                 else:
-                    _emit(p, t, schema.END_BLOCKED, True, state, start, cpu, begin, sleep, wait, cause,
-                          valid, tids, out, stats)
+                    _emit(tasks, out, stats, p, t, schema.END_BLOCKED, True)
                     state[p] = schema.BLOCKED
                     begin[p] = schema.BEGIN_SWITCH_OUT
                     sleep[p] = ps
@@ -290,16 +303,13 @@ def build_intervals(ts, cpu_col, kind, cur_raw, cur_key, tid_key, prev_state, ne
             if n >= 0:
                 s = state[n]
                 if s == schema.RUNNABLE or s == schema.UNKNOWN_STATE:
-                    _emit(n, t, schema.END_SWITCHED_IN, True, state, start, cpu, begin, sleep, wait, cause,
-                          valid, tids, out, stats)
+                    _emit(tasks, out, stats, n, t, schema.END_SWITCHED_IN, True)
                 elif s == schema.BLOCKED:
                     stats[S_SWITCH_NO_WAKE] += 1
-                    _emit(n, t, schema.END_WOKEN, True, state, start, cpu, begin, sleep, wait, cause,
-                          valid, tids, out, stats)
+                    _emit(tasks, out, stats, n, t, schema.END_WOKEN, True)
                 elif s == schema.RUNNING:
                     _bad(e, stats, bad_at)  # still running elsewhere: events were lost there
-                    _emit(n, t, schema.END_LOST, False, state, start, cpu, begin, sleep, wait, cause,
-                          valid, tids, out, stats)
+                    _emit(tasks, out, stats, n, t, schema.END_LOST, False)
                     if cpu_cur[cpu[n]] == n:
                         cpu_cur[cpu[n]] = -2
                 state[n] = schema.RUNNING
@@ -316,8 +326,7 @@ def build_intervals(ts, cpu_col, kind, cur_raw, cur_key, tid_key, prev_state, ne
             if w >= 0:
                 s = state[w]
                 if s == schema.BLOCKED or s == schema.UNKNOWN_STATE:
-                    _emit(w, t, schema.END_WOKEN, True, state, start, cpu, begin, sleep, wait, cause,
-                          valid, tids, out, stats)
+                    _emit(tasks, out, stats, w, t, schema.END_WOKEN, True)
                     state[w] = schema.RUNNABLE
                     start[w] = t
                     cpu[w] = target[e]
@@ -337,8 +346,7 @@ def build_intervals(ts, cpu_col, kind, cur_raw, cur_key, tid_key, prev_state, ne
             if w >= 0:
                 s = state[w]
                 if s == schema.UNKNOWN_STATE or s == schema.BLOCKED:
-                    _emit(w, t, schema.END_WOKEN, True, state, start, cpu, begin, sleep, wait, cause,
-                          valid, tids, out, stats)
+                    _emit(tasks, out, stats, w, t, schema.END_WOKEN, True)
                 if s == NEWBORN or s == GONE or s == schema.UNKNOWN_STATE or s == schema.BLOCKED:
                     state[w] = schema.RUNNABLE
                     start[w] = t
@@ -361,8 +369,7 @@ def build_intervals(ts, cpu_col, kind, cur_raw, cur_key, tid_key, prev_state, ne
                 else:
                     # tid reuse while we still had the old task alive: lost events
                     _bad(e, stats, bad_at)
-                    _emit(w, t, schema.END_LOST, False, state, start, cpu, begin, sleep, wait, cause,
-                          valid, tids, out, stats)
+                    _emit(tasks, out, stats, w, t, schema.END_LOST, False)
                     state[w] = NEWBORN
 
         elif k == schema.MIGRATE:
@@ -371,8 +378,7 @@ def build_intervals(ts, cpu_col, kind, cur_raw, cur_key, tid_key, prev_state, ne
                 s = state[w]
                 if s == schema.RUNNABLE:
                     if cpu[w] != target[e]:
-                        _emit(w, t, schema.END_MIGRATED, True, state, start, cpu, begin, sleep, wait,
-                              cause, valid, tids, out, stats)
+                        _emit(tasks, out, stats, w, t, schema.END_MIGRATED, True)
                         start[w] = t
                         cpu[w] = target[e]
                         begin[w] = schema.BEGIN_MIGRATE
@@ -392,11 +398,9 @@ def build_intervals(ts, cpu_col, kind, cur_raw, cur_key, tid_key, prev_state, ne
             o = old_e
             if w >= 0 and o >= 0 and o != w and state[o] == schema.RUNNING:
                 oc = cpu[o]
-                _emit(o, t, schema.END_EXITED, True, state, start, cpu, begin, sleep, wait, cause, valid,
-                      tids, out, stats)
+                _emit(tasks, out, stats, o, t, schema.END_EXITED, True)
                 state[o] = GONE
-                _emit(w, t, schema.END_EXITED, True, state, start, cpu, begin, sleep, wait, cause, valid,
-                      tids, out, stats)
+                _emit(tasks, out, stats, w, t, schema.END_EXITED, True)
                 state[w] = schema.RUNNING
                 start[w] = t
                 cpu[w] = oc
@@ -410,8 +414,7 @@ def build_intervals(ts, cpu_col, kind, cur_raw, cur_key, tid_key, prev_state, ne
             # may have changed state unseen.
             for i in range(T):
                 if (state[i] == schema.RUNNING or state[i] == schema.RUNNABLE) and cpu[i] == c:
-                    _emit(i, t, schema.END_LOST, False, state, start, cpu, begin, sleep, wait, cause,
-                          valid, tids, out, stats)
+                    _emit(tasks, out, stats, i, t, schema.END_LOST, False)
                     state[i] = schema.UNKNOWN_STATE
                     start[i] = t
                     begin[i] = schema.BEGIN_LOST
@@ -421,6 +424,5 @@ def build_intervals(ts, cpu_col, kind, cur_raw, cur_key, tid_key, prev_state, ne
                 cpu_cur[c] = -2
 
     for i in range(T):
-        _emit(i, trace_end, schema.END_TRACE_END, True, state, start, cpu, begin, sleep, wait, cause, valid,
-              tids, out, stats)
+        _emit(tasks, out, stats, i, trace_end, schema.END_TRACE_END, True)
     return stats[S_ROWS]

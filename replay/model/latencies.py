@@ -33,31 +33,51 @@ MIN_WAITS = 10
 QUANTILES = 128
 
 
+_NO_TABLE = np.zeros((0, QUANTILES), np.int64)
+
+
 class Latencies(NamedTuple):
-    """Latencies of a recorded schedule (ns): medians, and per-CPU distributions
-    (``[n_cpus, QUANTILES]`` quantile tables; zero rows when nothing was measured)."""
+    """Latencies of a recorded schedule (ns): medians, per-CPU distributions
+    (``[n_cpus, QUANTILES]`` quantile tables) and the whole machine's (``[1, QUANTILES]``,
+    for a replay on another machine); tables with no row when nothing was measured."""
 
     idle_wakeup_ns: int   # median: wakeup onto an idle CPU -> the wakee switched in
     preempt_ns: int       # median: wakeup that preempted the running task -> the preempting switch
-    idle_table: np.ndarray = np.zeros((0, QUANTILES), np.int64)
-    preempt_table: np.ndarray = np.zeros((0, QUANTILES), np.int64)
+    idle_table: np.ndarray = _NO_TABLE
+    preempt_table: np.ndarray = _NO_TABLE
+    idle_machine: np.ndarray = _NO_TABLE
+    preempt_machine: np.ndarray = _NO_TABLE
+
+    def tables(self, n_cpus: int, cpus=None) -> tuple[np.ndarray, np.ndarray]:
+        """(idle, preempt) tables for a replay on ``n_cpus`` CPUs: the per-CPU rows of
+        ``cpus`` (the recorded machine's CPU ids the replay runs on), else every CPU gets the
+        whole machine's distribution. A table with no row: nothing was measured."""
+        out = []
+        for per_cpu, machine in ((self.idle_table, self.idle_machine), (self.preempt_table, self.preempt_machine)):
+            if len(machine) == 0:
+                out.append(_NO_TABLE)
+            elif cpus is not None and len(per_cpu) and int(np.max(cpus, initial=-1)) < len(per_cpu):
+                out.append(per_cpu[np.asarray(cpus, np.int64)])
+            else:
+                out.append(np.tile(machine, (n_cpus, 1)))
+        return out[0], out[1]
 
 
 NONE = Latencies(0, 0)
 
 
-def _table(df: pl.DataFrame, n_cpus: int) -> np.ndarray:
-    """[n_cpus, QUANTILES] quantiles of each CPU's waits (the machine's where a CPU has too
-    few); zero rows when the machine has too few."""
+def _tables(df: pl.DataFrame, n_cpus: int) -> tuple[np.ndarray, np.ndarray]:
+    """([n_cpus, QUANTILES] quantiles of each CPU's waits, the machine's where a CPU has too
+    few; [1, QUANTILES] of the machine's): no row when the machine has too few."""
     if df.height < MIN_WAITS:
-        return np.zeros((0, QUANTILES), np.int64)
+        return _NO_TABLE, _NO_TABLE
     q = (np.arange(QUANTILES) + 0.5) / QUANTILES
     everything = np.quantile(df["wait_ns"].to_numpy(), q, method="inverted_cdf").astype(np.int64)
     table = np.tile(everything, (max(n_cpus, 1), 1))
     for (cpu,), g in df.group_by(["cpu"]):
         if 0 <= cpu < n_cpus and g.height >= MIN_WAITS:
             table[cpu] = np.quantile(g["wait_ns"].to_numpy(), q, method="inverted_cdf").astype(np.int64)
-    return table
+    return table, everything[None, :]
 
 
 def measure_latencies(sched: Schedule) -> Latencies:
@@ -78,4 +98,6 @@ def measure_latencies(sched: Schedule) -> Latencies:
     def med(df):
         return int(df["wait_ns"].median()) if df.height >= MIN_WAITS else 0
 
-    return Latencies(med(idle), med(pre), _table(idle, sched.n_cpus), _table(pre, sched.n_cpus))
+    idle_t, idle_m = _tables(idle, sched.n_cpus)
+    pre_t, pre_m = _tables(pre, sched.n_cpus)
+    return Latencies(med(idle), med(pre), idle_t, pre_t, idle_m, pre_m)

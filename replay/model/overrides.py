@@ -13,7 +13,10 @@ Later overrides win over earlier ones for the same task.
 from __future__ import annotations
 
 import fnmatch
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+import polars as pl
 
 from traces import schema
 from traces.errors import TraceError
@@ -22,17 +25,14 @@ POLICIES = ("fair", "batch", "idle", "fifo", "rr")
 
 
 @dataclass
-class Override:
-    """One --set: which tasks, and what changes."""
+class Selector:
+    """Which tasks: ``comm=GLOB``, ``tid=N``, ``tgid=N`` (comma-separated parts must all
+    match). ``--set``'s SELECTOR and ``--focus`` take this form."""
 
     text: str
     comm: str | None = None
     tid: int | None = None
     tgid: int | None = None
-    policy: str | None = None
-    rtprio: int | None = None
-    nice: int | None = None
-    cpus: list[int] | None = field(default=None)
 
     def matches(self, tid: int, tgid: int, comm: str) -> bool:
         if self.tid is not None and tid != self.tid:
@@ -42,6 +42,67 @@ class Override:
         if self.comm is not None and not fnmatch.fnmatchcase(comm, self.comm):
             return False
         return True
+
+    def mask(self, tids, tgids, comms) -> np.ndarray:
+        """Which rows of a tasks table (its tid, tgid and comm columns) this selects."""
+        return np.array([self.matches(int(t), int(g), str(c)) for t, g, c in zip(tids, tgids, comms)], bool)
+
+
+@dataclass
+class Override(Selector):
+    """One --set: which tasks (the selector), and what changes."""
+
+    policy: str | None = None
+    rtprio: int | None = None
+    nice: int | None = None
+    cpus: list[int] | None = field(default=None)
+
+    @property
+    def selector(self) -> str:
+        return self.text.split(":", 1)[0]
+
+
+def parse_selector(text: str, where: str, into: Selector | None = None) -> Selector:
+    """Parse ``comm=GLOB,tid=N,tgid=N`` (any of them, all must match) into ``into`` (a new
+    Selector by default); ``where`` names the option in errors."""
+    o = into if into is not None else Selector(text)
+    if not text.strip():
+        raise TraceError(f"{where}: empty selector (expected comm=GLOB, tid=N or tgid=N)")
+    for part in text.split(","):
+        if "=" not in part:
+            raise TraceError(f"{where}: selector {part!r} is not comm=GLOB, tid=N or tgid=N")
+        k, v = (x.strip() for x in part.split("=", 1))
+        try:
+            if k == "comm":
+                o.comm = v
+            elif k == "tid":
+                o.tid = int(v)
+            elif k == "tgid":
+                o.tgid = int(v)
+            else:
+                raise TraceError(f"{where}: unknown selector {k!r} (comm, tid, tgid)")
+        except ValueError:
+            raise TraceError(f"{where}: {k}={v!r} is not a number") from None
+    return o
+
+
+def parse_focus(texts) -> list[Selector]:
+    """``--focus`` selectors (repeatable: a task any of them selects is in focus)."""
+    out = []
+    for t in texts or []:
+        if isinstance(t, Selector):
+            out.append(t)
+        else:
+            out.append(parse_selector(t, f"--focus {t!r}", Selector(t)))
+    return out
+
+
+def selected(selectors, tids, tgids, comms) -> np.ndarray:
+    """Rows of a tasks table any of ``selectors`` matches."""
+    m = np.zeros(len(tids), bool)
+    for s in selectors:
+        m |= s.mask(tids, tgids, comms)
+    return m
 
 
 def parse_cpus(text: str, where: str) -> list[int]:
@@ -72,21 +133,7 @@ def parse(text: str) -> Override:
         raise TraceError(f"{where}: expected SELECTOR:CHANGES, e.g. 'comm=llama*:policy=fifo,rtprio=50'")
     sel, changes = text.split(":", 1)
     o = Override(text)
-    for part in sel.split(","):
-        if "=" not in part:
-            raise TraceError(f"{where}: selector {part!r} is not comm=GLOB, tid=N or tgid=N")
-        k, v = (x.strip() for x in part.split("=", 1))
-        try:
-            if k == "comm":
-                o.comm = v
-            elif k == "tid":
-                o.tid = int(v)
-            elif k == "tgid":
-                o.tgid = int(v)
-            else:
-                raise TraceError(f"{where}: unknown selector {k!r} (comm, tid, tgid)")
-        except ValueError:
-            raise TraceError(f"{where}: {k}={v!r} is not a number") from None
+    parse_selector(sel, where, o)
     # CPU lists contain commas: split changes on commas that start a new key=
     items = []
     for piece in changes.split(","):
@@ -126,3 +173,95 @@ def parse(text: str) -> Override:
 
 def parse_all(texts) -> list[Override]:
     return [parse(t) for t in (texts or [])]
+
+
+@dataclass
+class Checked:
+    """``--set`` overrides checked against a trace's tasks and a machine (:func:`check`):
+    ``overrides`` to replay with (CPU lists cut to the machine's CPUs), ``summary`` (per
+    override: ``set``, the text given; ``tasks``, how many tasks it matched; ``comms``, their
+    distinct names, at most 10; ``warnings``) and every warning."""
+
+    overrides: list[Override]
+    summary: list[dict]
+    warnings: list[str]
+
+
+def _cpu_text(cpus: list[int]) -> str:
+    """0-3,6 for [0, 1, 2, 3, 6]."""
+    out, i = [], 0
+    while i < len(cpus):
+        j = i
+        while j + 1 < len(cpus) and cpus[j + 1] == cpus[j] + 1:
+            j += 1
+        out.append(str(cpus[i]) if i == j else f"{cpus[i]}-{cpus[j]}")
+        i = j + 1
+    return ",".join(out)
+
+
+def check(overrides, tasks, burst_task=None, burst_prio=None, n_cpus: int | None = None) -> Checked:
+    """Check ``overrides`` (Override objects or ``--set`` strings) against the tasks a
+    replay runs (``tasks``: a table with tid, tgid and comm, one row per task, e.g. a
+    workload's) and the machine's CPU count. ``burst_task``/``burst_prio`` (per burst: the
+    row of its task in ``tasks``, its kernel prio) tell which tasks are RT and which fair.
+
+    Errors (TraceError): a selector that matches no task; ``rtprio=`` without an RT
+    ``policy=`` when none of the matched tasks is RT (it changes RT tasks only), ``nice=``
+    without a fair ``policy=`` when none is fair; ``cpus=`` naming no CPU of the machine.
+    Counted warnings: ``rtprio=``/``nice=`` that apply to some of the matched tasks only,
+    ``cpus=`` naming CPUs the machine lacks (they are left out of the returned copy)."""
+    overrides = parse_all(overrides) if overrides and isinstance(overrides[0], str) else list(overrides or [])
+    tids = tasks["tid"].to_numpy()
+    tgids = tasks["tgid"].to_numpy()
+    comms = [str(c) for c in tasks["comm"].cast(pl.String).fill_null("").to_list()]
+    is_rt = np.zeros(len(tids), bool)
+    is_fair = np.ones(len(tids), bool)
+    if burst_task is not None and burst_prio is not None and len(tids):
+        bt, bp = np.asarray(burst_task), np.asarray(burst_prio)
+        ok = (bt >= 0) & (bt < len(tids))
+        # RT bursts: prio 0..98, except the migration/N threads' prio 0 (the stop class, as the engine has it)
+        stop = np.array([c.startswith("migration/") for c in comms], bool)
+        rt_burst = (bp >= 0) & (bp < schema.MAX_RT_PRIO) & ~((bp == 0) & stop[np.clip(bt, 0, len(tids) - 1)])
+        is_rt = np.bincount(bt[ok], weights=rt_burst[ok], minlength=len(tids)) > 0
+        is_fair = np.bincount(bt[ok], weights=(bp[ok] >= schema.MAX_RT_PRIO), minlength=len(tids)) > 0
+    out, summary, warnings = [], [], []
+    for o in overrides:
+        where = f"--set {o.text!r}"
+        m = o.mask(tids, tgids, comms)
+        n = int(m.sum())
+        if n == 0:
+            raise TraceError(f"{where}: selector {o.selector!r} matches no task of the trace "
+                             f"({len(tids)} tasks; `schedreplay metrics TRACE --by task` lists them)")
+        mine = []
+        if o.policy is None and o.rtprio is not None:
+            k = int((m & is_rt).sum())
+            if k == 0:
+                raise TraceError(f"{where}: rtprio= changes RT tasks, and none of the {n} task(s) it matches is "
+                                 "RT; add policy=fifo or policy=rr")
+            if k < n:
+                mine.append(f"{where}: rtprio= applies to {k} of the {n} tasks it matches (the RT ones); "
+                            f"the other {n - k} keep their priority (add policy=fifo or policy=rr to make them RT)")
+        if o.policy is None and o.nice is not None:
+            k = int((m & is_fair).sum())
+            if k == 0:
+                raise TraceError(f"{where}: nice= changes fair tasks, and none of the {n} task(s) it matches is "
+                                 "fair; add policy=fair (or batch, idle)")
+            if k < n:
+                mine.append(f"{where}: nice= applies to {k} of the {n} tasks it matches (the fair ones); "
+                            f"the other {n - k} keep their priority (add policy=fair to make them fair)")
+        if o.cpus is not None and n_cpus is not None:
+            inside = [c for c in o.cpus if c < n_cpus]
+            if not inside:
+                raise TraceError(f"{where}: cpus={_cpu_text(o.cpus)} names no CPU of the {n_cpus}-CPU machine "
+                                 f"(CPUs 0-{n_cpus - 1})")
+            if len(inside) < len(o.cpus):
+                gone = [c for c in o.cpus if c >= n_cpus]
+                whole = " (every CPU: no restriction)" if len(inside) == n_cpus else ""
+                mine.append(f"{where}: the {n_cpus}-CPU machine has no CPU {_cpu_text(gone)} ({len(gone)} of the "
+                            f"{len(o.cpus)} CPUs named); the affinity is {_cpu_text(inside)}{whole}")
+                o = replace(o, cpus=inside)
+        out.append(o)
+        names = sorted({comms[i] for i in np.flatnonzero(m)})
+        summary.append({"set": o.text, "tasks": n, "comms": names[:10], "warnings": mine})
+        warnings += mine
+    return Checked(out, summary, warnings)

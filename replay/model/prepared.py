@@ -53,17 +53,18 @@ class PreparedTrace:
 
     @property
     def label(self) -> str:
-        """A short name that tells traces apart: the file with its folder
-        (``d_nice_mix/trace.dat``), or the bundle folder's name."""
-        p = self.path.rstrip(os.sep)
-        parent = os.path.basename(os.path.dirname(p))
-        return f"{parent}/{os.path.basename(p)}" if parent else os.path.basename(p) or p
+        """A short name that tells traces apart (:func:`label_of`)."""
+        return label_of(self.path)
+
+    def is_recorded(self, topo: Topology) -> bool:
+        """Whether ``topo`` is the machine the trace was recorded on."""
+        return topo is self.recorded or topo == self.recorded
 
     def unavailable_cpus(self, topo: Topology) -> tuple:
         """The CPUs no task may use when replaying on ``topo``: the recorded machine's
         offline ones when ``topo`` is the recorded machine (a counterfactual machine has
         all its CPUs)."""
-        return self.offline if (topo is self.recorded or topo == self.recorded) else ()
+        return self.offline if self.is_recorded(topo) else ()
 
     def topology(self, arg: str | Topology | None = None) -> Topology:
         """``--topology`` resolved for this trace: None, "" or "recorded" is the recorded one."""
@@ -77,6 +78,31 @@ class PreparedTrace:
         """This prepared trace without what replays do not read (the events and the
         observed schedule): what sweeps ship to their workers."""
         return replace(self, trace=None, schedule=None, observed_metrics={})
+
+
+def label_of(path) -> str:
+    """A short name that tells traces apart in tables, plot titles and reports: the file
+    with its folder (``d_nice_mix/trace.dat``, not ``trace.dat`` twice), or a bundle
+    folder with its parent."""
+    p = os.fspath(path).rstrip(os.sep)
+    parent = os.path.basename(os.path.dirname(p))
+    return f"{parent}/{os.path.basename(p)}" if parent else os.path.basename(p) or p
+
+
+def unique_labels(paths) -> dict[str, str]:
+    """path -> label for several traces: :func:`label_of` each, with more of its folders
+    where two would read the same (``a/x/trace.dat``, ``b/x/trace.dat``)."""
+    paths = list(dict.fromkeys(os.fspath(p) for p in paths))
+    out = {p: label_of(p) for p in paths}
+    depth = 2
+    while len(set(out.values())) < len(out) and depth < 64:
+        depth += 1
+        clash = {lab for lab in out.values() if list(out.values()).count(lab) > 1}
+        for p in paths:
+            if out[p] in clash:
+                parts = os.path.normpath(p).split(os.sep)
+                out[p] = "/".join(parts[-depth:]) if len(parts) > depth else p
+    return out
 
 
 #: A CPU silent for a whole trace at least this long was not available to the scheduler.

@@ -118,7 +118,7 @@ def observed_schedule(trace: Trace, dark_gap_ns: int = DARK_GAP_NS) -> Schedule:
     runnable intervals that end ``switched_in``.
     """
     ev = trace.event_arrays("ts_ns", "cpu", "kind", "cur_tid", "tid", "prev_state", "next_tid",
-                            "target_cpu", "orig_cpu", "old_tid", "runtime_ns")
+                            "target_cpu", "old_tid", "runtime_ns")
     tasks = trace.tasks
     tids = tasks["tid"].to_numpy().astype(np.int64)
     kind = ev["kind"]
@@ -140,11 +140,10 @@ def observed_schedule(trace: Trace, dark_gap_ns: int = DARK_GAP_NS) -> Schedule:
     if index is None:  # huge tids: index columns (shifted by one, 0 = none) and an identity table
         keys = {name: task_index(tids, col, np.int32) + 1 for name, col in keys.items()}
         index = np.arange(-1, len(tids), dtype=np.int32)
-    rows = K.build_intervals(
-        ev["ts_ns"], ev["cpu"], kind, ev["cur_tid"], keys["cur_tid"], keys["tid"], ev["prev_state"],
-        keys["next_tid"], ev["target_cpu"], ev["orig_cpu"], keys["old_tid"], ev["runtime_ns"], index,
-        tids.astype(np.int32), start, end, n_cpus, has_waking, dark_gap_ns,
-        *[out[f.name] for f in schema.INTERVALS.fields], stats, bad_at)
+    events = K.ScheduleEvents(ev["ts_ns"], ev["cpu"], kind, ev["cur_tid"], keys["cur_tid"], keys["tid"],
+                              ev["prev_state"], keys["next_tid"], ev["target_cpu"], keys["old_tid"], ev["runtime_ns"])
+    rows = K.build_intervals(events, index, start, end, n_cpus, has_waking, dark_gap_ns,
+                             K.Intervals(**out, tids=tids.astype(np.int32)), stats, bad_at)
     intervals = pl.DataFrame({name: arr[:rows] for name, arr in out.items()})
     bad_ts = [int(ev["ts_ns"][i]) for i in bad_at if i >= 0]
     counters = {

@@ -41,6 +41,61 @@ def _fail(message: str) -> None:
     raise typer.Exit(2)
 
 
+def _width() -> int | None:
+    """The width tables are fitted to: the terminal's when stdout is one (None: rich asks
+    it), else $COLUMNS, else 100."""
+    if sys.stdout.isatty():
+        return None
+    try:
+        return max(int(os.environ.get("COLUMNS", "")), 40)
+    except ValueError:
+        return 100
+
+
+def _console():
+    from rich.console import Console
+
+    return Console(width=_width())
+
+
+def _announce() -> None:
+    """Say once on stderr before numba compiles anything (a first run compiles for a
+    minute or two); loading compiled kernels from the cache says nothing."""
+    from traces._numba import announce_compiles
+
+    announce_compiles(lambda msg: typer.echo(msg, err=True))
+
+
+#: what a file written by --plot may be, by suffix
+PLOT_SUFFIXES = (".png", ".svg", ".pdf")
+
+
+def _out(option: str, path: Optional[Path], kind: str = "file") -> Optional[Path]:
+    """The one rule for every output path (README "Output files"): the folder it goes in
+    must exist — a missing one is an error (exit 2), never created; a file output must not
+    be a directory; a directory output (ingest -o, compare --perfetto) is created itself
+    when missing, and must not be a file. Checked before any work is done."""
+    if path is None:
+        return None
+    parent = path.parent
+    if not parent.is_dir():
+        what = "is not a folder" if parent.exists() else "does not exist"
+        _fail(f"{option} {path}: the folder {parent} {what} (output folders are not created; create it first)")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        _fail(f"{option} {path}: cannot write into the folder {parent}")
+    if kind == "file" and path.is_dir():
+        _fail(f"{option} {path}: is a directory; give a file name")
+    if kind == "dir" and path.exists() and not path.is_dir():
+        _fail(f"{option} {path}: exists and is not a directory")
+    return path
+
+
+def _label(path) -> str:
+    from replay.model.prepared import label_of
+
+    return label_of(path)
+
+
 @contextmanager
 def _user_errors():
     """Turn the project's error type (bad input, bad arguments) into a one-line message and exit 2."""
@@ -103,6 +158,7 @@ def info(
     warnings, plus path, compression, clock, kernel, cpus_recorded, first_ns, last_ns.
     """
     with _user_errors():
+        _announce()
         t = _load(trace, fmt, progress)
         i = t.info()
     if as_json:
@@ -111,7 +167,7 @@ def info(
     from rich.console import Console
     from rich.table import Table
 
-    con = Console()
+    con = Console(width=_width())
     head = Table.grid(padding=(0, 2))
     head.add_row("file", i["path"])
     head.add_row("format", i["format"] + (f" ({i['compression']})" if i["compression"] else ""))
@@ -148,10 +204,10 @@ def ingest(
 
     Every command that takes a trace also takes the bundle directory, without re-parsing.
     """
+    _out("-o", out, "dir")
     with _user_errors():
+        _announce()
         t = _load(trace, fmt, progress)
-        if out.exists() and not out.is_dir():
-            _fail(f"{out}: exists and is not a directory")
         t.write(out)
         i = t.info()
     if as_json:
@@ -164,32 +220,88 @@ def ingest(
 
 
 def _ns(v) -> str:
-    """A duration in ns, printed with a readable unit (no space: table cells stay narrow)."""
+    """A duration in ns, printed with a readable unit (no space: table cells stay narrow);
+    "—" when there is none (a statistic of no waits)."""
     from replay.present.plots import fmt_ns
+    from replay.present.tables import MISSING
 
-    return fmt_ns(v, sep="")
+    return MISSING if v is None else fmt_ns(v, sep="")
 
 
 def _num(v, fmt="{:.3f}") -> str:
-    return "-" if v is None else fmt.format(v)
+    from replay.present.tables import MISSING
+
+    return MISSING if v is None else fmt.format(v)
 
 
-def _print_metrics(m: dict, title: str) -> None:
-    from rich.console import Console
+def _pct(v, signed: bool = True) -> str:
+    from replay.present.tables import MISSING, fmt_pct
+
+    return MISSING if v is None else fmt_pct(v, signed=signed, digits=1)
+
+
+def _wait_table(m: dict, title: str):
+    """Wait statistics overall and by cause (``m``: metrics, or their "focus")."""
     from rich.table import Table
 
-    con = Console(width=None if sys.stdout.isatty() else 110)
-    t = Table(title=f"wait time (runnable → running): {title}", title_justify="left")
+    t = Table(title=title, title_justify="left")
     for col in ("cause", "count", "mean", "p50", "p90", "p99", "p99.9", "max"):
         t.add_column(col, justify="right" if col != "cause" else "left", no_wrap=True)
     rows = [("all", m["wait_ns"])] + list(m["wait_ns_by_cause"].items())
     for name, w in rows:
         t.add_row(name, f"{w['count']:,}", _ns(w["mean"]), _ns(w["p50"]), _ns(w["p90"]), _ns(w["p99"]),
                   _ns(w["p999"]), _ns(w["max"]))
-    con.print(t)
+    return t
+
+
+def _site_table(at: dict, title: str, width):
+    """Where the longest waits happened (``at``: metrics "wait_at"): the longest waits
+    overall, then the longest of each cause not among them."""
+    from replay.present.tables import WAIT_SITE_COLUMNS, rich_table
+
+    rows = list((at.get("all") or {}).get("worst") or [])
+    seen = {(r["tid"], r["start_ns"]) for r in rows}
+    for cause, sites in at.items():
+        if cause != "all" and sites and (sites["max"]["tid"], sites["max"]["start_ns"]) not in seen:
+            rows.append(sites["max"])
+            seen.add((sites["max"]["tid"], sites["max"]["start_ns"]))
+    return rich_table(rows, WAIT_SITE_COLUMNS[2:], title, width=width) if rows else None
+
+
+def _print_focus(con, m: dict) -> None:
+    """The focused tasks' own figures of one schedule (metrics --focus)."""
+    f = m["focus"]
+    con.print(_wait_table(f, f"the selected tasks ({_focus_text(f)}): wait time"))
+    con.print(f"their CPU time {_ns(f['cpu_time_ns'])} ({_pct(f['cpu_share'], False)} of all tasks' CPU time), "
+              f"{f['switches']:,} context switches ({f['involuntary']:,} involuntary), {f['migrations']:,} "
+              "migrations", highlight=False)
+    t = _site_table(f.get("wait_at") or {}, "their longest waits (at: when each began, in the trace's clock)",
+                    con.width)
+    if t is not None:
+        con.print(t)
+
+
+def _focus_text(f: dict) -> str:
+    names = ", ".join(f["comms"][:4]) + (", ..." if len(f["comms"]) > 4 else "")
+    return f"{' or '.join(f['selectors'])}: {f['tasks']} task{'s' if f['tasks'] != 1 else ''} ({names})"
+
+
+def _print_metrics(m: dict, title: str) -> None:
+    from rich.table import Table
+
+    con = _console()
+    if "focus" in m:
+        _print_focus(con, m)
+    con.print(_wait_table(m, f"wait time (runnable → running): {title}"))
+    if m.get("wait_at"):
+        t = _site_table(m["wait_at"], "where the longest waits happened (at: when each began, in the trace's "
+                        "clock)", con.width)
+        if t is not None:
+            con.print(t)
     g = Table.grid(padding=(0, 2))
     f, n, mig = m["fairness"], m["numa"], m["migrations"]
-    g.add_row("CPU time", f"{_ns(m['cpu_time_ns'])} over {m['n_cpus']} CPUs, utilization {m['utilization']:.1%}")
+    g.add_row("CPU time", f"{_ns(m['cpu_time_ns'])} over {m['n_cpus']} CPUs, utilization {m['utilization']:.1%}; "
+              f"{m['n_tasks']} tasks ran")
     g.add_row("context switches", f"{m['context_switches']:,} ({m['involuntary_switches']:,} involuntary)")
     g.add_row("migrations", f"{mig['total']:,} ({mig['cross_llc']:,} cross-LLC, {mig['cross_node']:,} cross-node)")
     g.add_row("fairness", f"Jain {_num(f['jain'])} over {f['jain_tasks']} competing tasks; weighted-share error "
@@ -197,7 +309,7 @@ def _print_metrics(m: dict, title: str) -> None:
               f"task-windows of {_ns(f['window_ns'])}; longest wait {_ns(f['max_wait_ns'])}")
     if f["jain_by_nice"]:
         g.add_row("Jain by nice", ", ".join(f"{k}: {_num(v)}" for k, v in f["jain_by_nice"].items()))
-    g.add_row("NUMA", f"home-node CPU time {_num(n['home_fraction'], '{:.1%}')}, "
+    g.add_row("NUMA", f"home-node CPU time {_pct(n['home_fraction'], False)}, "
               f"{n['cross_node_migrations']:,} cross-node migrations ({n['cross_node_migrations_per_s']:.2f}/s)")
     con.print(g)
     from replay.present.tables import BREAKDOWNS, rich_table
@@ -209,9 +321,21 @@ def _print_metrics(m: dict, title: str) -> None:
         if key in ("tasks", "processes"):
             rows = sorted(rows, key=lambda r: -r["cpu_time_ns"])[:25]
         more = " (top 25 by CPU time; --json has all)" if len(rows) < len(m[key]) else ""
-        con.print(rich_table(rows, cols, f"by {what}{more}"))
+        con.print(rich_table(rows, cols, f"by {what}{more}", width=con.width, keep=ENTITY_KEEP[key]))
     for w in m["warnings"]:
         con.print(f"[yellow]warning:[/] {w}", highlight=False)
+
+
+#: columns a breakdown table always shows (the entity's name)
+ENTITY_KEEP = {"tasks": ("tid", "comm"), "processes": ("tgid", "comm"), "cpus": ("cpu",), "classes": ("class",)}
+BY_HELP = "Also break down by task, process, cpu or class (--json has every row)."
+FOCUS_HELP = ("Put the selected tasks' own figures first (repeatable; a task any of them selects): "
+              "comm=GLOB, tid=N, tgid=N, as --set selects. Example: --focus 'comm=python*'")
+
+
+def _check_by(by: Optional[str]) -> None:
+    if by is not None and by not in ("task", "process", "cpu", "class"):
+        _fail(f"--by {by!r}: expected task, process, cpu or class")
 
 
 @app.command()
@@ -222,9 +346,11 @@ def metrics(
         help="Machine the trace ran on: 'host' (this machine's /sys), a spec SOCKETSxCORESxTHREADS "
              "(e.g. 2x16x2: one LLC and NUMA node per socket), or a JSON/TOML file. Default: what the "
              "trace records (usually one node, one LLC, no SMT)."),
-    by: Optional[str] = typer.Option(None, "--by", help="Also break down by task, process, cpu or class."),
+    by: Optional[str] = typer.Option(None, "--by", help=BY_HELP),
+    focus: Optional[list[str]] = typer.Option(None, "--focus", help=FOCUS_HELP),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
-    plot: Optional[Path] = typer.Option(None, "--plot", help="Write the wait-time CDF by cause (PNG/SVG/PDF)."),
+    plot: Optional[Path] = typer.Option(None, "--plot", help="Write the wait-time CDF by cause (PNG/SVG/PDF; the "
+                                        "folder must exist)."),
     window_ms: float = typer.Option(100.0, "--window-ms", help="Fairness window for the weighted-share error."),
     fmt: Optional[str] = typer.Option(None, "--format", help=FORMAT_HELP),
     progress: Optional[bool] = typer.Option(None, "--progress/--no-progress", help=PROGRESS_HELP),
@@ -235,29 +361,35 @@ def metrics(
     preemption, at sched_wakeup_new for a new task, and end at the next switch-in; percentiles
     are nearest-rank. Every definition is in the README ("Metrics").
     """
-    if by is not None and by not in ("task", "process", "cpu", "class"):
-        _fail(f"--by {by!r}: expected task, process, cpu or class")
+    _check_by(by)
     if not window_ms > 0:
         _fail(f"--window-ms must be > 0 (got {window_ms})")
+    _out("--plot", plot)
+    if plot is not None and plot.suffix.lower() not in PLOT_SUFFIXES:
+        _fail(f"--plot {plot}: unknown image format {plot.suffix or '(no suffix)'!r}; expected "
+              f"{', '.join(PLOT_SUFFIXES)}")
     with _user_errors():
+        _announce()
         from replay import metrics as M
         from replay.model import topology as T
+        from replay.model.overrides import parse_focus
         from replay.model.schedule import observed_schedule
 
+        sel = parse_focus(focus)
         t = _load(trace, fmt, progress)
         topo = T.resolve(topology, t)
-        measured = M.measure_all(observed_schedule(t), topo, window_ns=int(window_ms * 1e6), by=by)
-        m = {"trace": t.path, "topology": topo.name, **measured.metrics}
+        measured = M.measure_all(observed_schedule(t), topo, window_ns=int(window_ms * 1e6), by=by, focus=sel)
+        m = {"trace": t.path, "label": _label(t.path), "topology": topo.name, **measured.metrics}
         if plot is not None:
             from replay.present.plots import wait_cdf
 
             w = measured.waits
             series = {name: w.filter(w["cause_name"] == name)["wait_ns"].to_numpy() for name in M.CAUSES}
-            wait_cdf(series, plot, title=f"wait time by cause: {os.path.basename(t.path)}")
+            wait_cdf(series, plot, title=f"wait time by cause: {_label(t.path)}")
     if as_json:
         _print_json(m)
     else:
-        _print_metrics(m, os.path.basename(t.path))
+        _print_metrics(m, _label(t.path))
         if plot is not None:
             typer.echo(f"wrote {plot}")
 
@@ -266,7 +398,7 @@ def _parse_params(items: Optional[list[str]]) -> dict:
     out = {}
     for it in items or []:
         if "=" not in it:
-            _fail(f"--param {it!r}: expected NAME=VALUE (see --list-params)")
+            _fail(f"--param {it!r}: expected NAME=VALUE (`schedreplay replay --policy P --list-params` lists them)")
         k, v = it.split("=", 1)
         out[k.strip()] = v.strip()
     return out
@@ -283,26 +415,28 @@ def _list_params(policy: str, as_json: bool) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    t = Table(title=f"parameters of a replay with --policy {policy} (set with --param NAME=VALUE)",
-              title_justify="left")
+    t = Table(title=f"parameters of a replay with --policy {policy} (set with --param NAME=VALUE; spec: "
+                    "docs/specs/)", title_justify="left")
     for c in ("name", "default", "unit", "spec", "meaning"):
         t.add_column(c, overflow="fold")
     for r in rows:
         t.add_row(r["name"], str(r["default"]), r["unit"], r["section"], r["doc"])
-    Console(width=None if sys.stdout.isatty() else 140).print(t)
+    Console(width=_width()).print(t)
 
 
 POLICY_HELP = "Scheduler policy to replay through: eevdf (Linux 6.18), cfs (Linux 6.5), infinity (Infinity v4)."
 SET_HELP = ("What-if override SELECTOR:CHANGES (repeatable): select by comm=GLOB, tid=N, tgid=N; change "
             "policy=fair|batch|idle|fifo|rr, rtprio=1..99, nice=-20..19, cpus=LIST. "
-            "Example: --set 'comm=llama*:policy=fifo,rtprio=50'")
+            "Example: --set 'comm=llama*:policy=fifo,rtprio=50'. A selector that matches no task, or a change that "
+            "cannot apply to any task it matches, is an error.")
 
 
 def _parse_sets(items):
     from replay.model.overrides import parse_all
 
     return parse_all(items)
-PARAM_HELP = "Override a parameter, NAME=VALUE (repeatable; durations take ns, us, ms or s). --list-params shows all."
+PARAM_HELP = ("Override a parameter, NAME=VALUE (repeatable; durations take ns, us, ms or s). "
+              "`schedreplay replay --policy P --list-params` shows all.")
 TOPOLOGY_HELP = ("Machine to replay on: 'host', a spec SOCKETSxCORESxTHREADS (e.g. 2x16x2) or a JSON/TOML file. "
                  "Default: the trace's recorded topology.")
 
@@ -315,11 +449,14 @@ def replay_cmd(
     param: Optional[list[str]] = typer.Option(None, "--param", help=PARAM_HELP),
     seed: int = typer.Option(0, "--seed", help="Seed (the same seed and inputs give identical output)."),
     set_: Optional[list[str]] = typer.Option(None, "--set", help=SET_HELP),
+    by: Optional[str] = typer.Option(None, "--by", help=BY_HELP),
+    focus: Optional[list[str]] = typer.Option(None, "--focus", help=FOCUS_HELP + " Also replays the recorded "
+                                              "policy, for the selected tasks' own error bars."),
     out: Optional[Path] = typer.Option(None, "-o", "--out", help="Write the replayed schedule (intervals) "
-                                                                  "as Parquet."),
+                                                                  "as Parquet (the folder must exist)."),
     perfetto: Optional[Path] = typer.Option(None, "--perfetto", help="Write the replayed schedule as a Perfetto "
                                             "trace (FILE.pftrace: sched_switch/sched_waking, compact_sched) to "
-                                            "open in the Perfetto UI next to the original."),
+                                            "open in the Perfetto UI next to the original (the folder must exist)."),
     as_json: bool = typer.Option(False, "--json", help="Print the replayed schedule's metrics as JSON."),
     list_params: bool = typer.Option(False, "--list-params", help="List the parameters and exit."),
     fmt: Optional[str] = typer.Option(None, "--format", help=FORMAT_HELP),
@@ -330,9 +467,15 @@ def replay_cmd(
     The workload (what each task asked of the scheduler: CPU bursts, and which task woke
     which at what point of its own progress) is rebuilt from the trace, then simulated;
     README "How replay works" explains the model. --json has the keys of `metrics --json`
-    plus policy, topology, params, events_simulated and wall_s.
+    plus policy, topology, params, seed, overrides (each --set with the number of tasks it
+    matched), events_simulated and wall_s; with --focus also recorded_focus (the selected
+    tasks' figures in the recording) and validation (their own errors).
     """
+    _check_by(by)
+    _out("-o", out)
+    _out("--perfetto", perfetto)
     with _user_errors():
+        _announce()  # the policies' kernels compile when their modules are imported
         from policies import get_policy
 
         get_policy(policy)
@@ -341,35 +484,51 @@ def replay_cmd(
             return
         if trace is None:
             _fail("missing TRACE (or use --list-params)")
-        from replay import metrics as M
+        from replay.model.overrides import parse_all, parse_focus
         from replay.model.prepared import prepare
-        from replay.sim import simulate
+        from replay.study.comparison import compare as run_compare
+        from replay.study.runs import checked_overrides, replay_run
 
+        sets, sel = parse_all(set_), parse_focus(focus)
+        params = _parse_params(param)
         t = _load(trace, fmt, progress)
         p = prepare(t)
         topo = p.topology(topology)
-        sched, info = simulate(p.workload, policy, topo, _parse_params(param), seed, _parse_sets(set_),
-                               p.latencies, p.tasks, p.unavailable_cpus(topo))
-        m = M.measure(sched, topo)
+        summary = checked_overrides(p, sets, topo).summary
+        keep = out is not None or perfetto is not None
+        res = None
+        if sel:
+            res = run_compare(p, ["observed", policy], [topo], params=params, overrides=sets, seed=seed,
+                              keep_schedules=keep, focus=sel, by=by)
+            run = res.runs[1]
+        else:
+            run = replay_run(p, policy, topo, params, seed, sets, keep_schedule=keep, by=by)
         if out is not None:
             import pyarrow.parquet as pq
 
-            out.parent.mkdir(parents=True, exist_ok=True)
-            pq.write_table(sched.intervals.to_arrow(), out, compression="zstd")
+            pq.write_table(run.schedule.intervals.to_arrow(), out, compression="zstd")
         exported = None
         if perfetto is not None:
             from replay.present.export import schedule_to_perfetto
 
-            exported = schedule_to_perfetto(sched, perfetto, trace=t)
-    result = {"trace": t.path, "policy": info.policy, "topology": info.topology, "params": info.params,
-              "seed": seed, "events_simulated": info.events_simulated, "wall_s": info.wall_s, **m}
-    result["warnings"] = list(dict.fromkeys(m["warnings"] + info.warnings))  # the schedule carries the replay's too
+            exported = schedule_to_perfetto(run.schedule, perfetto, trace=t)
+    result = {"trace": t.path, "label": p.label, "policy": run.policy, "topology": run.topology,
+              "params": run.params, "seed": seed, "overrides": summary, "events_simulated": run.events_simulated,
+              "wall_s": run.wall_s, **run.metrics}
+    result["warnings"] = list(run.warnings)  # the schedule's and the replay's, each once
+    if res is not None:
+        result["recorded_focus"] = res.runs[0].metrics["focus"]
+        result["validation"] = res.validation
     if as_json:
         _print_json(result)
     else:
-        typer.echo(f"replayed {os.path.basename(t.path)} through {policy} on {info.topology}: "
-                   f"{info.events_simulated:,} events in {info.wall_s:.2f} s")
-        _print_metrics(result, f"{policy} replay of {os.path.basename(t.path)}")
+        con = _console()
+        con.print(f"replayed {p.label} through {policy} on {run.topology}: {run.events_simulated:,} events in "
+                  f"{run.wall_s:.2f} s", highlight=False)
+        if res is not None:
+            _print_focus_comparison(con, res.to_dict())
+        _print_metrics({k: v for k, v in result.items() if k != "focus"}, f"{policy} replay of {p.label}")
+        _print_overrides(summary, printed=set(result["warnings"]))
         if out is not None:
             typer.echo(f"wrote {out}")
     if exported is not None:
@@ -379,26 +538,88 @@ def replay_cmd(
             typer.echo(f"warning: {w}", err=True)
 
 
+def _print_overrides(summary: list[dict], printed=()) -> None:
+    """What each --set matched (and its warnings not already printed)."""
+    con = _console()
+    for o in summary:
+        names = ", ".join(o["comms"][:4]) + (", ..." if len(o["comms"]) > 4 else "")
+        con.print(f"--set {o['set']!r}: {o['tasks']} task{'s' if o['tasks'] != 1 else ''} ({names})",
+                  highlight=False)
+        for w in o["warnings"]:
+            if w not in printed:
+                typer.echo(f"warning: {w}", err=True)
+
+
+def _print_focus_comparison(con, res: dict) -> None:
+    """The selected tasks' own figures, recorded vs every replay, with their own error bars,
+    and where each run's longest wait of theirs happened."""
+    from replay.present.tables import FOCUS_COLUMNS, WAIT_SITE_COLUMNS, compare_table, rich_table, site_rows
+
+    runs = res["runs"]
+    f = runs[0]["focus"]
+    v = res.get("validation") or {}
+    fv = v.get("focus_verdict")
+    title = (f"the selected tasks ({_focus_text(f)}): their own figures"
+             + (f"; ± = their own error when {v['policy']} is replayed on the recorded machine "
+                f"({f.get('tasks')} tasks, {v.get('focus_recorded_waits', 0):,} recorded waits): {fv}" if fv else ""))
+    con.print(compare_table(res, con.width, FOCUS_COLUMNS, title, verdict_key="focus_verdict"))
+    for reason in v.get("focus_verdict_reasons") or []:
+        con.print(f"  {reason}", highlight=False)
+    rows = [r for r in site_rows(runs, "focus.wait_at.all") if "wait_ns" in r]
+    if rows:
+        con.print(rich_table(rows, WAIT_SITE_COLUMNS, "their longest wait in each run (at: when it began, in the "
+                             "trace's clock)", width=con.width, keep=("policy", "topology")))
+
+
 def _compare_table(res: dict) -> None:
-    """The comparison (``Comparison.to_dict()``) as a table fitted to the terminal."""
-    from rich.console import Console
+    """The comparison (``Comparison.to_dict()``) as tables fitted to the terminal: the
+    focused tasks first (--focus), then every task, where each run's longest wait happened,
+    the validation, what each --set matched and the breakdown (--by)."""
+    from replay.present.tables import (BREAKDOWNS, WAIT_SITE_COLUMNS, breakdown_columns, breakdown_ids,
+                                       breakdown_rows, compare_table, rich_table, site_rows)
 
-    from replay.present.tables import compare_table
-
-    con = Console(width=None if sys.stdout.isatty() else 160)
-    con.print(compare_table(res, con.width))
+    con = _console()
+    runs = res["runs"]
+    if res.get("focus"):
+        _print_focus_comparison(con, res)
+    label = res.get("label") or _label(res["trace"])
     v = res.get("validation")
+    title = (f"policies compared on {label}" + (f"; replay fidelity under {v['policy']}: {v['verdict']} (± = the "
+                                                "replay's own error on each figure, from validate)" if v else ""))
+    con.print(compare_table(res, con.width, title=title))
+    rows = [r for r in site_rows(runs) if "wait_ns" in r]
+    if rows:
+        con.print(rich_table(rows, WAIT_SITE_COLUMNS, "the longest wait in each run (at: when it began, in the "
+                             "trace's clock)", width=con.width, keep=("policy", "topology")))
     if v:
         con.print(f"validation ({v['policy']} replayed on the recorded machine vs the recording): wait p50 "
-                  f"{_num(v['wait_p50_rel_err'], '{:+.1%}')}, p99 {_num(v['wait_p99_rel_err'], '{:+.1%}')}, per-task "
-                  f"CPU time mean {_num(v['cpu_time_rel_err_mean'], '{:.1%}')}; differences smaller than these are "
-                  f"within the replay's own error. Verdict: {v['verdict']}.", highlight=False)
+                  f"{_pct(v['wait_p50_rel_err'])}, p99 {_pct(v['wait_p99_rel_err'])}, per-task CPU time mean "
+                  f"{_pct(v['cpu_time_rel_err_mean'], False)}; differences smaller than these are within the "
+                  f"replay's own error. Verdict: {v['verdict']}.", highlight=False)
         for w in v.get("warnings") or []:
             con.print(f"[yellow]validation:[/] {w}", highlight=False)
         if v["verdict"] == "unreliable":
             con.print("[bold red]The replay of this trace is unreliable:[/] " + "; ".join(v["verdict_reasons"][:4])
                       + ". Treat its counterfactual figures as indications, not predictions "
                       "(`schedreplay validate` has every figure).", highlight=False)
+    for o in res.get("overrides") or []:
+        names = ", ".join(o["comms"][:4]) + (", ..." if len(o["comms"]) > 4 else "")
+        con.print(f"--set {o['set']!r}: {o['tasks']} task{'s' if o['tasks'] != 1 else ''} ({names})",
+                  highlight=False)
+        for w in o["warnings"]:
+            con.print(f"[yellow]warning:[/] {w}", highlight=False)
+    by = res.get("by")
+    if by:
+        key = {"task": "tasks", "process": "processes", "cpu": "cpus", "class": "classes"}[by]
+        only = None
+        if res.get("focus") and key in ("tasks", "processes"):
+            only = runs[0]["focus"]["tids" if key == "tasks" else "tgids"]
+        ids = breakdown_ids(runs, key, only)
+        what = BREAKDOWNS[key][0]
+        note = "the selected tasks';" if only is not None else f"top {len(ids)} by recorded CPU time;"
+        con.print(rich_table(breakdown_rows(runs, key, ids), breakdown_columns(key),
+                             f"by {what} ({note} --json has all)", width=con.width,
+                             keep=ENTITY_KEEP[key] + ("policy", "topology")))
 
 
 @app.command()
@@ -409,14 +630,18 @@ def compare(
     topology: Optional[list[str]] = typer.Option(None, "--topology", "-t", help=TOPOLOGY_HELP + " Repeatable."),
     param: Optional[list[str]] = typer.Option(None, "--param", help=PARAM_HELP + " Each policy takes the ones it knows."),
     set_: Optional[list[str]] = typer.Option(None, "--set", help=SET_HELP),
+    focus: Optional[list[str]] = typer.Option(None, "--focus", help=FOCUS_HELP),
+    by: Optional[str] = typer.Option(None, "--by", help=BY_HELP),
     seed: int = typer.Option(0, "--seed", help="Seed for every replay."),
-    as_json: bool = typer.Option(False, "--json", help="Print a JSON list of runs (policy, topology, params, metrics)."),
+    as_json: bool = typer.Option(False, "--json", help="Print the comparison as JSON: trace, label, overrides, "
+                                 "focus, by, runs (policy, topology, params, metrics), validation."),
     perfetto: Optional[Path] = typer.Option(None, "--perfetto", help="Directory to write every run's schedule to "
                                             "as a Perfetto trace (POLICY-TOPOLOGY.pftrace), to open in the "
-                                            "Perfetto UI."),
+                                            "Perfetto UI (created if missing; its parent folder must exist)."),
     report: Optional[Path] = typer.Option(None, "--report", help="Write a self-contained HTML report "
                                           "(FILE.html: wait-time CDFs, busiest tasks, per-CPU utilisation, "
-                                          "NUMA locality, parameters, validation error, this table)."),
+                                          "NUMA locality, parameters, validation error, this table; the folder "
+                                          "must exist)."),
     fmt: Optional[str] = typer.Option(None, "--format", help=FORMAT_HELP),
     progress: Optional[bool] = typer.Option(None, "--progress/--no-progress", help=PROGRESS_HELP),
 ):
@@ -425,17 +650,21 @@ def compare(
     One row per (policy, topology): wait p50/p99/max, Jain fairness, NUMA home-node share,
     migrations, context switches, the change against `observed`, and beside every
     counterfactual figure the replay's own error (validate: the recorded policy replayed on
-    the recorded machine, compared with the recording).
+    the recorded machine, compared with the recording). --focus puts the selected tasks'
+    own figures first, with their own errors; every run's longest wait is shown with its
+    task, CPU and time.
     """
+    _check_by(by)
+    _out("--perfetto", perfetto, "dir")
+    _out("--report", report)
     with _user_errors():
+        _announce()
         from replay.study.comparison import compare as run_compare
 
         t = _load(trace, fmt, progress)
-        if perfetto is not None and perfetto.exists() and not perfetto.is_dir():
-            _fail(f"--perfetto {perfetto}: exists and is not a directory")
         res = run_compare(t, [p.strip() for p in policies.split(",") if p.strip()], topology or [None],
                           params=_parse_params(param), overrides=_parse_sets(set_), seed=seed,
-                          keep_schedules=perfetto is not None)
+                          keep_schedules=perfetto is not None, focus=focus, by=by)
         written = _compare_outputs(res, t, perfetto, report)
     if as_json:
         _print_json(res.to_dict())
@@ -455,7 +684,7 @@ def _compare_outputs(res, trace, perfetto: Optional[Path], report: Optional[Path
     if perfetto is not None:
         from replay.present.export import schedule_to_perfetto
 
-        perfetto.mkdir(parents=True, exist_ok=True)
+        perfetto.mkdir(exist_ok=True)
         for run in res.runs:
             name = re.sub(r"[^A-Za-z0-9._-]+", "_", f"{run.policy}-{run.topology}") + ".pftrace"
             ex = schedule_to_perfetto(run.schedule, perfetto / name, trace=trace)
@@ -505,6 +734,10 @@ def validate(
                                                   "or 10%). A figure that cannot be measured fails too."),
     require: Optional[str] = typer.Option(None, "--require", help="A gate for CI: exit 1 unless the verdict is "
                                           "at least this good (good or rough)."),
+    seeds: int = typer.Option(3, "--seeds", help="Seeds to replay (each draws the recorded wakeup latencies "
+                              "anew); every error is the median over them."),
+    focus: Optional[list[str]] = typer.Option(None, "--focus", help="Also the selected tasks' own errors "
+                                              "(comm=GLOB, tid=N, tgid=N; repeatable), with their own verdict."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
     fmt: Optional[str] = typer.Option(None, "--format", help=FORMAT_HELP),
     progress: Optional[bool] = typer.Option(None, "--progress/--no-progress", help=PROGRESS_HELP),
@@ -517,7 +750,8 @@ def validate(
     |error| over tasks with >= 1 ms), context switches and migrations; absolute errors for Jain's
     index and the weighted-share error; the Kolmogorov-Smirnov distance between the recorded and
     replayed wait distributions. The verdict is the worst of the figures it judges (README
-    "validate" has the thresholds). --json keys: README "validate".
+    "validate" has the thresholds). --focus adds the selected tasks' own errors (focus_*) and
+    their verdict. --json keys: README "validate".
     """
     from replay.study.validation import VERDICTS
 
@@ -525,10 +759,13 @@ def validate(
         _fail(f"--require {require!r}: expected good or rough")
     limits = _parse_limits(max_error)
     with _user_errors():
+        _announce()
         from replay.study.validation import validate as run_validate
 
         t = _load(trace, fmt, progress)
-        v = run_validate(t, policy=policy, topology=topology, params=_parse_params(param))
+        if seeds < 1:
+            _fail(f"--seeds {seeds}: expected >= 1")
+        v = run_validate(t, policy=policy, topology=topology, params=_parse_params(param), seeds=seeds, focus=focus)
     failed = []
     for key, lim in limits.items():
         err = v.get(key)
@@ -541,7 +778,7 @@ def validate(
     if as_json:
         _print_json(v)
     else:
-        _validation_table(v, os.path.basename(t.path))
+        _validation_table(v, _label(t.path))
     for f in failed:
         typer.echo(f"schedreplay: validation gate failed: {f}", err=True)
     if failed:
@@ -556,7 +793,7 @@ def _validation_table(v: dict, name: str) -> None:
     from replay.present.tables import VERDICT_STYLE, error_value_text, fmt_metric, get, validation_rows
     from replay.study.validation import figure_verdict
 
-    con = Console(width=None if sys.stdout.isatty() else 110)
+    con = Console(width=_width())
     tb = Table(title=f"replay under {v['policy']} vs the recording: {name}", title_justify="left")
     for c in ("figure", "observed", "replayed", "error", "verdict"):
         tb.add_column(c, justify="left" if c in ("figure", "verdict") else "right")
@@ -570,7 +807,7 @@ def _validation_table(v: dict, name: str) -> None:
             obs, rep = fmt_metric(mkey, get(o, mkey)), fmt_metric(mkey, get(r, mkey))
         text = error_value_text(ekey, err)
         if ekey.startswith("cpu_time") and v.get("cpu_time_rel_err_max") is not None:
-            text += f", max {v['cpu_time_rel_err_max']:.1%}"
+            text += f", max {_pct(v['cpu_time_rel_err_max'], False)}"
         tb.add_row(label, obs, rep, text, Text(fv, style=VERDICT_STYLE.get(fv, "")))
     con.print(tb)
     style = VERDICT_STYLE[v["verdict"]]
@@ -579,6 +816,11 @@ def _validation_table(v: dict, name: str) -> None:
                             " — counterfactual figures of this trace are not to be trusted beyond their error bars"))
     for reason in v["verdict_reasons"]:
         con.print(f"  {reason}", highlight=False)
+    if v.get("focus_verdict"):
+        con.print(Text.assemble(f"the selected tasks' own figures ({_focus_text(o['focus'])}): ",
+                                (v["focus_verdict"], VERDICT_STYLE[v["focus_verdict"]])))
+        for reason in v["focus_verdict_reasons"]:
+            con.print(f"  {reason}", highlight=False)
     for w in v["warnings"]:
         con.print(f"[yellow]warning:[/] {w}", highlight=False)
 
@@ -608,8 +850,9 @@ def sweep(
                                   "Lower is better except fairness.jain*, numa.home_fraction and utilization; "
                                   "min:METRIC / max:METRIC force the direction."),
     top: int = typer.Option(1, "--top", help="Best configurations shown per trace, policy and topology."),
-    out: Path = typer.Option(..., "-o", "--out", help="Parquet file of the results (one row per run). Rows are "
-                             "kept as they finish; rerunning with the same file skips the rows already there."),
+    out: Path = typer.Option(..., "-o", "--out", help="Parquet file of the results (one row per run; the folder "
+                             "must exist). Rows are kept as they finish; rerunning with the same file skips the "
+                             "rows already there."),
     as_json: bool = typer.Option(False, "--json", help="Print the best configurations as JSON."),
     fmt: Optional[str] = typer.Option(None, "--format", help=FORMAT_HELP),
     progress: Optional[bool] = typer.Option(None, "--progress/--no-progress", help="Show a progress bar with an "
@@ -626,8 +869,10 @@ def sweep(
     """
     if top < 1:
         _fail(f"--top {top}: expected >= 1")
+    _out("-o", out)
     show = sys.stderr.isatty() if progress is None else progress
     with _user_errors():
+        _announce()
         from replay.study.sweeps import best, run
 
         try:
@@ -642,16 +887,20 @@ def sweep(
     if as_json:
         _print_json({"output": res.output, "rows": res.frame.height, "executed": res.executed,
                      "skipped": res.skipped, "wall_s": res.wall_s, "objective": res.objective,
-                     "higher_is_better": res.higher_is_better, "best": b.to_dicts()})
+                     "higher_is_better": res.higher_is_better, "overrides": res.overrides, "best": b.to_dicts()})
         return
-    from rich.console import Console
-
-    con = Console(width=None if sys.stdout.isatty() else 160)
+    con = _console()
     con.print(f"{res.frame.height:,} runs ({res.executed:,} now, {res.skipped:,} from before) in "
               f"{res.wall_s:.1f} s; wrote {res.output}", highlight=False)
     from replay.present.tables import best_table
 
-    con.print(best_table(b, res.higher_is_better))
+    con.print(best_table(b, res.higher_is_better, con.width))
+    for t in res.overrides:
+        for o in t["overrides"]:
+            con.print(f"{t['label']}: --set {o['set']!r} matched {o['tasks']} task{'s' if o['tasks'] != 1 else ''}",
+                      highlight=False)
+            for w in o["warnings"]:
+                con.print(f"[yellow]warning:[/] {w}", highlight=False)
 
 
 DEMO_TOPOLOGIES = (None, "2x8x2")
@@ -660,7 +909,8 @@ DEMO_POLICIES = ("observed", "cfs", "eevdf", "infinity")
 
 @app.command()
 def demo(
-    report: Path = typer.Option(Path("schedreplay-demo.html"), "--report", help="Where to write the HTML report."),
+    report: Path = typer.Option(Path("schedreplay-demo.html"), "--report", help="Where to write the HTML report "
+                                "(the folder must exist)."),
     no_report: bool = typer.Option(False, "--no-report", help="Print the table only; write no report."),
     as_json: bool = typer.Option(False, "--json", help="Print the comparison as JSON instead of a table."),
 ):
@@ -675,20 +925,23 @@ def demo(
     import time
 
     t0 = time.perf_counter()
+    if not no_report:
+        _out("--report", report)
     with _user_errors():
+        _announce()
         import traces
+        from replay.model.prepared import prepare
         from replay.study.comparison import compare as run_compare
+        from replay.study.runs import observed_run
 
-        t = traces.load(traces.SAMPLE_NAME)
+        p = prepare(traces.load(traces.SAMPLE_NAME))
         if not as_json:
-            i = t.info()
-            typer.echo(f"schedreplay demo: {os.path.basename(t.path)} ({i['duration_ns'] / 1e9:.1f} s, "
-                       f"{i['tasks']} tasks on {i['cpus']} CPUs) replayed under "
-                       f"{', '.join(DEMO_POLICIES[1:])} on the recorded machine and on "
-                       f"{', '.join(x for x in DEMO_TOPOLOGIES if x)}; the first run compiles the engine "
-                       "(a minute or two)...", err=True)
-        res = run_compare(t, DEMO_POLICIES, DEMO_TOPOLOGIES)
-        written = [] if no_report else _compare_outputs(res, t, None, report)
+            m = observed_run(p).metrics  # measured once: the comparison and its report reuse it
+            typer.echo(f"schedreplay demo: {p.label} ({m['duration_ns'] / 1e9:.1f} s, {m['n_tasks']} tasks ran on "
+                       f"{m['n_cpus']} CPUs) replayed under {', '.join(DEMO_POLICIES[1:])} on the recorded machine "
+                       f"and on {', '.join(x for x in DEMO_TOPOLOGIES if x)}...", err=True)
+        res = run_compare(p, DEMO_POLICIES, DEMO_TOPOLOGIES)
+        written = [] if no_report else _compare_outputs(res, p.trace, None, report)
     if as_json:
         _print_json(res.to_dict())
     else:

@@ -14,13 +14,17 @@ SVG drawn by matplotlib (rasters inside it, like the utilisation heatmaps, are
 ``data:`` PNGs), there is no script and no reference to any other file or
 address. It holds, in order:
 
+* with ``--focus``, first, the selected tasks' own figures (FOCUS_COLUMNS, with their own
+  errors in the validation replay) and where each run's longest wait of theirs happened;
 * the comparison table (replay.present.tables.COMPARE_COLUMNS, with the replay's own
   validation error beside every counterfactual figure and the change against the
   recording); each number cell carries the exact JSON value in ``data-value`` and its
   key in ``data-key``;
 * the validation block (the recorded policy replayed on the recorded machine
   against the recording: the error bar of every figure);
-* wait-time CDFs, one plot per machine, every policy on it (log x);
+* wait-time CDFs, one plot per machine, every policy on it (log x; waits of 0 ns, which a
+  log axis cannot place, are counted in the legend and marked at the left edge), and
+  where the longest waits of each run happened (task, CPU, time in the trace's clock);
 * per run, the busiest tasks (top 15 by CPU time): CPU time and time spent
   waiting, and a table of their wait percentiles (TASK_COLUMNS);
 * per run, per-CPU utilisation over time (a heatmap: CPUs x time buckets);
@@ -45,13 +49,14 @@ import polars as pl
 
 from ..study.comparison import Comparison
 from ..study.runs import OBSERVED, Run
-from .plots import fmt_ns, style_wait_cdf, wait_cdf_points
+from ..model.prepared import label_of
 from ..study.validation import figure_verdict
-from .tables import COMPARE_COLUMNS, TASK_COLUMNS, error_value_text, get as _get, validation_rows
+from .plots import draw_wait_cdf, fmt_ns, style_wait_cdf
+from .tables import (COMPARE_COLUMNS, FOCUS_COLUMNS, TASK_COLUMNS, WAIT_SITE_COLUMNS, error_value_text, fmt_change,
+                     fmt_fraction, get as _get, site_rows, validation_rows)
 
 TOP_TASKS = 15
 TIME_BUCKETS = 240
-_CDF_POINTS = 3000
 
 # One colour per policy, the same in every plot.
 _COLORS = {OBSERVED: "#222222", "cfs": "#1f77b4", "eevdf": "#d62728", "infinity": "#2ca02c"}
@@ -62,7 +67,8 @@ _CSS = """
         --bad: #b3261e; --accent: #1a56db; }
 * { box-sizing: border-box; }
 body { font: 14px/1.45 system-ui, -apple-system, "Segoe UI", Roboto, "DejaVu Sans", sans-serif; color: var(--fg);
-       background: var(--bg); margin: 0 auto; padding: 24px 32px 64px; max-width: 1280px; }
+       background: var(--bg); margin: 0 auto; padding: 24px 32px 64px; max-width: 1280px; overflow-wrap: anywhere; }
+@media (max-width: 600px) { body { padding: 12px 10px 40px; } h1 { font-size: 20px; } }
 h1 { font-size: 24px; margin: 0 0 4px; }
 h2 { font-size: 19px; margin: 36px 0 8px; padding-bottom: 4px; border-bottom: 1px solid var(--line); }
 h3 { font-size: 15px; margin: 18px 0 6px; }
@@ -86,13 +92,15 @@ p.verdict-line { font-size: 15px; }
 .down { color: var(--good); font-size: 12px; }
 .flat { color: var(--muted); font-size: 12px; }
 .sw { display: inline-block; width: 10px; height: 10px; border-radius: 2px; margin-right: 6px; vertical-align: -1px; }
-.grid { display: grid; grid-template-columns: repeat(auto-fill, minmax(540px, 1fr)); gap: 14px 18px; }
+.grid { display: grid; grid-template-columns: repeat(auto-fill, minmax(min(540px, 100%), 1fr)); gap: 14px 18px; }
+.grid > * { min-width: 0; }
 .scroll { overflow-x: auto; max-width: 100%; }
 .card { border: 1px solid var(--line); border-radius: 6px; padding: 8px 10px; }
 .card h3 { margin-top: 2px; }
 figure { margin: 0; }
 figure svg { max-width: 100%; height: auto; display: block; }
 .kv { display: grid; grid-template-columns: max-content 1fr; gap: 2px 16px; margin: 8px 0; }
+nav { line-height: 1.8; }
 .kv div:nth-child(odd) { color: var(--muted); }
 .diff { background: #fff4ce; font-weight: 600; }
 .warn { color: #8a5300; }
@@ -105,6 +113,10 @@ footer { margin-top: 40px; color: var(--muted); font-size: 12px; }
 
 def _esc(s) -> str:
     return html.escape(str(s), quote=True)
+
+
+def _ns(v) -> str:
+    return "—" if v is None else fmt_ns(v)
 
 
 def _color(policy: str, i: int = 0) -> str:
@@ -166,29 +178,12 @@ class _Figures:
         return f"<figure>{s}</figure>"
 
 
-def _cdf_points(v: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(x, F(x)) of the empirical CDF of sorted ``v``, thinned to about _CDF_POINTS
-    points: every point of the top 1 000 (the tail), evenly spaced ranks below."""
-    n = len(v)
-    y = np.arange(1, n + 1) / n
-    if n <= _CDF_POINTS:
-        return v, y
-    tail = 1000
-    idx = np.unique(np.r_[np.linspace(0, n - tail - 1, _CDF_POINTS - tail).astype(np.int64), np.arange(n - tail, n)])
-    return v[idx], y[idx]
-
-
 def _cdf_svg(figs: _Figures, series: list[tuple[str, str, str, np.ndarray]], title: str) -> str:
-    """Wait-time CDF (log x, µs) of each (label, colour, linestyle, waits ns)."""
+    """Wait-time CDF (log x, µs) of each (label, colour, linestyle, waits ns), thinned to
+    about 3 000 points per series (every point of the top 1 000: the tail)."""
     fig, ax = figs.new(figsize=(7.4, 4.1), dpi=100)
-    for label, color, ls, w in series:
-        v = wait_cdf_points(w)
-        if len(v) == 0:
-            ax.plot([], [], color=color, ls=ls, label=f"{label} (no waits)")
-            continue
-        x, y = _cdf_points(v)
-        ax.step(x, y, where="post", color=color, ls=ls, lw=1.4, label=f"{label} (n={len(v):,})")
-    style_wait_cdf(ax, title)
+    drawn = [draw_wait_cdf(ax, w, label, thin=True, color=color, ls=ls, lw=1.4) for label, color, ls, w in series]
+    style_wait_cdf(ax, title, drawn)
     fig.tight_layout()
     return figs.svg(fig, title)
 
@@ -293,7 +288,7 @@ def _cell(run: dict, base: dict | None, col, validation: dict | None) -> str:
             moved = abs(d) if col.error_relative else abs(v - b)
             if err is not None and moved <= abs(err):
                 cls, tip = "flat", "within the replay's own error"
-            sub.append(f'<span class="{cls}" title="{_esc(tip)}">{d:+.0%}</span>')
+            sub.append(f'<span class="{cls}" title="{_esc(tip)}">{_esc(fmt_change(d))}</span>')
     if err is not None:
         fv = figure_verdict(err_key, err) or ""
         sub.append(f'<span class="err {fv}" title="the replay\'s own error on this figure (validation): {fv}">'
@@ -302,24 +297,41 @@ def _cell(run: dict, base: dict | None, col, validation: dict | None) -> str:
     return f'<td data-key="{key}" data-value="{_esc(_json_value(v))}">{text}{extra}</td>'
 
 
-def _compare_table(res: dict) -> str:
+def _compare_table(res: dict, columns=COMPARE_COLUMNS, verdict_key: str = "verdict", css: str = "compare") -> str:
+    """One row per run under ``columns`` (COMPARE_COLUMNS, or FOCUS_COLUMNS for the focused
+    tasks with ``verdict_key`` "focus_verdict")."""
     runs = res["runs"]
     base = next((r for r in runs if r["policy"] == OBSERVED), None)
     v = res.get("validation")
-    verdict = (v or {}).get("verdict")
-    head = "".join(f"<th>{_esc(c.header)}</th>" for c in COMPARE_COLUMNS) + ("<th>fidelity</th>" if verdict else "")
+    verdict = (v or {}).get(verdict_key)
+    head = "".join(f"<th>{_esc(c.header)}</th>" for c in columns) + ("<th>fidelity</th>" if verdict else "")
     rows = []
     for i, r in enumerate(runs):
         sw = f'<span class="sw" style="background:{_color(r["policy"], i)}"></span>'
-        cells = "".join(_cell(r, base, c, v) for c in COMPARE_COLUMNS)
+        cells = "".join(_cell(r, base, c, v) for c in columns)
         if verdict:
             word = "" if r["policy"] == OBSERVED else verdict
             cells += f'<td class="l verdict {word}" data-key="fidelity">{_esc(word)}</td>'
         cls = ' class="observed"' if r["policy"] == OBSERVED else ""
         rows.append(f'<tr{cls} data-run="{_esc(_run_id(r))}"><td class="l" data-key="policy">{sw}{_esc(r["policy"])}'
                     f'</td><td class="l" data-key="topology">{_esc(r["topology"])}</td>{cells}</tr>')
-    return (f'<div class="scroll"><table class="compare"><thead><tr><th class="l">policy</th><th class="l">topology</th>{head}'
-            f"</tr></thead><tbody>{''.join(rows)}</tbody></table></div>")
+    return (f'<div class="scroll"><table class="compare {css}"><thead><tr><th class="l">policy</th>'
+            f'<th class="l">topology</th>{head}</tr></thead><tbody>{"".join(rows)}</tbody></table></div>')
+
+
+def _sites_table(rows: list[dict], columns=WAIT_SITE_COLUMNS, css: str = "sites") -> str:
+    """Where waits happened (rows of tables.site_rows or metrics wait_at lists): each with
+    its task, CPU and the time it began in the trace's clock (exact ns in data-ns)."""
+    head = "".join(f'<th{" class=l" if c.align == "left" else ""}>{_esc(c.header)}</th>' for c in columns)
+    body = []
+    for r in rows:
+        cells = []
+        for c in columns:
+            attr = f' data-ns="{int(r[c.key])}"' if c.key == "start_ns" and r.get(c.key) is not None else ""
+            cells.append(f'<td{" class=l" if c.align == "left" else ""}{attr}>{_esc(c.text(r))}</td>')
+        body.append(f"<tr>{''.join(cells)}</tr>")
+    return (f'<div class="scroll"><table class="{css}"><thead><tr>{head}</tr></thead>'
+            f"<tbody>{''.join(body)}</tbody></table></div>")
 
 
 def _validation_block(v: dict | None, observed: dict | None) -> str:
@@ -338,13 +350,19 @@ def _validation_block(v: dict | None, observed: dict | None) -> str:
         fv = figure_verdict(key, err) or ""
         rows.append(f'<tr><td class="l">{_esc(label)}</td><td data-key="validation.{_esc(key)}">'
                     f"{_esc(error_value_text(key, err))}</td><td class=\"l verdict {fv}\">{_esc(fv)}</td></tr>")
+    focus = ""
+    if v.get("focus_verdict"):
+        fw = v["focus_verdict"]
+        items = "".join(f"<li>{_esc(r)}</li>" for r in v.get("focus_verdict_reasons") or [])
+        focus = (f'<p class="verdict-line">The selected tasks\' own figures: <span class="verdict {fw}" '
+                 f'data-key="validation.focus_verdict">{_esc(fw)}</span></p>' + (f"<ul>{items}</ul>" if items else ""))
     return (f"{head}<p class=\"note\">The recording's own policy replayed on the recorded machine, measured "
             "against the recording: relative errors (replayed - observed) / observed, absolute ones for Jain's "
             "index and the share error, the Kolmogorov-Smirnov distance of the wait distributions. A "
             "counterfactual difference smaller than these is within the replay's own error; the ± beside the "
             "figures above repeats them. Verdict: good within the README's targets, rough within 2.5 times "
-            "them, else unreliable.</p><table><thead><tr><th class=l>figure</th><th>error</th>"
-            f"<th class=l>verdict</th></tr></thead><tbody>{''.join(rows)}</tbody></table>")
+            "them, else unreliable.</p>" + focus + '<div class="scroll"><table><thead><tr><th class=l>figure</th>'
+            f"<th>error</th><th class=l>verdict</th></tr></thead><tbody>{''.join(rows)}</tbody></table></div>")
 
 
 def _defaults(policy: str) -> dict:
@@ -419,7 +437,7 @@ def _task_table(top: pl.DataFrame) -> str:
     for row in top.iter_rows(named=True):
         body.append("<tr>" + "".join(f'<td{" class=l" if c.align == "left" else ""}>{_esc(c.text(row))}</td>'
                                      for c in TASK_COLUMNS) + "</tr>")
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
+    return f'<div class="scroll"><table><thead><tr>{head}</tr></thead><tbody>{"".join(body)}</tbody></table></div>'
 
 
 def busiest_tasks(run: Run, n: int = TOP_TASKS) -> pl.DataFrame:
@@ -431,8 +449,8 @@ def busiest_tasks(run: Run, n: int = TOP_TASKS) -> pl.DataFrame:
 def _run_summary(r: dict) -> str:
     w = r.get("wait_ns") or {}
     f = r.get("fairness") or {}
-    parts = [f"{r.get('n_tasks', '-')} tasks on {r.get('n_cpus', '-')} CPUs",
-             f"{w.get('count', 0):,} waits (p50 {fmt_ns(w.get('p50'))}, p99 {fmt_ns(w.get('p99'))})",
+    parts = [f"{r.get('n_tasks', '-')} tasks ran on {r.get('n_cpus', '-')} CPUs",
+             f"{w.get('count', 0):,} waits (p50 {_ns(w.get('p50'))}, p99 {_ns(w.get('p99'))})",
              f"Jain {f.get('jain'):.3f}" if f.get("jain") is not None else "Jain -"]
     if r["policy"] != OBSERVED:
         parts.append(f"{r.get('events_simulated', 0):,} events simulated")
@@ -443,7 +461,7 @@ def _numa_row(r: dict) -> str:
     home = _get(r, "numa.home_fraction")
     cells = [f'<td class="l">{_esc(_label(r))}</td>',
              f'<td data-key="numa.home_fraction" data-value="{_esc(_json_value(home))}">'
-             f'{"-" if home is None else f"{home:.1%}"}</td>',
+             f'{"—" if home is None else fmt_fraction(home)}</td>',
              f'<td data-key="numa.cross_node_migrations">{_get(r, "numa.cross_node_migrations") or 0:,}</td>',
              f'<td>{_get(r, "numa.cross_node_migrations_per_s") or 0:.2f}</td>',
              f'<td>{_get(r, "migrations.cross_llc") or 0:,}</td>', f'<td>{_get(r, "migrations.total") or 0:,}</td>']
@@ -467,7 +485,7 @@ def render_report(comparison: Comparison | dict, title: str | None = None) -> st
         res, details = comparison, None
     runs = list(res["runs"])
     trace = str(res.get("trace") or "")
-    name = os.path.basename(trace) or "trace"
+    name = res.get("label") or (label_of(trace) if trace else "trace")
     title = title or f"schedreplay: {name}"
     figs = _Figures()
     have = list(zip(runs, details)) if details is not None else []
@@ -483,6 +501,8 @@ def render_report(comparison: Comparison | dict, title: str | None = None) -> st
     lead = [f"trace <code>{_esc(trace)}</code>"]
     if dur:
         lead.append(f"{dur / 1e9:.3f} s recorded")
+    if base is not None and base.get("n_tasks") is not None:
+        lead.append(f'<span data-key="n_tasks">{base["n_tasks"]}</span> tasks ran on {base.get("n_cpus")} CPUs')
     lead.append(f"{len(runs)} runs: {', '.join(_esc(p) for p in policies)} on {', '.join(_esc(t) for t in topos)}")
     out.append(f'<p class="lead">{" · ".join(lead)}</p>')
     v = res.get("validation") or {}
@@ -494,9 +514,26 @@ def render_report(comparison: Comparison | dict, title: str | None = None) -> st
                    '(<a href="#validation">validation</a>).</div>')
     out.append('<nav class="muted">'
                + " · ".join(f'<a href="#{a}">{t}</a>' for a, t in (
+                   *((("focus", "selected tasks"),) if res.get("focus") else ()),
                    ("comparison", "comparison"), ("validation", "validation"), ("waits", "wait times"),
                    ("tasks", "busiest tasks"), ("utilisation", "utilisation"), ("numa", "NUMA"),
                    ("params", "parameters"), ("warnings", "warnings"))) + "</nav>")
+
+    if res.get("focus") and base is not None and base.get("focus"):
+        f = base["focus"]
+        fv = v.get("focus_verdict")
+        out.append('<h2 id="focus">The selected tasks</h2>')
+        out.append(f'<p class="note">{_esc(" or ".join(f["selectors"]))}: {f["tasks"]} tasks '
+                   f'({_esc(", ".join(f["comms"][:8]))}{", ..." if len(f["comms"]) > 8 else ""}). Their own '
+                   "figures: their waits, their CPU time and their share of all tasks' CPU time. ± is their own "
+                   f"error when {_esc(v.get('policy', 'the recorded policy'))} is replayed on the recorded machine "
+                   f"(their {v.get('focus_recorded_waits', 0):,} recorded waits)"
+                   + (f'; verdict <span class="verdict {fv}">{_esc(fv)}</span>' if fv else "") + ".</p>")
+        out.append(_compare_table(res, FOCUS_COLUMNS, "focus_verdict", "focus"))
+        rows = [r for r in site_rows(runs, "focus.wait_at.all") if "wait_ns" in r]
+        if rows:
+            out.append("<h3>Their longest wait in each run</h3>")
+            out.append(_sites_table(rows))
 
     out.append('<h2 id="comparison">Comparison</h2>')
     out.append('<p class="note">One row per (policy, machine). In brackets: the change against the recording '
@@ -526,6 +563,14 @@ def render_report(comparison: Comparison | dict, title: str | None = None) -> st
     else:
         out.append('<p class="note">Only the comparison\'s figures were given (its JSON), not its runs\' '
                    "details: no plots.</p>")
+    rows = [r for r in site_rows(runs) if "wait_ns" in r]
+    if rows:
+        out.append('<h3 id="longest-waits">Where the longest wait of each run happened</h3>'
+                   '<p class="note">At: when the wait began, in the trace\'s clock (seconds; the exact nanosecond '
+                   "is in the JSON and in each cell's <code>data-ns</code>): the place to look in the Perfetto UI "
+                   "(<code>--perfetto</code> writes every run). A log axis cannot place waits of 0 ns: the legends "
+                   "count them and they are marked at the plots' left edge.</p>")
+        out.append(_sites_table(rows))
 
     out.append(f'<h2 id="tasks">Busiest tasks (top {TOP_TASKS} by CPU time, per run)</h2>')
     if have:
@@ -552,8 +597,9 @@ def render_report(comparison: Comparison | dict, title: str | None = None) -> st
     if runs:
         out.append(_numa_svg(figs, runs))
     rows = "".join(_numa_row(r) for r in runs)
-    out.append("<table><thead><tr><th class=l>run</th><th>home share</th><th>cross-node migrations</th>"
-               f"<th>per s</th><th>cross-LLC</th><th>all migrations</th></tr></thead><tbody>{rows}</tbody></table>")
+    out.append('<div class="scroll"><table><thead><tr><th class=l>run</th><th>home share</th>'
+               "<th>cross-node migrations</th><th>per s</th><th>cross-LLC</th><th>all migrations</th></tr></thead>"
+               f"<tbody>{rows}</tbody></table></div>")
 
     out.append('<h2 id="params">Parameters of each run</h2>')
     out.append('<p class="note">Engine and policy parameters each replay ran with (values measured from the trace '
@@ -577,10 +623,9 @@ def render_report(comparison: Comparison | dict, title: str | None = None) -> st
 
 def write_report(comparison: Comparison | dict, path, title: str | None = None) -> Path:
     """Write the HTML report of ``comparison`` (what ``replay.compare`` returns, or its
-    ``to_dict()`` for the tables only) to ``path``; returns the path."""
+    ``to_dict()`` for the tables only) to ``path``, whose folder must exist; returns the
+    path."""
     text = render_report(comparison, title)
     path = Path(os.fspath(path))
-    if path.parent and not path.parent.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text, encoding="utf-8")
+    path.write_text(text, encoding="utf-8")  # into an existing folder only (README "Output files")
     return path

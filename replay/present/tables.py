@@ -16,12 +16,43 @@ from ..metrics import catalog
 from .plots import fmt_ns
 
 
+#: what a table shows where there is no value (a statistic of no waits, a figure not measured)
+MISSING = "—"
+
+
+def fmt_pct(x: float, signed: bool = False, digits: int = 0) -> str:
+    """``x`` (a fraction) as a percentage with ``digits`` decimals (``signed``: with its
+    sign). A value that is not zero never reads as zero: it gets up to two more decimals
+    (``+0.04%``), then reads ``<0.01%`` (``+<0.01%``, ``-<0.01%`` when signed); only an
+    exact zero reads ``0%``."""
+    if x == 0:
+        return f"{0:.{digits}%}"
+    spec = "+" if signed else ""
+    for d in range(digits, digits + 3):
+        text = f"{x:{spec}.{d}%}"
+        if any(ch in "123456789" for ch in text):
+            return text
+    sign = ("+" if x > 0 else "-") if signed else ("-" if x < 0 else "")
+    return f"{sign}<{10.0 ** -(digits + 4):.{digits + 2}%}"
+
+
+def fmt_nonzero(fmt, v) -> str:
+    """``fmt(v)``, except that a non-zero ``v`` that ``fmt`` rounds to zero reads
+    ``<`` the smallest non-zero figure of that format (``<0.001``)."""
+    text = fmt(v)
+    if v == 0 or any(ch in "123456789" for ch in text):
+        return text
+    sign = text[0] if text[:1] in "+-" else ""
+    smallest = text.lstrip("+-")[::-1].replace("0", "1", 1)[::-1]  # 0.000 -> 0.001
+    return f"{sign}<{smallest}"
+
+
 def fmt_count(v) -> str:
     return f"{v:,}"
 
 
 def fmt_fraction(v) -> str:
-    return f"{v:.1%}"
+    return fmt_pct(v, digits=1)
 
 
 def fmt_index(v) -> str:
@@ -42,10 +73,24 @@ UNIT_FORMAT: dict[str, Callable] = {catalog.NS: fmt_ns, catalog.COUNT: fmt_count
 
 
 def fmt_metric(key: str, v) -> str:
-    """A metric's value as every table shows it ("-" when there is none)."""
+    """A metric's value as every table shows it (MISSING when there is none)."""
     if v is None:
-        return "-"
+        return MISSING
     return UNIT_FORMAT[catalog.metric(key).unit](v)
+
+
+def fmt_ts(ns) -> str:
+    """A timestamp of the trace's clock in seconds with microseconds, as ftrace prints it
+    (``1171.964040``), from exact integer nanoseconds."""
+    ns = int(ns)
+    sign = "-" if ns < 0 else ""
+    ns = abs(ns)
+    return f"{sign}{ns // 1_000_000_000}.{(ns % 1_000_000_000) // 1000:06d}"
+
+
+def fmt_change(d: float) -> str:
+    """A change against the recording, (run - recording) / |recording|: ``+20%``, ``-0.3%``."""
+    return fmt_pct(d, signed=True)
 
 
 def get(d: dict, key: str):
@@ -63,9 +108,10 @@ def get(d: dict, key: str):
 class Column:
     """One column: ``header``, ``key`` (what it reads from a row), ``fmt`` (value -> text),
     ``error_key`` (the validation error shown beside a counterfactual value), ``better``
-    ("lower", "higher", None: how a change is coloured), ``priority`` (1: always shown;
-    2: when the terminal is wide enough), ``align`` ("right" or "left") and
-    ``error_relative`` (the error is a fraction of the value, else in its unit)."""
+    ("lower", "higher", None: how a change is coloured), ``priority`` (1: shown first, then
+    2, then 3, each while the terminal has room: :func:`fit_columns`), ``align`` ("right" or
+    "left") and ``error_relative`` (the error is a fraction of the value, else in its
+    unit)."""
 
     header: str
     key: str
@@ -78,13 +124,16 @@ class Column:
 
     def text(self, row: dict) -> str:
         v = get(row, self.key)
-        return "-" if v is None else self.fmt(v)
+        if v is None:
+            return "" if self.key in row.get("_blank", ()) else MISSING
+        return self.fmt(v)
 
     def error_text(self, err) -> str:
-        """The replay's own error on this column's figure: ±12% or, absolute, ±0.031."""
+        """The replay's own error on this column's figure: ±12% or, absolute, ±0.031; an
+        error that is not zero never reads ±0% (±0.3%, ±<0.01%)."""
         if err is None:
             return ""
-        return f"±{abs(err):.0%}" if self.error_relative else f"±{self.fmt(abs(err))}"
+        return f"±{fmt_pct(abs(err))}" if self.error_relative else f"±{fmt_nonzero(self.fmt, abs(err))}"
 
 
 def metric_column(key: str, header: str | None = None, priority: int = 1) -> Column:
@@ -94,20 +143,34 @@ def metric_column(key: str, header: str | None = None, priority: int = 1) -> Col
                   error_relative=m.error_is_relative)
 
 
-#: The comparison (compare, demo, the report's first table): one row per run.
+#: The comparison (compare, demo, the report's first table): one row per run. In a
+#: terminal the columns are shown by priority while they fit (every one in the report).
 COMPARE_COLUMNS = (
     metric_column("wait_ns.p50"),
     metric_column("wait_ns.p99"),
-    metric_column("wait_ns.p999", priority=2),
+    metric_column("wait_ns.p999", priority=3),
     metric_column("wait_ns.max"),
-    metric_column("wait_ns.count", priority=2),
+    metric_column("wait_ns.count", priority=3),
     metric_column("fairness.jain"),
-    metric_column("fairness.share_error", priority=2),
-    metric_column("numa.home_fraction"),
-    metric_column("numa.cross_node_migrations", priority=2),
-    metric_column("migrations.total"),
-    metric_column("context_switches"),
-    metric_column("utilization", priority=2),
+    metric_column("fairness.share_error", priority=3),
+    metric_column("numa.home_fraction", priority=2),
+    metric_column("numa.cross_node_migrations", priority=3),
+    metric_column("migrations.total", priority=2),
+    metric_column("context_switches", priority=2),
+    metric_column("utilization", priority=3),
+)
+
+#: The focused tasks' own figures (compare/replay --focus, the report's first table when
+#: there is a focus): one row per run, read from each run's metrics "focus".
+FOCUS_COLUMNS = (
+    metric_column("focus.wait_ns.p50"),
+    metric_column("focus.wait_ns.p99"),
+    metric_column("focus.wait_ns.max"),
+    metric_column("focus.cpu_share"),
+    metric_column("focus.cpu_time_ns", priority=2),
+    metric_column("focus.wait_ns.count", priority=2),
+    metric_column("focus.wait_ns.p90", priority=3),
+    metric_column("focus.runnable_ns", priority=3),
 )
 
 #: Per task (metrics --by task, the report's busiest tasks): rows of metrics.task_table.
@@ -116,41 +179,116 @@ TASK_COLUMNS = (
     Column("comm", "comm", str, align="left"),
     Column("CPU time", "cpu_time_ns", fmt_ns),
     Column("waits", "waits", fmt_count),
-    Column("waiting", "wait_total_ns", fmt_ns),
+    Column("waiting", "wait_total_ns", fmt_ns, priority=3),
     Column("wait p50", "wait_ns_p50", fmt_ns),
     Column("wait p99", "wait_ns_p99", fmt_ns),
     Column("wait max", "wait_ns_max", fmt_ns),
-    Column("migrations", "migrations", fmt_count),
+    Column("max at (s)", "wait_max_at_ns", fmt_ts, priority=2),
+    Column("migrations", "migrations", fmt_count, priority=3),
 )
 
 #: metrics --by process / cpu / class
 PROCESS_COLUMNS = (
-    Column("tgid", "tgid", str), Column("comm", "comm", str, align="left"), Column("threads", "threads", fmt_count),
+    Column("tgid", "tgid", str), Column("comm", "comm", str, align="left"),
+    Column("threads", "threads", fmt_count, priority=3),
     Column("CPU time", "cpu_time_ns", fmt_ns), Column("waits", "waits", fmt_count),
     Column("wait p50", "wait_ns_p50", fmt_ns), Column("wait p99", "wait_ns_p99", fmt_ns),
-    Column("wait max", "wait_ns_max", fmt_ns),
+    Column("wait max", "wait_ns_max", fmt_ns), Column("max at (s)", "wait_max_at_ns", fmt_ts, priority=2),
+    Column("max tid", "wait_max_tid", str, priority=3),
 )
 CPU_COLUMNS = (
     Column("cpu", "cpu", str), Column("utilization", "utilization", fmt_fraction),
     Column("CPU time", "cpu_time_ns", fmt_ns), Column("waits", "waits", fmt_count),
     Column("wait p50", "wait_ns_p50", fmt_ns), Column("wait p99", "wait_ns_p99", fmt_ns),
-    Column("wait max", "wait_ns_max", fmt_ns),
+    Column("wait max", "wait_ns_max", fmt_ns), Column("max at (s)", "wait_max_at_ns", fmt_ts, priority=2),
+    Column("max tid", "wait_max_tid", str, priority=3),
 )
 CLASS_COLUMNS = (
     Column("class", "class", str, align="left"), Column("tasks", "tasks", fmt_count),
     Column("CPU time", "cpu_time_ns", fmt_ns), Column("waits", "waits", fmt_count),
     Column("wait p50", "wait_ns_p50", fmt_ns), Column("wait p99", "wait_ns_p99", fmt_ns),
-    Column("wait max", "wait_ns_max", fmt_ns),
+    Column("wait max", "wait_ns_max", fmt_ns), Column("max at (s)", "wait_max_at_ns", fmt_ts, priority=2),
+    Column("max tid", "wait_max_tid", str, priority=3),
+)
+
+#: Where a wait happened (metrics "wait_at": the longest waits, like perf sched latency's
+#: "max delay at"): rows of metrics.wait_sites, with the run's policy and topology when
+#: several runs share a table. Timestamps are the trace's clock (the Perfetto UI shows
+#: them with its time format set to raw nanoseconds; JSON has them in ns).
+WAIT_SITE_COLUMNS = (
+    Column("policy", "policy", str, align="left"),
+    Column("topology", "topology", str, align="left"),
+    Column("wait", "wait_ns", fmt_ns),
+    Column("cause", "cause", str, align="left"),
+    Column("comm", "comm", str, align="left"),
+    Column("tid", "tid", str),
+    Column("CPU", "cpu", str),
+    Column("at (s)", "start_ns", fmt_ts),
+    Column("into trace", "offset_ns", lambda v: fmt_ns(v, sep=""), priority=2),
 )
 #: metrics --json key of each breakdown, its title and columns
 BREAKDOWNS = {"tasks": ("task", TASK_COLUMNS), "processes": ("process", PROCESS_COLUMNS),
               "cpus": ("cpu", CPU_COLUMNS), "classes": ("class", CLASS_COLUMNS)}
+#: the columns that name the entity of each breakdown (its first being the key)
+ENTITY_COLUMNS = {"tasks": ("tid", "comm"), "processes": ("tgid", "comm"), "cpus": ("cpu",), "classes": ("class",)}
+#: how many entities compare --by shows per breakdown (by recorded CPU time; --json has all)
+BREAKDOWN_TOP = 8
+
+
+def breakdown_ids(runs: list[dict], key: str, only=None, top: int = BREAKDOWN_TOP) -> list:
+    """The entities compare --by shows: those in ``only`` (e.g. the focused tids) or the
+    ``top`` with the most CPU time in the first run (the recording), in that order."""
+    ident = ENTITY_COLUMNS[key][0]
+    first = sorted(runs[0].get(key) or [], key=lambda r: (-(r.get("cpu_time_ns") or 0), str(r[ident])))
+    ids = [r[ident] for r in first]
+    if only is not None:
+        only = set(only)
+        ids = [i for i in ids if i in only] + sorted(i for i in only if i not in set(ids))
+        return ids[:25]
+    return ids[:top]
+
+
+def breakdown_rows(runs: list[dict], key: str, ids: list) -> list[dict]:
+    """compare --by: per entity (in ``ids`` order) one row per run with the entity's figures
+    in that run (an entity a run lacks has no figures there); the entity's own columns are
+    filled on its first row only."""
+    ident = ENTITY_COLUMNS[key]
+    by_run = [{r[ident[0]]: r for r in (run.get(key) or [])} for run in runs]
+    rows = []
+    for e in ids:
+        names = next((m[e] for m in by_run if e in m), {ident[0]: e})
+        for i, (run, m) in enumerate(zip(runs, by_run)):
+            row = {**(m.get(e) or {}), "policy": run["policy"], "topology": run["topology"]}
+            for c in ident:
+                row[c] = names.get(c) if i == 0 else None
+            row["_blank"] = ident if i > 0 else ()
+            rows.append(row)
+    return rows
+
+
+def breakdown_columns(key: str) -> tuple[Column, ...]:
+    """The columns of compare --by's table: the entity's, the run's, then its figures."""
+    ident = ENTITY_COLUMNS[key]
+    cols = BREAKDOWNS[key][1]
+    blank = [Column(c.header, c.key, c.fmt, c.error_key, c.better, c.priority, c.align, c.error_relative)
+             for c in cols if c.key in ident]
+    return (*blank, *WAIT_SITE_COLUMNS[:2], *[c for c in cols if c.key not in ident])
+
+
+def site_rows(runs: list[dict], path: str = "wait_at.all") -> list[dict]:
+    """One row per run: where its longest wait happened (``path`` + ``.max`` of its
+    metrics: ``wait_at.all``, or ``focus.wait_at.all`` for the focused tasks)."""
+    out = []
+    for r in runs:
+        site = get(r, f"{path}.max")
+        out.append({"policy": r["policy"], "topology": r["topology"], **(site or {})})
+    return out
 
 
 def validation_rows(observed: dict) -> list[tuple[str, str | None, str]]:
     """The rows of the validation table (validate, the report's validation block): (label,
     metric key read from the observed and replayed metrics or None, error key). Causes
-    with no recorded wait are left out."""
+    with no recorded wait are left out; the focused tasks' own rows (``--focus``) close it."""
     rows = [("waits", "wait_ns.count", "wait_count_rel_err"), ("wait p50", "wait_ns.p50", "wait_p50_rel_err"),
             ("wait p90", "wait_ns.p90", "wait_p90_rel_err"), ("wait p99", "wait_ns.p99", "wait_p99_rel_err"),
             ("wait distribution (KS)", None, "wait_ks")]
@@ -167,20 +305,26 @@ def validation_rows(observed: dict) -> list[tuple[str, str | None, str]]:
              ("per-task CPU time", None, "cpu_time_rel_err_mean"),
              ("context switches", "context_switches", "switches_rel_err"),
              ("migrations", "migrations.total", "migrations_rel_err")]
+    if observed.get("focus"):
+        rows += [(f"selected tasks: {label}", key, catalog.FOCUS_ERRORS[key]) for label, key in (
+            ("waits", "focus.wait_ns.count"), ("wait p50", "focus.wait_ns.p50"), ("wait p90", "focus.wait_ns.p90"),
+            ("wait p99", "focus.wait_ns.p99"), ("longest wait", "focus.wait_ns.max"),
+            ("CPU time", "focus.cpu_time_ns"), ("CPU share", "focus.cpu_share"))]
     return rows
 
 
 def error_value_text(key: str, err) -> str:
-    """An error figure as validate shows it: +12.3% (relative), +0.031 (absolute), 0.123 (KS)."""
+    """An error figure as validate shows it: +12.3% (relative), +0.031 (absolute), 0.123
+    (KS); one that is not zero never reads as zero."""
     if err is None:
-        return "-"
+        return MISSING
     if key.endswith("_ks"):
-        return f"{err:.3f}"
+        return fmt_nonzero(lambda x: f"{x:.3f}", err)
     if key.endswith("_abs_err"):
-        return f"{err:+.3f}"
+        return fmt_nonzero(lambda x: f"{x:+.3f}", err)
     if key.startswith("cpu_time"):
-        return f"{err:.1%} mean |error|"
-    return f"{err:+.1%}"
+        return f"{fmt_pct(err, digits=1)} mean |error|"
+    return fmt_pct(err, signed=True, digits=1)
 
 
 def _config_text(changes: str) -> str:
@@ -198,46 +342,106 @@ def _config_text(changes: str) -> str:
 
 def best_columns(objective: str) -> tuple[Column, ...]:
     """Sweep's closing table (rows of ``sweep.best``): the objective's values read as the
-    metric reads everywhere else."""
-    import os
-
+    metric reads everywhere else; traces by their label (``d_nice_mix/trace.dat``)."""
     value = metric_column(objective).fmt
     return (
-        Column("trace", "trace", lambda v: os.path.basename(str(v)), align="left"),
+        Column("trace", "label", str, align="left"),
         Column("policy", "policy", str, align="left"),
         Column("topology", "topology", str, align="left"),
         Column("configuration (vs defaults)", "changes", _config_text, align="left"),
         Column("value", "value", value),
-        Column("default", "default_value", value),
-        Column("change", "change", lambda v: f"{v:+.1%}"),
-        Column("replay error", "validation_error", lambda v: f"±{v:.1%}"),
-        Column("beyond error", "beyond_error", lambda v: "yes" if v else "no (within error)", align="left"),
+        Column("default", "default_value", value, priority=3),
+        Column("change", "change", lambda v: fmt_pct(v, signed=True, digits=1)),
+        Column("replay ±", "validation_error", lambda v: f"±{fmt_pct(v, digits=1)}", priority=2),
+        Column("beyond error", "beyond_error", lambda v: "yes" if v else "no", align="left"),
     )
 
 
 # -- terminal -----------------------------------------------------------------------------
 
-def rich_table(rows: list[dict], columns, title: str, *, fold: bool = False):
-    """A rich Table of ``rows`` under ``columns``."""
+#: characters a rich table adds per column (padding and the border before it) and once (the last border)
+CELL_EXTRA, TABLE_EXTRA = 3, 1
+
+
+def text_width(text: str) -> int:
+    """Terminal cells of the widest line of ``text``."""
+    from rich.cells import cell_len
+
+    return max((cell_len(line) for line in str(text).split("\n")), default=0)
+
+
+def fit_columns(columns, widths: dict[str, int], available: int, fixed: int) -> list[Column]:
+    """The columns to show in ``available`` characters, in their order: by priority (1,
+    then 2, then 3; in order within a priority) each column that still fits (``widths``:
+    each column's widest cell or header by key, ``fixed``: what the columns always shown
+    take). Priority-1 columns come first but are left out too when even they do not fit:
+    a table is never squeezed into cut cells."""
+    used = fixed + TABLE_EXTRA
+    shown = set()
+    for c in sorted(columns, key=lambda c: c.priority):
+        w = widths[c.key] + CELL_EXTRA
+        if used + w <= available:
+            shown.add(c.key)
+            used += w
+    return [c for c in columns if c.key in shown]
+
+
+def rich_table(rows: list[dict], columns, title: str, *, fold: bool = False, width: int | None = None,
+               keep: tuple[str, ...] = ()):
+    """A rich Table of ``rows`` under ``columns``. With ``width``, only the columns that
+    fit in it are shown (:func:`fit_columns`; those in ``keep`` always), so no cell is cut;
+    ``fold`` wraps long cells instead (sweep's configurations)."""
     from rich.table import Table
 
+    texts = {c.key: [c.text(r) for r in rows] for c in columns}
+    if width is not None and not fold:
+        widths = {c.key: max([text_width(c.header)] + [text_width(t) for t in texts[c.key]]) for c in columns}
+        kept = [c for c in columns if c.key in keep]
+        fixed = sum(widths[c.key] + CELL_EXTRA for c in kept)
+        fitted = {c.key for c in fit_columns([c for c in columns if c.key not in keep], widths, width, fixed)}
+        columns = [c for c in columns if c.key in fitted or c.key in keep]
     t = Table(title=title, title_justify="left")
     for c in columns:
         t.add_column(c.header, justify=c.align, no_wrap=not fold, overflow="fold" if fold else "ellipsis",
-                     min_width=15 if c.key == "comm" else None)
-    for r in rows:
-        t.add_row(*[c.text(r) for c in columns])
+                     min_width=15 if (c.key == "comm" and fold) else None)
+    for i in range(len(rows)):
+        t.add_row(*[texts[c.key][i] for c in columns])
     return t
 
 
-def best_table(b, higher: bool):
-    """A rich Table of ``sweep.best``'s rows."""
+#: the widest the configuration column of sweep's table gets before it wraps
+CONFIG_WIDTH = 36
+
+
+def best_table(b, higher: bool, width: int = 100):
+    """A rich Table of ``sweep.best``'s rows fitted to ``width``: one trace goes into the
+    title, the configuration wraps (never cut) past CONFIG_WIDTH, the default value and
+    the replay's error are shown when they fit (every column is in ``--json``)."""
+    from rich.table import Table
+
     obj = b["objective"][0] if b.height else "wait_ns.p99"
-    cols = best_columns(obj)
+    cols = list(best_columns(obj))
     rows = [{**r, "topology": r["topology"] + (f" [{r['overrides']}]" if r["overrides"] else "")}
             for r in b.iter_rows(named=True)]
-    return rich_table(rows, cols, f"best configuration per trace, policy and topology for {obj} "
-                                  f"({'higher' if higher else 'lower'} is better)", fold=True)
+    labels = list(dict.fromkeys(str(r.get("label") or r.get("trace")) for r in rows))
+    title = (f"best configuration per {'trace, ' if len(labels) != 1 else ''}policy and topology for {obj} "
+             f"({'higher' if higher else 'lower'} is better){f' on {labels[0]}' if len(labels) == 1 else ''}")
+    if len(labels) == 1:
+        cols = [c for c in cols if c.key != "label"]
+    texts = {c.key: [c.text(r) for r in rows] for c in cols}
+    widths = {c.key: max([text_width(c.header)] + [text_width(t) for t in texts[c.key]]) for c in cols}
+    widths["changes"] = min(widths["changes"], CONFIG_WIDTH)
+    fixed = [c for c in cols if c.priority == 1]
+    shown = {c.key for c in fit_columns(cols, widths, width, 0)} | {c.key for c in fixed}
+    t = Table(title=title, title_justify="left")
+    for c in cols:
+        if c.key in shown:
+            wrap = c.key == "changes"
+            t.add_column(c.header, justify=c.align, no_wrap=not wrap, overflow="fold" if wrap else "ellipsis",
+                         max_width=CONFIG_WIDTH if wrap else None)
+    for i in range(len(rows)):
+        t.add_row(*[texts[c.key][i] for c in cols if c.key in shown])
+    return t
 
 
 def change(run: dict, base: dict | None, key: str) -> float | None:
@@ -259,39 +463,29 @@ def compare_cells(run: dict, base: dict | None, validation: dict | None, col: Co
     cf = run["policy"] != "observed"
     err = validation.get(col.error_key) if (cf and col.error_key and validation) else None
     d = change(run, base, col.key) if cf else None
-    return (col.text(run), col.error_text(err), "" if d is None else f"{d:+.0%}",
+    return (col.text(run), col.error_text(err), "" if d is None else fmt_change(d),
             (figure_verdict(col.error_key, err) or "") if err is not None else "")
-
-
-def fit_columns(columns, widths: dict[str, int], available: int, fixed: int) -> list[Column]:
-    """The columns to show in ``available`` characters: every priority-1 column, then the
-    priority-2 ones in order while they fit (``widths``: each column's widest cell,
-    ``fixed``: what the leading columns take)."""
-    shown = [c for c in columns if c.priority == 1]
-    used = fixed + sum(widths[c.key] + 3 for c in shown)
-    for c in columns:
-        if c.priority != 1 and used + widths[c.key] + 3 <= available:
-            shown.append(c)
-            used += widths[c.key] + 3
-    return [c for c in columns if c in shown]
 
 
 #: how each verdict reads in a terminal
 VERDICT_STYLE = {"good": "green", "rough": "yellow", "unreliable": "bold red"}
 
 
-def compare_table(res: dict, width: int):
+def compare_table(res: dict, width: int, columns=COMPARE_COLUMNS, title: str | None = None,
+                  verdict_key: str = "verdict"):
     """The comparison as a rich Table fitted to ``width`` characters: ``res`` is
-    ``Comparison.to_dict()``. Each ± (the replay's own error on that figure) is coloured
-    by that figure's verdict; the fidelity column gives the trace's verdict beside every
-    counterfactual row."""
+    ``Comparison.to_dict()``, ``columns`` COMPARE_COLUMNS or FOCUS_COLUMNS. Each ± (the
+    replay's own error on that figure) is coloured by that figure's verdict; the fidelity
+    column (``verdict_key`` of the validation) gives the verdict beside every
+    counterfactual row when it fits. Policy and topology are always shown in full; the
+    other columns by priority while they fit (never cut)."""
     from rich.table import Table
     from rich.text import Text
 
     runs = res["runs"]
     base = next((r for r in runs if r["policy"] == "observed"), None)
     v = res.get("validation") or {}
-    cells = {c.key: [compare_cells(r, base, v, c) for r in runs] for c in COMPARE_COLUMNS}
+    cells = {c.key: [compare_cells(r, base, v, c) for r in runs] for c in columns}
 
     def text(cell) -> Text:
         """The value, and under it its ± (coloured by its verdict) and its change."""
@@ -306,26 +500,28 @@ def compare_table(res: dict, width: int):
         return t
 
     texts = {k: [text(c) for c in cs] for k, cs in cells.items()}
-    widths = {c.key: max([len(c.header)] + [len(line) for t in texts[c.key] for line in t.plain.split("\n")])
-              for c in COMPARE_COLUMNS}
-    lead = max([len("policy")] + [len(r["policy"]) for r in runs]) + max([len("topology")] +
-                                                                          [len(r["topology"]) for r in runs]) + 8
-    verdict = v.get("verdict")
+    widths = {c.key: max([text_width(c.header)] + [text_width(t.plain) for t in texts[c.key]]) for c in columns}
+    verdict = v.get(verdict_key)
+    lead = sum(max([len(h)] + [text_width(r[k]) for r in runs]) + CELL_EXTRA
+               for h, k in (("policy", "policy"), ("topology", "topology")))
+    fid = Column("fidelity", "fidelity", str, priority=2, align="left")
     if verdict:
-        lead += len("fidelity") + 3 + len("unreliable")
-    shown = fit_columns(COMPARE_COLUMNS, widths, width, lead)
-    title = "policies compared" + (f"; replay fidelity under {v['policy']}: {verdict} (± = the replay's own error on "
-                                   "each figure, from validate)" if v else "")
+        widths["fidelity"] = max(len("fidelity"), len(verdict))
+    shown = fit_columns(list(columns) + ([fid] if verdict else []), widths, width, lead)
+    if title is None:
+        title = "policies compared" + (f"; replay fidelity under {v['policy']}: {verdict} (± = the replay's own "
+                                       "error on each figure, from validate)" if v else "")
     t = Table(title=title, title_justify="left")
-    t.add_column("policy", no_wrap=True)
+    t.add_column("policy", no_wrap=True, min_width=widths.get("policy"))
     t.add_column("topology", no_wrap=True)
     for c in shown:
-        t.add_column(c.header, justify="right", no_wrap=True)
-    if verdict:
-        t.add_column("fidelity", no_wrap=True)
+        t.add_column(c.header, justify="left" if c is fid else "right", no_wrap=True)
     for i, r in enumerate(runs):
-        row = [r["policy"], r["topology"], *[texts[c.key][i] for c in shown]]
-        if verdict:
-            row.append(Text("" if r["policy"] == "observed" else verdict, style=VERDICT_STYLE[verdict]))
+        row = [r["policy"], r["topology"]]
+        for c in shown:
+            if c is fid:
+                row.append(Text("" if r["policy"] == "observed" else verdict, style=VERDICT_STYLE[verdict]))
+            else:
+                row.append(texts[c.key][i])
         t.add_row(*row)
     return t

@@ -23,6 +23,9 @@ Scheduler accounting (vruntime, slices) uses wall time, as the kernel does.
 
 from __future__ import annotations
 
+from collections import namedtuple
+
+import numba
 import numpy as np
 from numba import types
 
@@ -33,7 +36,8 @@ from policies._fair_common import weight_of_prio
 from traces import schema
 from traces._numba import INTERNAL, NO_NRT, jit
 
-from ..model.workload import END_EXIT, START_AT, START_BY
+from ..model._schedule_kernel import Intervals
+from ..model.workload import ACT_SYNC_WAKE, END_EXIT, START_AT, START_BY
 from . import _placement as P
 
 _jit = jit(**INTERNAL, **NO_NRT)
@@ -55,6 +59,27 @@ WA_TASK, WA_PROGRESS, WA_TARGET, WA_KIND = range(4)
 # statistics
 ST_ROWS, ST_EVENTS, ST_SWITCHES, ST_MIGRATIONS, ST_FULL, ST_PUSHES, ST_PULLS, ST_SERVER, ST_COMPACT = range(9)
 ST_SIZE = 9
+
+# What travels together, as typed namedtuples (numba passes one as its members: nothing is
+# allocated). Functions take, in this order, the groups they touch, then scalars:
+#   H    Hooks(fair, rt): each class's hook functions (policies._protocol.HOOKS order)
+#   TS, CS  the engine's task and CPU matrices (policies/_state.py), as the hooks get them
+#   ST   ClassState(FPT, FPC, FPP, RPT, RPC, RPP): the fair and RT classes' per-task and
+#        per-CPU state and parameters
+#   W    Workload(WT, WB, WA): per-task, per-burst and per-action rows (WT_*, WB_*, WA_*)
+#   M    Machine(TOPO, AFF, EP): topology (P.TP_*), affinity masks, engine parameters (E.E_*)
+#   Q    Heap(HT, HP, HN): the event queue: times; (sequence, type, a, b) rows; (size, last seq)
+#   out  Intervals: the interval columns being written (schema.INTERVALS) and tids (task ->
+#        tid), the class the observed schedule's kernel writes too
+#   stats  the counters (ST_*)
+# Leaf helpers take the one matrix they read. The hooks stay apart from the arrays: a tuple
+# mixing function pointers and arrays made every hook call 4-7x slower (42-76 ns against 10
+# in a micro benchmark; the replay ~10% slower per event).
+Hooks = namedtuple("Hooks", "fair rt")
+ClassState = namedtuple("ClassState", "FPT FPC FPP RPT RPC RPP")
+Workload = namedtuple("Workload", "WT WB WA")
+Machine = namedtuple("Machine", "TOPO AFF EP")
+Heap = namedtuple("Heap", "HT HP HN")
 
 
 # -- heap --------------------------------------------------------------------------
@@ -103,8 +128,9 @@ def _sift_down(HT, HP, i, n):
 
 
 @_jit
-def _compact(HT, HP, HN, CS):
+def _compact(Q, CS):
     """Drop stale progress events (their CPU switched since) and rebuild the heap."""
+    HT, HP, HN = Q
     n = HN[0]
     k = 0
     for i in range(n):
@@ -120,9 +146,10 @@ def _compact(HT, HP, HN, CS):
 
 
 @_jit
-def push(HT, HP, HN, CS, stats, t, typ, a, b):
+def push(Q, CS, stats, t, typ, a, b):
+    HT, HP, HN = Q
     if HN[0] >= len(HT):
-        _compact(HT, HP, HN, CS)
+        _compact(Q, CS)
         stats[ST_COMPACT] += 1
         if HN[0] >= len(HT):
             stats[ST_FULL] = 1
@@ -139,8 +166,9 @@ def push(HT, HP, HN, CS, stats, t, typ, a, b):
 
 
 @_jit
-def pop(HT, HP, HN):
+def pop(Q):
     """Remove the earliest event; returns (time, type, a, b)."""
+    HT, HP, HN = Q
     ev_t, ev_typ, ev_a, ev_b = HT[0], HP[0, 1], HP[0, 2], HP[0, 3]
     n = HN[0] - 1
     HN[0] = n
@@ -157,11 +185,9 @@ def pop(HT, HP, HN):
 @_inl
 def _hook(H, k, cls, TS, CS, ST, cpu, t, arg, now):
     """Call hook k of the class of ``cls`` (the RT class serves RT and stop tasks)."""
-    FH, RH = H
-    FPT, FPC, FPP, RPT, RPC, RPP = ST
     if cls == E.CLS_FAIR:
-        return FH[k](TS, CS, FPT, FPC, FPP, cpu, t, arg, now)
-    return RH[k](TS, CS, RPT, RPC, RPP, cpu, t, arg, now)
+        return H.fair[k](TS, CS, ST.FPT, ST.FPC, ST.FPP, cpu, t, arg, now)
+    return H.rt[k](TS, CS, ST.RPT, ST.RPC, ST.RPP, cpu, t, arg, now)
 
 
 # -- interval output ------------------------------------------------------------------
@@ -177,22 +203,21 @@ def _emit(TS, t, end_ts, end_code, out, stats):
         st = schema.BLOCKED
     else:
         return
-    o_tid, o_cpu, o_start, o_end, o_state, o_begin, o_end_code, o_sleep, o_wait, o_cause, o_valid, tids = out
     r = stats[ST_ROWS]
-    if r >= len(o_tid):
+    if r >= len(out.tid):
         stats[ST_FULL] = 1
         return
-    o_tid[r] = tids[t]
-    o_cpu[r] = TS[t, E.T_CPU] if st != schema.BLOCKED else -1
-    o_start[r] = TS[t, E.T_IV_START]
-    o_end[r] = end_ts
-    o_state[r] = st
-    o_begin[r] = TS[t, E.T_IV_BEGIN]
-    o_end_code[r] = end_code
-    o_sleep[r] = TS[t, E.T_SLEEP_STATE] if (st == schema.BLOCKED or st == schema.RUNNABLE) else -1
-    o_wait[r] = TS[t, E.T_WAIT_START] if st == schema.RUNNABLE else -1
-    o_cause[r] = TS[t, E.T_CAUSE] if st == schema.RUNNABLE else -1
-    o_valid[r] = True
+    out.tid[r] = out.tids[t]
+    out.cpu[r] = TS[t, E.T_CPU] if st != schema.BLOCKED else -1
+    out.start_ns[r] = TS[t, E.T_IV_START]
+    out.end_ns[r] = end_ts
+    out.state[r] = st
+    out.begin[r] = TS[t, E.T_IV_BEGIN]
+    out.end[r] = end_code
+    out.sleep_state[r] = TS[t, E.T_SLEEP_STATE] if (st == schema.BLOCKED or st == schema.RUNNABLE) else -1
+    out.wait_start_ns[r] = TS[t, E.T_WAIT_START] if st == schema.RUNNABLE else -1
+    out.cause[r] = TS[t, E.T_CAUSE] if st == schema.RUNNABLE else -1
+    out.valid[r] = True
     stats[ST_ROWS] = r + 1
 
 
@@ -206,8 +231,9 @@ def _open(TS, t, state, now, begin):
 # -- progress and speed ---------------------------------------------------------------
 
 @_jit
-def _rate(TS, CS, TOPO, EP, cpu, t):
+def _rate(TS, CS, M, cpu, t):
     """Speed of t on cpu, x/1024 of wall time."""
+    TOPO, EP = M.TOPO, M.EP
     r = TOPO[cpu, P.TP_CAPACITY]
     if EP[E.E_SMT_Q10] != 1024:
         core = TOPO[cpu, P.TP_CORE]
@@ -232,7 +258,7 @@ def _next_point(TS, WA, t):
 
 
 @_jit
-def _account(H, TS, CS, ST, TOPO, EP, cpu, now):
+def _account(H, TS, CS, ST, M, cpu, now):
     """Bring the running task of cpu up to now: progress, and the class's update_curr.
     Returns 1 if the class asks for a reschedule."""
     t = CS[cpu, E.C_CURR]
@@ -242,7 +268,7 @@ def _account(H, TS, CS, ST, TOPO, EP, cpu, now):
     if dt <= 0:
         return 0
     TS[t, E.T_ACCT] = now
-    TS[t, E.T_PROGRESS] += dt * _rate(TS, CS, TOPO, EP, cpu, t) // 1024
+    TS[t, E.T_PROGRESS] += dt * _rate(TS, CS, M, cpu, t) // 1024
     r = _hook(H, H_UPDATE, TS[t, E.T_CLASS] if TS[t, E.T_CLASS] == E.CLS_FAIR else E.CLS_RT, TS, CS, ST, cpu, t,
               dt, now)
     if TS[t, E.T_CLASS] == E.CLS_FAIR and CS[cpu, E.C_SERVER_ACTIVE]:
@@ -253,18 +279,18 @@ def _account(H, TS, CS, ST, TOPO, EP, cpu, now):
 
 
 @_jit
-def _arm(TS, CS, TOPO, EP, WA, HT, HP, HN, stats, cpu, now):
+def _arm(TS, CS, W, M, Q, stats, cpu, now):
     """Schedule the progress event of cpu's running task."""
     t = CS[cpu, E.C_CURR]
     if t < 0:
         return
-    p = _next_point(TS, WA, t)
+    p = _next_point(TS, W.WA, t)
     if p >= INF:
         return
     rem = p - TS[t, E.T_PROGRESS]
-    rate = _rate(TS, CS, TOPO, EP, cpu, t)
+    rate = _rate(TS, CS, M, cpu, t)
     dt = 0 if rem <= 0 else (rem * 1024 + rate - 1) // rate
-    push(HT, HP, HN, CS, stats, now + dt, E.EV_POINT, cpu, CS[cpu, E.C_GEN])
+    push(Q, CS, stats, now + dt, E.EV_POINT, cpu, CS[cpu, E.C_GEN])
 
 
 @_jit
@@ -282,7 +308,31 @@ def _resched(CS, cpu):
 
 
 @_jit
-def _resched_after(CS, HT, HP, HN, stats, cpu, now, lat):
+def _latency(TS, EP, which, cpu, t):
+    """The latency of the wakeup of task t onto cpu: ``which`` is E_IDLE_LAT or
+    E_PREEMPT_LAT. With tables (the latencies measured in the recording,
+    model/latencies.py), a draw from cpu's distribution; else the constant.
+
+    The draw is a hash (splitmix64's finaliser) of the seed, the task, its burst and the
+    kind, not the next number of a stream: one wakeup draws the same latency in every
+    replay of the same seed whatever else happens (common random numbers), so two
+    policies, two machines or two renderings of one capture differ by what they do, not
+    by which draw each wakeup happened to get."""
+    q = EP[E.E_LAT_Q]
+    off = EP[E.E_LAT_IDLE] if which == E.E_IDLE_LAT else EP[E.E_LAT_PREEMPT]
+    if q <= 0 or off < 0:
+        return EP[which]
+    x = np.uint64(EP[E.E_SEED]) * np.uint64(0x9E3779B97F4A7C15) \
+        + np.uint64(t) * np.uint64(0xD1B54A32D192ED03) + np.uint64(TS[t, E.T_BURST]) * np.uint64(0x8CB92BA72F3D8DD7) \
+        + np.uint64(which)
+    z = (x ^ (x >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+    z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    z = z ^ (z >> np.uint64(31))
+    return EP[off + cpu * q + np.int64((z >> np.uint64(11)) % np.uint64(q))]
+
+
+@_jit
+def _resched_after(CS, Q, stats, cpu, now, lat):
     """A wakeup asks cpu to reschedule: at once, or after the wakeup latency (one pending
     delayed reschedule per CPU; an earlier request wins)."""
     if lat <= 0:
@@ -291,15 +341,16 @@ def _resched_after(CS, HT, HP, HN, stats, cpu, now, lat):
     if CS[cpu, E.C_RESCHED_AT] >= 0 and CS[cpu, E.C_RESCHED_AT] <= now + lat:
         return
     CS[cpu, E.C_RESCHED_AT] = now + lat
-    push(HT, HP, HN, CS, stats, now + lat, E.EV_RESCHED, cpu, now + lat)
+    push(Q, CS, stats, now + lat, E.EV_RESCHED, cpu, now + lat)
 
 
 @_jit
-def _check_preempt(H, TS, CS, ST, TOPO, AFF, EP, HT, HP, HN, stats, cpu, t, now):
+def _check_preempt(H, TS, CS, ST, M, Q, stats, cpu, t, now):
     """A task of cpu's lists became runnable: does it preempt the running one?"""
+    TOPO, AFF, EP = M
     curr = CS[cpu, E.C_CURR]
     if curr < 0:
-        _resched_after(CS, HT, HP, HN, stats, cpu, now, EP[E.E_IDLE_LAT])
+        _resched_after(CS, Q, stats, cpu, now, _latency(TS, EP, E.E_IDLE_LAT, cpu, t))
         return
     if CS[cpu, E.C_NEED_RESCHED]:
         return
@@ -310,15 +361,15 @@ def _check_preempt(H, TS, CS, ST, TOPO, AFF, EP, HT, HP, HN, stats, cpu, t, now)
     if ct == E.CLS_FAIR and cc != E.CLS_FAIR and CS[cpu, E.C_SERVER_ACTIVE]:
         return
     if ct < cc:
-        _resched_after(CS, HT, HP, HN, stats, cpu, now, EP[E.E_PREEMPT_LAT])
+        _resched_after(CS, Q, stats, cpu, now, _latency(TS, EP, E.E_PREEMPT_LAT, cpu, t))
         return
     if ct > cc:
         return
-    r = _account(H, TS, CS, ST, TOPO, EP, cpu, now)
-    if r:
-        _resched(CS, cpu)
-    elif _hook(H, H_PREEMPT, _class_of(TS, t), TS, CS, ST, cpu, t, 0, now):
-        _resched_after(CS, HT, HP, HN, stats, cpu, now, EP[E.E_PREEMPT_LAT])
+    r = _account(H, TS, CS, ST, M, cpu, now)
+    if r or _hook(H, H_PREEMPT, _class_of(TS, t), TS, CS, ST, cpu, t, 0, now):
+        # a slice that ran out is noticed here, but the switch comes at the next
+        # preemption point, as for a wakeup preemption: no switch is free
+        _resched_after(CS, Q, stats, cpu, now, _latency(TS, EP, E.E_PREEMPT_LAT, cpu, t))
     elif ct == E.CLS_RT and cc == E.CLS_RT and TS[t, E.T_PRIO] == TS[curr, E.T_PRIO]:
         # check_preempt_equal_prio (rt.md §3): curr could run elsewhere but t cannot:
         # t goes to the head and the CPU reschedules, so that curr gets pushed away.
@@ -326,24 +377,27 @@ def _check_preempt(H, TS, CS, ST, TOPO, AFF, EP, HT, HP, HN, stats, cpu, t, now)
         if TS[curr, E.T_PINNED] < 0 and P.cpupri_find(TS, CS, TOPO, AFF, curr) and \
                 (TS[t, E.T_PINNED] >= 0 or not P.cpupri_find(TS, CS, TOPO, AFF, t)):
             _hook(H, H_ENQ, E.CLS_RT, TS, CS, ST, cpu, t, ENQ_PRIO | (1 << 8), now)
-            _resched_after(CS, HT, HP, HN, stats, cpu, now, EP[E.E_PREEMPT_LAT])
+            _resched_after(CS, Q, stats, cpu, now, _latency(TS, EP, E.E_PREEMPT_LAT, cpu, t))
 
 
 @_jit
-def _enqueue(H, TS, CS, ST, TOPO, EP, cpu, t, flags, now):
+def _enqueue(H, TS, CS, ST, M, cpu, t, flags, now):
+    """Put t on cpu's lists. Returns 1 if accounting cpu's running task first asked for a
+    reschedule (its slice ran out): the caller decides when it takes effect."""
+    r = 0
     if CS[cpu, E.C_CURR] >= 0:
-        if _account(H, TS, CS, ST, TOPO, EP, cpu, now):
-            _resched(CS, cpu)
+        r = _account(H, TS, CS, ST, M, cpu, now)
     cls = _class_of(TS, t)
     E.list_add(TS, CS, cpu, t, cls)
     _hook(H, H_ENQ, cls, TS, CS, ST, cpu, t, flags, now)
+    return r
 
 
 @_jit
-def _dequeue(H, TS, CS, ST, TOPO, EP, cpu, t, flags, now):
+def _dequeue(H, TS, CS, ST, M, cpu, t, flags, now):
     """Take t off cpu's lists; returns 0 if the class keeps it queued (delayed)."""
     if CS[cpu, E.C_CURR] >= 0 and CS[cpu, E.C_CURR] != t:
-        if _account(H, TS, CS, ST, TOPO, EP, cpu, now):
+        if _account(H, TS, CS, ST, M, cpu, now):
             _resched(CS, cpu)
     cls = _class_of(TS, t)
     if _hook(H, H_DEQ, cls, TS, CS, ST, cpu, t, flags, now):
@@ -357,27 +411,31 @@ def _dequeue(H, TS, CS, ST, TOPO, EP, cpu, t, flags, now):
 
 
 @_jit
-def _migrate(H, TS, CS, ST, TOPO, EP, t, src, dst, now, stats, out):
+def _migrate(H, TS, CS, ST, M, out, stats, t, src, dst, now):
     """Move a queued, not running task from src to dst (balancer, push, pull). Its wait
     continues on dst: the runnable interval ends `migrated` and a new one begins
     (`migrate`) with the same wait start and cause, as in the observed schedule."""
     if TS[t, E.T_STATE] == E.S_RUNNABLE:
         _emit(TS, t, now, schema.END_MIGRATED, out, stats)
         _open(TS, t, E.S_RUNNABLE, now, schema.BEGIN_MIGRATE)
-    _dequeue(H, TS, CS, ST, TOPO, EP, src, t, DEQ_MIGRATE, now)
-    _enqueue(H, TS, CS, ST, TOPO, EP, dst, t, ENQ_MIGRATED, now)
+    _dequeue(H, TS, CS, ST, M, src, t, DEQ_MIGRATE, now)
+    if _enqueue(H, TS, CS, ST, M, dst, t, ENQ_MIGRATED, now):
+        _resched(CS, dst)
     stats[ST_MIGRATIONS] += 1
 
 
 @_jit
-def run(FH, RH, FPT, FPC, FPP, RPT, RPC, RPP, TS, CS, WT, WB, WA, TOPO, AFF, EP, HT, HP, HN,
-        o_tid, o_cpu, o_start, o_end, o_state, o_begin, o_end_code, o_sleep, o_wait, o_cause, o_valid,
-        tids, stats):
+def run(H, TS, CS, ST, W, M, Q, out, stats):
     """Run the replay to EP[E_HORIZON]. Returns the number of interval rows written,
-    or -1 if an output or the event heap was too small (the caller retries bigger)."""
-    H = (FH, RH)
-    ST = (FPT, FPC, FPP, RPT, RPC, RPP)
-    out = (o_tid, o_cpu, o_start, o_end, o_state, o_begin, o_end_code, o_sleep, o_wait, o_cause, o_valid, tids)
+    or -1 if an output or the event heap was too small (the caller retries bigger).
+
+    ``H``: Hooks(fair, rt); ``TS``, ``CS``: the task and CPU matrices; ``ST``:
+    ClassState(FPT, FPC, FPP, RPT, RPC, RPP); ``W``: Workload(WT, WB, WA); ``M``:
+    Machine(TOPO, AFF, EP); ``Q``: Heap(HT, HP, HN); ``out``: Intervals(tid, cpu, start_ns, end_ns,
+    state, begin, end, sleep_state, wait_start_ns, cause, valid, tids); ``stats``: the ST_*
+    counters (see the top of the module)."""
+    WT, WB = W.WT, W.WB
+    TOPO, EP = M.TOPO, M.EP
     n_tasks = len(WT)
     n_cpus = len(TOPO)
     start = EP[E.E_START]
@@ -412,21 +470,21 @@ def run(FH, RH, FPT, FPC, FPP, RPT, RPC, RPP, TS, CS, WT, WB, WA, TOPO, AFF, EP,
         if k == START_BY:
             TS[t, E.T_WAIT_BURST] = b
         else:
-            push(HT, HP, HN, CS, stats, max(WB[b, WB_START], start), E.EV_START, t, b)
-    while HN[0] > 0 and stats[ST_FULL] == 0:
-        now, typ, a, b = pop(HT, HP, HN)
+            push(Q, CS, stats, max(WB[b, WB_START], start), E.EV_START, t, b)
+    while Q.HN[0] > 0 and stats[ST_FULL] == 0:
+        now, typ, a, b = pop(Q)
         if now > horizon:
             break
         stats[ST_EVENTS] += 1
         if typ == E.EV_START:
-            _start_burst(H, TS, CS, ST, WT, WB, WA, TOPO, AFF, EP, HT, HP, HN, out, stats, a, b, -1, -1, now)
+            _start_burst(H, TS, CS, ST, W, M, Q, out, stats, a, b, -1, -1, 0, now)
         elif typ == E.EV_POINT:
             if CS[a, E.C_GEN] == b and CS[a, E.C_CURR] >= 0:
-                _reached(H, TS, CS, ST, WT, WB, WA, TOPO, AFF, EP, HT, HP, HN, out, stats, a, now)
+                _reached(H, TS, CS, ST, W, M, Q, out, stats, a, now)
         elif typ == E.EV_TICK:
-            _tick(H, TS, CS, ST, WT, WB, WA, TOPO, AFF, EP, HT, HP, HN, out, stats, a, now)
+            _tick(H, TS, CS, ST, M, Q, out, stats, a, now)
         elif typ == E.EV_SERVER:
-            _server_timer(TS, CS, EP, HT, HP, HN, stats, a, b, now)
+            _server_timer(TS, CS, M, Q, stats, a, b, now)
         elif typ == E.EV_RESCHED:
             if CS[a, E.C_RESCHED_AT] == b:
                 CS[a, E.C_RESCHED_AT] = -1
@@ -438,13 +496,13 @@ def run(FH, RH, FPT, FPC, FPP, RPT, RPC, RPP, TS, CS, WT, WB, WA, TOPO, AFF, EP,
                 break
             for c in range(n_cpus):
                 if CS[c, E.C_NEED_RESCHED]:
-                    _schedule(H, TS, CS, ST, WT, WB, WA, TOPO, AFF, EP, HT, HP, HN, out, stats, c, now)
+                    _schedule(H, TS, CS, ST, W, M, Q, out, stats, c, now)
                     if CS[0, E.C_MARKED] == 0:
                         break
     if stats[ST_FULL]:
         return -1
     for c in range(n_cpus):
-        _account(H, TS, CS, ST, TOPO, EP, c, horizon)
+        _account(H, TS, CS, ST, M, c, horizon)
     for t in range(n_tasks):
         _emit(TS, t, horizon, schema.END_TRACE_END, out, stats)
     if stats[ST_FULL]:
@@ -453,8 +511,11 @@ def run(FH, RH, FPT, FPC, FPP, RPT, RPC, RPP, TS, CS, WT, WB, WA, TOPO, AFF, EP,
 
 
 @_jit
-def _start_burst(H, TS, CS, ST, WT, WB, WA, TOPO, AFF, EP, HT, HP, HN, out, stats, t, b, this, waker, now):
-    """Burst b of task t becomes runnable: place it, enqueue it, check preemption."""
+def _start_burst(H, TS, CS, ST, W, M, Q, out, stats, t, b, this, waker, sync, now):
+    """Burst b of task t becomes runnable: place it, enqueue it, check preemption. ``waker``
+    is the task whose action woke it (-1: an external wakeup), ``sync`` 1 for a sync wakeup."""
+    WB = W.WB
+    TOPO, AFF, EP = M
     s = TS[t, E.T_STATE]
     if s == E.S_RUNNING or s == E.S_RUNNABLE or s == E.S_EXITED:
         return
@@ -468,7 +529,7 @@ def _start_burst(H, TS, CS, ST, WT, WB, WA, TOPO, AFF, EP, HT, HP, HN, out, stat
     old_class = TS[t, E.T_CLASS]
     if TS[t, E.T_DELAYED] and TS[t, E.T_ON_RQ] and old_class != WB[b, WB_CLASS]:
         # a class change completes a delayed dequeue first (eevdf.md §10), in the old class
-        _dequeue(H, TS, CS, ST, TOPO, EP, TS[t, E.T_CPU], t, DEQ_EXIT, now)
+        _dequeue(H, TS, CS, ST, M, TS[t, E.T_CPU], t, DEQ_EXIT, now)
     TS[t, E.T_CLASS] = WB[b, WB_CLASS]
     TS[t, E.T_PRIO] = WB[b, WB_PRIO]
     TS[t, E.T_POLICY] = WB[b, WB_POLICY]
@@ -484,10 +545,10 @@ def _start_burst(H, TS, CS, ST, WT, WB, WA, TOPO, AFF, EP, HT, HP, HN, out, stat
         cpu = TS[t, E.T_CPU]
         TS[t, E.T_DELAYED] = 0
         CS[cpu, E.C_NR_DELAYED] -= 1
-        if _account(H, TS, CS, ST, TOPO, EP, cpu, now):
-            _resched(CS, cpu)
+        if _account(H, TS, CS, ST, M, cpu, now):
+            _resched_after(CS, Q, stats, cpu, now, _latency(TS, EP, E.E_PREEMPT_LAT, cpu, t))
         _hook(H, H_ENQ, cls, TS, CS, ST, cpu, t, ENQ_REQUEUE | ENQ_WAKEUP, now)
-        _check_preempt(H, TS, CS, ST, TOPO, AFF, EP, HT, HP, HN, stats, cpu, t, now)
+        _check_preempt(H, TS, CS, ST, M, Q, stats, cpu, t, now)
         return
     prev = TS[t, E.T_LAST_CPU]
     if new:
@@ -502,7 +563,7 @@ def _start_burst(H, TS, CS, ST, WT, WB, WA, TOPO, AFF, EP, HT, HP, HN, out, stat
         elif new:
             cpu = P.select_fair_fork(TS, CS, TOPO, AFF, EP, t, this)
         else:
-            cpu = P.select_fair_wakeup(TS, CS, TOPO, AFF, EP, t, prev, this, waker)
+            cpu = P.select_fair_wakeup(TS, CS, TOPO, AFF, EP, t, prev, this, waker, sync)
     else:
         cpu = TS[t, E.T_PINNED] if TS[t, E.T_PINNED] >= 0 else P.select_rt(TS, CS, TOPO, AFF, t, prev if prev >= 0 else this, this)
     cpu = _hook(H, H_SELECT, cls, TS, CS, ST, cpu, t, prev, now)
@@ -510,18 +571,20 @@ def _start_burst(H, TS, CS, ST, WT, WB, WA, TOPO, AFF, EP, HT, HP, HN, out, stat
         cpu = P.first_allowed(TS, AFF, t, len(TOPO))
     flags = ENQ_WAKEUP | (ENQ_NEW if new else 0)
     TS[t, E.T_NEW] = 0
-    _enqueue(H, TS, CS, ST, TOPO, EP, cpu, t, flags, now)
-    _check_preempt(H, TS, CS, ST, TOPO, AFF, EP, HT, HP, HN, stats, cpu, t, now)
+    if _enqueue(H, TS, CS, ST, M, cpu, t, flags, now):
+        _resched_after(CS, Q, stats, cpu, now, _latency(TS, EP, E.E_PREEMPT_LAT, cpu, t))
+    _check_preempt(H, TS, CS, ST, M, Q, stats, cpu, t, now)
     if cls != E.CLS_FAIR and _woken_rt_pushes(TS, CS, cpu, t):
-        _push_rt(H, TS, CS, ST, TOPO, AFF, EP, HT, HP, HN, cpu, now, stats, out)
-    _fair_starve_check(TS, CS, EP, HT, HP, HN, stats, cpu, now)
+        _push_rt(H, TS, CS, ST, M, Q, out, stats, cpu, now)
+    _fair_starve_check(TS, CS, M, Q, stats, cpu, now)
 
 
 @_jit
-def _reached(H, TS, CS, ST, WT, WB, WA, TOPO, AFF, EP, HT, HP, HN, out, stats, cpu, now):
+def _reached(H, TS, CS, ST, W, M, Q, out, stats, cpu, now):
     """cpu's running task reached its next progress point: act, or end the burst."""
+    WB, WA = W.WB, W.WA
     t = CS[cpu, E.C_CURR]
-    if _account(H, TS, CS, ST, TOPO, EP, cpu, now):
+    if _account(H, TS, CS, ST, M, cpu, now):
         _resched(CS, cpu)
     while TS[t, E.T_NEXT_ACT] < TS[t, E.T_ACT_END] and WA[TS[t, E.T_NEXT_ACT], WA_PROGRESS] <= TS[t, E.T_PROGRESS] \
             and WA[TS[t, E.T_NEXT_ACT], WA_PROGRESS] <= TS[t, E.T_BURST_END]:
@@ -537,30 +600,31 @@ def _reached(H, TS, CS, ST, WT, WB, WA, TOPO, AFF, EP, HT, HP, HN, out, stats, c
             TS[t, E.T_FLIPS] += 1
         if TS[w, E.T_WAIT_BURST] == target_burst:
             TS[w, E.T_WAIT_BURST] = -1
-            _start_burst(H, TS, CS, ST, WT, WB, WA, TOPO, AFF, EP, HT, HP, HN, out, stats, w, target_burst, cpu, t,
-                         now)
+            _start_burst(H, TS, CS, ST, W, M, Q, out, stats, w, target_burst, cpu, t,
+                         1 if WA[a, WA_KIND] == ACT_SYNC_WAKE and M.EP[E.E_WA_SYNC] else 0, now)
         elif TS[w, E.T_BURST] < target_burst:
             WB[target_burst, WB_PENDING] = 1  # woken before it blocked for it: it will not sleep
     if TS[t, E.T_PROGRESS] >= TS[t, E.T_BURST_END]:
-        _end_burst(H, TS, CS, ST, WT, WB, WA, TOPO, AFF, EP, HT, HP, HN, out, stats, cpu, t, now)
+        _end_burst(H, TS, CS, ST, W, M, Q, out, stats, cpu, t, now)
         _resched(CS, cpu)
         return
     if not CS[cpu, E.C_NEED_RESCHED]:
         CS[cpu, E.C_GEN] += 1
-        _arm(TS, CS, TOPO, EP, WA, HT, HP, HN, stats, cpu, now)
+        _arm(TS, CS, W, M, Q, stats, cpu, now)
 
 
 @_jit
-def _end_burst(H, TS, CS, ST, WT, WB, WA, TOPO, AFF, EP, HT, HP, HN, out, stats, cpu, t, now):
+def _end_burst(H, TS, CS, ST, W, M, Q, out, stats, cpu, t, now):
+    WT, WB = W.WT, W.WB
     b = TS[t, E.T_BURST]
     if WB[b, WB_END_KIND] == END_EXIT:
-        _dequeue(H, TS, CS, ST, TOPO, EP, cpu, t, DEQ_EXIT | DEQ_SLEEP, now)
+        _dequeue(H, TS, CS, ST, M, cpu, t, DEQ_EXIT | DEQ_SLEEP, now)
         if TS[t, E.T_ON_RQ]:
             E.list_remove(TS, CS, cpu, t, _class_of(TS, t))
         _emit(TS, t, now, schema.END_EXITED, out, stats)
         TS[t, E.T_STATE] = E.S_EXITED
         return
-    _dequeue(H, TS, CS, ST, TOPO, EP, cpu, t, DEQ_SLEEP, now)
+    _dequeue(H, TS, CS, ST, M, cpu, t, DEQ_SLEEP, now)
     _emit(TS, t, now, schema.END_BLOCKED, out, stats)
     TS[t, E.T_SLEEP_STATE] = WB[b, WB_SLEEP]
     _open(TS, t, E.S_BLOCKED, now, schema.BEGIN_SWITCH_OUT)
@@ -569,18 +633,18 @@ def _end_burst(H, TS, CS, ST, WT, WB, WA, TOPO, AFF, EP, HT, HP, HN, out, stats,
         return  # blocked until the end
     k = WB[nb, WB_START_KIND]
     if WB[nb, WB_PENDING]:
-        push(HT, HP, HN, CS, stats, now, E.EV_START, t, nb)
+        push(Q, CS, stats, now, E.EV_START, t, nb)
     elif k == START_BY:
         TS[t, E.T_WAIT_BURST] = nb
-    elif k == START_AT or EP[E.E_SLEEP_ABS]:
+    elif k == START_AT or M.EP[E.E_SLEEP_ABS]:
         at = WB[nb, WB_START] if k == START_AT else WB[nb, WB_ABS]
-        push(HT, HP, HN, CS, stats, max(at, now), E.EV_START, t, nb)
+        push(Q, CS, stats, max(at, now), E.EV_START, t, nb)
     else:
-        push(HT, HP, HN, CS, stats, now + WB[nb, WB_START], E.EV_START, t, nb)
+        push(Q, CS, stats, now + WB[nb, WB_START], E.EV_START, t, nb)
 
 
 @_jit
-def _pick(H, TS, CS, ST, EP, cpu, now):
+def _pick(H, TS, CS, ST, cpu, now):
     server = CS[cpu, E.C_SERVER_ACTIVE] == 1
     if server and CS[cpu, E.C_NR_FAIR] > CS[cpu, E.C_NR_DELAYED]:
         n = _hook(H, H_PICK, E.CLS_FAIR, TS, CS, ST, cpu, -1, 0, now)
@@ -596,29 +660,30 @@ def _pick(H, TS, CS, ST, EP, cpu, now):
 
 
 @_jit
-def _schedule(H, TS, CS, ST, WT, WB, WA, TOPO, AFF, EP, HT, HP, HN, out, stats, cpu, now):
+def _schedule(H, TS, CS, ST, W, M, Q, out, stats, cpu, now):
     """__schedule: pick the next task for cpu and switch to it."""
+    TOPO, EP = M.TOPO, M.EP
     if CS[cpu, E.C_NEED_RESCHED]:
         CS[cpu, E.C_NEED_RESCHED] = 0
         CS[0, E.C_MARKED] -= 1
     CS[cpu, E.C_RESCHED_AT] = -1
     prev = CS[cpu, E.C_CURR]
     if prev >= 0:
-        _account(H, TS, CS, ST, TOPO, EP, cpu, now)
+        _account(H, TS, CS, ST, M, cpu, now)
         if CS[cpu, E.C_SERVER_ACTIVE] and CS[cpu, E.C_SERVER_LEFT] <= 0:
             CS[cpu, E.C_SERVER_ACTIVE] = 0
             CS[cpu, E.C_STARVE_SINCE] = -1
             stats[ST_SERVER] += 1
     prev_running = prev >= 0 and TS[prev, E.T_STATE] == E.S_RUNNING
     if prev >= 0 and not prev_running and _class_of(TS, prev) == E.CLS_RT and EP[E.E_RT_PUSH]:
-        _pull_rt(H, TS, CS, ST, TOPO, AFF, EP, cpu, prev, now, stats, out)
-    nxt = _pick(H, TS, CS, ST, EP, cpu, now)
+        _pull_rt(H, TS, CS, ST, M, out, stats, cpu, prev, now)
+    nxt = _pick(H, TS, CS, ST, cpu, now)
     if nxt < 0 and EP[E.E_NEWIDLE]:
-        if _newidle_balance(H, TS, CS, ST, TOPO, AFF, EP, cpu, now, stats, out):
-            nxt = _pick(H, TS, CS, ST, EP, cpu, now)
+        if _newidle_balance(H, TS, CS, ST, M, out, stats, cpu, now):
+            nxt = _pick(H, TS, CS, ST, cpu, now)
     if nxt == prev and prev_running:
         CS[cpu, E.C_GEN] += 1
-        _arm(TS, CS, TOPO, EP, WA, HT, HP, HN, stats, cpu, now)
+        _arm(TS, CS, W, M, Q, stats, cpu, now)
         return
     P.decay_util(CS, cpu, now, 32_000_000)
     if prev >= 0:
@@ -651,55 +716,57 @@ def _schedule(H, TS, CS, ST, WT, WB, WA, TOPO, AFF, EP, HT, HP, HN, out, stats, 
         TS[nxt, E.T_RUN_START] = now
         TS[nxt, E.T_LAST_RAN] = now
         CS[cpu, E.C_IDLE_SINCE] = -1
-        _arm(TS, CS, TOPO, EP, WA, HT, HP, HN, stats, cpu, now)
+        _arm(TS, CS, W, M, Q, stats, cpu, now)
         if not CS[cpu, E.C_TICK_ON]:
             CS[cpu, E.C_TICK_ON] = 1
-            push(HT, HP, HN, CS, stats, (now // EP[E.E_TICK_NS] + 1) * EP[E.E_TICK_NS], E.EV_TICK, cpu, 0)
+            push(Q, CS, stats, (now // EP[E.E_TICK_NS] + 1) * EP[E.E_TICK_NS], E.EV_TICK, cpu, 0)
         if _class_of(TS, nxt) == E.CLS_RT and EP[E.E_RT_PUSH]:
-            _push_rt(H, TS, CS, ST, TOPO, AFF, EP, HT, HP, HN, cpu, now, stats, out)
+            _push_rt(H, TS, CS, ST, M, Q, out, stats, cpu, now)
         if TS[nxt, E.T_CLASS] == E.CLS_FAIR:
             CS[cpu, E.C_STARVE_SINCE] = -1
     else:
         CS[cpu, E.C_IDLE_SINCE] = now
-    _smt_changed(H, TS, CS, ST, TOPO, EP, WA, HT, HP, HN, stats, cpu, now)
-    _fair_starve_check(TS, CS, EP, HT, HP, HN, stats, cpu, now)
+    _smt_changed(H, TS, CS, ST, W, M, Q, stats, cpu, now)
+    _fair_starve_check(TS, CS, M, Q, stats, cpu, now)
 
 
 @_jit
-def _smt_changed(H, TS, CS, ST, TOPO, EP, WA, HT, HP, HN, stats, cpu, now):
+def _smt_changed(H, TS, CS, ST, W, M, Q, stats, cpu, now):
     """The busy state of cpu changed: its SMT siblings' running tasks change speed."""
-    if EP[E.E_SMT_Q10] == 1024:
+    TOPO = M.TOPO
+    if M.EP[E.E_SMT_Q10] == 1024:
         return
     core = TOPO[cpu, P.TP_CORE]
     for c in range(len(TOPO)):
         if c != cpu and TOPO[c, P.TP_CORE] == core and CS[c, E.C_CURR] >= 0:
             # account at the old speed up to now (the speed switch is approximated at now)
-            if _account(H, TS, CS, ST, TOPO, EP, c, now):
+            if _account(H, TS, CS, ST, M, c, now):
                 _resched(CS, c)
             CS[c, E.C_GEN] += 1
-            _arm(TS, CS, TOPO, EP, WA, HT, HP, HN, stats, c, now)
+            _arm(TS, CS, W, M, Q, stats, c, now)
 
 
 @_jit
-def _tick(H, TS, CS, ST, WT, WB, WA, TOPO, AFF, EP, HT, HP, HN, out, stats, cpu, now):
+def _tick(H, TS, CS, ST, M, Q, out, stats, cpu, now):
     t = CS[cpu, E.C_CURR]
     if t < 0:
         CS[cpu, E.C_TICK_ON] = 0
         return
-    r = _account(H, TS, CS, ST, TOPO, EP, cpu, now)
+    r = _account(H, TS, CS, ST, M, cpu, now)
     if _hook(H, H_TICK, _class_of(TS, t), TS, CS, ST, cpu, t, 0, now) or r:
         _resched(CS, cpu)
-    if EP[E.E_PERIODIC] and now >= CS[cpu, E.C_BALANCE_NEXT]:
-        _periodic_balance(H, TS, CS, ST, TOPO, AFF, EP, HT, HP, HN, cpu, now, stats, out)
-    push(HT, HP, HN, CS, stats, now + EP[E.E_TICK_NS], E.EV_TICK, cpu, 0)
+    if M.EP[E.E_PERIODIC] and now >= CS[cpu, E.C_BALANCE_NEXT]:
+        _periodic_balance(H, TS, CS, ST, M, out, stats, cpu, now)
+    push(Q, CS, stats, now + M.EP[E.E_TICK_NS], E.EV_TICK, cpu, 0)
 
 
 # -- fair server (rt.md §7.2) ---------------------------------------------------------
 
 @_jit
-def _fair_starve_check(TS, CS, EP, HT, HP, HN, stats, cpu, now):
+def _fair_starve_check(TS, CS, M, Q, stats, cpu, now):
     """Track when fair tasks started waiting behind RT on cpu (starvation), and keep one
     fair-server deferral timer pending while they do."""
+    EP = M.EP
     if EP[E.E_SERVER_RUNTIME] <= 0 or CS[cpu, E.C_SERVER_ACTIVE]:
         return
     curr = CS[cpu, E.C_CURR]
@@ -709,16 +776,17 @@ def _fair_starve_check(TS, CS, EP, HT, HP, HN, stats, cpu, now):
         if CS[cpu, E.C_SERVER_PERIOD_END] < 0:
             at = now + EP[E.E_SERVER_PERIOD] - EP[E.E_SERVER_RUNTIME]
             CS[cpu, E.C_SERVER_PERIOD_END] = at
-            push(HT, HP, HN, CS, stats, at, E.EV_SERVER, cpu, at)
+            push(Q, CS, stats, at, E.EV_SERVER, cpu, at)
     elif not starving:
         CS[cpu, E.C_STARVE_SINCE] = -1
 
 
 @_jit
-def _server_timer(TS, CS, EP, HT, HP, HN, stats, cpu, at, now):
+def _server_timer(TS, CS, M, Q, stats, cpu, at, now):
     """The deferral timer fired (rt.md §7.2, deferred mode): if fair tasks have been
     starved for the whole deferral (period - runtime), the server runs them above RT
     for its runtime; if they are starved since later, the timer is re-armed for then."""
+    EP = M.EP
     if CS[cpu, E.C_SERVER_PERIOD_END] != at:
         return
     CS[cpu, E.C_SERVER_PERIOD_END] = -1
@@ -733,7 +801,7 @@ def _server_timer(TS, CS, EP, HT, HP, HN, stats, cpu, at, now):
     else:
         nxt = since + defer
         CS[cpu, E.C_SERVER_PERIOD_END] = nxt
-        push(HT, HP, HN, CS, stats, nxt, E.EV_SERVER, cpu, nxt)
+        push(Q, CS, stats, nxt, E.EV_SERVER, cpu, nxt)
 
 
 # -- balancing (placement.md §4-§5) ---------------------------------------------------
@@ -749,10 +817,11 @@ def _waiting_fair(TS, CS, c):
 
 
 @_jit
-def _steal_one(H, TS, CS, ST, TOPO, AFF, EP, src, dst, now, level, stats, ignore_hot, out):
+def _steal_one(H, TS, CS, ST, M, out, stats, src, dst, now, level, ignore_hot):
     """Move the least recently run movable fair task from src to dst (detach_tasks,
     can_migrate_task: allowed, not running, the policy's can_migrate, not cache-hot
     except at the SMT level)."""
+    AFF, EP = M.AFF, M.EP
     best = -1
     t = CS[src, E.C_FAIR_HEAD]
     while t >= 0:
@@ -766,7 +835,7 @@ def _steal_one(H, TS, CS, ST, TOPO, AFF, EP, src, dst, now, level, stats, ignore
         t = TS[t, E.T_Q_NEXT]
     if best < 0:
         return False
-    _migrate(H, TS, CS, ST, TOPO, EP, best, src, dst, now, stats, out)
+    _migrate(H, TS, CS, ST, M, out, stats, best, src, dst, now)
     return True
 
 
@@ -784,11 +853,12 @@ def _same_level(TOPO, a, b, level):
 
 
 @_jit
-def _numa_allows(CS, TOPO, EP, src, dst):
+def _numa_allows(CS, M, src, dst):
     """The NUMA imbalance allowance (placement.md §6.1) between src's and dst's nodes:
     imbalance = runnable tasks on src's node minus on dst's node; a move across nodes
     is allowed when it is > 0 and adjust_numa_imbalance(imb, dst node's runnable + 1,
     imb_numa_nr) != 0."""
+    TOPO = M.TOPO
     local = 0
     remote = 0
     for c in range(len(TOPO)):
@@ -797,14 +867,15 @@ def _numa_allows(CS, TOPO, EP, src, dst):
         elif TOPO[c, P.TP_NODE] == TOPO[src, P.TP_NODE]:
             remote += P.nr_running(CS, c)
     imb = remote - local
-    return imb > 0 and P._adjust_numa_imbalance(imb, local + 1, EP[E.E_IMB_NUMA_NR]) != 0
+    return imb > 0 and P._adjust_numa_imbalance(imb, local + 1, M.EP[E.E_IMB_NUMA_NR]) != 0
 
 
 @_jit
-def _newidle_balance(H, TS, CS, ST, TOPO, AFF, EP, cpu, now, stats, out):
+def _newidle_balance(H, TS, CS, ST, M, out, stats, cpu, now):
     """A CPU about to go idle pulls one waiting fair task from the busiest CPU, searching
     its SMT core, then its LLC, node and the machine (placement.md §5, §8 item 5); the
     NUMA level keeps the imbalance allowance of §6.1."""
+    TOPO = M.TOPO
     n = len(TOPO)
     for level in range(4):
         busiest = -1
@@ -819,18 +890,19 @@ def _newidle_balance(H, TS, CS, ST, TOPO, AFF, EP, cpu, now, stats, out):
         if busiest < 0:
             continue
         if level == 3 and TOPO[busiest, P.TP_NODE] != TOPO[cpu, P.TP_NODE] and \
-                not _numa_allows(CS, TOPO, EP, busiest, cpu):
+                not _numa_allows(CS, M, busiest, cpu):
             continue
-        if _steal_one(H, TS, CS, ST, TOPO, AFF, EP, busiest, cpu, now, level, stats, False, out):
+        if _steal_one(H, TS, CS, ST, M, out, stats, busiest, cpu, now, level, False):
             stats[ST_PULLS] += 1
             return True
     return False
 
 
 @_jit
-def _steal_load(H, TS, CS, ST, TOPO, AFF, EP, src, dst, now, level, stats, imb, failed, out):
+def _steal_load(H, TS, CS, ST, M, out, stats, src, dst, now, level, imb, failed):
     """detach_tasks for a load imbalance: the least recently run movable task whose
     weight, halved per earlier failure, fits the imbalance (placement.md §4.4 step 5)."""
+    AFF, EP = M.AFF, M.EP
     best = -1
     t = CS[src, E.C_FAIR_HEAD]
     hot_ok = failed > EP[E.E_CACHE_NICE]
@@ -845,12 +917,12 @@ def _steal_load(H, TS, CS, ST, TOPO, AFF, EP, src, dst, now, level, stats, imb, 
         t = TS[t, E.T_Q_NEXT]
     if best < 0:
         return False
-    _migrate(H, TS, CS, ST, TOPO, EP, best, src, dst, now, stats, out)
+    _migrate(H, TS, CS, ST, M, out, stats, best, src, dst, now)
     return True
 
 
 @_jit
-def _periodic_balance(H, TS, CS, ST, TOPO, AFF, EP, HT, HP, HN, cpu, now, stats, out):
+def _periodic_balance(H, TS, CS, ST, M, out, stats, cpu, now):
     """Periodic balancing from a busy CPU's tick (placement.md §4, §8 item 7), per domain
     level (LLC, node, machine):
     1. idle CPUs of the domain pull a waiting fair task from the CPU with most waiting
@@ -860,6 +932,7 @@ def _periodic_balance(H, TS, CS, ST, TOPO, AFF, EP, HT, HP, HN, cpu, now, stats,
        min(busiest - avg, avg - local); nothing if 100·busiest <= imbalance_pct·local.
     Cache-hot tasks move only after cache_nice_tries failed passes; the NUMA allowance
     of §6.1 holds across nodes."""
+    TOPO, EP = M.TOPO, M.EP
     n = len(TOPO)
     busy = CS[cpu, E.C_CURR] >= 0
     interval = EP[E.E_BALANCE_MS] * 1_000_000 * TOPO[cpu, P.TP_LLC_SIZE] * (16 if busy else 1)
@@ -877,10 +950,10 @@ def _periodic_balance(H, TS, CS, ST, TOPO, AFF, EP, HT, HP, HN, cpu, now, stats,
                         busiest = c
             if busiest < 0:
                 break
-            if TOPO[d, P.TP_NODE] != TOPO[busiest, P.TP_NODE] and not _numa_allows(CS, TOPO, EP, busiest, d):
+            if TOPO[d, P.TP_NODE] != TOPO[busiest, P.TP_NODE] and not _numa_allows(CS, M, busiest, d):
                 continue
-            if _steal_one(H, TS, CS, ST, TOPO, AFF, EP, busiest, d, now, level, stats,
-                          CS[d, E.C_BALANCE_FAILED] > EP[E.E_CACHE_NICE], out):
+            if _steal_one(H, TS, CS, ST, M, out, stats, busiest, d, now, level,
+                          CS[d, E.C_BALANCE_FAILED] > EP[E.E_CACHE_NICE]):
                 CS[d, E.C_BALANCE_FAILED] = 0
                 stats[ST_PULLS] += 1
                 _resched(CS, d)
@@ -915,10 +988,10 @@ def _periodic_balance(H, TS, CS, ST, TOPO, AFF, EP, HT, HP, HN, cpu, now, stats,
         imb = min((b_avg - avg) * TOPO[busiest, P.TP_CAPACITY], (avg - l_avg) * TOPO[cpu, P.TP_CAPACITY]) // 1024
         if imb <= 0:
             continue
-        if TOPO[cpu, P.TP_NODE] != TOPO[busiest, P.TP_NODE] and not _numa_allows(CS, TOPO, EP, busiest, cpu):
+        if TOPO[cpu, P.TP_NODE] != TOPO[busiest, P.TP_NODE] and not _numa_allows(CS, M, busiest, cpu):
             continue
-        if _steal_load(H, TS, CS, ST, TOPO, AFF, EP, busiest, cpu, now, level, stats, imb,
-                       CS[cpu, E.C_BALANCE_FAILED], out):
+        if _steal_load(H, TS, CS, ST, M, out, stats, busiest, cpu, now, level, imb,
+                       CS[cpu, E.C_BALANCE_FAILED]):
             CS[cpu, E.C_BALANCE_FAILED] = 0
             stats[ST_PULLS] += 1
             _resched(CS, cpu)
@@ -929,7 +1002,7 @@ def _periodic_balance(H, TS, CS, ST, TOPO, AFF, EP, HT, HP, HN, cpu, now, stats,
 # -- RT push / pull (rt.md §6.4, §6.5) ---------------------------------------------------
 
 @_jit
-def _pushable(TS, CS, AFF, cpu):
+def _pushable(TS, CS, cpu):
     """Most urgent queued, not running RT task of cpu that may run elsewhere."""
     best = -1
     t = CS[cpu, E.C_RT_HEAD]
@@ -959,38 +1032,38 @@ def _woken_rt_pushes(TS, CS, cpu, p):
 
 
 @_jit
-def _push_rt(H, TS, CS, ST, TOPO, AFF, EP, HT, HP, HN, cpu, now, stats, out):
+def _push_rt(H, TS, CS, ST, M, Q, out, stats, cpu, now):
     """push_rt_tasks: move waiting RT tasks to CPUs running less urgent work."""
-    if not EP[E.E_RT_PUSH]:
+    if not M.EP[E.E_RT_PUSH]:
         return
     for _ in range(8):
-        x = _pushable(TS, CS, AFF, cpu)
+        x = _pushable(TS, CS, cpu)
         if x < 0:
             return
         curr = CS[cpu, E.C_CURR]
         if curr >= 0 and TS[curr, E.T_STATE] == E.S_RUNNING and TS[x, E.T_PRIO] < TS[curr, E.T_PRIO]:
             _resched(CS, cpu)
             return
-        target = P.find_lowest_rq(TS, CS, TOPO, AFF, x, cpu)
+        target = P.find_lowest_rq(TS, CS, M.TOPO, M.AFF, x, cpu)
         if target < 0 or target == cpu or not (schema.MAX_RT_LEVEL - TS[x, E.T_PRIO] > P.rt_level(TS, CS, target)):
             return
-        _migrate(H, TS, CS, ST, TOPO, EP, x, cpu, target, now, stats, out)
+        _migrate(H, TS, CS, ST, M, out, stats, x, cpu, target, now)
         stats[ST_PUSHES] += 1
-        _check_preempt(H, TS, CS, ST, TOPO, AFF, EP, HT, HP, HN, stats, target, x, now)
+        _check_preempt(H, TS, CS, ST, M, Q, stats, target, x, now)
 
 
 @_jit
-def _pull_rt(H, TS, CS, ST, TOPO, AFF, EP, cpu, prev, now, stats, out):
+def _pull_rt(H, TS, CS, ST, M, out, stats, cpu, prev, now):
     """pull_rt_task: an RT task left cpu; take the most urgent waiting RT task of another
     CPU that is more urgent than what remains here and than what that CPU runs."""
     here = P.rt_level(TS, CS, cpu)
     best = -1
     src = -1
-    for c in range(len(TOPO)):
+    for c in range(len(M.TOPO)):
         if c == cpu:
             continue
-        x = _pushable(TS, CS, AFF, c)
-        if x < 0 or not P.allowed(TS, AFF, x, cpu) or 99 - TS[x, E.T_PRIO] <= here:
+        x = _pushable(TS, CS, c)
+        if x < 0 or not P.allowed(TS, M.AFF, x, cpu) or 99 - TS[x, E.T_PRIO] <= here:
             continue
         run = CS[c, E.C_CURR]
         if run >= 0 and TS[run, E.T_STATE] == E.S_RUNNING and \
@@ -1000,7 +1073,7 @@ def _pull_rt(H, TS, CS, ST, TOPO, AFF, EP, cpu, prev, now, stats, out):
             best = x
             src = c
     if best >= 0:
-        _migrate(H, TS, CS, ST, TOPO, EP, best, src, cpu, now, stats, out)
+        _migrate(H, TS, CS, ST, M, out, stats, best, src, cpu, now)
         stats[ST_PULLS] += 1
 
 
@@ -1008,11 +1081,11 @@ def _sig():
     M = types.int64[:, ::1]
     V = types.int64[::1]
     hooks = types.UniTuple(FN, len(HOOKS))
-    return types.int64(
-        hooks, hooks, M, M, V, M, M, V, M, M, M, M, M, M, M, V, V, M, V,
-        types.int32[::1], types.int16[::1], types.int64[::1], types.int64[::1], types.int8[::1], types.int8[::1],
-        types.int8[::1], types.int32[::1], types.int64[::1], types.int8[::1], types.boolean[::1],
-        types.int32[::1], V)
+    out = types.NamedTuple(tuple(types.Array(numba.from_dtype(f.numpy_dtype), 1, "C") for f in schema.INTERVALS.fields)
+                           + (types.int32[::1],), Intervals)
+    return types.int64(types.NamedUniTuple(hooks, 2, Hooks), M, M, types.NamedTuple((M, M, V, M, M, V), ClassState),
+                       types.NamedUniTuple(M, 3, Workload),
+                       types.NamedTuple((M, M, V), Machine), types.NamedTuple((V, M, V), Heap), out, V)
 
 
 _COMPILED = []

@@ -95,18 +95,29 @@ def _wake_wide(TS, waker, wakee, llc_size):
 
 
 @jit(**INTERNAL, **NO_NRT)
-def _wake_affine(TS, CS, TOPO, EP, p, this, prev):
-    """wake_affine (WA_IDLE, then WA_WEIGHT on the load proxy; no sync information in a
-    replay). Returns this or prev."""
+def _wake_affine(TS, CS, TOPO, EP, p, this, prev, sync):
+    """wake_affine (fair.c: wake_affine_idle, then WA_WEIGHT's wake_affine_weight on the
+    load proxy). ``sync``: a sync wakeup (the waker is about to sleep; inferred from the
+    recording, placement.md §2.1): this is taken when it runs only the waker, and the
+    waker's own load does not count against it. Returns this or prev."""
     if EP[E.E_WA_IDLE]:
         if idle(CS, this) and TOPO[this, TP_LLC] == TOPO[prev, TP_LLC]:
             return prev if idle(CS, prev) else this
+        if sync and nr_running(CS, this) == 1:
+            return this
         if idle(CS, prev):
             return prev
     if EP[E.E_WA_WEIGHT]:
         t = TS[p, E.T_WEIGHT]
         pct = EP[E.E_IMB_PCT_LLC]
-        this_eff = (fair_load(TS, CS, this) + t) * 100 * TOPO[prev, TP_CAPACITY]
+        this_load = fair_load(TS, CS, this)
+        if sync:
+            cur = CS[this, E.C_CURR]
+            cur_load = TS[cur, E.T_WEIGHT] if cur >= 0 and TS[cur, E.T_CLASS] == E.CLS_FAIR else 0
+            if cur_load > this_load:
+                return this
+            this_load -= cur_load
+        this_eff = (this_load + t) * 100 * TOPO[prev, TP_CAPACITY]
         # WA_BIAS off drops both percentage factors in the kernel, i.e. a bias of 100
         bias = 100 + (pct - 100) // 2 if EP[E.E_WA_BIAS] else 100
         prev_eff = (fair_load(TS, CS, prev) - t) * bias * TOPO[this, TP_CAPACITY]
@@ -195,8 +206,8 @@ def first_allowed(TS, AFF, p, n):
 
 
 @jit(**INTERNAL, **NO_NRT)
-def select_fair_wakeup(TS, CS, TOPO, AFF, EP, p, prev, this, waker):
-    """select_task_rq_fair for a wakeup (placement.md §2)."""
+def select_fair_wakeup(TS, CS, TOPO, AFF, EP, p, prev, this, waker, sync):
+    """select_task_rq_fair for a wakeup (placement.md §2); ``sync``: 1 for a sync wakeup."""
     n = len(TOPO)
     if prev < 0 or prev >= n:
         prev = this if this >= 0 else first_allowed(TS, AFF, p, n)
@@ -205,7 +216,7 @@ def select_fair_wakeup(TS, CS, TOPO, AFF, EP, p, prev, this, waker):
     target = prev
     wide = EP[E.E_WAKE_WIDE] and _wake_wide(TS, waker, p, TOPO[prev, TP_LLC_SIZE])
     if not wide and this != prev and allowed(TS, AFF, p, this):
-        target = _wake_affine(TS, CS, TOPO, EP, p, this, prev)
+        target = _wake_affine(TS, CS, TOPO, EP, p, this, prev, sync)
     c = select_idle_sibling(TS, CS, TOPO, AFF, EP, p, prev, target)
     if not allowed(TS, AFF, p, c):
         c = prev if allowed(TS, AFF, p, prev) else first_allowed(TS, AFF, p, n)

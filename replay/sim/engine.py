@@ -144,6 +144,8 @@ def _apply_overrides(overrides, tids, tgids, comms, first_burst, n_bursts, prio,
     rt_pol = {"fifo": S.POL_FIFO, "rr": S.POL_RR}
     fair_pol = {"fair": S.POL_NORMAL, "batch": S.POL_BATCH, "idle": S.POL_IDLE}
     changed = []
+    notes: dict[str, str] = {}  # one warning per override and kind, not one per task
+    kept_pins: dict[str, int] = {}
     for i, (tid, tgid, comm) in enumerate(zip(tids.tolist(), tgids.tolist(), comms)):
         hit = [o for o in overrides if o.matches(tid, tgid, comm)]
         if not hit:
@@ -168,13 +170,19 @@ def _apply_overrides(overrides, tids, tgids, comms, first_burst, n_bursts, prio,
                 if o.rtprio is not None:
                     prio[sl] = np.where(cls[sl] == S.CLS_RT, schema.prio_of_rtprio(o.rtprio), prio[sl])
             if o.cpus is not None:
+                if WT[i, EN.WT_PINNED] >= 0:
+                    # a per-CPU kernel thread: the kernel refuses to change its affinity
+                    # (PF_NO_SETAFFINITY), so it keeps its CPU
+                    kept_pins[o.text] = kept_pins.get(o.text, 0) + 1
+                    continue
                 cpus = [c for c in o.cpus if c < C]
                 if len(cpus) < len(o.cpus):
-                    warnings.append(f"{o.text}: CPUs {[c for c in o.cpus if c >= C]} are not in the topology "
-                                    f"({C} CPUs); ignored")
+                    notes[f"{o.text}:range"] = (f"{o.text}: CPUs {_cpu_list(sorted(c for c in o.cpus if c >= C))} "
+                                                f"are not in the topology ({C} CPUs); ignored")
                 off = [c for c in cpus if cpu_of[c] < 0]
                 if off:
-                    warnings.append(f"{o.text}: CPUs {off} were offline in the recording; ignored")
+                    notes[f"{o.text}:offline"] = (f"{o.text}: CPUs {_cpu_list(sorted(off))} were offline in the "
+                                                  "recording; ignored")
                 cpus = [int(cpu_of[c]) for c in cpus if cpu_of[c] >= 0]
                 if not cpus:
                     raise TraceError(f"--set {o.text!r}: none of its CPUs exist in the topology ({C} CPUs)")
@@ -182,7 +190,9 @@ def _apply_overrides(overrides, tids, tgids, comms, first_burst, n_bursts, prio,
                 row[cpus] = 1
                 WT[i, EN.WT_AFF] = len(AFF_rows)
                 AFF_rows.append(row)
-                WT[i, EN.WT_PINNED] = -1  # an explicit affinity replaces a per-CPU pin
+    warnings.extend(notes.values())
+    warnings.extend(f"{text}: {n} per-CPU kernel threads keep their CPU (the kernel does not let their affinity "
+                    "change)" for text, n in kept_pins.items())
     return changed
 
 
@@ -256,14 +266,32 @@ def _topology_matrix(topo: Topology) -> np.ndarray:
 
 # -- 3. the engine's parameter vector -----------------------------------------------------
 
-def _engine_vector(ev: dict, wl: Workload, topo: Topology, seed: int, latencies: Latencies) -> np.ndarray:
-    """EP[E_*] (policies/_state.py). Latencies given as -1 (auto) become the measured ones,
-    in ``ev`` too (so the replay's info shows what was used)."""
-    if ev["idle_wakeup_latency_ns"] < 0:
-        ev["idle_wakeup_latency_ns"] = int(latencies.idle_wakeup_ns)
-    if ev["preempt_latency_ns"] < 0:
-        ev["preempt_latency_ns"] = int(latencies.preempt_ns)
-    EP = np.zeros(S.E_N, np.int64)
+def _engine_vector(ev: dict, wl: Workload, topo: Topology, seed: int, latencies: Latencies,
+                   cpus=None) -> np.ndarray:
+    """EP[E_*] (policies/_state.py), then the latency tables. Latencies given as -1 (auto)
+    are the measured ones: drawn from the recording's per-CPU distributions (``cpus``: the
+    recorded CPU ids the engine's CPUs are; None on another machine, which gets the whole
+    machine's), and shown as their medians in ``ev`` (the replay's info)."""
+    tables = []
+    for name, median, table in (("idle_wakeup_latency_ns", latencies.idle_wakeup_ns, 0),
+                                ("preempt_latency_ns", latencies.preempt_ns, 1)):
+        if ev[name] < 0:
+            ev[name] = int(median)
+            t = latencies.tables(topo.n_cpus, cpus)[table]
+            tables.append(t if len(t) == topo.n_cpus and ev["wakeup_latency"] == "distribution" else None)
+        else:
+            tables.append(None)
+    q = next((t.shape[1] for t in tables if t is not None), 0)
+    EP = np.zeros(S.E_N + sum(t.size for t in tables if t is not None), np.int64)
+    EP[S.E_LAT_Q] = q
+    at = S.E_N
+    for key, t in ((S.E_LAT_IDLE, tables[0]), (S.E_LAT_PREEMPT, tables[1])):
+        if t is None:
+            EP[key] = -1
+        else:
+            EP[key] = at
+            EP[at:at + t.size] = t.ravel()
+            at += t.size
     EP[S.E_TICK_NS] = 1_000_000_000 // int(ev["hz"])
     EP[S.E_START] = wl.start_ns
     EP[S.E_HORIZON] = wl.end_ns
@@ -279,6 +307,7 @@ def _engine_vector(ev: dict, wl: Workload, topo: Topology, seed: int, latencies:
     EP[S.E_WA_BIAS] = int(ev["WA_BIAS"])
     EP[S.E_SIS_UTIL] = int(ev["SIS_UTIL"])
     EP[S.E_WAKE_WIDE] = int(ev["WAKE_WIDE"])
+    EP[S.E_WA_SYNC] = int(ev["WA_SYNC"])
     EP[S.E_RT_PUSH] = int(ev["RT_PUSH"])
     EP[S.E_SERVER_RUNTIME] = ev["fair_server_runtime_ns"]
     EP[S.E_SERVER_PERIOD] = ev["fair_server_period_ns"]
@@ -326,8 +355,9 @@ def _run_kernel(mod, fair_pp, rt_pp, arrays: _Arrays, TOPO: np.ndarray, EP: np.n
         cap = (6 * n_bursts + 8 * T + 4 * ticks * C + 1024) * scale
         out = [np.empty(cap, f.numpy_dtype) for f in schema.INTERVALS.fields]
         stats = np.zeros(EN.ST_SIZE, np.int64)
-        rows = engine(fh, rh, FPT, FPC, fair_pp, RPT, RPC, rt_pp, TS, CS, arrays.WT, arrays.WB, arrays.WA, TOPO,
-                      arrays.AFF, EP, HT, HP, HN, *out, tids, stats)
+        rows = engine(EN.Hooks(fh, rh), TS, CS, EN.ClassState(FPT, FPC, fair_pp, RPT, RPC, rt_pp),
+                      EN.Workload(arrays.WT, arrays.WB, arrays.WA), EN.Machine(TOPO, arrays.AFF, EP),
+                      EN.Heap(HT, HP, HN), EN.Intervals(*out, tids), stats)
         if rows >= 0:
             break
         scale *= 2
@@ -373,13 +403,15 @@ def _cpu_list(cpus: list[int]) -> str:
 def simulate(wl: Workload, policy: str = "eevdf", topology: str | Topology | None = None,
              params: dict | None = None, seed: int = 0, overrides: list | None = None,
              latencies: Latencies | None = None, tasks: pl.DataFrame | None = None,
-             unavailable_cpus=()) -> tuple[Schedule, ReplayInfo]:
+             unavailable_cpus=(), same_machine: bool = False) -> tuple[Schedule, ReplayInfo]:
     """Replay workload ``wl`` through ``policy`` on ``topology`` (a Topology or a spec; default
     one LLC of ``wl.n_cpus`` CPUs), with ``params`` overriding any engine or policy
     parameter (``replay.sim.all_params``) and ``overrides`` (replay.model.overrides.Override
     objects or ``--set`` strings) changing selected tasks' policy, priority and affinity.
     ``latencies``: the recorded wakeup latencies the auto (-1) latency parameters take
-    (none: 0). ``tasks``: the tasks table of the result (default: built from the workload).
+    (none: 0), drawn per wakeup from the CPU's recorded distribution when ``same_machine``
+    (``topology`` is the recorded machine), else from the whole machine's. ``tasks``: the
+    tasks table of the result (default: built from the workload).
     ``unavailable_cpus``: CPUs of ``topology`` the scheduler did not have (offline,
     isolated: PreparedTrace.unavailable_cpus): the engine runs on the machine without
     them, as the kernel's scheduling domains leave them out, and the schedule keeps the
@@ -406,7 +438,8 @@ def simulate(wl: Workload, policy: str = "eevdf", topology: str | Topology | Non
         warnings.append(f"CPUs {_cpu_list(sorted(set(range(topo.n_cpus)) - set(online.tolist())))} ran nothing in "
                         "the recording (offline or isolated): the replay on the recorded machine leaves them out")
     arrays = _arrays(wl, mod, values, cpu_of, overrides, warnings)
-    EP = _engine_vector(values.engine, wl, run_topo, seed, latencies or NONE)
+    EP = _engine_vector(values.engine, wl, run_topo, seed, latencies or NONE,
+                        online if same_machine else None)
     hz = int(values.engine["hz"])
     fair_pp, rt_pp = _policy_vectors(mod, values, run_topo.n_cpus, hz)
     ticks = (wl.end_ns - wl.start_ns) // EP[S.E_TICK_NS] + 1

@@ -43,6 +43,11 @@ ENGINE_PARAMS = (
     Param("infer_cpus", True, "bool", "README: Fidelity (where a task may run)", "on the recorded machine, leave "
           "out the CPUs the recording shows unavailable (no event in a trace of >= 1 s: offline or isolated)",
           "bool"),
+    Param("WA_SYNC", True, "bool", "placement.md §2.1", "wake_affine honours sync wakeups (inferred: the "
+          "recording's wakee was enqueued on its waker's CPU)", "bool"),
+    Param("wakeup_latency", "distribution", "", "README: Fidelity", "measured wakeup latencies (the -1 "
+          "latency parameters): drawn per wakeup from each CPU's recorded distribution, or their median",
+          "choice", ("distribution", "median")),
     Param("idle_wakeup_latency_ns", -1, "ns", "placement.md §9 (wakeup IPI latency)", "time from a wakeup onto "
           "an idle CPU to the switch (idle exit, IPI); -1: the median measured in the trace", "ns", lo=-1,
           hi=10**9),

@@ -13,15 +13,15 @@ when the comparison has one.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from policies import get_policy
 from traces.errors import TraceError
 
-from ..model.overrides import parse_all
+from ..model.overrides import parse_all, parse_focus
 from ..model.prepared import prepare
 from ..sim import all_params
-from .runs import OBSERVED, Run, observed_run, params_for, replay_run
+from .runs import OBSERVED, Run, checked_overrides, observed_run, params_for, replay_run
 from .validation import error_keys, recorded_policy, validate
 
 
@@ -30,16 +30,26 @@ class Comparison:
     """The runs of a comparison (the recording first, then each replay) and the validation
     of the replay (replay.validate's policy, topology, error figures, verdict and its
     reasons, and its warnings, e.g. which policy it assumed for a trace that does not
-    name its kernel: the error bar of every counterfactual figure), all plain data."""
+    name its kernel: the error bar of every counterfactual figure), all plain data.
+    ``overrides``: the ``--set`` overrides given, each with how many tasks it matched
+    (replay.model.overrides.check: set, tasks, comms, warnings); ``focus``: the
+    ``--focus`` selectors (each run's metrics then hold the selected tasks' figures under
+    "focus", and the validation their own errors); ``by``: the breakdown each run's
+    metrics hold ("tasks", "processes", "cpus" or "classes")."""
 
     trace: str
     label: str
     runs: list[Run]
     validation: dict | None
+    overrides: list[dict] = field(default_factory=list)
+    focus: list[str] | None = None
+    by: str | None = None
 
     def to_dict(self) -> dict:
-        """What ``compare --json`` prints: trace, runs (Run.to_dict each), validation."""
-        return {"trace": self.trace, "runs": [r.to_dict() for r in self.runs], "validation": self.validation}
+        """What ``compare --json`` prints: trace, label, overrides, focus, by, runs
+        (Run.to_dict each), validation."""
+        return {"trace": self.trace, "label": self.label, "overrides": self.overrides, "focus": self.focus,
+                "by": self.by, "runs": [r.to_dict() for r in self.runs], "validation": self.validation}
 
     @property
     def observed(self) -> Run | None:
@@ -62,40 +72,69 @@ def check_params(policies, params: dict | None) -> None:
 
 def compare(source, policies=(OBSERVED, "cfs", "eevdf", "infinity"), topologies=(None,),
             params: dict | None = None, overrides=None, seed: int = 0, validation: bool = True,
-            keep_schedules: bool = False) -> Comparison:
+            keep_schedules: bool = False, focus=None, by: str | None = None) -> Comparison:
     """Measure the recorded schedule and replays under ``policies`` on ``topologies``
     (None = the trace's own) of ``source`` (a prepared trace, or anything ``prepare``
     takes). ``validation`` adds the recorded policy replayed on the recorded topology
     against the recording (replay.validate), the error bar of every counterfactual figure.
     ``keep_schedules`` keeps each run's schedule (``Run.schedule``, e.g. for a Perfetto
-    export)."""
+    export). ``overrides`` (``--set``) are checked against the trace and every machine
+    before anything runs. ``focus`` (``--focus`` selectors) adds the selected tasks' own
+    figures to every run and their own errors to the validation; ``by`` a breakdown per
+    task, process, CPU or class to every run's metrics."""
     policies = list(policies)
     for p in policies:
         if p != OBSERVED:
             get_policy(p)
     check_params(policies, params)
+    if by is not None and by not in BREAKDOWNS:
+        raise TraceError(f"--by {by!r}: expected task, process, cpu or class")
     if overrides and isinstance(overrides[0], str):
         overrides = parse_all(overrides)
+    focus = parse_focus(focus) or None
     prepared = prepare(source)
     topos = [prepared.topology(t) for t in (topologies or (None,))]
+    summary = _override_summary(prepared, overrides, topos) if overrides else []
     runs: list[Run] = []
     for topo in topos:
         for p in policies:
             if p == OBSERVED:
                 if not any(r.observed for r in runs):
-                    runs.append(observed_run(prepared, keep_schedule=keep_schedules))
+                    runs.append(observed_run(prepared, keep_schedule=keep_schedules, by=by, focus=focus))
                 continue
-            runs.append(replay_run(prepared, p, topo, params_for(p, params), seed, overrides, keep_schedules))
+            runs.append(replay_run(prepared, p, topo, params_for(p, params), seed, overrides, keep_schedules,
+                                   by=by, focus=focus))
     out = None
     if validation:
         vpolicy, _ = recorded_policy(prepared)
         same = next((r for r, t in zip(_replays(runs), _replay_topologies(topos, policies))
                      if r.policy == vpolicy and t is prepared.recorded and not overrides
                      and not params_for(vpolicy, params) and r.seed == seed), None)
-        v = validate(prepared, seed=seed, replayed=same)
-        out = {**error_keys(v), "verdict_reasons": v["verdict_reasons"],
+        v = validate(prepared, seed=seed, replayed=same, focus=focus)
+        out = {**error_keys(v), "seed_range": v["seed_range"], "verdict_reasons": v["verdict_reasons"],
                "warnings": [w for w in v["warnings"] if w not in (same.warnings if same else [])]}
-    return Comparison(prepared.path, prepared.label, runs, out)
+        if focus:
+            out["focus_verdict_reasons"] = v["focus_verdict_reasons"]
+    return Comparison(prepared.path, prepared.label, runs, out, summary,
+                      [f.text for f in focus] if focus else None, by)
+
+
+#: --by value -> the key of the breakdown in the metrics
+BREAKDOWNS = {"task": "tasks", "process": "processes", "cpu": "cpus", "class": "classes"}
+
+
+def _override_summary(prepared, overrides, topos) -> list[dict]:
+    """Every override checked on every machine of the comparison before anything runs
+    (errors raise here), and what each matched, with the warnings of every machine."""
+    summary = None
+    for topo in topos:
+        checked = checked_overrides(prepared, overrides, topo)
+        if summary is None:
+            summary = checked.summary
+            continue
+        for s, c in zip(summary, checked.summary):
+            s["warnings"] = list(dict.fromkeys(s["warnings"] + c["warnings"]))
+    return summary or []
 
 
 def _replays(runs: list[Run]) -> list[Run]:

@@ -22,7 +22,7 @@ from traces.trace import Trace
 
 from .. import metrics as M
 from ..model.latencies import NONE, measure_latencies
-from ..model.overrides import parse_all
+from ..model.overrides import Checked, check as check_overrides
 from ..model.prepared import PreparedTrace, prepare
 from ..model.schedule import Schedule, observed_schedule
 from ..model.topology import Topology
@@ -49,12 +49,38 @@ def replay(source, policy: str = "eevdf", topology: str | Topology | None = None
         latencies = NONE
         if trace is not None and _wants_measured_latencies(params):
             latencies = measure_latencies(observed_schedule(trace))
-        return simulate(source, policy, topo, params, seed, overrides, latencies,
-                        trace.tasks if trace is not None else None)
+        topo_n = topo.n_cpus if isinstance(topo, Topology) else None
+        checked = _checked(source, overrides, topo_n)
+        sched, info = simulate(source, policy, topo, params, seed, checked.overrides or None, latencies,
+                               trace.tasks if trace is not None else None)
+        return sched, _with_warnings(sched, info, checked.warnings)
     p = prepare(source)
     topo = p.topology(topology)
-    return simulate(p.workload, policy, topo, params, seed, overrides, p.latencies, p.tasks,
-                    p.unavailable_cpus(topo))
+    checked = checked_overrides(p, overrides, topo)
+    sched, info = simulate(p.workload, policy, topo, params, seed, checked.overrides or None, p.latencies, p.tasks,
+                           p.unavailable_cpus(topo), p.is_recorded(topo))
+    return sched, _with_warnings(sched, info, checked.warnings)
+
+
+def _checked(wl: Workload, overrides, n_cpus: int | None) -> Checked:
+    return check_overrides(overrides or [], wl.tasks, wl.bursts["task"].to_numpy(), wl.bursts["prio"].to_numpy(),
+                           n_cpus)
+
+
+def checked_overrides(prepared: PreparedTrace, overrides, topo: Topology) -> Checked:
+    """``--set`` overrides checked against the trace's tasks and ``topo``
+    (replay.model.overrides.check): a selector matching no task, a change that cannot
+    apply to any task it matches, CPUs all outside the machine are errors; the rest of
+    what cannot apply are counted warnings."""
+    return _checked(prepared.workload, overrides, topo.n_cpus)
+
+
+def _with_warnings(sched: Schedule, info: ReplayInfo, warnings: list[str]) -> ReplayInfo:
+    """The override warnings first in the replay's (and its schedule's) warnings."""
+    if warnings:
+        info.warnings[:0] = warnings
+        sched.warnings[:0] = [w for w in warnings if w not in sched.warnings]
+    return info
 
 
 def _wants_measured_latencies(params: dict | None) -> bool:
@@ -78,8 +104,8 @@ class Run:
     """The recording or one replay of it, measured.
 
     ``metrics`` is the dict ``metrics --json`` prints; ``tasks`` the per-task table
-    (``metrics.task_table``), ``waits_ns`` every wait and ``wait_causes`` its cause
-    (schema.BEGIN_* code), ``utilization`` the per-CPU busy
+    (``metrics.task_table``), ``waits_ns`` every wait, ``wait_causes`` its cause
+    (schema.BEGIN_* code) and ``wait_tids`` its task, ``utilization`` the per-CPU busy
     fraction over time (``metrics.utilization_grid``: grid, bucket edges); ``schedule``
     the schedule itself when it was kept."""
 
@@ -96,6 +122,8 @@ class Run:
     wall_s: float = 0.0
     warnings: list[str] = field(default_factory=list)
     schedule: Schedule | None = None
+    #: the tid of each wait of ``waits_ns``
+    wait_tids: np.ndarray | None = None
 
     @property
     def observed(self) -> bool:
@@ -115,38 +143,47 @@ def _topology_key(topo: Topology) -> tuple:
     return tuple(tuple(a.tolist()) for a in (topo.core, topo.llc, topo.node, topo.capacity))
 
 
-def _measured(schedule: Schedule, topo: Topology, window_ns: int):
-    m = M.measure_all(schedule, topo, window_ns=window_ns)
+def _measured(schedule: Schedule, topo: Topology, window_ns: int, by: str | None = None, focus=None):
+    m = M.measure_all(schedule, topo, window_ns=window_ns, by=by, focus=focus)
     return m, M.utilization_grid(schedule)
 
 
+def _focus_key(focus) -> tuple:
+    return tuple(f if isinstance(f, str) else f.text for f in (focus or ()))
+
+
 def observed_run(prepared: PreparedTrace, topo: Topology | None = None, window_ns: int = M.DEFAULT_WINDOW_NS,
-                 keep_schedule: bool = False) -> Run:
+                 keep_schedule: bool = False, by: str | None = None, focus=None) -> Run:
     """The recording measured on ``topo`` (default: the recorded machine); measured once
-    per machine and window, then shared (``prepared.observed_metrics``)."""
+    per machine, window, breakdown (``by``) and ``focus``, then shared
+    (``prepared.observed_metrics``)."""
     if prepared.schedule is None:
         raise ValueError("this prepared trace has no observed schedule (a copy for sweep workers)")
     topo = topo or prepared.recorded
     t0 = time.perf_counter()
-    key = (_topology_key(topo), window_ns)
+    key = (_topology_key(topo), window_ns, by, _focus_key(focus))
     if key not in prepared.observed_metrics:
-        prepared.observed_metrics[key] = _measured(prepared.schedule, topo, window_ns)
+        prepared.observed_metrics[key] = _measured(prepared.schedule, topo, window_ns, by, focus)
     m, util = prepared.observed_metrics[key]
     return Run(OBSERVED, topo.name, m.metrics, m.tasks, m.waits["wait_ns"].to_numpy(), m.waits["cause"].to_numpy(),
                util, {}, None, 0,
                time.perf_counter() - t0, list(m.metrics["warnings"]),
-               prepared.schedule if keep_schedule else None)
+               prepared.schedule if keep_schedule else None, m.waits["tid"].to_numpy())
 
 
 def replay_run(prepared: PreparedTrace, policy: str, topo: Topology, params: dict | None = None, seed: int = 0,
-               overrides=None, keep_schedule: bool = False, window_ns: int = M.DEFAULT_WINDOW_NS) -> Run:
-    """``policy`` replayed on ``topo`` and measured."""
-    if overrides and isinstance(overrides[0], str):
-        overrides = parse_all(overrides)
-    sched, info = simulate(prepared.workload, policy, topo, params, seed, overrides, prepared.latencies,
-                           prepared.tasks, prepared.unavailable_cpus(topo))
-    m, util = _measured(sched, topo, window_ns)
+               overrides=None, keep_schedule: bool = False, window_ns: int = M.DEFAULT_WINDOW_NS,
+               by: str | None = None, focus=None) -> Run:
+    """``policy`` replayed on ``topo`` and measured (``by``, ``focus``: as
+    ``metrics.measure_all``). ``overrides`` are checked first (:func:`checked_overrides`);
+    their warnings lead the run's."""
+    checked = checked_overrides(prepared, overrides, topo)
+    sched, info = simulate(prepared.workload, policy, topo, params, seed, checked.overrides or None,
+                           prepared.latencies, prepared.tasks, prepared.unavailable_cpus(topo),
+                           prepared.is_recorded(topo))
+    info = _with_warnings(sched, info, checked.warnings)
+    m, util = _measured(sched, topo, window_ns, by, focus)
     return Run(policy, topo.name, m.metrics, m.tasks, m.waits["wait_ns"].to_numpy(), m.waits["cause"].to_numpy(),
                util, info.params, seed,
                info.events_simulated, info.wall_s, list(dict.fromkeys(m.metrics["warnings"] + info.warnings)),
-               sched if keep_schedule else None)
+               sched if keep_schedule else None, m.waits["tid"].to_numpy())

@@ -6,7 +6,8 @@ values, on one machine (a process pool) or on a Ray cluster.
 ...            output="results.parquet")
 
 One row per (trace, policy, parameter values, topology, seed). Columns: ``trace`` (the
-trace's source path, as ``replay --json`` prints it), ``policy``, ``topology``,
+trace's source path, as ``replay --json`` prints it), ``label`` (a short name that tells
+the sweep's traces apart: ``d_nice_mix/trace.dat``), ``policy``, ``topology``,
 ``overrides`` (the ``--set`` strings, "; "-joined), ``config`` (canonical JSON of the swept
 parameters), ``seed``, ``default`` (the policy's default configuration), ``param.NAME``
 (each swept parameter; null for a policy without it), ``events_simulated``, ``wall_s``
@@ -72,7 +73,7 @@ from traces.errors import TraceError
 
 from .. import metrics as M
 from ..metrics.catalog import is_known, metric
-from ..model.prepared import PreparedTrace, prepare
+from ..model.prepared import PreparedTrace, label_of, prepare, unique_labels
 from ..sim import simulate
 from .grid import (MAX_CONFIGS, MAX_VALUES_PER_PARAM, config_key, configurations, expand,  # noqa: F401
                    parse_grid)
@@ -89,8 +90,8 @@ def validation_columns(v: dict) -> dict:
     """The columns a trace's validation (replay.validate) adds to each of its rows:
     validation_policy, validation_verdict and every error figure (``*_rel_err``,
     ``*_abs_err``, ``*_ks``, ``cpu_time_tasks``)."""
-    return {"validation_policy": v["policy"], "validation_verdict": v["verdict"],
-            **{k: _plain(x) for k, x in error_keys(v).items() if k not in ("policy", "topology", "verdict")}}
+    return {"validation_policy": v["policy"], "validation_verdict": v["verdict"], "validation_seeds": v["seeds"],
+            **{k: _plain(x) for k, x in error_keys(v).items() if k not in ("policy", "topology", "verdict", "seeds")}}
 
 
 def _is_validation_column(c: str) -> bool:
@@ -138,11 +139,18 @@ def _plain(v):
     return v
 
 
+#: metrics that are not columns: where waits happened, the focused tasks' figures
+NOT_COLUMNS = ("wait_at", "focus")
+
+
 def flatten(m: dict, prefix: str = "") -> dict:
-    """Nested metric dicts -> {"a.b.c": scalar}; lists (per-task tables, warnings) are left out."""
+    """Nested metric dicts -> {"a.b.c": scalar}; lists (per-task tables, warnings) and
+    NOT_COLUMNS are left out."""
     out = {}
     for k, v in m.items():
         name = f"{prefix}{k}"
+        if not prefix and k in NOT_COLUMNS:
+            continue
         if isinstance(v, dict):
             out.update(flatten(v, name + "."))
         elif isinstance(v, (list, tuple)):
@@ -210,18 +218,19 @@ def _load_share(share: _Share) -> PreparedTrace:
 
 def run_job(job: Job, share: _Share) -> dict:
     """Replay one configuration and measure it: the row's metric and timing columns."""
-    from ..model.overrides import parse_all
+    from .runs import checked_overrides
 
     prepared = _load_share(share)
     t0 = time.perf_counter()
+    checked = checked_overrides(prepared, list(job.overrides), job.topology)
     sched, info = simulate(prepared.workload, job.policy, job.topology, dict(job.config), job.seed,
-                           parse_all(job.overrides) or None, prepared.latencies, prepared.tasks,
-                           prepared.unavailable_cpus(job.topology))
-    m = M.measure(sched, job.topology)
+                           checked.overrides or None, prepared.latencies, prepared.tasks,
+                           prepared.unavailable_cpus(job.topology), prepared.is_recorded(job.topology))
+    m = M.measure(sched, job.topology, where=False)
     run_s = time.perf_counter() - t0
     row = {"events_simulated": int(info.events_simulated), "wall_s": float(info.wall_s), "run_s": run_s}
     row.update(flatten(m))
-    row["warnings"] = "; ".join(dict.fromkeys(list(m.get("warnings", [])) + list(info.warnings)))
+    row["warnings"] = "; ".join(dict.fromkeys(checked.warnings + list(m.get("warnings", [])) + list(info.warnings)))
     return row
 
 
@@ -355,7 +364,8 @@ def to_frame(rows: list[dict]) -> pl.DataFrame:
         return pl.DataFrame({c: [] for c in KEY_COLUMNS})
     param_names = sorted({k[6:] for r in rows for k in r if k.startswith("param.")})
     rows = sorted(rows, key=lambda r: _sort_key(r, param_names))
-    lead = [*KEY_COLUMNS, "default", *[f"param.{n}" for n in param_names], "events_simulated", *TIMING_COLUMNS]
+    lead = [KEY_COLUMNS[0], "label", *KEY_COLUMNS[1:], "default", *[f"param.{n}" for n in param_names],
+            "events_simulated", *TIMING_COLUMNS]
     seen = dict.fromkeys(lead)
     for r in rows:
         for k in r:
@@ -413,6 +423,8 @@ class SweepResult:
     wall_s: float
     output: str | None = None
     timings: dict = field(default_factory=dict)
+    #: per trace: its path, label and what each --set matched (replay.model.overrides.check)
+    overrides: list[dict] = field(default_factory=list)
 
 
 def _listify(x, default=None) -> list:
@@ -499,10 +511,13 @@ def _trace_jobs(source, c: dict) -> list[Job]:
 
 
 def _prepare_traces(trace_args, c: dict, have: dict, work: Path, format, say) -> tuple[list[Job], dict, dict]:
-    """Step 4: each trace read, prepared and validated once; its replay part shipped
+    """Step 4: each trace read, prepared and validated once, its ``--set`` overrides checked
+    on every machine (``c["matched"]`` gets what each matched); its replay part shipped
     (pickled into ``work``; Ray puts it into its object store later). Returns (jobs,
     shares by token, validation columns by trace path)."""
     import traces as T_
+
+    from .runs import checked_overrides
 
     jobs: list[Job] = []
     shares: dict[str, _Share] = {}
@@ -526,6 +541,16 @@ def _prepare_traces(trace_args, c: dict, have: dict, work: Path, format, say) ->
         if all(j.key in have for j in tjobs) and str(source.path) in validations:
             continue  # all done before: not even prepared
         prepared = prepare(source)
+        if c["overrides"]:
+            summary = None
+            for topo in {id(j.topology): j.topology for j in tjobs}.values():
+                got = checked_overrides(prepared, list(c["overrides"]), topo).summary
+                if summary is None:
+                    summary = got
+                else:
+                    for a, b in zip(summary, got):
+                        a["warnings"] = list(dict.fromkeys(a["warnings"] + b["warnings"]))
+            c["matched"].append({"trace": prepared.path, "overrides": summary or []})
         if prepared.path not in validations:
             say(f"validating the replay of {prepared.label}")
             v = validate(prepared, seed=c["seeds"][0])
@@ -539,6 +564,9 @@ def _prepare_traces(trace_args, c: dict, have: dict, work: Path, format, say) ->
         for j in tjobs:
             j.share = token
         del prepared, source
+    c["labels"] = unique_labels(seen)
+    for m in c["matched"]:
+        m["label"] = c["labels"].get(m["trace"])
     return jobs, shares, validations
 
 
@@ -554,7 +582,7 @@ def _execute(todo: list[Job], shares: dict, c: dict, engine: str, workers, ray_a
         if "first_result_s" not in tm:
             tm["first_result_s"] = time.perf_counter() - tm["submit"]
         j = by_key[key]
-        row = {"trace": j.trace, "policy": j.policy, "topology": j.topology_name,
+        row = {"trace": j.trace, "label": c["labels"].get(j.trace), "policy": j.policy, "topology": j.topology_name,
                "overrides": "; ".join(j.overrides), "config": config_key(j.config), "seed": j.seed,
                "default": j.default, **{f"param.{k}": _plain(v) for k, v in j.config.items()},
                **metrics_row, **validations.get(j.trace, {})}
@@ -610,6 +638,7 @@ def run(traces_, policy=("eevdf",), grid=None, random: int | None = None, seed=0
     journal, have = _resume(out_path)
     say("loading the compiled engine (compiling it on first use)")
     check_objective(objective, list(warm(c["policies"])))
+    c["matched"] = []
     work = journal.parent if journal is not None else Path(tempfile.mkdtemp(prefix="schedreplay-sweep-"))
     try:
         work.mkdir(parents=True, exist_ok=True)
@@ -629,7 +658,8 @@ def run(traces_, policy=("eevdf",), grid=None, random: int | None = None, seed=0
             # the shipped traces are rebuilt on a rerun; the journal is what resumes
             shutil.rmtree(work / "traces", ignore_errors=True)
     return SweepResult(frame, best(frame, objective), c["obj_col"], c["higher"], len(todo), skipped,
-                       time.perf_counter() - t_start, str(out_path) if out_path is not None else None, tm)
+                       time.perf_counter() - t_start, str(out_path) if out_path is not None else None, tm,
+                       c["matched"])
 
 
 def sweep(traces, policy=("eevdf",), grid=None, random: int | None = None, seed=0, topology=None,
@@ -800,7 +830,8 @@ def _run_ray(todo, shares, n, address, done, tick, tm: dict) -> None:
 def best(frame: pl.DataFrame, objective: str = "wait_ns.p99", top: int = 1) -> pl.DataFrame:
     """The ``top`` best configurations for ``objective`` per (trace, policy, topology,
     overrides), averaged over seeds, against the policy's default configuration:
-    ``config`` (its parameter values), ``changes`` (those that differ from the defaults),
+    ``label`` (the trace's), ``config`` (its parameter values), ``changes`` (those that
+    differ from the defaults),
     ``value``, ``default_value``, ``change`` ((value - default) / |default|),
     ``validation_error`` (the magnitude of the replay's own error on this trace for that
     metric, see :func:`validation_key`: relative, or absolute in the metric's unit for
@@ -809,7 +840,8 @@ def best(frame: pl.DataFrame, objective: str = "wait_ns.p99", top: int = 1) -> p
     resolve)."""
     col, higher = objective_direction(objective)
     group = ["trace", "policy", "topology", "overrides"]
-    empty = pl.DataFrame(schema={**{c: pl.String for c in group}, "config": pl.String, "changes": pl.String,
+    empty = pl.DataFrame(schema={**{c: pl.String for c in group}, "label": pl.String, "config": pl.String,
+                                 "changes": pl.String,
                                  "objective": pl.String,
                                  "value": pl.Float64, "default_value": pl.Float64, "change": pl.Float64,
                                  "validation_error": pl.Float64, "beyond_error": pl.Boolean,
@@ -818,6 +850,8 @@ def best(frame: pl.DataFrame, objective: str = "wait_ns.p99", top: int = 1) -> p
                                                              or frame[col].dtype == pl.Null):
         return empty
     vkey = validation_key(col)
+    labels = (dict(frame.select("trace", "label").drop_nulls().unique("trace").iter_rows())
+              if "label" in frame.columns and frame["label"].dtype == pl.String else {})
     f = frame.with_columns(pl.col(col).cast(pl.Float64).alias("_obj"),
                            (pl.col(vkey).cast(pl.Float64).abs() if vkey is not None and vkey in frame.columns
                             else pl.lit(None, pl.Float64)).alias("_verr"))
@@ -842,7 +876,8 @@ def best(frame: pl.DataFrame, objective: str = "wait_ns.p99", top: int = 1) -> p
             moved = change if metric(col).error_is_relative else (None if v is None or dv is None else v - dv)
             cfg = json.loads(r["config"]) if r["config"] else {}
             changes = {k: x for k, x in cfg.items() if k not in dcfg or dcfg[k] != x or type(dcfg[k]) is not type(x)}
-            rows.append({**dict(zip(group, key)), "config": r["config"],
+            rows.append({**dict(zip(group, key)), "label": labels.get(key[0]) or label_of(str(key[0])),
+                         "config": r["config"],
                          "changes": json.dumps(changes, sort_keys=True), "objective": col, "value": v,
                          "default_value": dv, "change": change, "validation_error": verr,
                          "beyond_error": None if moved is None or verr is None else abs(moved) > verr,

@@ -12,6 +12,7 @@ CDFs, 0..1; the same on log wait, as the log is monotonic).
 from __future__ import annotations
 
 import re
+import statistics
 
 import numpy as np
 import polars as pl
@@ -49,7 +50,12 @@ VERDICTS = ("good", "rough", "unreliable")
 
 
 def threshold_of(key: str) -> tuple[float, float] | None:
-    """The (good, rough) thresholds of an error key, None for keys no verdict reads."""
+    """The (good, rough) thresholds of an error key, None for keys no verdict reads. The
+    focused tasks' errors (``focus_*``) take those of the same figure over all tasks (their
+    CPU share those of CPU time)."""
+    key = key.removeprefix("focus_")
+    if key.startswith("cpu_share"):
+        return THRESHOLDS["cpu_time"]
     if key.endswith("_ks"):
         return THRESHOLDS["ks"]
     if key.startswith("wait_") and key.endswith("_rel_err"):
@@ -166,10 +172,11 @@ def _judged(v: dict, mo: dict) -> list[tuple[str, str, float]]:
     return [(label, key, v[key]) for label, key in out if v.get(key) is not None]
 
 
-def verdict(v: dict, observed_metrics: dict) -> tuple[str, list[str]]:
-    """The worst figure verdict over the judged figures, and a reason for each figure that
-    is not good ("unreliable" with a reason when nothing could be judged)."""
-    judged = _judged(v, observed_metrics)
+def verdict(v: dict, observed_metrics: dict, judged: list | None = None) -> tuple[str, list[str]]:
+    """The worst figure verdict over the judged figures (``judged``: (label, error key,
+    value); default those of the whole trace, :func:`_judged`), and a reason for each figure
+    that is not good ("unreliable" with a reason when nothing could be judged)."""
+    judged = _judged(v, observed_metrics) if judged is None else judged
     if not judged:
         return "unreliable", ["nothing to judge the replay by (no waits, no CPU time)"]
     worst, reasons = "good", []
@@ -192,23 +199,103 @@ def verdict(v: dict, observed_metrics: dict) -> tuple[str, list[str]]:
     return worst, reasons
 
 
-def validate(source, policy: str | None = None, topology=None, params: dict | None = None, seed: int = 0,
-             replayed: Run | None = None) -> dict:
-    """Replay ``source`` (a prepared trace, or anything ``prepare`` takes) under its recorded
-    policy (or ``policy``) and compare, figure by figure.
+def _errors(p: PreparedTrace, obs: Run, rep: Run) -> dict:
+    """Every error figure of one replay against the recording (numbers, and the fairness
+    errors by nice as a dict)."""
+    mo, mr = obs.metrics, rep.metrics
+    cpu = cpu_time_errors(obs.tasks, rep.tasks)
+    abs_err = cpu["rel_err"].abs()
+    return {**_wait_errors(obs, rep, p.measured_causes),
+            "cpu_time_rel_err_mean": float(abs_err.mean()) if cpu.height else None,
+            "cpu_time_rel_err_max": float(abs_err.max()) if cpu.height else None,
+            "cpu_time_tasks": int(cpu.height),
+            **_fairness_errors(mo, mr),
+            "switches_rel_err": _rel(mr["context_switches"], mo["context_switches"]),
+            "switches_abs_err": mr["context_switches"] - mo["context_switches"],
+            "migrations_rel_err": _rel(mr["migrations"]["total"], mo["migrations"]["total"]),
+            "migrations_abs_err": mr["migrations"]["total"] - mo["migrations"]["total"]}
 
-    Keys (README "validate" documents each): policy, topology; the errors
+
+def _focus_errors(obs: Run, rep: Run, measured: tuple) -> dict:
+    """The focused tasks' own errors (``--focus``; metrics "focus" of both runs): their wait
+    count, p50, p90, p99 and longest wait (over the causes the recording can measure), CPU
+    time and CPU share, relative; and how many waits of theirs the recording has."""
+    fo, fr = obs.metrics["focus"], rep.metrics["focus"]
+    tids = np.asarray(fo["tids"])
+    causes = [CAUSES[c] for c in measured]
+    ow = obs.waits_ns[np.isin(obs.wait_tids, tids)]
+    keep = np.isin(rep.wait_tids, tids) & np.isin(rep.wait_causes, causes)
+    o, r = summarize(ow), summarize(rep.waits_ns[keep])
+    out = {"focus_wait_count_rel_err": _rel(r["count"], o["count"])}
+    for q in _QS:
+        out[f"focus_wait_{q}_rel_err"] = _rel(r[q], o[q]) if o["count"] and r["count"] else None
+    out["focus_max_wait_rel_err"] = _rel(r["max"], o["max"]) if o["count"] and r["count"] else None
+    out["focus_cpu_time_rel_err"] = _rel(fr["cpu_time_ns"], fo["cpu_time_ns"])
+    out["focus_cpu_share_rel_err"] = _rel(fr["cpu_share"], fo["cpu_share"])
+    out["focus_recorded_waits"] = o["count"]
+    return out
+
+
+def _focus_judged(v: dict) -> list[tuple[str, str, float]]:
+    """What the focused tasks' verdict reads: their wait p50, p99 and count when the
+    recording has at least MIN_WAITS of their waits, and their CPU time."""
+    out = []
+    if v["focus_recorded_waits"] >= MIN_WAITS:
+        out += [("their wait p50", "focus_wait_p50_rel_err"), ("their wait p99", "focus_wait_p99_rel_err"),
+                ("their wait count", "focus_wait_count_rel_err")]
+    out += [("their CPU time", "focus_cpu_time_rel_err")]
+    return [(label, key, v[key]) for label, key in out if v.get(key) is not None]
+
+
+
+
+#: the figures whose range over the seeds validate reports
+RANGE_KEYS = ("wait_p50_rel_err", "wait_p99_rel_err", "wait_count_rel_err", "cpu_time_rel_err_mean", "jain_abs_err",
+              "migrations_rel_err")
+
+
+def _median_of(values: list) -> object:
+    """The median of the seeds' values of one figure (None when no seed has it; a dict
+    figure, per nice level, key by key)."""
+    have = [x for x in values if x is not None]
+    if not have:
+        return None
+    if isinstance(have[0], dict):
+        keys = set().union(*have)
+        return {k: _median_of([d.get(k) for d in have]) for k in sorted(keys)}
+    return statistics.median_low(have) if isinstance(have[0], int) else float(statistics.median(have))
+
+
+def validate(source, policy: str | None = None, topology=None, params: dict | None = None, seed: int = 0,
+             replayed: Run | None = None, seeds: int = 3, focus=None) -> dict:
+    """Replay ``source`` (a prepared trace, or anything ``prepare`` takes) under its recorded
+    policy (or ``policy``) with ``seeds`` seeds (seed, seed + 1, ...) and compare, figure by
+    figure. A replay draws its wakeup latencies from the recording's distributions, so one
+    seed's figures carry that draw's luck; each error is the median over the seeds, and
+    ``seed_range`` gives the spread of the main ones.
+
+    Keys (README "validate" documents each): policy, topology, seeds; the errors
     ``wait_{p50,p90,p99,count}_rel_err``, ``wait_ks``, per cause (wakeup, preempt, new)
     ``wait_CAUSE_{p50,p90,p99,count}_rel_err`` and ``wait_CAUSE_ks``, ``cpu_time_rel_err_mean``
     and ``_max`` (|error| over tasks with >= 1 ms of recorded CPU), ``cpu_time_tasks``,
     ``jain_abs_err``, ``jain_by_nice_abs_err`` {nice: err}, ``share_error_abs_err``,
     ``max_wait_rel_err``, ``switches_rel_err``, ``switches_abs_err``,
-    ``migrations_rel_err``, ``migrations_abs_err``; ``verdict`` (good / rough /
-    unreliable) and ``verdict_reasons``; observed, replayed (the two metric objects),
-    events_simulated, wall_s, warnings.
+    ``migrations_rel_err``, ``migrations_abs_err``; ``seed_range`` {figure: [min, max]};
+    ``verdict`` (good / rough / unreliable) and ``verdict_reasons``; observed, replayed (the
+    metric objects of the recording and of the first seed's replay), events_simulated,
+    wall_s (all seeds), warnings.
 
-    ``replayed``: that replay, when the caller already ran it with exactly these inputs
-    (``compare`` does: the recorded policy on the recorded machine with default parameters)."""
+    ``focus`` (``--focus`` selectors) adds the selected tasks' own errors:
+    ``focus_wait_{p50,p90,p99,count}_rel_err``, ``focus_max_wait_rel_err``,
+    ``focus_cpu_time_rel_err``, ``focus_cpu_share_rel_err``, ``focus_recorded_waits`` (their
+    waits in the recording), and ``focus_verdict`` / ``focus_verdict_reasons`` (the same
+    rules over their figures; fewer than MIN_WAITS recorded waits make it rough at best).
+
+    ``replayed``: the first seed's replay, when the caller already ran it with exactly these
+    inputs (``compare`` does: the recorded policy on the recorded machine with default
+    parameters)."""
+    if seeds < 1:
+        raise ValueError("seeds must be >= 1")
     p = prepare(source)
     warnings = []
     if policy is None:
@@ -216,31 +303,33 @@ def validate(source, policy: str | None = None, topology=None, params: dict | No
         if w:
             warnings.append(w)
     topo = p.topology(topology)
-    obs = observed_run(p, topo)
-    rep = replayed if replayed is not None else replay_run(p, policy, topo, params, seed)
-    mo, mr = obs.metrics, rep.metrics
-    cpu = cpu_time_errors(obs.tasks, rep.tasks)
-    abs_err = cpu["rel_err"].abs()
-    v = {"policy": policy, "topology": rep.topology or topo.describe()}
-    v.update(_wait_errors(obs, rep, p.measured_causes))
+    obs = observed_run(p, topo, focus=focus)
+    first = replayed if replayed is not None else replay_run(p, policy, topo, params, seed, focus=focus)
+    reps = [first] + [replay_run(p, policy, topo, params, seed + k, focus=focus) for k in range(1, seeds)]
+    per = [_errors(p, obs, rep) for rep in reps]
+    if focus:
+        for d, rep in zip(per, reps):
+            d.update(_focus_errors(obs, rep, p.measured_causes))
+    v = {"policy": policy, "topology": first.topology or topo.describe(), "seeds": seeds}
+    v.update({k: _median_of([d[k] for d in per]) for k in per[0]})
+    v["seed_range"] = {k: ([min(x), max(x)] if (x := [d[k] for d in per if d[k] is not None]) else None)
+                       for k in RANGE_KEYS}
     unmeasured = [c for c in CAUSES if c not in p.measured_causes]
     if unmeasured:
         warnings.append(f"the trace records no {' and no '.join(_EVENTS_OF[c] for c in unmeasured)} events: "
                         f"{' and '.join(unmeasured)} waits cannot be measured in it, so the replay's are left out "
                         "of the comparison")
-    v.update({
-        "cpu_time_rel_err_mean": float(abs_err.mean()) if cpu.height else None,
-        "cpu_time_rel_err_max": float(abs_err.max()) if cpu.height else None,
-        "cpu_time_tasks": int(cpu.height),
-        **_fairness_errors(mo, mr),
-        "switches_rel_err": _rel(mr["context_switches"], mo["context_switches"]),
-        "switches_abs_err": mr["context_switches"] - mo["context_switches"],
-        "migrations_rel_err": _rel(mr["migrations"]["total"], mo["migrations"]["total"]),
-        "migrations_abs_err": mr["migrations"]["total"] - mo["migrations"]["total"],
-    })
-    v["verdict"], v["verdict_reasons"] = verdict(v, mo)
-    v.update({"observed": mo, "replayed": mr, "events_simulated": rep.events_simulated, "wall_s": rep.wall_s,
-              "warnings": warnings + rep.warnings})
+    v["verdict"], v["verdict_reasons"] = verdict(v, obs.metrics)
+    if focus:
+        fv, reasons = verdict(v, obs.metrics, _focus_judged(v))
+        if v["focus_recorded_waits"] < MIN_WAITS:
+            reasons.append(f"only {v['focus_recorded_waits']} recorded waits of the focused tasks: their wait "
+                           "percentiles not judged")
+            fv = fv if fv != "good" else "rough"
+        v["focus_verdict"], v["focus_verdict_reasons"] = fv, reasons
+    v.update({"observed": obs.metrics, "replayed": first.metrics,
+              "events_simulated": sum(r.events_simulated for r in reps), "wall_s": sum(r.wall_s for r in reps),
+              "warnings": warnings + first.warnings})
     return v
 
 
@@ -248,5 +337,5 @@ def error_keys(v: dict) -> dict:
     """The flat error figures of a validation (numbers and the verdict; no nested objects):
     what compare keeps and sweeps copy into every row."""
     skip = {"observed", "replayed", "warnings", "verdict_reasons", "jain_by_nice_abs_err", "events_simulated",
-            "wall_s"}
+            "wall_s", "seed_range", "focus_verdict_reasons"}
     return {k: x for k, x in v.items() if k not in skip}
