@@ -634,7 +634,7 @@ class _Reader:
                 top = max(caps)
                 for i, c in enumerate(caps):
                     if c:
-                        r.topology[i] = (i, 0, 0, int(round(1024 * c / top)))
+                        r.topology[i] = (i, 0, 0, max(1, int(round(1024 * c / top))))
 
     # -- the end ------------------------------------------------------------
     def finish(self) -> ReadResult:
