@@ -6,6 +6,7 @@ address-space limit."""
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 
@@ -154,6 +155,8 @@ def test_metrics_memory_grows_with_events_not_duration(tmp_path, case):
         assert any("timestamp jumps" in w for w in m["warnings"]), m["warnings"]
     else:
         assert any("1 events with timestamps hours after" in w for w in m["warnings"]), m["warnings"]
+        assert any(re.search(r"lines \d+ and 101: timestamps", w) and "corrupt timestamp" in w
+                   for w in m["warnings"]), m["warnings"]
         assert m["duration_ns"] < 10**9
 
 

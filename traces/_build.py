@@ -91,6 +91,19 @@ def _check_cpus(cols: dict[str, np.ndarray], result: ReadResult) -> dict[str, np
     return cols
 
 
+def _check_cpu_fields(cols: dict[str, np.ndarray], result: ReadResult, n: int) -> None:
+    """A target_cpu or orig_cpu beyond every CPU the trace covers (its CPU count, or the
+    CPUs with events) is corrupt: unknown (-1), with a counted warning; a replay would
+    otherwise run on a machine that large."""
+    for name in ("target_cpu", "orig_cpu"):
+        v = cols[name]
+        off = v >= n
+        if off.any():
+            result.warnings.add(f"{name}-beyond", f"{int(off.sum())} events with a {name} beyond the trace's "
+                                f"{n} CPUs (the first {int(v[off][0])}); taken as unknown (-1)")
+            v[off] = -1
+
+
 def _check_gaps(cols: dict[str, np.ndarray], result: ReadResult) -> dict[str, np.ndarray]:
     """Consecutive events (in event order) more than MAX_GAP_NS apart: a counted warning
     for each jump; the events a jump cuts off at the start or the end of the trace are left
@@ -233,6 +246,7 @@ def build(result: ReadResult) -> dict[str, pa.Table]:
                          "record sched:sched_switch and sched:sched_wakeup/waking at least",
                          result.path)
     cpus = _cpus(cols, result)
+    _check_cpu_fields(cols, result, cpus.num_rows)
     tables = {
         "events": events_table(cols, result.strings.strings),
         "tasks": _tasks(cols, result),

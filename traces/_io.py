@@ -34,6 +34,7 @@ import stat
 import sys
 import tempfile
 import zlib
+from concurrent.futures import ThreadPoolExecutor
 from typing import Callable, Iterator
 
 import numpy as np
@@ -555,36 +556,57 @@ def text_spans(src: Source, chunk_bytes: int | None = None,
 
 def _read_chunks(src: Source, chunk_bytes: int,
                  progress: ProgressFn | None) -> Iterator[tuple[np.ndarray, int, bool]]:
-    """text_chunks for any source: chunks of whole lines in one reused buffer."""
+    """text_chunks for any source: chunks of whole lines, read ahead.
+
+    Two buffers alternate: while the consumer parses one chunk (the text kernel runs
+    without the GIL), a thread reads or decompresses the next into the other, so the
+    copy from the page cache costs little time. Each buffer keeps 64 KB in front of
+    what is read into it for the partial line carried over from the chunk before (a
+    longer one is joined by a copy)."""
+    room = 1 << 16
+    bufs = [np.empty(room + chunk_bytes, np.uint8), np.empty(room + chunk_bytes, np.uint8)]
     stream, consumed = src.open()
-    arr = np.empty(chunk_bytes, np.uint8)
-    carry = 0
+    ex = ThreadPoolExecutor(max_workers=1, thread_name_prefix="schedreplay-read")
+    carry = np.empty(0, np.uint8)
     offset = 0
+    fi = 0
+    fut = None
     try:
-        with stream:
-            while True:
-                if carry == len(arr):  # a line longer than the buffer: grow it
-                    bigger = np.empty(2 * len(arr), np.uint8)
-                    bigger[:carry] = arr[:carry]
-                    arr = bigger
-                n = _fill(stream, memoryview(arr)[carry:], src, offset + carry)
-                if progress is not None:
-                    progress(consumed())
-                if not n:
-                    if carry and not any(k.endswith("-truncated") for k in src.warnings):
-                        yield arr[:carry], offset, True
-                    return
-                total = carry + n
-                cut = _last_newline(arr, carry, total) + 1
-                if cut == 0:
-                    carry = total
-                    continue
-                yield arr[:cut], offset, False
-                rest = total - cut
-                arr[:rest] = arr[cut:total]
-                carry = rest
-                offset += cut
+        fut = ex.submit(_fill, stream, memoryview(bufs[0])[room:], src, 0)
+        while True:
+            n = fut.result()
+            fut = None
+            if progress is not None:
+                progress(consumed())
+            cur = bufs[fi]
+            fi = 1 - fi
+            if n:  # the next read starts now; the consumer is done with the other buffer
+                fut = ex.submit(_fill, stream, memoryview(bufs[fi])[room:], src, offset + len(carry) + n)
+            if len(carry) <= room:
+                start = room - len(carry)
+                cur[start:room] = carry
+                data = cur[start:room + n]
+            else:  # a line longer than the room in front: joined by a copy
+                data = np.concatenate([carry, cur[room:room + n]])
+            if not n:
+                if len(data) and not any(k.endswith("-truncated") for k in src.warnings):
+                    yield data, offset, True
+                return
+            cut = _last_newline(data, 0, len(data)) + 1
+            if cut == 0:  # no line end yet
+                carry = data.copy()
+                continue
+            yield data[:cut], offset, False
+            carry = data[cut:].copy()
+            offset += cut
     finally:
+        if fut is not None:  # a read still running: let it end before the file is closed
+            try:
+                fut.result()
+            except Exception:
+                pass
+        ex.shutdown(wait=True)
+        stream.close()
         if progress is not None:
             progress(src.size)
 
