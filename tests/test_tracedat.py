@@ -445,6 +445,32 @@ def test_hand_built_v7(tmp_path, compression, big, long_size):
     _check_scenario(t)
 
 
+@pytest.mark.parametrize("version", ["v6", "v7"])
+def test_garbage_after_the_data_is_a_counted_warning_with_its_offset(tmp_path, version):
+    b = Builder()
+    good = b.v6(b.scenario()) if version == "v6" else b.v7(b.scenario())
+    assert not [w for w in _load_bytes(tmp_path, good).warnings if "after the end" in w]
+    for garbage in (b"x", b"\0" * 4096, bytes(range(256)) * 20, good[:3000]):
+        t = _load_bytes(tmp_path, good + garbage, "g.dat")
+        _check_scenario(t)
+        w = [w for w in t.warnings if "after the end of the trace.dat data" in w]
+        assert w and f"byte {len(good)}:" in w[0] and f"{len(garbage):,} bytes" in w[0], t.warnings
+
+
+@pytest.mark.corpus
+def test_real_trace_dat_files_have_no_trailing_bytes_and_notice_appended_ones(corpus, tmp_path):
+    files = sorted(corpus.glob("**/*.dat"))
+    assert len(files) >= 10
+    for f in files:
+        data = f.read_bytes()
+        t = traces.load(f)
+        assert not [w for w in t.warnings if "after the end" in w], f
+        p = tmp_path / "g.dat"
+        p.write_bytes(data + b"\0" * 100)
+        w = [w for w in traces.load(p).warnings if "after the end" in w]
+        assert w and f"byte {len(data)}: 100 bytes" in w[0], f
+
+
 def test_compressed_file_on_disk(tmp_path):
     b = Builder()
     raw = b.v6(b.scenario())

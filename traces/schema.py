@@ -89,6 +89,15 @@ def state_name(bits: int) -> str:
     return letters + ("+" if bits & STATE_PREEMPTED else "")
 
 
+#: CPU ids are 0 .. MAX_CPUS - 1: above Linux's largest NR_CPUS (8192), within the int16
+#: cpu columns. Readers turn an id outside (a corrupt field) into a counted warning.
+MAX_CPUS = 1 << 14
+
+#: Two consecutive events (in event order) further apart than this are an absurd
+#: timestamp jump (a corrupt timestamp, most likely): a counted warning, and the few
+#: events cut off by it at either end of the trace are left out (traces._build).
+MAX_GAP_NS = 3600 * 10**9
+
 #: prio value meaning "no prio" (-1 is a real prio: SCHED_DEADLINE tasks).
 NO_PRIO = -32768
 

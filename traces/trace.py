@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib
 import os
 import re
+import stat
 from functools import cached_property
 from pathlib import Path
 from typing import Callable
@@ -15,7 +16,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from . import schema
-from ._io import Source, open_source
+from ._io import STDIN_NAME, Source, check_path, open_source
 from ._memory import small_pages
 from .errors import TraceError
 
@@ -218,11 +219,17 @@ class Trace:
 
     # -- bundle -----------------------------------------------------------
     def write(self, directory) -> Path:
-        """Write the Parquet bundle: one file per table in ``directory``."""
+        """Write the Parquet bundle: one file per table in ``directory``. A directory that
+        cannot be created or written to is a TraceError naming it."""
         d = Path(directory)
-        d.mkdir(parents=True, exist_ok=True)
-        for name, table in self._arrow.items():
-            pq.write_table(table, d / f"{name}.parquet", compression="zstd")
+        try:
+            d.mkdir(parents=True, exist_ok=True)
+            for name, table in self._arrow.items():
+                pq.write_table(table, d / f"{name}.parquet", compression="zstd")
+        except OSError as e:
+            raise TraceError(f"cannot write the bundle: {e.strerror or e}"
+                             + (f" ({e.filename})" if e.filename and str(e.filename) != str(d) else ""),
+                             str(d)) from None
         return d
 
 
@@ -230,8 +237,15 @@ def _read_bundle(d: Path) -> Trace:
     tables = {}
     for name in ("events", "tasks", "cpus", "meta"):
         p = d / f"{name}.parquet"
-        if not p.exists():
-            raise TraceError(f"not a schedreplay bundle: {name}.parquet is missing", str(d))
+        try:
+            os.stat(p)
+        except FileNotFoundError:
+            raise TraceError(f"not a schedreplay bundle: {name}.parquet is missing", str(d)) from None
+        except PermissionError:
+            raise TraceError("cannot read the bundle: permission denied (the folder cannot be searched)",
+                             str(d)) from None
+        except OSError as e:
+            raise TraceError(f"cannot read {name}.parquet: {e.strerror or e}", str(d)) from None
         try:
             t = pq.read_table(p)
         except Exception as e:
@@ -269,10 +283,16 @@ def load(path, format: str | None = None, progress=None) -> Trace:
 
     if os.fspath(path) == SAMPLE_NAME:
         path = sample_path()
-    p = Path(os.fspath(path))
-    if p.is_dir():
-        return _read_bundle(p)
-    src = open_source(p)
+    name = os.fspath(path)
+    st = None
+    if name != STDIN_NAME:
+        st = check_path(name)
+        if stat.S_ISDIR(st.st_mode):
+            return _read_bundle(Path(name))
+    src = open_source(name, st)
     fmt = format or detect(src)
-    result = _reader(fmt)(src, fmt, progress)
+    reader = _reader(fmt)
+    result = reader(src, fmt, progress)
+    for key, message in src.warnings.items():
+        result.warnings.add(key, message)
     return Trace(build(result))

@@ -43,7 +43,6 @@ Saved tgids are not part of the trace.dat format (only of the text
 from __future__ import annotations
 
 import ast
-import mmap
 import re
 import zlib
 from dataclasses import dataclass, field
@@ -191,8 +190,10 @@ class _Bytes:
     def __init__(self, data, big: bool, path: str, base: int | None = 0, what: str = "file"):
         self.data, self.path, self.base, self.what = data, path, base, what
         self.e = ">" if big else "<"
+        self.hi = 0  # end of the furthest bytes read
 
     def _need(self, off: int, n: int, what: str):
+        self.hi = max(self.hi, off + n)
         if off < 0 or n < 0 or off + n > len(self.data):
             where = (self.base + min(max(off, 0), len(self.data))) if self.base is not None else None
             raise TraceError(f"trace.dat truncated or corrupt: {what} needs {n} bytes at "
@@ -210,6 +211,7 @@ class _Bytes:
     def cstr(self, off: int, what: str, limit: int = 1 << 16) -> tuple[str, int]:
         self._need(off, 1, what)
         end = self.data.find(b"\0", off, min(len(self.data), off + limit))
+        self.hi = max(self.hi, end + 1)
         if end < 0:
             raise TraceError(f"corrupt trace.dat: unterminated string ({what}) at "
                              f"{self.what} offset {off}", self.path,
@@ -240,6 +242,7 @@ class _Parsed:
     extra_buffers: list[str] = field(default_factory=list)
     latency: bool = False
     progress: object = None  # the caller's progress callback (bytes of the file consumed)
+    extent: int = 0  # end of the furthest ring-buffer data in the file
 
 
 def _decompressor(name: str, path: str):
@@ -359,6 +362,7 @@ def _parse_v6(r: _Bytes, off: int, p: _Parsed, want: set[str]) -> None:
         off += 16
         if size:
             p.cpus.append((cpu, start, start + size))
+            p.extent = max(p.extent, start + size)
     p.data = r.data
     for oid, data in p.options:
         if oid == OPT_BUFFER:
@@ -458,6 +462,7 @@ def _parse_v7(r: _Bytes, off: int, p: _Parsed, want: set[str], warn) -> None:
     if not flags & SEC_FL_COMPRESS:
         p.data = r.data
         p.cpus = [(c, s, s + n) for c, s, n in entries if n]
+        p.extent = max([p.extent] + [e for _, _, e in p.cpus])
         return
     _load_chunks(r, p, entries, decomp, warn)
 
@@ -481,6 +486,7 @@ def _load_chunks(r: _Bytes, p: _Parsed, entries, decomp, warn) -> None:
                 chunks.append((o + 8, csize, usize))
                 total += usize
                 o += 8 + csize
+                p.extent = max(p.extent, o)
         except TraceError as e:
             warn("tracedat-truncated", f"CPU {cpu} data damaged or truncated at byte {e.offset}: "
                  f"events after it on this CPU are lost ({e.detail})")
@@ -611,22 +617,23 @@ def _apply_options(p: _Parsed, result: ReadResult):
     return tsc, ts_offset, stat_lost
 
 
-def _open(src: Source):
-    """The whole file as a zero-copy uint8-compatible buffer (decompressed if stored compressed)."""
-    if src.compression:
-        stream, _ = src.open()
-        try:
-            with stream:
-                return stream.read()
-        except Exception as e:  # corrupt zstd/gzip data
-            raise TraceError(f"corrupt {src.compression} data: {e}", src.path) from None
-    if src.size < len(MAGIC) + 8:
+def _open(src: Source) -> bytes:
+    """The whole file (decompressed if stored compressed), read into memory. It is not
+    memory-mapped: a mapped file that another process truncates ends the process with
+    SIGBUS, while a read of a file that shrank is an error naming it (traces._io)."""
+    if not src.compression and src.seekable and src.size < len(MAGIC) + 8:
         raise TraceError(f"not a trace.dat: only {src.size} bytes", src.path, offset=0)
+    stream, _ = src.open()
     try:
-        with open(src.path, "rb") as f:
-            return mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
-    except (OSError, ValueError) as e:
-        raise TraceError(f"cannot map the file: {e}", src.path) from None
+        with stream:
+            return stream.read()
+    except TraceError:
+        raise
+    except MemoryError:
+        raise TraceError(f"not enough memory to read the file ({src.size:,} bytes)", src.path) from None
+    except Exception as e:  # corrupt zstd/gzip data, a device's read error
+        raise TraceError(f"cannot read {'the ' + src.compression + ' data' if src.compression else 'the file'}: "
+                         f"{e}", src.path) from None
 
 
 def _parse(data, path: str, warn, progress) -> _Parsed:
@@ -657,6 +664,15 @@ def _parse(data, path: str, warn, progress) -> _Parsed:
                          "supported", path)
     if not (64 <= p.page_size <= 1 << 24) or p.page_size & (p.page_size - 1):
         raise TraceError(f"corrupt trace.dat: page size {p.page_size}", path)
+    end = max(p.extent, r0.hi, r.hi)
+    while p.version == 7 and end + 16 <= len(data):  # sections nothing points to (trace-cmd's strings)
+        sid, sflags, ssize = r.num(end, 2, "section id"), r.num(end + 2, 2, "section flags"), r.num(end + 8, 8, "")
+        if sid >= 64 or sflags > SEC_FL_COMPRESS or ssize == 0 or end + 16 + ssize > len(data):
+            break
+        end += 16 + ssize
+    if len(data) > end and not p.extra_buffers and not p.latency:
+        warn("tracedat-trailing", f"{path}: byte {end}: {len(data) - end:,} bytes after the end of the "
+             "trace.dat data (its last ring-buffer page or section) are not part of it; ignored")
     return p
 
 

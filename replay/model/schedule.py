@@ -159,7 +159,7 @@ def observed_schedule(trace: Trace, dark_gap_ns: int = DARK_GAP_NS) -> Schedule:
         "switch_in_inferred": int(stats[K.S_INFERRED]),
         "switch_out_inferred": int(stats[K.S_MISSED_OUT]),
     }
-    warnings = []
+    warnings = list(trace.warnings)  # what was damaged or left out when it was read comes first
     if counters["inconsistent_events"]:
         warnings.append(f"{counters['inconsistent_events']} events contradicted the task states built so far "
                         "(lost or reordered events); the spans around them are marked invalid"

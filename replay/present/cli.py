@@ -96,6 +96,18 @@ def _out(option: str, path: Optional[Path], kind: str = "file") -> Optional[Path
     return path
 
 
+def _check_args(topology=None, seed=None) -> None:
+    """Arguments typer lets through but nothing can use: an empty --topology (leave the
+    option out for the recorded machine) and a --seed beyond 64 bits."""
+    for t in ([topology] if isinstance(topology, str) else topology or []):
+        if t is not None and not t.strip():
+            _fail("--topology '': empty; give 'host', a spec such as 2x16x2 or a JSON/TOML file "
+                  "(leave the option out for the recorded machine)")
+    for s in ([seed] if isinstance(seed, int) else seed or []):
+        if not -(2**63) <= s < 2**63:
+            _fail(f"--seed {s}: expected a 64-bit integer")
+
+
 def _label(path) -> str:
     from replay.model.prepared import label_of
 
@@ -113,6 +125,8 @@ def _user_errors():
         _fail(str(e))
     except (BrokenPipeError, KeyboardInterrupt):
         raise typer.Exit(130)
+    except OSError as e:  # an output that cannot be written (inputs that cannot be read are TraceErrors)
+        _fail((f"{e.filename}: " if e.filename else "") + f"cannot write: {e.strerror or e}")
 
 
 @contextmanager
@@ -142,6 +156,8 @@ def _stderr_console():
 def _load(path: str, fmt: Optional[str], progress: Optional[bool]):
     import traces
 
+    if fmt is not None and not fmt.strip():
+        _fail("--format '': empty; leave the option out to detect the format")
     with _progress(progress, path) as cb:
         return traces.load(path, format=fmt, progress=cb)
 
@@ -403,8 +419,9 @@ def metrics(
     are nearest-rank. Every definition is in the README ("Metrics").
     """
     _check_by(by)
-    if not window_ms > 0:
-        _fail(f"--window-ms must be > 0 (got {window_ms})")
+    _check_args(topology)
+    if not 0 < window_ms < 1e12:  # (inf and nan included)
+        _fail(f"--window-ms must be > 0 and finite (got {window_ms})")
     _out("--plot", plot)
     if plot is not None and plot.suffix.lower() not in PLOT_SUFFIXES:
         _fail(f"--plot {plot}: unknown image format {plot.suffix or '(no suffix)'!r}; expected "
@@ -518,6 +535,7 @@ def replay_cmd(
     tasks' figures in the recording) and validation (their own errors).
     """
     _check_by(by)
+    _check_args(topology, seed)
     _out("-o", out)
     _out("--perfetto", perfetto)
     with _user_errors():
@@ -704,6 +722,11 @@ def compare(
     task, CPU and time.
     """
     _check_by(by)
+    _check_args(topology, seed)
+    names = [p.strip() for p in policies.split(",") if p.strip()]
+    if not names:
+        _fail(f"--policies {policies!r}: no policy named; give observed and policies to replay, e.g. "
+              "observed,eevdf")
     _out("--perfetto", perfetto, "dir")
     _out("--report", report)
     with _user_errors():
@@ -712,7 +735,7 @@ def compare(
         from replay.study.comparison import compare as run_compare
 
         t = _load(trace, fmt, progress)
-        res = run_compare(prepare(t, spans=spans or ()), [p.strip() for p in policies.split(",") if p.strip()], topology or [None],
+        res = run_compare(prepare(t, spans=spans or ()), names, topology or [None],
                           params=_parse_params(param), overrides=_parse_sets(set_), seed=seed,
                           keep_schedules=perfetto is not None, focus=focus, by=by)
         written = _compare_outputs(res, t, perfetto, report)
@@ -809,6 +832,7 @@ def validate(
 
     if require is not None and require not in VERDICTS[:2]:
         _fail(f"--require {require!r}: expected good or rough")
+    _check_args(topology)
     limits = _parse_limits(max_error)
     with _user_errors():
         _announce()
@@ -925,6 +949,7 @@ def sweep(
     """
     if top < 1:
         _fail(f"--top {top}: expected >= 1")
+    _check_args(topology, seed)
     _out("-o", out)
     show = sys.stderr.isatty() if progress is None else progress
     with _user_errors():
@@ -1011,12 +1036,46 @@ def demo(
         typer.echo(f"done in {time.perf_counter() - t0:.1f} s", err=True)
 
 
-def main() -> None:
-    """Console-script entry point."""
+def _usage_error(e) -> int:
+    """A usage error (unknown option or command, missing argument, a value of the wrong
+    type): one line naming the command, and a hint where to look; exit code 2."""
+    if type(e).__name__ == "NoArgsIsHelpError":  # the help was shown: nothing to add
+        return 2
+    ctx = getattr(e, "ctx", None)
+    path = ctx.command_path if ctx is not None else "schedreplay"
+    command = ctx.info_name if ctx is not None and ctx.parent is not None else ""
+    message = " ".join(e.format_message().split())
+    typer.echo(f"schedreplay: error: {command + ': ' if command else ''}{message}", err=True)
+    typer.echo(f"(see '{path} -h')", err=True)
+    return 2
+
+
+def _click_exceptions():
+    """The exception classes of the click typer runs on (recent typer versions carry their
+    own copy of click)."""
     try:
-        app()
+        from typer._click import exceptions
+    except ImportError:
+        from click import exceptions
+    return exceptions
+
+
+def main() -> None:
+    """Console-script entry point. Usage errors are one line and a hint (_usage_error),
+    not click's boxed message."""
+    ex = _click_exceptions()
+    try:
+        code = app(standalone_mode=False)
+    except ex.UsageError as e:
+        code = _usage_error(e)
+    except ex.ClickException as e:
+        e.show()
+        code = e.exit_code
+    except (typer.Abort, KeyboardInterrupt):
+        code = 130
     except BrokenPipeError:
-        sys.exit(0)
+        code = 0
+    sys.exit(code if isinstance(code, int) else 0)
 
 
 if __name__ == "__main__":

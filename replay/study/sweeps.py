@@ -22,6 +22,10 @@ How a sweep runs (:func:`run`, one function per step):
 
 1. ``_check``: everything the user gave is checked first (policies, grid names and
    values, topologies, ``--set``, the engine), with the valid choices in the error.
+   Then the output is locked (``OUTPUT.lock``, an exclusive ``flock``) until step 6 is
+   done: a second sweep on the same output waits for the first and then resumes from
+   its rows, so two sweeps never overwrite each other's rows or work directory.
+   SIGTERM and SIGHUP are handled as Ctrl-C (``_processes.terminate_as_interrupt``).
 2. ``_resume``: the rows already in the output file or its journal.
 3. ``warm``: one tiny replay per policy in the parent fills numba's disk cache (or loads
    it), so workers load the compiled engine instead of compiling it concurrently; each
@@ -32,7 +36,9 @@ How a sweep runs (:func:`run`, one function per step):
    pickled once into a work directory beside the output (``OUTPUT.sweep.d/``) for local
    workers, put once into Ray's object store for Ray workers; each worker keeps the last
    two it loaded.
-5. ``_execute``: the configurations run; each finished row is appended to
+5. ``_execute``: the configurations run (local workers: plain subprocesses fed through
+   pipes, ``_processes.run_pool``, which a killed sweep does not leave behind, nor any
+   semaphore); each finished row is appended to
    ``OUTPUT.sweep.d/journal.jsonl`` at once (at most 2 per worker are queued), so an
    interrupted or killed sweep loses only the configurations in flight. Rerunning with
    the same output skips every row already in the output file or the journal; rows of
@@ -58,11 +64,11 @@ import json
 import os
 import pickle
 import shutil
+import sys
 import tempfile
 import time
 import uuid
 from collections import OrderedDict
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -75,6 +81,7 @@ from .. import metrics as M
 from ..metrics.catalog import is_known, metric, split_span_key
 from ..model.prepared import PreparedTrace, label_of, prepare, unique_labels
 from ..sim import simulate
+from ._processes import output_lock, terminate_as_interrupt
 from .grid import (MAX_CONFIGS, MAX_VALUES_PER_PARAM, config_key, configurations, expand,  # noqa: F401
                    parse_grid)
 from .validation import error_keys, validate
@@ -242,23 +249,6 @@ def run_job(job: Job, share: _Share) -> dict:
     row.update(flatten(m))
     row["warnings"] = "; ".join(dict.fromkeys(checked.warnings + list(m.get("warnings", [])) + list(info.warnings)))
     return row
-
-
-def _worker_init(policies, parent: int) -> None:
-    """Pool initializer: exit when the parent dies (a killed sweep must not leave workers
-    behind), and load the compiled engine and policies once (from the disk cache)."""
-    import threading
-
-    def watch():
-        while os.getppid() == parent:
-            time.sleep(1.0)
-        os._exit(1)
-
-    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
-    try:
-        warm(policies)
-    except Exception:  # a failure here shows up again, with its message, in the first job
-        pass
 
 
 def _pool_job(job: Job, share: _Share) -> tuple[str, dict]:
@@ -664,6 +654,18 @@ def run(traces_, policy=("eevdf",), grid=None, random: int | None = None, seed=0
     c = _check(_listify(traces_), policy, seed, engine, workers, grid, random, overrides, topology, objective,
                ray_address, output, spans)
     out_path = c["out_path"]
+    with output_lock(out_path, status or _stderr), terminate_as_interrupt():
+        return _run_checked(traces_, c, objective, engine, workers, ray_address, progress, format, say, t_start)
+
+
+def _stderr(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+def _run_checked(traces_, c: dict, objective, engine, workers, ray_address, progress, format, say,
+                 t_start) -> SweepResult:
+    """Steps 2-6 of :func:`run`, the output locked."""
+    out_path = c["out_path"]
     journal, have = _resume(out_path)
     say("loading the compiled engine (compiling it on first use)")
     check_objective(objective, list(warm(c["policies"])))
@@ -671,7 +673,10 @@ def run(traces_, policy=("eevdf",), grid=None, random: int | None = None, seed=0
     c["span_names"] = set()
     work = journal.parent if journal is not None else Path(tempfile.mkdtemp(prefix="schedreplay-sweep-"))
     try:
-        work.mkdir(parents=True, exist_ok=True)
+        try:
+            work.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise TraceError(f"cannot create the sweep's work folder: {e.strerror or e}", str(work)) from None
         jobs, shares, validations = _prepare_traces(_listify(traces_), c, have, work, format, say)
         todo = [j for j in jobs if j.key not in have]
         skipped = len(jobs) - len(todo)
@@ -753,57 +758,18 @@ class _progress_bar:
 
 
 def _run_pool(todo, shares, n, policies, done, tick) -> None:
-    """The local engine: ``n`` spawned worker processes; at most 2n jobs queued at a time
-    (so an interruption loses only those), results handled as they complete."""
-    import multiprocessing as mp
-    from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
-    from concurrent.futures.process import BrokenProcessPool
+    """The local engine: ``n`` worker processes (replay.study._processes.run_pool: plain
+    subprocesses and pipes, nothing left behind when the sweep is killed), each loading the
+    compiled engine once; at most 2 jobs queued per worker (so an interruption loses only
+    those), results handled as they complete."""
+    from ._processes import run_pool
 
-    # spawn, not fork: a forked child of a process that used polars' thread pool can hang
-    ctx = mp.get_context("spawn")
-    pool = ProcessPoolExecutor(max_workers=n, mp_context=ctx, initializer=_worker_init,
-                               initargs=(policies, os.getpid()))
-    it = iter(todo)
-    window = 2 * n
-    try:
-        with _main_not_reimported():  # the workers are spawned by the first n submits
-            pending = {pool.submit(_pool_job, j, shares[j.share]) for j in itertools.islice(it, window)}
-        while pending:
-            finished, pending = wait(pending, return_when=FIRST_COMPLETED)
-            for f in finished:
-                key, row = f.result()
-                done(key, row)
-                tick()
-            for j in itertools.islice(it, window - len(pending)):
-                pending.add(pool.submit(_pool_job, j, shares[j.share]))
-    except BrokenProcessPool:
-        pool.shutdown(wait=False, cancel_futures=True)
-        raise TraceError("a sweep worker process died (out of memory?); the rows finished so far are kept: "
-                         "rerun the same command to resume") from None
-    except BaseException:
-        pool.shutdown(wait=False, cancel_futures=True)
-        raise
-    pool.shutdown(wait=True)
+    def result(key_row):
+        done(*key_row)
+        tick()
 
-
-@contextmanager
-def _main_not_reimported():
-    """Spawned workers re-import the parent's ``__main__`` (a script, or ``python -m
-    replay``, which would run the CLI again in every worker). The workers need nothing
-    from it, so while they start, ``__main__`` looks like an interactive session."""
-    import sys
-
-    main = sys.modules.get("__main__")
-    saved = {k: main.__dict__[k] for k in ("__spec__", "__file__") if main is not None and k in main.__dict__}
-    try:
-        if main is not None:
-            main.__dict__.pop("__file__", None)
-            main.__spec__ = None
-        yield
-    finally:
-        if main is not None:
-            main.__dict__.pop("__spec__", None)
-            main.__dict__.update(saved)
+    run_pool(n, "replay.study.sweeps:_pool_job", ((j, shares[j.share]) for j in todo), result,
+             init="replay.study.sweeps:warm", init_args=(list(policies),))
 
 
 def _run_ray(todo, shares, n, address, done, tick, tm: dict) -> None:
