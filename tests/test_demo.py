@@ -37,7 +37,7 @@ def test_demo_prints_the_table_and_writes_the_report(tmp_path):
                     ("cfs", "2x8x2"), ("eevdf", "2x8x2"), ("infinity", "2x8x2")]
     assert text.count("<svg") >= 2 + 7 + 2  # CDFs per machine, busiest tasks per run, utilisation, NUMA
     # the terminal and the report give the same count of tasks: those that ran in the recording
-    said = int(re.search(r"\(\d+\.\d s, (\d+) tasks ran on 2 CPUs\)", p.stderr).group(1))
+    said = int(re.search(r"\(\d+\.\d s, (\d+) tasks ran on 2 CPUs; \d+ decode tokens", p.stderr).group(1))
     shown = int(re.search(r'<span data-key="n_tasks">(\d+)</span> tasks ran on 2 CPUs', text).group(1))
     import polars as pl
 
