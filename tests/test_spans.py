@@ -91,18 +91,53 @@ def atrace_pairs(text: str) -> dict[int, int]:
     return pairs
 
 
-def test_atrace_file_markers_become_spans():
-    """catapult's raw atrace output (committed in tests/data) carries the B/E markers of a
-    real Android device: each thread's spans are its begin/end pairs."""
-    from tests.conftest import DATA
-
-    path = DATA / "catapult_atrace_data_raw"
+def _marker_pairs_match(path) -> int:
     expect = atrace_pairs(path.read_text(errors="replace"))
     assert sum(expect.values()) > 0
     t = traces.load(path)
     per = t.spans.filter(pl.col("origin") == schema.SPAN_MARKER).group_by("tid").len()
     assert dict(zip(per["tid"].to_list(), per["len"].to_list())) == expect
     assert t.info()["spans"] == sum(expect.values())
+    return sum(expect.values())
+
+
+def test_systrace_markers_become_spans():
+    """trappy's surfaceflinger systrace (committed in tests/data): the tracing_mark_write
+    B/E markers of a real Android device; each thread's spans are its begin/end pairs
+    (an ``E`` with no pid closes the writer's innermost slice)."""
+    from tests.conftest import DATA
+
+    assert _marker_pairs_match(DATA / "trappy_trace_surfaceflinger.html") == 70
+    t = traces.load(DATA / "trappy_trace_surfaceflinger.html")
+    # the first marker line of the file: RenderThread-7591 ( 7459) [004] ...1 538.738762:
+    # tracing_mark_write: B|7459|notifyFramePending, ended by its E at 538.738774
+    first = t.spans.sort("start_ns").row(0, named=True)
+    assert (first["tid"], first["name"], first["start_ns"], first["end_ns"]) == \
+        (7591, "notifyFramePending", 538_738_762_000, 538_738_774_000)
+
+
+@pytest.mark.corpus
+@pytest.mark.parametrize("name", ["public/gtech-perf-tool/mytrace.html",
+                                  "public/tracecompass-incubator/android_trace.html"])
+def test_public_android_traces_markers_become_spans(corpus, name):
+    assert _marker_pairs_match(corpus / name) > 0
+
+
+def test_text_marker_renderings(tmp_path):
+    """tracefs's ``tracing_mark_write: text``, trace-cmd report's ``print: IP: text`` and
+    old kernels' ``0: text`` (an unresolved IP) all give the marker's text."""
+    lines = ["# tracer: nop\n",
+             "  app-42    [000] ....   100.000010: tracing_mark_write: B|42|frame\n",
+             "  app-42    [000] ....   100.000020: print: tracing_mark_write: B|42|draw: with colon\n",
+             "  app-42    [000] ....   100.000030: 0: E|42\n",
+             "  app-42    [000] ....   100.000040: print:  ffffffff8123abcd: E|42\n",
+             "  app-42    [000] d..2   100.000050: sched_switch: prev_comm=app prev_pid=42 prev_prio=120 "
+             "prev_state=S ==> next_comm=swapper/0 next_pid=0 next_prio=120\n"]
+    (tmp_path / "t.txt").write_text("".join(lines))
+    t = traces.load(tmp_path / "t.txt")
+    assert t.spans.select("tid", "name", "start_ns", "end_ns", "depth").sort("start_ns").rows() == [
+        (42, "frame", 100_000_010_000, 100_000_040_000, 0), (42, "draw: with colon", 100_000_020_000, 100_000_030_000, 1)]
+    assert t.info()["skipped_lines"] == 0 and t.warnings == []
 
 
 @pytest.mark.parametrize("version", ["v6", "v7-zstd", "v7-none"])

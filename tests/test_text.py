@@ -253,7 +253,7 @@ def test_systrace_html_new_and_legacy(tmp_path):
     assert t2.events.equals(t.events)
 
 
-def test_atrace_markers_and_other_tracers_are_counted(tmp_path):
+def test_atrace_markers_are_kept_and_other_tracers_counted(tmp_path):
     text = """\
 # tracer: nop
           <...>-7952  [000] ...1   538.064761: tracing_mark_write: B|7952|draw
@@ -262,8 +262,10 @@ def test_atrace_markers_and_other_tracers_are_counted(tmp_path):
           <idle>-0     [000] d..2   538.064800: sched_switch: prev_comm=swapper/0 prev_pid=0 prev_prio=120 prev_state=R ==> next_comm=a next_pid=1 next_prio=120
 """
     t = _load_text(tmp_path, text)
-    assert t.info()["events"] == 1 and t.info()["skipped_lines"] == 3
-    assert any("tracing_mark_write" in w for w in t.warnings)
+    # the markers become the writer's span (traces.spans); the function-tracer line is skipped
+    assert t.info()["events"] == 1 and t.info()["skipped_lines"] == 1
+    assert t.spans.select("tid", "name", "start_ns", "end_ns").rows() == [(7952, "draw", 538_064_761_000,
+                                                                            538_064_762_000)]
 
 
 # -- bad input --------------------------------------------------------------------

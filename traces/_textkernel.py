@@ -35,6 +35,8 @@ LINE_OTHER = 2       # not an event line: LOST markers, garbage
 LINE_BAD_FIELDS = 3  # a scheduler event whose fields could not be parsed, or out of their range
 LINE_BAD_CPU = 4     # the CPU column is not a CPU id (0 .. schema.MAX_CPUS - 1)
 LINE_BAD_TIME = 5    # the timestamp is negative or beyond int64 nanoseconds (292 years)
+LINE_MARKER = 6      # an application marker (tracing_mark_write, "0:"): its text at Specials.at
+LINE_MARKER_PRINT = 7  # the same as trace-cmd's ``print: IP: text`` (the text after IP)
 
 # Counter slots in ``st``.
 ST_NSTR = 0      # next string code
@@ -79,8 +81,9 @@ NO_INT = np.int64(-(2**63))  # _int's "no number"
 # one as its arrays, and allocates nothing to do so).
 #: the intern table (hash -> string code) and the new strings' (offset, length)
 Strings = namedtuple("Strings", "ht_key ht_code new_pos new_len")
-#: lines recorded for Python: offset, line number, LINE_* class
-Specials = namedtuple("Specials", "pos line kind")
+#: lines recorded for Python: offset, line number, LINE_* class; for markers also the
+#: timestamp, the writing thread and the offset of the marker's text
+Specials = namedtuple("Specials", "pos line kind ts tid at")
 #: the TASK-PID (TGID) column: current tid per CPU; entries (tid, comm code, tgid); the
 #: last entry recorded per tid slot
 TaskColumn = namedtuple("TaskColumn", "last_cur tid comm tgid seen")
@@ -638,6 +641,11 @@ def parse_lines(buf, pos, end, line0, plugin_default, strings, st, specials, tas
             if (nlen == 1 and buf[np.uint64(n0)] == 48) or (nlen == len(K_TRACING_MARK) and _at(p, n0, le, K_TRACING_MARK)) \
                     or (nlen == len(K_PRINT) and _at(p, n0, le, K_PRINT)):
                 st[ST_MARKERS] += 1
+                n = st[ST_NSPECIAL]
+                _special(st, specials, ls, cur_line, LINE_MARKER_PRINT if nlen == len(K_PRINT) else LINE_MARKER)
+                specials.ts[n] = c_ts
+                specials.tid[n] = c_pid
+                specials.at[n] = _skip_sp(buf, k + 1, le)
             else:
                 st[ST_SKIPPED] += 1
             continue

@@ -75,6 +75,10 @@ class TextParser:
         self.special_pos = np.empty(4096, np.int64)
         self.special_line = np.empty(4096, np.int64)
         self.special_kind = np.empty(4096, np.int8)
+        self.special_ts = np.empty(4096, np.int64)   # markers: timestamp, writer, text offset
+        self.special_tid = np.empty(4096, np.int64)
+        self.special_at = np.empty(4096, np.int64)
+        self.bad_markers: list = [0, None]  # markers whose thread id is not one: count, first
         self.last_cur = np.full(4096, -2, np.int64)  # current tid per CPU (TASK column)
         # (tid, comm code, tgid) from the TASK-PID (TGID) column, in line order
         self.task_tid = np.empty(1 << 16, np.int32)
@@ -137,7 +141,8 @@ class TextParser:
             self.st[K.ST_NNEW] = self.st[K.ST_NSPECIAL] = self.st[K.ST_NTASK] = 0
             new = K.parse_lines(buf, pos, end, self.line, self.plugin_letters,
                                 K.Strings(self.ht_key, self.ht_code, self.new_pos, self.new_len), self.st,
-                                K.Specials(self.special_pos, self.special_line, self.special_kind),
+                                K.Specials(self.special_pos, self.special_line, self.special_kind, self.special_ts,
+                                           self.special_tid, self.special_at),
                                 K.TaskColumn(self.last_cur, self.task_tid, self.task_comm, self.task_tgid,
                                              self.task_seen),
                                 K.Events(**self.out))
@@ -150,27 +155,45 @@ class TextParser:
             for p, ln in zip(self.new_pos[:nn].tolist(), self.new_len[:nn].tolist()):
                 self.strings.append(buf[p:p + ln].tobytes().decode("utf-8", "backslashreplace"))
             ns = int(self.st[K.ST_NSPECIAL])
-            self._specials(buf, end, offset, self.special_pos[:ns], self.special_line[:ns],
-                           self.special_kind[:ns], last and new >= end)
+            self._specials(buf, end, offset, ns, last and new >= end)
             self.bytes_read += new - pos
             pos = new
             if self.st[K.ST_NSTR] >= len(self.ht_key) // 2:
                 self._grow_table()
 
-    def _specials(self, buf, end, offset, spos, sline, skind, last_chunk) -> None:
-        for p, line, k in zip(spos.tolist(), sline.tolist(), skind.tolist()):
-            e = p
-            while e < end and buf[e] != 10 and e - p < 400:
-                e += 1
+    def _specials(self, buf, end, offset, ns, last_chunk) -> None:
+        markers = self.result.markers
+        for i, (p, line, k) in enumerate(zip(self.special_pos[:ns].tolist(), self.special_line[:ns].tolist(),
+                                             self.special_kind[:ns].tolist())):
+            marker = k in (K.LINE_MARKER, K.LINE_MARKER_PRINT)
+            # the line's end: markers are kept whole (up to 64 KB), other lines are examples
+            look = buf[p:min(end, p + (1 << 16 if marker else 400))].tobytes()
+            e = look.find(b"\n")
+            e = p + (len(look) if e < 0 else e)
+            if last_chunk and e >= end:
+                self.truncated = (line, offset + p)
+                continue
+            if marker:
+                tid = int(self.special_tid[i])
+                at = int(self.special_at[i])
+                text = buf[at:e].tobytes().rstrip(b"\r").decode("utf-8", "backslashreplace")
+                if k == K.LINE_MARKER_PRINT:  # "print: IP: text" (IP a symbol or an address)
+                    ip, sep, rest = text.partition(": ")
+                    if sep and ip and " " not in ip:
+                        text = rest
+                if 0 <= tid <= K.MAX_TID:
+                    markers.add(int(self.special_ts[i]), tid, text, f"line {line}")
+                else:
+                    self.bad_markers[0] += 1
+                    if self.bad_markers[1] is None:
+                        self.bad_markers[1] = (line, offset + p)
+                continue
             text = buf[p:e].tobytes().rstrip(b"\r")
             if k == K.LINE_HEADER:
                 if len(self.header_lines) < 200:
                     self.header_lines.append(text)
                 continue
             where = (line, offset + p, text[:120])
-            if last_chunk and e >= end:
-                self.truncated = (line, offset + p)
-                continue
             if k == K.LINE_OTHER:
                 self.n_other += 1
                 if len(self.other) < _MAX_EXAMPLES:
@@ -203,10 +226,11 @@ class TextParser:
                            "equal timestamps")
         r.ordered = back == 0
         t = self.st
-        r.skipped += int(t[K.ST_SKIPPED] + t[K.ST_MARKERS])
-        if t[K.ST_MARKERS]:
-            r.warnings.add("markers", f"skipped {int(t[K.ST_MARKERS])} atrace/trace_marker lines "
-                           "(tracing_mark_write, print, 0:)")
+        r.skipped += int(t[K.ST_SKIPPED])  # markers are kept (result.markers): traces.spans reads them
+        n, first = self.bad_markers
+        if n:
+            r.warnings.add("marker-tid", f"{r.path}: line {first[0]} (byte {first[1]}): a marker whose thread id "
+                           f"is not one (out of range); left out ({n} such markers)", n)
         if t[K.ST_SKIPPED]:
             r.warnings.add("skipped", f"skipped {int(t[K.ST_SKIPPED])} non-scheduler events and "
                            "other tracers' lines")
