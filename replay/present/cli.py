@@ -872,8 +872,13 @@ def _validation_table(v: dict, name: str) -> None:
 
     con = Console(width=_width())
     tb = Table(title=f"replay under {v['policy']} vs the recording: {name}", title_justify="left")
-    for c in ("figure", "observed", "replayed", "error", "verdict"):
-        tb.add_column(c, justify="left" if c in ("figure", "verdict") else "right")
+    # the replayed column is the first seed's replay; each error is the median over the seeds
+    seeds = v.get("seeds", 1)
+    tb.add_column("figure", no_wrap=True, overflow="ellipsis", max_width=40)
+    tb.add_column("observed", justify="right")
+    tb.add_column("replayed" + (" (1st seed)" if seeds > 1 else ""), justify="right")
+    tb.add_column("error" + (f" (median of {seeds} seeds)" if seeds > 1 else ""), justify="right")
+    tb.add_column("verdict")
     o, r = v["observed"], v["replayed"]
     for label, mkey, ekey in validation_rows(o):
         err = v.get(ekey)
