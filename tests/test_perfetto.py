@@ -444,6 +444,29 @@ def test_streaming_blocks_and_gzip(corpus, tmp_path, monkeypatch):
     assert seen == sorted(seen) and seen[-1] == gz.stat().st_size
 
 
+def test_tiny_tables_read_the_same(tmp_path, monkeypatch):
+    """The kernel's string, bundle and aux tables filling up many times over (a
+    plain-encoded trace holds ~4 strings per event): each stop drains them and
+    goes on. (A stop for a full string table used to double the aux table
+    instead, every time: gigabytes after ~20 stops.)"""
+    data = _synthetic_events()
+    n = len(data["ts_ns"])
+    big = {k: [v for _ in range(40) for v in vs] for k, vs in data.items()}
+    big["ts_ns"] = [t + 1000 * (i // n) for i, t in enumerate(big["ts_ns"])]
+    p = write_perfetto(tmp_path / "p.pftrace", pl.DataFrame(big), compact=False, bundle_events=7)
+    want = traces.load(p)
+    monkeypatch.setattr(perfetto, "_SPANS", 48)
+    monkeypatch.setattr(perfetto, "_AUX", 2)
+    monkeypatch.setattr(perfetto, "_BUNDLES", 3)
+    seen = []
+    real = perfetto._Reader._make_room
+    monkeypatch.setattr(perfetto._Reader, "_make_room",
+                        lambda self, *a: (real(self, *a), seen.append(len(self.p.aux)))[0])
+    got = traces.load(p)
+    assert got.events.equals(want.events)
+    assert len(seen) > 50 and max(seen) == 2
+
+
 @pytest.mark.parametrize("field", [50, 133])
 def test_compressed_packets(tmp_path, field):
     """compressed_packets (zlib) and zstd_compressed_packets hold more Trace.packet records."""

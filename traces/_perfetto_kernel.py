@@ -65,7 +65,7 @@ PKT_FIELDS = 2048        # TracePacket field numbers counted (larger ones clamp)
 # Indices into the int64 state array ``st``.
 ST_NROWS, ST_NSPANS, ST_NBUND, ST_NAUX, ST_POS, ST_ERR, ST_ERRPOS, ST_NEED = range(8)
 ST_SKIPPED, ST_NOTS, ST_NOCPU, ST_FTERR, ST_BROKEN, ST_DROPPED, ST_UNSORTED, ST_CLOCK = range(8, 16)
-ST_GAPS, ST_NEED_WK, _, ST_MID, ST_MID_CPU, ST_MID_TS, ST_NGEN, ST_NPS = range(16, 24)
+ST_GAPS, ST_NEED_WK, ST_NEED_AUX, ST_MID, ST_MID_CPU, ST_MID_TS, ST_NGEN, ST_NPS = range(16, 24)
 ST_PS_OVER, ST_BUNDLES, ST_PACKETS, ST_LOSTB, ST_LOST_CPU, ST_LOST_POS, ST_NEED_SPANS, ST_MODE = range(24, 32)
 ST_KINDS = 32  # st[ST_KINDS + kind]: rows of each kind
 ST_SIZE = 48
@@ -901,6 +901,7 @@ def _packet(buf, s, e, out, pos, spans, bundles, aux, st, cpu_st, gen, ps_vals, 
     4 descriptors to register first."""
     comp = dropped = first = False
     seq = np.int64(0)
+    n0 = st[ST_NAUX]
     p = s
     while 0 <= p < e:
         f, wt, q = _tag(buf, p, e)
@@ -918,6 +919,7 @@ def _packet(buf, s, e, out, pos, spans, bundles, aux, st, cpu_st, gen, ps_vals, 
             elif f == COMPRESSED_FIELDS[0] or f == COMPRESSED_FIELDS[1] or _is_aux(f):
                 n = st[ST_NAUX]
                 if n >= aux.shape[0]:
+                    st[ST_NEED_AUX] = n - n0 + 1  # this packet's entries (the caller drains the rest)
                     return 2
                 aux[n, 0], aux[n, 1], aux[n, 2] = f, a, p
                 st[ST_NAUX] = n + 1

@@ -322,6 +322,7 @@ class _Pass:
     def scan(self, arr: np.ndarray, pos: int) -> int:
         self.st[K.ST_NEED_SPANS] = 0
         self.st[K.ST_NEED_WK] = 0
+        self.st[K.ST_NEED_AUX] = 0
         return K.scan(arr, pos, len(arr), self.out, self.pos, self.spans, self.bundles, self.aux,
                       self.st, self.cpu_st, self.gen, self.ps_vals, self.pkt_counts, self.seq_seen,
                       self.wk, self.cols)
@@ -375,6 +376,7 @@ class _Reader:
         self.n_rows = 0
         self.ftrace_stats: dict[int, dict[int, int]] = {}
         self.nested_at: int | None = None
+        self._stuck: int | None = None  # where a flush that needed nothing grown stopped
 
     # -- scanning ---------------------------------------------------------
     def feed(self, buf: bytes, base: int) -> int:
@@ -388,6 +390,8 @@ class _Reader:
             if r0 is None:
                 r0 = int(st[K.ST_NROWS])
             status = p.scan(arr, pos)
+            if st[K.ST_POS] > pos:
+                self._stuck = None
             if status == K.S_ERROR:
                 where = int(st[K.ST_ERRPOS]) + base
                 self._raise(f"corrupt Perfetto data: {_ERRORS.get(int(st[K.ST_ERR]), 'bad data')}", where)
@@ -404,7 +408,7 @@ class _Reader:
             self._aux(arr, base)
             pos = int(st[K.ST_POS])
             if status == K.S_FLUSH:
-                self._make_room()
+                self._make_room(base + pos)
             elif status == K.S_DESCRIPTORS:
                 self._descriptors(arr, pos, base)
             elif status == K.S_DONE:
@@ -419,8 +423,10 @@ class _Reader:
             offset = self.nested_at
         raise TraceError(msg, self.path, offset=offset)
 
-    def _make_room(self) -> None:
-        """After S_FLUSH: move pass 1's rows out, or grow what one packet needs."""
+    def _make_room(self, at: int) -> None:
+        """After S_FLUSH at byte ``at``: move pass 1's rows out, or grow
+        what one packet needs. The spans and aux tables were drained already (feed), so
+        a stop only because they had filled up needs nothing more than a retry."""
         p, st = self.p, self.p.st
         need_rows, need_spans = int(st[K.ST_NEED]), int(st[K.ST_NEED_SPANS])
         if p.mode == 1 and st[K.ST_NROWS] > 0:
@@ -428,15 +434,19 @@ class _Reader:
             return
         if p.mode == 2 and st[K.ST_NROWS] + need_rows > p.out[0].shape[1] + 1:
             raise TraceError("the file changed while it was being read", self.path)
-        need_wk = int(st[K.ST_NEED_WK])
+        need_wk, need_aux = int(st[K.ST_NEED_WK]), int(st[K.ST_NEED_AUX])
         if need_wk > p.wk.shape[1]:  # a bundle larger than the scratch
             p.wk = np.empty((K.WK_ROWS, max(need_wk, 2 * p.wk.shape[1])), np.int64)
         elif p.mode == 1 and need_rows > p.out[0].shape[1]:
             p.out = _columns(need_rows)
         elif need_spans > len(p.spans):
             p.spans = np.empty((need_spans, 3), np.int64)
-        else:  # the packet has more aux fields than the aux table holds
-            p.aux = np.empty((2 * len(p.aux), 3), np.int64)
+        elif need_aux > len(p.aux):  # one packet with more aux fields than the table holds
+            p.aux = np.empty((max(need_aux, 2 * len(p.aux)), 3), np.int64)
+        elif self._stuck == at:  # nothing to grow, and the retry made no progress
+            self._raise("corrupt Perfetto data: a packet the reader cannot make room for", at)
+        else:
+            self._stuck = at
 
     def _descriptors(self, arr: np.ndarray, pos: int, base: int) -> None:
         """Register the GenericEventDescriptors (perfetto v50+: events without a
