@@ -480,6 +480,18 @@ def test_compressed_packets(tmp_path, field):
         traces.load(write(tmp_path, packet(fb(field, b"\x00garbage")), "bad.pftrace"))
 
 
+def test_several_compressed_packets_and_plain_ones_after(tmp_path):
+    """Compressed packets are expanded through the reader's own state: the scan goes on
+    after each of them where it was in the outer data (it used to go on where the inner
+    scan ended, misreading every later packet)."""
+    inner = _plain_trace()
+    data = packet(fb(50, zlib.compress(inner))) + packet(fb(50, zlib.compress(inner))) + inner
+    t = traces.load(write(tmp_path, data))
+    one = traces.load(write(tmp_path, inner, "one.pftrace"))
+    assert {k: 3 * v for k, v in one.counts().items()} == t.counts()
+    assert t.info()["skipped_lines"] == 3 * one.info()["skipped_lines"]
+
+
 def _compact_fixture_packets() -> list[bytes]:
     """COMPACT_TEXTPROTO as binary Trace.packet records."""
     from google.protobuf import text_format

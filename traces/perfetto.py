@@ -405,8 +405,8 @@ class _Reader:
                 st[K.ST_NBUND] = 0
             else:
                 r0 = None
+            pos = int(st[K.ST_POS])  # (before _aux: compressed packets are fed through the same state)
             self._aux(arr, base)
-            pos = int(st[K.ST_POS])
             if status == K.S_FLUSH:
                 self._make_room(base + pos)
             elif status == K.S_DESCRIPTORS:
