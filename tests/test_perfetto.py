@@ -323,6 +323,223 @@ def test_prev_state_layouts():
 
 
 # --------------------------------------------------------------------------
+# Application markers: ftrace print events and track events
+# --------------------------------------------------------------------------
+
+def fev(ts: int, pid: int, payload: bytes) -> bytes:
+    """A FtraceEvent {timestamp 1; pid 2; <event>} record of a bundle."""
+    return fb(2, fv(1, ts) + fv(2, pid) + payload)
+
+
+def print_(text: str | bytes) -> bytes:
+    """FtraceEvent.print (3): PrintFtraceEvent {ip 1; buf 2}."""
+    return fb(3, fv(1, 0xFFFFFFFF81000000) + fb(2, text))
+
+
+def switch_(prev: int, nxt: int) -> bytes:
+    return fb(4, fb(1, "a") + fv(2, prev) + fv(3, 120) + fv(4, 1) + fb(5, "b") + fv(6, nxt) + fv(7, 120))
+
+
+WAKING_43 = fb(20, fb(1, "w") + fv(2, 43) + fv(3, 120) + fv(5, 0))
+TRUNCATED_PRINT = fb(3, b"\x12\x10abc")  # buf claims 16 bytes, the message holds 3
+
+
+def bundle_(cpu: int, *events: bytes, clock: int | None = None) -> bytes:
+    return packet(fb(1, fv(1, cpu) + b"".join(events) + (fv(5, clock) if clock is not None else b"")))
+
+
+def _print_trace(prints: bool = True, bad: bool = False, clock: int | None = None) -> bytes:
+    """Three scheduler events on CPU 0 and, between them, trace_marker writes: thread 42
+    nests "draw" in "frame", an async "load" (cookie 7) begins on 43 and ends on 44, a
+    counter; ``bad`` adds a truncated PrintFtraceEvent and one without a pid."""
+    marks = [fev(1100, 42, print_("B|42|frame\n")), fev(1150, 43, print_("S|40|load|7")),
+             fev(1200, 42, print_("B|42|draw")), fev(1300, 42, print_("E|42\n")),
+             fev(1400, 42, print_("C|42|queue|3")), fev(1500, 42, print_("E|42")),
+             fev(1600, 44, print_("F|40|load|7"))]
+    if bad:
+        marks += [fev(1700, 42, TRUNCATED_PRINT), fb(2, fv(1, 1750) + print_("B|42|no pid"))]
+    sched = [fev(1000, 0, switch_(0, 42)), fev(1250, 42, WAKING_43), fev(1800, 42, switch_(42, 0))]
+    evs = sched[:1] + marks[:3] + sched[1:2] + marks[3:] + sched[2:] if prints else sched
+    return bundle_(0, *evs, clock=clock)
+
+
+def test_print_markers_become_spans(tmp_path):
+    t = traces.load(write(tmp_path, _print_trace()))
+    got = t.spans.select("tid", "end_tid", "name", "group", "start_ns", "end_ns", "origin", "depth").rows()
+    assert got == [  # by start, then tid, then depth; the trailing newlines are not part of the text
+        (42, 42, "frame", "", 1100, 1500, schema.SPAN_MARKER, 0),
+        (43, 44, "load", "7", 1150, 1600, schema.SPAN_ASYNC, 0),
+        (42, 42, "draw", "", 1200, 1300, schema.SPAN_MARKER, 1),
+    ]
+    assert t.info()["spans"] == 3 and t.warnings == []
+    assert t.info()["skipped_lines"] == 0  # markers are not skipped events
+    # the scheduler events are those of the same trace without the markers
+    plain = traces.load(write(tmp_path, _print_trace(prints=False), "plain.pftrace"))
+    assert t.events.equals(plain.events) and t.counts() == plain.counts()
+    assert t.counts()["sched_switch"] == 2 and t.counts()["sched_waking"] == 1
+    assert plain.spans.height == 0 and plain.info()["spans"] == 0
+
+
+def test_damaged_print_events_are_counted_warnings(tmp_path):
+    data = _print_trace(bad=True)
+    t = traces.load(write(tmp_path, data))
+    damage = data.index(TRUNCATED_PRINT) + 3  # the length byte of buf (field 3 tag, length, buf tag)
+    assert data[damage] == 0x10
+    assert f"1 print events (trace_marker writes) whose PrintFtraceEvent is malformed: left out " \
+        f"(the first at byte {damage})" in t.warnings
+    assert any(w.startswith("1 print events (trace_marker writes) without a timestamp or pid") for w in t.warnings)
+    assert t.spans["name"].to_list() == ["frame", "load", "draw"]
+    assert t.counts() == traces.load(write(tmp_path, _print_trace(prints=False), "p.pftrace")).counts()
+
+
+def test_many_print_events_grow_the_marker_table(tmp_path, monkeypatch):
+    """More print events in one bundle than the marker table holds, and more in the file
+    than it holds between two drains."""
+    one = [fev(2000 + 10 * i, 42, print_("B|42|x" if i % 2 == 0 else "E|42")) for i in range(9)]
+    data = _print_trace() + bundle_(0, *one) + b"".join(
+        bundle_(1, fev(3000 + 10 * i, 50, print_(f"B|50|n{i}")), fev(3005 + 10 * i, 50, print_("E|50")),
+                fev(3007 + 10 * i, 0, switch_(0, 50))) for i in range(6))
+    monkeypatch.setattr(perfetto, "_MARKS", 2)
+    t = traces.load(write(tmp_path, data))
+    x = t.spans.filter(pl.col("name") == "x")
+    assert x.select("start_ns", "end_ns").rows() == [(2000, 2010), (2020, 2030), (2040, 2050), (2060, 2070)]
+    assert t.spans.filter(pl.col("tid") == 50).select("name", "start_ns", "end_ns").rows() == \
+        [(f"n{i}", 3000 + 10 * i, 3005 + 10 * i) for i in range(6)]
+    assert any("still open" in w for w in t.warnings)  # the 9th marker, a begin
+
+
+def test_print_markers_in_compressed_packets(tmp_path):
+    inner = _print_trace(bad=True)
+    blob = zlib.compress(inner)
+    data = packet(fb(50, blob))
+    t = traces.load(write(tmp_path, data))
+    assert t.spans.height == 3
+    damage = inner.index(TRUNCATED_PRINT) + 3
+    assert any(f"(the first at byte {damage} of the compressed packets at byte {data.index(blob)})" in w
+               for w in t.warnings)
+
+
+SEQ_A, SEQ_B = 5, 6
+THREAD_TRACK, PROCESS_TRACK, INC_TRACK = 1001, 2002, 3003
+
+
+def te(ts: int | None, seq: int, *fields: bytes, flags: int = 2, clock: int | None = None) -> bytes:
+    """A TracePacket with a TrackEvent (field 11) built of ``fields``: type 9, name_iid 10,
+    track_uuid 11, name 23."""
+    head = (fv(8, ts) if ts is not None else b"") + (fv(58, clock) if clock is not None else b"")
+    return packet(head, fv(10, seq), fv(13, flags), fb(11, b"".join(fields)))
+
+
+def _track_packets() -> list[bytes]:
+    """Sequence 5: interned name "decode" (iid 1) on its default track (thread 51 of
+    process 50), a nested slice with a literal name, a slice on a process track, an
+    instant, a slice in CLOCK_MONOTONIC. Sequence 6: the SDK's default clock 64
+    (incremental, defined against BOOTTIME 10000 by a clock snapshot); its own iid 1 is
+    "step"."""
+    return [
+        packet(fv(10, SEQ_A), fv(13, 1), fb(59, fb(11, fv(11, THREAD_TRACK))),
+               fb(12, fb(2, fv(1, 1) + fb(2, "decode")))),
+        packet(fb(60, fv(1, THREAD_TRACK) + fb(4, fv(1, 50) + fv(2, 51)))),
+        te(2000, SEQ_A, fv(9, 1), fv(10, 1)),                                      # begin decode
+        te(2100, SEQ_A, fv(9, 1), fv(11, THREAD_TRACK), fb(23, "literal")),          # begin literal
+        te(2200, SEQ_A, fv(9, 2), fv(11, THREAD_TRACK)),                             # end literal
+        te(2300, SEQ_A, fv(9, 1), fv(11, PROCESS_TRACK), fb(23, "on a process")),    # no thread
+        te(2400, SEQ_A, fv(9, 3), fb(23, "an instant")),
+        te(2500, SEQ_A, fv(9, 2)),                                                   # end decode
+        te(2600, SEQ_A, fv(9, 1), fb(23, "monotonic"), clock=3),
+        packet(fb(60, fv(1, PROCESS_TRACK) + fb(3, fv(1, 50)))),  # descriptors may come late
+        packet(fv(10, SEQ_B), fv(13, 1), fb(59, fv(58, 64) + fb(11, fv(11, INC_TRACK))),
+               fb(12, fb(2, fv(1, 1) + fb(2, "step"))),
+               fb(6, fb(1, fv(1, 6) + fv(2, 10_000)) + fb(1, fv(1, 64) + fv(2, 10_000) + fv(3, 1)))),
+        packet(fv(10, SEQ_B), fb(60, fv(1, INC_TRACK) + fb(4, fv(1, 60) + fv(2, 61)))),
+        te(500, SEQ_B, fv(9, 1), fv(10, 1)),         # 10_000 + 500
+        te(250, SEQ_B, fv(9, 2)),                     # + 250
+    ]
+
+
+def test_track_event_slices_become_spans(tmp_path):
+    pk = _track_packets()
+    data = _print_trace(prints=False) + b"".join(pk)
+    t = traces.load(write(tmp_path, data))
+    got = t.spans.select("tid", "end_tid", "name", "start_ns", "end_ns", "origin", "depth").rows()
+    assert got == [
+        (51, 51, "decode", 2000, 2500, schema.SPAN_TRACK, 0),
+        (51, 51, "literal", 2100, 2200, schema.SPAN_TRACK, 1),
+        (61, 61, "step", 10_500, 10_750, schema.SPAN_TRACK, 0),
+    ]
+    assert t.info()["spans"] == 3
+    off = {name: data.index(p) + 2 for name, p in (("process", pk[5]), ("mono", pk[8]))}  # past tag, length
+    assert sorted(t.warnings) == sorted([
+        "1 track events timed in a clock other than BOOTTIME (clock id 3; this reader does not convert "
+        f"between clocks): left out (the first at byte {off['mono']})",
+        "1 track-event slices on tracks without a thread (process, async or undescribed tracks): left out "
+        f"(the first at byte {off['process']})"])
+    plain = traces.load(write(tmp_path, _print_trace(prints=False), "plain.pftrace"))
+    assert t.events.equals(plain.events)
+
+
+def test_track_events_in_a_textproto_name_packets(tmp_path):
+    from google.protobuf import text_format
+    from perfetto.protos.perfetto.trace import perfetto_trace_pb2 as pb
+
+    trace = pb.Trace.FromString(_print_trace() + b"".join(_track_packets()))
+    p = tmp_path / "t.textproto"
+    p.write_text(text_format.MessageToString(trace))
+    t = traces.load(p)
+    assert t.spans["name"].to_list() == ["frame", "load", "draw", "decode", "literal", "step"]
+    assert any(w.endswith("left out (the first at packet 7)") and "without a thread" in w for w in t.warnings)
+
+
+def test_track_event_interning_follows_its_sequence(tmp_path):
+    """Names are interned per sequence; a clear starts afresh; after lost packets a
+    sequence's events that need its state are left out until it is cleared again."""
+    seq7 = [packet(fv(10, 7), fv(13, 1), fb(59, fb(11, fv(11, 7007))), fb(12, fb(2, fv(1, 1) + fb(2, "seven")))),
+            packet(fb(60, fv(1, 7007) + fb(4, fv(1, 70) + fv(2, 71))))]
+    seq8 = [packet(fv(10, 8), fv(13, 1), fb(59, fb(11, fv(11, 8008))), fb(12, fb(2, fv(1, 1) + fb(2, "eight")))),
+            packet(fb(60, fv(1, 8008) + fb(4, fv(1, 80) + fv(2, 81))))]
+    evs = [te(100, 7, fv(9, 1), fv(10, 1)), te(110, 8, fv(9, 1), fv(10, 1)),
+           te(120, 7, fv(9, 2)), te(130, 8, fv(9, 2)),
+           packet(fv(10, 7), fv(13, 1), fb(59, fb(11, fv(11, 7007)))),        # cleared, nothing interned
+           te(200, 7, fv(9, 1), fv(10, 1)), te(210, 7, fv(9, 2)),
+           packet(fv(8, 300), fv(10, 8), fv(42, 1), fv(13, 2), fb(11, fv(9, 1) + fv(10, 1))),  # after a loss
+           te(310, 8, fv(9, 2)),
+           packet(fv(10, 8), fv(13, 1), fb(59, fb(11, fv(11, 8008))), fb(12, fb(2, fv(1, 1) + fb(2, "again")))),
+           te(400, 8, fv(9, 1), fv(10, 1)), te(410, 8, fv(9, 2))]
+    data = _print_trace(prints=False) + b"".join(seq7 + seq8 + evs)
+    t = traces.load(write(tmp_path, data))
+    assert t.spans.select("tid", "name", "start_ns", "end_ns").rows() == [
+        (71, "seven", 100, 120), (81, "eight", 110, 130), (71, "name_iid 1", 200, 210), (81, "again", 400, 410)]
+    text = "\n".join(t.warnings)
+    assert "1 track-event slices whose interned name is not in their sequence's interned data" in text
+    assert "2 track events after packets were lost on their sequence" in text
+
+
+def test_track_events_with_another_ftrace_clock_are_left_out(tmp_path):
+    """Track events are in boot time; with the scheduler events in another ftrace clock
+    (FtraceEventBundle.ftrace_clock 2, global) they are not mixed in; prints are (same clock)."""
+    t = traces.load(write(tmp_path, _print_trace(clock=2) + b"".join(_track_packets())))
+    assert t.info()["clock"] == "global"
+    assert t.spans["name"].to_list() == ["frame", "load", "draw"]
+    assert any(w.startswith("4 track-event slices are in boot time but the scheduler events in the global")
+               for w in t.warnings)
+
+
+def test_damaged_track_packets_are_counted_warnings(tmp_path):
+    """A packet the message classes cannot parse is left out (counted, with its offset);
+    a name that is not UTF-8 is kept, its bad bytes replaced."""
+    desc = packet(fb(60, fv(1, 9) + fb(4, fv(1, 90) + fv(2, 91))))
+    odd = te(10, SEQ_A, fv(9, 1), fv(11, 9), fb(23, b"\x80\x80ok"))
+    end = te(20, SEQ_A, fv(9, 2), fv(11, 9))
+    broken = te(30, SEQ_A, fv(9, 1), fv(11, 9), fb(4, b"\x0a\x05ab"))  # a debug annotation cut short
+    data = _print_trace() + desc + odd + end + broken
+    t = traces.load(write(tmp_path, data))
+    assert t.spans.filter(pl.col("tid") == 91).select("name", "start_ns", "end_ns").rows() == [
+        ("\ufffd\ufffdok", 10, 20)]
+    at = data.index(broken) + 2
+    assert t.warnings == [f"1 packets with track events that do not parse: left out (the first at byte {at})"]
+
+
+# --------------------------------------------------------------------------
 # Writer: compact and plain encodings, round trips
 # --------------------------------------------------------------------------
 
@@ -444,6 +661,29 @@ def test_streaming_blocks_and_gzip(corpus, tmp_path, monkeypatch):
     assert seen == sorted(seen) and seen[-1] == gz.stat().st_size
 
 
+def test_tiny_tables_read_the_same(tmp_path, monkeypatch):
+    """The kernel's string, bundle and aux tables filling up many times over (a
+    plain-encoded trace holds ~4 strings per event): each stop drains them and
+    goes on. (A stop for a full string table used to double the aux table
+    instead, every time: gigabytes after ~20 stops.)"""
+    data = _synthetic_events()
+    n = len(data["ts_ns"])
+    big = {k: [v for _ in range(40) for v in vs] for k, vs in data.items()}
+    big["ts_ns"] = [t + 1000 * (i // n) for i, t in enumerate(big["ts_ns"])]
+    p = write_perfetto(tmp_path / "p.pftrace", pl.DataFrame(big), compact=False, bundle_events=7)
+    want = traces.load(p)
+    monkeypatch.setattr(perfetto, "_SPANS", 48)
+    monkeypatch.setattr(perfetto, "_AUX", 2)
+    monkeypatch.setattr(perfetto, "_BUNDLES", 3)
+    seen = []
+    real = perfetto._Reader._make_room
+    monkeypatch.setattr(perfetto._Reader, "_make_room",
+                        lambda self, *a: (real(self, *a), seen.append(len(self.p.aux)))[0])
+    got = traces.load(p)
+    assert got.events.equals(want.events)
+    assert len(seen) > 50 and max(seen) == 2
+
+
 @pytest.mark.parametrize("field", [50, 133])
 def test_compressed_packets(tmp_path, field):
     """compressed_packets (zlib) and zstd_compressed_packets hold more Trace.packet records."""
@@ -455,6 +695,18 @@ def test_compressed_packets(tmp_path, field):
     assert t.counts()["sched_stat_runtime"] == 2 and t.info()["kernel"] == "4.9.117"
     with pytest.raises(TraceError, match=r"byte \d+: corrupt Perfetto data: compressed packets do not"):
         traces.load(write(tmp_path, packet(fb(field, b"\x00garbage")), "bad.pftrace"))
+
+
+def test_several_compressed_packets_and_plain_ones_after(tmp_path):
+    """Compressed packets are expanded through the reader's own state: the scan goes on
+    after each of them where it was in the outer data (it used to go on where the inner
+    scan ended, misreading every later packet)."""
+    inner = _plain_trace()
+    data = packet(fb(50, zlib.compress(inner))) + packet(fb(50, zlib.compress(inner))) + inner
+    t = traces.load(write(tmp_path, data))
+    one = traces.load(write(tmp_path, inner, "one.pftrace"))
+    assert {k: 3 * v for k, v in one.counts().items()} == t.counts()
+    assert t.info()["skipped_lines"] == 3 * one.info()["skipped_lines"]
 
 
 def _compact_fixture_packets() -> list[bytes]:
@@ -500,13 +752,15 @@ def test_textproto_syntax_error_names_line(tmp_path):
 @pytest.fixture(scope="module")
 def small_trace(tmp_path_factory) -> bytes:
     """A small real-looking file: the writer's compact encoding of the
-    hand-written fixtures plus the plain one, a process tree and system_info."""
+    hand-written fixtures plus the plain one, a process tree and system_info,
+    print events and track events, plain and in compressed packets."""
     d = tmp_path_factory.mktemp("small")
     (d / "c.textproto").write_text(COMPACT_TEXTPROTO)
     t = traces.load(d / "c.textproto")
     p = write_perfetto(d / "c.pftrace", t, {"tid": [7, 100], "tgid": [7, 100], "comm": ["kw", "app"]},
                        kernel="6.1.0")
-    return p.read_bytes() + _plain_trace()
+    marks = _print_trace(bad=True) + b"".join(_track_packets())
+    return p.read_bytes() + _plain_trace() + marks + packet(fb(50, zlib.compress(marks)))
 
 
 @settings(max_examples=150, deadline=None)

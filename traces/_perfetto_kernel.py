@@ -6,7 +6,8 @@ the ``perfetto`` package's ``perfetto_trace_pb2``): ``Trace {packet = 1}``;
 ``TracePacket {ftrace_events = 1, ...}`` (the packets parsed in Python,
 process_tree = 2, process_stats = 9, ftrace_stats = 34, trace_stats = 35,
 system_info = 45, track_descriptor = 60, cpu_info = 67, and the compressed
-ones, 50 and 133, come back as byte spans); ``FtraceEventBundle {cpu = 1,
+ones, 50 and 133, come back as byte spans; so do, whole (AUX_PACKET), the
+packets the track events need, see _packet); ``FtraceEventBundle {cpu = 1,
 event = 2, lost_events = 3, compact_sched = 4, ftrace_clock = 5, error = 8,
 last_read_event_timestamp = 9, previous_bundle_end_timestamp = 10,
 generic_event_descriptors = 11}``; ``CompactSched`` (packed varint columns:
@@ -18,11 +19,23 @@ delta-encoded within the bundle, its first value absolute); ``FtraceEvent
 {timestamp = 1, pid = 2, common_flags = 5, <event>}`` with the sched events'
 messages (see FMAP) and sched_stat_runtime, which has no compiled message
 and comes as ``GenericFtraceEvent generic = 327`` or (perfetto v50+) as a
-field a ``GenericEventDescriptor`` declares.
+field a ``GenericEventDescriptor`` declares; ``print = 3``
+(``PrintFtraceEvent {ip = 1, buf = 2}``, a trace_marker write) goes to the
+marker table (see _print_buf).
 
 Positions are byte offsets into the buffer handed in. Nothing here raises:
 errors go to the state array ``st``, for the caller to raise a TraceError
 naming the byte offset.
+
+Bounds: every table the kernels write (out, spans, bundles, aux, marks, wk,
+the per-CPU and per-sequence arrays) is the caller's, and each write is
+checked against its shape first: a bundle that does not fit is not
+committed, the scan stops (S_FLUSH) at its packet, restores the tables'
+counters and says what it needs (st[ST_NEED], [ST_NEED_SPANS],
+[ST_NEED_WK], [ST_NEED_AUX], [ST_NEED_MARKS]). A CPU or sequence id out of
+range is an error or clamped before it indexes anything. Payload positions
+come from _ln, which never lets a length reach past the end of the enclosing
+message, so every read is inside the buffer.
 """
 
 from __future__ import annotations
@@ -65,10 +78,18 @@ PKT_FIELDS = 2048        # TracePacket field numbers counted (larger ones clamp)
 # Indices into the int64 state array ``st``.
 ST_NROWS, ST_NSPANS, ST_NBUND, ST_NAUX, ST_POS, ST_ERR, ST_ERRPOS, ST_NEED = range(8)
 ST_SKIPPED, ST_NOTS, ST_NOCPU, ST_FTERR, ST_BROKEN, ST_DROPPED, ST_UNSORTED, ST_CLOCK = range(8, 16)
-ST_GAPS, ST_NEED_WK, _, ST_MID, ST_MID_CPU, ST_MID_TS, ST_NGEN, ST_NPS = range(16, 24)
+ST_GAPS, ST_NEED_WK, ST_NEED_AUX, ST_MID, ST_MID_CPU, ST_MID_TS, ST_NGEN, ST_NPS = range(16, 24)
 ST_PS_OVER, ST_BUNDLES, ST_PACKETS, ST_LOSTB, ST_LOST_CPU, ST_LOST_POS, ST_NEED_SPANS, ST_MODE = range(24, 32)
-ST_KINDS = 32  # st[ST_KINDS + kind]: rows of each kind
-ST_SIZE = 48
+ST_KINDS = 32  # st[ST_KINDS + kind]: rows of each kind (schema.KIND_NAMES: 10 kinds)
+ST_NMARK, ST_NEED_MARKS = 48, 49
+ST_SIZE = 56
+
+# The marker table ``marks`` (int64, (capacity, 4)), filled in pass 1 only: one row per
+# ftrace print event (trace_marker write): timestamp (NO_TS: none), FtraceEvent.pid
+# (-1: none), and where PrintFtraceEvent.buf is (start, length), or (the byte offset
+# of the damage, -1) when the PrintFtraceEvent message is malformed. The caller turns
+# rows 0..st[ST_NMARK] into text and empties the table after every scan call.
+MK_TS, MK_PID, MK_START, MK_LEN = range(4)
 
 # Scratch rows of ``wk`` (int64, (WK_ROWS, capacity)): the per-bundle arrays, which
 # the caller allocates because the kernels are compiled without the NRT (no
@@ -92,6 +113,13 @@ E_VARINT, E_OVERRUN, E_WIRETYPE, E_CPU, E_COLUMNS, E_INTERN, E_RANGE, E_UNPACKED
 # TracePacket fields returned as spans for Python (pb2) to parse.
 AUX_FIELDS = np.array([2, 9, 34, 35, 45, 60, 67], np.int64)
 COMPRESSED_FIELDS = (50, 133)
+# The aux "field" of a whole TracePacket handed to Python for its track events (field 0
+# is never a real field).
+AUX_PACKET = 0
+# seq_seen[sequence id] bits: packets seen on the sequence; it carries track events
+SEQ_SEEN, SEQ_TRACK = 1, 2
+# Sequence-scoped clock ids (ClockSnapshot.Clock: 64-127 are reserved for them).
+SEQ_CLOCK_MIN, SEQ_CLOCK_END = 64, 128
 
 # Plain event message field -> ROW slot, per kind (index: schema kind code,
 # then the field number 1..7 of that event's message).
@@ -511,12 +539,35 @@ def _compact_layout(buf, cs, ce, st, cols):
 
 
 @jit(**NO_NRT)
-def _plain_events(buf, b, be, st, gen, pl):
+def _print_buf(buf, s, e):
+    """(start, length) of ``buf = 2`` in a PrintFtraceEvent {ip 1; buf 2} [s, e)
+    (length 0 when it has none; the last one when repeated, as protobuf merges),
+    or (the byte offset of the damage, -1) when the message is malformed."""
+    a = z = s
+    p = s
+    while 0 <= p < e:
+        f, wt, q = _tag(buf, p, e)
+        if f == 2 and wt == 2:
+            a, p = _ln(buf, q, e)
+            z = p
+        else:
+            p = q if f == 0 else _skip(buf, q, e, wt)
+    if p < 0:
+        return (-p - 1) >> 4, np.int64(-1)
+    return a, z - a
+
+
+@jit(**NO_NRT)
+def _plain_events(buf, b, be, st, gen, pl, marks):
     """Pass 3 over the bundle's FtraceEvents {timestamp 1; pid 2; common_flags
     5; <event>}: for each scheduler event, pl[:, i] = timestamp, pid,
-    common_flags, kind, generic index, payload start, payload end. Returns
-    (count, others skipped, without timestamp, max timestamp, sorted, error
-    position or 0)."""
+    common_flags, kind, generic index, payload start, payload end. Print events
+    (field 3) go, in pass 1, to the marker table rows st[ST_NMARK] + j, only those
+    below marks.shape[0] (the caller commits them, or asks for room: the count
+    is of them all). Returns (count, others skipped, without timestamp, max
+    timestamp, sorted, print events, error position or 0)."""
+    record = st[ST_MODE] == 1
+    nmk = 0
     n = skipped = nots = 0
     bmax = NO_TS
     ordered = True
@@ -551,14 +602,22 @@ def _plain_events(buf, b, be, st, gen, pl):
             else:
                 k = _skip(buf, k2, p, wt2)
         if k < 0:
-            return n, skipped, nots, bmax, ordered, k
+            return n, skipped, nots, bmax, ordered, nmk, k
+        if ts != NO_TS and ts > bmax:
+            bmax = ts
+        if pf == 3:  # print: an application's trace_marker write
+            j = st[ST_NMARK] + nmk
+            nmk += 1
+            if record and j < marks.shape[0]:
+                marks[j, MK_TS] = ts
+                marks[j, MK_PID] = pid
+                marks[j, MK_START], marks[j, MK_LEN] = _print_buf(buf, ps_, pe_)
+            continue
         kind = gsub = err = -1
         if pf >= 0:
             kind, gsub, err = _kind_of_payload(buf, pf, ps_, pe_, st, gen)
             if err < 0:
-                return n, skipped, nots, bmax, ordered, err
-        if ts != NO_TS and ts > bmax:
-            bmax = ts
+                return n, skipped, nots, bmax, ordered, nmk, err
         if kind < 0:
             skipped += 1
         elif ts == NO_TS:
@@ -574,7 +633,7 @@ def _plain_events(buf, b, be, st, gen, pl):
             pl[5, n] = ps_
             pl[6, n] = pe_
             n += 1
-    return n, skipped, nots, bmax, ordered, min(p, 0)
+    return n, skipped, nots, bmax, ordered, nmk, min(p, 0)
 
 
 @jit(**NO_NRT)
@@ -688,10 +747,11 @@ def _scatter(out, g, c, w, v, vmin, vmax, st, err, pos):
 
 
 @jit(**NO_NRT)
-def _bundle(buf, b, be, out, pos, spans, bundles, st, cpu_st, gen, ps_vals, wk, cols):
-    """Decode one FtraceEventBundle [b, be) into rows. Returns 0 ok, 1 error,
-    2 no room (st[ST_NEED] rows, st[ST_NEED_SPANS] spans, st[ST_NEED_WK]
-    scratch columns needed), 3 it has
+def _bundle(buf, b, be, out, pos, spans, bundles, st, cpu_st, gen, ps_vals, wk, cols, marks):
+    """Decode one FtraceEventBundle [b, be) into rows (and, in pass 1, its print
+    events into ``marks``). Returns 0 ok, 1 error, 2 no room (st[ST_NEED] rows,
+    st[ST_NEED_SPANS] spans, st[ST_NEED_WK] scratch columns, st[ST_NEED_MARKS]
+    marker rows needed), 3 it has
     generic event descriptors the caller must register first (nothing is
     committed in cases 2 and 3)."""
     cpu, lost, prev_end, has10, has_prev, cs, ce, nplain, clock, fterr, broken, need_desc, err = \
@@ -716,7 +776,7 @@ def _bundle(buf, b, be, out, pos, spans, bundles, st, cpu_st, gen, ps_vals, wk, 
         st[ST_NEED_WK] = ns + nw + nplain
         return 2
     pl = wk[WK_PL:WK_PL + 7]
-    nps, skipped, nots, bmax, ordered, err = _plain_events(buf, b, be, st, gen, pl)
+    nps, skipped, nots, bmax, ordered, nmk, err = _plain_events(buf, b, be, st, gen, pl, marks)
     if err < 0:
         _fail_at(st, err)
     if st[ST_ERR] != 0:
@@ -734,13 +794,16 @@ def _bundle(buf, b, be, out, pos, spans, bundles, st, cpu_st, gen, ps_vals, wk, 
     nrows = m + (1 if emit_lost else 0)
     full = st[ST_MODE] == 2  # the first pass only needs timestamps and CPUs
     need_spans = n_intern + 4 * nps + 1 if full else 0
+    need_marks = nmk if not full else 0
     if (st[ST_NROWS] + nrows > out[0].shape[1] or st[ST_NSPANS] + need_spans > spans.shape[0]
-            or st[ST_NBUND] >= bundles.shape[0]):
+            or st[ST_NBUND] >= bundles.shape[0] or st[ST_NMARK] + need_marks > marks.shape[0]):
         st[ST_NEED] = nrows + 1
         st[ST_NEED_SPANS] = need_spans
+        st[ST_NEED_MARKS] = need_marks
         return 2
 
     # Commit: counters first, then the rows.
+    st[ST_NMARK] += need_marks
     st[ST_BUNDLES] += 1
     st[ST_FTERR] += fterr
     st[ST_BROKEN] += broken
@@ -894,13 +957,78 @@ def _is_aux(f):
 
 
 @jit(**NO_NRT)
+def _varint_field(buf, s, e, want):
+    """The last value of varint field ``want`` in the message [s, e), or -1 (absent,
+    or the message is malformed: then Python, reading it whole, reports it)."""
+    v = np.int64(-1)
+    p = s
+    while 0 <= p < e:
+        f, wt, q = _tag(buf, p, e)
+        if f == want and wt == 0:
+            v, p = _v(buf, q, e)
+        else:
+            p = q if f == 0 else _skip(buf, q, e, wt)
+    return v if p >= 0 else np.int64(-1)
+
+
+@jit(**NO_NRT)
+def _has_field(buf, s, e, want):
+    """Whether the message [s, e) has a length-delimited field ``want``."""
+    p = s
+    while 0 <= p < e:
+        f, wt, q = _tag(buf, p, e)
+        if f == want and wt == 2:
+            return True
+        p = q if f == 0 else _skip(buf, q, e, wt)
+    return False
+
+
+@jit(**NO_NRT)
+def _track_field(buf, f, a, z):
+    """Whether TracePacket field ``f`` (payload [a, z)) is one the track events
+    need: track_event 11, thread_descriptor 44, interned_data 12 with event_names
+    (InternedData field 2), trace_packet_defaults 59 with track_event_defaults
+    (TracePacketDefaults field 11) or a sequence-scoped timestamp_clock_id (58),
+    a clock_snapshot 6 defining a sequence-scoped clock (ClockSnapshot.clocks 1:
+    Clock {clock_id 1, ...})."""
+    if f == 11 or f == 44:
+        return True
+    if f == 12:
+        return _has_field(buf, a, z, 2)
+    if f == 59:
+        c = _varint_field(buf, a, z, 58)
+        return _has_field(buf, a, z, 11) or (SEQ_CLOCK_MIN <= c < SEQ_CLOCK_END)
+    if f == 6:
+        p = a
+        while 0 <= p < z:
+            f2, wt, q = _tag(buf, p, z)
+            if f2 == 1 and wt == 2:
+                c0, p = _ln(buf, q, z)
+                if c0 >= 0 and SEQ_CLOCK_MIN <= _varint_field(buf, c0, p, 1) < SEQ_CLOCK_END:
+                    return True
+            else:
+                p = q if f2 == 0 else _skip(buf, q, z, wt)
+    return False
+
+
+@jit(**NO_NRT)
 def _packet(buf, s, e, out, pos, spans, bundles, aux, st, cpu_st, gen, ps_vals, pkt_counts, seq_seen,
-            wk, cols):
+            wk, cols, marks):
     """One TracePacket [s, e). Returns 0 ok, 1 error, 2 no room, 3 ok and it
     held compressed packets (the caller must expand them before going on),
-    4 descriptors to register first."""
+    4 descriptors to register first.
+
+    In pass 1 the packets the track events need come back whole (aux entry
+    AUX_PACKET): those with one of the fields _track_field names or a
+    sequence-scoped timestamp_clock_id, which mark their sequence SEQ_TRACK,
+    and on such a sequence every packet with a timestamp (8) or that clears
+    the incremental state (sequence_flags 13 bit 1, incremental_state_cleared
+    41), so that incremental clocks and interning can be followed."""
     comp = dropped = first = False
+    track = has_ts = clear = False
+    pass1 = st[ST_MODE] == 1
     seq = np.int64(0)
+    n0 = st[ST_NAUX]
     p = s
     while 0 <= p < e:
         f, wt, q = _tag(buf, p, e)
@@ -912,22 +1040,31 @@ def _packet(buf, s, e, out, pos, spans, bundles, aux, st, cpu_st, gen, ps_vals, 
             if a < 0:
                 pass
             elif f == 1:  # ftrace_events
-                r = _bundle(buf, a, p, out, pos, spans, bundles, st, cpu_st, gen, ps_vals, wk, cols)
+                r = _bundle(buf, a, p, out, pos, spans, bundles, st, cpu_st, gen, ps_vals, wk, cols, marks)
                 if r != 0:
                     return 4 if r == 3 else r
             elif f == COMPRESSED_FIELDS[0] or f == COMPRESSED_FIELDS[1] or _is_aux(f):
                 n = st[ST_NAUX]
                 if n >= aux.shape[0]:
+                    st[ST_NEED_AUX] = n - n0 + 1  # this packet's entries (the caller drains the rest)
                     return 2
                 aux[n, 0], aux[n, 1], aux[n, 2] = f, a, p
                 st[ST_NAUX] = n + 1
                 comp = comp or f == COMPRESSED_FIELDS[0] or f == COMPRESSED_FIELDS[1]
-        elif wt == 0 and (f == 10 or f == 42 or f == 87):
+            elif pass1 and not track and (f == 6 or f == 11 or f == 12 or f == 44 or f == 59):
+                track = _track_field(buf, f, a, p)
+        elif wt == 0 and (f == 8 or f == 10 or f == 13 or f == 41 or f == 42 or f == 58 or f == 87):
             v, p = _v(buf, q, e)
-            if f == 10:  # trusted_packet_sequence_id
+            if f == 8:  # timestamp
+                has_ts = True
+            elif f == 10:  # trusted_packet_sequence_id
                 seq = v
+            elif f == 13 or f == 41:  # sequence_flags (SEQ_INCREMENTAL_STATE_CLEARED 1), incremental_state_cleared
+                clear = clear or (v & 1 if f == 13 else v) != 0
             elif f == 42:  # previous_packet_dropped
                 dropped = v != 0
+            elif f == 58:  # timestamp_clock_id
+                track = track or SEQ_CLOCK_MIN <= v < SEQ_CLOCK_END
             else:  # first_packet_on_sequence
                 first = v != 0
         else:
@@ -935,24 +1072,32 @@ def _packet(buf, s, e, out, pos, spans, bundles, aux, st, cpu_st, gen, ps_vals, 
     if p < 0:
         _fail_at(st, p)
         return 1
-    # Writers set previous_packet_dropped on the first packet of each sequence
-    # too; only a flag on a sequence seen before means packets were lost.
     if seq < 0 or seq >= seq_seen.shape[0]:
         seq = 0
+    if pass1 and (track or (seq_seen[seq] & SEQ_TRACK != 0 and (has_ts or clear))):
+        n = st[ST_NAUX]
+        if n >= aux.shape[0]:
+            st[ST_NEED_AUX] = n - n0 + 1
+            return 2
+        aux[n, 0], aux[n, 1], aux[n, 2] = AUX_PACKET, s, e
+        st[ST_NAUX] = n + 1
+    # Writers set previous_packet_dropped on the first packet of each sequence
+    # too; only a flag on a sequence seen before means packets were lost.
     if dropped and not first and seq_seen[seq] != 0:
         st[ST_DROPPED] += 1
-    seq_seen[seq] = 1
+    seq_seen[seq] |= SEQ_SEEN | (SEQ_TRACK if track else 0)
     return 3 if comp else 0
 
 
 @jit(**NO_NRT)
 def scan(buf, start, end, out, pos, spans, bundles, aux, st, cpu_st, gen, ps_vals, pkt_counts, seq_seen,
-         wk, cols):
+         wk, cols, marks):
     """Decode the complete ``Trace.packet`` records in buf[start:end].
 
     Stops at an incomplete record (S_DONE, st[ST_POS] = where it starts,
     st[ST_NEED] = its full size when known), when the row/span/aux tables are
-    full (S_FLUSH, at the packet that did not fit), at a packet with generic
+    full (S_FLUSH, at the packet that did not fit; the caller empties the
+    marker and aux tables after every call), at a packet with generic
     event descriptors to register (S_DESCRIPTORS), after a packet holding
     compressed packets (S_COMPRESSED) or at corrupt data (S_ERROR, st[ST_ERR]
     and st[ST_ERRPOS]).
@@ -990,14 +1135,14 @@ def scan(buf, start, end, out, pos, spans, bundles, aux, st, cpu_st, gen, ps_val
         if n > end - q2:
             st[ST_NEED] = q2 - p + n
             break
-        saved = (st[ST_NROWS], st[ST_NSPANS], st[ST_NBUND], st[ST_NAUX])
+        saved = (st[ST_NROWS], st[ST_NSPANS], st[ST_NBUND], st[ST_NAUX], st[ST_NMARK])
         r = _packet(buf, q2, q2 + n, out, pos, spans, bundles, aux, st, cpu_st, gen, ps_vals, pkt_counts,
-                    seq_seen, wk, cols)
+                    seq_seen, wk, cols, marks)
         if r == 1:
             status = S_ERROR
             break
         if r == 2 or r == 4:
-            st[ST_NROWS], st[ST_NSPANS], st[ST_NBUND], st[ST_NAUX] = saved
+            st[ST_NROWS], st[ST_NSPANS], st[ST_NBUND], st[ST_NAUX], st[ST_NMARK] = saved
             status = S_FLUSH if r == 2 else S_DESCRIPTORS
             break
         st[ST_PACKETS] += 1

@@ -44,6 +44,20 @@ Semantics worth knowing:
   ``GenericFtraceEvent`` and from generic event descriptors (perfetto v50+).
 * Timestamps are ns in the ftrace clock (``FtraceEventBundle.ftrace_clock``;
   boot time when unset, as the trace processor assumes).
+
+Application markers (``result.markers``, turned into the spans table by
+:mod:`traces.spans`) come from two places:
+
+* ftrace ``print`` events (``FtraceEvent.print = 3``, ``PrintFtraceEvent
+  {ip 1; buf 2}``: what apps write to trace_marker, atrace ``B|pid|name`` and
+  so on): the kernel records (timestamp, FtraceEvent.pid, where buf is) in a
+  side table in pass 1; the text is buf less one trailing newline. A malformed
+  PrintFtraceEvent, or one without a timestamp or pid, is a counted warning
+  with its byte offset. Print events are not counted as skipped events (free
+  text that is not atrace is, later, as for the other formats).
+* Perfetto SDK track events (``TracePacket.track_event``): slice begins and
+  ends on a thread's track become ``B``/``E`` markers of that thread; see
+  :mod:`traces._perfetto_track`.
 """
 
 from __future__ import annotations
@@ -57,6 +71,7 @@ from . import _perfetto_kernel as K
 from . import schema
 from ._io import Source
 from ._numba import jit
+from ._perfetto_track import TrackEvents
 from ._result import ReadResult
 from .errors import TraceError
 
@@ -69,6 +84,7 @@ _SPANS = 1 << 16
 _BUNDLES = 1 << 14
 _AUX = 1 << 10
 _WK = 1 << 12
+_MARKS = 1 << 12
 
 _ERRORS = {
     K.E_VARINT: "malformed varint",
@@ -318,13 +334,16 @@ class _Pass:
         # the kernel's per-bundle scratch (it allocates nothing: compiled without the NRT)
         self.wk = np.empty((K.WK_ROWS, _WK), np.int64)
         self.cols = np.empty((13, 3), np.int64)
+        self.marks = np.empty((_MARKS, 4), np.int64)
 
     def scan(self, arr: np.ndarray, pos: int) -> int:
         self.st[K.ST_NEED_SPANS] = 0
         self.st[K.ST_NEED_WK] = 0
+        self.st[K.ST_NEED_AUX] = 0
+        self.st[K.ST_NEED_MARKS] = 0
         return K.scan(arr, pos, len(arr), self.out, self.pos, self.spans, self.bundles, self.aux,
                       self.st, self.cpu_st, self.gen, self.ps_vals, self.pkt_counts, self.seq_seen,
-                      self.wk, self.cols)
+                      self.wk, self.cols, self.marks)
 
 
 # The columns each kind of row has (besides ts_ns, cpu and kind).
@@ -375,6 +394,11 @@ class _Reader:
         self.n_rows = 0
         self.ftrace_stats: dict[int, dict[int, int]] = {}
         self.nested_at: int | None = None
+        self._stuck: int | None = None  # where a flush that needed nothing grown stopped
+        self.track = TrackEvents()
+        # textproto: the start of each packet in the serialised trace (places named "packet N")
+        self.packet_starts: np.ndarray | None = None
+        self.bad_prints: dict[str, list] = {}  # key -> [count, first place]
 
     # -- scanning ---------------------------------------------------------
     def feed(self, buf: bytes, base: int) -> int:
@@ -388,6 +412,8 @@ class _Reader:
             if r0 is None:
                 r0 = int(st[K.ST_NROWS])
             status = p.scan(arr, pos)
+            if st[K.ST_POS] > pos:
+                self._stuck = None
             if status == K.S_ERROR:
                 where = int(st[K.ST_ERRPOS]) + base
                 self._raise(f"corrupt Perfetto data: {_ERRORS.get(int(st[K.ST_ERR]), 'bad data')}", where)
@@ -401,10 +427,11 @@ class _Reader:
                 st[K.ST_NBUND] = 0
             else:
                 r0 = None
+                self._markers(arr, base)
+            pos = int(st[K.ST_POS])  # (before _aux: compressed packets are fed through the same state)
             self._aux(arr, base)
-            pos = int(st[K.ST_POS])
             if status == K.S_FLUSH:
-                self._make_room()
+                self._make_room(base + pos)
             elif status == K.S_DESCRIPTORS:
                 self._descriptors(arr, pos, base)
             elif status == K.S_DONE:
@@ -419,8 +446,10 @@ class _Reader:
             offset = self.nested_at
         raise TraceError(msg, self.path, offset=offset)
 
-    def _make_room(self) -> None:
-        """After S_FLUSH: move pass 1's rows out, or grow what one packet needs."""
+    def _make_room(self, at: int) -> None:
+        """After S_FLUSH at byte ``at``: move pass 1's rows out, or grow
+        what one packet needs. The spans and aux tables were drained already (feed), so
+        a stop only because they had filled up needs nothing more than a retry."""
         p, st = self.p, self.p.st
         need_rows, need_spans = int(st[K.ST_NEED]), int(st[K.ST_NEED_SPANS])
         if p.mode == 1 and st[K.ST_NROWS] > 0:
@@ -428,15 +457,56 @@ class _Reader:
             return
         if p.mode == 2 and st[K.ST_NROWS] + need_rows > p.out[0].shape[1] + 1:
             raise TraceError("the file changed while it was being read", self.path)
-        need_wk = int(st[K.ST_NEED_WK])
+        need_wk, need_aux = int(st[K.ST_NEED_WK]), int(st[K.ST_NEED_AUX])
         if need_wk > p.wk.shape[1]:  # a bundle larger than the scratch
             p.wk = np.empty((K.WK_ROWS, max(need_wk, 2 * p.wk.shape[1])), np.int64)
         elif p.mode == 1 and need_rows > p.out[0].shape[1]:
             p.out = _columns(need_rows)
         elif need_spans > len(p.spans):
             p.spans = np.empty((need_spans, 3), np.int64)
-        else:  # the packet has more aux fields than the aux table holds
-            p.aux = np.empty((2 * len(p.aux), 3), np.int64)
+        elif need_aux > len(p.aux):  # one packet with more aux fields than the table holds
+            p.aux = np.empty((max(need_aux, 2 * len(p.aux)), 3), np.int64)
+        elif int(st[K.ST_NEED_MARKS]) > len(p.marks):  # a bundle with more print events than that
+            p.marks = np.empty((max(int(st[K.ST_NEED_MARKS]), 2 * len(p.marks)), 4), np.int64)
+        elif self._stuck == at:  # nothing to grow, and the retry made no progress
+            self._raise("corrupt Perfetto data: a packet the reader cannot make room for", at)
+        else:
+            self._stuck = at
+
+    def _where(self, offset: int) -> str:
+        """A place in the file for warnings: ``byte N`` (of the decompressed file, or of
+        the compressed packets holding it), ``packet N`` in a textproto."""
+        if self.nested_at is not None:
+            return f"byte {offset} of the compressed packets at byte {self.nested_at}"
+        if self.packet_starts is not None:
+            return f"packet {int(np.searchsorted(self.packet_starts, offset, side='right'))}"
+        return f"byte {offset}"
+
+    def _markers(self, arr: np.ndarray, base: int) -> None:
+        """Pass 1: the print events the kernel recorded since its last call, as markers."""
+        p = self.p
+        n = int(p.st[K.ST_NMARK])
+        p.st[K.ST_NMARK] = 0
+        if n == 0:
+            return
+        add = self.result.markers.add
+        for ts, pid, start, ln in p.marks[:n].tolist():
+            if ln < 0:
+                self._bad_print("perfetto-print-malformed", base + start, "print events (trace_marker "
+                                "writes) whose PrintFtraceEvent is malformed: left out")
+            elif ts == K.NO_TS or pid < 0:
+                self._bad_print("perfetto-print-incomplete", base + start, "print events (trace_marker "
+                                "writes) without a timestamp or pid: left out")
+            elif ln:
+                text = bytes(arr[start:start + ln]).decode("utf-8", "replace")
+                add(ts, pid, text[:-1] if text.endswith("\n") else text, self._where(base + start))
+
+    def _bad_print(self, key: str, offset: int, what: str) -> None:
+        b = self.bad_prints.get(key)
+        if b is None:
+            self.bad_prints[key] = [1, self._where(offset), what]
+        else:
+            b[0] += 1
 
     def _descriptors(self, arr: np.ndarray, pos: int, base: int) -> None:
         """Register the GenericEventDescriptors (perfetto v50+: events without a
@@ -541,6 +611,8 @@ class _Reader:
                 continue  # metadata was read in pass 1
             if field in K.COMPRESSED_FIELDS:
                 self._compressed(field, data, base + s)
+            elif field == K.AUX_PACKET:
+                self._track_packet(data, base + s)
             else:
                 try:
                     self._metadata(field, data)
@@ -571,6 +643,15 @@ class _Reader:
                 self._raise("corrupt Perfetto data: compressed packets end inside a packet", offset)
         finally:
             self.nested_at = None
+
+    def _track_packet(self, data: bytes, offset: int) -> None:
+        """A whole TracePacket the track events need (see traces._perfetto_track)."""
+        try:
+            pkt = _pb2().TracePacket.FromString(data)
+        except Exception:  # DecodeError: damage inside a message the scanner does not read
+            self.track.bad_packet(self._where(offset))
+            return
+        self.track.packet(pkt, self._where(offset))
 
     def _metadata(self, field: int, data: bytes) -> None:
         pb = _pb2()
@@ -618,6 +699,7 @@ class _Reader:
                                "(TraceStats): events may be missing")
         elif field == 60:  # TrackDescriptor with thread/process descriptors
             td = pb.TrackDescriptor.FromString(data)
+            self.track.descriptor(td)
             if td.HasField("thread") and td.thread.tid > 0:
                 r.tgid.setdefault(td.thread.tid, td.thread.pid)
                 if td.thread.thread_name:
@@ -688,6 +770,9 @@ class _Reader:
         r.add_events(out)
         r.ordered = True
         self.p = None
+        for key, (count, where, what) in self.bad_prints.items():
+            r.warnings.add(key, f"{count} {what} (the first at {where})")
+        self.track.finish(r.markers, r.warnings, r.clock)
         return r
 
     def _packet_summary(self) -> str:
@@ -781,6 +866,11 @@ def read(src: Source, fmt: str, progress=None) -> ReadResult:
     return reader.finish()
 
 
+def _varint_size(n: int) -> int:
+    """Bytes of the protobuf varint encoding of n >= 0."""
+    return max(1, (n.bit_length() + 6) // 7)
+
+
 def read_textproto(src: Source, fmt: str, progress=None) -> ReadResult:
     """Read a Perfetto trace in protobuf text format (``packet { ... }``): parsed
     with ``google.protobuf.text_format`` into a ``Trace`` and decoded like a
@@ -807,6 +897,8 @@ def read_textproto(src: Source, fmt: str, progress=None) -> ReadResult:
         raise TraceError(f"invalid Perfetto textproto: {exc}", src.path) from None
     reader = _Reader(src, fmt)
     data = trace.SerializeToString()
+    sizes = [p.ByteSize() for p in trace.packet]  # each Trace.packet record: tag, length, packet
+    reader.packet_starts = np.cumsum([0] + [1 + _varint_size(n) + n for n in sizes[:-1]])
     for _ in range(2):
         if reader.feed(data, 0) != len(data):
             raise TraceError("corrupt Perfetto textproto: a packet does not serialise", src.path)
