@@ -22,7 +22,7 @@ import numpy as np
 import polars as pl
 
 from policies import _state as S
-from policies import get_policy
+from policies import policy_label
 from policies._params import resolve
 from policies._protocol import hooks_of
 from traces import schema
@@ -37,7 +37,7 @@ from ..model.topology import resolve as resolve_topology
 from ..model.workload import Workload
 from . import _engine as EN
 from . import _placement as P
-from .params import ENGINE_PARAMS
+from .params import ENGINE_PARAMS, policy_module
 
 
 @dataclass
@@ -231,7 +231,7 @@ def _arrays(wl: Workload, mod, values: _Values, cpu_of: np.ndarray, overrides: l
                       (EN.WB_END_KIND, "end_kind"), (EN.WB_SLEEP, "sleep_state")):
         WB[:B, col] = bt[name].to_numpy()
     if hasattr(mod, "futex_bursts"):  # a policy that models futex waits classifies the blocks
-        flags, note = mod.futex_bursts(wl, values.policy)
+        flags, note = mod.futex_bursts(wl, values.fair)  # its fair class's parameters (not the RT class's)
         WB[:B, EN.WB_FUTEX] = flags
         if note:
             warnings.append(note)
@@ -400,11 +400,13 @@ def _cpu_list(cpus: list[int]) -> str:
 
 
 @small_pages
-def simulate(wl: Workload, policy: str = "eevdf", topology: str | Topology | None = None,
+def simulate(wl: Workload, policy="eevdf", topology: str | Topology | None = None,
              params: dict | None = None, seed: int = 0, overrides: list | None = None,
              latencies: Latencies | None = None, tasks: pl.DataFrame | None = None,
              unavailable_cpus=(), same_machine: bool = False) -> tuple[Schedule, ReplayInfo]:
-    """Replay workload ``wl`` through ``policy`` on ``topology`` (a Topology or a spec; default
+    """Replay workload ``wl`` through ``policy`` (a built-in or installed policy's name, the
+    path of a policy file, an importable module name, or a policy module: policies.get_policy)
+    on ``topology`` (a Topology or a spec; default
     one LLC of ``wl.n_cpus`` CPUs), with ``params`` overriding any engine or policy
     parameter (``replay.sim.all_params``) and ``overrides`` (replay.model.overrides.Override
     objects or ``--set`` strings) changing selected tasks' policy, priority and affinity.
@@ -419,7 +421,8 @@ def simulate(wl: Workload, policy: str = "eevdf", topology: str | Topology | Non
     t0 = time.perf_counter()
     if overrides and isinstance(overrides[0], str):
         overrides = parse_all(overrides)
-    mod = get_policy(policy)
+    mod = policy_module(policy)
+    policy = policy_label(policy)
     if isinstance(topology, Topology):
         topo = topology
     elif topology is None:
