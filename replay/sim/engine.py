@@ -446,8 +446,13 @@ def simulate(wl: Workload, policy="eevdf", topology: str | Topology | None = Non
     hz = int(values.engine["hz"])
     fair_pp, rt_pp = _policy_vectors(mod, values, run_topo.n_cpus, hz)
     ticks = (wl.end_ns - wl.start_ns) // EP[S.E_TICK_NS] + 1
-    intervals, stats = _run_kernel(mod, fair_pp, rt_pp, arrays, _topology_matrix(run_topo), EP, wl.tasks.height,
-                                   wl.bursts.height, ticks)
+    try:
+        intervals, stats = _run_kernel(mod, fair_pp, rt_pp, arrays, _topology_matrix(run_topo), EP, wl.tasks.height,
+                                       wl.bursts.height, ticks)
+    except RuntimeError as e:  # the engine stops on a hook's result it cannot use (_engine._picked)
+        if not str(e).startswith("policy error: "):
+            raise
+        raise TraceError(f"policy {policy}: {str(e)[len('policy error: '):]}") from None
     if run_topo is not topo:  # back to the topology's CPU ids
         cpu = intervals["cpu"].to_numpy()
         intervals = intervals.with_columns(pl.Series("cpu", np.where(cpu >= 0, online[np.maximum(cpu, 0)], cpu)

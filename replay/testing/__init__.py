@@ -24,8 +24,8 @@ The suite: ``SUITE``, ``check_policy``.
 
 from .invariants import (INVARIANTS, InvariantViolation, Run, check_all, check_causality, check_demand,
                          check_determinism, check_fair_starvation, check_one_cpu_per_task, check_one_task_per_cpu,
-                         check_rt_strict, check_weighted_share, check_work_conservation, replay_case,
-                         rt_wait_overlaps, schedule_excerpt, work_bound_ns, workload_table)
+                         check_rt_strict, check_weighted_share, check_work_conservation, own_bound_ns,
+                         replay_case, rt_wait_overlaps, schedule_excerpt, work_bound_ns, workload_table, workload_text)
 from .suite import DEFAULT_EXAMPLES, SUITE, Invariant, Outcome, Report, check_policy, run_invariant
 from .strategies import (FAIR_PRIOS, NICES, RT_PRIOS, SPECS, cases, cpu_bound, engine_params, fork_exit, interactive,
                         make_workload, mixed, n_cpus_of, pin_rt_tasks, policy_params, rt_load, topologies,
@@ -33,8 +33,8 @@ from .strategies import (FAIR_PRIOS, NICES, RT_PRIOS, SPECS, cases, cpu_bound, e
 
 __all__ = ["INVARIANTS", "InvariantViolation", "Run", "check_all", "check_causality", "check_demand",
            "check_determinism", "check_fair_starvation", "check_one_cpu_per_task", "check_one_task_per_cpu",
-           "check_rt_strict", "check_weighted_share", "check_work_conservation", "replay_case", "rt_wait_overlaps",
-           "schedule_excerpt", "work_bound_ns", "workload_table", "DEFAULT_EXAMPLES", "SUITE", "Invariant",
+           "check_rt_strict", "check_weighted_share", "check_work_conservation", "own_bound_ns", "replay_case", "rt_wait_overlaps",
+           "schedule_excerpt", "work_bound_ns", "workload_table", "workload_text", "DEFAULT_EXAMPLES", "SUITE", "Invariant",
            "Outcome", "Report", "check_policy", "run_invariant", "FAIR_PRIOS", "NICES", "RT_PRIOS", "SPECS",
            "cases", "cpu_bound", "engine_params", "fork_exit", "interactive", "make_workload", "mixed", "n_cpus_of",
            "pin_rt_tasks", "policy_params", "rt_load", "topologies", "wakeup_chains", "workloads"]

@@ -167,6 +167,11 @@ def _text_table(rows: list[dict], indent: str = "  ") -> str:
     return "\n".join([line(cols)] + [line(x) for x in cells])
 
 
+def workload_text(wl: Workload, indent: str = "  ") -> str:
+    """``workload_table`` as aligned text, one line per burst."""
+    return _text_table(workload_table(wl), indent)
+
+
 _STATE = {RUNNING: "running", RUNNABLE: "waiting", SC.BLOCKED: "blocked"}
 
 
@@ -220,7 +225,7 @@ class InvariantViolation(AssertionError):
             f"{self.invariant}{when}: {self.message}",
             f"  {self.context()}",
             f"workload ({wl.tasks.height} task{'s' if wl.tasks.height != 1 else ''}; times in ms from its start):",
-            _text_table(workload_table(wl)),
+            workload_text(wl),
             "schedule around it:" if self.at_ns is not None else "schedule:",
             _text_table(schedule_excerpt(self.run, self.at_ns, self.tids, self.cpus))])
 
