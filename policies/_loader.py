@@ -284,9 +284,14 @@ def _import_name(name: str, spec: str) -> types.ModuleType | None:
 def check(mod, name: str) -> None:
     """Check a policy module against the protocol; a mistake is a one-line TraceError
     naming the hook or field."""
+    from ._protocol import HOOKS
+
     def fail(msg):
         raise TraceError(f"policy {name}: {msg}")
 
+    if not any(hasattr(mod, h) for h in HOOKS) and not hasattr(mod, "DESCRIPTION"):
+        fail(f"{getattr(mod, '__name__', 'it')} is not a policy module: it defines none of the hooks "
+             f"({', '.join(HOOKS)}; {GUIDE})")
     desc = getattr(mod, "DESCRIPTION", None)
     if not isinstance(desc, str) or not desc.strip():
         fail(f"DESCRIPTION is missing: a one-line string saying what the policy is ({GUIDE})")

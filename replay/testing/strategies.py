@@ -235,9 +235,11 @@ def _demand(draw, max_demand: int) -> int:
 
 @st.composite
 def mixed(draw, n_cpus: int, max_tasks: int = 5, max_bursts: int = 4, rt: bool = True, fair_prios=None,
-          max_demand: int = 6 * MS, horizon=(15 * MS, 50 * MS), pinned: bool = True, stop: bool = True) -> Workload:
-    """A few tasks of everything: bursts with fair nice levels or RT prios (occasionally a
-    class change between bursts), demands (some open), every start rule (absolute time,
+          max_demand: int = 6 * MS, horizon=(15 * MS, 50 * MS), pinned: bool = True, stop: bool = True,
+          rt_odds: int = 4) -> Workload:
+    """A few tasks of everything: bursts with fair nice levels or RT prios (one task in
+    ``rt_odds`` is RT; occasionally a class change between bursts), demands (some open),
+    every start rule (absolute time,
     sleep length, an action of another task: wakeup, sync wakeup or fork) and end (block,
     exit); actions sit at progress points of their actor; one task may be pinned
     (sometimes to a CPU id beyond the machine, which is taken modulo); sometimes a per-CPU
@@ -248,7 +250,7 @@ def mixed(draw, n_cpus: int, max_tasks: int = 5, max_bursts: int = 4, rt: bool =
     T = draw(st.integers(1, max_tasks))
     tasks = []
     for i in range(T):
-        if rt and draw(st.integers(0, 3)) == 0:
+        if rt and draw(st.integers(0, rt_odds - 1)) == 0:
             base_prio = draw(st.sampled_from(RT_PRIOS))
         else:
             base_prio = draw(st.sampled_from(fair_prios or FAIR_PRIOS))
@@ -419,15 +421,21 @@ def wakeup_chains(draw, n_cpus: int, max_length: int = 5, horizon=(20 * MS, 80 *
 
 
 @st.composite
-def rt_load(draw, n_cpus: int, max_fair: int = 3, horizon=(100 * MS, 300 * MS)) -> Workload:
-    """RT pressure on one CPU: an RT hog (FIFO) or RT tasks that rarely sleep, and fair tasks
-    that want that CPU (all pinned there): the subject of the fair class's starvation bound."""
+def rt_load(draw, n_cpus: int, max_rt: int = 3, max_fair: int = 3, horizon=(100 * MS, 300 * MS)) -> Workload:
+    """RT pressure on one CPU, all its tasks pinned there: an RT hog (FIFO), sometimes RT
+    tasks that wake periodically beside it (more or less urgent), and fair tasks that want
+    the CPU: the subject of RT strictness and of the fair class's starvation bound."""
     cpu = draw(st.integers(0, n_cpus - 1))
     end = draw(st.integers(*horizon))
     tasks = [dict(pinned=cpu, bursts=[dict(demand=-1, prio=draw(st.sampled_from(RT_PRIOS)))])]
-    for _ in range(draw(st.integers(0, 1))):
-        tasks.append(dict(pinned=cpu, bursts=[dict(demand=draw(st.integers(MS, 20 * MS)), prio=draw(st.sampled_from(RT_PRIOS)),
-                                                   start=draw(st.integers(0, 50 * MS)))]))
+    for _ in range(draw(st.integers(0, max_rt - 1))):
+        k = draw(st.integers(1, 5))
+        tasks.append(dict(pinned=cpu, bursts=[dict(demand=draw(st.integers(200_000, 5 * MS)),
+                                                   prio=draw(st.sampled_from(RT_PRIOS)),
+                                                   kind=START_AT if j == 0 else START_AFTER,
+                                                   start=draw(st.integers(0, 30 * MS)) if j == 0 else
+                                                   draw(st.integers(MS, 20 * MS)),
+                                                   end=END_BLOCK if j < k - 1 else END_EXIT) for j in range(k)]))
     for _ in range(draw(st.integers(1, max_fair))):
         open_ = draw(st.booleans())
         tasks.append(dict(pinned=cpu, bursts=[dict(demand=-1 if open_ else draw(st.integers(MS, 20 * MS)),

@@ -62,8 +62,9 @@ def _shares():
 
 
 def _rt():
-    """RT, stop and fair work on machines of up to 4 CPUs."""
-    return W.cases(lambda n: W.mixed(n, max_tasks=6), W.topologies(max_cpus=4), _rt_params())
+    """RT, stop and fair work, RT-heavy, on machines of up to 2 CPUs; and RT load on one CPU."""
+    return st.one_of(W.cases(lambda n: W.mixed(n, max_tasks=6, rt_odds=2), W.topologies(max_cpus=2), _rt_params()),
+                     W.cases(W.rt_load, W.topologies(max_cpus=2), _rt_params()))
 
 
 def _rt_params():
