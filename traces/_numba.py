@@ -102,13 +102,13 @@ _CACHE_NAME = re.compile(r"^\d[\w.+]*-[0-9a-f]{16}$")
 KEEP_CACHES = 8
 
 
-def prune_caches(base: str, keep: int = KEEP_CACHES) -> list[str]:
+def prune_caches(base: str, keep: int = KEEP_CACHES, pattern: re.Pattern = _CACHE_NAME) -> list[str]:
     """Delete all but the ``keep`` most recently modified compile caches in ``base``
-    (folders named ``<version>-<source hash>``; anything else there is left alone).
-    Every upgrade or kernel edit starts a new folder of 25-60 MB, so without this they
-    pile up. Returns the folders deleted."""
+    (folders named ``<version>-<source hash>``, or as ``pattern`` says; anything else there
+    is left alone). Every upgrade or kernel edit starts a new folder of 25-60 MB, so
+    without this they pile up. Returns the folders deleted."""
     try:
-        dirs = [e for e in os.scandir(base) if e.is_dir(follow_symlinks=False) and _CACHE_NAME.match(e.name)]
+        dirs = [e for e in os.scandir(base) if e.is_dir(follow_symlinks=False) and pattern.match(e.name)]
     except OSError:
         return []
     dirs.sort(key=lambda e: e.stat(follow_symlinks=False).st_mtime, reverse=True)
@@ -260,9 +260,21 @@ def watch_sources(files) -> str:
         except OSError:
             pass
     key = h.hexdigest()[:16]
+    user = os.path.join(CACHE_DIR, "user")
     for p in paths:
         _WATCHED[p] = key
+        try:  # in use: the newest, so that pruning keeps it
+            os.utime(os.path.join(user, _WatchedSourceLocator.get_suitable_cache_subpath(p)))
+        except OSError:
+            pass
+    prune_caches(user, KEEP_USER_CACHES, _USER_CACHE_NAME)
     return key
+
+
+#: folders of users' code kept in CACHE_DIR/user (one per folder of policy sources, a few
+#: hundred KB each); older ones are deleted
+KEEP_USER_CACHES = 32
+_USER_CACHE_NAME = re.compile(r"^.*_[0-9a-f]{40}$")
 
 
 class _WatchedSourceLocator(_caching._CacheLocator):
@@ -271,6 +283,9 @@ class _WatchedSourceLocator(_caching._CacheLocator):
 
     def __init__(self, py_func, py_file, key):
         self._lineno = py_func.__code__.co_firstlineno
+        # a compiled function refers to its module by name: one file imported under two names
+        # (a path, and a module name) gets two cache entries
+        self._module = hashlib.sha1(str(py_func.__module__).encode()).hexdigest()[:8]
         self._key = key
         self._cache_path = os.path.join(CACHE_DIR, "user", self.get_suitable_cache_subpath(py_file))
 
@@ -281,7 +296,7 @@ class _WatchedSourceLocator(_caching._CacheLocator):
         return self._key
 
     def get_disambiguator(self):
-        return str(self._lineno)
+        return f"{self._lineno}-{self._module}"
 
     @classmethod
     def from_function(cls, py_func, py_file):
