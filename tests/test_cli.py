@@ -118,3 +118,46 @@ def test_replay_package_re_exports_its_public_api():
     assert replay.sweep is sweeps.sweep and callable(replay.prepare)
     with pytest.raises(AttributeError, match="no attribute 'no_such_name'"):
         replay.no_such_name
+
+
+@pytest.mark.parametrize("args, words", [
+    (["metrics"], "metrics: Missing argument 'trace'"),
+    (["metrics", str(DATA / "panopticon_ftrace.txt"), "--bogus"], "metrics: No such option: --bogus"),
+    (["bogus"], "No such command 'bogus'"),
+    (["metrics", str(DATA / "panopticon_ftrace.txt"), "--window-ms", "abc"], "Invalid value for '--window-ms'"),
+    (["replay", str(DATA / "panopticon_ftrace.txt"), "--seed", "1.5"], "Invalid value for '--seed'"),
+])
+def test_usage_errors_are_one_line_and_a_hint(args, words):
+    p = run(*args, check=False)
+    lines = p.stderr.strip().splitlines()
+    assert p.returncode == 2 and len(lines) == 2, p.stderr
+    assert lines[0].startswith("schedreplay: error: ") and words in lines[0]
+    assert lines[1].startswith("(see '") and lines[1].endswith(" -h')")  # the program as it was run
+    assert "─" not in p.stderr and "Traceback" not in p.stderr
+
+
+@pytest.mark.parametrize("args, words", [
+    (["metrics", "@T", "--topology", ""], "--topology '': empty"),
+    (["replay", "@T", "--topology", " "], "--topology '': empty"),
+    (["compare", "@T", "--policies", ","], "--policies ',': no policy named"),
+    (["compare", "@T", "--policies", " , ,"], "no policy named"),
+    (["replay", "@T", "--seed", str(10**23)], "64-bit integer"),
+    (["metrics", "@T", "--window-ms", "inf"], "--window-ms must be > 0 and finite"),
+    (["metrics", "@T", "--window-ms", "nan"], "--window-ms must be > 0 and finite"),
+    (["info", "@T", "--format", ""], "--format '': empty"),
+])
+def test_arguments_nothing_can_use_are_one_line_exit_2(args, words):
+    p = run(*[str(DATA / "panopticon_ftrace.txt") if a == "@T" else a for a in args], check=False)
+    assert p.returncode == 2 and words in p.stderr and len(p.stderr.strip().splitlines()) == 1, p.stderr
+
+
+def test_outputs_that_cannot_be_written_are_one_line_exit_2(tmp_path):
+    """A folder that exists but takes no files (/proc); the rule for missing folders is
+    tested with the output paths."""
+    t = str(DATA / "panopticon_ftrace.txt")
+    for args in (["ingest", t, "-o", "/proc/schedreplay-bundle"],
+                 ["metrics", t, "--plot", "/proc/schedreplay.png"]):
+        p = run(*args, check=False)
+        lines = [x for x in p.stderr.splitlines() if x.strip() and not x.startswith("schedreplay: compiling")]
+        assert p.returncode == 2 and len(lines) == 1, p.stderr
+        assert "/proc/schedreplay" in lines[0] and "Traceback" not in p.stderr

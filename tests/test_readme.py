@@ -61,6 +61,12 @@ def test_question_commands_run_on_the_sample(number, tmp_path):
         assert max(len(x) for x in p.stdout.splitlines()) <= 100
         outs.append(p.stdout)
     out = "\n".join(outs)
+    if number == 1:  # the decode token latency first (tokens.csv, --spans @sample), under every policy
+        assert out.startswith("application span 'decode' (376 spans, from c_infer_torch.tokens.csv)")
+        tokens = out.split("application span 'prefill'")[0]
+        for policy in ("observed", "eevdf", "infinity"):
+            assert re.search(rf"│ {policy}\s+│ recorded\s+│\s+\d+\.\d+ ms", tokens), policy
+        out = out[out.index("the selected tasks (comm=python*: "):]
     if number in (1, 3):  # the Python threads' own figures first, under every policy asked for
         assert out.startswith("the selected tasks (comm=python*: ")
         first = out.split("policies compared")[0]
@@ -73,7 +79,7 @@ def test_question_commands_run_on_the_sample(number, tmp_path):
         assert out.startswith("the selected tasks (comm=stress-ng*: ")
         assert "CPU share" in out.split("policies compared")[0]
     if number == 4:  # the best base slice, and whether it is beyond the replay's error
-        assert "best configuration per policy and topology for wait_ns.p99" in out and "beyond error" in out
+        assert "best configuration per policy and topology for span.decode.p99" in out and "beyond error" in out
         rows = pl.read_parquet(tmp_path / "slices.parquet")
         assert sorted(rows["param.base_slice_ns"].to_list()) == [350_000, 700_000, 1_400_000, 2_800_000]
     if number == 5:  # Jain with its error bar, per-process figures, Jain by nice and the share error

@@ -299,3 +299,132 @@ def test_best_prefers_the_defaults_on_ties_and_reports_the_changes():
     top = SW.best(df, "max:wait_ns.p99", top=3)
     assert top["config"].to_list() == ['{"a":1,"b":true}', '{"a":2,"b":true}', '{"a":4,"b":true}']
     assert top["changes"][0] == "{}" and top["change"][0] == 0.0
+
+
+# -- processes: the pool, the lock, signals ------------------------------------------------
+
+def test_the_worker_pool_runs_every_job_and_reports_failures():
+    from replay.study._processes import run_pool
+
+    got = []
+    run_pool(2, "tests._pool_jobs:square", ((i,) for i in range(20)), got.append)
+    assert sorted(got) == [(i, i * i) for i in range(20)]
+    with pytest.raises(TraceError, match="job 3 refuses"):
+        run_pool(2, "tests._pool_jobs:fail", ((i,) for i in range(10)), lambda r: None)
+    with pytest.raises(TraceError, match=r"worker process died \(exit code 9"):
+        run_pool(2, "tests._pool_jobs:die", ((i,) for i in range(10)), lambda r: None)
+
+
+def _children(pid: int) -> set[int]:
+    out = set()
+    for task in os.listdir(f"/proc/{pid}/task"):
+        try:
+            with open(f"/proc/{pid}/task/{task}/children") as f:
+                out |= {int(x) for x in f.read().split()}
+        except OSError:
+            pass
+    return out
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().split(")")[-1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/task"), reason="needs /proc")
+@pytest.mark.parametrize("sig", ["SIGKILL", "SIGTERM"])
+def test_a_killed_sweep_leaves_no_workers_nor_warnings_and_resumes(tmp_path, sig):
+    import signal
+    import time
+
+    out = tmp_path / "k.parquet"
+    args = [sys.executable, "-m", "replay", "sweep", str(TRACE), "--grid", "hz=100:1000:2", "-o", str(out),
+            "--workers", "2", "--no-progress"]
+    p = subprocess.Popen(args, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True)
+    journal = tmp_path / "k.parquet.sweep.d" / "journal.jsonl"
+    deadline = time.time() + 300
+    while time.time() < deadline and p.poll() is None:
+        if journal.exists() and len(journal.read_text().splitlines()) >= 2:
+            break
+        time.sleep(0.2)
+    assert p.poll() is None, "the sweep ended before it could be killed"
+    workers = _children(p.pid)
+    assert len(workers) == 2
+    p.send_signal(getattr(signal, sig))
+    err = p.communicate(timeout=60)[1]
+    assert p.returncode == (-9 if sig == "SIGKILL" else 130), (p.returncode, err)
+    time.sleep(3)
+    assert not [w for w in workers if _alive(w)], "workers outlived the sweep"
+    assert "leaked" not in err and "Traceback" not in err, err
+    if sig == "SIGTERM":
+        assert "finished rows are kept" in err
+    done = len([x for x in journal.read_text().splitlines() if x.strip()])
+    r = _cli("sweep", str(TRACE), "--grid", "hz=100:1000:2", "-o", str(out), "--workers", "2", "--json",
+             "--no-progress")
+    j = json.loads(r.stdout)
+    assert j["skipped"] >= done - 1 and j["rows"] == 451 and pl.read_parquet(out).height == 451
+    assert not (tmp_path / "k.parquet.lock").exists()
+
+
+def test_two_sweeps_on_one_output_keep_every_row(tmp_path):
+    """Started together: different grids used to leave 5 rows of 9 (the first sweep's lost);
+    the same command twice used to fail on the other's missing work files. Each waits for
+    the one writing (here the test holds the lock until both wait), then resumes from its
+    rows."""
+    import threading
+    import time
+
+    from replay.study._processes import output_lock
+
+    out = tmp_path / "both.parquet"
+
+    def start(grid):
+        p = subprocess.Popen([sys.executable, "-m", "replay", "sweep", str(TRACE), "--grid", grid, "-o", str(out),
+                              "--workers", "1", "--json", "--no-progress"], stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True)
+        p.err = []
+        threading.Thread(target=lambda: p.err.extend(p.stderr), daemon=True).start()
+        return p
+
+    for a, b, rows in (("hz=100,200,300,400", "hz=500,600,700,800,900", 10),
+                       ("hz=1000,1100", "hz=1000,1100", 12)):
+        with output_lock(out, lambda msg: None):
+            pa, pb = start(a), start(b)
+            deadline = time.time() + 300
+            while time.time() < deadline and not all(any("waiting" in x for x in p.err) for p in (pa, pb)):
+                time.sleep(0.2)
+        oa, ob = pa.communicate(timeout=600)[0], pb.communicate(timeout=600)[0]
+        assert pa.returncode == 0 and pb.returncode == 0, (pa.err, pb.err)
+        assert all(any(f"another sweep (pid {os.getpid()})" in x for x in p.err) for p in (pa, pb)), (pa.err, pb.err)
+        df = pl.read_parquet(out)
+        assert df.height == rows and df["config"].n_unique() == rows
+        assert not (tmp_path / "both.parquet.lock").exists()
+        assert not (tmp_path / "both.parquet.sweep.d").exists()
+
+
+def test_the_output_lock_waits_and_cleans_up(tmp_path):
+    import threading
+    import time
+
+    from replay.study._processes import output_lock
+
+    out = tmp_path / "o.parquet"
+    said, order = [], []
+    with output_lock(out, said.append):
+        lock = tmp_path / "o.parquet.lock"
+        assert lock.read_text().strip() == str(os.getpid())
+
+        def second():
+            with output_lock(out, said.append):
+                order.append("second")
+
+        t = threading.Thread(target=second)
+        t.start()
+        time.sleep(0.5)
+        order.append("first")
+    t.join(10)
+    assert order == ["first", "second"] and len(said) == 1 and f"pid {os.getpid()}" in said[0]
+    assert not lock.exists()

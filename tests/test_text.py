@@ -5,6 +5,8 @@ from __future__ import annotations
 import gzip
 import json
 import random
+import subprocess
+import sys
 
 import numpy as np
 import polars as pl
@@ -204,9 +206,9 @@ def test_compressed_text_is_read_directly(tmp_path):
 
 @pytest.mark.parametrize("chunk_bytes", [50, 600, 5000, 70000])
 def test_chunk_boundaries_change_nothing(tmp_path, monkeypatch, chunk_bytes):
-    """A plain file is memory-mapped and cut into spans; a compressed one is read
-    into a buffer chunk by chunk, carrying partial lines over. Wherever the
-    cuts fall, both give the events, warnings and line numbers of one pass."""
+    """A file, plain or compressed, is read into a buffer chunk by chunk, carrying
+    partial lines over. Wherever the cuts fall, both give the events, warnings and
+    line numbers of one pass."""
     import functools
 
     from traces import _io, text
@@ -226,7 +228,7 @@ def test_chunk_boundaries_change_nothing(tmp_path, monkeypatch, chunk_bytes):
             + b'  </script>\n</body></html>\n')
     monkeypatch.setattr(systrace, "text_chunks", functools.partial(_io.text_chunks, chunk_bytes=chunk_bytes))
     assert _load_text(tmp_path, html, "cut.html").events.equals(whole.events)
-    # the spans of a mapped file tile it and end at line ends
+    # the spans of a file tile it and end at line ends
     src = _io.open_source(tmp_path / "cut.txt")
     pieces, offsets = [], []
     for buf, start, stop, offset, last in _io.text_spans(src, chunk_bytes=chunk_bytes):
@@ -402,3 +404,69 @@ def test_a_refused_column_reservation_falls_back_to_what_is_needed():
         if expected == 10 ** 12:  # the reservation was refused and replaced by what was needed
             assert p.expected < 10 ** 6
     assert all(np.array_equal(events[0][k], events[1][k]) for k in events[0])
+
+
+# -- values out of range: the kernel never reads or writes outside its arrays ---------------
+
+def _with_field(old: str, new: str, line: int = 7) -> str:
+    lines = TRACEFS.splitlines(keepends=True)
+    assert old in lines[line - 1], (old, lines[line - 1])
+    lines[line - 1] = lines[line - 1].replace(old, new, 1)
+    return "".join(lines)
+
+
+@pytest.mark.parametrize("cpu", ["99999999999999999999999", "9223372036854775808", "4294967295", "65536",
+                                 "32768", "1000000", "16384"])
+def test_a_cpu_column_out_of_range_is_a_counted_warning(tmp_path, cpu):
+    """[99999999999999999999999] crashed the text kernel (SIGSEGV: an index read from the
+    text); 32768..4294967295 gave a traceback, 65536 became CPU 0 and 1000000 an extra CPU.
+    Run in a subprocess so that a crash is a failure, not the end of the test run."""
+    p = tmp_path / "c.txt"
+    p.write_text(_with_field("[002]", f"[{cpu}]"))
+    r = subprocess.run([sys.executable, "-c", f"import json, traces; t = traces.load({str(p)!r}); "
+                        "print(json.dumps([t.info()['events'], t.cpus.height, t.warnings]))"],
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, (r.returncode, r.stderr[-2000:])
+    events, cpus, warnings = json.loads(r.stdout)
+    assert events == 8 and cpus == 4  # the line is left out; no CPU 0 or 16960 invented (#P:4)
+    assert any("line 7" in w and "CPU number outside 0..16383" in w for w in warnings), warnings
+
+
+@pytest.mark.parametrize("old, new", [
+    ("prev_pid=1613", "prev_pid=99999999999999999999999"),
+    ("prev_pid=1613", "prev_pid=4294967296"),
+    ("prev_pid=1613", "prev_pid=abc"),
+    ("prev_pid=1613", "prev_pid="),
+    ("prev_prio=120", "prev_prio=65536"),
+    ("next_pid=2711", "next_pid=-7"),
+    ("tmux: server-1613", "tmux: server-99999999999"),
+    ("   100.000001:", "   99999999999.000001:"),
+    ("   100.000001:", "   -5.000001:"),
+    ("   100.000001:", "   999999999999999999999999:"),
+])
+def test_numbers_out_of_their_columns_never_wrap(tmp_path, old, new):
+    """A pid, prio or timestamp that does not fit its column (or has no digits) leaves the
+    line out with a counted warning naming it: before, 2**32 + 1613 became tid 1613,
+    'prev_pid=abc' the idle task (0) and 65536 prio 0."""
+    t = _load_text(tmp_path, _with_field(old, new))
+    assert t.info()["counts"]["sched_switch"] == 1  # the other switch, line 8
+    assert any("line 7" in w and "left out" in w or "line 7" in w and "not an event line" in w
+               for w in t.warnings), t.warnings
+    assert t.events["tid"].min() >= -1 and t.events["prio"].max() <= 139
+
+
+def test_u64_runtimes_keep_their_bits(tmp_path):
+    """vruntime is a u64 the kernel starts near 2**64: read whole, as the int64 with its bits
+    (trace.dat's reader gives the same), not cut to 19 digits."""
+    line = ("     Web Content-2711    [002] d..2.   100.000020: sched_stat_runtime: comm=a pid=1 "
+            "runtime=1000 [ns] vruntime=18446744073708503040 [ns]\n")
+    t = _load_text(tmp_path, TRACEFS + line)
+    v = t.events.filter(pl.col("kind") == schema.STAT_RUNTIME)["vruntime_ns"].to_list()
+    assert v[-1] == 18446744073708503040 - 2**64
+
+
+def test_a_timestamp_jump_names_its_line(tmp_path):
+    t = _load_text(tmp_path, _with_field("   100.000001:", "   2147483648.000001:"))
+    assert any("lines 7 and 8: timestamps 2147483648.000001 s and 100.000002 s" in w and "corrupt timestamp" in w
+               for w in t.warnings), t.warnings
+    assert t.info()["duration_ns"] < 10**10  # the event was left out by the builder

@@ -54,6 +54,38 @@ def test_file_errors_name_the_file(tmp_path):
         T.resolve(str(p))
 
 
+@pytest.mark.parametrize("cap", [0, -5, 1025, 10**12, 10**40, 512.5, "fast", None])
+def test_capacities_outside_1_to_1024_are_errors_naming_the_file(tmp_path, cap):
+    """Capacity 0 divided by zero in the engine's load balancing, a negative one simulated
+    nonsense, 10**12 overflowed: each is one error naming the file and the CPU."""
+    import json
+
+    p = tmp_path / "cap.json"
+    p.write_text(json.dumps({"cpus": [{"cpu": i, "core": i, "llc": 0, "node": 0, "capacity": cap if i == 1 else 1024}
+                                      for i in range(4)]}))
+    with pytest.raises(TraceError, match="cap.json.*CPU 1 has capacity") as e:
+        T.resolve(str(p))
+    assert "1..1024" in str(e.value)
+    assert list(T.make([0, 1], [0, 0], [0, 0], [1, 1024]).capacity) == [1, 1024]
+
+
+def test_cli_refuses_a_zero_capacity(tmp_path):
+    import json
+    import subprocess
+    import sys
+
+    from .conftest import DATA
+
+    p = tmp_path / "cap0.json"
+    p.write_text(json.dumps({"cpus": [{"cpu": i, "core": i, "llc": 0, "node": 0, "capacity": 0 if i == 0 else 1024}
+                                      for i in range(4)]}))
+    for cmd in ("metrics", "replay"):
+        r = subprocess.run([sys.executable, "-m", "replay", cmd, str(DATA / "panopticon_ftrace.txt"),
+                            "--topology", str(p), "--json"], capture_output=True, text=True)
+        lines = [x for x in r.stderr.splitlines() if x.strip() and not x.startswith("schedreplay: compiling")]
+        assert r.returncode == 2 and "capacity 0" in r.stderr and len(lines) == 1, r.stderr
+
+
 def _fake_sysfs(root, n_cpus=4, smt=2, nodes=2):
     (root / "cpu").mkdir(parents=True)
     (root / "cpu" / "online").write_text(f"0-{n_cpus - 1}\n")

@@ -175,6 +175,17 @@ EXEC_FORMAT = (f"name: sched_process_exec\nID: {EXEC_ID}\nformat:\n{COMMON}"
                "\tfield:pid_t pid;\toffset:12;\tsize:4;\tsigned:1;\n"
                "\tfield:pid_t old_pid;\toffset:16;\tsize:4;\tsigned:1;\n\n"
                'print fmt: "filename=%s pid=%d old_pid=%d"\n')
+PRINT_ID = 5
+
+
+def print_format(long_size: int) -> str:
+    """ftrace/print as the kernel describes it (events/ftrace/print/format)."""
+    return (f"name: print\nID: {PRINT_ID}\nformat:\n{COMMON}"
+            f"\tfield:unsigned long ip;\toffset:8;\tsize:{long_size};\tsigned:0;\n"
+            f"\tfield:char buf[];\toffset:{8 + long_size};\tsize:0;\tsigned:0;\n\n"
+            'print fmt: "%ps: %s", (void *)REC->ip, REC->buf\n')
+
+
 SOFTIRQ_FORMAT = (f"name: softirq_entry\nID: {SOFTIRQ_ID}\nformat:\n{COMMON}"
                   "\tfield:unsigned int vec;\toffset:8;\tsize:4;\tsigned:0;\n\n"
                   'print fmt: "vec=%u"\n')
@@ -189,6 +200,7 @@ class Builder:
         self.formats = {"sched": [_switch_format(long_size, pf), WAKEUP_FORMAT, EXEC_FORMAT],
                         "irq": [SOFTIRQ_FORMAT]}
         self.cmdlines = "42 sleeper\n43 worker\n"
+        self.ftrace: list[str] = []  # the ftrace section's format texts (print_format(): markers)
         self.options = [(4, b"[local] global counter\n\0"), (5, b"Linux juno 4.4.0-arm 32bit\0"),
                         (8, self.u("I", 2))]
 
@@ -238,6 +250,13 @@ class Builder:
     def softirq(self, pid, vec) -> bytes:
         return self.common(SOFTIRQ_ID, 0x10, pid) + self.u("I", vec)
 
+    def print_(self, pid, text: str) -> bytes:
+        """A trace_marker write (ftrace/print: ip, then the text with its newline)."""
+        return self.common(PRINT_ID, 0, pid) + self.ulong(0xffffffff81000000) + text.encode() + b"\n\0"
+
+    def _ftrace_section(self) -> bytes:
+        return self.u("I", len(self.ftrace)) + b"".join(self.u("Q", len(t)) + t.encode() for t in self.ftrace)
+
     def page_bytes(self, ts, records, lost=None, flags=0) -> bytes:
         body = b"".join(records)
         commit = len(body) | flags
@@ -272,7 +291,7 @@ class Builder:
         info, fm = self._headers()
         cl = self.cmdlines.encode()
         head = (b"\x17\x08\x44tracing6\0" + bytes([int(self.big), self.ls]) + self.u("I", self.page)
-                + info + self.u("I", 0) + fm + self.u("I", 0) + self.u("I", 0)
+                + info + self._ftrace_section() + fm + self.u("I", 0) + self.u("I", 0)
                 + self.u("Q", len(cl)) + cl + self.u("I", len(cpus)) + b"options  \0"
                 + self._options(self.options) + self.u("H", 0) + b"flyrecord\0")
         pos = -(-(len(head) + 16 * len(cpus)) // self.page) * self.page
@@ -309,6 +328,8 @@ class Builder:
         cl = self.cmdlines.encode()
         offs = {16: section(16, info), 18: section(18, fm),
                 21: section(21, self.u("Q", len(cl)) + cl)}
+        if self.ftrace:
+            offs[17] = section(17, self._ftrace_section())
         first_opts = len(out)
         opts = self.options + [(k, self.u("Q", v)) for k, v in offs.items()]
         opts_size = len(self._options(opts)) + 6 + 8
@@ -422,6 +443,32 @@ def test_hand_built_v7(tmp_path, compression, big, long_size):
     b = Builder(big=big, long_size=long_size)
     t = _load_bytes(tmp_path, b.v7(b.scenario(), compression=compression))
     _check_scenario(t)
+
+
+@pytest.mark.parametrize("version", ["v6", "v7"])
+def test_garbage_after_the_data_is_a_counted_warning_with_its_offset(tmp_path, version):
+    b = Builder()
+    good = b.v6(b.scenario()) if version == "v6" else b.v7(b.scenario())
+    assert not [w for w in _load_bytes(tmp_path, good).warnings if "after the end" in w]
+    for garbage in (b"x", b"\0" * 4096, bytes(range(256)) * 20, good[:3000]):
+        t = _load_bytes(tmp_path, good + garbage, "g.dat")
+        _check_scenario(t)
+        w = [w for w in t.warnings if "after the end of the trace.dat data" in w]
+        assert w and f"byte {len(good)}:" in w[0] and f"{len(garbage):,} bytes" in w[0], t.warnings
+
+
+@pytest.mark.corpus
+def test_real_trace_dat_files_have_no_trailing_bytes_and_notice_appended_ones(corpus, tmp_path):
+    files = sorted(corpus.glob("**/*.dat"))
+    assert len(files) >= 10
+    for f in files:
+        data = f.read_bytes()
+        t = traces.load(f)
+        assert not [w for w in t.warnings if "after the end" in w], f
+        p = tmp_path / "g.dat"
+        p.write_bytes(data + b"\0" * 100)
+        w = [w for w in traces.load(p).warnings if "after the end" in w]
+        assert w and f"byte {len(data)}: 100 bytes" in w[0], f
 
 
 def test_compressed_file_on_disk(tmp_path):

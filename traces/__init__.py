@@ -18,7 +18,7 @@ except PackageNotFoundError:  # running from a source tree that is not installed
 
 from . import schema
 from .errors import TraceError
-from .trace import FORMATS, SAMPLE_NAME, Trace, detect, load, sample_path
+from .trace import FORMATS, SAMPLE_NAME, Trace, detect, load, sample_path, sample_spans
 
-__all__ = ["load", "Trace", "TraceError", "FORMATS", "detect", "schema", "sample_path", "SAMPLE_NAME",
+__all__ = ["load", "Trace", "TraceError", "FORMATS", "detect", "schema", "sample_path", "sample_spans", "SAMPLE_NAME",
            "__version__"]

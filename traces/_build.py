@@ -10,6 +10,7 @@ import pyarrow as pa
 from . import schema
 from ._result import ReadResult
 from .errors import TraceError
+from .spans import spans_from_markers
 
 # Kernel threads that carry no "/N" suffix; with a suffix, see _PINNED_RE.
 _KTHREAD_RE = re.compile(
@@ -55,6 +56,89 @@ def _order(cols: dict[str, np.ndarray], result: ReadResult) -> dict[str, np.ndar
                             f"{int(back[0]) + 1}); sorted by timestamp, keeping file order among equal timestamps")
     perm = schema.event_order(ts)
     return {k: v[perm] for k, v in cols.items()}
+
+
+def _keep(cols: dict[str, np.ndarray], keep: np.ndarray) -> dict[str, np.ndarray]:
+    return {k: v[keep] for k, v in cols.items()}
+
+
+def _check_cpus(cols: dict[str, np.ndarray], result: ReadResult) -> dict[str, np.ndarray]:
+    """Rows on a CPU id outside 0..MAX_CPUS-1 are left out, CPU-valued fields outside it
+    become -1 (unknown), and CPU counts from headers beyond it are ignored: counted
+    warnings. (Readers report such ids with their line or byte offset where they can;
+    this catches the rest, so no CPU id wraps around or sizes a table.)"""
+    cpu = cols["cpu"]
+    bad = (cpu < 0) | (cpu >= schema.MAX_CPUS)
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        result.warnings.add("cpu-range", f"{int(bad.sum())} events on a CPU id outside 0..{schema.MAX_CPUS - 1} "
+                            f"(the first, CPU {int(cpu[i])} at {int(cols['ts_ns'][i])} ns) left out")
+        cols = _keep(cols, ~bad)
+    for name in ("target_cpu", "orig_cpu"):
+        v = cols[name]
+        off = (v < -1) | (v >= schema.MAX_CPUS)
+        if off.any():
+            result.warnings.add(f"{name}-range", f"{int(off.sum())} events with a {name} outside "
+                                f"0..{schema.MAX_CPUS - 1} (the first {int(v[off][0])}); taken as unknown (-1)")
+            v[off] = -1
+    if result.n_cpus is not None and not 0 <= result.n_cpus <= schema.MAX_CPUS:
+        result.warnings.add("n-cpus", f"the trace says it covers {result.n_cpus} CPUs, more than "
+                            f"{schema.MAX_CPUS}; ignored")
+        result.n_cpus = None
+    for c in [c for c in result.topology if not 0 <= c < schema.MAX_CPUS]:
+        del result.topology[c]
+    for c in [c for c in result.lost_per_cpu if not 0 <= c < schema.MAX_CPUS]:
+        del result.lost_per_cpu[c]
+    return cols
+
+
+def _check_cpu_fields(cols: dict[str, np.ndarray], result: ReadResult, n: int) -> None:
+    """A target_cpu or orig_cpu beyond every CPU the trace covers (its CPU count, or the
+    CPUs with events) is corrupt: unknown (-1), with a counted warning; a replay would
+    otherwise run on a machine that large."""
+    for name in ("target_cpu", "orig_cpu"):
+        v = cols[name]
+        off = v >= n
+        if off.any():
+            result.warnings.add(f"{name}-beyond", f"{int(off.sum())} events with a {name} beyond the trace's "
+                                f"{n} CPUs (the first {int(v[off][0])}); taken as unknown (-1)")
+            v[off] = -1
+
+
+def _check_gaps(cols: dict[str, np.ndarray], result: ReadResult) -> dict[str, np.ndarray]:
+    """Consecutive events (in event order) more than MAX_GAP_NS apart: a counted warning
+    for each jump; the events a jump cuts off at the start or the end of the trace are left
+    out when they are few (at most 16, or 0.1 % of the events), as one corrupt timestamp
+    would otherwise stretch the trace by days or centuries."""
+    ts = cols["ts_ns"]
+    n = len(ts)
+    if n < 2:
+        return cols
+    jumps = np.flatnonzero(np.diff(ts) > schema.MAX_GAP_NS)
+    if len(jumps) == 0:
+        return cols
+    few = max(16, n // 1000)
+    lo, hi = 0, n
+    if jumps[0] + 1 <= few:
+        lo = int(jumps[0]) + 1
+    if n - (jumps[-1] + 1) <= few and jumps[-1] + 1 > lo:
+        hi = int(jumps[-1]) + 1
+    def sec(v):
+        return f"{int(v) / 1e9:.6f} s"
+    for what, a, b in (("before", 0, lo), ("after", hi, n)):
+        if b > a:
+            result.warnings.add(f"time-jump-{what}", f"{b - a} events with timestamps hours {what} all the others "
+                                f"({sec(ts[a])} .. {sec(ts[b - 1])}, against {sec(ts[lo])} .. {sec(ts[hi - 1])}): "
+                                "corrupt timestamps, left out")
+    inner = [j for j in jumps.tolist() if lo <= j and j + 1 < hi]
+    if inner:
+        j = inner[0]
+        result.warnings.add("time-jump", f"{len(inner)} timestamp jumps of more than "
+                            f"{schema.MAX_GAP_NS // 10**9} s between consecutive events (the first from "
+                            f"{sec(ts[j])} to {sec(ts[j + 1])}); the trace's duration includes them")
+    if lo or hi < n:
+        cols = {k: v[lo:hi] for k, v in cols.items()}
+    return cols
 
 
 def _dict_array(codes: np.ndarray, dictionary: pa.Array) -> pa.DictionaryArray:
@@ -152,21 +236,24 @@ def _meta(cols: dict[str, np.ndarray], result: ReadResult, n_cpus: int) -> pa.Ta
 
 
 def build(result: ReadResult) -> dict[str, pa.Table]:
-    """Build the four tables from a reader's result.
+    """Build the events, tasks, cpus, spans and meta tables from a reader's result.
 
     Raises TraceError when the trace holds no scheduler events at all.
     """
-    cols = _order(_concat(result), result)
+    cols = _check_gaps(_order(_check_cpus(_concat(result), result), result), result)
     if np.count_nonzero(cols["kind"] != schema.LOST) == 0:
         what = f" ({result.skipped} other events or lines skipped)" if result.skipped else ""
         raise TraceError(f"no scheduler events found in this {result.format} trace{what}; "
                          "record sched:sched_switch and sched:sched_wakeup/waking at least",
                          result.path)
     cpus = _cpus(cols, result)
+    _check_cpu_fields(cols, result, cpus.num_rows)
     tables = {
         "events": events_table(cols, result.strings.strings),
         "tasks": _tasks(cols, result),
         "cpus": cpus,
     }
+    tables["spans"], other = spans_from_markers(result.markers, result.warnings, result.path)
+    result.skipped += other  # free-text markers: skipped like other non-scheduler events
     tables["meta"] = _meta(cols, result, cpus.num_rows)
     return tables

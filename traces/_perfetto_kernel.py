@@ -956,6 +956,13 @@ def scan(buf, start, end, out, pos, spans, bundles, aux, st, cpu_st, gen, ps_val
     event descriptors to register (S_DESCRIPTORS), after a packet holding
     compressed packets (S_COMPRESSED) or at corrupt data (S_ERROR, st[ST_ERR]
     and st[ST_ERRPOS]).
+
+    Memory safety, whatever the bytes: every varint and length-delimited field is
+    read only after checking it ends before the end of its enclosing message (_rv,
+    _skip: E_OVERRUN otherwise), rows, spans and aux entries are written only below
+    their tables' sizes, and values read from the data index arrays only after a range
+    check (a bundle's cpu below MAX_CPUS: E_CPU; intern-table and column indices within
+    their lengths: E_INTERN, E_COLUMNS; a value outside its column: E_RANGE).
     """
     p = start
     st[ST_NEED] = 0

@@ -16,6 +16,7 @@ import numpy as np
 
 from . import schema
 from .errors import Warnings
+from .spans import Markers
 
 
 class StringTable:
@@ -68,6 +69,9 @@ class ReadResult:
     lost_per_cpu: dict[int, int] = field(default_factory=dict)
     skipped: int = 0
     warnings: Warnings = field(default_factory=Warnings)
+    # Application trace markers (print / tracing_mark_write events, Perfetto track-event
+    # slices as B/E markers): turned into the spans table by traces.spans.
+    markers: Markers = field(default_factory=Markers)
 
     def add_events(self, columns: dict[str, np.ndarray]) -> None:
         """Append a chunk. Missing columns get their schema default; all

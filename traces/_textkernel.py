@@ -32,7 +32,9 @@ from ._libc import load8, memchr, memeq
 # Line classes recorded for Python to look at (headers, markers, damage).
 LINE_HEADER = 1      # starts with '#', or "cpus=N" / "version = N"
 LINE_OTHER = 2       # not an event line: LOST markers, garbage
-LINE_BAD_FIELDS = 3  # a scheduler event whose fields could not be parsed
+LINE_BAD_FIELDS = 3  # a scheduler event whose fields could not be parsed, or out of their range
+LINE_BAD_CPU = 4     # the CPU column is not a CPU id (0 .. schema.MAX_CPUS - 1)
+LINE_BAD_TIME = 5    # the timestamp is negative or beyond int64 nanoseconds (292 years)
 
 # Counter slots in ``st``.
 ST_NSTR = 0      # next string code
@@ -57,7 +59,21 @@ ST_LAST_TS = 14  # its timestamp
 ST_BACK = 15     # events whose timestamp is below the previous event's
 ST_BACK_LINE = 16  # line of the first of them (0: none)
 ST_LOST_LINE = 17  # line of the first LOST row since the last event (0: none)
+# Timestamps more than schema.MAX_GAP_NS from the previous event's (either way): a
+# corrupt timestamp, most likely (the builder leaves such events out at the ends).
+ST_JUMP = 18       # such events
+ST_JUMP_LINE = 19  # line of the first (0: none)
+ST_JUMP_FROM = 20  # the previous event's timestamp there
+ST_JUMP_TO = 21    # and its own
+ST_JUMP_PREV = 22  # the previous event's line there
+ST_LAST_LINE = 23  # line of the last event
 ST_SIZE = 24
+
+MAX_TID = 2**31 - 2         # pids are int32 columns (Linux's PID_MAX_LIMIT is 2**22)
+MAX_LOST = 2**31 - 1        # lost-event counts are an int32 column: larger ones are clipped
+MAX_SECONDS = 9_223_372_035  # the largest whole seconds whose ns fit an int64
+INT64_MAX = 2**63 - 1
+NO_INT = np.int64(-(2**63))  # _int's "no number"
 
 # parse_lines' arguments besides the text, grouped (typed namedtuples of arrays: numba passes
 # one as its arrays, and allocates nothing to do so).
@@ -204,8 +220,20 @@ def _skip_sp(buf, i, end):
 
 
 @jit(**NO_NRT)
+def _int_long(buf, i, j, end, v, neg):
+    """_int's rare case, 19 digits read: over 2**63 - 1 they wrapped around once
+    (negative), or a 20th digit follows: no number (kept out of _int, which stays
+    small enough for LLVM to inline at its many call sites)."""
+    if v < 0 or (j < end and 48 <= buf[np.uint64(j)] <= 57):
+        return NO_INT, i
+    return (-v if neg else v), j
+
+
+@jit(**NO_NRT)
 def _int(buf, i, end):
-    """Parse a (signed) decimal integer at i. Returns (value, next index); next == i if none."""
+    """Parse a (signed) decimal integer at i. Returns (value, next index); (NO_INT, i) if
+    there is none or it does not fit an int64 (it never wraps around). NO_INT is outside
+    every column's range, so a field that failed to parse fails the range check too."""
     neg = False
     j = i
     if j < end and buf[np.uint64(j)] == 45:  # '-'
@@ -217,20 +245,49 @@ def _int(buf, i, end):
         v = v * 10 + (buf[np.uint64(j)] - 48)
         j += 1
     if j == start:
-        return np.int64(0), i
+        return NO_INT, i
+    if j - start == 19:
+        return _int_long(buf, i, j, end, v, neg)
     return (-v if neg else v), j
+
+
+@jit(**NO_NRT)
+def _u64(buf, i, end):
+    """Parse an unsigned decimal integer of up to 2**64 - 1 at i (runtime, vruntime:
+    the kernel's u64), as the int64 with the same bits (what trace.dat's readers give).
+    Returns (value, next index); next == i if none or too large."""
+    v = np.uint64(0)
+    j = i
+    top = np.uint64(0xFFFFFFFFFFFFFFFF)
+    while j < end and 48 <= buf[np.uint64(j)] <= 57 and j - i < 19:  # 19 digits always fit
+        v = v * np.uint64(10) + np.uint64(buf[np.uint64(j)] - 48)
+        j += 1
+    while j < end and 48 <= buf[np.uint64(j)] <= 57:
+        d = np.uint64(buf[np.uint64(j)] - 48)
+        if v > (top - d) // np.uint64(10):
+            return np.int64(0), i
+        v = v * np.uint64(10) + d
+        j += 1
+    if j == i:
+        return np.int64(0), i
+    return np.int64(v), j
 
 
 @jit(**NO_NRT)
 def _timestamp(buf, i, end):
     """(ns, index past the ':') of a timestamp token at i, "secs.frac:" (frac's
     digits past the ninth dropped) or "ticks:" (a counter clock, as it is),
-    that ends at a space or at end; (0, -1) if the token is not one."""
+    that ends at a space or at end; (0, -1) if the token is not one, (0, -2) if it is a
+    timestamp but negative or beyond int64 nanoseconds."""
     secs, q = _int(buf, i, end)
     if q == i:
+        if i < end and 48 <= buf[np.uint64(i)] <= 57:  # digits, but more than an int64 holds
+            return np.int64(0), -2
         return np.int64(0), -1
     ts = secs
     if q < end and buf[np.uint64(q)] == 46:  # '.'
+        if np.uint64(secs) > np.uint64(MAX_SECONDS):  # (a negative one too)
+            return np.int64(0), -2
         q0 = q + 1
         q = q0
         frac = np.int64(0)
@@ -242,7 +299,7 @@ def _timestamp(buf, i, end):
             frac *= 10
         ts = secs * 1000000000 + frac
     if q < end and buf[np.uint64(q)] == 58 and (q + 1 == end or buf[np.uint64(q + 1)] == 32):
-        return ts, q + 1
+        return (ts, q + 1) if ts >= 0 else (np.int64(0), -2)
     return np.int64(0), -1
 
 
@@ -297,6 +354,8 @@ def _state(buf, s, e, plugin, st):
     c = buf[np.uint64(s)]
     if 48 <= c <= 57:
         v, j = _int(buf, s, e)
+        if j == s:  # more digits than an int64 holds
+            return -2
         st[ST_NUMSTATE] += 1
         # Kernels before 4.20 reported preemption as TASK_STATE_MAX (0x400,
         # 0x800 or 0x1000 depending on version) rather than TASK_REPORT_MAX;
@@ -346,7 +405,9 @@ def _pretty_task(buf, s, e):
         k -= 1
     if k <= s or buf[np.uint64(k)] != 58 or k == te - 1:  # ':' then at least one digit
         return False, 0, 0, 0, 0, 0
-    pid, _ = _int(buf, k + 1, te)
+    pid, q = _int(buf, k + 1, te)
+    if q != te:  # more digits than an int64 holds
+        return False, 0, 0, 0, 0, 0
     return True, _skip_sp(buf, s, k), k, pid, prio, j + 1
 
 
@@ -372,15 +433,28 @@ def parse_lines(buf, pos, end, line0, plugin_default, strings, st, specials, tas
     The TASK-PID column's comm and TGID only feed the tid -> comm / tgid tables,
     so they are not event columns: tasks.tid/comm/tgid receive (tid, comm code or -1,
     tgid) where the CPU's current task changed or a TGID is printed, unless that is
-    what was last recorded for the tid (tasks.seen)."""
+    what was last recorded for the tid (tasks.seen).
+
+    Memory safety, whatever the bytes: every read of ``buf`` stays in [pos, end)
+    (line ends come from memchr bounded by ``end``, every scan checks its limit); an
+    output row, special line, task entry or new string is written only after checking
+    there is room (at the start of each line; strings.new_pos holds 8 more entries than
+    half the hash table, and a line interns at most 3 strings); the one array indexed by a value read from the text, tasks.last_cur,
+    is indexed by a CPU id checked to be 0 <= cpu < len(last_cur), and tasks.seen by a
+    pid masked to its size. Numbers never wrap: a CPU id outside 0..MAX_CPUS-1 is a
+    LINE_BAD_CPU line, a timestamp beyond int64 ns a LINE_BAD_TIME one, and pids,
+    prios and CPU fields outside their columns' ranges (or missing their digits) make
+    the event a LINE_BAD_FIELDS line."""
     p = buf.ctypes.data
     cap = len(out.ts_ns)
     half = len(strings.ht_key) // 2
     lineno = line0
+    last_line = st[ST_LAST_LINE]  # the last event's (kept in st between calls)
     while pos < end:
         if st[ST_NEV] >= cap or st[ST_NSTR] >= half or st[ST_NSPECIAL] >= len(specials.pos) \
                 or st[ST_NTASK] >= len(tasks.tid):
             st[ST_LINE] = lineno
+            st[ST_LAST_LINE] = last_line
             return pos
         le = _eol(buf, pos, end)
         nxt = le + 1
@@ -402,6 +476,7 @@ def parse_lines(buf, pos, end, line0, plugin_default, strings, st, specials, tas
             continue
         # The CPU column: " [digits]" followed by a space or end of line.
         cb = -1
+        ce = -1
         j = i + 1
         while j < le - 2:
             f = memchr(p + j, 91, le - 2 - j)  # the next '['
@@ -414,6 +489,7 @@ def parse_lines(buf, pos, end, line0, plugin_default, strings, st, specials, tas
                     k += 1
                 if k < le and buf[np.uint64(k)] == 93 and (k + 1 == le or buf[np.uint64(k + 1)] == 32):
                     cb = j
+                    ce = k
                     break
             j += 1
         if cb < 0 and _at(p, i, le, K_CPU_COLON):
@@ -423,6 +499,9 @@ def parse_lines(buf, pos, end, line0, plugin_default, strings, st, specials, tas
             br = _find(buf, q, le, K_BRACKET)
             if q > i + len(K_CPU_COLON) and br >= 0 and (_find(buf, br, le, K_LOST) >= 0
                                                           or _find(buf, br, le, K_DROPPED) >= 0):
+                if c_cpu < 0 or c_cpu >= schema.MAX_CPUS:
+                    _special(st, specials, ls, cur_line, LINE_BAD_CPU)
+                    continue
                 q = br + 1
                 if _at(p, q, le, K_LOST):
                     q += len(K_LOST)
@@ -451,14 +530,17 @@ def parse_lines(buf, pos, end, line0, plugin_default, strings, st, specials, tas
                 out.group_dead[r] = -1
                 out.runtime_ns[r] = -1
                 out.vruntime_ns[r] = -1
-                out.lost_events[r] = nl if q2 > q else -1
+                out.lost_events[r] = min(nl, MAX_LOST) if q2 > q and nl >= 0 else -1
                 st[ST_NEV] = r + 1
                 continue
         if cb < 0:
             _special(st, specials, ls, cur_line, LINE_OTHER)
             continue
-        c_cpu, k = _int(buf, cb + 1, le)
-        k += 1  # past ']'
+        c_cpu, k = _int(buf, cb + 1, ce)
+        if k != ce or c_cpu >= schema.MAX_CPUS:  # too many digits, or beyond any CPU id
+            _special(st, specials, ls, cur_line, LINE_BAD_CPU)
+            continue
+        k = ce + 1  # past ']'
         # TASK-PID, optional (TGID)
         te = _rtrim(buf, i, cb)
         tg = -1
@@ -466,7 +548,7 @@ def parse_lines(buf, pos, end, line0, plugin_default, strings, st, specials, tas
             o = te - 2
             while o > i and buf[np.uint64(o)] != 40:
                 o -= 1
-            if buf[o] == 40:  # o may be i - 1 = -1 here: an index that may wrap around
+            if o >= i and buf[np.uint64(o)] == 40:
                 q = _skip_sp(buf, o + 1, te - 1)
                 tgv, q2 = _int(buf, q, te - 1)
                 if q2 > q:
@@ -483,15 +565,15 @@ def parse_lines(buf, pos, end, line0, plugin_default, strings, st, specials, tas
         if d <= i or buf[np.uint64(d)] != 45 or d == te - 1:  # '-'
             _special(st, specials, ls, cur_line, LINE_OTHER)
             continue
-        if te - d > 19:  # more digits than an int64 holds: as _int reads them
-            c_pid, _ = _int(buf, d + 1, te)
+        if te - d > 11:  # more digits than an int32 pid has (the backwards read may have wrapped)
+            c_pid = np.int64(MAX_TID + 1)
         # Flags column (optional), then TIMESTAMP: ("secs.frac:" or "ticks:").
         # Most lines are read in one pass: a timestamp token right here, or
         # after a flags token. Anything else is looked at token by token.
         k = _skip_sp(buf, k, le)
         c_irq = schema.IRQ_UNKNOWN
         c_ts, q = _timestamp(buf, k, le)
-        if q < 0:
+        if q == -1:
             t0 = k
             while k < le and buf[np.uint64(k)] != 32:
                 k += 1
@@ -510,9 +592,12 @@ def parse_lines(buf, pos, end, line0, plugin_default, strings, st, specials, tas
                     else:
                         c_irq = schema.IRQ_NONE
                 c_ts, q = _timestamp(buf, _skip_sp(buf, k, le), le)
-            if q < 0:
-                _special(st, specials, ls, cur_line, LINE_OTHER)
-                continue
+        if q == -2:
+            _special(st, specials, ls, cur_line, LINE_BAD_TIME)
+            continue
+        if q < 0:
+            _special(st, specials, ls, cur_line, LINE_OTHER)
+            continue
         k = q
         # event name up to ':'
         k = _skip_sp(buf, k, le)
@@ -630,19 +715,19 @@ def parse_lines(buf, pos, end, line0, plugin_default, strings, st, specials, tas
                     ss = se - 1
                     while ss > fs and buf[np.uint64(ss)] != 32:
                         ss -= 1
-                    ok2, cs, ce, v1, v2, _a = _pretty_task(buf, fs, ss)
+                    ok2, cs, ce2, v1, v2, _a = _pretty_task(buf, fs, ss)
                     good = ok2
                     if good:
-                        e_comm = _intern(buf, cs, ce, strings, st)
+                        e_comm = _intern(buf, cs, ce2, strings, st)
                         e_tid = v1
                         e_prio = v2
                         e_state = _state(buf, ss + 1, se, plugin_default, st)
                         good = e_state != -2
                     if good:
-                        ok2, cs, ce, v1, v2, _a = _pretty_task(buf, b + len(K_ARROW), fe)
+                        ok2, cs, ce2, v1, v2, _a = _pretty_task(buf, b + len(K_ARROW), fe)
                         good = ok2
                         if good:
-                            e_ncomm = _intern(buf, cs, ce, strings, st)
+                            e_ncomm = _intern(buf, cs, ce2, strings, st)
                             e_ntid = v1
                             e_nprio = v2
         elif ev == schema.WAKING or ev == schema.WAKEUP or ev == schema.WAKEUP_NEW \
@@ -684,13 +769,14 @@ def parse_lines(buf, pos, end, line0, plugin_default, strings, st, specials, tas
                         b = _key(buf, p, q, fe, K_RUNTIME)
                         good = b >= 0
                         if good:
-                            v, q = _int(buf, b + len(K_RUNTIME), fe)
+                            v, q = _u64(buf, b + len(K_RUNTIME), fe)
                             e_rt = v
                             good = q > b + len(K_RUNTIME)
                             b = _key(buf, p, q, fe, K_VRUNTIME)
                             if b >= 0:
-                                v, q = _int(buf, b + len(K_VRUNTIME), fe)
+                                v, q = _u64(buf, b + len(K_VRUNTIME), fe)
                                 e_vrt = v
+                                good = good and q > b + len(K_VRUNTIME)
                     else:
                         b = _key(buf, p, q, fe, K_TARGET)
                         if b >= 0:
@@ -708,10 +794,10 @@ def parse_lines(buf, pos, end, line0, plugin_default, strings, st, specials, tas
                     rb = bb - 1
                     while rb > fs and buf[np.uint64(rb)] != 93:
                         rb -= 1
-                    ok2, cs, ce, v1, v2, _a = _pretty_task(buf, fs, rb + 1)
+                    ok2, cs, ce2, v1, v2, _a = _pretty_task(buf, fs, rb + 1)
                     good = ok2
                     if good:
-                        e_comm = _intern(buf, cs, ce, strings, st)
+                        e_comm = _intern(buf, cs, ce2, strings, st)
                         e_tid = v1
                         e_prio = v2
             else:
@@ -756,15 +842,34 @@ def parse_lines(buf, pos, end, line0, plugin_default, strings, st, specials, tas
                 if b >= 0:
                     v, q = _int(buf, b + len(K_OLD_PID), fe)
                     e_old = v
+        # every value within its column (nothing wraps around): pids 0..2**31-1, prios
+        # within int16, CPU fields 0..MAX_CPUS-1, or the field's "absent" default
+        if good:
+            # (x + 1 in 0 .. 2**31 - 1 for every tid, x + 2**15 in 0 .. 2**16 - 1 for every prio:
+            # one test for all of them; any outside sets a bit at or above the limit, or the sign)
+            good = ((((c_pid + 1) | (e_tid + 1) | (e_ntid + 1) | (e_ptid + 1) | (e_old + 1)) >> 31 == 0)
+                    & (((e_prio + 32768) | (e_nprio + 32768)) >> 16 == 0)
+                    & (np.uint64(e_target + 1) <= np.uint64(schema.MAX_CPUS))
+                    & (np.uint64(e_orig + 1) <= np.uint64(schema.MAX_CPUS)))
         if not good:
             _special(st, specials, ls, cur_line, LINE_BAD_FIELDS)
             continue
-        if st[ST_HAVE_TS] != 0 and c_ts < st[ST_LAST_TS]:
-            st[ST_BACK] += 1
-            if st[ST_BACK_LINE] == 0:
-                st[ST_BACK_LINE] = st[ST_LOST_LINE] if st[ST_LOST_LINE] != 0 else cur_line
+        if st[ST_HAVE_TS] != 0:
+            if c_ts < st[ST_LAST_TS]:
+                st[ST_BACK] += 1
+                if st[ST_BACK_LINE] == 0:
+                    st[ST_BACK_LINE] = st[ST_LOST_LINE] if st[ST_LOST_LINE] != 0 else cur_line
+            gap = c_ts - st[ST_LAST_TS]  # both in [0, 2**63): no overflow
+            if np.uint64(gap + schema.MAX_GAP_NS) > np.uint64(2 * schema.MAX_GAP_NS):  # |gap| > MAX_GAP_NS
+                st[ST_JUMP] += 1
+                if st[ST_JUMP_LINE] == 0:
+                    st[ST_JUMP_LINE] = cur_line
+                    st[ST_JUMP_PREV] = last_line
+                    st[ST_JUMP_FROM] = st[ST_LAST_TS]
+                    st[ST_JUMP_TO] = c_ts
         st[ST_HAVE_TS] = 1
         st[ST_LAST_TS] = c_ts
+        last_line = cur_line
         st[ST_LOST_LINE] = 0
         out.ts_ns[r] = c_ts
         out.cpu[r] = c_cpu
@@ -815,6 +920,7 @@ def parse_lines(buf, pos, end, line0, plugin_default, strings, st, specials, tas
         out.lost_events[r] = 0
         st[ST_NEV] = r + 1
     st[ST_LINE] = lineno
+    st[ST_LAST_LINE] = last_line
     return pos
 
 

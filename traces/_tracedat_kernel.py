@@ -178,7 +178,12 @@ def _scan_some(buf, lo, hi, page_size, ts_off, commit_off, commit_size, data_off
     """Scan pages from ``state = [cpu index, page offset or -1, n kept, skipped]``
     until done (returns True) or until the output arrays may not hold one more
     page (returns False; the caller grows them and calls again). The arrays are
-    never reallocated in here, which keeps this loop free of reference counting."""
+    never reallocated in here, which keeps this loop free of reference counting.
+
+    Memory safety, whatever the bytes: a CPU's range is cut at len(buf), every page
+    header, record header and payload is read only after checking it ends within its
+    page and the buffer (a violation is an error code for that CPU, which stops it), and
+    an event's kind comes from id_kind only for a type id below len(id_kind)."""
     ncpu = len(lo)
     nbuf = len(buf)
     nkind = len(id_kind)
@@ -493,28 +498,30 @@ def _decode_ints(buf, big, off, rlen, kind, act_int, n_int,
                 v = np.int64(buf[np.uint64(o)])
             if act_int[k, j, 3]:
                 v = _signed(v, size)
+            # values outside their int32/int16 columns never wrap around: pids and prios
+            # become "unknown", CPU fields -2 (the builder warns about them and makes them -1)
             if slot == I_COMMON_PID:
-                cur_tid[i] = v
+                cur_tid[i] = v if -1 <= v <= 2**31 - 1 else -1
             elif slot == I_COMMON_FLAGS:
                 flags[i] = v
             elif slot == I_TID:
-                tid[i] = v
+                tid[i] = v if -1 <= v <= 2**31 - 1 else -1
             elif slot == I_PRIO:
-                prio[i] = v
+                prio[i] = v if -32767 <= v <= 32767 else schema.NO_PRIO
             elif slot == I_PREV_STATE:
                 prev_state[i] = v
             elif slot == I_NEXT_TID:
-                next_tid[i] = v
+                next_tid[i] = v if -1 <= v <= 2**31 - 1 else -1
             elif slot == I_NEXT_PRIO:
-                next_prio[i] = v
+                next_prio[i] = v if -32767 <= v <= 32767 else schema.NO_PRIO
             elif slot == I_TARGET_CPU:
-                target_cpu[i] = v
+                target_cpu[i] = v if -1 <= v < schema.MAX_CPUS else -2
             elif slot == I_ORIG_CPU:
-                orig_cpu[i] = v
+                orig_cpu[i] = v if -1 <= v < schema.MAX_CPUS else -2
             elif slot == I_PARENT_TID:
-                parent_tid[i] = v
+                parent_tid[i] = v if -1 <= v <= 2**31 - 1 else -1
             elif slot == I_OLD_TID:
-                old_tid[i] = v
+                old_tid[i] = v if -1 <= v <= 2**31 - 1 else -1
             elif slot == I_GROUP_DEAD:
                 group_dead[i] = v
             elif slot == I_RUNTIME:
@@ -657,6 +664,11 @@ def decode_events(buf, big, off, rlen, kind, act_int, n_int, act_str, n_str,
     longer ones by an FNV-1a hash and a byte comparison; the same text may
     get two local codes when bytes after its NUL differ, which the caller's
     global interning merges). LOST entries are left alone.
+
+    Memory safety: every payload read is at off[i] + a field offset checked against the
+    record's length rlen[i] (which scan_pages bounded by its page), string slots and the
+    unique-string lists grow before they fill, and no value read is used as an index;
+    values outside their column's range are stored as "unknown" (see _decode_ints).
     """
     _decode_ints(buf, big, off, rlen, kind, act_int, n_int,
                  cur_tid, flags, tid, prio, prev_state, next_tid, next_prio,

@@ -634,7 +634,7 @@ class _Reader:
                 top = max(caps)
                 for i, c in enumerate(caps):
                     if c:
-                        r.topology[i] = (i, 0, 0, int(round(1024 * c / top)))
+                        r.topology[i] = (i, 0, 0, max(1, int(round(1024 * c / top))))
 
     # -- the end ------------------------------------------------------------
     def finish(self) -> ReadResult:
@@ -747,6 +747,8 @@ def _stream(reader: _Reader, src: Source, progress, half: int) -> None:
                 chunk = stream.read(BLOCK)
             except EOFError:
                 chunk, note = b"", f" (the {src.compression} stream is cut short)"
+            except TraceError:
+                raise
             except Exception as exc:
                 raise TraceError(f"corrupt {src.compression or 'file'} data after {base + len(buf)} "
                                  f"decompressed bytes: {exc}", src.path, offset=base + len(buf)) from None
@@ -767,7 +769,9 @@ def _stream(reader: _Reader, src: Source, progress, half: int) -> None:
 
 
 def read(src: Source, fmt: str, progress=None) -> ReadResult:
-    """Read a binary Perfetto trace (see the module docstring)."""
+    """Read a binary Perfetto trace (see the module docstring). It is read twice: a
+    stream (standard input, a pipe) is first copied to a temporary file."""
+    src = src.spooled()
     reader = _Reader(src, fmt)
     _stream(reader, src, progress, 0)
     reader.second_pass()
@@ -789,6 +793,8 @@ def read_textproto(src: Source, fmt: str, progress=None) -> ReadResult:
             text = stream.read().decode("utf-8")
     except UnicodeDecodeError as exc:
         raise TraceError(f"not UTF-8 text: {exc.reason}", src.path, offset=exc.start) from None
+    except TraceError:
+        raise
     except Exception as exc:
         raise TraceError(f"corrupt {src.compression or 'file'} data: {exc}", src.path) from None
     trace = _pb2().Trace()

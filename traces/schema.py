@@ -89,6 +89,15 @@ def state_name(bits: int) -> str:
     return letters + ("+" if bits & STATE_PREEMPTED else "")
 
 
+#: CPU ids are 0 .. MAX_CPUS - 1: above Linux's largest NR_CPUS (8192), within the int16
+#: cpu columns. Readers turn an id outside (a corrupt field) into a counted warning.
+MAX_CPUS = 1 << 14
+
+#: Two consecutive events (in event order) further apart than this are an absurd
+#: timestamp jump (a corrupt timestamp, most likely): a counted warning, and the few
+#: events cut off by it at either end of the trace are left out (traces._build).
+MAX_GAP_NS = 3600 * 10**9
+
 #: prio value meaning "no prio" (-1 is a real prio: SCHED_DEADLINE tasks).
 NO_PRIO = -32768
 
@@ -361,7 +370,40 @@ WL_ACTIONS = Table("wl_actions", (
     _f("kind", "int8", "code", "0 wakeup, 1 fork, 2 sync wakeup (the waker's CPU took the wakee in the recording)"),
 ), doc="Progress points at which a task wakes or forks another, in progress order per task.")
 
-TABLES = {t.name: t for t in (EVENTS, TASKS, CPUS, META, INTERVALS, WL_TASKS, WL_BURSTS, WL_ACTIONS)}
+# Application spans (traces/spans.py): intervals of application work on one thread, from
+# markers in the trace (atrace B/E and S/F, Perfetto track-event slices) or a log the
+# application wrote (``--spans``).
+SPAN_MARKER = 0   # B|pid|name ... E: a slice on one thread (nested slices have depth > 0)
+SPAN_ASYNC = 1    # S|pid|name|cookie ... F|pid|name|cookie: may end on another thread
+SPAN_TRACK = 2    # a Perfetto track-event slice on a thread's track
+SPAN_LOG = 3      # a row of a log the application wrote (--spans FILE)
+SPAN_ORIGIN_NAMES = {SPAN_MARKER: "marker", SPAN_ASYNC: "async", SPAN_TRACK: "track_event", SPAN_LOG: "log"}
+
+SPANS = Table("spans", (
+    _f("tid", "int32", "tid", "thread the span began on"),
+    _f("end_tid", "int32", "tid", "thread it ended on (the same but for async spans)"),
+    _f("start_ns", "int64", "ns", "start, in the trace clock"),
+    _f("end_ns", "int64", "ns", "end, in the trace clock (>= start_ns)"),
+    _f("name", "str", "", "span name (what figures are grouped by)", ""),
+    _f("group", "str", "", "optional grouping (async cookie, a log's group column); empty none", ""),
+    _f("origin", "int8", "code", "schema.SPAN_ORIGIN_NAMES: marker, async, track_event, log"),
+    _f("depth", "int16", "count", "nesting depth of a marker slice on its thread (0 outermost)", 0),
+), doc="One row per application span, by start time.")
+
+# The workload form of the spans: each end point as a point of its thread's CPU progress.
+WL_SPANS = Table("wl_spans", (
+    *SPANS.fields,
+    _f("start_task", "int64", "row", "task row (wl_tasks) of tid; -1 when the thread is not in the workload"),
+    _f("start_progress_ns", "int64", "ns", "the thread's cumulative CPU time at start_ns"),
+    _f("start_after_ns", "int64", "ns", "time from when the thread reached that progress to start_ns "
+       "(0 when it was running; > 0 when the span began while it waited or slept)"),
+    _f("end_task", "int64", "row", "task row of end_tid; -1 when not in the workload"),
+    _f("end_progress_ns", "int64", "ns", "end_tid's cumulative CPU time at end_ns"),
+    _f("end_after_ns", "int64", "ns", "time from when end_tid reached that progress to end_ns"),
+), doc="The spans with their end points as points of CPU progress: what a replay maps them by.")
+
+TABLES = {t.name: t for t in (EVENTS, TASKS, CPUS, META, INTERVALS, WL_TASKS, WL_BURSTS, WL_ACTIONS, SPANS,
+                              WL_SPANS)}
 
 
 def event_order(ts_ns: np.ndarray, seq: np.ndarray | None = None) -> np.ndarray:

@@ -62,6 +62,8 @@ class TextParser:
         self.n_other = 0
         self.bad: list[tuple[int, int, bytes]] = []
         self.n_bad = 0
+        # lines with a CPU id or a timestamp out of range: kind -> [count, first (line, offset, text)]
+        self.out_of_range: dict[int, list] = {}
         self.truncated: tuple[int, int] | None = None
         self.unterminated: tuple[int, int] | None = None
         self.line = 1
@@ -129,9 +131,9 @@ class TextParser:
             for col in self.out.values():
                 populate(col, rows, rows + int((end - pos) / per_event * 1.05))
             half = len(self.ht_key) // 2
-            if len(self.new_pos) < half:
-                self.new_pos = np.empty(half, np.int64)
-                self.new_len = np.empty(half, np.int64)
+            if len(self.new_pos) < half + 8:  # a call stops at half full, after a line of <= 3 new strings
+                self.new_pos = np.empty(half + 8, np.int64)
+                self.new_len = np.empty(half + 8, np.int64)
             self.st[K.ST_NNEW] = self.st[K.ST_NSPECIAL] = self.st[K.ST_NTASK] = 0
             new = K.parse_lines(buf, pos, end, self.line, self.plugin_letters,
                                 K.Strings(self.ht_key, self.ht_code, self.new_pos, self.new_len), self.st,
@@ -173,6 +175,8 @@ class TextParser:
                 self.n_other += 1
                 if len(self.other) < _MAX_EXAMPLES:
                     self.other.append(where)
+            elif k in (K.LINE_BAD_CPU, K.LINE_BAD_TIME):
+                self.out_of_range.setdefault(k, [0, where])[0] += 1
             else:
                 self.n_bad += 1
                 if len(self.bad) < _MAX_EXAMPLES:
@@ -206,13 +210,25 @@ class TextParser:
         if t[K.ST_SKIPPED]:
             r.warnings.add("skipped", f"skipped {int(t[K.ST_SKIPPED])} non-scheduler events and "
                            "other tracers' lines")
+        bad_cpu, bad_time = self.out_of_range.get(K.LINE_BAD_CPU), self.out_of_range.get(K.LINE_BAD_TIME)
         for n, examples, what in ((self.n_other, self.other,
                                    "not an event line (expected 'TASK-PID [CPU] TIMESTAMP: event: fields')"),
-                                  (self.n_bad, self.bad, "scheduler event with fields that could not be parsed")):
+                                  (self.n_bad, self.bad, "scheduler event with fields that could not be parsed "
+                                   "or out of their range (pid, prio, CPU); left out"),
+                                  (bad_cpu and bad_cpu[0], [bad_cpu and bad_cpu[1]],
+                                   f"CPU number outside 0..{schema.MAX_CPUS - 1}; the line is left out"),
+                                  (bad_time and bad_time[0], [bad_time and bad_time[1]],
+                                   "timestamp negative or beyond 292 years of nanoseconds; the line is left out")):
             if n:
                 line, off, text = examples[0]
                 r.warnings.add(what, f"{r.path}: line {line} (byte {off}): {what}: "
                                f"{text.decode('utf-8', 'backslashreplace')!r}", n)
+        jumps = int(t[K.ST_JUMP])
+        if jumps:
+            a, b = int(t[K.ST_JUMP_FROM]), int(t[K.ST_JUMP_TO])
+            r.warnings.add("time-jump-line", f"{r.path}: lines {int(t[K.ST_JUMP_PREV])} and {int(t[K.ST_JUMP_LINE])}: "
+                           f"timestamps {a / 1e9:.6f} s and {b / 1e9:.6f} s, {abs(b - a) / 3.6e12:,.1f} hours "
+                           f"apart: a corrupt timestamp? ({jumps} such jumps between consecutive events)")
         if self.unterminated and not self.truncated:
             line, off = self.unterminated
             r.warnings.add("unterminated", f"{r.path}: line {line} (byte {off}): the file ends without "

@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib
 import os
 import re
+import stat
 from functools import cached_property
 from pathlib import Path
 from typing import Callable
@@ -15,7 +16,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from . import schema
-from ._io import Source, open_source
+from ._io import STDIN_NAME, Source, check_path, open_source
 from ._memory import small_pages
 from .errors import TraceError
 
@@ -45,6 +46,14 @@ def sample_path() -> Path:
     c_infer_torch capture (a 2-thread LLM-style decode loop against a nice-10
     batch job on a 2-vCPU Linux 6.18 guest), zstd-compressed."""
     return Path(__file__).resolve().parent / "sample" / "c_infer_torch.report_raw.txt.zst"
+
+
+def sample_spans() -> str:
+    """The ``--spans`` argument of the sample's own log (``--spans @sample`` stands for it):
+    the decode loop's tokens.csv (one row per token: request, token, phase prefill or
+    decode, start and end in CLOCK_MONOTONIC ns, the trace's clock, and the thread)."""
+    path = Path(__file__).resolve().parent / "sample" / "c_infer_torch.tokens.csv"
+    return f"{path}:start=start_mono_ns,end=end_mono_ns,name=phase"
 
 
 def supported_formats() -> str:
@@ -98,10 +107,10 @@ def _reader(fmt: str) -> Callable:
 
 
 class Trace:
-    """A scheduling trace as four tables.
+    """A scheduling trace as its tables.
 
-    ``events``, ``tasks``, ``cpus`` and ``meta`` are polars DataFrames (columns
-    in :mod:`traces.schema`); ``to_arrow()`` gives the Arrow tables and
+    ``events``, ``tasks``, ``cpus``, ``meta`` and ``spans`` (application spans from the
+    trace's markers) are polars DataFrames (columns in :mod:`traces.schema`); ``to_arrow()`` gives the Arrow tables and
     ``write(dir)`` a Parquet bundle that :func:`load` reads back without
     re-parsing.
     """
@@ -128,6 +137,14 @@ class Trace:
     @cached_property
     def meta(self) -> pl.DataFrame:
         return pl.from_arrow(self._arrow["meta"])
+
+    @cached_property
+    def spans(self) -> pl.DataFrame:
+        """Application spans from the trace's own markers (schema.SPANS; names as String);
+        empty when it has none."""
+        from .spans import as_frame
+
+        return as_frame(self._arrow.get("spans"))
 
     def to_arrow(self) -> dict[str, pa.Table]:
         return dict(self._arrow)
@@ -190,6 +207,7 @@ class Trace:
             "events": int(np.count_nonzero(sched)),
             "counts": self.counts(),
             "lost_events": self._meta("lost_events"),
+            "spans": int(self._arrow["spans"].num_rows) if "spans" in self._arrow else 0,
             "skipped_lines": self._meta("skipped"),
             "warnings": self.warnings,
         }
@@ -201,11 +219,17 @@ class Trace:
 
     # -- bundle -----------------------------------------------------------
     def write(self, directory) -> Path:
-        """Write the Parquet bundle: one file per table in ``directory``."""
+        """Write the Parquet bundle: one file per table in ``directory``. A directory that
+        cannot be created or written to is a TraceError naming it."""
         d = Path(directory)
-        d.mkdir(parents=True, exist_ok=True)
-        for name, table in self._arrow.items():
-            pq.write_table(table, d / f"{name}.parquet", compression="zstd")
+        try:
+            d.mkdir(parents=True, exist_ok=True)
+            for name, table in self._arrow.items():
+                pq.write_table(table, d / f"{name}.parquet", compression="zstd")
+        except OSError as e:
+            raise TraceError(f"cannot write the bundle: {e.strerror or e}"
+                             + (f" ({e.filename})" if e.filename and str(e.filename) != str(d) else ""),
+                             str(d)) from None
         return d
 
 
@@ -213,8 +237,15 @@ def _read_bundle(d: Path) -> Trace:
     tables = {}
     for name in ("events", "tasks", "cpus", "meta"):
         p = d / f"{name}.parquet"
-        if not p.exists():
-            raise TraceError(f"not a schedreplay bundle: {name}.parquet is missing", str(d))
+        try:
+            os.stat(p)
+        except FileNotFoundError:
+            raise TraceError(f"not a schedreplay bundle: {name}.parquet is missing", str(d)) from None
+        except PermissionError:
+            raise TraceError("cannot read the bundle: permission denied (the folder cannot be searched)",
+                             str(d)) from None
+        except OSError as e:
+            raise TraceError(f"cannot read {name}.parquet: {e.strerror or e}", str(d)) from None
         try:
             t = pq.read_table(p)
         except Exception as e:
@@ -226,6 +257,15 @@ def _read_bundle(d: Path) -> Trace:
         # one chunk per column (Parquet gives one per row group): kernels then read the
         # columns in place instead of concatenating them again at every event_arrays call
         tables[name] = t.cast(want).combine_chunks()
+    p = d / "spans.parquet"
+    if p.exists():  # bundles written before spans existed have none
+        try:
+            t = pq.read_table(p)
+        except Exception as e:
+            raise TraceError(f"cannot read spans.parquet: {e}", str(d)) from None
+        if t.schema.names != schema.SPANS.names:
+            raise TraceError(f"spans.parquet has columns {t.schema.names}, expected {schema.SPANS.names}", str(d))
+        tables["spans"] = t.cast(schema.SPANS.arrow_schema()).combine_chunks()
     return Trace(tables)
 
 
@@ -243,10 +283,16 @@ def load(path, format: str | None = None, progress=None) -> Trace:
 
     if os.fspath(path) == SAMPLE_NAME:
         path = sample_path()
-    p = Path(os.fspath(path))
-    if p.is_dir():
-        return _read_bundle(p)
-    src = open_source(p)
+    name = os.fspath(path)
+    st = None
+    if name != STDIN_NAME:
+        st = check_path(name)
+        if stat.S_ISDIR(st.st_mode):
+            return _read_bundle(Path(name))
+    src = open_source(name, st)
     fmt = format or detect(src)
-    result = _reader(fmt)(src, fmt, progress)
+    reader = _reader(fmt)
+    result = reader(src, fmt, progress)
+    for key, message in src.warnings.items():
+        result.warnings.add(key, message)
     return Trace(build(result))

@@ -43,7 +43,6 @@ Saved tgids are not part of the trace.dat format (only of the text
 from __future__ import annotations
 
 import ast
-import mmap
 import re
 import zlib
 from dataclasses import dataclass, field
@@ -191,8 +190,10 @@ class _Bytes:
     def __init__(self, data, big: bool, path: str, base: int | None = 0, what: str = "file"):
         self.data, self.path, self.base, self.what = data, path, base, what
         self.e = ">" if big else "<"
+        self.hi = 0  # end of the furthest bytes read
 
     def _need(self, off: int, n: int, what: str):
+        self.hi = max(self.hi, off + n)
         if off < 0 or n < 0 or off + n > len(self.data):
             where = (self.base + min(max(off, 0), len(self.data))) if self.base is not None else None
             raise TraceError(f"trace.dat truncated or corrupt: {what} needs {n} bytes at "
@@ -210,6 +211,7 @@ class _Bytes:
     def cstr(self, off: int, what: str, limit: int = 1 << 16) -> tuple[str, int]:
         self._need(off, 1, what)
         end = self.data.find(b"\0", off, min(len(self.data), off + limit))
+        self.hi = max(self.hi, end + 1)
         if end < 0:
             raise TraceError(f"corrupt trace.dat: unterminated string ({what}) at "
                              f"{self.what} offset {off}", self.path,
@@ -240,6 +242,7 @@ class _Parsed:
     extra_buffers: list[str] = field(default_factory=list)
     latency: bool = False
     progress: object = None  # the caller's progress callback (bytes of the file consumed)
+    extent: int = 0  # end of the furthest ring-buffer data in the file
 
 
 def _decompressor(name: str, path: str):
@@ -314,17 +317,24 @@ def _parse_headers(r: _Bytes, off: int, p: _Parsed) -> int:
     return off + 21 + size
 
 
-def _skip_ftrace_formats(r: _Bytes, off: int) -> int:
+def _parse_ftrace_formats(r: _Bytes, off: int, p: _Parsed) -> int:
+    """The ftrace section's formats: only ``print`` is kept (trace_marker writes, the
+    application markers of traces.spans)."""
     cnt = r.num(off, 4, "ftrace format count")
     off += 4
     for _ in range(min(cnt, MAX_SECTIONS)):
-        off += 8 + r.num(off, 8, "ftrace format size")
+        size = r.num(off, 8, "ftrace format size")
+        text = r.take(off + 8, size, "ftrace format").decode("utf-8", "replace")
+        off += 8 + size
+        f = _parse_format(text, "ftrace", {"print"})
+        if f is not None and f.name == "print":
+            p.formats.append(f)
     return off
 
 
 def _parse_v6(r: _Bytes, off: int, p: _Parsed, want: set[str]) -> None:
     off = _parse_headers(r, off, p)
-    off = _skip_ftrace_formats(r, off)
+    off = _parse_ftrace_formats(r, off, p)
     off = _parse_event_formats(r, off, p, want)
     off += 4 + r.num(off, 4, "kallsyms size")
     off += 4 + r.num(off, 4, "printk formats size")
@@ -352,6 +362,7 @@ def _parse_v6(r: _Bytes, off: int, p: _Parsed, want: set[str]) -> None:
         off += 16
         if size:
             p.cpus.append((cpu, start, start + size))
+            p.extent = max(p.extent, start + size)
     p.data = r.data
     for oid, data in p.options:
         if oid == OPT_BUFFER:
@@ -408,6 +419,9 @@ def _parse_v7(r: _Bytes, off: int, p: _Parsed, want: set[str], warn) -> None:
     _parse_headers(_Bytes(hdr, p.big, r.path, None, "header section"), 0, p)
     _, fmts = _section(r, sections[OPT_EVENT_FORMATS], OPT_EVENT_FORMATS, decomp, "event formats")
     _parse_event_formats(_Bytes(fmts, p.big, r.path, None, "event format section"), 0, p, want)
+    if OPT_FTRACE_EVENTS in sections:
+        _, ff = _section(r, sections[OPT_FTRACE_EVENTS], OPT_FTRACE_EVENTS, decomp, "ftrace formats")
+        _parse_ftrace_formats(_Bytes(ff, p.big, r.path, None, "ftrace format section"), 0, p)
     if OPT_CMDLINES in sections:
         _, cl = _section(r, sections[OPT_CMDLINES], OPT_CMDLINES, decomp, "cmdlines")
         cr = _Bytes(cl, p.big, r.path, None, "cmdlines section")
@@ -448,6 +462,7 @@ def _parse_v7(r: _Bytes, off: int, p: _Parsed, want: set[str], warn) -> None:
     if not flags & SEC_FL_COMPRESS:
         p.data = r.data
         p.cpus = [(c, s, s + n) for c, s, n in entries if n]
+        p.extent = max([p.extent] + [e for _, _, e in p.cpus])
         return
     _load_chunks(r, p, entries, decomp, warn)
 
@@ -471,6 +486,7 @@ def _load_chunks(r: _Bytes, p: _Parsed, entries, decomp, warn) -> None:
                 chunks.append((o + 8, csize, usize))
                 total += usize
                 o += 8 + csize
+                p.extent = max(p.extent, o)
         except TraceError as e:
             warn("tracedat-truncated", f"CPU {cpu} data damaged or truncated at byte {e.offset}: "
                  f"events after it on this CPU are lost ({e.detail})")
@@ -601,22 +617,23 @@ def _apply_options(p: _Parsed, result: ReadResult):
     return tsc, ts_offset, stat_lost
 
 
-def _open(src: Source):
-    """The whole file as a zero-copy uint8-compatible buffer (decompressed if stored compressed)."""
-    if src.compression:
-        stream, _ = src.open()
-        try:
-            with stream:
-                return stream.read()
-        except Exception as e:  # corrupt zstd/gzip data
-            raise TraceError(f"corrupt {src.compression} data: {e}", src.path) from None
-    if src.size < len(MAGIC) + 8:
+def _open(src: Source) -> bytes:
+    """The whole file (decompressed if stored compressed), read into memory. It is not
+    memory-mapped: a mapped file that another process truncates ends the process with
+    SIGBUS, while a read of a file that shrank is an error naming it (traces._io)."""
+    if not src.compression and src.seekable and src.size < len(MAGIC) + 8:
         raise TraceError(f"not a trace.dat: only {src.size} bytes", src.path, offset=0)
+    stream, _ = src.open()
     try:
-        with open(src.path, "rb") as f:
-            return mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
-    except (OSError, ValueError) as e:
-        raise TraceError(f"cannot map the file: {e}", src.path) from None
+        with stream:
+            return stream.read()
+    except TraceError:
+        raise
+    except MemoryError:
+        raise TraceError(f"not enough memory to read the file ({src.size:,} bytes)", src.path) from None
+    except Exception as e:  # corrupt zstd/gzip data, a device's read error
+        raise TraceError(f"cannot read {'the ' + src.compression + ' data' if src.compression else 'the file'}: "
+                         f"{e}", src.path) from None
 
 
 def _parse(data, path: str, warn, progress) -> _Parsed:
@@ -647,6 +664,15 @@ def _parse(data, path: str, warn, progress) -> _Parsed:
                          "supported", path)
     if not (64 <= p.page_size <= 1 << 24) or p.page_size & (p.page_size - 1):
         raise TraceError(f"corrupt trace.dat: page size {p.page_size}", path)
+    end = max(p.extent, r0.hi, r.hi)
+    while p.version == 7 and end + 16 <= len(data):  # sections nothing points to (trace-cmd's strings)
+        sid, sflags, ssize = r.num(end, 2, "section id"), r.num(end + 2, 2, "section flags"), r.num(end + 8, 8, "")
+        if sid >= 64 or sflags > SEC_FL_COMPRESS or ssize == 0 or end + 16 + ssize > len(data):
+            break
+        end += 16 + ssize
+    if len(data) > end and not p.extra_buffers and not p.latency:
+        warn("tracedat-trailing", f"{path}: byte {end}: {len(data) - end:,} bytes after the end of the "
+             "trace.dat data (its last ring-buffer page or section) are not part of it; ignored")
     return p
 
 
@@ -692,6 +718,10 @@ def _read(data, src: Source, result: ReadResult, progress) -> ReadResult:
                          src.path)
     by_kind = _sched_formats(p)
     id_kind, min_len, specs = _specs(by_kind)
+    marker = _print_format(p)
+    if marker is not None:  # trace_marker writes are kept as MARKER rows, then taken out below
+        id_kind[marker.id] = MARKER
+        min_len = np.r_[min_len, marker.fields["buf"].offset]
     common = next(iter(by_kind.values())).fields.get("common_type") if by_kind else None
     type_off, type_size = (common.offset, common.size) if common and common.size in (1, 2, 4) else (0, 2)
     cpus = sorted(p.cpus)
@@ -712,6 +742,11 @@ def _read(data, src: Source, result: ReadResult, progress) -> ReadResult:
     perm, cpu_col = K.merge_cpus(ts, seg, cpu_ids)
     ts, off, rlen, kind = ts[perm], off[perm], rlen[perm], kind[perm]
     del perm
+    if marker is not None and (kind == MARKER).any():
+        mk = kind == MARKER
+        _markers(buf, p, marker, ts[mk], cpu_col[mk], off[mk], rlen[mk], result)
+        keep = ~mk
+        ts, off, rlen, kind, cpu_col = ts[keep], off[keep], rlen[keep], kind[keep], cpu_col[keep]
     cols = _decode(buf, p, off, rlen, kind, specs, by_kind, result)
     cols["ts_ns"], cols["cpu"], cols["kind"] = ts, cpu_col, kind
     _lost(cols, off, kind, cpus, stat_lost, result)
@@ -723,6 +758,33 @@ def _read(data, src: Source, result: ReadResult, progress) -> ReadResult:
                             f"buffer ({len(back)} places); kept in trace-cmd's merge order")
     result.add_events(cols)
     return result
+
+
+#: the scan's kind for ``ftrace/print`` records (after the scheduler kinds of schema.KIND_NAMES)
+MARKER = len(schema.KIND_NAMES)
+
+
+def _print_format(p: _Parsed) -> _Format | None:
+    """The ftrace ``print`` format (trace_marker writes), when the file has a usable one."""
+    for f in p.formats:
+        if f.system == "ftrace" and f.name == "print" and 0 <= f.id < (1 << 16) and "buf" in f.fields \
+                and "common_pid" in f.fields and f.fields["common_pid"].size == 4:
+            return f
+    return None
+
+
+def _markers(buf, p: _Parsed, fmt: _Format, ts, cpu, off, rlen, result: ReadResult) -> None:
+    """The text of each ``print`` record (common_pid is the writing thread) into
+    ``result.markers``; ``print: ip: text`` as ``trace-cmd report`` shows it."""
+    raw = buf if isinstance(buf, np.ndarray) else np.frombuffer(buf, np.uint8)
+    pid_off = fmt.fields["common_pid"].offset
+    b_off = fmt.fields["buf"].offset
+    order = "big" if p.big else "little"
+    for t, c, o, n in zip(ts.tolist(), cpu.tolist(), off.tolist(), rlen.tolist()):
+        pid = int.from_bytes(bytes(raw[o + pid_off:o + pid_off + 4]), order, signed=True)
+        text = bytes(raw[o + b_off:o + n]).split(b"\0", 1)[0].decode("utf-8", "replace")
+        where = f"byte {o}" if p.data_is_file else f"CPU {c}'s decompressed data, byte {o}"
+        result.markers.add(t, pid, text.rstrip("\n"), where)
 
 
 def _scan_warnings(p: _Parsed, cpus, err_code, err_pos, problems, result) -> None:

@@ -11,7 +11,9 @@ Definitions are in :mod:`replay.metrics.measures` (and the README's "Metrics").
 from .measures import (CAUSES, DEFAULT_WINDOW_NS, WAIT_STATS, WORST_WAITS, Measurement, by_class, by_cpu, by_process,
                        comm_names, fairness, focus_figures, jain, measure, measure_all, running, share_errors,
                        summarize, task_table, utilization_grid, wait_sites, wait_stat_exprs, waits)
+from .spans import PARTS as SPAN_PARTS, SPAN_STATS, span_figures, span_table
 
 __all__ = ["CAUSES", "DEFAULT_WINDOW_NS", "WAIT_STATS", "WORST_WAITS", "Measurement", "by_class", "by_cpu",
            "by_process", "comm_names", "fairness", "focus_figures", "jain", "measure", "measure_all", "running",
-           "share_errors", "summarize", "task_table", "utilization_grid", "wait_sites", "wait_stat_exprs", "waits"]
+           "share_errors", "span_figures", "span_table", "SPAN_PARTS", "SPAN_STATS", "summarize", "task_table",
+           "utilization_grid", "wait_sites", "wait_stat_exprs", "waits"]

@@ -88,10 +88,60 @@ _FIXED = {
 }
 
 
+#: application span figures (metrics "span": per span name) and how each reads
+_SPAN_STATS = {"count": ("spans", COUNT, None), "unfinished": ("unfinished", COUNT, "lower"),
+               "mean": ("mean", NS, "lower"), "p50": ("p50", NS, "lower"), "p90": ("p90", NS, "lower"),
+               "p99": ("p99", NS, "lower"), "max": ("max", NS, "lower")}
+#: the span statistics validation measures (span.NAME.STAT -> span.NAME.STAT_rel_err)
+SPAN_VALIDATED = ("count", "mean", "p50", "p90", "p99", "max")
+_SPAN_PARTS = {"running": "running", "runnable_wakeup": "runnable (wakeup)",
+               "runnable_preempt": "runnable (preempt)", "runnable_new": "runnable (new)",
+               "runnable_other": "runnable (other)", "blocked": "blocked", "unknown": "unknown"}
+
+
+def split_span_key(key: str) -> tuple[str, str] | None:
+    """(span name, statistic) of a span metric key: ``span.decode.p99`` -> ("decode",
+    "p99"), ``span.decode.breakdown.running`` -> ("decode", "breakdown.running"); a name may
+    itself contain dots. None for a key that is not a span figure."""
+    if not key.startswith("span."):
+        return None
+    rest = key[5:]
+    head, _, part = rest.rpartition(".")
+    if head.endswith(".breakdown") and part in _SPAN_PARTS:
+        return head[:-len(".breakdown")], f"breakdown.{part}"
+    if head and part in _SPAN_STATS:
+        return head, part
+    return None
+
+
+def span_key(name: str, stat: str) -> str:
+    return f"span.{name}.{stat}"
+
+
+def span_error_key(name: str, stat: str) -> str:
+    """The validation error key of a span statistic (``span.decode.p99_rel_err``)."""
+    return f"span.{name}.{stat}_rel_err"
+
+
+def _span_metric(key: str) -> Metric | None:
+    sk = split_span_key(key)
+    if sk is None:
+        return None
+    name, stat = sk
+    if stat.startswith("breakdown."):
+        part = stat.split(".", 1)[1]
+        return Metric(key, f"{name}: {_SPAN_PARTS[part]}", NS, None)
+    label, unit, better = _SPAN_STATS[stat]
+    return Metric(key, f"{name} {label}", unit, better, span_error_key(name, stat) if stat in SPAN_VALIDATED else None)
+
+
 def metric(key: str) -> Metric:
     """The catalog entry of ``key`` (a metric the catalog does not list reads as a plain
     number, lower is better)."""
     err = _VALIDATED.get(key)
+    span = _span_metric(key)
+    if span is not None:
+        return span
     if key in _FIXED:
         label, unit, better = _FIXED[key]
         return Metric(key, label, unit, better, err)
@@ -108,8 +158,9 @@ def metric(key: str) -> Metric:
 
 def is_known(key: str) -> bool:
     """Whether ``key`` names a metric of the catalog (exactly, or a wait statistic by cause,
-    or Jain's index of a nice level, or one of the focused tasks' figures)."""
-    if key in _FIXED:
+    or Jain's index of a nice level, or one of the focused tasks' figures, or a figure of an
+    application span name: ``span.NAME.p99``)."""
+    if key in _FIXED or split_span_key(key) is not None:
         return True
     head, _, stat = key.rpartition(".")
     return _is_wait_stat(head, stat) or key.startswith("fairness.jain_by_nice.")

@@ -31,6 +31,8 @@ Definitions (the README repeats them):
   weight-proportional part, capped at one CPU (water-filling; weights from
   nice, kernel table). share error = mean over (task, window) of
   |received - expected| / window, in CPUs; ``share_error_max`` the largest.
+* **spans** (application spans, when the schedule has them): per span name, count,
+  latency mean/p50/p90/p99/max and its breakdown (:mod:`replay.metrics.spans`).
 * **NUMA**: a task's home node is the node of the CPU it first ran on (or
   given); home fraction = CPU time on the home node / CPU time, overall
   weighted by CPU time; cross-node migrations are counted per second.
@@ -50,6 +52,7 @@ from traces.errors import TraceError
 
 from ..model.schedule import CAUSES, Schedule, running, waits
 from ..model.topology import Topology
+from .spans import span_figures, span_table
 
 DEFAULT_WINDOW_NS = 100_000_000
 CPU_BOUND_FRACTION = 0.98
@@ -245,22 +248,19 @@ def jain(x: np.ndarray) -> float | None:
     return float(x.sum() ** 2 / (len(x) * (x * x).sum()))
 
 
-def share_errors(schedule: Schedule, window_ns: int = DEFAULT_WINDOW_NS,
-                 tasks: pl.DataFrame | None = None) -> pl.DataFrame:
-    """Per (window, CPU-bound fair task): w (window index), tid, nice, received_ns (ns),
-    expected_ns (ns), error = (received - expected) / window, in CPUs. ``tasks``: the
-    schedule's task_table, if already computed."""
+def _share_runs(schedule: Schedule, window_ns: int, tasks: pl.DataFrame | None, rows: bool):
+    """share_error_runs (see replay.metrics._kernel) on the schedule's candidate tasks:
+    (summary [sum |error| x windows, max |error|, task-windows], rows or None, task ids, nice)."""
     from . import _kernel as K
 
     if window_ns <= 0:
         raise TraceError(f"fairness window must be > 0 ns (got {window_ns})")
-    empty = pl.DataFrame(schema={"w": pl.Int64, "tid": pl.Int32, "nice": pl.Int8, "received_ns": pl.Int64,
-                                 "expected_ns": pl.Float64, "error": pl.Float64})
+    summary = np.zeros(3)
     t0 = schedule.start_ns
     n_windows = int((schedule.end_ns - t0) // window_ns)  # whole windows only
     iv = schedule.intervals
     if n_windows <= 0 or iv.height == 0:
-        return empty
+        return summary, None, None, None
     # only fair tasks busy (valid running or runnable) for at least one window's worth in
     # all can be CPU-bound in a window
     if tasks is None:
@@ -270,43 +270,41 @@ def share_errors(schedule: Schedule, window_ns: int = DEFAULT_WINDOW_NS,
     tasks = tasks.filter((pl.col("cpu_time_ns") + pl.col("runnable_ns") >= CPU_BOUND_FRACTION * window_ns)
                          & (pl.col("sched_class") == schema.CLASS_FAIR)).sort("tid")
     if tasks.height == 0:
-        return empty
+        return summary, None, None, None
     tids = tasks["tid"].to_numpy().astype(np.int64)
+    nice = tasks["nice"].to_numpy()
     from ..model.schedule import task_index
 
-    task = task_index(tids, iv["tid"].to_numpy(), np.int32)
-    state, valid = iv["state"].to_numpy(), iv["valid"].to_numpy()
-    start, end = iv["start_ns"].to_numpy(), iv["end_ns"].to_numpy()
-    fair = (tasks["sched_class"].to_numpy() == schema.CLASS_FAIR)
-    nice = tasks["nice"].to_numpy()
-    n_t = len(tids)
-    block = max(1, min(n_windows, (16 << 20) // max(n_t, 1)))
-    rows_w, rows_t, rows_run, others = [], [], [], np.zeros(n_windows, np.int64)
-    for w_lo in range(0, n_windows, block):
-        w_hi = min(n_windows, w_lo + block)
-        run_acc = np.zeros((w_hi - w_lo, n_t), np.int64)
-        busy_acc = np.zeros((w_hi - w_lo, n_t), np.int64)
-        K.window_busy(task, state, valid, start, end, t0, window_ns, n_windows, w_lo, w_hi, n_t, run_acc, busy_acc)
-        bound = (busy_acc >= CPU_BOUND_FRACTION * window_ns) & fair[None, :]
-        others[w_lo:w_hi] = np.where(bound, 0, run_acc).sum(axis=1)
-        wi, ti = np.nonzero(bound)
-        rows_w.append(wi + w_lo)
-        rows_t.append(ti)
-        rows_run.append(run_acc[wi, ti])
-    w = np.concatenate(rows_w)
-    if len(w) == 0:
+    args = (task_index(tids, iv["tid"].to_numpy(), np.int32), iv["state"].to_numpy(), iv["valid"].to_numpy(),
+            iv["start_ns"].to_numpy(), iv["end_ns"].to_numpy(), np.int64(t0), np.int64(window_ns),
+            np.int64(n_windows), np.int64(len(tids)), weight_of_nice(nice).astype(np.float64),
+            np.int64(schedule.n_cpus), float(CPU_BOUND_FRACTION))
+    none_i, none_f = np.zeros(0, np.int64), np.zeros(0, np.float64)
+    n = K.share_error_runs(*args, none_i, none_i, none_i, none_i, none_f, summary)
+    if not rows or n == 0:
+        return summary, None, tids, nice
+    out = [np.empty(n, np.int64) for _ in range(4)] + [np.empty(n, np.float64)]
+    K.share_error_runs(*args, *out, summary)
+    return summary, out, tids, nice
+
+
+def share_errors(schedule: Schedule, window_ns: int = DEFAULT_WINDOW_NS,
+                 tasks: pl.DataFrame | None = None) -> pl.DataFrame:
+    """Per run of alike consecutive windows and CPU-bound fair task: w (its first window's
+    index), windows (how many windows it stands for), tid, nice, received_ns (ns, in each
+    of those windows), expected_ns (ns), error = (received - expected) / window, in CPUs.
+    Windows between two that hold an interval's start or end are covered whole by the
+    same intervals, so they are alike: the table grows with the schedule's intervals,
+    never with its duration over the window. ``tasks``: the schedule's task_table, if
+    already computed."""
+    empty = pl.DataFrame(schema={"w": pl.Int64, "windows": pl.Int64, "tid": pl.Int32, "nice": pl.Int8,
+                                 "received_ns": pl.Int64, "expected_ns": pl.Float64, "error": pl.Float64})
+    _, out, tids, nice = _share_runs(schedule, window_ns, tasks, rows=True)
+    if out is None:
         return empty
-    ti = np.concatenate(rows_t)
-    received = np.concatenate(rows_run)
-    order = np.lexsort((ti, w))
-    w, ti, received = w[order], ti[order], received[order]
-    starts = np.flatnonzero(np.r_[True, w[1:] != w[:-1]])
-    group_start = np.r_[starts, len(w)].astype(np.int64)
-    capacity = np.maximum(schedule.n_cpus * window_ns - others[w[starts]], 0).astype(np.float64)
-    expected = np.zeros(len(w))
-    K.water_fill(group_start, weight_of_nice(nice[ti]).astype(np.float64), capacity, float(window_ns), expected)
-    return pl.DataFrame({"w": w.astype(np.int64), "tid": tids[ti].astype(np.int32), "nice": nice[ti].astype(np.int8),
-                         "received_ns": received.astype(np.int64), "expected_ns": expected,
+    w, mult, ti, received, expected = out
+    return pl.DataFrame({"w": w, "windows": mult, "tid": tids[ti].astype(np.int32), "nice": nice[ti].astype(np.int8),
+                         "received_ns": received, "expected_ns": expected,
                          "error": (received - expected) / window_ns})
 
 
@@ -324,16 +322,15 @@ def fairness(schedule: Schedule, tasks: pl.DataFrame, all_waits: pl.DataFrame,
             continue
         sel = fair.filter((pl.col("sched_class") == cls) & ((pl.col("nice") == nice) | (cls != schema.CLASS_FAIR)))
         by_nice[key] = jain(sel["rate"].to_numpy())
-    se = share_errors(schedule, window_ns, tasks)
-    err = se["error"].abs()
+    se, _, _, _ = _share_runs(schedule, window_ns, tasks, rows=False)  # [sum |error| x windows, max, windows]
     return {
         "jain": jain(rate),
         "jain_tasks": int(len(rate)),
         "jain_by_nice": dict(sorted(by_nice.items(), key=lambda kv: (not kv[0].lstrip("-").isdigit(),
                                                                      int(kv[0]) if kv[0].lstrip("-").isdigit() else 0))),
-        "share_error": float(err.mean()) if se.height else None,
-        "share_error_max": float(err.max()) if se.height else None,
-        "share_windows": int(se.height),
+        "share_error": float(se[0] / se[2]) if se[2] else None,
+        "share_error_max": float(se[1]) if se[2] else None,
+        "share_windows": int(se[2]),
         "window_ns": int(window_ns),
         "max_wait_ns": int(all_waits["wait_ns"].max()) if all_waits.height else None,
     }
@@ -350,6 +347,8 @@ class Measurement:
     metrics: dict
     tasks: pl.DataFrame
     waits: pl.DataFrame
+    #: one row per application span (spans.span_table; empty when the schedule has none)
+    spans: pl.DataFrame | None = None
 
 
 @small_pages
@@ -390,6 +389,9 @@ def measure_all(schedule: Schedule, topo: Topology, *, window_ns: int = DEFAULT_
                  "cross_node_migrations_per_s": float(mig[2]) / (dur / 1e9)},
         "warnings": list(schedule.warnings),
     }
+    spans = span_table(schedule)
+    if spans.height:
+        out["span"] = span_figures(spans)
     names = comm_names(schedule.tasks) if (where or focus) else {}
     if where:
         out["wait_at"] = wait_sites_by_cause(w, names, schedule.start_ns)
@@ -408,7 +410,7 @@ def measure_all(schedule: Schedule, topo: Topology, *, window_ns: int = DEFAULT_
         out["classes"] = by_class(tasks, w).to_dicts()
     elif by is not None:
         raise TraceError(f"--by {by!r}: expected task, process, cpu or class")
-    return Measurement(out, tasks, w)
+    return Measurement(out, tasks, w, spans)
 
 
 def measure(schedule: Schedule, topo: Topology, *, window_ns: int = DEFAULT_WINDOW_NS,

@@ -50,6 +50,12 @@ class PreparedTrace:
     offline: tuple = ()
     #: metrics of the observed schedule, by (topology, window): measured once per machine
     observed_metrics: dict = field(default_factory=dict, repr=False)
+    #: where the application spans came from: "trace markers" and the ``--spans`` logs given
+    span_sources: tuple = ()
+
+    @property
+    def has_spans(self) -> bool:
+        return self.workload.spans is not None and self.workload.spans.height > 0
 
     @property
     def label(self) -> str:
@@ -124,11 +130,16 @@ def offline_cpus(trace: Trace) -> tuple:
     return tuple(int(x) for x in silent) if len(silent) < c.height else ()
 
 
-def prepare(source, format: str | None = None, progress=None) -> PreparedTrace:
+def prepare(source, format: str | None = None, progress=None, spans=()) -> PreparedTrace:
     """Prepare a trace once for every study of it: ``source`` is a PreparedTrace (returned
     as it is), a Trace, or what ``traces.load`` takes (a file, a bundle directory,
-    ``@sample``; ``format`` and ``progress`` are passed on)."""
+    ``@sample``; ``format`` and ``progress`` are passed on). ``spans``: application span
+    logs (``--spans`` texts, traces.spans.SPEC_HELP, or LogSpec objects) whose spans join
+    those of the trace's own markers; a bad row is a counted warning of the observed
+    schedule, an unreadable log an error."""
     if isinstance(source, PreparedTrace):
+        if spans:
+            raise ValueError("spans must be given when the trace is prepared (prepare(path, spans=...))")
         return source
     if isinstance(source, Trace):
         trace = source
@@ -137,6 +148,10 @@ def prepare(source, format: str | None = None, progress=None) -> PreparedTrace:
 
         trace = traces.load(source, format=format, progress=progress)
     observed = observed_schedule(trace)
+    sources = ("trace markers",) if trace.spans.height else ()
+    if spans:
+        observed, logs = with_span_logs(observed, trace, spans)
+        sources += logs
     meta = trace.meta.row(0, named=True) if trace.meta.height else {}
     counts = trace.counts()
     measured = tuple(c for c, present in (("wakeup", counts["sched_waking"] + counts["sched_wakeup"] > 0),
@@ -144,4 +159,27 @@ def prepare(source, format: str | None = None, progress=None) -> PreparedTrace:
     return PreparedTrace(trace=trace, schedule=observed, workload=from_schedule(trace, observed),
                          latencies=measure_latencies(observed), tasks=trace.tasks, recorded=from_trace(trace),
                          path=str(trace.path), kernel=str(meta.get("kernel") or ""), measured_causes=measured,
-                         offline=offline_cpus(trace))
+                         offline=offline_cpus(trace), span_sources=sources)
+
+
+def with_span_logs(observed: Schedule, trace: Trace, specs) -> tuple[Schedule, tuple]:
+    """The observed schedule with the spans of the ``--spans`` logs added to the trace's
+    own (their warnings added to its warnings), and the logs' names."""
+    from traces.errors import Warnings
+    from traces.spans import LogSpec, parse_spec, read_log
+
+    from .spans import checked, combine
+
+    warnings = Warnings()
+    frames, names = [trace.spans], []
+    for spec in ([specs] if isinstance(specs, (str, LogSpec)) else specs):
+        spec = parse_spec(spec) if isinstance(spec, str) else spec
+        frame = checked(read_log(spec, warnings), observed, warnings, spec.path)
+        if frame.height == 0:
+            warnings.add(f"span-log-empty:{spec.path}", f"{spec.path}: no usable span in the log")
+        frames.append(frame)
+        names.append(os.path.basename(spec.path))
+    spans = combine(*frames)
+    observed.spans = spans.with_columns(unfinished=pl.lit(False)) if spans.height else None
+    observed.warnings.extend(w for w in warnings.as_list() if w not in observed.warnings)
+    return observed, tuple(names)

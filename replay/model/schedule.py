@@ -25,7 +25,7 @@ class Schedule:
 
     ``intervals`` has the columns of ``traces.schema.INTERVALS``; ``tasks``
     those of ``schema.TASKS``; ``start_ns``/``end_ns`` bound the schedule;
-    ``n_cpus`` is the number of CPUs it ran on.
+    ``n_cpus`` is the number of CPUs it ran on; ``spans`` the application spans.
     """
 
     intervals: pl.DataFrame
@@ -37,6 +37,10 @@ class Schedule:
     warnings: list[str] = field(default_factory=list)
     counters: dict[str, int] = field(default_factory=dict)
     has_waking: bool = True
+    #: application spans (schema.SPANS columns and ``unfinished``) as this schedule ran
+    #: them: the recorded ones for the observed schedule, the replayed ones for a replay
+    #: (replay.model.spans); None when there are none
+    spans: pl.DataFrame | None = None
 
     @property
     def duration_ns(self) -> int:
@@ -155,7 +159,7 @@ def observed_schedule(trace: Trace, dark_gap_ns: int = DARK_GAP_NS) -> Schedule:
         "switch_in_inferred": int(stats[K.S_INFERRED]),
         "switch_out_inferred": int(stats[K.S_MISSED_OUT]),
     }
-    warnings = []
+    warnings = list(trace.warnings)  # what was damaged or left out when it was read comes first
     if counters["inconsistent_events"]:
         warnings.append(f"{counters['inconsistent_events']} events contradicted the task states built so far "
                         "(lost or reordered events); the spans around them are marked invalid"
@@ -169,6 +173,8 @@ def observed_schedule(trace: Trace, dark_gap_ns: int = DARK_GAP_NS) -> Schedule:
     if not has_wakeups:
         warnings.append("the trace has no sched_waking/sched_wakeup events: wakeup waits cannot be "
                         "measured (tasks go from blocked straight to running)")
-    sched = Schedule(intervals, tasks, start, end, n_cpus, "observed", warnings, counters, has_waking)
+    spans = trace.spans
+    sched = Schedule(intervals, tasks, start, end, n_cpus, "observed", warnings, counters, has_waking,
+                     spans.with_columns(unfinished=pl.lit(False)) if spans.height else None)
     sched.bad_events = [int(i) for i in bad_at if i >= 0]
     return sched

@@ -128,8 +128,25 @@ def make(core, llc, node, capacity=None, distance=None, name="") -> Topology:
         labels = [int(node_ids[np.flatnonzero(node_c == i)[0]]) for i in range(k)]
         if sorted(labels) == list(range(k)):
             dist = dist[np.ix_(labels, labels)]
-    cap = np.full(len(core_c), 1024, np.int32) if capacity is None else np.asarray(capacity, np.int32)
+    cap = np.full(len(core_c), 1024, np.int32) if capacity is None else _capacities(capacity)
     return Topology(core_c, llc_c, node_c, cap, dist, name)
+
+
+#: A CPU's capacity is in 1/1024 of the biggest CPU's (the kernel's SCHED_CAPACITY_SCALE).
+MAX_CAPACITY = 1024
+
+
+def _capacities(capacity) -> np.ndarray:
+    """Capacities as int32, each a whole number 1..1024: 0 would divide by zero in the
+    engine's load balancing, and the biggest CPU is 1024 (the kernel's scale)."""
+    values = []
+    for i, c in enumerate(np.asarray(capacity, dtype=object).tolist()):
+        ok = isinstance(c, int) and not isinstance(c, bool) or isinstance(c, float) and c.is_integer()
+        if not ok or not 1 <= int(c) <= MAX_CAPACITY:
+            raise TraceError(f"CPU {i} has capacity {c!r}: a capacity is a whole number 1..{MAX_CAPACITY} "
+                             "(1024 = the biggest CPU)")
+        values.append(int(c))
+    return np.asarray(values, np.int32)
 
 
 def from_spec(spec: str) -> Topology:
@@ -237,15 +254,20 @@ def from_file(path: str | Path) -> Topology:
             raise TraceError(f"topology file: cpus must be numbered 0..{len(ids) - 1} without gaps", str(path))
         return make([r["core"] for r in rows], [r["llc"] for r in rows], [r["node"] for r in rows],
                     [r.get("capacity", 1024) for r in rows], data.get("distance"), name=path.name)
-    except (KeyError, TypeError, ValueError) as e:
+    except TraceError as e:
+        raise TraceError(f"topology file: {e.detail}", str(path)) from None
+    except (KeyError, TypeError, ValueError, OverflowError) as e:
         raise TraceError(f"topology file: bad cpu entry ({e}); each needs cpu, core, llc, node", str(path)) from None
 
 
 def from_trace(trace) -> Topology:
     """What the trace records (its cpus table)."""
     c = trace.cpus
-    return make(c["core"].to_numpy(), c["llc"].to_numpy(), c["node"].to_numpy(), c["capacity"].to_numpy(),
-                name="recorded")
+    try:
+        return make(c["core"].to_numpy(), c["llc"].to_numpy(), c["node"].to_numpy(), c["capacity"].to_numpy(),
+                    name="recorded")
+    except TraceError as e:
+        raise TraceError(f"the trace's cpus table: {e.detail}", trace.path) from None
 
 
 def resolve(arg: str | None, trace=None) -> Topology:

@@ -57,7 +57,8 @@ ACT_SYNC_WAKE = 2
 @dataclass
 class Workload:
     """The three workload tables as polars DataFrames (schema.WL_TASKS, WL_BURSTS,
-    WL_ACTIONS), plus the span of the trace it came from."""
+    WL_ACTIONS), the time span of the trace it came from, and the application spans to
+    follow through a replay (schema.WL_SPANS)."""
 
     tasks: pl.DataFrame
     bursts: pl.DataFrame
@@ -66,6 +67,9 @@ class Workload:
     end_ns: int
     n_cpus: int
     source: str = ""
+    #: application spans in workload form (schema.WL_SPANS: each end a point of its
+    #: thread's progress; replay.model.spans.points), None when there are none
+    spans: pl.DataFrame | None = None
 
     def write(self, directory) -> Path:
         d = Path(directory)
@@ -76,6 +80,9 @@ class Workload:
                                 ("actions", self.actions, schema.WL_ACTIONS)):
             t = df.to_arrow().cast(table.arrow_schema()).replace_schema_metadata(meta)
             pq.write_table(t, d / f"{name}.parquet", compression="zstd")
+        if self.spans is not None and self.spans.height:
+            t = self.spans.to_arrow().cast(schema.WL_SPANS.arrow_schema()).replace_schema_metadata(meta)
+            pq.write_table(t, d / "spans.parquet", compression="zstd")
         return d
 
     @classmethod
@@ -93,8 +100,16 @@ class Workload:
                 raise TraceError(f"{name}.parquet has columns {t.schema.names}, expected {table.names}", str(d))
             meta = t.schema.metadata or meta
             frames[name] = pl.from_arrow(t.cast(table.arrow_schema()))
+        spans = None
+        if (d / "spans.parquet").exists():
+            t = pq.read_table(d / "spans.parquet")
+            if t.schema.names != schema.WL_SPANS.names:
+                raise TraceError(f"spans.parquet has columns {t.schema.names}, expected {schema.WL_SPANS.names}",
+                                 str(d))
+            spans = pl.from_arrow(t.cast(schema.WL_SPANS.arrow_schema())).with_columns(
+                pl.col("name").cast(pl.String), pl.col("group").cast(pl.String))
         return cls(frames["tasks"], frames["bursts"], frames["actions"], int(meta[b"start_ns"]),
-                   int(meta[b"end_ns"]), int(meta[b"n_cpus"]), meta.get(b"source", b"").decode())
+                   int(meta[b"end_ns"]), int(meta[b"n_cpus"]), meta.get(b"source", b"").decode(), spans)
 
     def demand_ns(self) -> pl.DataFrame:
         """Per task: tid and the CPU time its closed bursts need (ns)."""
@@ -308,4 +323,9 @@ def from_schedule(trace: Trace, sched: Schedule | None = None) -> Workload:
         "first_burst": np.r_[0, np.cumsum(nb)[:-1]].astype(np.int64), "n_bursts": nb.astype(np.int64),
         "first_action": np.r_[0, np.cumsum(na)[:-1]].astype(np.int64), "n_actions": na.astype(np.int64),
         "pinned_cpu": tasks["pinned_cpu"], "parent": parent, "nice": nice})
-    return Workload(wl_tasks, bursts, actions, sched.start_ns, sched.end_ns, sched.n_cpus, trace.path)
+    spans = None
+    if sched.spans is not None and sched.spans.height:
+        from .spans import points
+
+        spans = points(sched.spans.drop("unfinished"), sched, tids)
+    return Workload(wl_tasks, bursts, actions, sched.start_ns, sched.end_ns, sched.n_cpus, trace.path, spans)

@@ -31,6 +31,12 @@ app = typer.Typer(
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 
+SPANS_HELP = ("Application spans from a log the application wrote, to measure (and replay) its own latency: "
+              "FILE[:key=column,...], a CSV or Parquet file with one row per span; keys tid, start, end, name "
+              "(default columns tid, start_ns, end_ns, name; times in ns of the trace's clock), end_tid, group, "
+              "label=TEXT (the name when there is no name column), unit=ns|us|ms|s. Repeatable. Example: "
+              "--spans tokens.csv:start=start_mono_ns,end=end_mono_ns,name=phase. Markers in the trace "
+              "(atrace B/E, S/F; Perfetto slices) are read without this option.")
 FORMAT_HELP = ("Force a reader instead of detecting the format from the content: ftrace, "
                "trace-cmd-report, systrace, tracedat, perfetto, perfetto-textproto.")
 PROGRESS_HELP = "Show a progress bar while reading (default: when stderr is a terminal)."
@@ -90,6 +96,18 @@ def _out(option: str, path: Optional[Path], kind: str = "file") -> Optional[Path
     return path
 
 
+def _check_args(topology=None, seed=None) -> None:
+    """Arguments typer lets through but nothing can use: an empty --topology (leave the
+    option out for the recorded machine) and a --seed beyond 64 bits."""
+    for t in ([topology] if isinstance(topology, str) else topology or []):
+        if t is not None and not t.strip():
+            _fail("--topology '': empty; give 'host', a spec such as 2x16x2 or a JSON/TOML file "
+                  "(leave the option out for the recorded machine)")
+    for s in ([seed] if isinstance(seed, int) else seed or []):
+        if not -(2**63) <= s < 2**63:
+            _fail(f"--seed {s}: expected a 64-bit integer")
+
+
 def _label(path) -> str:
     from replay.model.prepared import label_of
 
@@ -107,6 +125,8 @@ def _user_errors():
         _fail(str(e))
     except (BrokenPipeError, KeyboardInterrupt):
         raise typer.Exit(130)
+    except OSError as e:  # an output that cannot be written (inputs that cannot be read are TraceErrors)
+        _fail((f"{e.filename}: " if e.filename else "") + f"cannot write: {e.strerror or e}")
 
 
 @contextmanager
@@ -136,6 +156,8 @@ def _stderr_console():
 def _load(path: str, fmt: Optional[str], progress: Optional[bool]):
     import traces
 
+    if fmt is not None and not fmt.strip():
+        _fail("--format '': empty; leave the option out to detect the format")
     with _progress(progress, path) as cb:
         return traces.load(path, format=fmt, progress=cb)
 
@@ -281,6 +303,38 @@ def _print_focus(con, m: dict) -> None:
         con.print(t)
 
 
+#: span names the terminal shows (those with the most spans; --json has all)
+SPAN_NAMES_SHOWN = 12
+
+
+def _print_spans(con, figures: dict) -> None:
+    """metrics "span": one row per span name, its latency and what its thread went
+    through (mean per span)."""
+    from replay.present.tables import SPAN_NAME_COLUMNS, rich_table, span_rows
+
+    rows = span_rows(figures, SPAN_NAMES_SHOWN)
+    more = f" (the {len(rows)} with the most spans of {len(figures)}; --json has all)" if len(rows) < len(figures) \
+        else ""
+    con.print(rich_table(rows, SPAN_NAME_COLUMNS, "application spans: latency, and what the thread did in it "
+                         f"(mean per span){more}", width=con.width, keep=("name",)))
+
+
+def _print_span_comparison(con, res: dict) -> None:
+    """compare: per span name (those with the most spans) one row per run, with the
+    replay's own error on each figure."""
+    from replay.present.tables import compare_table, span_columns
+    from replay.study.validation import SPAN_NAMES_JUDGED, span_names
+
+    runs = res["runs"]
+    v = res.get("validation") or {}
+    src = ", ".join(res.get("spans") or [])
+    for name in span_names(runs[0], SPAN_NAMES_JUDGED):
+        n = runs[0]["span"][name]["count"]
+        title = (f"application span {name!r} ({n:,} spans, from {src}): latency" + (
+            f"; ± = the replay's own error on it under {v['policy']}" if v else ""))
+        con.print(compare_table(res, con.width, span_columns(name), title))
+
+
 def _focus_text(f: dict) -> str:
     names = ", ".join(f["comms"][:4]) + (", ..." if len(f["comms"]) > 4 else "")
     return f"{' or '.join(f['selectors'])}: {f['tasks']} task{'s' if f['tasks'] != 1 else ''} ({names})"
@@ -290,6 +344,8 @@ def _print_metrics(m: dict, title: str) -> None:
     from rich.table import Table
 
     con = _console()
+    if m.get("span"):
+        _print_spans(con, m["span"])
     if "focus" in m:
         _print_focus(con, m)
     con.print(_wait_table(m, f"wait time (runnable → running): {title}"))
@@ -348,6 +404,7 @@ def metrics(
              "trace records (usually one node, one LLC, no SMT)."),
     by: Optional[str] = typer.Option(None, "--by", help=BY_HELP),
     focus: Optional[list[str]] = typer.Option(None, "--focus", help=FOCUS_HELP),
+    spans: Optional[list[str]] = typer.Option(None, "--spans", help=SPANS_HELP),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
     plot: Optional[Path] = typer.Option(None, "--plot", help="Write the wait-time CDF by cause (PNG/SVG/PDF; the "
                                         "folder must exist)."),
@@ -362,8 +419,9 @@ def metrics(
     are nearest-rank. Every definition is in the README ("Metrics").
     """
     _check_by(by)
-    if not window_ms > 0:
-        _fail(f"--window-ms must be > 0 (got {window_ms})")
+    _check_args(topology)
+    if not 0 < window_ms < 1e12:  # (inf and nan included)
+        _fail(f"--window-ms must be > 0 and finite (got {window_ms})")
     _out("--plot", plot)
     if plot is not None and plot.suffix.lower() not in PLOT_SUFFIXES:
         _fail(f"--plot {plot}: unknown image format {plot.suffix or '(no suffix)'!r}; expected "
@@ -373,12 +431,16 @@ def metrics(
         from replay import metrics as M
         from replay.model import topology as T
         from replay.model.overrides import parse_focus
+        from replay.model.prepared import with_span_logs
         from replay.model.schedule import observed_schedule
 
         sel = parse_focus(focus)
         t = _load(trace, fmt, progress)
         topo = T.resolve(topology, t)
-        measured = M.measure_all(observed_schedule(t), topo, window_ns=int(window_ms * 1e6), by=by, focus=sel)
+        sched = observed_schedule(t)
+        if spans:
+            sched, _ = with_span_logs(sched, t, spans)
+        measured = M.measure_all(sched, topo, window_ns=int(window_ms * 1e6), by=by, focus=sel)
         m = {"trace": t.path, "label": _label(t.path), "topology": topo.name, **measured.metrics}
         if plot is not None:
             from replay.present.plots import wait_cdf
@@ -454,6 +516,7 @@ def replay_cmd(
     by: Optional[str] = typer.Option(None, "--by", help=BY_HELP),
     focus: Optional[list[str]] = typer.Option(None, "--focus", help=FOCUS_HELP + " Also replays the recorded "
                                               "policy, for the selected tasks' own error bars."),
+    spans: Optional[list[str]] = typer.Option(None, "--spans", help=SPANS_HELP),
     out: Optional[Path] = typer.Option(None, "-o", "--out", help="Write the replayed schedule (intervals) "
                                                                   "as Parquet (the folder must exist)."),
     perfetto: Optional[Path] = typer.Option(None, "--perfetto", help="Write the replayed schedule as a Perfetto "
@@ -476,6 +539,7 @@ def replay_cmd(
     tasks' figures in the recording) and validation (their own errors).
     """
     _check_by(by)
+    _check_args(topology, seed)
     _out("-o", out)
     _out("--perfetto", perfetto)
     with _user_errors():
@@ -499,7 +563,7 @@ def replay_cmd(
         sets, sel = parse_all(set_), parse_focus(focus)
         params = _parse_params(param)
         t = _load(trace, fmt, progress)
-        p = prepare(t)
+        p = prepare(t, spans=spans or ())
         topo = p.topology(topology)
         summary = checked_overrides(p, sets, topo).summary
         keep = out is not None or perfetto is not None
@@ -587,6 +651,8 @@ def _compare_table(res: dict) -> None:
 
     con = _console()
     runs = res["runs"]
+    if runs and runs[0].get("span"):
+        _print_span_comparison(con, res)
     if res.get("focus"):
         _print_focus_comparison(con, res)
     label = res.get("label") or _label(res["trace"])
@@ -638,6 +704,7 @@ def compare(
     param: Optional[list[str]] = typer.Option(None, "--param", help=PARAM_HELP + " Each policy takes the ones it knows."),
     set_: Optional[list[str]] = typer.Option(None, "--set", help=SET_HELP),
     focus: Optional[list[str]] = typer.Option(None, "--focus", help=FOCUS_HELP),
+    spans: Optional[list[str]] = typer.Option(None, "--spans", help=SPANS_HELP),
     by: Optional[str] = typer.Option(None, "--by", help=BY_HELP),
     seed: int = typer.Option(0, "--seed", help="Seed for every replay."),
     as_json: bool = typer.Option(False, "--json", help="Print the comparison as JSON: trace, label, overrides, "
@@ -662,14 +729,20 @@ def compare(
     task, CPU and time.
     """
     _check_by(by)
+    _check_args(topology, seed)
+    names = [p.strip() for p in policies.split(",") if p.strip()]
+    if not names:
+        _fail(f"--policies {policies!r}: no policy named; give observed and policies to replay, e.g. "
+              "observed,eevdf")
     _out("--perfetto", perfetto, "dir")
     _out("--report", report)
     with _user_errors():
         _announce()
+        from replay.model.prepared import prepare
         from replay.study.comparison import compare as run_compare
 
         t = _load(trace, fmt, progress)
-        res = run_compare(t, [p.strip() for p in policies.split(",") if p.strip()], topology or [None],
+        res = run_compare(prepare(t, spans=spans or ()), names, topology or [None],
                           params=_parse_params(param), overrides=_parse_sets(set_), seed=seed,
                           keep_schedules=perfetto is not None, focus=focus, by=by)
         written = _compare_outputs(res, t, perfetto, report)
@@ -745,6 +818,8 @@ def validate(
                               "anew); every error is the median over them."),
     focus: Optional[list[str]] = typer.Option(None, "--focus", help="Also the selected tasks' own errors "
                                               "(comm=GLOB, tid=N, tgid=N; repeatable), with their own verdict."),
+    spans: Optional[list[str]] = typer.Option(None, "--spans", help=SPANS_HELP + " Their errors (p50, p99, ...) "
+                                              "are reported, and judged for the names with the most spans."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
     fmt: Optional[str] = typer.Option(None, "--format", help=FORMAT_HELP),
     progress: Optional[bool] = typer.Option(None, "--progress/--no-progress", help=PROGRESS_HELP),
@@ -764,15 +839,17 @@ def validate(
 
     if require is not None and require not in VERDICTS[:2]:
         _fail(f"--require {require!r}: expected good or rough")
+    _check_args(topology)
     limits = _parse_limits(max_error)
     with _user_errors():
         _announce()
+        from replay.model.prepared import prepare
         from replay.study.validation import validate as run_validate
 
-        t = _load(trace, fmt, progress)
         if seeds < 1:
             _fail(f"--seeds {seeds}: expected >= 1")
-        v = run_validate(t, policy=policy, topology=topology, params=_parse_params(param), seeds=seeds, focus=focus)
+        t = _load(trace, fmt, progress)
+        v = run_validate(prepare(t, spans=spans or ()), policy=policy, topology=topology, params=_parse_params(param), seeds=seeds, focus=focus)
     failed = []
     for key, lim in limits.items():
         err = v.get(key)
@@ -847,6 +924,9 @@ def sweep(
                                              "runs with each); the first also seeds --random. Default 0."),
     topology: Optional[list[str]] = typer.Option(None, "--topology", "-t", help=TOPOLOGY_HELP + " Repeatable."),
     set_: Optional[list[str]] = typer.Option(None, "--set", help=SET_HELP + " Applied to every run."),
+    spans: Optional[list[str]] = typer.Option(None, "--spans", help=SPANS_HELP + " Applied to every trace (a "
+                                              "log's rows that do not fit a trace are counted warnings); the "
+                                              "span figures become columns span.NAME.p99, ... and objectives."),
     engine: str = typer.Option("local", "--engine", help="local: a process pool on this machine; ray: one Ray "
                                "task per configuration (pip install 'schedreplay\\[ray]')."),
     workers: Optional[int] = typer.Option(None, "--workers", "-j", help="Worker processes (local; default: the "
@@ -876,6 +956,7 @@ def sweep(
     """
     if top < 1:
         _fail(f"--top {top}: expected >= 1")
+    _check_args(topology, seed)
     _out("-o", out)
     show = sys.stderr.isatty() if progress is None else progress
     with _user_errors():
@@ -884,7 +965,7 @@ def sweep(
 
         try:
             res = run(trace, policy=policy or ["eevdf"], grid=grid, random=random, seed=seed or [0],
-                      topology=topology or [None], overrides=set_, engine=engine, workers=workers,
+                      topology=topology or [None], overrides=set_, spans=spans, engine=engine, workers=workers,
                       ray_address=ray_address, objective=objective, output=out, progress=show, format=fmt,
                       status=(lambda msg: typer.echo(msg, err=True)) if show else None)
         except KeyboardInterrupt:
@@ -1042,10 +1123,12 @@ def demo(
     """Compare policies on the sample trace shipped with schedreplay, and write an HTML report.
 
     The sample (@sample) is a 2-thread LLM-style decode loop competing with a nice-10 batch job
-    on a 2-vCPU Linux 6.18 machine. The demo replays it under cfs, eevdf and infinity on the
-    recorded machine and on a 2-socket 2x8x2 one, prints the comparison with the recording
-    and writes schedreplay-demo.html (--report to change, --no-report to skip). The first run
-    compiles the replay engine (numba; cached on disk afterwards).
+    on a 2-vCPU Linux 6.18 machine; it ships with the loop's own log of every token
+    (tokens.csv, `--spans @sample`). The demo replays it under cfs, eevdf and infinity on the
+    recorded machine and on a 2-socket 2x8x2 one, prints the token latency under each (the
+    question the sample exists to answer) and the scheduler's figures, compared with the
+    recording, and writes schedreplay-demo.html (--report to change, --no-report to skip).
+    The first run compiles the replay engine (numba; cached on disk afterwards).
     """
     import time
 
@@ -1059,12 +1142,13 @@ def demo(
         from replay.study.comparison import compare as run_compare
         from replay.study.runs import observed_run
 
-        p = prepare(traces.load(traces.SAMPLE_NAME))
+        p = prepare(traces.load(traces.SAMPLE_NAME), spans=[traces.sample_spans()])
         if not as_json:
             m = observed_run(p).metrics  # measured once: the comparison and its report reuse it
             typer.echo(f"schedreplay demo: {p.label} ({m['duration_ns'] / 1e9:.1f} s, {m['n_tasks']} tasks ran on "
-                       f"{m['n_cpus']} CPUs) replayed under {', '.join(DEMO_POLICIES[1:])} on the recorded machine "
-                       f"and on {', '.join(x for x in DEMO_TOPOLOGIES if x)}...", err=True)
+                       f"{m['n_cpus']} CPUs; {m['span']['decode']['count']} decode tokens in its tokens.csv) "
+                       f"replayed under {', '.join(DEMO_POLICIES[1:])} on the recorded machine and on "
+                       f"{', '.join(x for x in DEMO_TOPOLOGIES if x)}: what happens to the token latency?", err=True)
         res = run_compare(p, DEMO_POLICIES, DEMO_TOPOLOGIES)
         written = [] if no_report else _compare_outputs(res, p.trace, None, report)
     if as_json:
@@ -1077,12 +1161,46 @@ def demo(
         typer.echo(f"done in {time.perf_counter() - t0:.1f} s", err=True)
 
 
-def main() -> None:
-    """Console-script entry point."""
+def _usage_error(e) -> int:
+    """A usage error (unknown option or command, missing argument, a value of the wrong
+    type): one line naming the command, and a hint where to look; exit code 2."""
+    if type(e).__name__ == "NoArgsIsHelpError":  # the help was shown: nothing to add
+        return 2
+    ctx = getattr(e, "ctx", None)
+    path = ctx.command_path if ctx is not None else "schedreplay"
+    command = ctx.info_name if ctx is not None and ctx.parent is not None else ""
+    message = " ".join(e.format_message().split())
+    typer.echo(f"schedreplay: error: {command + ': ' if command else ''}{message}", err=True)
+    typer.echo(f"(see '{path} -h')", err=True)
+    return 2
+
+
+def _click_exceptions():
+    """The exception classes of the click typer runs on (recent typer versions carry their
+    own copy of click)."""
     try:
-        app()
+        from typer._click import exceptions
+    except ImportError:
+        from click import exceptions
+    return exceptions
+
+
+def main() -> None:
+    """Console-script entry point. Usage errors are one line and a hint (_usage_error),
+    not click's boxed message."""
+    ex = _click_exceptions()
+    try:
+        code = app(standalone_mode=False)
+    except ex.UsageError as e:
+        code = _usage_error(e)
+    except ex.ClickException as e:
+        e.show()
+        code = e.exit_code
+    except (typer.Abort, KeyboardInterrupt):
+        code = 130
     except BrokenPipeError:
-        sys.exit(0)
+        code = 0
+    sys.exit(code if isinstance(code, int) else 0)
 
 
 if __name__ == "__main__":

@@ -61,11 +61,13 @@ def draw_wait_cdf(ax, waits_ns, label: str, thin: bool = False, **style) -> dict
             "ls": style.get("ls", "-")}
 
 
-def style_wait_cdf(ax, title: str, drawn=()) -> None:
-    """The axes of a wait-time CDF: log x in µs, fraction of waits on y. ``drawn``: what
-    draw_wait_cdf returned for each series; the left edge lies below the shortest positive
-    wait (at most 0.1 µs), and a series with waits of 0 ns starts there at their share,
-    marked."""
+def style_wait_cdf(ax, title: str, drawn=(), what: str = "wait time (µs, runnable to running)",
+                   of: str = "waits") -> None:
+    """The axes of a wait-time CDF: log x in µs, fraction of waits on y (``what`` and ``of``
+    name the x axis and the things counted: span latencies use the same axes). ``drawn``:
+    what draw_wait_cdf returned for each series; the left edge lies below the shortest
+    positive value (at most 0.1 µs), and a series with values of 0 ns starts there at their
+    share, marked."""
     drawn = [d for d in drawn if d is not None]
     firsts = [d["first"] for d in drawn if d["first"] is not None]
     left = min([0.1] + [f / 2 for f in firsts])
@@ -76,8 +78,8 @@ def style_wait_cdf(ax, title: str, drawn=()) -> None:
             ax.plot([left], [d["zero"]], ZERO_MARK, color=d["color"], ms=5, clip_on=False)
     ax.set_xscale("log")
     ax.set_xlim(left=left)
-    ax.set_xlabel("wait time (µs, runnable to running)")
-    ax.set_ylabel("fraction of waits ≤ x")
+    ax.set_xlabel(what)
+    ax.set_ylabel(f"fraction of {of} ≤ x")
     ax.set_ylim(0, 1.001)
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(loc="lower right", fontsize=8)

@@ -14,7 +14,10 @@ SVG drawn by matplotlib (rasters inside it, like the utilisation heatmaps, are
 ``data:`` PNGs), there is no script and no reference to any other file or
 address. It holds, in order:
 
-* with ``--focus``, first, the selected tasks' own figures (FOCUS_COLUMNS, with their own
+* when the trace has application spans (markers, ``--spans``), first, per span name (the
+  three with the most spans) every run's latency with the replay's own error, what the
+  span's thread went through, and the latency CDF of each run per machine;
+* with ``--focus``, the the selected tasks' own figures (FOCUS_COLUMNS, with their own
   errors in the validation replay) and where each run's longest wait of theirs happened;
 * the comparison table (replay.present.tables.COMPARE_COLUMNS, with the replay's own
   validation error beside every counterfactual figure and the change against the
@@ -50,10 +53,10 @@ import polars as pl
 from ..study.comparison import Comparison
 from ..study.runs import OBSERVED, Run
 from ..model.prepared import label_of
-from ..study.validation import figure_verdict
+from ..study.validation import SPAN_NAMES_JUDGED, figure_verdict, span_names
 from .plots import draw_wait_cdf, fmt_ns, style_wait_cdf
 from .tables import (COMPARE_COLUMNS, FOCUS_COLUMNS, TASK_COLUMNS, WAIT_SITE_COLUMNS, error_value_text, fmt_change,
-                     fmt_fraction, get as _get, site_rows, validation_rows)
+                     fmt_fraction, get as _get, site_rows, span_columns, validation_rows)
 
 TOP_TASKS = 15
 TIME_BUCKETS = 240
@@ -178,12 +181,13 @@ class _Figures:
         return f"<figure>{s}</figure>"
 
 
-def _cdf_svg(figs: _Figures, series: list[tuple[str, str, str, np.ndarray]], title: str) -> str:
+def _cdf_svg(figs: _Figures, series: list[tuple[str, str, str, np.ndarray]], title: str, **axes) -> str:
     """Wait-time CDF (log x, µs) of each (label, colour, linestyle, waits ns), thinned to
-    about 3 000 points per series (every point of the top 1 000: the tail)."""
+    about 3 000 points per series (every point of the top 1 000: the tail); ``axes``: how
+    style_wait_cdf names them (span latencies)."""
     fig, ax = figs.new(figsize=(7.4, 4.1), dpi=100)
     drawn = [draw_wait_cdf(ax, w, label, thin=True, color=color, ls=ls, lw=1.4) for label, color, ls, w in series]
-    style_wait_cdf(ax, title, drawn)
+    style_wait_cdf(ax, title, drawn, **axes)
     fig.tight_layout()
     return figs.svg(fig, title)
 
@@ -476,6 +480,44 @@ def _json_script(obj) -> str:
     return f'<script type="application/json" id="compare-data">{text}</script>'
 
 
+def _span_section(res: dict, base: dict, have: list, topos: list, figs: _Figures) -> list[str]:
+    """Application spans: per span name (those with the most spans) the latency of every
+    run with the replay's own error, what the span's thread went through, and the
+    latency CDF of each run per machine."""
+    v = res.get("validation") or {}
+    out = ['<h2 id="spans">Application spans</h2>',
+           f'<p class="note">Spans from {_esc(", ".join(res.get("spans") or []) or "the trace")}: intervals of the '
+           "application's own work (a token, a frame, a request) on one thread. Latency = end - start; in a replay "
+           "a span's ends are the moments its thread reaches the same CPU progress as in the recording (README "
+           '"Application spans"). Running, preempted, wakeup wait and blocked are what its thread went through '
+           "inside it, mean per span. ± is the replay's own error on the figure"
+           + (f" ({_esc(v.get('policy'))} replayed on the recorded machine)" if v else "") + ".</p>"]
+    for name in span_names(base, SPAN_NAMES_JUDGED):
+        n = base["span"][name]["count"]
+        out.append(f"<h3>{_esc(name)} ({n:,} spans)</h3>")
+        out.append(_compare_table(res, span_columns(name), css="spans"))
+        if have:
+            out.append('<div class="grid">')
+            obs = next((d for r, d in have if r["policy"] == OBSERVED), None)
+            for topo in topos:
+                series = []
+                if obs is not None and obs.spans is not None:
+                    series.append(("observed (recorded)", _color(OBSERVED), "--", _span_latencies(obs, name)))
+                for i, (r, d) in enumerate(have):
+                    if r["topology"] == topo and r["policy"] != OBSERVED and d.spans is not None:
+                        series.append((r["policy"], _color(r["policy"], i), "-", _span_latencies(d, name)))
+                if series:
+                    out.append('<div class="card">' + _cdf_svg(figs, series, f"{name} latency CDF on {topo}",
+                                                              what=f"{name} latency (µs)", of="spans") + "</div>")
+            out.append("</div>")
+    return out
+
+
+def _span_latencies(run: Run, name: str) -> np.ndarray:
+    s = run.spans.filter(pl.col("name") == name)
+    return s["latency_ns"].to_numpy()
+
+
 def render_report(comparison: Comparison | dict, title: str | None = None) -> str:
     """The report as one HTML string (see the module docstring for what it holds):
     ``comparison`` is a Comparison, or its ``to_dict()`` (tables only)."""
@@ -514,10 +556,14 @@ def render_report(comparison: Comparison | dict, title: str | None = None) -> st
                    '(<a href="#validation">validation</a>).</div>')
     out.append('<nav class="muted">'
                + " · ".join(f'<a href="#{a}">{t}</a>' for a, t in (
+                   *((("spans", "application spans"),) if base is not None and base.get("span") else ()),
                    *((("focus", "selected tasks"),) if res.get("focus") else ()),
                    ("comparison", "comparison"), ("validation", "validation"), ("waits", "wait times"),
                    ("tasks", "busiest tasks"), ("utilisation", "utilisation"), ("numa", "NUMA"),
                    ("params", "parameters"), ("warnings", "warnings"))) + "</nav>")
+
+    if base is not None and base.get("span"):
+        out.extend(_span_section(res, base, have, topos, figs))
 
     if res.get("focus") and base is not None and base.get("focus"):
         f = base["focus"]

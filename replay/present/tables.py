@@ -94,9 +94,18 @@ def fmt_change(d: float) -> str:
 
 
 def get(d: dict, key: str):
-    """``d["a"]["b"]`` for key "a.b", or ``d["a.b"]`` for a flat row (None when missing)."""
+    """``d["a"]["b"]`` for key "a.b", or ``d["a.b"]`` for a flat row (None when missing).
+    A span figure's name may hold dots: ``span.NAME.p99`` reads d["span"][NAME]["p99"]."""
     if key in d:
         return d[key]
+    sk = catalog.split_span_key(key)
+    if sk is not None:
+        d = (d.get("span") or {}).get(sk[0])
+        for k in sk[1].split("."):
+            if not isinstance(d, dict) or k not in d:
+                return None
+            d = d[k]
+        return d
     for k in key.split("."):
         if not isinstance(d, dict) or k not in d:
             return None
@@ -159,6 +168,43 @@ COMPARE_COLUMNS = (
     metric_column("context_switches", priority=2),
     metric_column("utilization", priority=3),
 )
+
+def span_columns(name: str) -> tuple[Column, ...]:
+    """One application span name's figures (compare, the report: one row per run, read
+    from each run's metrics "span"): latency statistics with the replay's own error beside
+    them, then what the span's thread went through (mean per span)."""
+    def col(stat, header, priority=1):
+        return metric_column(catalog.span_key(name, stat), header, priority)
+
+    return (col("p50", "p50"), col("p90", "p90", 2), col("p99", "p99"), col("max", "max", 2),
+            col("mean", "mean", 3), col("count", "spans", 3),
+            col("breakdown.running", "running", 2), col("breakdown.runnable_preempt", "preempted", 2),
+            col("breakdown.runnable_wakeup", "wakeup wait", 3), col("breakdown.blocked", "blocked", 3),
+            col("unfinished", "unfinished", 3))
+
+
+#: metrics: one row per span name (rows: {"name": NAME, **figures}, see span_rows)
+SPAN_NAME_COLUMNS = (
+    Column("span", "name", str, align="left"),
+    Column("spans", "count", fmt_count),
+    Column("p50", "p50", fmt_ns), Column("p90", "p90", fmt_ns, priority=2), Column("p99", "p99", fmt_ns),
+    Column("max", "max", fmt_ns), Column("mean", "mean", fmt_ns, priority=3),
+    Column("running", "breakdown.running", fmt_ns, priority=2),
+    Column("runnable", "runnable", fmt_ns, priority=2),
+    Column("blocked", "breakdown.blocked", fmt_ns, priority=2),
+    Column("unknown", "breakdown.unknown", fmt_ns, priority=3),
+)
+
+
+def span_rows(figures: dict, top: int | None = None) -> list[dict]:
+    """Rows of SPAN_NAME_COLUMNS from metrics "span" (the first ``top`` names: those with
+    the most spans); ``runnable`` is the sum of the runnable parts."""
+    rows = []
+    for name, f in list(figures.items())[:top]:
+        b = f.get("breakdown") or {}
+        rows.append({"name": name, **f, "runnable": sum(v for k, v in b.items() if k.startswith("runnable"))})
+    return rows
+
 
 #: The focused tasks' own figures (compare/replay --focus, the report's first table when
 #: there is a focus): one row per run, read from each run's metrics "focus".
@@ -305,6 +351,12 @@ def validation_rows(observed: dict) -> list[tuple[str, str | None, str]]:
              ("per-task CPU time", None, "cpu_time_rel_err_mean"),
              ("context switches", "context_switches", "switches_rel_err"),
              ("migrations", "migrations.total", "migrations_rel_err")]
+    from ..study.validation import span_names
+
+    for name in span_names(observed):
+        rows += [(f"span {name}: {label}", catalog.span_key(name, stat), catalog.span_error_key(name, stat))
+                 for label, stat in (("count", "count"), ("p50", "p50"), ("p90", "p90"), ("p99", "p99"),
+                                     ("max", "max"))]
     if observed.get("focus"):
         rows += [(f"selected tasks: {label}", key, catalog.FOCUS_ERRORS[key]) for label, key in (
             ("waits", "focus.wait_ns.count"), ("wait p50", "focus.wait_ns.p50"), ("wait p90", "focus.wait_ns.p90"),

@@ -67,7 +67,9 @@ ST_SIZE = 9
 #   ST   ClassState(FPT, FPC, FPP, RPT, RPC, RPP): the fair and RT classes' per-task and
 #        per-CPU state and parameters
 #   W    Workload(WT, WB, WA): per-task, per-burst and per-action rows (WT_*, WB_*, WA_*)
-#   M    Machine(TOPO, AFF, EP): topology (P.TP_*), affinity masks, engine parameters (E.E_*)
+#   M    Machine(TOPO, AFF, EP, MT, MK): topology (P.TP_*), affinity masks, engine parameters
+#        (E.E_*), and the span marks: progress points whose times the replay records
+#        (replay.model.spans.marks: MT per task (next mark, end), MK per mark (progress, time))
 #   Q    Heap(HT, HP, HN): the event queue: times; (sequence, type, a, b) rows; (size, last seq)
 #   out  Intervals: the interval columns being written (schema.INTERVALS) and tids (task ->
 #        tid), the class the observed schedule's kernel writes too
@@ -78,7 +80,7 @@ ST_SIZE = 9
 Hooks = namedtuple("Hooks", "fair rt")
 ClassState = namedtuple("ClassState", "FPT FPC FPP RPT RPC RPP")
 Workload = namedtuple("Workload", "WT WB WA")
-Machine = namedtuple("Machine", "TOPO AFF EP")
+Machine = namedtuple("Machine", "TOPO AFF EP MT MK")
 Heap = namedtuple("Heap", "HT HP HN")
 
 
@@ -258,6 +260,19 @@ def _next_point(TS, WA, t):
 
 
 @_jit
+def _marks(MT, MK, t, p0, p1, t0, rate):
+    """Record when t's progress, rising from p0 at time t0 at ``rate``/1024 to p1, reached
+    each of its next span marks (MK rows MT[t, 0]..MT[t, 1]: progress, time). Only
+    recorded here, never an event: spans do not change the schedule."""
+    k = MT[t, 0]
+    while k < MT[t, 1] and MK[k, 0] <= p1:
+        rem = MK[k, 0] - p0
+        MK[k, 1] = t0 + (0 if rem <= 0 else (rem * 1024 + rate - 1) // rate)
+        k += 1
+    MT[t, 0] = k
+
+
+@_jit
 def _account(H, TS, CS, ST, M, cpu, now):
     """Bring the running task of cpu up to now: progress, and the class's update_curr.
     Returns 1 if the class asks for a reschedule."""
@@ -268,7 +283,11 @@ def _account(H, TS, CS, ST, M, cpu, now):
     if dt <= 0:
         return 0
     TS[t, E.T_ACCT] = now
-    TS[t, E.T_PROGRESS] += dt * _rate(TS, CS, M, cpu, t) // 1024
+    rate = _rate(TS, CS, M, cpu, t)
+    p0 = TS[t, E.T_PROGRESS]
+    TS[t, E.T_PROGRESS] += dt * rate // 1024
+    if M.MT[t, 0] < M.MT[t, 1]:
+        _marks(M.MT, M.MK, t, p0, TS[t, E.T_PROGRESS], now - dt, rate)
     r = _hook(H, H_UPDATE, TS[t, E.T_CLASS] if TS[t, E.T_CLASS] == E.CLS_FAIR else E.CLS_RT, TS, CS, ST, cpu, t,
               dt, now)
     if TS[t, E.T_CLASS] == E.CLS_FAIR and CS[cpu, E.C_SERVER_ACTIVE]:
@@ -347,7 +366,7 @@ def _resched_after(CS, Q, stats, cpu, now, lat):
 @_jit
 def _check_preempt(H, TS, CS, ST, M, Q, stats, cpu, t, now):
     """A task of cpu's lists became runnable: does it preempt the running one?"""
-    TOPO, AFF, EP = M
+    TOPO, AFF, EP = M.TOPO, M.AFF, M.EP
     curr = CS[cpu, E.C_CURR]
     if curr < 0:
         _resched_after(CS, Q, stats, cpu, now, _latency(TS, EP, E.E_IDLE_LAT, cpu, t))
@@ -433,7 +452,7 @@ def run(H, TS, CS, ST, W, M, Q, out, stats):
 
     ``H``: Hooks(fair, rt); ``TS``, ``CS``: the task and CPU matrices; ``ST``:
     ClassState(FPT, FPC, FPP, RPT, RPC, RPP); ``W``: Workload(WT, WB, WA); ``M``:
-    Machine(TOPO, AFF, EP); ``Q``: Heap(HT, HP, HN); ``out``: Intervals(tid, cpu, start_ns, end_ns,
+    Machine(TOPO, AFF, EP, MT, MK); ``Q``: Heap(HT, HP, HN); ``out``: Intervals(tid, cpu, start_ns, end_ns,
     state, begin, end, sleep_state, wait_start_ns, cause, valid, tids); ``stats``: the ST_*
     counters (see the top of the module)."""
     WT, WB = W.WT, W.WB
@@ -517,7 +536,7 @@ def _start_burst(H, TS, CS, ST, W, M, Q, out, stats, t, b, this, waker, sync, no
     """Burst b of task t becomes runnable: place it, enqueue it, check preemption. ``waker``
     is the task whose action woke it (-1: an external wakeup), ``sync`` 1 for a sync wakeup."""
     WB = W.WB
-    TOPO, AFF, EP = M
+    TOPO, AFF, EP = M.TOPO, M.AFF, M.EP
     s = TS[t, E.T_STATE]
     if s == E.S_RUNNING or s == E.S_RUNNABLE or s == E.S_EXITED:
         return
@@ -1099,7 +1118,7 @@ def _sig():
                            + (types.int32[::1],), Intervals)
     return types.int64(types.NamedUniTuple(hooks, 2, Hooks), M, M, types.NamedTuple((M, M, V, M, M, V), ClassState),
                        types.NamedUniTuple(M, 3, Workload),
-                       types.NamedTuple((M, M, V), Machine), types.NamedTuple((V, M, V), Heap), out, V)
+                       types.NamedTuple((M, M, V, M, M), Machine), types.NamedTuple((V, M, V), Heap), out, V)
 
 
 _COMPILED = []

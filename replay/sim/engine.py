@@ -32,6 +32,7 @@ from traces.errors import TraceError
 from ..model.latencies import NONE, Latencies
 from ..model.overrides import Override, parse_all
 from ..model.schedule import Schedule
+from ..model.spans import marks as span_marks, replayed as replayed_spans
 from ..model.topology import Topology, from_spec
 from ..model.topology import resolve as resolve_topology
 from ..model.workload import Workload
@@ -335,9 +336,10 @@ def _policy_vectors(mod, values: _Values, C: int, hz: int) -> tuple[np.ndarray, 
 
 
 def _run_kernel(mod, fair_pp, rt_pp, arrays: _Arrays, TOPO: np.ndarray, EP: np.ndarray, n_tasks: int,
-                n_bursts: int, ticks: int) -> tuple[pl.DataFrame, np.ndarray]:
+                n_bursts: int, ticks: int, marks: tuple[np.ndarray, np.ndarray]) -> tuple[pl.DataFrame, np.ndarray]:
     """Run the compiled engine; its event heap and output columns are sized from the
-    workload and grown (x2, up to x64) until the replay fits. Returns (intervals, stats)."""
+    workload and grown (x2, up to x64) until the replay fits. ``marks``: (MT, MK) of
+    replay.model.spans.marks, whose MK times the run fills in. Returns (intervals, stats)."""
     engine = EN.compiled()
     fh, rh = hooks_of(mod), hooks_of(mod.RT)
     T, C = n_tasks, len(TOPO)
@@ -355,8 +357,10 @@ def _run_kernel(mod, fair_pp, rt_pp, arrays: _Arrays, TOPO: np.ndarray, EP: np.n
         cap = (6 * n_bursts + 8 * T + 4 * ticks * C + 1024) * scale
         out = [np.empty(cap, f.numpy_dtype) for f in schema.INTERVALS.fields]
         stats = np.zeros(EN.ST_SIZE, np.int64)
+        MT, MK = marks[0].copy(), marks[1]
+        MK[:, 1] = -1
         rows = engine(EN.Hooks(fh, rh), TS, CS, EN.ClassState(FPT, FPC, fair_pp, RPT, RPC, rt_pp),
-                      EN.Workload(arrays.WT, arrays.WB, arrays.WA), EN.Machine(TOPO, arrays.AFF, EP),
+                      EN.Workload(arrays.WT, arrays.WB, arrays.WA), EN.Machine(TOPO, arrays.AFF, EP, MT, MK),
                       EN.Heap(HT, HP, HN), EN.Intervals(*out, tids), stats)
         if rows >= 0:
             break
@@ -446,9 +450,11 @@ def simulate(wl: Workload, policy="eevdf", topology: str | Topology | None = Non
     hz = int(values.engine["hz"])
     fair_pp, rt_pp = _policy_vectors(mod, values, run_topo.n_cpus, hz)
     ticks = (wl.end_ns - wl.start_ns) // EP[S.E_TICK_NS] + 1
+    has_spans = wl.spans is not None and wl.spans.height > 0
+    MT, MK, start_mark, end_mark = span_marks(wl.spans if has_spans else None, wl.tasks.height)
     try:
         intervals, stats = _run_kernel(mod, fair_pp, rt_pp, arrays, _topology_matrix(run_topo), EP, wl.tasks.height,
-                                       wl.bursts.height, ticks)
+                                       wl.bursts.height, ticks, (MT, MK))
     except RuntimeError as e:  # the engine stops on a hook's result it cannot use (_engine._picked)
         if not str(e).startswith("policy error: "):
             raise
@@ -458,7 +464,9 @@ def simulate(wl: Workload, policy="eevdf", topology: str | Topology | None = Non
         intervals = intervals.with_columns(pl.Series("cpu", np.where(cpu >= 0, online[np.maximum(cpu, 0)], cpu)
                                                      .astype(cpu.dtype)))
     sched_tasks = _replayed_tasks(tasks if tasks is not None else tasks_of_workload(wl), wl, arrays)
-    sched = Schedule(intervals, sched_tasks, wl.start_ns, wl.end_ns, topo.n_cpus, policy, warnings, {}, True)
+    spans = (replayed_spans(wl.spans, MK, start_mark, end_mark, intervals, arrays.tids, wl.start_ns, wl.end_ns,
+                            warnings) if has_spans else None)
+    sched = Schedule(intervals, sched_tasks, wl.start_ns, wl.end_ns, topo.n_cpus, policy, warnings, {}, True, spans)
     shown = {**resolve(ENGINE_PARAMS, None, "the engine"), **resolve(mod.PARAMS, None, policy), **values.engine,
              **values.policy}
     info = ReplayInfo(policy, topo.name or topo.describe(), shown, seed, int(stats[EN.ST_EVENTS]),

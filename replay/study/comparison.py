@@ -44,12 +44,15 @@ class Comparison:
     overrides: list[dict] = field(default_factory=list)
     focus: list[str] | None = None
     by: str | None = None
+    #: where the application spans came from (trace markers, --spans logs); () none
+    spans: tuple = ()
 
     def to_dict(self) -> dict:
-        """What ``compare --json`` prints: trace, label, overrides, focus, by, runs
-        (Run.to_dict each), validation."""
+        """What ``compare --json`` prints: trace, label, overrides, focus, by, spans (their
+        sources), runs (Run.to_dict each), validation."""
         return {"trace": self.trace, "label": self.label, "overrides": self.overrides, "focus": self.focus,
-                "by": self.by, "runs": [r.to_dict() for r in self.runs], "validation": self.validation}
+                "by": self.by, "spans": list(self.spans), "runs": [r.to_dict() for r in self.runs],
+                "validation": self.validation}
 
     @property
     def observed(self) -> Run | None:
@@ -116,7 +119,7 @@ def compare(source, policies=(OBSERVED, "cfs", "eevdf", "infinity"), topologies=
         if focus:
             out["focus_verdict_reasons"] = v["focus_verdict_reasons"]
     return Comparison(prepared.path, prepared.label, runs, out, summary,
-                      [f.text for f in focus] if focus else None, by)
+                      [f.text for f in focus] if focus else None, by, prepared.span_sources)
 
 
 #: --by value -> the key of the breakdown in the metrics

@@ -124,6 +124,8 @@ class Run:
     schedule: Schedule | None = None
     #: the tid of each wait of ``waits_ns``
     wait_tids: np.ndarray | None = None
+    #: one row per application span as this run ran it (metrics.span_table; empty: none)
+    spans: pl.DataFrame | None = None
 
     @property
     def observed(self) -> bool:
@@ -168,7 +170,7 @@ def observed_run(prepared: PreparedTrace, topo: Topology | None = None, window_n
     return Run(OBSERVED, topo.name, m.metrics, m.tasks, m.waits["wait_ns"].to_numpy(), m.waits["cause"].to_numpy(),
                util, {}, None, 0,
                time.perf_counter() - t0, list(m.metrics["warnings"]),
-               prepared.schedule if keep_schedule else None, m.waits["tid"].to_numpy())
+               prepared.schedule if keep_schedule else None, m.waits["tid"].to_numpy(), m.spans)
 
 
 def replay_run(prepared: PreparedTrace, policy: str, topo: Topology, params: dict | None = None, seed: int = 0,
@@ -186,4 +188,4 @@ def replay_run(prepared: PreparedTrace, policy: str, topo: Topology, params: dic
     return Run(policy, topo.name, m.metrics, m.tasks, m.waits["wait_ns"].to_numpy(), m.waits["cause"].to_numpy(),
                util, info.params, seed,
                info.events_simulated, info.wall_s, list(dict.fromkeys(m.metrics["warnings"] + info.warnings)),
-               sched if keep_schedule else None, m.waits["tid"].to_numpy())
+               sched if keep_schedule else None, m.waits["tid"].to_numpy(), m.spans)

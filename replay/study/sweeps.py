@@ -22,6 +22,10 @@ How a sweep runs (:func:`run`, one function per step):
 
 1. ``_check``: everything the user gave is checked first (policies, grid names and
    values, topologies, ``--set``, the engine), with the valid choices in the error.
+   Then the output is locked (``OUTPUT.lock``, an exclusive ``flock``) until step 6 is
+   done: a second sweep on the same output waits for the first and then resumes from
+   its rows, so two sweeps never overwrite each other's rows or work directory.
+   SIGTERM and SIGHUP are handled as Ctrl-C (``_processes.terminate_as_interrupt``).
 2. ``_resume``: the rows already in the output file or its journal.
 3. ``warm``: one tiny replay per policy in the parent fills numba's disk cache (or loads
    it), so workers load the compiled engine instead of compiling it concurrently; each
@@ -32,7 +36,9 @@ How a sweep runs (:func:`run`, one function per step):
    pickled once into a work directory beside the output (``OUTPUT.sweep.d/``) for local
    workers, put once into Ray's object store for Ray workers; each worker keeps the last
    two it loaded.
-5. ``_execute``: the configurations run; each finished row is appended to
+5. ``_execute``: the configurations run (local workers: plain subprocesses fed through
+   pipes, ``_processes.run_pool``, which a killed sweep does not leave behind, nor any
+   semaphore); each finished row is appended to
    ``OUTPUT.sweep.d/journal.jsonl`` at once (at most 2 per worker are queued), so an
    interrupted or killed sweep loses only the configurations in flight. Rerunning with
    the same output skips every row already in the output file or the journal; rows of
@@ -58,11 +64,11 @@ import json
 import os
 import pickle
 import shutil
+import sys
 import tempfile
 import time
 import uuid
 from collections import OrderedDict
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -72,9 +78,10 @@ import polars as pl
 from traces.errors import TraceError
 
 from .. import metrics as M
-from ..metrics.catalog import is_known, metric
+from ..metrics.catalog import is_known, metric, split_span_key
 from ..model.prepared import PreparedTrace, label_of, prepare, unique_labels
 from ..sim import simulate
+from ._processes import output_lock, terminate_as_interrupt
 from .grid import (MAX_CONFIGS, MAX_VALUES_PER_PARAM, config_key, configurations, expand,  # noqa: F401
                    parse_grid)
 from .validation import error_keys, validate
@@ -120,9 +127,13 @@ def validation_key(col: str) -> str | None:
 
 
 def check_objective(objective: str, metric_columns) -> tuple[str, bool]:
+    """The objective's (column, higher is better), checked against the metric columns (and
+    the patterns of per-nice, per-cause and per-span-name figures: a span name is checked
+    once the traces are prepared, :func:`_check_span_objective`)."""
     col, higher = objective_direction(objective)
     valid = set(metric_columns) | {"wall_s", "run_s", "events_simulated"}
-    if col not in valid and not (is_known(col) and col.startswith(("fairness.jain_by_nice.", "wait_ns_by_cause."))):
+    if col not in valid and not (is_known(col) and col.startswith(("fairness.jain_by_nice.", "wait_ns_by_cause.",
+                                                                    "span."))):
         raise TraceError(f"--objective {objective!r}: not a metric; valid: {', '.join(sorted(valid))} "
                          "(min:METRIC / max:METRIC force the direction)")
     return col, higher
@@ -141,16 +152,22 @@ def _plain(v):
 
 #: metrics that are not columns: where waits happened, the focused tasks' figures
 NOT_COLUMNS = ("wait_at", "focus")
+#: span names that become columns (the ones with the most spans; a trace with thousands
+#: of marker names would otherwise give thousands of columns)
+SPAN_COLUMNS = 8
 
 
 def flatten(m: dict, prefix: str = "") -> dict:
     """Nested metric dicts -> {"a.b.c": scalar}; lists (per-task tables, warnings) and
-    NOT_COLUMNS are left out."""
+    NOT_COLUMNS are left out, and of the span names (metrics "span") all but the
+    SPAN_COLUMNS with the most spans."""
     out = {}
     for k, v in m.items():
         name = f"{prefix}{k}"
         if not prefix and k in NOT_COLUMNS:
             continue
+        if not prefix and k == "span" and isinstance(v, dict):
+            v = dict(list(v.items())[:SPAN_COLUMNS])
         if isinstance(v, dict):
             out.update(flatten(v, name + "."))
         elif isinstance(v, (list, tuple)):
@@ -232,23 +249,6 @@ def run_job(job: Job, share: _Share) -> dict:
     row.update(flatten(m))
     row["warnings"] = "; ".join(dict.fromkeys(checked.warnings + list(m.get("warnings", [])) + list(info.warnings)))
     return row
-
-
-def _worker_init(policies, parent: int) -> None:
-    """Pool initializer: exit when the parent dies (a killed sweep must not leave workers
-    behind), and load the compiled engine and policies once (from the disk cache)."""
-    import threading
-
-    def watch():
-        while os.getppid() == parent:
-            time.sleep(1.0)
-        os._exit(1)
-
-    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
-    try:
-        warm(policies)
-    except Exception:  # a failure here shows up again, with its message, in the first job
-        pass
 
 
 def _pool_job(job: Job, share: _Share) -> tuple[str, dict]:
@@ -436,7 +436,7 @@ def _listify(x, default=None) -> list:
 
 
 def _check(trace_args, policy, seed, engine, workers, grid, random, overrides, topology, objective, ray_address,
-           output) -> dict:
+           output, spans=None) -> dict:
     """Step 1: every argument checked before any work; returns what the later steps use."""
     from policies import get_policy
 
@@ -476,8 +476,23 @@ def _check(trace_args, policy, seed, engine, workers, grid, random, overrides, t
     out_path = Path(output) if output is not None else None
     if out_path is not None and out_path.exists() and out_path.is_dir():
         raise TraceError("is a directory; -o takes the Parquet file to write", str(out_path))
+    from traces.spans import parse_spec
+
+    span_specs = [parse_spec(x) if isinstance(x, str) else x for x in _listify(spans)]
+    for sp in span_specs:
+        if not os.path.isfile(sp.path):
+            raise TraceError("span log not found", sp.path)
     return dict(policies=policies, seeds=seeds, configs=configs, overrides=ov, topo_args=topo_args,
-                obj_col=obj_col, higher=higher, out_path=out_path)
+                obj_col=obj_col, higher=higher, out_path=out_path, spans=span_specs)
+
+
+def _check_span_objective(c: dict, names: set) -> None:
+    """A span objective (span.NAME.STAT) must name a span some trace of the sweep has."""
+    sk = split_span_key(c["obj_col"])
+    if sk is not None and sk[0] not in names:
+        have = ", ".join(sorted(names)[:12]) or "none (give --spans, or a trace with markers)"
+        raise TraceError(f"--objective {c['obj_col']}: no trace of the sweep has spans named {sk[0]!r}; "
+                         f"span names: {have}")
 
 
 def _resume(out_path: Path | None) -> tuple[Path | None, dict[str, dict]]:
@@ -540,7 +555,9 @@ def _prepare_traces(trace_args, c: dict, have: dict, work: Path, format, say) ->
         jobs.extend(tjobs)
         if all(j.key in have for j in tjobs) and str(source.path) in validations:
             continue  # all done before: not even prepared
-        prepared = prepare(source)
+        prepared = prepare(source, spans=c["spans"]) if not isinstance(source, PreparedTrace) else source
+        if prepared.has_spans:
+            c["span_names"].update(prepared.workload.spans["name"].unique().to_list())
         if c["overrides"]:
             summary = None
             for topo in {id(j.topology): j.topology for j in tjobs}.values():
@@ -564,6 +581,8 @@ def _prepare_traces(trace_args, c: dict, have: dict, work: Path, format, say) ->
         for j in tjobs:
             j.share = token
         del prepared, source
+    if not have or any(j.key not in have for j in jobs):
+        _check_span_objective(c, c["span_names"])
     c["labels"] = unique_labels(seen)
     for m in c["matched"]:
         m["label"] = c["labels"].get(m["trace"])
@@ -625,7 +644,7 @@ def _consolidate(jobs: list[Job], have: dict, new_rows: dict, out_path: Path | N
 
 
 def run(traces_, policy=("eevdf",), grid=None, random: int | None = None, seed=0, topology=None,
-        overrides=None, engine: str = "local", workers: int | None = None, ray_address: str | None = None,
+        overrides=None, spans=None, engine: str = "local", workers: int | None = None, ray_address: str | None = None,
         objective: str = "wait_ns.p99", output=None, progress: bool | None = False, format: str | None = None,
         status=None) -> SweepResult:
     """Run a sweep (see :func:`sweep`); returns a :class:`SweepResult`. ``status``, when
@@ -633,15 +652,31 @@ def run(traces_, policy=("eevdf",), grid=None, random: int | None = None, seed=0
     t_start = time.perf_counter()
     say = status or (lambda msg: None)
     c = _check(_listify(traces_), policy, seed, engine, workers, grid, random, overrides, topology, objective,
-               ray_address, output)
+               ray_address, output, spans)
+    out_path = c["out_path"]
+    with output_lock(out_path, status or _stderr), terminate_as_interrupt():
+        return _run_checked(traces_, c, objective, engine, workers, ray_address, progress, format, say, t_start)
+
+
+def _stderr(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+def _run_checked(traces_, c: dict, objective, engine, workers, ray_address, progress, format, say,
+                 t_start) -> SweepResult:
+    """Steps 2-6 of :func:`run`, the output locked."""
     out_path = c["out_path"]
     journal, have = _resume(out_path)
     say("loading the compiled engine (compiling it on first use)")
     check_objective(objective, list(warm(c["policies"])))
     c["matched"] = []
+    c["span_names"] = set()
     work = journal.parent if journal is not None else Path(tempfile.mkdtemp(prefix="schedreplay-sweep-"))
     try:
-        work.mkdir(parents=True, exist_ok=True)
+        try:
+            work.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise TraceError(f"cannot create the sweep's work folder: {e.strerror or e}", str(work)) from None
         jobs, shares, validations = _prepare_traces(_listify(traces_), c, have, work, format, say)
         todo = [j for j in jobs if j.key not in have]
         skipped = len(jobs) - len(todo)
@@ -663,7 +698,7 @@ def run(traces_, policy=("eevdf",), grid=None, random: int | None = None, seed=0
 
 
 def sweep(traces, policy=("eevdf",), grid=None, random: int | None = None, seed=0, topology=None,
-          overrides=None, engine: str = "local", workers: int | None = None, ray_address: str | None = None,
+          overrides=None, spans=None, engine: str = "local", workers: int | None = None, ray_address: str | None = None,
           objective: str = "wait_ns.p99", output=None, progress: bool | None = False,
           format: str | None = None) -> pl.DataFrame:
     """Replay ``traces`` (paths, bundle directories or Trace objects) under every
@@ -673,13 +708,15 @@ def sweep(traces, policy=("eevdf",), grid=None, random: int | None = None, seed=
     "NAME=..." strings (``--grid``); any parameter of ``replay.engine.all_params``;
     each policy takes the names it knows. ``random=N`` draws N configurations from the
     grid (deterministic for the first seed) instead of all. ``overrides``: ``--set``
-    strings applied to every run. ``engine``: "local" (a process pool of ``workers``,
+    strings applied to every run. ``spans``: application span logs (``--spans``) added to
+    every trace; the span figures become columns (``span.NAME.p99``) and objectives.
+    ``engine``: "local" (a process pool of ``workers``,
     default the CPU count) or "ray" (one task per configuration on ``ray_address``, or a
     local Ray instance). ``output``: a Parquet file, written as rows finish and resumed
     from on a rerun. Returns this sweep's rows as a polars DataFrame, one row per (trace,
     policy, configuration, topology, seed); ``best(df, objective)`` ranks them."""
     return run(traces, policy=policy, grid=grid, random=random, seed=seed, topology=topology,
-               overrides=overrides, engine=engine, workers=workers, ray_address=ray_address,
+               overrides=overrides, spans=spans, engine=engine, workers=workers, ray_address=ray_address,
                objective=objective, output=output, progress=progress, format=format).frame
 
 
@@ -721,57 +758,18 @@ class _progress_bar:
 
 
 def _run_pool(todo, shares, n, policies, done, tick) -> None:
-    """The local engine: ``n`` spawned worker processes; at most 2n jobs queued at a time
-    (so an interruption loses only those), results handled as they complete."""
-    import multiprocessing as mp
-    from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
-    from concurrent.futures.process import BrokenProcessPool
+    """The local engine: ``n`` worker processes (replay.study._processes.run_pool: plain
+    subprocesses and pipes, nothing left behind when the sweep is killed), each loading the
+    compiled engine once; at most 2 jobs queued per worker (so an interruption loses only
+    those), results handled as they complete."""
+    from ._processes import run_pool
 
-    # spawn, not fork: a forked child of a process that used polars' thread pool can hang
-    ctx = mp.get_context("spawn")
-    pool = ProcessPoolExecutor(max_workers=n, mp_context=ctx, initializer=_worker_init,
-                               initargs=(policies, os.getpid()))
-    it = iter(todo)
-    window = 2 * n
-    try:
-        with _main_not_reimported():  # the workers are spawned by the first n submits
-            pending = {pool.submit(_pool_job, j, shares[j.share]) for j in itertools.islice(it, window)}
-        while pending:
-            finished, pending = wait(pending, return_when=FIRST_COMPLETED)
-            for f in finished:
-                key, row = f.result()
-                done(key, row)
-                tick()
-            for j in itertools.islice(it, window - len(pending)):
-                pending.add(pool.submit(_pool_job, j, shares[j.share]))
-    except BrokenProcessPool:
-        pool.shutdown(wait=False, cancel_futures=True)
-        raise TraceError("a sweep worker process died (out of memory?); the rows finished so far are kept: "
-                         "rerun the same command to resume") from None
-    except BaseException:
-        pool.shutdown(wait=False, cancel_futures=True)
-        raise
-    pool.shutdown(wait=True)
+    def result(key_row):
+        done(*key_row)
+        tick()
 
-
-@contextmanager
-def _main_not_reimported():
-    """Spawned workers re-import the parent's ``__main__`` (a script, or ``python -m
-    replay``, which would run the CLI again in every worker). The workers need nothing
-    from it, so while they start, ``__main__`` looks like an interactive session."""
-    import sys
-
-    main = sys.modules.get("__main__")
-    saved = {k: main.__dict__[k] for k in ("__spec__", "__file__") if main is not None and k in main.__dict__}
-    try:
-        if main is not None:
-            main.__dict__.pop("__file__", None)
-            main.__spec__ = None
-        yield
-    finally:
-        if main is not None:
-            main.__dict__.pop("__spec__", None)
-            main.__dict__.update(saved)
+    run_pool(n, "replay.study.sweeps:_pool_job", ((j, shares[j.share]) for j in todo), result,
+             init="replay.study.sweeps:warm", init_args=(list(policies),))
 
 
 def _run_ray(todo, shares, n, address, done, tick, tm: dict) -> None:

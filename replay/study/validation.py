@@ -18,6 +18,7 @@ import numpy as np
 import polars as pl
 
 from ..metrics import summarize
+from ..metrics.catalog import SPAN_VALIDATED, span_error_key
 from ..model.prepared import PreparedTrace, prepare
 from ..model.schedule import CAUSES
 from .runs import Run, observed_run, replay_run
@@ -42,6 +43,7 @@ THRESHOLDS = {
     "switches": (0.10, 0.25),
     "migrations": (0.50, 1.00),
     "max_wait": (0.25, 1.00),    # one wait: noisy by nature
+    "span": (0.10, 0.25),        # application span latencies (relative)
 }
 _EVENTS_OF = {"wakeup": "sched_waking/sched_wakeup", "new": "sched_wakeup_new", "preempt": "sched_switch"}
 #: A wait statistic of fewer recorded waits than this is too noisy to judge the replay by.
@@ -54,6 +56,8 @@ def threshold_of(key: str) -> tuple[float, float] | None:
     focused tasks' errors (``focus_*``) take those of the same figure over all tasks (their
     CPU share those of CPU time)."""
     key = key.removeprefix("focus_")
+    if key.startswith("span.") and key.endswith("_rel_err"):
+        return THRESHOLDS["span"]
     if key.startswith("cpu_share"):
         return THRESHOLDS["cpu_time"]
     if key.endswith("_ks"):
@@ -169,6 +173,9 @@ def _judged(v: dict, mo: dict) -> list[tuple[str, str, float]]:
                     (f"{name} waits", f"wait_{name}_count_rel_err")]
     out += [("per-task CPU time", "cpu_time_rel_err_mean"), ("Jain", "jain_abs_err"),
             ("migrations", "migrations_rel_err")]
+    for name in span_names(mo, SPAN_NAMES_JUDGED):
+        if mo["span"][name]["count"] >= MIN_WAITS:
+            out += [(f"span {name} p50", span_error_key(name, "p50")), (f"span {name} p99", span_error_key(name, "p99"))]
     return [(label, key, v[key]) for label, key in out if v.get(key) is not None]
 
 
@@ -213,7 +220,31 @@ def _errors(p: PreparedTrace, obs: Run, rep: Run) -> dict:
             "switches_rel_err": _rel(mr["context_switches"], mo["context_switches"]),
             "switches_abs_err": mr["context_switches"] - mo["context_switches"],
             "migrations_rel_err": _rel(mr["migrations"]["total"], mo["migrations"]["total"]),
-            "migrations_abs_err": mr["migrations"]["total"] - mo["migrations"]["total"]}
+            "migrations_abs_err": mr["migrations"]["total"] - mo["migrations"]["total"],
+            **_span_errors(mo, mr)}
+
+
+#: application span names validate measures (the ones with the most spans) ...
+SPAN_NAMES = 8
+#: ... and how many of those the verdict judges (their p50 and p99, when they have at least
+#: MIN_WAITS recorded spans)
+SPAN_NAMES_JUDGED = 3
+
+
+def span_names(metrics: dict, top: int = SPAN_NAMES) -> list[str]:
+    """The span names of a run's metrics with the most spans (the metrics list them so)."""
+    return list((metrics.get("span") or {}))[:top]
+
+
+def _span_errors(mo: dict, mr: dict) -> dict:
+    """Per span name (:func:`span_names` of the recording): the relative error of its count,
+    mean, p50, p90, p99 and max latency (``span.NAME.p99_rel_err``)."""
+    out = {}
+    for name in span_names(mo):
+        o, r = mo["span"][name], (mr.get("span") or {}).get(name) or {}
+        for stat in SPAN_VALIDATED:
+            out[span_error_key(name, stat)] = _rel(r.get(stat), o.get(stat))
+    return out
 
 
 def _focus_errors(obs: Run, rep: Run, measured: tuple) -> dict:
@@ -280,7 +311,9 @@ def validate(source, policy: str | None = None, topology=None, params: dict | No
     and ``_max`` (|error| over tasks with >= 1 ms of recorded CPU), ``cpu_time_tasks``,
     ``jain_abs_err``, ``jain_by_nice_abs_err`` {nice: err}, ``share_error_abs_err``,
     ``max_wait_rel_err``, ``switches_rel_err``, ``switches_abs_err``,
-    ``migrations_rel_err``, ``migrations_abs_err``; ``seed_range`` {figure: [min, max]};
+    ``migrations_rel_err``, ``migrations_abs_err``; per application span name (the
+    SPAN_NAMES with the most spans) ``span.NAME.{count,mean,p50,p90,p99,max}_rel_err``;
+    ``seed_range`` {figure: [min, max]};
     ``verdict`` (good / rough / unreliable) and ``verdict_reasons``; observed, replayed (the
     metric objects of the recording and of the first seed's replay), events_simulated,
     wall_s (all seeds), warnings.
@@ -312,8 +345,10 @@ def validate(source, policy: str | None = None, topology=None, params: dict | No
             d.update(_focus_errors(obs, rep, p.measured_causes))
     v = {"policy": policy, "topology": first.topology or topo.describe(), "seeds": seeds}
     v.update({k: _median_of([d[k] for d in per]) for k in per[0]})
-    v["seed_range"] = {k: ([min(x), max(x)] if (x := [d[k] for d in per if d[k] is not None]) else None)
-                       for k in RANGE_KEYS}
+    ranged = RANGE_KEYS + tuple(span_error_key(n, q) for n in span_names(obs.metrics, SPAN_NAMES_JUDGED)
+                                for q in ("p50", "p99"))
+    v["seed_range"] = {k: ([min(x), max(x)] if (x := [d[k] for d in per if d.get(k) is not None]) else None)
+                       for k in ranged}
     unmeasured = [c for c in CAUSES if c not in p.measured_causes]
     if unmeasured:
         warnings.append(f"the trace records no {' and no '.join(_EVENTS_OF[c] for c in unmeasured)} events: "
