@@ -95,6 +95,37 @@ def test_policies_command_lists_installed_ones_with_descriptions_and_parameters(
     assert text.returncode == 0 and "rr-example" in text.stdout and "slice_ns=3000000" in text.stdout
 
 
+def test_every_command_takes_a_policy_file(tmp_path):
+    """replay, compare, sweep and validate take a policy file as they take a built-in name:
+    eevdf_lag at 100 % is EEVDF figure for figure on the sample, and its row of a sweep
+    (run by two workers, the path relative to the folder the sweep runs in) is that replay."""
+    p = cli("replay", "@sample", "--policy", str(RR), "--param", "slice_ns=2ms", "--json")
+    assert p.returncode == 0, p.stderr[-2000:]
+    d = json.loads(p.stdout)
+    assert d["policy"] == str(RR) and d["params"]["slice_ns"] == 2_000_000 and d["wait_ns"]["count"] > 1000
+    p = cli("compare", "@sample", "--policies", f"eevdf,{LAG}", "--param", "lag_percent=100", "--json")
+    assert p.returncode == 0, p.stderr[-2000:]
+    runs = json.loads(p.stdout)["runs"]
+    assert [r["policy"] for r in runs] == ["eevdf", str(LAG)]
+    assert runs[1]["params"]["lag_percent"] == 100 and "lag_percent" not in runs[0]["params"]
+    for key in ("wait_ns", "wait_ns_by_cause", "context_switches", "migrations", "cpu_time_ns", "fairness"):
+        assert runs[0][key] == runs[1][key], key
+    out = tmp_path / "lag.parquet"
+    rel = os.path.relpath(LAG, ROOT)
+    p = cli("sweep", "@sample", "--policy", rel, "--grid", "lag_percent=0,100", "--workers", "2", "-o", str(out),
+            cwd=ROOT)
+    assert p.returncode == 0, p.stderr[-2000:]
+    rows = pl.read_parquet(out).sort("param.lag_percent")
+    assert rows["policy"].to_list() == [rel, rel] and rows["param.lag_percent"].to_list() == [0, 100]
+    assert rows["wait_ns.p99"][1] == runs[0]["wait_ns"]["p99"]
+    assert rows["wait_ns_by_cause.wakeup.p99"][1] == runs[0]["wait_ns_by_cause"]["wakeup"]["p99"]
+    assert rows["wait_ns_by_cause.wakeup.p99"][0] != rows["wait_ns_by_cause.wakeup.p99"][1]  # lag 0 is not EEVDF
+    p = cli("validate", "@sample", "--policy", str(RR), "--json")
+    assert p.returncode == 0, p.stderr[-2000:]
+    d = json.loads(p.stdout)
+    assert d["policy"] == str(RR) and d["verdict"] in ("good", "rough", "unreliable")
+
+
 def test_unknown_policy_lists_names_and_the_other_ways():
     with pytest.raises(TraceError, match=r"valid policies: eevdf, cfs, infinity \(or the path of a policy file"):
         policies.get_policy("bfs")

@@ -1044,7 +1044,7 @@ def policies_cmd(
 
 #: examples per invariant of `check` (replay.testing.DEFAULT_EXAMPLES; not imported here:
 #: --help loads no numba)
-CHECK_EXAMPLES = 20
+CHECK_EXAMPLES = 50
 
 
 @app.command()
@@ -1059,7 +1059,7 @@ def check(
                                  "for a release or a nightly job)."),
     seed: int = typer.Option(0, "--seed", help="Seed of the examples drawn (the same seed draws the same ones)."),
     only: Optional[list[str]] = typer.Option(None, "--only", help="Check only this invariant (repeatable): "
-                                             "demand, one_cpu_per_task, one_task_per_cpu, causality, "
+                                             "demand, one_cpu_per_task, one_task_per_cpu, affinity, causality, "
                                              "work_conservation, weighted_share, rt_strict, fair_starvation, "
                                              "determinism."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object: policy, params, vary, examples, "
@@ -1069,8 +1069,8 @@ def check(
     """Check a policy against the fairness invariants on generated workloads and machines.
 
     Each invariant is tried on hypothesis-generated workloads (CPU hogs of mixed nice
-    levels, interactive tasks, forks and exits, wakeup chains, RT load, pinning) and
-    topologies (SMT, LLCs, NUMA nodes, big and little cores). A violated invariant is
+    levels, interactive tasks, forks and exits, wakeup chains, RT load, pinning and
+    affinity sets) and topologies (SMT, LLCs, NUMA nodes, big and little cores). A violated invariant is
     printed with its counterexample, shrunk by hypothesis: the workload as a small table
     and the schedule where it breaks. Exit code 1 when any invariant fails, 2 for a
     policy that does not load. The same checks are a Python module for your own tests:

@@ -413,7 +413,8 @@ def simulate(wl: Workload, policy="eevdf", topology: str | Topology | None = Non
     on ``topology`` (a Topology or a spec; default
     one LLC of ``wl.n_cpus`` CPUs), with ``params`` overriding any engine or policy
     parameter (``replay.sim.all_params``) and ``overrides`` (replay.model.overrides.Override
-    objects or ``--set`` strings) changing selected tasks' policy, priority and affinity.
+    objects or ``--set`` strings) changing selected tasks' policy, priority and affinity
+    (a synthetic workload's own affinity sets, ``wl.affinity``, are applied the same way).
     ``latencies``: the recorded wakeup latencies the auto (-1) latency parameters take
     (none: 0), drawn per wakeup from the CPU's recorded distribution when ``same_machine``
     (``topology`` is the recorded machine), else from the whole machine's. ``tasks``: the
@@ -425,6 +426,9 @@ def simulate(wl: Workload, policy="eevdf", topology: str | Topology | None = Non
     t0 = time.perf_counter()
     if overrides and isinstance(overrides[0], str):
         overrides = parse_all(overrides)
+    if wl.affinity:  # a synthetic workload's affinity sets: overrides of those tasks' CPUs
+        overrides = list(overrides or []) + parse_all(
+            f"tid={tid}:cpus={','.join(str(int(c)) for c in sorted(cpus))}" for tid, cpus in sorted(wl.affinity.items()))
     mod = policy_module(policy)
     policy = policy_label(policy)
     if isinstance(topology, Topology):
@@ -467,8 +471,9 @@ def simulate(wl: Workload, policy="eevdf", topology: str | Topology | None = Non
     spans = (replayed_spans(wl.spans, MK, start_mark, end_mark, intervals, arrays.tids, wl.start_ns, wl.end_ns,
                             warnings) if has_spans else None)
     sched = Schedule(intervals, sched_tasks, wl.start_ns, wl.end_ns, topo.n_cpus, policy, warnings, {}, True, spans)
-    shown = {**resolve(ENGINE_PARAMS, None, "the engine"), **resolve(mod.PARAMS, None, policy), **values.engine,
-             **values.policy}
+    # every parameter's value as used: the engine's and the policy's parsed (2ms -> 2000000)
+    shown = {**resolve(ENGINE_PARAMS, None, "the engine"), **resolve(mod.PARAMS, values.policy, policy),
+             **values.engine}
     info = ReplayInfo(policy, topo.name or topo.describe(), shown, seed, int(stats[EN.ST_EVENTS]),
                       time.perf_counter() - t0,
                       {"switches": int(stats[EN.ST_SWITCHES]), "migrations": int(stats[EN.ST_MIGRATIONS]),

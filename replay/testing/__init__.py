@@ -11,7 +11,8 @@ counterexample, and the suite ``schedreplay check`` runs (docs/testing-a-policy.
 ...     rt.check_weighted_share(run)
 
 Strategies (each draws a ``Workload`` for ``n_cpus`` CPUs and shrinks toward a small one):
-``mixed`` (everything: nice and RT mixes, class changes, wakeups, forks, exits, pinning),
+``mixed`` (everything: nice and RT mixes, class changes, wakeups, forks, exits, pinning,
+affinity sets),
 ``cpu_bound``, ``interactive``, ``fork_exit``, ``wakeup_chains``, ``rt_load``;
 ``topologies`` (SMT, LLCs, NUMA nodes, big and little cores); ``engine_params``;
 ``policy_params`` (a policy's PARAMS, from their ranges); ``cases`` (all three together);
@@ -22,7 +23,7 @@ Checks (``check_*``, ``INVARIANTS``, ``check_all``) take a ``Run`` (``replay_cas
 The suite: ``SUITE``, ``check_policy``.
 """
 
-from .invariants import (INVARIANTS, InvariantViolation, Run, check_all, check_causality, check_demand,
+from .invariants import (INVARIANTS, InvariantViolation, Run, check_affinity, check_all, check_causality, check_demand,
                          check_determinism, check_fair_starvation, check_one_cpu_per_task, check_one_task_per_cpu,
                          check_rt_strict, check_weighted_share, check_work_conservation, own_bound_ns,
                          replay_case, rt_wait_overlaps, schedule_excerpt, work_bound_ns, workload_table, workload_text)
@@ -31,7 +32,7 @@ from .strategies import (FAIR_PRIOS, NICES, RT_PRIOS, SPECS, cases, cpu_bound, e
                         make_workload, mixed, n_cpus_of, pin_rt_tasks, policy_params, rt_load, topologies,
                         wakeup_chains, workloads)
 
-__all__ = ["INVARIANTS", "InvariantViolation", "Run", "check_all", "check_causality", "check_demand",
+__all__ = ["INVARIANTS", "InvariantViolation", "Run", "check_affinity", "check_all", "check_causality", "check_demand",
            "check_determinism", "check_fair_starvation", "check_one_cpu_per_task", "check_one_task_per_cpu",
            "check_rt_strict", "check_weighted_share", "check_work_conservation", "own_bound_ns", "replay_case", "rt_wait_overlaps",
            "schedule_excerpt", "work_bound_ns", "workload_table", "workload_text", "DEFAULT_EXAMPLES", "SUITE", "Invariant",

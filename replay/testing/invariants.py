@@ -7,6 +7,7 @@ when, the workload as a small table and the schedule around that moment.
   end of each burst is exactly the demand of its bursts so far, and never more before;
 * ``one_cpu_per_task``: a task never runs on two CPUs at once; its intervals tile its life;
 * ``one_task_per_cpu``: a CPU never runs two tasks at once;
+* ``affinity``: a task runs only on the CPUs it may use (its pinned CPU, its affinity set);
 * ``causality``: a burst becomes runnable when its start rule says (an absolute time, a
   sleep after the previous burst), or not before its waker reached the wakeup's progress;
   nothing runs without having waited;
@@ -99,6 +100,17 @@ class Run:
         return {t: (p % C if p >= 0 else -1) for t, p in zip(self.workload.tasks["tid"].to_list(),
                                                              self.workload.tasks["pinned_cpu"].to_list())}
 
+    def allowed(self) -> dict[int, tuple[int, ...]]:
+        """tid -> the CPUs it may run on: its pinned CPU, else its affinity set (those of
+        its CPUs the machine has), else every CPU."""
+        C = self.topology.n_cpus
+        aff = self.workload.affinity or {}
+        out = {}
+        for tid, p in self.pinned().items():
+            cpus = tuple(c for c in aff.get(tid, ()) if c < C)
+            out[tid] = (p,) if p >= 0 else (cpus or tuple(range(C)))
+        return out
+
     def replay_again(self) -> pl.DataFrame:
         return replay_case(self.workload, self.topology, self.policy, self.params, self.seed).intervals
 
@@ -125,8 +137,9 @@ def _class_text(prio: int, comm: str) -> str:
 
 
 def workload_table(wl: Workload) -> list[dict]:
-    """The workload, one row per burst: tid, comm, class (nice N / rt N / stop), pinned CPU,
-    burst number, demand (ms, or "open"), when it starts, how it ends."""
+    """The workload, one row per burst: tid, comm, class (nice N / rt N / stop), the CPUs
+    it may use (its pinned CPU or affinity set; "-": any), burst number, demand (ms, or
+    "open"), when it starts, how it ends."""
     tasks = wl.tasks.to_dicts()
     bursts = wl.bursts.to_dicts()
     owner = {}
@@ -138,8 +151,11 @@ def workload_table(wl: Workload) -> list[dict]:
         actor = tasks[a["task"]]
         what = {0: "woken", 1: "forked", 2: "woken (sync)"}.get(a["kind"], "started")
         starts[a["target_burst"]] = f"{what} by {actor['tid']} at {a['progress_ns'] / 1e6:.3f} ms of its CPU"
+    aff = wl.affinity or {}
     rows = []
     for i, t in enumerate(tasks):
+        cpus = str(t["pinned_cpu"]) if t["pinned_cpu"] >= 0 else \
+            (",".join(str(c) for c in aff[t["tid"]]) if t["tid"] in aff else "-")
         for j in range(t["n_bursts"]):
             k = t["first_burst"] + j
             b = bursts[k]
@@ -151,7 +167,7 @@ def workload_table(wl: Workload) -> list[dict]:
                 start = starts.get(k, "by an action that never comes")
             end = {0: "blocks", 1: "exits", 2: "runs on"}.get(b["end_kind"], "?")
             rows.append({"tid": t["tid"], "comm": t["comm"], "class": _class_text(b["prio"], t["comm"]),
-                         "pinned": t["pinned_cpu"] if t["pinned_cpu"] >= 0 else "-", "burst": j,
+                         "cpus": cpus, "burst": j,
                          "demand_ms": "open" if b["demand_ns"] < 0 else f"{b['demand_ns'] / 1e6:.3f}",
                          "starts": start, "then": end})
     return rows
@@ -333,6 +349,18 @@ def check_one_cpu_per_task(run: Run) -> None:
                   last["end_ns"], [tid])
 
 
+def check_affinity(run: Run) -> None:
+    """A task runs only on the CPUs it may use: its pinned CPU (taken modulo the machine's
+    CPUs), else its affinity set, else any (``Run.allowed``)."""
+    allowed = run.allowed()
+    iv = run.intervals.filter((pl.col("state") == RUNNING) & (pl.col("end_ns") > pl.col("start_ns")))
+    for tid, cpu, s in iv.sort("start_ns").select("tid", "cpu", "start_ns").iter_rows():
+        ok = allowed.get(tid)
+        if ok is not None and cpu not in ok:
+            _fail("affinity", f"task {tid} runs on CPU {cpu}, but may use only CPU{'s' if len(ok) > 1 else ''} "
+                  f"{','.join(str(c) for c in ok)}", run, s, [tid], [cpu])
+
+
 # -- causality ------------------------------------------------------------------------------------
 
 def _reach_time(runs: list[dict], progress: int, cap: np.ndarray):
@@ -461,8 +489,7 @@ def check_work_conservation(run: Run, bound_ns: int | None = None, own_bound_ns_
     idle = _idle(run)
     starts = [[s for s, _ in spans] for spans in idle]
     node = np.asarray(run.topology.node)
-    pinned = run.pinned()
-    C = run.topology.n_cpus
+    allowed_of = run.allowed()
     for tid, rows in run.rows().items():
         i = 0
         while i < len(rows):
@@ -474,8 +501,7 @@ def check_work_conservation(run: Run, bound_ns: int | None = None, own_bound_ns_
                 j += 1
             wait = rows[i: j + 1]
             i = j + 1
-            allowed = [pinned[tid]] if pinned.get(tid, -1) >= 0 else range(C)
-            for d in allowed:
+            for d in allowed_of[tid]:
                 # d idle while the task waits on d, or on a CPU of d's node: continuous stretches
                 run_s, run_e, limit = None, None, bound
                 for w in wait:
@@ -504,7 +530,7 @@ def check_work_conservation(run: Run, bound_ns: int | None = None, own_bound_ns_
 
 def check_weighted_share(run: Run, window_ns: int = 200 * MS, max_error: float = 0.15, ticks: int = 3) -> None:
     """In every window of ``window_ns``, the fair tasks that may run on one CPU only (pinned
-    there, or a one-CPU machine) and were running or waiting for >= 98 % of the window share
+    there, an affinity set of one CPU, or a one-CPU machine) and were running or waiting for >= 98 % of the window share
     what they received together by weight: each one's time is within ``max_error`` x window
     plus ``ticks`` ticks of its weight's part (weights: the kernel's nice table; a task runs
     whole ticks, and a correct fair class's lag is bounded by its slices, not by the
@@ -512,17 +538,16 @@ def check_weighted_share(run: Run, window_ns: int = 200 * MS, max_error: float =
     transients: Infinity's runtime EMA shifts shares by up to ~20 % of a window while it
     warms up; EEVDF stays within 2 %, CFS within 4 % plus the ticks."""
     wl = run.workload
-    C = run.topology.n_cpus
-    pinned = run.pinned()
+    allowed = run.allowed()
     bursts = run.bursts()
     rows = run.rows()
     for w0 in range(wl.start_ns, wl.end_ns - window_ns + 1, window_ns):
         w1 = w0 + window_ns
         groups: dict[int, list[tuple[int, int, int]]] = {}
         for tid, rs in rows.items():
-            cpu = pinned.get(tid, -1) if C > 1 else 0
-            if cpu < 0:
+            if len(allowed[tid]) != 1:
                 continue
+            cpu = allowed[tid][0]
             present = got = 0
             prios = set()
             for r in rs:
@@ -631,6 +656,7 @@ def check_fair_starvation(run: Run, bound_ns: int | None = None) -> None:
     if runtime <= 0:
         return
     bound = int(run.param("fair_server_period_ns")) - runtime + 2 * run.tick_ns if bound_ns is None else bound_ns
+    why = ": the fair server's deferral plus two ticks" if bound_ns is None else ""
     bursts = run.bursts()
     waits: dict[int, list] = {}
     runs: dict[int, list] = {}
@@ -657,8 +683,8 @@ def check_fair_starvation(run: Run, bound_ns: int | None = None) -> None:
                 gap_end = min(max(nxt, t), e)
                 if gap_end - t > bound:
                     _fail("fair_starvation", f"fair tasks wait on CPU {c} for {(gap_end - t) / 1e6:.3f} ms without "
-                          f"any fair task running there (bound {bound / 1e6:.3f} ms: the fair server's deferral "
-                          "plus two ticks)", run, t, sorted(who[c]), [c])
+                          f"any fair task running there (bound {bound / 1e6:.3f} ms{why})", run, t, sorted(who[c]),
+                          [c])
                 if k >= len(fair_runs):
                     break
                 t = max(t, fair_runs[k][1])
@@ -688,6 +714,7 @@ INVARIANTS = {
     "demand": (check_demand, "conservation of demand: each burst runs exactly its demand"),
     "one_cpu_per_task": (check_one_cpu_per_task, "no task on two CPUs at once; each task's intervals tile its life"),
     "one_task_per_cpu": (check_one_task_per_cpu, "no CPU runs two tasks at once"),
+    "affinity": (check_affinity, "a task runs only on the CPUs it may use (pinned CPU, affinity set)"),
     "causality": (check_causality, "bursts start when their start rule or their waker says, never earlier"),
     "work_conservation": (check_work_conservation, "no CPU idles long while a task allowed there waits in its node"),
     "weighted_share": (check_weighted_share, "CPU-bound fair tasks sharing a CPU get their weight's share"),

@@ -1,5 +1,5 @@
 """Workloads built by hand (``make_workload``) and hypothesis strategies for workloads,
-topologies and parameters (README "Testing a policy"; docs/testing-a-policy.md).
+topologies and parameters (docs/testing-a-policy.md).
 
 Every workload strategy takes the number of CPUs and draws a ``replay.model.Workload``;
 each draw shrinks toward fewer tasks, fewer bursts, nice 0, no pinning and simple start
@@ -41,8 +41,9 @@ def make_workload(tasks: list[dict], actions=(), start_ns: int = 0, end_ns: int 
     kind 1: sleep length), ``abs`` (default: ``start``), ``cause`` (default: trace_start for a
     first burst started at a time, new for a first burst started by a fork, else wakeup),
     ``end`` (END_BLOCK/END_EXIT/END_OPEN; default: open if demand is -1, else exit for the last
-    burst, else block), ``sleep`` (default 1)) and optional ``tid``, ``comm``, ``pinned``,
-    ``parent``, ``nice``.
+    burst, else block), ``sleep`` (default 1)) and optional ``tid``, ``comm``,
+    ``pinned`` (a CPU: a per-CPU thread), ``affinity`` (the CPUs it may use, as
+    sched_setaffinity sets them), ``parent``, ``nice``.
     ``actions``: (actor task, progress_ns, target task, target burst position, kind) tuples,
     kind 0 wake / 1 fork / 2 sync wake."""
     rows_t = {k: [] for k in ("tid", "tgid", "comm", "first_burst", "n_bursts", "first_action", "n_actions",
@@ -102,7 +103,9 @@ def make_workload(tasks: list[dict], actions=(), start_ns: int = 0, end_ns: int 
     aa = pl.DataFrame({"task": [a[0] for a in acts], "progress_ns": [a[1] for a in acts],
                        "target_burst": [a[2] for a in acts], "kind": [a[3] for a in acts]},
                       schema={"task": pl.Int64, "progress_ns": pl.Int64, "target_burst": pl.Int64, "kind": pl.Int8})
-    return Workload(tt, bb, aa, int(start_ns), int(end_ns), int(n_cpus), "test")
+    affinity = {int(t.get("tid", 100 + i)): tuple(sorted({int(c) for c in t["affinity"]}))
+                for i, t in enumerate(tasks) if t.get("affinity") is not None}
+    return Workload(tt, bb, aa, int(start_ns), int(end_ns), int(n_cpus), "test", affinity=affinity or None)
 
 
 def n_cpus_of(spec: str) -> int:
@@ -236,14 +239,15 @@ def _demand(draw, max_demand: int) -> int:
 @st.composite
 def mixed(draw, n_cpus: int, max_tasks: int = 5, max_bursts: int = 4, rt: bool = True, fair_prios=None,
           max_demand: int = 6 * MS, horizon=(15 * MS, 50 * MS), pinned: bool = True, stop: bool = True,
-          rt_odds: int = 4) -> Workload:
+          rt_odds: int = 4, affinity: bool = False) -> Workload:
     """A few tasks of everything: bursts with fair nice levels or RT prios (one task in
     ``rt_odds`` is RT; occasionally a class change between bursts), demands (some open),
     every start rule (absolute time,
     sleep length, an action of another task: wakeup, sync wakeup or fork) and end (block,
     exit); actions sit at progress points of their actor; one task may be pinned
-    (sometimes to a CPU id beyond the machine, which is taken modulo); sometimes a per-CPU
-    stop-class thread (migration/N)."""
+    (sometimes to a CPU id beyond the machine, which is taken modulo); with ``affinity``
+    (on a machine of 2 CPUs or more) tasks that are not pinned sometimes get an affinity
+    set of some of the CPUs; sometimes a per-CPU stop-class thread (migration/N)."""
     C = n_cpus
     start = draw(st.sampled_from([0, 0, 1_234_567, 2_000_000_000]))
     end = start + draw(st.integers(*horizon))
@@ -306,6 +310,10 @@ def mixed(draw, n_cpus: int, max_tasks: int = 5, max_bursts: int = 4, rt: bool =
     if pinned and draw(st.integers(0, 3)) == 0:
         k = draw(st.integers(0, T - 1))
         tasks[k]["pinned"] = draw(st.integers(0, C - 1)) if draw(st.integers(0, 4)) else C + draw(st.integers(0, 3))
+    if affinity and C >= 2:
+        for t in tasks:
+            if "pinned" not in t and draw(st.integers(0, 2)) == 2:  # shrinks toward no affinity set
+                t["affinity"] = sorted(draw(st.lists(st.integers(0, C - 1), min_size=1, max_size=C - 1, unique=True)))
     if stop and draw(st.integers(0, 15)) == 0:
         # a per-CPU stop-class thread (migration/N: prio 0 and pinned)
         cpu = draw(st.integers(0, C - 1))
@@ -320,12 +328,12 @@ def mixed(draw, n_cpus: int, max_tasks: int = 5, max_bursts: int = 4, rt: bool =
 @st.composite
 def workloads(draw, max_tasks: int = 5, max_bursts: int = 4, rt: bool = True, fair_prios=None,
               max_demand: int = 6 * MS, horizon=(15 * MS, 50 * MS), spec=None, pinned: bool = True,
-              stop: bool = True, specs=None):
+              stop: bool = True, specs=None, affinity: bool = False):
     """(Workload, topology spec): ``mixed`` on a 1-8 CPU machine given as a
     SOCKETSxCORESxTHREADS spec (``spec``, or one of ``specs`` / SPECS)."""
     spec = spec or draw(st.sampled_from(specs or SPECS))
     wl = draw(mixed(n_cpus_of(spec), max_tasks=max_tasks, max_bursts=max_bursts, rt=rt, fair_prios=fair_prios,
-                    max_demand=max_demand, horizon=horizon, pinned=pinned, stop=stop))
+                    max_demand=max_demand, horizon=horizon, pinned=pinned, stop=stop, affinity=affinity))
     return wl, spec
 
 
@@ -451,7 +459,7 @@ def pin_rt_tasks(wl: Workload, n_cpus: int) -> Workload:
     pinned = [(p if p >= 0 else (i % n_cpus)) if i in rt_tasks else p
               for i, p in enumerate(wl.tasks["pinned_cpu"].to_list())]
     return Workload(wl.tasks.with_columns(pinned_cpu=pl.Series(pinned, dtype=pl.Int16)), wl.bursts, wl.actions,
-                    wl.start_ns, wl.end_ns, wl.n_cpus, wl.source)
+                    wl.start_ns, wl.end_ns, wl.n_cpus, wl.source, affinity=wl.affinity)
 
 
 SC_MAX_RT = schema.MAX_RT_PRIO
