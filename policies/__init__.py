@@ -2,7 +2,12 @@
 
 Each policy is a plain module exposing the hooks of policies._protocol with one
 shared signature, its parameter record (``PARAMS``) and the RT-class module it
-uses (``RT``). ``get_policy(name)`` returns the module; ``POLICIES`` lists them.
+uses (``RT``). ``get_policy(spec)`` returns the module, checked against the protocol:
+``spec`` is a built-in name (``POLICIES``), the name of a policy an installed package
+registers under the entry-point group ``schedreplay.policies``, the path of a Python
+file or package (``./my_policy.py``), or an importable module name
+(``mypkg.fifo_fair``). ``available()`` lists the built-in and installed ones.
+Writing one: docs/writing-a-policy.md; the names a policy may use: ``policies.api``.
 
 The import name ``policies`` is shared with an unrelated PyPI distribution of
 the same name; do not install both in one environment.
@@ -10,23 +15,40 @@ the same name; do not install both in one environment.
 
 from __future__ import annotations
 
-import importlib
-
-from traces.errors import TraceError
-
-#: name -> module path. Adding a policy is adding a module and a line here.
+#: name -> module path of the built-in policies. Adding one is adding a module and a line here.
 POLICIES = {
     "eevdf": "policies.eevdf",
     "cfs": "policies.cfs",
     "infinity": "policies.infinity",
 }
 
-
-def get_policy(name: str):
-    """The policy module for ``name`` (a clear error listing the valid names otherwise)."""
-    if name not in POLICIES:
-        raise TraceError(f"unknown policy {name!r}; valid policies: {', '.join(POLICIES)}")
-    return importlib.import_module(POLICIES[name])
+#: the entry-point group under which installed packages register policies (name = module)
+ENTRY_POINT_GROUP = "schedreplay.policies"
 
 
-__all__ = ["POLICIES", "get_policy"]
+def get_policy(spec):
+    """The policy module for ``spec`` — a built-in name, an installed policy's name, a
+    file or package path, an importable module name, or a module object — checked
+    against the protocol once (traces.TraceError, one line, otherwise)."""
+    from ._loader import load
+
+    return load(spec)
+
+
+def policy_label(spec) -> str:
+    """How a policy is named in results: the spec as given, a module's own spec or name."""
+    from ._loader import label
+
+    return label(spec)
+
+
+def available() -> list[dict]:
+    """The built-in policies and those installed packages register (``ENTRY_POINT_GROUP``):
+    one dict each with ``name``, ``source`` ("built-in" or "DIST VERSION (entry point)")
+    and ``target`` (the module). Nothing is imported."""
+    from ._loader import entries
+
+    return entries()
+
+
+__all__ = ["POLICIES", "ENTRY_POINT_GROUP", "get_policy", "policy_label", "available"]

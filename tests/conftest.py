@@ -54,7 +54,7 @@ def engine_ready():
     first test using it does not carry the compile time."""
     from replay import replay
     from replay.model.topology import from_spec
-    from tests._reference_engine import make_workload
+    from replay.testing import make_workload
 
     replay(make_workload([dict(bursts=[dict(demand=1_000_000)])], end_ns=2_000_000), policy="eevdf",
            topology=from_spec("1x1x1"))

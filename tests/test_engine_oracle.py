@@ -23,7 +23,7 @@ allowance per CPU instead of per node, the missing equal-prio RT wakeup case); t
 was fixed and the minimal reproducers below now pin the rules. The generated comparisons
 are strict. SCHEDREPLAY_ORACLE_DUMP=path keeps a failing case as a pickle.
 
-The workload strategy (``workloads``) is shared with tests/test_engine_properties.py.
+The workload strategy (``workloads``) is the public fairness kit's (replay.testing).
 """
 
 from __future__ import annotations
@@ -34,147 +34,24 @@ import polars as pl
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from replay import testing as K
 from replay.model.topology import from_spec
-from replay.model.workload import END_BLOCK, END_EXIT, END_OPEN, START_AFTER, START_AT, START_BY
-from tests._reference_engine import make_workload, reference_replay
+from replay.model.workload import START_AFTER, START_BY
+from replay.testing import make_workload, workloads
+from tests._reference_engine import reference_replay
 
+MS = 1_000_000
 SORT = ["tid", "start_ns", "end_ns", "state", "cpu", "begin", "end", "sleep_state", "wait_start_ns", "cause",
         "valid"]
 
-#: topologies of 1-8 CPUs: sockets x cores x threads (one LLC and node per socket)
-SPECS = ["1x1x1", "1x2x1", "1x3x1", "1x4x1", "2x1x1", "2x2x1", "1x2x2", "2x1x2", "1x4x2", "2x2x2", "2x4x1",
-         "4x2x1", "4x1x1", "3x1x2", "1x8x1", "8x1x1"]
-
-MS = 1_000_000
-FAIR_PRIOS = [120, 120, 120, 115, 125, 130, 110, 139]
-RT_PRIOS = [10, 50, 50, 89, 98]
+#: EEVDF's switches and base slices the generated cases turn off or change sometimes
+EEVDF_BOOLS = ("PLACE_LAG", "RUN_TO_PARITY", "DELAY_DEQUEUE", "DELAY_ZERO", "PREEMPT_SHORT", "PLACE_DEADLINE_INITIAL",
+               "PLACE_REL_DEADLINE", "WAKEUP_PREEMPTION")
 
 
-def n_cpus(spec: str) -> int:
-    a, b, c = (int(x) for x in spec.split("x"))
-    return a * b * c
-
-
-@st.composite
-def workloads(draw, max_tasks: int = 5, max_bursts: int = 4, rt: bool = True, fair_prios=None,
-              max_demand: int = 6 * MS, horizon=(15 * MS, 50 * MS), spec=None, pinned: bool = True,
-              stop: bool = True, specs=None):
-    """(Workload, topology spec): a few tasks with bursts and actions on a 1-8 CPU machine.
-
-    Bursts get fair nice levels or RT prios (occasionally a class change between bursts),
-    demands (some open), every start kind (absolute time, sleep length, an action of another
-    task: wakeup or fork) and end kind; actions sit at progress points of their actor; one
-    task may be pinned (sometimes to a CPU id beyond the topology, which is taken modulo)."""
-    spec = spec or draw(st.sampled_from(specs or SPECS))
-    C = n_cpus(spec)
-    start = draw(st.sampled_from([0, 0, 1_234_567, 2_000_000_000]))
-    end = start + draw(st.integers(*horizon))
-    T = draw(st.integers(1, max_tasks))
-    tasks = []
-    for i in range(T):
-        if rt and draw(st.integers(0, 3)) == 0:
-            base_prio = draw(st.sampled_from(RT_PRIOS))
-        else:
-            base_prio = draw(st.sampled_from(fair_prios or FAIR_PRIOS))
-        nb = draw(st.integers(1, max_bursts))
-        bursts = []
-        for j in range(nb):
-            prio = base_prio
-            if rt and draw(st.integers(0, 9)) == 0:
-                prio = draw(st.sampled_from(RT_PRIOS + FAIR_PRIOS))
-            last = j == nb - 1
-            if last and draw(st.integers(0, 3)) == 0:
-                demand = -1
-            else:
-                demand = draw(st.one_of(st.integers(1, max_demand),
-                                        st.integers(1, max_demand // 100_000).map(lambda x: x * 100_000)))
-            if j == 0:
-                kind = START_BY if (T > 1 and draw(st.integers(0, 3)) == 0) else START_AT
-            else:
-                kind = draw(st.sampled_from([START_AT, START_AFTER, START_AFTER, START_BY, START_BY]))
-            b = dict(demand=demand, prio=prio, kind=kind, sleep=draw(st.sampled_from([1, 2])))
-            if kind == START_AT:
-                b["start"] = start + draw(st.integers(0, (end - start) * 2 // 3)) if j else \
-                    start - draw(st.sampled_from([0, 0, 1000])) + draw(st.integers(0, 4 * MS))
-            elif kind == START_AFTER:
-                b["start"] = draw(st.one_of(st.just(0), st.integers(0, 5 * MS)))
-                b["abs"] = start + draw(st.integers(0, (end - start) * 2 // 3))
-            if demand < 0:
-                b["end"] = END_OPEN
-            elif last:
-                b["end"] = draw(st.sampled_from([END_EXIT, END_BLOCK]))
-            else:
-                b["end"] = END_BLOCK
-            bursts.append(b)
-        tasks.append(dict(bursts=bursts, tid=1000 + 7 * i, comm=f"task{i}"))
-    # actions: every START_BY burst gets an actor (another task) at one of its progress points
-    actions = []
-    for i, t in enumerate(tasks):
-        for j, b in enumerate(t["bursts"]):
-            if b["kind"] != START_BY:
-                continue
-            others = [k for k in range(T) if k != i]
-            if not others:
-                b["kind"] = START_AFTER
-                b["start"] = 0
-                continue
-            actor = draw(st.sampled_from(others))
-            closed = sum(x["demand"] for x in tasks[actor]["bursts"] if x["demand"] >= 0)
-            has_open = any(x["demand"] < 0 for x in tasks[actor]["bursts"])
-            top = closed + (5 * MS if has_open else 0)
-            progress = draw(st.one_of(st.integers(0, top), st.sampled_from(
-                sorted({0, top} | {sum(x["demand"] for x in tasks[actor]["bursts"][:k + 1] if x["demand"] >= 0)
-                                   for k in range(len(tasks[actor]["bursts"]))}))))
-            kind = 1 if j == 0 else draw(st.sampled_from([0, 2]))  # fork; wakeup, or a sync one
-            if j == 0:
-                t["parent"] = actor
-            actions.append((actor, progress, i, j, kind))
-    if pinned and draw(st.integers(0, 3)) == 0:
-        k = draw(st.integers(0, T - 1))
-        tasks[k]["pinned"] = draw(st.integers(0, C - 1)) if draw(st.integers(0, 4)) else C + draw(st.integers(0, 3))
-    if stop and draw(st.integers(0, 15)) == 0:
-        # a per-CPU stop-class thread (migration/N: prio 0 and pinned)
-        cpu = draw(st.integers(0, C - 1))
-        tasks.append(dict(tid=1000 + 7 * T, comm=f"migration/{cpu}", pinned=cpu, bursts=[
-            dict(demand=draw(st.integers(10_000, 300_000)), prio=0, kind=START_AT,
-                 start=start + draw(st.integers(0, 10 * MS)), end=END_BLOCK, sleep=1),
-            dict(demand=draw(st.integers(10_000, 300_000)), prio=0, kind=START_AFTER,
-                 start=draw(st.integers(0, 5 * MS)), end=END_EXIT)]))
-    wl = make_workload(tasks, actions, start_ns=start, end_ns=end, n_cpus=C)
-    return wl, spec
-
-
-@st.composite
-def engine_params(draw):
+def engine_params():
     """A few engine and EEVDF parameters off their defaults (each draw shrinks to the default)."""
-    p = {}
-    hz = draw(st.sampled_from([None, 100, 250, 300, 1000]))
-    if hz:
-        p["hz"] = hz
-    if draw(st.integers(0, 3)) == 3:
-        p["sleep"] = "absolute"
-    for name in ("newidle_balance", "periodic_balance", "PLACE_LAG", "RUN_TO_PARITY", "DELAY_DEQUEUE", "RT_PUSH",
-                 "DELAY_ZERO", "WAKE_WIDE", "WA_IDLE", "WA_WEIGHT", "SIS_UTIL", "PREEMPT_SHORT",
-                 "PLACE_DEADLINE_INITIAL", "PLACE_REL_DEADLINE", "WAKEUP_PREEMPTION"):
-        if draw(st.integers(0, 4)) == 4:
-            p[name] = False
-    if draw(st.integers(0, 1)) == 1:  # sync wakeups honoured (off by default)
-        p["WA_SYNC"] = True
-    if draw(st.integers(0, 4)) == 4:
-        p["rt_policy"] = "rr"
-        p["sched_rr_timeslice_ms"] = draw(st.sampled_from([4, 10, 100]))
-    if draw(st.integers(0, 3)) == 3:  # a fair server that acts within the replay
-        p["fair_server_period_ns"] = draw(st.sampled_from([4 * MS, 10 * MS]))
-        p["fair_server_runtime_ns"] = draw(st.sampled_from([500_000, 2 * MS]))
-    if draw(st.integers(0, 5)) == 5:
-        p["migration_cost_ns"] = draw(st.sampled_from([0, 5 * MS]))
-    if draw(st.integers(0, 5)) == 5:
-        p["base_slice_ns"] = draw(st.sampled_from([300_000, 3 * MS]))
-    if draw(st.integers(0, 7)) == 7:  # the speed model
-        p["smt_factor"] = draw(st.sampled_from([600, 1000]))
-        p["numa_factor"] = draw(st.sampled_from([700, 1024]))
-        p["cold_penalty_ns"] = draw(st.sampled_from([0, 30_000]))
-    return p
+    return K.engine_params(policy_bools=EEVDF_BOOLS, base_slices=(300_000, 3 * MS))
 
 
 def engine_intervals(wl, spec, params) -> pl.DataFrame:
@@ -203,24 +80,6 @@ def reference_intervals(wl, spec, params) -> pl.DataFrame:
     return reference_replay(wl, from_spec(spec), params, split_migrations=True)
 
 
-def describe_workload(wl) -> str:
-    """The workload in a few lines: per task, its bursts as (demand, prio, start kind, start,
-    end kind), then the actions (actor, progress, target task, burst position, kind)."""
-    lines = [f"start {wl.start_ns} end {wl.end_ns}"]
-    b = wl.bursts.to_dicts()
-    owner = {}
-    for i, t in enumerate(wl.tasks.to_dicts()):
-        bs = b[t["first_burst"]: t["first_burst"] + t["n_bursts"]]
-        for j in range(t["n_bursts"]):
-            owner[t["first_burst"] + j] = (i, j)
-        lines.append(f"task {i} tid {t['tid']} {t['comm']} pinned {t['pinned_cpu']} parent {t['parent']}: " + ", ".join(
-            f"({x['demand_ns']}, {x['prio']}, k{x['start_kind']}, {x['start_ns']}, e{x['end_kind']})" for x in bs))
-    for a in wl.actions.to_dicts():
-        lines.append(f"action: task {a['task']} at {a['progress_ns']} -> task/burst {owner[a['target_burst']]} "
-                     f"kind {a['kind']}")
-    return "\n".join(lines)
-
-
 def assert_same(wl, spec, params):
     got = engine_intervals(wl, spec, params).sort(SORT)
     want = reference_intervals(wl, spec, params).sort(SORT)
@@ -228,7 +87,7 @@ def assert_same(wl, spec, params):
         import pickle  # keep the failing case for offline debugging
         with open(os.environ["SCHEDREPLAY_ORACLE_DUMP"], "wb") as f:
             pickle.dump(((wl, spec), params), f)
-    assert got.equals(want), (f"engine and reference differ on {spec} with {params}:\n{describe_workload(wl)}\n"
+    assert got.equals(want), (f"engine and reference differ on {spec} with {params}:\n{K.workload_text(wl)}\n"
                               f"first differing row per task:\n{first_difference(got, want)}")
 
 

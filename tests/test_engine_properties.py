@@ -1,19 +1,21 @@
 """Properties of the replay engine (EEVDF + stock RT) on generated workloads and topologies,
 the worked examples of specs/eevdf.md §12 and specs/rt.md §9, and one corpus capture.
 
-Properties (docs/engine-model.md, specs/eevdf.md, specs/rt.md):
+Properties (docs/engine-model.md, specs/eevdf.md, specs/rt.md), checked with the public
+fairness kit (replay.testing: its strategies and invariant checks, the ones
+`schedreplay check` runs):
 
 (a) with every speed factor at 1 a task's running time up to the end of each burst is
-    exactly the demand of its bursts so far; (b) no CPU runs two tasks at once, no task
-    runs on two CPUs, a task's intervals tile its life; (c) a burst becomes runnable exactly
-    when its start rule says (absolute time, sleep after the previous burst) or, when an
-    action starts it, not before its actor reached the action's progress; nothing runs
-    without having waited; (d) a runnable RT task never waits while a less urgent task runs
-    on its CPU (but for the fair server) -- checked on one CPU, or with the RT tasks pinned,
-    because a wait that migrates is one runnable interval carrying the last CPU only;
-    (e) equal-weight CPU hogs on one CPU stay within one slice (as the ticks round it) of each
-    other; (f) long-run shares follow the weights; (g) byte-identical output for the same
-    inputs and seed.
+    exactly the demand of its bursts so far (``check_demand``); (b) no CPU runs two tasks
+    at once, no task runs on two CPUs, a task's intervals tile its life
+    (``check_one_task_per_cpu``, ``check_one_cpu_per_task``); (c) a burst becomes runnable
+    exactly when its start rule says (absolute time, sleep after the previous burst) or,
+    when an action starts it, not before its actor reached the action's progress; nothing
+    runs without having waited (``check_causality``); (d) a runnable RT task never waits
+    while a less urgent task runs on its CPU, but for the fair server (``check_rt_strict``);
+    (e) equal-weight CPU hogs on one CPU stay within one slice (as the ticks round it) of
+    each other; (f) long-run shares follow the weights; (g) byte-identical output for the
+    same inputs and seed (``check_determinism``, and the Parquet bytes).
 
 The worked examples run through the engine where they are about schedules, and through the
 class hooks on hand-built state (the Rq helper) where they are about one decision; the
@@ -38,11 +40,11 @@ from policies._protocol import DEQ_MIGRATE, DEQ_SLEEP, ENQ_NEW, ENQ_WAKEUP
 from policies.weights import WEIGHT
 from policies import _state as S
 from replay import replay
+from replay import testing as K
 from replay.sim.engine import _class_and_policy
 from replay.model.topology import from_spec
 from replay.model.workload import START_AFTER, START_AT, START_BY
-from tests._reference_engine import make_workload
-from tests.test_engine_oracle import engine_params, workloads
+from replay.testing import make_workload
 from traces import schema as SC
 
 MS = 1_000_000
@@ -50,7 +52,14 @@ HC = [HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.filter_too_m
 # Generated properties take their example count from the hypothesis profile (tests/conftest.py:
 # 60 by default); the long single-CPU runs of (e) and (f) use fixed, smaller counts.
 RUNNING, RUNNABLE, BLOCKED = SC.RUNNING, SC.RUNNABLE, SC.BLOCKED
-BURST_BEGINS = (SC.BEGIN_WAKEUP, SC.BEGIN_NEW, SC.BEGIN_TRACE_START)
+#: EEVDF's switches and base slices the generated cases turn off or change sometimes
+EEVDF_BOOLS = ("PLACE_LAG", "RUN_TO_PARITY", "DELAY_DEQUEUE", "DELAY_ZERO", "PREEMPT_SHORT", "PLACE_DEADLINE_INITIAL",
+               "PLACE_REL_DEADLINE", "WAKEUP_PREEMPTION")
+
+
+def eevdf_params(speed: bool = True):
+    """Engine and EEVDF parameters off their defaults (the kit's engine_params)."""
+    return K.engine_params(speed=speed, policy_bools=EEVDF_BOOLS, base_slices=(300_000, 3 * MS))
 
 
 def run(wl, spec, params=None, seed=0) -> pl.DataFrame:
@@ -58,199 +67,47 @@ def run(wl, spec, params=None, seed=0) -> pl.DataFrame:
     return sched.intervals
 
 
-def no_speed_model(p: dict) -> dict:
-    return {k: v for k, v in p.items() if k not in ("smt_factor", "numa_factor", "cold_penalty_ns")}
+def case_run(case, params, seed=0) -> K.Run:
+    wl, spec = case
+    return K.replay_case(wl, from_spec(spec), "eevdf", params, seed)
 
 
-def per_task(iv: pl.DataFrame) -> dict[int, list[dict]]:
-    """tid -> its intervals in time order (the engine emits them in the order they ended,
-    and a task's intervals end one after the other), each annotated with the index of the
-    burst it belongs to (a burst begins with a runnable interval that begins wakeup, new or
-    trace_start)."""
-    out: dict[int, list[dict]] = {}
-    for r in iv.iter_rows(named=True):
-        out.setdefault(r["tid"], []).append(r)
-    for rows in out.values():
-        b = -1
-        for r in rows:
-            if r["state"] == RUNNABLE and r["begin"] in BURST_BEGINS:
-                b += 1
-            r["burst"] = b
-    return out
-
-
-def bursts_of(wl) -> dict[int, list[dict]]:
-    tids = wl.tasks["tid"].to_list()
-    b = wl.bursts.with_row_index("row").to_dicts()
-    out = {t: [] for t in tids}
-    for r in b:
-        out[tids[r["task"]]].append(r)
-    return out
-
-
-def reach_time(runs: list[dict], progress: int):
-    """When a task's cumulative running time (its progress at speed 1) reaches ``progress``."""
-    cum = 0
-    for r in runs:
-        d = r["end_ns"] - r["start_ns"]
-        if cum + d >= progress:
-            return r["start_ns"] + (progress - cum)
-        cum += d
-    return None
-
-
-# -- (a) demand ----------------------------------------------------------------------------
+# -- (a) demand, (b) one task per CPU and one CPU per task, (c) causality -----------------------
 
 @settings(deadline=None, suppress_health_check=HC)
-@given(case=workloads(), params=engine_params())
+@given(case=K.workloads(), params=eevdf_params(speed=False))
 def test_running_time_equals_demand(engine_ready, case, params):
-    wl, spec = case
-    params = no_speed_model(params)
-    iv = run(wl, spec, params)
-    bursts = bursts_of(wl)
-    for tid, rows in per_task(iv).items():
-        demand = [b["demand_ns"] for b in bursts[tid]]
-        ran = 0
-        for r in rows:
-            if r["state"] != RUNNING:
-                continue
-            ran += r["end_ns"] - r["start_ns"]
-            if r["end"] in (SC.END_BLOCKED, SC.END_EXITED):
-                # the burst r belongs to ended: everything so far ran exactly its demand
-                assert ran == sum(demand[: r["burst"] + 1]), (tid, r, demand)
-            elif demand[r["burst"]] >= 0:
-                assert ran <= sum(demand[: r["burst"] + 1]), (tid, r, demand)
+    K.check_demand(case_run(case, params))
 
-
-# -- (b) one task per CPU, one CPU per task, contiguous lives ------------------------------
 
 @settings(deadline=None, suppress_health_check=HC)
-@given(case=workloads(), params=engine_params())
+@given(case=K.workloads(), params=eevdf_params())
 def test_no_overlaps_and_contiguous_lives(engine_ready, case, params):
-    wl, spec = case
-    iv = run(wl, spec, params)
-    assert iv.filter(pl.col("end_ns") < pl.col("start_ns")).height == 0
-    run_iv = iv.filter(pl.col("state") == RUNNING)
-    for key in ("cpu", "tid"):
-        for _, g in run_iv.sort(key, "start_ns", "end_ns").group_by(key, maintain_order=True):
-            s, e = g["start_ns"].to_numpy(), g["end_ns"].to_numpy()
-            assert np.all(s[1:] >= e[:-1]), f"two running intervals overlap on the same {key}: {g}"
-    assert iv.filter((pl.col("state") == RUNNING) & (pl.col("cpu") < 0)).height == 0
-    for tid, rows in per_task(iv).items():
-        for a, b in zip(rows, rows[1:]):
-            assert a["end_ns"] == b["start_ns"], (tid, a, b)
-        assert rows[-1]["end_ns"] == wl.end_ns or rows[-1]["end"] == SC.END_EXITED, rows[-1]
+    r = case_run(case, params)
+    K.check_one_task_per_cpu(r)
+    K.check_one_cpu_per_task(r)
 
-
-# -- (c) nothing runs before it is woken; wakees wait for their waker ----------------------
 
 @settings(deadline=None, suppress_health_check=HC)
-@given(case=workloads(), params=engine_params())
+@given(case=K.workloads(), params=eevdf_params(speed=False))
 def test_wakeups_respect_start_rules_and_actions(engine_ready, case, params):
-    wl, spec = case
-    params = no_speed_model(params)
-    absolute = params.get("sleep") == "absolute"
-    iv = run(wl, spec, params)
-    tasks = per_task(iv)
-    bursts = bursts_of(wl)
-    tids = wl.tasks["tid"].to_list()
-    acts = {a["target_burst"]: a for a in wl.actions.to_dicts()}
-    runs = {t: [r for r in rows if r["state"] == RUNNING] for t, rows in tasks.items()}
-    for tid, bs in bursts.items():
-        rows = tasks.get(tid, [])
-        starts = [r for r in rows if r["state"] == RUNNABLE and r["begin"] in BURST_BEGINS]
-        ends = [r["end_ns"] for r in rows if r["state"] == RUNNING and r["end"] in (SC.END_BLOCKED,
-                                                                                    SC.END_EXITED)]
-        assert len(starts) <= len(bs)
-        for j, b in enumerate(bs):
-            prev_end = ends[j - 1] if j > 0 and j - 1 < len(ends) else None
-            if j > 0 and prev_end is None:
-                assert j >= len(starts), (tid, j, "started before the previous burst ended")
-                continue
-            began = starts[j]["start_ns"] if j < len(starts) else None
-            k = b["start_kind"]
-            if k == START_AT:
-                want = max(b["start_ns"], wl.start_ns if j == 0 else prev_end)
-            elif k == START_AFTER:
-                want = max(b["abs_ns"], prev_end) if absolute else prev_end + b["start_ns"]
-            else:
-                a = acts[b["row"]]
-                actor = runs.get(tids[a["task"]], [])
-                t_reach = reach_time(actor, a["progress_ns"])
-                if t_reach is None:
-                    assert began is None, (tid, j, "woken although its waker never got there")
-                    continue
-                if began is not None:
-                    assert began >= t_reach, (tid, j, began, t_reach)
-                    if prev_end is not None:
-                        assert began >= prev_end
-                continue
-            if want <= wl.end_ns:
-                assert began == want, (tid, j, b, began, want)
-            else:
-                assert began is None
-    # every running interval follows a wait that ended when it was switched in
-    for tid, rows in tasks.items():
-        for a, b in zip(rows, rows[1:]):
-            if b["state"] == RUNNING:
-                assert a["state"] == RUNNABLE and a["end"] == SC.END_SWITCHED_IN and a["cpu"] == b["cpu"], (a, b)
-        assert rows[0]["state"] == RUNNABLE, rows[0]
+    K.check_causality(case_run(case, params))
 
 
 # -- (d) RT strictness ----------------------------------------------------------------------
 
-def _urgency(wl) -> dict[int, tuple]:
-    """burst row -> (class, prio): smaller is more urgent (stop > RT > fair)."""
-    comms = wl.tasks["comm"].to_list()
-    prio = wl.bursts["prio"].to_numpy().astype(np.int64)
-    mig = np.array([comms[t].startswith("migration/") for t in wl.bursts["task"].to_list()], bool)
-    cls, _ = _class_and_policy(prio, mig, "fifo")
-    return {i: (int(c), int(p)) for i, (c, p) in enumerate(zip(cls, prio))}
-
-
-def rt_wait_overlaps(wl, iv) -> list[tuple]:
-    """(cpu, waiting tid, running tid, overlap ns, overlap start) where an RT/stop task waits
-    on a CPU while a less urgent task runs there (positive-length overlaps only)."""
-    urg = _urgency(wl)
-    bursts = bursts_of(wl)
-    run_rows, wait_rows = [], []
-    for tid, rows in per_task(iv).items():
-        for r in rows:
-            if r["burst"] < 0 or r["end_ns"] <= r["start_ns"]:
-                continue
-            u = urg[bursts[tid][r["burst"]]["row"]]
-            if r["state"] == RUNNING:
-                run_rows.append((r["cpu"], r["start_ns"], r["end_ns"], tid, u))
-            elif r["state"] == RUNNABLE and u[0] != S.CLS_FAIR:
-                wait_rows.append((r["cpu"], r["start_ns"], r["end_ns"], tid, u))
-    bad = []
-    for c, s, e, tid, u in wait_rows:
-        for c2, s2, e2, tid2, u2 in run_rows:
-            if c2 == c and u2 > u and min(e, e2) > max(s, s2):
-                bad.append((c, tid, tid2, min(e, e2) - max(s, s2), max(s, s2)))
-    return bad
-
-
-def pin_rt_tasks(wl, n_cpus):
-    """Pin every task with an RT/stop burst (so that its waits have one CPU)."""
-    rt_tasks = set(wl.bursts.filter(pl.col("prio") < 100)["task"].to_list())
-    pinned = [(p if p >= 0 else (i % n_cpus)) if i in rt_tasks else p
-              for i, p in enumerate(wl.tasks["pinned_cpu"].to_list())]
-    wl.tasks = wl.tasks.with_columns(pinned_cpu=pl.Series(pinned, dtype=pl.Int16))
-    return wl
-
-
 @settings(deadline=None, suppress_health_check=HC)
-@given(case=workloads(max_tasks=6), hz=st.sampled_from([250, 1000]), one_cpu=st.booleans())
+@given(case=K.workloads(max_tasks=6), hz=st.sampled_from([250, 1000]), one_cpu=st.booleans())
 def test_rt_never_waits_behind_less_urgent_work(engine_ready, case, hz, one_cpu):
     wl, spec = case
     if one_cpu:
         spec = "1x1x1"
         wl.tasks = wl.tasks.with_columns(pinned_cpu=pl.lit(-1, pl.Int16))
     else:
-        wl = pin_rt_tasks(wl, from_spec(spec).n_cpus)
-    iv = run(wl, spec, {"hz": hz})  # the default fair server (50 ms per 1 s) cannot act this soon
-    assert rt_wait_overlaps(wl, iv) == []
+        wl = K.pin_rt_tasks(wl, from_spec(spec).n_cpus)
+    r = case_run((wl, spec), {"hz": hz})  # the default fair server (50 ms per 1 s) cannot act this soon
+    assert K.rt_wait_overlaps(r) == []
+    K.check_rt_strict(r)
 
 
 def _rt_wakeup_case(q_demand_ns: int | None):
@@ -294,25 +151,13 @@ def test_rt_pull_skips_a_task_more_urgent_than_what_its_cpu_runs(engine_ready):
 
 
 @settings(max_examples=15, deadline=None, suppress_health_check=HC)
-@given(case=workloads(max_tasks=5, spec="1x1x1", pinned=False, horizon=(40 * MS, 80 * MS)),
+@given(case=K.workloads(max_tasks=5, spec="1x1x1", pinned=False, horizon=(40 * MS, 80 * MS)),
        period=st.sampled_from([4 * MS, 10 * MS]), runtime=st.sampled_from([500_000, 2 * MS]))
 def test_fair_server_is_the_only_exception(engine_ready, case, period, runtime):
     """rt.md §7.2: with a fair server, fair tasks may run while RT waits, but each such
     stretch lasts at most the server's runtime (plus the tick that notices it ran out)."""
-    wl, spec = case
-    hz = 1000
-    iv = run(wl, spec, {"hz": hz, "fair_server_period_ns": period, "fair_server_runtime_ns": runtime})
-    bad = rt_wait_overlaps(wl, iv)
-    # merge overlaps into stretches of fair running while RT waits
-    spans = sorted({(s, s + d) for _, _, _, d, s in bad})
-    stretches = []
-    for s, e in spans:
-        if stretches and s <= stretches[-1][1]:
-            stretches[-1][1] = max(stretches[-1][1], e)
-        else:
-            stretches.append([s, e])
-    for s, e in stretches:
-        assert e - s <= runtime + 1_000_000_000 // hz, (s, e, runtime)
+    K.check_rt_strict(case_run(case, {"hz": 1000, "fair_server_period_ns": period,
+                                      "fair_server_runtime_ns": runtime}))
 
 
 # -- (e), (f) fairness on one CPU -------------------------------------------------------------
@@ -370,13 +215,11 @@ def parquet_bytes(df: pl.DataFrame) -> bytes:
 
 
 @settings(max_examples=15, deadline=None, suppress_health_check=HC)
-@given(case=workloads(), params=engine_params(), seed=st.sampled_from([0, 7]))
+@given(case=K.workloads(), params=eevdf_params(), seed=st.sampled_from([0, 7]))
 def test_same_inputs_and_seed_give_identical_bytes(engine_ready, case, params, seed):
-    wl, spec = case
-    a = run(wl, spec, params, seed)
-    b = run(wl, spec, params, seed)
-    assert parquet_bytes(a) == parquet_bytes(b)
-    assert a.equals(b)
+    r = case_run(case, params, seed)
+    K.check_determinism(r)
+    assert parquet_bytes(r.intervals) == parquet_bytes(r.replay_again())
 
 
 # =============================================================================================
@@ -784,8 +627,9 @@ def test_r7_no_server_when_rt_sleeps(engine_ready):
     rt = dict(bursts=[dict(demand=9 * MS, prio=49, kind=START_AT if i == 0 else START_AFTER,
                            start=0 if i == 0 else MS) for i in range(200)])
     wl = make_workload([rt, dict(bursts=[dict(demand=-1)])], end_ns=1500 * MS)
-    iv = run(wl, "1x1x1", {"hz": 1000})
-    assert rt_wait_overlaps(wl, iv) == []
+    r = K.replay_case(wl, from_spec("1x1x1"), "eevdf", {"hz": 1000})
+    assert K.rt_wait_overlaps(r) == []
+    iv = r.intervals
     f = wl.tasks["tid"].to_list()[1]
     ran = sum(e - s for t, s, e in turns(iv) if t == f)
     assert 140 * MS <= ran <= 160 * MS

@@ -16,7 +16,7 @@ from replay.sim import simulate
 from traces import schema
 
 from ._events import make_trace
-from ._reference_engine import make_workload
+from replay.testing import make_workload
 
 MS = 1_000_000
 

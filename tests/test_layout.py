@@ -17,7 +17,10 @@ ALLOWED = {
     "replay.sim": {"traces", "policies", "replay.model"},
     "replay.metrics": {"traces", "policies", "replay.model"},
     "replay.study": {"traces", "policies", "replay.model", "replay.sim", "replay.metrics"},
-    "replay.present": {"traces", "policies", "replay.model", "replay.sim", "replay.metrics", "replay.study"},
+    # the fairness kit (strategies, invariants, the suite `check` runs): beside study
+    "replay.testing": {"traces", "policies", "replay.model", "replay.sim", "replay.metrics"},
+    "replay.present": {"traces", "policies", "replay.model", "replay.sim", "replay.metrics", "replay.study",
+                       "replay.testing"},
 }
 
 

@@ -60,7 +60,7 @@ def test_no_kernel_is_specialised_on_a_literal_argument():
     from replay import replay
     from replay.model.topology import from_spec
     from replay.model.workload import START_AFTER
-    from tests._reference_engine import make_workload
+    from replay.testing import make_workload
 
     wl = make_workload([dict(bursts=[dict(demand=3_000_000), dict(demand=2_000_000, kind=START_AFTER, start=500_000)]),
                         dict(bursts=[dict(demand=4_000_000, prio=10)]),

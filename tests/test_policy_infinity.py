@@ -366,7 +366,7 @@ def test_same_tgid_waker_classifier():
     import polars as pl
 
     from replay.model.workload import START_BY
-    from tests._reference_engine import make_workload
+    from replay.testing import make_workload
 
     # task 0 blocks three times: in S woken by task 1 (same process), in S woken by task 2
     # (another process), in D woken by task 1; then its last burst exits.
@@ -395,7 +395,7 @@ def test_futex_bypass_reaches_the_engine():
     from replay import replay
     from replay.model.topology import from_spec
     from replay.model.workload import START_BY
-    from tests._reference_engine import make_workload
+    from replay.testing import make_workload
 
     def schedule(tgids, window):
         wl = make_workload([dict(bursts=[dict(demand=5 * MS, start=0), dict(demand=MS, kind=START_BY)]),
@@ -637,7 +637,7 @@ def test_fp_shift_changes_rt_demotion_in_a_replay():
 
     from replay import replay
     from replay.model.topology import from_spec
-    from tests._reference_engine import make_workload
+    from replay.testing import make_workload
 
     wl = make_workload([dict(bursts=[dict(demand=-1, prio=49)]), dict(bursts=[dict(demand=150 * MS, prio=49)]),
                         dict(bursts=[dict(demand=-1, prio=55)])], end_ns=300 * MS)
@@ -725,7 +725,7 @@ def test_v45_migration_hysteresis_in_the_balancer():
 
     from replay import replay
     from replay.model.topology import from_spec
-    from tests._reference_engine import make_workload
+    from replay.testing import make_workload
 
     wl = make_workload([dict(bursts=[dict(demand=-1, prio=120)], pinned=0),
                         dict(bursts=[dict(demand=MS, prio=120, start=0)], pinned=1),

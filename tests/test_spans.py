@@ -360,7 +360,7 @@ def external_workloads(draw):
     """Up to 4 tasks whose bursts start at absolute times or a sleep after the previous one
     (no task wakes another), fair and RT: the blocked times are the workload's own."""
     from replay.model.workload import START_AFTER, START_AT
-    from tests._reference_engine import make_workload
+    from replay.testing import make_workload
 
     n = draw(st.integers(1, 4))
     tasks = []

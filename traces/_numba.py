@@ -13,11 +13,13 @@ import hashlib
 import os
 import re
 import shutil
+from contextlib import contextmanager
 from pathlib import Path
 
 import warnings
 
 import numba
+from numba.core import caching as _caching
 from numba.core import types
 from numba.core.errors import NumbaExperimentalFeatureWarning
 
@@ -100,13 +102,13 @@ _CACHE_NAME = re.compile(r"^\d[\w.+]*-[0-9a-f]{16}$")
 KEEP_CACHES = 8
 
 
-def prune_caches(base: str, keep: int = KEEP_CACHES) -> list[str]:
+def prune_caches(base: str, keep: int = KEEP_CACHES, pattern: re.Pattern = _CACHE_NAME) -> list[str]:
     """Delete all but the ``keep`` most recently modified compile caches in ``base``
-    (folders named ``<version>-<source hash>``; anything else there is left alone).
-    Every upgrade or kernel edit starts a new folder of 25-60 MB, so without this they
-    pile up. Returns the folders deleted."""
+    (folders named ``<version>-<source hash>``, or as ``pattern`` says; anything else there
+    is left alone). Every upgrade or kernel edit starts a new folder of 25-60 MB, so
+    without this they pile up. Returns the folders deleted."""
     try:
-        dirs = [e for e in os.scandir(base) if e.is_dir(follow_symlinks=False) and _CACHE_NAME.match(e.name)]
+        dirs = [e for e in os.scandir(base) if e.is_dir(follow_symlinks=False) and pattern.match(e.name)]
     except OSError:
         return []
     dirs.sort(key=lambda e: e.stat(follow_symlinks=False).st_mtime, reverse=True)
@@ -179,23 +181,45 @@ COMPILE_NOTICE = ("schedreplay: compiling its numba kernels, once for this versi
                   "run takes up to a minute or two...")
 
 
+#: what it says when the code compiling is someone else's (``compiling``): a user's policy
+SUBJECT_NOTICE = ("schedreplay: compiling {subject} with numba (once; cached in {cache} until its source "
+                  "changes)...")
+
+
 class _CompileNotice(numba.core.event.Listener):
-    """Calls ``say`` once, when numba starts compiling a kernel it found in no cache."""
+    """Calls ``say`` once per subject, when numba starts compiling a kernel it found in no
+    cache: the project's kernels, or the code ``compiling`` names."""
 
     def __init__(self, say):
         self.say = say
-        self.said = False
+        self.said: set[str] = set()
 
     def on_start(self, event):
-        if not self.said:
-            self.said = True
-            self.say(COMPILE_NOTICE.format(cache=CACHE_DIR))
+        msg = COMPILE_NOTICE.format(cache=CACHE_DIR) if _subject is None else \
+            SUBJECT_NOTICE.format(subject=_subject, cache=os.path.join(CACHE_DIR, "user"))
+        if msg not in self.said:
+            self.said.add(msg)
+            self.say(msg)
 
     def on_end(self, event):
         pass
 
 
 _notice: _CompileNotice | None = None
+_subject: str | None = None
+
+
+@contextmanager
+def compiling(subject: str):
+    """While the block runs, a compile is announced (``announce_compiles``) as that of
+    ``subject`` ("policy ./my_policy.py"), once per subject: importing a user's policy
+    compiles its hooks, and the command says so, not that schedreplay compiles itself."""
+    global _subject
+    before, _subject = _subject, subject
+    try:
+        yield
+    finally:
+        _subject = before
 
 
 def announce_compiles(say) -> None:
@@ -211,3 +235,82 @@ def announce_compiles(say) -> None:
         return
     _notice = _CompileNotice(say)
     numba.core.event.register("numba:compile", _notice)
+
+
+# -- code from outside the project: a user's policy (policies/_loader.py) --------------
+
+#: real path of a watched source file -> hash of the sources it is compiled with
+_WATCHED: dict[str, str] = {}
+
+
+def watch_sources(files) -> str:
+    """Cache the kernels of ``files`` (a user's policy and the files it imports) keyed on
+    the hash of their contents, in CACHE_DIR/user/: an edit to any of them, or to the
+    project (CACHE_DIR is keyed on its sources), recompiles them; touching a file without
+    changing it does not. Numba's own check is the file's time and size, and it does not
+    notice a changed helper or constant in another file. Call it before the files'
+    kernels are defined (importing them). Returns the hash."""
+    paths = sorted({os.path.realpath(f) for f in files})
+    h = hashlib.sha256()
+    for p in paths:
+        h.update(p.encode())
+        try:
+            with open(p, "rb") as f:
+                h.update(f.read())
+        except OSError:
+            pass
+    key = h.hexdigest()[:16]
+    user = os.path.join(CACHE_DIR, "user")
+    for p in paths:
+        _WATCHED[p] = key
+        try:  # in use: the newest, so that pruning keeps it
+            os.utime(os.path.join(user, _WatchedSourceLocator.get_suitable_cache_subpath(p)))
+        except OSError:
+            pass
+    prune_caches(user, KEEP_USER_CACHES, _USER_CACHE_NAME)
+    return key
+
+
+#: folders of users' code kept in CACHE_DIR/user (one per folder of policy sources, a few
+#: hundred KB each); older ones are deleted
+KEEP_USER_CACHES = 32
+_USER_CACHE_NAME = re.compile(r"^.*_[0-9a-f]{40}$")
+
+
+class _WatchedSourceLocator(_caching._CacheLocator):
+    """numba's cache locator for the functions of watched files (``watch_sources``);
+    every other function falls through to numba's own locators."""
+
+    def __init__(self, py_func, py_file, key):
+        self._lineno = py_func.__code__.co_firstlineno
+        # a compiled function refers to its module by name: one file imported under two names
+        # (a path, and a module name) gets two cache entries
+        self._module = hashlib.sha1(str(py_func.__module__).encode()).hexdigest()[:8]
+        self._key = key
+        self._cache_path = os.path.join(CACHE_DIR, "user", self.get_suitable_cache_subpath(py_file))
+
+    def get_cache_path(self):
+        return self._cache_path
+
+    def get_source_stamp(self):
+        return self._key
+
+    def get_disambiguator(self):
+        return f"{self._lineno}-{self._module}"
+
+    @classmethod
+    def from_function(cls, py_func, py_file):
+        key = _WATCHED.get(os.path.realpath(py_file))
+        if key is None:
+            return None
+        self = cls(py_func, py_file, key)
+        try:
+            self.ensure_cache_path()
+        except OSError:
+            return None  # unwritable: numba's own locators decide (or it compiles uncached)
+        return self
+
+
+# numba's list of locators, shared by all its caches: ours is asked first
+if _WatchedSourceLocator not in _caching.CacheImpl._locator_classes:
+    _caching.CacheImpl._locator_classes.insert(0, _WatchedSourceLocator)

@@ -70,6 +70,10 @@ class Workload:
     #: application spans in workload form (schema.WL_SPANS: each end a point of its
     #: thread's progress; replay.model.spans.points), None when there are none
     spans: pl.DataFrame | None = None
+    #: CPU affinity of a synthetic workload's tasks (tid -> the CPUs it may use, as
+    #: sched_setaffinity sets it), replayed as ``--set tid=N:cpus=LIST`` would be; None: a
+    #: trace's tasks, whose affinity comes from ``--set``. Not written by ``write``.
+    affinity: dict | None = None
 
     def write(self, directory) -> Path:
         d = Path(directory)

@@ -486,7 +486,9 @@ def _list_params(policy: str, as_json: bool) -> None:
     Console(width=_width()).print(t)
 
 
-POLICY_HELP = "Scheduler policy to replay through: eevdf (Linux 6.18), cfs (Linux 6.5), infinity (Infinity v4)."
+POLICY_HELP = ("Scheduler policy to replay through: eevdf (Linux 6.18), cfs (Linux 6.5), infinity (Infinity v4), "
+               "a policy an installed package provides (`schedreplay policies` lists them), the path of a policy "
+               "file (./my_policy.py) or an importable module name (docs/writing-a-policy.md).")
 SET_HELP = ("What-if override SELECTOR:CHANGES (repeatable): select by comm=GLOB, tid=N, tgid=N; change "
             "policy=fair|batch|idle|fifo|rr, rtprio=1..99, nice=-20..19, cpus=LIST. "
             "Example: --set 'comm=llama*:policy=fifo,rtprio=50'. A selector that matches no task, or a change that "
@@ -522,6 +524,8 @@ def replay_cmd(
                                             "open in the Perfetto UI next to the original (the folder must exist)."),
     as_json: bool = typer.Option(False, "--json", help="Print the replayed schedule's metrics as JSON."),
     list_params: bool = typer.Option(False, "--list-params", help="List the parameters and exit."),
+    list_policies: bool = typer.Option(False, "--list-policies", help="List the policies --policy takes (as "
+                                       "`schedreplay policies`) and exit."),
     fmt: Optional[str] = typer.Option(None, "--format", help=FORMAT_HELP),
     progress: Optional[bool] = typer.Option(None, "--progress/--no-progress", help=PROGRESS_HELP),
 ):
@@ -540,9 +544,12 @@ def replay_cmd(
     _out("--perfetto", perfetto)
     with _user_errors():
         _announce()  # the policies' kernels compile when their modules are imported
-        from policies import get_policy
+        if list_policies:
+            _print_policies(as_json)
+            return
+        from replay.sim.params import policy_module
 
-        get_policy(policy)
+        policy_module(policy)
         if list_params:
             _list_params(policy, as_json)
             return
@@ -987,6 +994,124 @@ def sweep(
                       highlight=False)
             for w in o["warnings"]:
                 con.print(f"[yellow]warning:[/] {w}", highlight=False)
+
+
+def _print_policies(as_json: bool) -> None:
+    """Every policy --policy takes by name (built-in and installed), with its description and
+    parameters; an installed one that does not load shows its one-line error instead."""
+    from policies import available, get_policy
+    from policies._params import table
+    from traces.errors import TraceError
+
+    rows = []
+    for e in available():
+        row = dict(e)
+        try:
+            mod = get_policy(e["name"])
+        except TraceError as err:
+            row.update(description=None, params=[], error=str(err))
+        else:
+            row.update(description=mod.DESCRIPTION, params=table(mod.PARAMS), error=None)
+        rows.append(row)
+    if as_json:
+        _print_json(rows)
+        return
+    from rich.table import Table
+
+    con = _console()
+    t = Table(title="policies (--policy NAME; or the path of a policy file, or a module name: "
+                    "docs/writing-a-policy.md)", title_justify="left")
+    for c in ("name", "source", "description", "parameters (NAME=default)"):
+        t.add_column(c, overflow="fold")
+    for r in rows:
+        params = ", ".join(f"{p['name']}={p['default']}" for p in r["params"])
+        t.add_row(r["name"], r["source"], r["description"] or f"[red]{r['error']}[/]", params)
+    con.print(t)
+
+
+@app.command("policies")
+def policies_cmd(
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON list: name, source, target (the module), "
+                                 "description, params (name, default, unit, section, doc), error."),
+):
+    """The policies `--policy` takes by name: the built-in ones and those installed packages
+    provide (entry-point group `schedreplay.policies`), each with its description and
+    parameters.
+
+    Besides these names, `--policy` takes the path of a policy file (`./my_policy.py`) or an
+    importable module name (`mypkg.fifo_fair`): docs/writing-a-policy.md. An installed policy
+    that fails to load is listed with its error.
+    """
+    with _user_errors():
+        _announce()
+        _print_policies(as_json)
+
+
+#: examples per invariant of `check` (replay.testing.DEFAULT_EXAMPLES; not imported here:
+#: --help loads no numba)
+CHECK_EXAMPLES = 50
+
+
+@app.command()
+def check(
+    policy: str = typer.Argument(..., help="The policy: a built-in or installed name, a policy file "
+                                 "(./my_policy.py) or an importable module name."),
+    param: Optional[list[str]] = typer.Option(None, "--param", help="Fix a parameter (policy or engine), "
+                                              "NAME=VALUE (repeatable)."),
+    vary: Optional[list[str]] = typer.Option(None, "--vary", help="Draw this parameter of the policy from its "
+                                             "declared range in every example (repeatable)."),
+    examples: int = typer.Option(CHECK_EXAMPLES, "--examples", "-n", help="Examples per invariant (500 or more "
+                                 "for a release or a nightly job)."),
+    seed: int = typer.Option(0, "--seed", help="Seed of the examples drawn (the same seed draws the same ones)."),
+    only: Optional[list[str]] = typer.Option(None, "--only", help="Check only this invariant (repeatable): "
+                                             "demand, one_cpu_per_task, one_task_per_cpu, affinity, causality, "
+                                             "work_conservation, weighted_share, rt_strict, fair_starvation, "
+                                             "determinism."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object: policy, params, vary, examples, "
+                                 "seed, passed, invariants (name, title, passed, examples, seconds, and violation "
+                                 "or error)."),
+):
+    """Check a policy against the fairness invariants on generated workloads and machines.
+
+    Each invariant is tried on hypothesis-generated workloads (CPU hogs of mixed nice
+    levels, interactive tasks, forks and exits, wakeup chains, RT load, pinning and
+    affinity sets) and topologies (SMT, LLCs, NUMA nodes, big and little cores). A violated invariant is
+    printed with its counterexample, shrunk by hypothesis: the workload as a small table
+    and the schedule where it breaks. Exit code 1 when any invariant fails, 2 for a
+    policy that does not load. The same checks are a Python module for your own tests:
+    docs/testing-a-policy.md.
+    """
+    if examples < 1:
+        _fail(f"--examples {examples}: expected >= 1")
+    with _user_errors():
+        _announce()
+        from replay.testing import check_policy
+
+        def show(o):
+            if as_json:
+                return
+            mark = "ok  " if o.passed else "FAIL"
+            typer.echo(f"{mark} {o.name}: {o.title} ({o.examples} examples, {o.seconds:.1f} s)")
+            if o.violation is not None:
+                typer.echo("\n".join("     " + line for line in str(o.violation).splitlines()))
+            elif o.error is not None:
+                typer.echo(f"     {o.error}")
+                if o.case is not None:
+                    from replay.testing import workload_text
+
+                    typer.echo(f"     on this workload (shrunk; {o.case.topology.n_cpus} CPUs):")
+                    typer.echo(workload_text(o.case.workload, indent="       "))
+
+        report = check_policy(policy, params=_parse_params(param), examples=examples, seed=seed, only=only,
+                              vary=tuple(vary or ()), progress=show)
+    if as_json:
+        _print_json(report.to_dict())
+    else:
+        bad = [o.name for o in report.outcomes if not o.passed]
+        typer.echo(f"{report.policy}: {len(report.outcomes) - len(bad)} of {len(report.outcomes)} invariants hold"
+                   + (f"; violated: {', '.join(bad)}" if bad else ""))
+    if not report.passed:
+        raise typer.Exit(1)
 
 
 DEMO_TOPOLOGIES = (None, "2x8x2")

@@ -419,7 +419,9 @@ def _dequeue(H, TS, CS, ST, M, cpu, t, flags, now):
         if _account(H, TS, CS, ST, M, cpu, now):
             _resched(CS, cpu)
     cls = _class_of(TS, t)
-    if _hook(H, H_DEQ, cls, TS, CS, ST, cpu, t, flags, now):
+    # only a sleep may leave the task queued (delayed): a move or an exit always takes it off
+    if _hook(H, H_DEQ, cls, TS, CS, ST, cpu, t, flags, now) or (flags & (DEQ_MIGRATE | DEQ_EXIT)) \
+            or not (flags & DEQ_SLEEP):
         if TS[t, E.T_ON_RQ]:
             E.list_remove(TS, CS, cpu, t, cls)
         return 1
@@ -585,7 +587,9 @@ def _start_burst(H, TS, CS, ST, W, M, Q, out, stats, t, b, this, waker, sync, no
             cpu = P.select_fair_wakeup(TS, CS, TOPO, AFF, EP, t, prev, this, waker, sync)
     else:
         cpu = TS[t, E.T_PINNED] if TS[t, E.T_PINNED] >= 0 else P.select_rt(TS, CS, TOPO, AFF, t, prev if prev >= 0 else this, this)
-    cpu = _hook(H, H_SELECT, cls, TS, CS, ST, cpu, t, prev, now)
+    chosen = _hook(H, H_SELECT, cls, TS, CS, ST, cpu, t, prev, now)
+    if chosen >= 0 and chosen < len(TOPO) and P.allowed(TS, AFF, t, chosen):
+        cpu = chosen  # a CPU the task may not use keeps the shared placement's (select_fallback_rq)
     if cpu < 0 or cpu >= len(TOPO):
         cpu = P.first_allowed(TS, AFF, t, len(TOPO))
     flags = ENQ_WAKEUP | (ENQ_NEW if new else 0)
@@ -663,18 +667,28 @@ def _end_burst(H, TS, CS, ST, W, M, Q, out, stats, cpu, t, now):
 
 
 @_jit
+def _picked(TS, cpu, n, cls):
+    """A class's pick: -1, or a task on that class's list of ``cpu`` and not delayed. A
+    policy whose pick returns anything else stops the replay (the engine's lists would no
+    longer hold)."""
+    if n >= 0 and (n >= len(TS) or TS[n, E.T_LIST] != cls or TS[n, E.T_CPU] != cpu or TS[n, E.T_DELAYED]):
+        raise RuntimeError("policy error: its pick hook returned a task that is not queued on that CPU in its class")
+    return n
+
+
+@_jit
 def _pick(H, TS, CS, ST, cpu, now):
     server = CS[cpu, E.C_SERVER_ACTIVE] == 1
     if server and CS[cpu, E.C_NR_FAIR] > CS[cpu, E.C_NR_DELAYED]:
-        n = _hook(H, H_PICK, E.CLS_FAIR, TS, CS, ST, cpu, -1, 0, now)
+        n = _picked(TS, cpu, _hook(H, H_PICK, E.CLS_FAIR, TS, CS, ST, cpu, -1, 0, now), E.CLS_FAIR)
         if n >= 0:
             return n
     if CS[cpu, E.C_NR_RT] > 0:
-        n = _hook(H, H_PICK, E.CLS_RT, TS, CS, ST, cpu, -1, 0, now)
+        n = _picked(TS, cpu, _hook(H, H_PICK, E.CLS_RT, TS, CS, ST, cpu, -1, 0, now), E.CLS_RT)
         if n >= 0:
             return n
     if CS[cpu, E.C_NR_FAIR] > 0:
-        return _hook(H, H_PICK, E.CLS_FAIR, TS, CS, ST, cpu, -1, 0, now)
+        return _picked(TS, cpu, _hook(H, H_PICK, E.CLS_FAIR, TS, CS, ST, cpu, -1, 0, now), E.CLS_FAIR)
     return -1
 
 

@@ -22,7 +22,7 @@ import numpy as np
 import polars as pl
 
 from policies import _state as S
-from policies import get_policy
+from policies import policy_label
 from policies._params import resolve
 from policies._protocol import hooks_of
 from traces import schema
@@ -38,7 +38,7 @@ from ..model.topology import resolve as resolve_topology
 from ..model.workload import Workload
 from . import _engine as EN
 from . import _placement as P
-from .params import ENGINE_PARAMS
+from .params import ENGINE_PARAMS, policy_module
 
 
 @dataclass
@@ -232,7 +232,7 @@ def _arrays(wl: Workload, mod, values: _Values, cpu_of: np.ndarray, overrides: l
                       (EN.WB_END_KIND, "end_kind"), (EN.WB_SLEEP, "sleep_state")):
         WB[:B, col] = bt[name].to_numpy()
     if hasattr(mod, "futex_bursts"):  # a policy that models futex waits classifies the blocks
-        flags, note = mod.futex_bursts(wl, values.policy)
+        flags, note = mod.futex_bursts(wl, values.fair)  # its fair class's parameters (not the RT class's)
         WB[:B, EN.WB_FUTEX] = flags
         if note:
             warnings.append(note)
@@ -404,14 +404,17 @@ def _cpu_list(cpus: list[int]) -> str:
 
 
 @small_pages
-def simulate(wl: Workload, policy: str = "eevdf", topology: str | Topology | None = None,
+def simulate(wl: Workload, policy="eevdf", topology: str | Topology | None = None,
              params: dict | None = None, seed: int = 0, overrides: list | None = None,
              latencies: Latencies | None = None, tasks: pl.DataFrame | None = None,
              unavailable_cpus=(), same_machine: bool = False) -> tuple[Schedule, ReplayInfo]:
-    """Replay workload ``wl`` through ``policy`` on ``topology`` (a Topology or a spec; default
+    """Replay workload ``wl`` through ``policy`` (a built-in or installed policy's name, the
+    path of a policy file, an importable module name, or a policy module: policies.get_policy)
+    on ``topology`` (a Topology or a spec; default
     one LLC of ``wl.n_cpus`` CPUs), with ``params`` overriding any engine or policy
     parameter (``replay.sim.all_params``) and ``overrides`` (replay.model.overrides.Override
-    objects or ``--set`` strings) changing selected tasks' policy, priority and affinity.
+    objects or ``--set`` strings) changing selected tasks' policy, priority and affinity
+    (a synthetic workload's own affinity sets, ``wl.affinity``, are applied the same way).
     ``latencies``: the recorded wakeup latencies the auto (-1) latency parameters take
     (none: 0), drawn per wakeup from the CPU's recorded distribution when ``same_machine``
     (``topology`` is the recorded machine), else from the whole machine's. ``tasks``: the
@@ -423,7 +426,11 @@ def simulate(wl: Workload, policy: str = "eevdf", topology: str | Topology | Non
     t0 = time.perf_counter()
     if overrides and isinstance(overrides[0], str):
         overrides = parse_all(overrides)
-    mod = get_policy(policy)
+    if wl.affinity:  # a synthetic workload's affinity sets: overrides of those tasks' CPUs
+        overrides = list(overrides or []) + parse_all(
+            f"tid={tid}:cpus={','.join(str(int(c)) for c in sorted(cpus))}" for tid, cpus in sorted(wl.affinity.items()))
+    mod = policy_module(policy)
+    policy = policy_label(policy)
     if isinstance(topology, Topology):
         topo = topology
     elif topology is None:
@@ -449,8 +456,13 @@ def simulate(wl: Workload, policy: str = "eevdf", topology: str | Topology | Non
     ticks = (wl.end_ns - wl.start_ns) // EP[S.E_TICK_NS] + 1
     has_spans = wl.spans is not None and wl.spans.height > 0
     MT, MK, start_mark, end_mark = span_marks(wl.spans if has_spans else None, wl.tasks.height)
-    intervals, stats = _run_kernel(mod, fair_pp, rt_pp, arrays, _topology_matrix(run_topo), EP, wl.tasks.height,
-                                   wl.bursts.height, ticks, (MT, MK))
+    try:
+        intervals, stats = _run_kernel(mod, fair_pp, rt_pp, arrays, _topology_matrix(run_topo), EP, wl.tasks.height,
+                                       wl.bursts.height, ticks, (MT, MK))
+    except RuntimeError as e:  # the engine stops on a hook's result it cannot use (_engine._picked)
+        if not str(e).startswith("policy error: "):
+            raise
+        raise TraceError(f"policy {policy}: {str(e)[len('policy error: '):]}") from None
     if run_topo is not topo:  # back to the topology's CPU ids
         cpu = intervals["cpu"].to_numpy()
         intervals = intervals.with_columns(pl.Series("cpu", np.where(cpu >= 0, online[np.maximum(cpu, 0)], cpu)
@@ -459,8 +471,9 @@ def simulate(wl: Workload, policy: str = "eevdf", topology: str | Topology | Non
     spans = (replayed_spans(wl.spans, MK, start_mark, end_mark, intervals, arrays.tids, wl.start_ns, wl.end_ns,
                             warnings) if has_spans else None)
     sched = Schedule(intervals, sched_tasks, wl.start_ns, wl.end_ns, topo.n_cpus, policy, warnings, {}, True, spans)
-    shown = {**resolve(ENGINE_PARAMS, None, "the engine"), **resolve(mod.PARAMS, None, policy), **values.engine,
-             **values.policy}
+    # every parameter's value as used: the engine's and the policy's parsed (2ms -> 2000000)
+    shown = {**resolve(ENGINE_PARAMS, None, "the engine"), **resolve(mod.PARAMS, values.policy, policy),
+             **values.engine}
     info = ReplayInfo(policy, topo.name or topo.describe(), shown, seed, int(stats[EN.ST_EVENTS]),
                       time.perf_counter() - t0,
                       {"switches": int(stats[EN.ST_SWITCHES]), "migrations": int(stats[EN.ST_MIGRATIONS]),

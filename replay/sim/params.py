@@ -3,8 +3,9 @@
 
 from __future__ import annotations
 
-from policies import get_policy
+from policies import get_policy, policy_label
 from policies._params import Param
+from traces.errors import TraceError
 
 ENGINE_PARAMS = (
     Param("hz", 250, "Hz", "eevdf.md §9, placement.md §9", "scheduler tick rate (CONFIG_HZ; the corpus kernel "
@@ -57,6 +58,22 @@ ENGINE_PARAMS = (
 )
 
 
-def all_params(policy: str) -> tuple[Param, ...]:
+def check_policy_params(mod, name: str) -> None:
+    """A policy's parameters may not take the engine's names (``--param`` would be ambiguous)."""
+    clash = sorted({p.name for p in mod.PARAMS} & {p.name for p in ENGINE_PARAMS})
+    if clash:
+        raise TraceError(f"policy {name}: PARAMS names {', '.join(clash)}, which the engine's parameters use "
+                         "(replay --list-params lists them); rename it")
+
+
+def policy_module(policy):
+    """The policy module for ``policy`` (a name, path, module name or module), checked
+    against the protocol and the engine's parameter names."""
+    mod = get_policy(policy)
+    check_policy_params(mod, policy_label(policy))
+    return mod
+
+
+def all_params(policy) -> tuple[Param, ...]:
     """Every parameter a replay with ``policy`` takes: the engine's and the policy's."""
-    return ENGINE_PARAMS + get_policy(policy).PARAMS
+    return ENGINE_PARAMS + policy_module(policy).PARAMS
