@@ -25,7 +25,9 @@ CPU scan in ``run`` is the reschedule scan). Resolution: FREQ samples per second
 
 Event counts come from the engine's stats array (replay/sim/_engine.py ST_EV_TYPE ...
 ST_PERIODIC): events per kind, stale POINT/RESCHED entries popped, heap pushes, CPU scans
-for reschedule marks, __schedule calls, placements (select) and balance passes.
+for reschedule marks, __schedule calls, placements (select) and balance passes. The
+engine counts them only when compiled with ``_engine.PROFILE = True``, which the child
+sets (a normal build has no trace of them); they cost the profiled build ~1-2 %.
 
 Needs Linux ``perf`` (permission to sample one's own process: perf_event_paranoid <= 2),
 ``ld`` and ``objdump`` (binutils); it says which is missing. profila (``pip install
@@ -139,7 +141,9 @@ def _symbols(path: Path) -> list[tuple[str, int, int]]:
 def child(args) -> None:
     objects: list = []
     _patch_numba(objects)
-    t0 = time.perf_counter()
+    import replay.sim._engine as EN
+
+    EN.PROFILE = True  # compile the event counters in (this process's own, empty cache)
     import replay.sim.engine as ENG
     from replay.model.topology import from_spec
     from replay.model.workload import Workload

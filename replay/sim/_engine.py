@@ -61,10 +61,14 @@ ST_ROWS, ST_EVENTS, ST_SWITCHES, ST_MIGRATIONS, ST_FULL, ST_PUSHES, ST_PULLS, ST
 # profiling counters (benchmarks/profile_engine.py; nothing else reads them): events popped
 # per type (ST_EV_TYPE + E.EV_*), the POINT and RESCHED events popped stale (superseded),
 # pushes, scans of the CPUs for reschedule marks, __schedule calls, placements (select),
-# newidle and periodic balance passes
+# newidle and periodic balance passes. Counted only when PROFILE is true at compile time
+# (numba freezes the global, so the branches vanish from the normal build: they cost
+# nothing). Only benchmarks/profile_engine.py sets it, in a process with its own empty
+# compile cache; never set it where the shared cache is in use.
 ST_EV_TYPE = 9
 ST_STALE, ST_HEAP_PUSH, ST_RESCHED_SCAN, ST_SCHEDULE, ST_SELECT, ST_NEWIDLE, ST_PERIODIC = range(14, 21)
 ST_SIZE = 21
+PROFILE = False
 
 # What travels together, as typed namedtuples (numba passes one as its members: nothing is
 # allocated). Functions take, in this order, the groups they touch, then scalars:
@@ -165,7 +169,8 @@ def push(Q, CS, stats, t, typ, a, b):
     i = HN[0]
     HN[0] = i + 1
     HN[1] += 1
-    stats[ST_HEAP_PUSH] += 1
+    if PROFILE:
+        stats[ST_HEAP_PUSH] += 1
     HT[i] = t
     HP[i, 0] = HN[1]
     HP[i, 1] = typ
@@ -504,13 +509,14 @@ def run(H, TS, CS, ST, W, M, Q, out, stats):
         if now > horizon:
             break
         stats[ST_EVENTS] += 1
-        stats[ST_EV_TYPE + typ] += 1
+        if PROFILE:
+            stats[ST_EV_TYPE + typ] += 1
         if typ == E.EV_START:
             _start_burst(H, TS, CS, ST, W, M, Q, out, stats, a, b, -1, -1, 0, now)
         elif typ == E.EV_POINT:
             if CS[a, E.C_GEN] == b and CS[a, E.C_CURR] >= 0:
                 _reached(H, TS, CS, ST, W, M, Q, out, stats, a, now)
-            else:
+            elif PROFILE:
                 stats[ST_STALE] += 1
         elif typ == E.EV_TICK:
             _tick(H, TS, CS, ST, M, Q, out, stats, a, now)
@@ -520,14 +526,15 @@ def run(H, TS, CS, ST, W, M, Q, out, stats):
             if CS[a, E.C_RESCHED_AT] == b:
                 CS[a, E.C_RESCHED_AT] = -1
                 _resched(CS, a)
-            else:
+            elif PROFILE:
                 stats[ST_STALE] += 1
         # reschedule every marked CPU, in CPU order, until none is marked (a reschedule
         # can mark another CPU: a newidle pull accounts the source, a push the target)
         for _pass in range(4 * n_cpus + 8):
             if CS[0, E.C_MARKED] == 0:
                 break
-            stats[ST_RESCHED_SCAN] += 1
+            if PROFILE:
+                stats[ST_RESCHED_SCAN] += 1
             for c in range(n_cpus):
                 if CS[c, E.C_NEED_RESCHED]:
                     _schedule(H, TS, CS, ST, W, M, Q, out, stats, c, now)
@@ -600,7 +607,8 @@ def _start_burst(H, TS, CS, ST, W, M, Q, out, stats, t, b, this, waker, sync, no
             cpu = P.select_fair_wakeup(TS, CS, TOPO, AFF, EP, t, prev, this, waker, sync)
     else:
         cpu = TS[t, E.T_PINNED] if TS[t, E.T_PINNED] >= 0 else P.select_rt(TS, CS, TOPO, AFF, t, prev if prev >= 0 else this, this)
-    stats[ST_SELECT] += 1
+    if PROFILE:
+        stats[ST_SELECT] += 1
     chosen = _hook(H, H_SELECT, cls, TS, CS, ST, cpu, t, prev, now)
     if chosen >= 0 and chosen < len(TOPO) and P.allowed(TS, AFF, t, chosen):
         cpu = chosen  # a CPU the task may not use keeps the shared placement's (select_fallback_rq)
@@ -710,7 +718,8 @@ def _pick(H, TS, CS, ST, cpu, now):
 def _schedule(H, TS, CS, ST, W, M, Q, out, stats, cpu, now):
     """__schedule: pick the next task for cpu and switch to it."""
     TOPO, EP = M.TOPO, M.EP
-    stats[ST_SCHEDULE] += 1
+    if PROFILE:
+        stats[ST_SCHEDULE] += 1
     if CS[cpu, E.C_NEED_RESCHED]:
         CS[cpu, E.C_NEED_RESCHED] = 0
         CS[0, E.C_MARKED] -= 1
@@ -727,7 +736,8 @@ def _schedule(H, TS, CS, ST, W, M, Q, out, stats, cpu, now):
         _pull_rt(H, TS, CS, ST, M, out, stats, cpu, prev, now)
     nxt = _pick(H, TS, CS, ST, cpu, now)
     if nxt < 0 and EP[E.E_NEWIDLE]:
-        stats[ST_NEWIDLE] += 1
+        if PROFILE:
+            stats[ST_NEWIDLE] += 1
         if _newidle_balance(H, TS, CS, ST, M, out, stats, cpu, now):
             nxt = _pick(H, TS, CS, ST, cpu, now)
     if nxt == prev and prev_running:
@@ -805,7 +815,8 @@ def _tick(H, TS, CS, ST, M, Q, out, stats, cpu, now):
     if _hook(H, H_TICK, _class_of(TS, t), TS, CS, ST, cpu, t, 0, now) or r:
         _resched(CS, cpu)
     if M.EP[E.E_PERIODIC] and now >= CS[cpu, E.C_BALANCE_NEXT]:
-        stats[ST_PERIODIC] += 1
+        if PROFILE:
+            stats[ST_PERIODIC] += 1
         _periodic_balance(H, TS, CS, ST, M, out, stats, cpu, now)
     push(Q, CS, stats, now + M.EP[E.E_TICK_NS], E.EV_TICK, cpu, 0)
 
