@@ -103,6 +103,17 @@ def _check_args(topology=None, seed=None) -> None:
         if t is not None and not t.strip():
             _fail("--topology '': empty; give 'host', a spec such as 2x16x2 or a JSON/TOML file "
                   "(leave the option out for the recorded machine)")
+    # a machine that does not need the trace is checked before the trace is read (and before
+    # its kernels compile, up to a minute on a fresh install): a mistake in it is said at once
+    for t in ([topology] if isinstance(topology, str) else topology or []):
+        if t is not None and t not in ("recorded",):
+            from replay.model.topology import resolve
+            from traces.errors import TraceError
+
+            try:
+                resolve(t)
+            except TraceError as e:
+                _fail(str(e))
     for s in ([seed] if isinstance(seed, int) else seed or []):
         if not -(2**63) <= s < 2**63:
             _fail(f"--seed {s}: expected a 64-bit integer")
