@@ -568,11 +568,13 @@ def replay_cmd(
             _fail("missing TRACE (or use --list-params)")
         from replay.model.overrides import parse_all, parse_focus
         from replay.model.prepared import prepare
+        from replay.study.comparison import check_params
         from replay.study.comparison import compare as run_compare
         from replay.study.runs import checked_overrides, replay_run
 
         sets, sel = parse_all(set_), parse_focus(focus)
         params = _parse_params(param)
+        check_params([policy], params)  # before the trace is read and its kernels compile
         t = _load(trace, fmt, progress)
         p = prepare(t, spans=spans or ())
         topo = p.topology(topology)
@@ -750,8 +752,10 @@ def compare(
     with _user_errors():
         _announce()
         from replay.model.prepared import prepare
+        from replay.study.comparison import check_params
         from replay.study.comparison import compare as run_compare
 
+        check_params(names, _parse_params(param))  # before the trace is read and its kernels compile
         t = _load(trace, fmt, progress)
         res = run_compare(prepare(t, spans=spans or ()), names, topology or [None],
                           params=_parse_params(param), overrides=_parse_sets(set_), seed=seed,
@@ -859,6 +863,10 @@ def validate(
 
         if seeds < 1:
             _fail(f"--seeds {seeds}: expected >= 1")
+        if policy is not None:
+            from replay.study.comparison import check_params
+
+            check_params([policy], _parse_params(param))  # before the trace is read and its kernels compile
         t = _load(trace, fmt, progress)
         v = run_validate(prepare(t, spans=spans or ()), policy=policy, topology=topology, params=_parse_params(param), seeds=seeds, focus=focus)
     failed = []
