@@ -322,3 +322,18 @@ def test_policy_params_reach_off_their_defaults_and_refuse_unknown_names():
     assert drawn == {"lag_percent": 0}  # shrunk to the range's low end
     with pytest.raises(TraceError, match="no parameter slice_ms"):
         find(K.policy_params("eevdf", names=["slice_ms"]), lambda p: True, settings=FIND)
+
+
+def test_a_workloads_affinity_sets_survive_write_and_read(tmp_path):
+    """Workload.write keeps a synthetic workload's affinity sets (they were dropped: a
+    written counterexample replayed without them)."""
+    from replay.model.workload import Workload
+
+    wl = K.make_workload([{"tid": 7, "bursts": [{"demand": 1_000_000}], "affinity": [3, 1]},
+                          {"tid": 8, "bursts": [{"demand": 2_000_000}]}], n_cpus=4)
+    assert wl.affinity == {7: (1, 3)}
+    back = Workload.read(wl.write(tmp_path / "wl"))
+    assert back.affinity == {7: (1, 3)}
+    assert back.tasks.equals(wl.tasks) and back.bursts.equals(wl.bursts)
+    plain = K.make_workload([{"tid": 8, "bursts": [{"demand": 2_000_000}]}])
+    assert Workload.read(plain.write(tmp_path / "plain")).affinity is None

@@ -26,6 +26,7 @@ and are written to and read from Parquet.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -72,7 +73,8 @@ class Workload:
     spans: pl.DataFrame | None = None
     #: CPU affinity of a synthetic workload's tasks (tid -> the CPUs it may use, as
     #: sched_setaffinity sets it), replayed as ``--set tid=N:cpus=LIST`` would be; None: a
-    #: trace's tasks, whose affinity comes from ``--set``. Not written by ``write``.
+    #: trace's tasks, whose affinity comes from ``--set``. ``write`` keeps it in the tables'
+    #: metadata (key ``affinity``, JSON {tid: [cpu, ...]}).
     affinity: dict | None = None
 
     def write(self, directory) -> Path:
@@ -80,6 +82,9 @@ class Workload:
         d.mkdir(parents=True, exist_ok=True)
         meta = {b"start_ns": str(self.start_ns).encode(), b"end_ns": str(self.end_ns).encode(),
                 b"n_cpus": str(self.n_cpus).encode(), b"source": self.source.encode()}
+        if self.affinity is not None:
+            meta[b"affinity"] = json.dumps({str(int(t)): sorted(int(c) for c in cpus)
+                                            for t, cpus in sorted(self.affinity.items())}).encode()
         for name, df, table in (("tasks", self.tasks, schema.WL_TASKS), ("bursts", self.bursts, schema.WL_BURSTS),
                                 ("actions", self.actions, schema.WL_ACTIONS)):
             t = df.to_arrow().cast(table.arrow_schema()).replace_schema_metadata(meta)
@@ -112,8 +117,14 @@ class Workload:
                                  str(d))
             spans = pl.from_arrow(t.cast(schema.WL_SPANS.arrow_schema())).with_columns(
                 pl.col("name").cast(pl.String), pl.col("group").cast(pl.String))
+        affinity = None
+        if b"affinity" in meta:
+            try:
+                affinity = {int(t): tuple(int(c) for c in cpus) for t, cpus in json.loads(meta[b"affinity"]).items()}
+            except (ValueError, TypeError, AttributeError) as e:
+                raise TraceError(f"tasks.parquet: its affinity metadata is not {{tid: [cpu, ...]}} ({e})", str(d))
         return cls(frames["tasks"], frames["bursts"], frames["actions"], int(meta[b"start_ns"]),
-                   int(meta[b"end_ns"]), int(meta[b"n_cpus"]), meta.get(b"source", b"").decode(), spans)
+                   int(meta[b"end_ns"]), int(meta[b"n_cpus"]), meta.get(b"source", b"").decode(), spans, affinity)
 
     def demand_ns(self) -> pl.DataFrame:
         """Per task: tid and the CPU time its closed bursts need (ns)."""
