@@ -21,6 +21,9 @@ TP_LLC = 1
 TP_NODE = 2
 TP_CAPACITY = 3
 TP_LLC_SIZE = 4
+TP_CORE_SIZE = 5  # CPUs of the core
+TP_LLC_POS = 6    # position of the CPU in its LLC's row of LLC_CPUS (Machine)
+TP_N = 7
 
 
 @jit(**INTERNAL, **NO_NRT)
@@ -48,10 +51,10 @@ def idle(CS, c):
 
 
 @jit(**INTERNAL, **NO_NRT)
-def core_idle(CS, TOPO, c):
-    core = TOPO[c, TP_CORE]
-    for x in range(len(TOPO)):
-        if TOPO[x, TP_CORE] == core and not idle(CS, x):
+def core_idle(CS, M, c):
+    core = M.TOPO[c, TP_CORE]
+    for i in range(M.TOPO[c, TP_CORE_SIZE]):
+        if not idle(CS, M.CORE_CPUS[core, i]):
             return False
     return True
 
@@ -127,14 +130,13 @@ def _wake_affine(TS, CS, TOPO, EP, p, this, prev, sync):
 
 
 @jit(**INTERNAL, **NO_NRT)
-def _nr_idle_scan(CS, TOPO, EP, llc):
-    """SIS_UTIL budget from the LLC's average utilisation proxy (placement.md §2.3)."""
-    w = 0
+def _nr_idle_scan(CS, M, EP, cpu):
+    """SIS_UTIL budget from the average utilisation proxy of cpu's LLC (placement.md §2.3)."""
+    llc = M.TOPO[cpu, TP_LLC]
+    w = M.TOPO[cpu, TP_LLC_SIZE]
     u = 0
-    for c in range(len(TOPO)):
-        if TOPO[c, TP_LLC] == llc:
-            w += 1
-            u += CS[c, E.C_UTIL] // 1024
+    for i in range(w):
+        u += CS[M.LLC_CPUS[llc, i], E.C_UTIL] // 1024
     if w == 0:
         return 0
     x = u // w
@@ -144,8 +146,11 @@ def _nr_idle_scan(CS, TOPO, EP, llc):
 
 
 @jit(**INTERNAL, **NO_NRT)
-def select_idle_sibling(TS, CS, TOPO, AFF, EP, p, prev, target):
-    """placement.md §2.2 steps 1, 2, 4, 7, 8."""
+def select_idle_sibling(TS, CS, M, p, prev, target):
+    """placement.md §2.2 steps 1, 2, 4, 7, 8. The LLC's and cores' CPUs are visited from
+    M's lists, in the order of a scan of every CPU (ascending; the wrap-around scan from
+    target's successor)."""
+    TOPO, AFF, EP = M.TOPO, M.AFF, M.EP
     if idle(CS, target) and allowed(TS, AFF, p, target):
         return target
     llc = TOPO[target, TP_LLC]
@@ -157,32 +162,31 @@ def select_idle_sibling(TS, CS, TOPO, AFF, EP, p, prev, target):
             and allowed(TS, AFF, p, r):
         return r
     n = len(TOPO)
-    smt = False
-    for c in range(n):
-        if c != target and TOPO[c, TP_CORE] == TOPO[target, TP_CORE]:
-            smt = True
-            break
+    nl = TOPO[target, TP_LLC_SIZE]
+    smt = TOPO[target, TP_CORE_SIZE] > 1
     has_idle_core = False
     if smt:
-        for c in range(n):
-            if TOPO[c, TP_LLC] == llc and core_idle(CS, TOPO, c):
+        for i in range(nl):
+            if core_idle(CS, M, M.LLC_CPUS[llc, i]):
                 has_idle_core = True
                 break
         if not has_idle_core and TOPO[prev, TP_LLC] == llc:
-            for c in range(n):
-                if c != prev and TOPO[c, TP_CORE] == TOPO[prev, TP_CORE] and idle(CS, c) \
-                        and allowed(TS, AFF, p, c):
+            pcore = TOPO[prev, TP_CORE]
+            for i in range(TOPO[prev, TP_CORE_SIZE]):
+                c = M.CORE_CPUS[pcore, i]
+                if c != prev and idle(CS, c) and allowed(TS, AFF, p, c):
                     return c
-    budget = n if not EP[E.E_SIS_UTIL] else _nr_idle_scan(CS, TOPO, EP, llc) + 1
+    budget = n if not EP[E.E_SIS_UTIL] else _nr_idle_scan(CS, M, EP, target) + 1
     if not has_idle_core and budget <= 1:
         return target
     fallback = -1
-    for k in range(1, n + 1):
-        c = (target + k) % n
-        if TOPO[c, TP_LLC] != llc or not allowed(TS, AFF, p, c):
+    pos = TOPO[target, TP_LLC_POS]
+    for k in range(1, nl + 1):
+        c = M.LLC_CPUS[llc, (pos + k) % nl]
+        if not allowed(TS, AFF, p, c):
             continue
         if has_idle_core:
-            if core_idle(CS, TOPO, c):
+            if core_idle(CS, M, c):
                 return c
             if fallback < 0 and idle(CS, c):
                 fallback = c
@@ -206,8 +210,9 @@ def first_allowed(TS, AFF, p, n):
 
 
 @jit(**INTERNAL, **NO_NRT)
-def select_fair_wakeup(TS, CS, TOPO, AFF, EP, p, prev, this, waker, sync):
+def select_fair_wakeup(TS, CS, M, p, prev, this, waker, sync):
     """select_task_rq_fair for a wakeup (placement.md §2); ``sync``: 1 for a sync wakeup."""
+    TOPO, AFF, EP = M.TOPO, M.AFF, M.EP
     n = len(TOPO)
     if prev < 0 or prev >= n:
         prev = this if this >= 0 else first_allowed(TS, AFF, p, n)
@@ -217,7 +222,7 @@ def select_fair_wakeup(TS, CS, TOPO, AFF, EP, p, prev, this, waker, sync):
     wide = EP[E.E_WAKE_WIDE] and _wake_wide(TS, waker, p, TOPO[prev, TP_LLC_SIZE])
     if not wide and this != prev and allowed(TS, AFF, p, this):
         target = _wake_affine(TS, CS, TOPO, EP, p, this, prev, sync)
-    c = select_idle_sibling(TS, CS, TOPO, AFF, EP, p, prev, target)
+    c = select_idle_sibling(TS, CS, M, p, prev, target)
     if not allowed(TS, AFF, p, c):
         c = prev if allowed(TS, AFF, p, prev) else first_allowed(TS, AFF, p, n)
     return c
@@ -244,10 +249,11 @@ def _idle_in_node(TS, CS, TOPO, AFF, p, k):
 
 
 @jit(**INTERNAL, **NO_NRT)
-def select_fair_fork(TS, CS, TOPO, AFF, EP, p, this):
+def select_fair_fork(TS, CS, M, p, this):
     """Fork placement reduced to placement.md §8 item 6: top-down, the node, then the LLC
     with most idle CPUs (with the NUMA allowance), then an idle CPU (an idle core first),
     else the least loaded CPU."""
+    TOPO, AFF, EP = M.TOPO, M.AFF, M.EP
     n = len(TOPO)
     if this < 0:
         this = 0
@@ -281,21 +287,28 @@ def select_fair_fork(TS, CS, TOPO, AFF, EP, p, this):
             continue
         llc = TOPO[c, TP_LLC]
         cnt = 0
-        for x in range(n):
-            if TOPO[x, TP_LLC] == llc and idle(CS, x) and allowed(TS, AFF, p, x):
+        for i in range(TOPO[c, TP_LLC_SIZE]):
+            x = M.LLC_CPUS[llc, i]
+            if idle(CS, x) and allowed(TS, AFF, p, x):
                 cnt += 1
         if cnt > best_idle or (cnt == best_idle and llc == TOPO[this, TP_LLC]):
             best_idle = cnt
             best_llc = llc
     cand = -1
-    for c in range(n):
-        if TOPO[c, TP_LLC] == best_llc and allowed(TS, AFF, p, c) and idle(CS, c) and core_idle(CS, TOPO, c):
+    nb = 0
+    if best_llc >= 0:
+        nb = TOPO[M.LLC_CPUS[best_llc, 0], TP_LLC_SIZE]
+    for i in range(nb):
+        c = M.LLC_CPUS[best_llc, i]
+        if allowed(TS, AFF, p, c) and idle(CS, c) and core_idle(CS, M, c):
             return c
-    for c in range(n):
-        if TOPO[c, TP_LLC] == best_llc and allowed(TS, AFF, p, c) and idle(CS, c):
+    for i in range(nb):
+        c = M.LLC_CPUS[best_llc, i]
+        if allowed(TS, AFF, p, c) and idle(CS, c):
             return c
-    for c in range(n):
-        if TOPO[c, TP_LLC] == best_llc and allowed(TS, AFF, p, c):
+    for i in range(nb):
+        c = M.LLC_CPUS[best_llc, i]
+        if allowed(TS, AFF, p, c):
             if cand < 0 or nr_running(CS, c) < nr_running(CS, cand):
                 cand = c
     if cand < 0:
