@@ -102,8 +102,10 @@ C_DIST_ITER = 23      # rotating CPU iterator for RT find_lowest_rq
 C_NEED_RESCHED = 24   # the CPU must reschedule once the current event is handled
 C_RESCHED_AT = 25     # a delayed reschedule (wakeup latency) is pending for this time, -1 none
 C_MARKED = 26         # row 0 only: how many CPUs have C_NEED_RESCHED set (most events mark none:
-                      # the engine then skips its scan of every CPU)
-NC = 27
+                      # the engine then skips its reschedule pass)
+C_MARK_LIST = 27      # rows 0 .. C_MARKED-1: the CPUs with C_NEED_RESCHED set (unordered), so the
+                      # pass visits them without scanning every CPU
+NC = 28
 
 # -- events ------------------------------------------------------------------------
 EV_START = 0    # a burst becomes runnable (arg: task, arg2: burst)

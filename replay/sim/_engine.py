@@ -338,7 +338,30 @@ def _class_of(TS, t):
 def _resched(CS, cpu):
     if not CS[cpu, E.C_NEED_RESCHED]:
         CS[cpu, E.C_NEED_RESCHED] = 1
+        CS[CS[0, E.C_MARKED], E.C_MARK_LIST] = cpu
         CS[0, E.C_MARKED] += 1
+
+
+@_jit
+def _unmark(CS, cpu):
+    """cpu's C_NEED_RESCHED is cleared: off the list of marked CPUs."""
+    n = CS[0, E.C_MARKED] - 1
+    for i in range(n + 1):
+        if CS[i, E.C_MARK_LIST] == cpu:
+            CS[i, E.C_MARK_LIST] = CS[n, E.C_MARK_LIST]
+            break
+    CS[0, E.C_MARKED] = n
+
+
+@_jit
+def _next_marked(CS, c):
+    """The lowest marked CPU >= c, -1 if none."""
+    best = -1
+    for i in range(CS[0, E.C_MARKED]):
+        x = CS[i, E.C_MARK_LIST]
+        if x >= c and (best < 0 or x < best):
+            best = x
+    return best
 
 
 @_jit
@@ -532,17 +555,20 @@ def run(H, TS, CS, ST, W, M, Q, out, stats):
             elif PROFILE:
                 stats[ST_STALE] += 1
         # reschedule every marked CPU, in CPU order, until none is marked (a reschedule
-        # can mark another CPU: a newidle pull accounts the source, a push the target)
+        # can mark another CPU: a newidle pull accounts the source, a push the target). A
+        # pass visits the marked CPUs from the list (C_MARK_LIST) in the order of a scan of
+        # every CPU: after c, the lowest CPU above c marked by then.
         for _pass in range(4 * n_cpus + 8):
             if CS[0, E.C_MARKED] == 0:
                 break
             if PROFILE:
                 stats[ST_RESCHED_SCAN] += 1
-            for c in range(n_cpus):
-                if CS[c, E.C_NEED_RESCHED]:
-                    _schedule(H, TS, CS, ST, W, M, Q, out, stats, c, now)
-                    if CS[0, E.C_MARKED] == 0:
-                        break
+            c = _next_marked(CS, 0)
+            while c >= 0:
+                _schedule(H, TS, CS, ST, W, M, Q, out, stats, c, now)
+                if CS[0, E.C_MARKED] == 0:
+                    break
+                c = _next_marked(CS, c + 1)
     if stats[ST_FULL]:
         return -1
     for c in range(n_cpus):
@@ -725,7 +751,7 @@ def _schedule(H, TS, CS, ST, W, M, Q, out, stats, cpu, now):
         stats[ST_SCHEDULE] += 1
     if CS[cpu, E.C_NEED_RESCHED]:
         CS[cpu, E.C_NEED_RESCHED] = 0
-        CS[0, E.C_MARKED] -= 1
+        _unmark(CS, cpu)
     CS[cpu, E.C_RESCHED_AT] = -1
     prev = CS[cpu, E.C_CURR]
     if prev >= 0:
