@@ -77,11 +77,9 @@ PROFILE = False
 #   ST   ClassState(FPT, FPC, FPP, RPT, RPC, RPP): the fair and RT classes' per-task and
 #        per-CPU state and parameters
 #   W    Workload(WT, WB, WA): per-task, per-burst and per-action rows (WT_*, WB_*, WA_*)
-#   M    Machine(TOPO, AFF, EP, MT, MK, LLC_CPUS, CORE_CPUS): topology (P.TP_*), affinity
-#        masks, engine parameters (E.E_*), the span marks: progress points whose times the
-#        replay records (replay.model.spans.marks: MT per task (next mark, end), MK per mark
-#        (progress, time)), and each LLC's and core's CPUs (a row per id, ascending, -1 padded;
-#        counts in TOPO's TP_LLC_SIZE, TP_CORE_SIZE)
+#   M    Machine(TOPO, AFF, EP, MT, MK): topology (P.TP_*), affinity masks, engine parameters
+#        (E.E_*), and the span marks: progress points whose times the replay records
+#        (replay.model.spans.marks: MT per task (next mark, end), MK per mark (progress, time))
 #   Q    Heap(HT, HP, HN): the event queue: times; (sequence, type, a, b) rows; (size, last seq)
 #   out  Intervals: the interval columns being written (schema.INTERVALS) and tids (task ->
 #        tid), the class the observed schedule's kernel writes too
@@ -92,7 +90,7 @@ PROFILE = False
 Hooks = namedtuple("Hooks", "fair rt")
 ClassState = namedtuple("ClassState", "FPT FPC FPP RPT RPC RPP")
 Workload = namedtuple("Workload", "WT WB WA")
-Machine = namedtuple("Machine", "TOPO AFF EP MT MK LLC_CPUS CORE_CPUS")
+Machine = namedtuple("Machine", "TOPO AFF EP MT MK")
 Heap = namedtuple("Heap", "HT HP HN")
 
 
@@ -252,9 +250,9 @@ def _rate(TS, CS, M, cpu, t):
     TOPO, EP = M.TOPO, M.EP
     r = TOPO[cpu, P.TP_CAPACITY]
     if EP[E.E_SMT_Q10] != 1024:
-        core = TOPO[cpu, P.TP_CORE]
+        s = TOPO[cpu, P.TP_CORE_START]
         for i in range(TOPO[cpu, P.TP_CORE_SIZE]):
-            c = M.CORE_CPUS[core, i]
+            c = TOPO[s + i, P.TP_CORE_CPUS]
             if c != cpu and CS[c, E.C_CURR] >= 0:
                 r = r * EP[E.E_SMT_Q10] // 1024
                 break
@@ -490,7 +488,7 @@ def run(H, TS, CS, ST, W, M, Q, out, stats):
 
     ``H``: Hooks(fair, rt); ``TS``, ``CS``: the task and CPU matrices; ``ST``:
     ClassState(FPT, FPC, FPP, RPT, RPC, RPP); ``W``: Workload(WT, WB, WA); ``M``:
-    Machine(TOPO, AFF, EP, MT, MK, LLC_CPUS, CORE_CPUS); ``Q``: Heap(HT, HP, HN); ``out``: Intervals(tid, cpu, start_ns, end_ns,
+    Machine(TOPO, AFF, EP, MT, MK); ``Q``: Heap(HT, HP, HN); ``out``: Intervals(tid, cpu, start_ns, end_ns,
     state, begin, end, sleep_state, wait_start_ns, cause, valid, tids); ``stats``: the ST_*
     counters (see the top of the module)."""
     WT, WB = W.WT, W.WB
@@ -631,9 +629,9 @@ def _start_burst(H, TS, CS, ST, W, M, Q, out, stats, t, b, this, waker, sync, no
         if TS[t, E.T_PINNED] >= 0:
             cpu = TS[t, E.T_PINNED]
         elif new:
-            cpu = P.select_fair_fork(TS, CS, M, t, this)
+            cpu = P.select_fair_fork(TS, CS, TOPO, AFF, EP, t, this)
         else:
-            cpu = P.select_fair_wakeup(TS, CS, M, t, prev, this, waker, sync)
+            cpu = P.select_fair_wakeup(TS, CS, TOPO, AFF, EP, t, prev, this, waker, sync)
     else:
         cpu = TS[t, E.T_PINNED] if TS[t, E.T_PINNED] >= 0 else P.select_rt(TS, CS, TOPO, AFF, t, prev if prev >= 0 else this, this)
     if PROFILE:
@@ -824,9 +822,9 @@ def _smt_changed(H, TS, CS, ST, W, M, Q, stats, cpu, now):
     TOPO = M.TOPO
     if M.EP[E.E_SMT_Q10] == 1024:
         return
-    core = TOPO[cpu, P.TP_CORE]
-    for i in range(TOPO[cpu, P.TP_CORE_SIZE]):
-        c = M.CORE_CPUS[core, i]
+    s = TOPO[cpu, P.TP_CORE_START]
+    for i in range(TOPO[cpu, P.TP_CORE_SIZE]):  # the core's CPUs, ascending
+        c = TOPO[s + i, P.TP_CORE_CPUS]
         if c != cpu and CS[c, E.C_CURR] >= 0:
             # account at the old speed up to now (the speed switch is approximated at now)
             if _account(H, TS, CS, ST, M, c, now):
@@ -1176,7 +1174,7 @@ def _sig():
                            + (types.int32[::1],), Intervals)
     return types.int64(types.NamedUniTuple(hooks, 2, Hooks), M, M, types.NamedTuple((M, M, V, M, M, V), ClassState),
                        types.NamedUniTuple(M, 3, Workload),
-                       types.NamedTuple((M, M, V, M, M, M, M), Machine), types.NamedTuple((V, M, V), Heap), out, V)
+                       types.NamedTuple((M, M, V, M, M), Machine), types.NamedTuple((V, M, V), Heap), out, V)
 
 
 _COMPILED = []

@@ -21,9 +21,16 @@ TP_LLC = 1
 TP_NODE = 2
 TP_CAPACITY = 3
 TP_LLC_SIZE = 4
-TP_CORE_SIZE = 5  # CPUs of the core
-TP_LLC_POS = 6    # position of the CPU in its LLC's row of LLC_CPUS (Machine)
-TP_N = 7
+TP_CORE_SIZE = 5
+# the CPUs grouped by LLC (by core), ascending within a group, as columns (n CPUs: n rows);
+# a CPU's group starts at row TP_*_START of them, the CPU itself is at TP_LLC_POS within
+# its LLC's: visiting an LLC's or a core's CPUs costs their number, not the machine's
+TP_LLC_START = 6
+TP_LLC_POS = 7
+TP_LLC_CPUS = 8
+TP_CORE_START = 9
+TP_CORE_CPUS = 10
+TP_N = 11
 
 
 @jit(**INTERNAL, **NO_NRT)
@@ -51,10 +58,10 @@ def idle(CS, c):
 
 
 @jit(**INTERNAL, **NO_NRT)
-def core_idle(CS, M, c):
-    core = M.TOPO[c, TP_CORE]
-    for i in range(M.TOPO[c, TP_CORE_SIZE]):
-        if not idle(CS, M.CORE_CPUS[core, i]):
+def core_idle(CS, TOPO, c):
+    s = TOPO[c, TP_CORE_START]
+    for i in range(TOPO[c, TP_CORE_SIZE]):
+        if not idle(CS, TOPO[s + i, TP_CORE_CPUS]):
             return False
     return True
 
@@ -130,13 +137,13 @@ def _wake_affine(TS, CS, TOPO, EP, p, this, prev, sync):
 
 
 @jit(**INTERNAL, **NO_NRT)
-def _nr_idle_scan(CS, M, EP, cpu):
+def _nr_idle_scan(CS, TOPO, EP, cpu):
     """SIS_UTIL budget from the average utilisation proxy of cpu's LLC (placement.md §2.3)."""
-    llc = M.TOPO[cpu, TP_LLC]
-    w = M.TOPO[cpu, TP_LLC_SIZE]
+    w = TOPO[cpu, TP_LLC_SIZE]
     u = 0
+    s = TOPO[cpu, TP_LLC_START]
     for i in range(w):
-        u += CS[M.LLC_CPUS[llc, i], E.C_UTIL] // 1024
+        u += CS[TOPO[s + i, TP_LLC_CPUS], E.C_UTIL] // 1024
     if w == 0:
         return 0
     x = u // w
@@ -146,11 +153,10 @@ def _nr_idle_scan(CS, M, EP, cpu):
 
 
 @jit(**INTERNAL, **NO_NRT)
-def select_idle_sibling(TS, CS, M, p, prev, target):
+def select_idle_sibling(TS, CS, TOPO, AFF, EP, p, prev, target):
     """placement.md §2.2 steps 1, 2, 4, 7, 8. The LLC's and cores' CPUs are visited from
-    M's lists, in the order of a scan of every CPU (ascending; the wrap-around scan from
+    TOPO's groups (TP_LLC_CPUS, TP_CORE_CPUS), in the order of a scan of every CPU (ascending; the wrap-around scan from
     target's successor)."""
-    TOPO, AFF, EP = M.TOPO, M.AFF, M.EP
     if idle(CS, target) and allowed(TS, AFF, p, target):
         return target
     llc = TOPO[target, TP_LLC]
@@ -166,27 +172,32 @@ def select_idle_sibling(TS, CS, M, p, prev, target):
     smt = TOPO[target, TP_CORE_SIZE] > 1
     has_idle_core = False
     if smt:
+        s = TOPO[target, TP_LLC_START]
         for i in range(nl):
-            if core_idle(CS, M, M.LLC_CPUS[llc, i]):
+            if core_idle(CS, TOPO, TOPO[s + i, TP_LLC_CPUS]):
                 has_idle_core = True
                 break
         if not has_idle_core and TOPO[prev, TP_LLC] == llc:
-            pcore = TOPO[prev, TP_CORE]
-            for i in range(TOPO[prev, TP_CORE_SIZE]):
-                c = M.CORE_CPUS[pcore, i]
+            s = TOPO[prev, TP_CORE_START]
+            for i in range(TOPO[prev, TP_CORE_SIZE]):  # ascending
+                c = TOPO[s + i, TP_CORE_CPUS]
                 if c != prev and idle(CS, c) and allowed(TS, AFF, p, c):
                     return c
-    budget = n if not EP[E.E_SIS_UTIL] else _nr_idle_scan(CS, M, EP, target) + 1
+    budget = n if not EP[E.E_SIS_UTIL] else _nr_idle_scan(CS, TOPO, EP, target) + 1
     if not has_idle_core and budget <= 1:
         return target
     fallback = -1
-    pos = TOPO[target, TP_LLC_POS]
-    for k in range(1, nl + 1):
-        c = M.LLC_CPUS[llc, (pos + k) % nl]
+    s = TOPO[target, TP_LLC_START]
+    j = TOPO[target, TP_LLC_POS]
+    for _ in range(nl):  # the LLC's CPUs from target's successor round to target
+        j += 1
+        if j == nl:
+            j = 0
+        c = TOPO[s + j, TP_LLC_CPUS]
         if not allowed(TS, AFF, p, c):
             continue
         if has_idle_core:
-            if core_idle(CS, M, c):
+            if core_idle(CS, TOPO, c):
                 return c
             if fallback < 0 and idle(CS, c):
                 fallback = c
@@ -210,9 +221,8 @@ def first_allowed(TS, AFF, p, n):
 
 
 @jit(**INTERNAL, **NO_NRT)
-def select_fair_wakeup(TS, CS, M, p, prev, this, waker, sync):
+def select_fair_wakeup(TS, CS, TOPO, AFF, EP, p, prev, this, waker, sync):
     """select_task_rq_fair for a wakeup (placement.md §2); ``sync``: 1 for a sync wakeup."""
-    TOPO, AFF, EP = M.TOPO, M.AFF, M.EP
     n = len(TOPO)
     if prev < 0 or prev >= n:
         prev = this if this >= 0 else first_allowed(TS, AFF, p, n)
@@ -222,7 +232,7 @@ def select_fair_wakeup(TS, CS, M, p, prev, this, waker, sync):
     wide = EP[E.E_WAKE_WIDE] and _wake_wide(TS, waker, p, TOPO[prev, TP_LLC_SIZE])
     if not wide and this != prev and allowed(TS, AFF, p, this):
         target = _wake_affine(TS, CS, TOPO, EP, p, this, prev, sync)
-    c = select_idle_sibling(TS, CS, M, p, prev, target)
+    c = select_idle_sibling(TS, CS, TOPO, AFF, EP, p, prev, target)
     if not allowed(TS, AFF, p, c):
         c = prev if allowed(TS, AFF, p, prev) else first_allowed(TS, AFF, p, n)
     return c
@@ -249,11 +259,10 @@ def _idle_in_node(TS, CS, TOPO, AFF, p, k):
 
 
 @jit(**INTERNAL, **NO_NRT)
-def select_fair_fork(TS, CS, M, p, this):
+def select_fair_fork(TS, CS, TOPO, AFF, EP, p, this):
     """Fork placement reduced to placement.md §8 item 6: top-down, the node, then the LLC
     with most idle CPUs (with the NUMA allowance), then an idle CPU (an idle core first),
     else the least loaded CPU."""
-    TOPO, AFF, EP = M.TOPO, M.AFF, M.EP
     n = len(TOPO)
     if this < 0:
         this = 0
@@ -281,33 +290,38 @@ def select_fair_fork(TS, CS, M, p, this):
                 node = best
     # LLC within the node with most idle CPUs (ties: this CPU's LLC, then lowest id)
     best_llc = TOPO[this, TP_LLC] if TOPO[this, TP_NODE] == node else -1
+    best_cpu = this  # a CPU of best_llc
     best_idle = -1
     for c in range(n):
         if TOPO[c, TP_NODE] != node:
             continue
         llc = TOPO[c, TP_LLC]
         cnt = 0
+        s = TOPO[c, TP_LLC_START]
         for i in range(TOPO[c, TP_LLC_SIZE]):
-            x = M.LLC_CPUS[llc, i]
+            x = TOPO[s + i, TP_LLC_CPUS]
             if idle(CS, x) and allowed(TS, AFF, p, x):
                 cnt += 1
         if cnt > best_idle or (cnt == best_idle and llc == TOPO[this, TP_LLC]):
             best_idle = cnt
             best_llc = llc
+            best_cpu = c
     cand = -1
     nb = 0
-    if best_llc >= 0:
-        nb = TOPO[M.LLC_CPUS[best_llc, 0], TP_LLC_SIZE]
+    s = 0
+    if best_llc >= 0:  # its CPUs, ascending
+        s = TOPO[best_cpu, TP_LLC_START]
+        nb = TOPO[best_cpu, TP_LLC_SIZE]
     for i in range(nb):
-        c = M.LLC_CPUS[best_llc, i]
-        if allowed(TS, AFF, p, c) and idle(CS, c) and core_idle(CS, M, c):
+        c = TOPO[s + i, TP_LLC_CPUS]
+        if allowed(TS, AFF, p, c) and idle(CS, c) and core_idle(CS, TOPO, c):
             return c
     for i in range(nb):
-        c = M.LLC_CPUS[best_llc, i]
+        c = TOPO[s + i, TP_LLC_CPUS]
         if allowed(TS, AFF, p, c) and idle(CS, c):
             return c
     for i in range(nb):
-        c = M.LLC_CPUS[best_llc, i]
+        c = TOPO[s + i, TP_LLC_CPUS]
         if allowed(TS, AFF, p, c):
             if cand < 0 or nr_running(CS, c) < nr_running(CS, cand):
                 cand = c

@@ -254,34 +254,29 @@ def _arrays(wl: Workload, mod, values: _Values, cpu_of: np.ndarray, overrides: l
     return _Arrays(WT, WB, WA, np.array(AFF_rows, np.int64), tids, prio, cls, changed)
 
 
-def _members(ids: np.ndarray) -> np.ndarray:
-    """Row k: the CPUs whose id is k, ascending, padded with -1 (k = 0 .. max id)."""
-    n = int(ids.max()) + 1 if len(ids) else 1
-    counts = np.bincount(ids, minlength=n) if len(ids) else np.zeros(1, np.int64)
-    out = np.full((n, max(int(counts.max()), 1)), -1, np.int64)
-    fill = np.zeros(n, np.int64)
-    for c, k in enumerate(ids.tolist()):
-        out[k, fill[k]] = c
-        fill[k] += 1
-    return out
-
-
-def _topology_matrix(topo: Topology) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """TOPO[cpu, TP_*] (replay/sim/_placement.py), and the CPUs of each LLC and of each
-    core (LLC_CPUS, CORE_CPUS: a row per id, ascending CPU numbers, padded with -1), so
-    that placement visits an LLC's or a core's CPUs without scanning the machine."""
-    TOPO = np.zeros((topo.n_cpus, P.TP_N), np.int64)
+def _topology_matrix(topo: Topology) -> np.ndarray:
+    """TOPO[cpu, TP_*] (replay/sim/_placement.py). Columns TP_LLC_CPUS and TP_CORE_CPUS
+    hold the CPUs grouped by LLC (by core), ascending within a group; a CPU's group starts
+    at row TP_*_START of them (TP_LLC_POS: its own row within its LLC's), so that placement
+    visits an LLC's or a core's CPUs without scanning the machine."""
+    n = topo.n_cpus
+    TOPO = np.zeros((n, P.TP_N), np.int64)
     TOPO[:, P.TP_CORE] = topo.core
     TOPO[:, P.TP_LLC] = topo.llc
     TOPO[:, P.TP_NODE] = topo.node
     TOPO[:, P.TP_CAPACITY] = topo.capacity
     TOPO[:, P.TP_LLC_SIZE] = np.bincount(topo.llc)[topo.llc]
     TOPO[:, P.TP_CORE_SIZE] = np.bincount(topo.core)[topo.core]
-    llc_cpus, core_cpus = _members(np.asarray(topo.llc)), _members(np.asarray(topo.core))
-    for row in llc_cpus:
-        for i, c in enumerate(row[row >= 0].tolist()):
-            TOPO[c, P.TP_LLC_POS] = i
-    return TOPO, llc_cpus, core_cpus
+    for ids, cpus, start in ((np.asarray(topo.llc), P.TP_LLC_CPUS, P.TP_LLC_START),
+                             (np.asarray(topo.core), P.TP_CORE_CPUS, P.TP_CORE_START)):
+        order = np.argsort(ids, kind="stable")  # by group, then CPU number
+        TOPO[:, cpus] = order
+        TOPO[:, start] = np.searchsorted(ids[order], ids, "left")
+        if cpus == P.TP_LLC_CPUS:
+            row = np.empty(n, np.int64)
+            row[order] = np.arange(n)
+            TOPO[:, P.TP_LLC_POS] = row - TOPO[:, start]
+    return TOPO
 
 
 # -- 3. the engine's parameter vector -----------------------------------------------------
@@ -354,12 +349,11 @@ def _policy_vectors(mod, values: _Values, C: int, hz: int) -> tuple[np.ndarray, 
     return fair_pp, rt_pp
 
 
-def _run_kernel(mod, fair_pp, rt_pp, arrays: _Arrays, topo: tuple, EP: np.ndarray, n_tasks: int,
+def _run_kernel(mod, fair_pp, rt_pp, arrays: _Arrays, TOPO: np.ndarray, EP: np.ndarray, n_tasks: int,
                 n_bursts: int, ticks: int, marks: tuple[np.ndarray, np.ndarray]) -> tuple[pl.DataFrame, np.ndarray]:
     """Run the compiled engine; its event heap and output columns are sized from the
     workload and grown (x2, up to x64) until the replay fits. ``marks``: (MT, MK) of
     replay.model.spans.marks, whose MK times the run fills in. Returns (intervals, stats)."""
-    TOPO, LLC_CPUS, CORE_CPUS = topo
     engine = EN.compiled()
     fh, rh = hooks_of(mod), hooks_of(mod.RT)
     T, C = n_tasks, len(TOPO)
@@ -380,7 +374,7 @@ def _run_kernel(mod, fair_pp, rt_pp, arrays: _Arrays, topo: tuple, EP: np.ndarra
         MT, MK = marks[0].copy(), marks[1]
         MK[:, 1] = -1
         rows = engine(EN.Hooks(fh, rh), TS, CS, EN.ClassState(FPT, FPC, fair_pp, RPT, RPC, rt_pp),
-                      EN.Workload(arrays.WT, arrays.WB, arrays.WA), EN.Machine(TOPO, arrays.AFF, EP, MT, MK, LLC_CPUS, CORE_CPUS),
+                      EN.Workload(arrays.WT, arrays.WB, arrays.WA), EN.Machine(TOPO, arrays.AFF, EP, MT, MK),
                       EN.Heap(HT, HP, HN), EN.Intervals(*out, tids), stats)
         if rows >= 0:
             break
