@@ -163,43 +163,36 @@ def spans_from_markers(markers: Markers, warnings: Warnings, source: str = "") -
                 continue
             s, name, _, origin = st.pop()
             emit(tid, tid, s, ts, name, "", origin, len(st))
-        elif kind in "SF":
-            parts = [x.strip() for x in text.split("|")]
-            # the cookie is the last field, the name all between pid and cookie ('|' allowed)
-            name, cookie = "|".join(parts[2:-1]), parts[-1]
-            if len(parts) < 4 or _pid(parts[1]) is None or not name:
-                warnings.add("span-bad-marker", f"{pre}{where}: malformed async marker {text[:60]!r} "
-                             f"(expected {kind}|pid|name|cookie); ignored")
-                continue
-            key = ("S", _pid(parts[1]), name, cookie)
-            if kind == "S":
+        elif kind in "SFGH":
+            if kind in "SF":
+                parts = [x.strip() for x in text.split("|")]
+                # the cookie is the last field, the name all between pid and cookie ('|' allowed)
+                name, cookie = "|".join(parts[2:-1]), parts[-1]
+                if len(parts) < 4 or _pid(parts[1]) is None or not name:
+                    warnings.add("span-bad-marker", f"{pre}{where}: malformed async marker {text[:60]!r} "
+                                 f"(expected {kind}|pid|name|cookie); ignored")
+                    continue
+                key, begin = ("S", _pid(parts[1]), name, cookie), kind == "S"
+            else:  # G|pid|track|name|cookie ... H|pid|track|cookie
+                f = _fields(text, 5) if kind == "G" else _fields(text, 4)
+                ok = (len(f) == 5 and f[3]) if kind == "G" else len(f) == 4
+                if not ok or _pid(f[1]) is None:
+                    warnings.add("span-bad-marker", f"{pre}{where}: malformed track marker {text[:60]!r}; ignored")
+                    continue
+                name, cookie = (f[3] if kind == "G" else ""), f[-1]
+                key, begin = ("G", _pid(f[1]), f[2], cookie), kind == "G"
+            if begin:
                 if key in open_async:
                     warnings.add("span-async-reused", f"{pre}{where}: async slice {name!r} cookie {cookie} begun "
                                  "again before it ended; the earlier begin is dropped")
                 open_async[key] = (ts, tid, name, where)
-            else:
-                b = open_async.pop(key, None)
-                if b is None:
-                    warnings.add("span-unmatched-end", f"{pre}{where}: end marker with no open slice on thread {tid} "
-                                 "(begun before the trace started?); ignored")
-                    continue
-                emit(b[1], tid, b[0], ts, b[2], cookie, schema.SPAN_ASYNC, 0)
-        elif kind in "GH":
-            f = _fields(text, 5) if kind == "G" else _fields(text, 4)
-            ok = (len(f) == 5 and f[3]) if kind == "G" else len(f) == 4
-            if not ok or _pid(f[1]) is None:
-                warnings.add("span-bad-marker", f"{pre}{where}: malformed track marker {text[:60]!r}; ignored")
                 continue
-            key = ("G", _pid(f[1]), f[2], f[-1])
-            if kind == "G":
-                open_async[key] = (ts, tid, f[3], where)
-            else:
-                b = open_async.pop(key, None)
-                if b is None:
-                    warnings.add("span-unmatched-end", f"{pre}{where}: end marker with no open slice on thread {tid} "
-                                 "(begun before the trace started?); ignored")
-                    continue
-                emit(b[1], tid, b[0], ts, b[2], f[-1], schema.SPAN_ASYNC, 0)
+            b = open_async.pop(key, None)
+            if b is None:
+                warnings.add("span-unmatched-end", f"{pre}{where}: end marker with no open slice on thread {tid} "
+                             "(begun before the trace started?); ignored")
+                continue
+            emit(b[1], tid, b[0], ts, b[2], cookie, schema.SPAN_ASYNC, 0)
         else:
             continue  # counters, instants and flow markers (C, I, N, T, U): no interval
     still = [(ts, w, n) for st in stacks.values() for (ts, n, w, _) in st] + \

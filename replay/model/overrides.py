@@ -187,7 +187,7 @@ class Checked:
     warnings: list[str]
 
 
-def _cpu_text(cpus: list[int]) -> str:
+def cpu_text(cpus: list[int]) -> str:
     """0-3,6 for [0, 1, 2, 3, 6]."""
     out, i = [], 0
     while i < len(cpus):
@@ -233,32 +233,28 @@ def check(overrides, tasks, burst_task=None, burst_prio=None, n_cpus: int | None
             raise TraceError(f"{where}: selector {o.selector!r} matches no task of the trace "
                              f"({len(tids)} tasks; `schedreplay metrics TRACE --by task` lists them)")
         mine = []
-        if o.policy is None and o.rtprio is not None:
-            k = int((m & is_rt).sum())
+        # rtprio= changes RT tasks only and nice= fair ones, unless policy= makes them so
+        for field, value, of_class, kind, fix in (("rtprio", o.rtprio, is_rt, "RT", "policy=fifo or policy=rr"),
+                                                  ("nice", o.nice, is_fair, "fair", "policy=fair")):
+            if o.policy is not None or value is None:
+                continue
+            k = int((m & of_class).sum())
             if k == 0:
-                raise TraceError(f"{where}: rtprio= changes RT tasks, and none of the {n} task(s) it matches is "
-                                 "RT; add policy=fifo or policy=rr")
+                raise TraceError(f"{where}: {field}= changes {kind} tasks, and none of the {n} task(s) it matches "
+                                 f"is {kind}; add {fix}" + (" (or batch, idle)" if kind == "fair" else ""))
             if k < n:
-                mine.append(f"{where}: rtprio= applies to {k} of the {n} tasks it matches (the RT ones); "
-                            f"the other {n - k} keep their priority (add policy=fifo or policy=rr to make them RT)")
-        if o.policy is None and o.nice is not None:
-            k = int((m & is_fair).sum())
-            if k == 0:
-                raise TraceError(f"{where}: nice= changes fair tasks, and none of the {n} task(s) it matches is "
-                                 "fair; add policy=fair (or batch, idle)")
-            if k < n:
-                mine.append(f"{where}: nice= applies to {k} of the {n} tasks it matches (the fair ones); "
-                            f"the other {n - k} keep their priority (add policy=fair to make them fair)")
+                mine.append(f"{where}: {field}= applies to {k} of the {n} tasks it matches (the {kind} ones); "
+                            f"the other {n - k} keep their priority (add {fix} to make them {kind})")
         if o.cpus is not None and n_cpus is not None:
             inside = [c for c in o.cpus if c < n_cpus]
             if not inside:
-                raise TraceError(f"{where}: cpus={_cpu_text(o.cpus)} names no CPU of the {n_cpus}-CPU machine "
+                raise TraceError(f"{where}: cpus={cpu_text(o.cpus)} names no CPU of the {n_cpus}-CPU machine "
                                  f"(CPUs 0-{n_cpus - 1})")
             if len(inside) < len(o.cpus):
                 gone = [c for c in o.cpus if c >= n_cpus]
                 whole = " (every CPU: no restriction)" if len(inside) == n_cpus else ""
-                mine.append(f"{where}: the {n_cpus}-CPU machine has no CPU {_cpu_text(gone)} ({len(gone)} of the "
-                            f"{len(o.cpus)} CPUs named); the affinity is {_cpu_text(inside)}{whole}")
+                mine.append(f"{where}: the {n_cpus}-CPU machine has no CPU {cpu_text(gone)} ({len(gone)} of the "
+                            f"{len(o.cpus)} CPUs named); the affinity is {cpu_text(inside)}{whole}")
                 o = replace(o, cpus=inside)
         out.append(o)
         names = sorted({comms[i] for i in np.flatnonzero(m)})

@@ -30,7 +30,7 @@ from traces._memory import small_pages
 from traces.errors import TraceError
 
 from ..model.latencies import NONE, Latencies
-from ..model.overrides import Override, parse_all
+from ..model.overrides import Override, cpu_text, parse_all
 from ..model.schedule import Schedule
 from ..model.spans import marks as span_marks, replayed as replayed_spans
 from ..model.topology import Topology, from_spec
@@ -178,11 +178,11 @@ def _apply_overrides(overrides, tids, tgids, comms, first_burst, n_bursts, prio,
                     continue
                 cpus = [c for c in o.cpus if c < C]
                 if len(cpus) < len(o.cpus):
-                    notes[f"{o.text}:range"] = (f"{o.text}: CPUs {_cpu_list(sorted(c for c in o.cpus if c >= C))} "
+                    notes[f"{o.text}:range"] = (f"{o.text}: CPUs {cpu_text(sorted(c for c in o.cpus if c >= C))} "
                                                 f"are not in the topology ({C} CPUs); ignored")
                 off = [c for c in cpus if cpu_of[c] < 0]
                 if off:
-                    notes[f"{o.text}:offline"] = (f"{o.text}: CPUs {_cpu_list(sorted(off))} were offline in the "
+                    notes[f"{o.text}:offline"] = (f"{o.text}: CPUs {cpu_text(sorted(off))} were offline in the "
                                                   "recording; ignored")
                 cpus = [int(cpu_of[c]) for c in cpus if cpu_of[c] >= 0]
                 if not cpus:
@@ -405,18 +405,6 @@ def _replayed_tasks(tasks: pl.DataFrame, wl: Workload, arrays: _Arrays) -> pl.Da
         nice=pl.coalesce("_nice", "nice")).drop("_prio", "_cls", "_nice")
 
 
-def _cpu_list(cpus: list[int]) -> str:
-    """0-3,6 for [0, 1, 2, 3, 6]."""
-    out, i = [], 0
-    while i < len(cpus):
-        j = i
-        while j + 1 < len(cpus) and cpus[j + 1] == cpus[j] + 1:
-            j += 1
-        out.append(str(cpus[i]) if i == j else f"{cpus[i]}-{cpus[j]}")
-        i = j + 1
-    return ",".join(out)
-
-
 @small_pages
 def simulate(wl: Workload, policy="eevdf", topology: str | Topology | None = None,
              params: dict | None = None, seed: int = 0, overrides: list | None = None,
@@ -460,7 +448,7 @@ def simulate(wl: Workload, policy="eevdf", topology: str | Topology | None = Non
     cpu_of[online] = np.arange(len(online))
     run_topo = topo if len(online) == topo.n_cpus else topo.subset(online)
     if len(online) < topo.n_cpus:
-        warnings.append(f"CPUs {_cpu_list(sorted(set(range(topo.n_cpus)) - set(online.tolist())))} ran nothing in "
+        warnings.append(f"CPUs {cpu_text(sorted(set(range(topo.n_cpus)) - set(online.tolist())))} ran nothing in "
                         "the recording (offline or isolated): the replay on the recorded machine leaves them out")
     arrays = _arrays(wl, mod, values, cpu_of, overrides, warnings)
     EP = _engine_vector(values.engine, wl, run_topo, seed, latencies or NONE,
