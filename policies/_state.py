@@ -53,7 +53,15 @@ T_BURST_END = 34   # progress at which the current burst ends (2**62: open)
 T_ACT_END = 35     # one past its last action index
 T_LAST_CPU = 36    # CPU it last ran on
 T_FUTEX_BURST = 37  # 1 if its current burst ends in a futex wait (the policy's classifier)
-NT = 38
+# PELT load of a fair task (replay/sim/_pelt.py)
+T_PELT_TS = 38     # last update (ns, a multiple of 1024 ns from the CPU's clock)
+T_PELT_PC = 39     # period_contrib (units of 1024 ns into the current period)
+T_LOAD_SUM = 40    # time queued, decayed
+T_LOAD_AVG = 41    # weight * load_sum / divider
+T_PELT_W = 42      # weight its load is computed with (0: not yet a fair task)
+T_PELT_CPU = 43    # CPU whose run-queue signal holds its load, -1 none
+T_PELT_Q = 44      # 1 while its weight counts in that CPU's queued weight (runnable, not delayed)
+NT = 45
 
 # task states
 S_NOT_STARTED = 0
@@ -105,7 +113,13 @@ C_MARKED = 26         # row 0 only: how many CPUs have C_NEED_RESCHED set (most 
                       # the engine then skips its reschedule pass)
 C_MARK_LIST = 27      # rows 0 .. C_MARKED-1: the CPUs with C_NEED_RESCHED set (unordered), so the
                       # pass visits them without scanning every CPU
-NC = 28
+# PELT load of the CPU's fair run queue (replay/sim/_pelt.py)
+C_PELT_TS = 28
+C_PELT_PC = 29
+C_LOAD_SUM = 30
+C_LOAD_AVG = 31       # cfs_rq load_avg: queued and blocked load (cpu_load)
+C_RQ_WEIGHT = 32      # summed weight of the runnable fair tasks queued on it
+NC = 33
 
 # -- events ------------------------------------------------------------------------
 EV_START = 0    # a burst becomes runnable (arg: task, arg2: burst)
@@ -205,6 +219,6 @@ def new_task_matrix(n: int) -> np.ndarray:
     TS = np.zeros((max(n, 1), NT), np.int64)
     for col in (T_CPU, T_BURST, T_NEXT_ACT, T_WAIT_START, T_Q_NEXT, T_Q_PREV, T_RECENT_CPU, T_WAKEE,
                 T_PINNED, T_AFF, T_LIST, T_WAIT_BURST, T_HOME, T_SLEEP_STATE, T_PARENT, T_CAUSE,
-                T_LAST_CPU):
+                T_LAST_CPU, T_PELT_CPU):
         TS[:, col] = -1
     return TS

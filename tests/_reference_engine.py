@@ -41,6 +41,10 @@ from replay.model.workload import (ACT_SYNC_WAKE, END_BLOCK, END_EXIT, START_AFT
 from traces import schema
 
 _calc_delta = getattr(calc_delta, "py_func", calc_delta)
+#: PELT: y^n * (2^32 - 1) with y^32 = 1/2 (kernel/sched/sched-pelt.h's generator), and the
+#: sum of a signal that was always on
+_YN_INV = [int(((1 << 32) - 1) * 0.5 ** (n / 32)) for n in range(32)]
+_LOAD_AVG_MAX = 47742
 
 INF = float("inf")
 
@@ -119,6 +123,14 @@ class Task:
     # RT
     key: int = 0
     rr_left: int = 0
+    # PELT load (replay/sim/_pelt.py)
+    pelt_ts: int = 0
+    pelt_pc: int = 0
+    load_sum: int = 0
+    load_avg: int = 0
+    pelt_w: int = 0
+    pelt_cpu: int = -1
+    pelt_q: bool = False
 
 
 @dataclass
@@ -142,6 +154,12 @@ class Cpu:
     server_active: bool = False
     starve_since: int = -1
     dist_iter: int = 0      # READING: the rotating iterator starts at 0 (the scan starts at CPU 1)
+    # PELT load of the fair run queue
+    pelt_ts: int = 0
+    pelt_pc: int = 0
+    load_sum: int = 0
+    load_avg: int = 0
+    rq_weight: int = 0
     # EEVDF per-queue
     v0: int = 0
     fcurr: int = -1         # fair task set_next was called for and not yet put_prev
@@ -239,6 +257,7 @@ class ReferenceEngine:
         self.a_target = a["target_burst"].to_list()
         self.a_kind = a["kind"].to_list()
         pinned = wt["pinned_cpu"].to_list()
+        obs_cpu, b_cause = b["obs_cpu"].to_list(), self.b_cause
         first_b, n_b = wt["first_burst"].to_list(), wt["n_bursts"].to_list()
         first_a, n_a = wt["first_action"].to_list(), wt["n_actions"].to_list()
         parents, tids = wt["parent"].to_list(), wt["tid"].to_list()
@@ -249,6 +268,9 @@ class ReferenceEngine:
                 p = p % C
             self.tasks.append(Task(i, int(tids[i]), list(range(first_b[i], first_b[i] + n_b[i])),
                                    list(range(first_a[i], first_a[i] + n_a[i])), p, int(parents[i])))
+            # §4: a task alive before the trace began was last on the CPU it is first seen on
+            if n_b[i] and b_cause[first_b[i]] != schema.BEGIN_NEW and obs_cpu[first_b[i]] >= 0:
+                self.tasks[-1].last_cpu = int(obs_cpu[first_b[i]]) % C
 
         self.heap: list = []
         self.seq = 0
@@ -677,6 +699,8 @@ class ReferenceEngine:
     # -----------------------------------------------------------------------------
 
     def run(self) -> list:
+        for cp in self.cpus:
+            cp.pelt_ts = self.start
         for t in self.tasks:
             if not t.bursts:
                 continue
@@ -740,6 +764,10 @@ class ReferenceEngine:
         t.prio = int(self.b_prio[b])
         t.policy = self.b_policy[b]
         t.weight = self.w(t) if t.cls == FAIR else 0
+        if t.cls == FAIR:
+            self.pelt_fair_burst(t)
+        elif t.pelt_cpu >= 0:
+            self.pelt_detach(t)
         t.burst = b
         t.wait_burst = -1
         dem = self.b_demand[b]
@@ -751,6 +779,7 @@ class ReferenceEngine:
             t.delayed = False
             self.open_iv(t, schema.RUNNABLE, c, cause, -1, self.now, cause)
             self.account(c)
+            self.pelt_enqueued(t, c)
             self.enqueue(c, t, ENQ_REQUEUE | ENQ_WAKEUP)
             self.preempt_check(c, t)
             return
@@ -765,10 +794,12 @@ class ReferenceEngine:
             else:
                 this = 0
             self.init_task(this, t, par)
-        if t.pinned >= 0:
+        if new and cause == schema.BEGIN_TRACE_START and t.last_cpu >= 0 and self.allowed(t, t.last_cpu):
+            cpu = t.last_cpu  # §4: runnable when the trace began, already queued where it was
+        elif t.pinned >= 0:
             cpu = t.pinned
         elif t.cls == FAIR:
-            if new:
+            if new and cause == schema.BEGIN_NEW:
                 cpu = self.select_fair_fork(t, this)
             else:
                 cpu = self.select_fair_wakeup(t, t.last_cpu, waker_cpu, waker, sync)
@@ -781,8 +812,10 @@ class ReferenceEngine:
             cpu = self.first_allowed(t)
         self.open_iv(t, schema.RUNNABLE, cpu, cause, -1, self.now, cause)
         self.account(cpu)
+        if t.cls == FAIR:
+            self.pelt_enqueued(t, cpu)
         self.list_add(cpu, t)
-        self.enqueue(cpu, t, ENQ_WAKEUP | (ENQ_NEW if new else 0))
+        self.enqueue(cpu, t, ENQ_WAKEUP | (ENQ_NEW if new and cause == schema.BEGIN_NEW else 0))
         self.preempt_check(cpu, t)
         if t.cls != FAIR and self.rt_push and self.woken_pushes(cpu, t):
             self.push(cpu)
@@ -838,12 +871,15 @@ class ReferenceEngine:
     def end_burst(self, c: int, t: Task):
         b = t.burst
         if self.b_end_kind[b] == END_EXIT:
+            self.pelt_dequeued(t)
             self.dequeue(c, t, DEQ_EXIT | DEQ_SLEEP)
             if t.on_rq:  # the class cannot keep it
                 self.list_remove(c, t)
+            self.pelt_detach(t)
             self.close_iv(t, schema.END_EXITED)
             t.state = EXITED
             return
+        self.pelt_dequeued(t)
         self.dequeue(c, t, DEQ_SLEEP)
         self.close_iv(t, schema.END_BLOCKED)
         t.state = BLOCKED
@@ -1111,11 +1147,110 @@ class ReferenceEngine:
             cp.need_resched = True
 
     # -----------------------------------------------------------------------------
+    # PELT load (engine-model.md §3.1), written from kernel/sched/pelt.c
+    # -----------------------------------------------------------------------------
+
+    @staticmethod
+    def decay_load(val: int, n: int) -> int:
+        if n > 32 * 63:
+            return 0
+        val >>= n // 32
+        return (val * _YN_INV[n % 32]) >> 32
+
+    def pelt_advance(self, x, load: int, weight: int):
+        """___update_load_sum then ___update_load_avg of x (a Task or a Cpu) to now."""
+        delta = (self.now - x.pelt_ts) >> 10
+        if delta <= 0:
+            return
+        x.pelt_ts += delta << 10
+        pc = x.pelt_pc
+        contrib = delta
+        delta += pc
+        periods = delta // 1024
+        if periods:
+            x.load_sum = self.decay_load(x.load_sum, periods)
+            delta %= 1024
+            contrib = (self.decay_load(1024 - pc, periods) + _LOAD_AVG_MAX
+                       - self.decay_load(_LOAD_AVG_MAX, periods) - 1024 + delta)
+        x.pelt_pc = delta
+        if load:
+            x.load_sum += load * contrib
+        if periods:
+            x.load_avg = weight * x.load_sum // (_LOAD_AVG_MAX - 1024 + delta)
+
+    def pelt_peek(self, x, load: int, weight: int) -> int:
+        """What pelt_advance would set load_avg to, leaving x as it is."""
+        y = Cpu(-1, 0, 0, 0, 0)
+        y.pelt_ts, y.pelt_pc, y.load_sum, y.load_avg = x.pelt_ts, x.pelt_pc, x.load_sum, x.load_avg
+        self.pelt_advance(y, load, weight)
+        return y.load_avg
+
+    def pelt_cpu(self, c: int):
+        cp = self.cpus[c]
+        self.pelt_advance(cp, cp.rq_weight, 1)
+
+    def pelt_task(self, t: Task):
+        self.pelt_advance(t, 1 if t.pelt_q else 0, t.pelt_w)
+
+    def pelt_detach(self, t: Task):
+        if t.pelt_cpu < 0:
+            return
+        cp = self.cpus[t.pelt_cpu]
+        self.pelt_cpu(t.pelt_cpu)
+        self.pelt_task(t)
+        cp.load_avg = max(cp.load_avg - t.load_avg, 0)
+        cp.load_sum = max(max(cp.load_sum - t.pelt_w * t.load_sum, 0), cp.load_avg * (_LOAD_AVG_MAX - 1024))
+        t.pelt_cpu = -1
+
+    def pelt_enqueued(self, t: Task, c: int):
+        if t.pelt_q:
+            return
+        cp = self.cpus[c]
+        self.pelt_cpu(c)
+        if t.pelt_cpu != c:
+            self.pelt_detach(t)
+            t.pelt_ts, t.pelt_pc = cp.pelt_ts, cp.pelt_pc
+            s = t.load_avg * (_LOAD_AVG_MAX - 1024 + cp.pelt_pc)
+            t.load_sum = s // t.pelt_w if t.pelt_w < s else 1
+            cp.load_avg += t.load_avg
+            cp.load_sum += t.pelt_w * t.load_sum
+            t.pelt_cpu = c
+        else:
+            self.pelt_task(t)
+        t.pelt_q = True
+        cp.rq_weight += t.pelt_w
+
+    def pelt_dequeued(self, t: Task):
+        if not t.pelt_q:
+            return
+        self.pelt_cpu(t.pelt_cpu)
+        self.pelt_task(t)
+        t.pelt_q = False
+        self.cpus[t.pelt_cpu].rq_weight -= t.pelt_w
+
+    def pelt_fair_burst(self, t: Task):
+        if t.pelt_w == 0:
+            t.pelt_w = t.load_avg = t.weight
+            t.load_sum, t.pelt_cpu, t.pelt_ts = 0, -1, self.now
+        elif t.pelt_w != t.weight:
+            self.pelt_task(t)
+            t.pelt_w = t.weight
+            t.load_avg = t.weight * t.load_sum // (_LOAD_AVG_MAX - 1024 + t.pelt_pc)
+
+    def cpu_load(self, c: int) -> int:
+        cp = self.cpus[c]
+        return self.pelt_peek(cp, cp.rq_weight, 1)
+
+    def task_load(self, t: Task) -> int:
+        return max(self.pelt_peek(t, 1 if t.pelt_q else 0, t.pelt_w), 1)
+
+    # -----------------------------------------------------------------------------
     # §9 moving tasks
     # -----------------------------------------------------------------------------
 
     def migrate(self, t: Task, s: int, d: int):
         self.account(s)
+        self.pelt_dequeued(t)
         self.dequeue(s, t, DEQ_MIGRATE)
         if t.on_rq:
             self.list_remove(s, t)
@@ -1131,6 +1266,8 @@ class ReferenceEngine:
         else:
             iv["cpu"] = d
         self.account(d)
+        if t.cls == FAIR:
+            self.pelt_enqueued(t, d)
         self.list_add(d, t)
         self.enqueue(d, t, ENQ_MIGRATED)
 
@@ -1250,7 +1387,7 @@ class ReferenceEngine:
             # (b) a busy c pulls load
             if not busy:
                 continue
-            loads = {x: self.fair_load(x) for x in dom}
+            loads = {x: self.cpu_load(x) for x in dom}
             busiest, bl = -1, -1
             for x in dom:
                 if x != c and self.waiting_fair(x) and loads[x] > bl:
@@ -1273,7 +1410,7 @@ class ReferenceEngine:
                 continue
             f = cp.balance_failed
             t = self.pick_steal(busiest, c, level, allow_hot=f > self.cache_nice,
-                                cond=lambda t: (t.weight >> f) <= imb)
+                                cond=lambda t: (self.task_load(t) >> f) <= imb)
             if t is not None:
                 self.migrate(t, busiest, c)
                 cp.balance_failed = 0

@@ -185,6 +185,20 @@ def test_rule_numa_allowance_of_the_periodic_balancer(engine_ready):
     assert_same(wl, "2x2x1", None)
 
 
+def test_pelt_load_balancing(engine_ready):
+    """§3.1, §9.3 (b): two hogs on CPU 0; on CPU 1 a hog and a nice -10 task that runs
+    0.2 ms of every ms. At CPU 1's balance, while the nice -10 task sleeps, its queue holds
+    one hog's weight (1024) against CPU 0's 2048, so pulling by runnable weights takes a hog
+    there; its PELT load also holds the sleeper's blocked load (about a fifth of 9548), and
+    by PELT loads the pulls come elsewhere. The two engines must agree on every pull (checked
+    when this was written: a reference that pulls by runnable weights fails here)."""
+    hog = lambda cpu: dict(cpu=cpu, bursts=[dict(demand=-1)])
+    inter = dict(cpu=1, bursts=[dict(demand=200_000, prio=110)]
+                 + [dict(demand=200_000, prio=110, kind=START_AFTER, start=800_000)] * 300)
+    wl = make_workload([hog(0), hog(0), hog(1), inter], end_ns=300 * MS, n_cpus=2)
+    assert_same(wl, "1x2x1", None)
+
+
 def test_rule_equal_prio_rt_wakeup(engine_ready):
     """rt.md §3/§5: A (FIFO prio 50) runs on CPU 1, CPU 0 idles. B (prio 50, pinned to CPU 1)
     wakes: B cannot run elsewhere, A could -> B goes to the head and CPU 1 reschedules; A is

@@ -727,9 +727,14 @@ def test_v45_migration_hysteresis_in_the_balancer():
     from replay.model.topology import from_spec
     from replay.testing import make_workload
 
-    wl = make_workload([dict(bursts=[dict(demand=-1, prio=120)], pinned=0),
-                        dict(bursts=[dict(demand=MS, prio=120, start=0)], pinned=1),
-                        dict(bursts=[dict(demand=3 * MS, prio=120, start=MS // 2)])], end_ns=30 * MS, n_cpus=2)
+    from traces import schema
+
+    # all three are new tasks (created at 0 and at 0.5 ms), placed and enqueued as such
+    new = schema.BEGIN_NEW
+    wl = make_workload([dict(bursts=[dict(demand=-1, prio=120, cause=new)], pinned=0),
+                        dict(bursts=[dict(demand=MS, prio=120, start=0, cause=new)], pinned=1),
+                        dict(bursts=[dict(demand=3 * MS, prio=120, start=MS // 2, cause=new)])],
+                       end_ns=30 * MS, n_cpus=2)
 
     def first_run(hyst):
         s, _ = replay(wl, policy="infinity", topology=from_spec("1x2x1"),

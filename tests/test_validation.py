@@ -148,16 +148,20 @@ def test_sweep_rows_carry_the_verdict(tmp_path):
 
 
 @pytest.mark.corpus
-@pytest.mark.parametrize("capture,text", [("c_infer_torch", "report_raw.txt"), ("d_nice_mix", "report_raw.txt"),
-                                          ("long_mix", "report_raw.txt.zst")])
-def test_one_capture_validates_the_same_from_each_rendering(corpus, capture, text):
+@pytest.mark.parametrize("capture,text,seeds", [("c_infer_torch", "report_raw.txt", 3),
+                                                ("d_nice_mix", "report_raw.txt", 3),
+                                                ("long_mix", "report_raw.txt.zst", 7)])
+def test_one_capture_validates_the_same_from_each_rendering(corpus, capture, text, seeds):
     """trace.dat records each wakeup's interrupt context, `trace-cmd report` text does not
     (it is inferred: replay.model.workload.inferred_interrupt_wakeups); with microsecond
     timestamps besides, the two renderings of one capture must give the same validation
     within 6 percentage points on the main figures (c_infer_torch's wait p50 differed by
-    20 points when the text's interrupt wakeups were tied to the task they interrupted)."""
-    a = replay.validate(corpus / "captures" / capture / "trace.dat")
-    b = replay.validate(corpus / "captures" / capture / text)
+    20 points when the text's interrupt wakeups were tied to the task they interrupted).
+    long_mix's overall wait p99 moves by up to ±15% from one seed to the next (it falls
+    where millisecond preemption waits thin out), so its figures are medians of 7 seeds:
+    with 3 the two renderings' p99 errors were 14 points apart, with 7 they are within 1."""
+    a = replay.validate(corpus / "captures" / capture / "trace.dat", seeds=seeds)
+    b = replay.validate(corpus / "captures" / capture / text, seeds=seeds)
     for k in ("wait_p50_rel_err", "wait_p99_rel_err", "wait_count_rel_err", "wait_preempt_count_rel_err",
               "wait_wakeup_count_rel_err", "cpu_time_rel_err_mean", "jain_abs_err"):
         assert abs(a[k] - b[k]) <= 0.06, (k, a[k], b[k])

@@ -360,7 +360,7 @@ WL_BURSTS = Table("wl_bursts", (
     _f("cause", "int8", "code", "schema.BEGIN_*: wakeup, new or trace_start"),
     _f("end_kind", "int8", "code", "0 blocks, 1 exits, 2 open (running at the end of the trace)"),
     _f("sleep_state", "int32", "bits", "prev_state it blocked with"),
-    _f("obs_cpu", "int16", "cpu", "CPU it first ran on in the trace"),
+    _f("obs_cpu", "int16", "cpu", "CPU it first ran on in the trace; -1 unknown (a synthetic task never seen)"),
 ), doc="One row per CPU burst of a task, in order.")
 
 WL_ACTIONS = Table("wl_actions", (

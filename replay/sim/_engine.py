@@ -38,6 +38,7 @@ from traces._numba import INTERNAL, NO_NRT, jit
 
 from ..model._schedule_kernel import Intervals
 from ..model.workload import ACT_SYNC_WAKE, END_EXIT, START_AT, START_BY
+from . import _pelt as PL
 from . import _placement as P
 
 _jit = jit(**INTERNAL, **NO_NRT)
@@ -49,8 +50,8 @@ INF = np.int64(2**62)
 H_INIT, H_ENQ, H_DEQ, H_PICK, H_SET_NEXT, H_PUT_PREV, H_UPDATE, H_PREEMPT, H_TICK, H_SELECT, H_CAN_MIGRATE = range(11)
 
 # workload matrices
-WT_FIRST_BURST, WT_N_BURSTS, WT_FIRST_ACT, WT_N_ACTS, WT_PINNED, WT_PARENT, WT_TID, WT_AFF = range(8)
-WT_COLS = 8
+WT_FIRST_BURST, WT_N_BURSTS, WT_FIRST_ACT, WT_N_ACTS, WT_PINNED, WT_PARENT, WT_TID, WT_AFF, WT_FIRST_CPU = range(9)
+WT_COLS = 9
 WB_TASK, WB_DEMAND, WB_PRIO, WB_START_KIND, WB_START, WB_ABS, WB_CAUSE, WB_END_KIND, WB_SLEEP, \
     WB_CLASS, WB_POLICY, WB_PENDING, WB_FUTEX = range(13)
 WB_COLS = 13
@@ -443,6 +444,8 @@ def _enqueue(H, TS, CS, ST, M, cpu, t, flags, now):
     if CS[cpu, E.C_CURR] >= 0:
         r = _account(H, TS, CS, ST, M, cpu, now)
     cls = _class_of(TS, t)
+    if cls == E.CLS_FAIR:
+        PL.enqueued(TS, CS, t, cpu, now)
     E.list_add(TS, CS, cpu, t, cls)
     _hook(H, H_ENQ, cls, TS, CS, ST, cpu, t, flags, now)
     return r
@@ -455,6 +458,7 @@ def _dequeue(H, TS, CS, ST, M, cpu, t, flags, now):
         if _account(H, TS, CS, ST, M, cpu, now):
             _resched(CS, cpu)
     cls = _class_of(TS, t)
+    PL.dequeued(TS, CS, t, now)
     # only a sleep may leave the task queued (delayed): a move or an exit always takes it off
     if _hook(H, H_DEQ, cls, TS, CS, ST, cpu, t, flags, now) or (flags & (DEQ_MIGRATE | DEQ_EXIT)) \
             or not (flags & DEQ_SLEEP):
@@ -512,6 +516,7 @@ def run(H, TS, CS, ST, W, M, Q, out, stats):
         CS[c, E.C_LLC] = TOPO[c, P.TP_LLC]
         CS[c, E.C_NODE] = TOPO[c, P.TP_NODE]
         CS[c, E.C_CAPACITY] = TOPO[c, P.TP_CAPACITY]
+        CS[c, E.C_PELT_TS] = start
     for t in range(n_tasks):
         b = WT[t, WT_FIRST_BURST]
         TS[t, E.T_PINNED] = WT[t, WT_PINNED]
@@ -521,6 +526,7 @@ def run(H, TS, CS, ST, W, M, Q, out, stats):
         TS[t, E.T_ACT_END] = WT[t, WT_FIRST_ACT] + WT[t, WT_N_ACTS]
         TS[t, E.T_BURST_END] = 0
         TS[t, E.T_NEW] = 1
+        TS[t, E.T_LAST_CPU] = WT[t, WT_FIRST_CPU]  # alive before the trace: where it was (§4)
         if WT[t, WT_N_BURSTS] == 0:
             continue
         k = WB[b, WB_START_KIND]
@@ -588,6 +594,8 @@ def _start_burst(H, TS, CS, ST, W, M, Q, out, stats, t, b, this, waker, sync, no
     if s == E.S_RUNNING or s == E.S_RUNNABLE or s == E.S_EXITED:
         return
     new = TS[t, E.T_NEW] == 1
+    # forked in the trace; a task alive before it wakes (or starts) like any other (§4)
+    forked = new and WB[b, WB_CAUSE] == schema.BEGIN_NEW
     if s == E.S_BLOCKED:
         _emit(TS, t, now, schema.END_WOKEN, out, stats)
     TS[t, E.T_BURST] = b
@@ -602,6 +610,10 @@ def _start_burst(H, TS, CS, ST, W, M, Q, out, stats, t, b, this, waker, sync, no
     TS[t, E.T_PRIO] = WB[b, WB_PRIO]
     TS[t, E.T_POLICY] = WB[b, WB_POLICY]
     TS[t, E.T_WEIGHT] = weight_of_prio(WB[b, WB_PRIO], WB[b, WB_POLICY])
+    if WB[b, WB_CLASS] == E.CLS_FAIR:
+        PL.fair_burst(TS, t, TS[t, E.T_WEIGHT], now)
+    elif TS[t, E.T_PELT_CPU] >= 0:
+        PL.detach(TS, CS, t, now)  # no longer a fair task (switched_from_fair)
     cause = WB[b, WB_CAUSE]
     TS[t, E.T_CAUSE] = cause
     TS[t, E.T_WAIT_START] = now
@@ -615,33 +627,39 @@ def _start_burst(H, TS, CS, ST, W, M, Q, out, stats, t, b, this, waker, sync, no
         CS[cpu, E.C_NR_DELAYED] -= 1
         if _account(H, TS, CS, ST, M, cpu, now):
             _resched_after(CS, Q, stats, cpu, now, _latency(TS, EP, E.E_PREEMPT_LAT, cpu, t))
+        PL.enqueued(TS, CS, t, cpu, now)
         _hook(H, H_ENQ, cls, TS, CS, ST, cpu, t, ENQ_REQUEUE | ENQ_WAKEUP, now)
         _check_preempt(H, TS, CS, ST, M, Q, stats, cpu, t, now)
         return
     prev = TS[t, E.T_LAST_CPU]
+    waker_cpu = this
     if new:
         parent = TS[t, E.T_PARENT]
         pc = TS[parent, E.T_CPU] if parent >= 0 else -1
         if this < 0:
             this = pc if pc >= 0 else (prev if prev >= 0 else 0)
         _hook(H, H_INIT, cls, TS, CS, ST, this, t, parent if parent >= 0 else -1, now)
-    if cls == E.CLS_FAIR:
+    # runnable when the trace began: already queued on the CPU it was recorded on (§4)
+    queued = new and WB[b, WB_CAUSE] == schema.BEGIN_TRACE_START and prev >= 0 and P.allowed(TS, AFF, t, prev)
+    if queued:
+        cpu = prev
+    elif cls == E.CLS_FAIR:
         if TS[t, E.T_PINNED] >= 0:
             cpu = TS[t, E.T_PINNED]
-        elif new:
+        elif forked:
             cpu = P.select_fair_fork(TS, CS, TOPO, AFF, EP, t, this)
         else:
-            cpu = P.select_fair_wakeup(TS, CS, TOPO, AFF, EP, t, prev, this, waker, sync)
+            cpu = P.select_fair_wakeup(TS, CS, TOPO, AFF, EP, t, prev, waker_cpu, waker, sync)
     else:
         cpu = TS[t, E.T_PINNED] if TS[t, E.T_PINNED] >= 0 else P.select_rt(TS, CS, TOPO, AFF, t, prev if prev >= 0 else this, this)
     if PROFILE:
         stats[ST_SELECT] += 1
-    chosen = _hook(H, H_SELECT, cls, TS, CS, ST, cpu, t, prev, now)
+    chosen = -1 if queued else _hook(H, H_SELECT, cls, TS, CS, ST, cpu, t, prev, now)
     if chosen >= 0 and chosen < len(TOPO) and P.allowed(TS, AFF, t, chosen):
         cpu = chosen  # a CPU the task may not use keeps the shared placement's (select_fallback_rq)
     if cpu < 0 or cpu >= len(TOPO):
         cpu = P.first_allowed(TS, AFF, t, len(TOPO))
-    flags = ENQ_WAKEUP | (ENQ_NEW if new else 0)
+    flags = ENQ_WAKEUP | (ENQ_NEW if forked else 0)
     TS[t, E.T_NEW] = 0
     if _enqueue(H, TS, CS, ST, M, cpu, t, flags, now):
         _resched_after(CS, Q, stats, cpu, now, _latency(TS, EP, E.E_PREEMPT_LAT, cpu, t))
@@ -693,6 +711,7 @@ def _end_burst(H, TS, CS, ST, W, M, Q, out, stats, cpu, t, now):
         _dequeue(H, TS, CS, ST, M, cpu, t, DEQ_EXIT | DEQ_SLEEP, now)
         if TS[t, E.T_ON_RQ]:
             E.list_remove(TS, CS, cpu, t, _class_of(TS, t))
+        PL.detach(TS, CS, t, now)  # a dead task's load leaves its run queue
         _emit(TS, t, now, schema.END_EXITED, out, stats)
         TS[t, E.T_STATE] = E.S_EXITED
         return
@@ -999,7 +1018,7 @@ def _steal_load(H, TS, CS, ST, M, out, stats, src, dst, now, level, imb, failed)
         if t != CS[src, E.C_CURR] and not TS[t, E.T_DELAYED] and P.allowed(TS, AFF, t, dst) and \
                 _hook(H, H_CAN_MIGRATE, E.CLS_FAIR, TS, CS, ST, dst, t, 0 if hot_ok else 1, now):
             hot = level > 0 and now - TS[t, E.T_LAST_RAN] < EP[E.E_MIGRATION_COST]
-            if (not hot or hot_ok) and (TS[t, E.T_WEIGHT] >> min(failed, 20)) <= imb:
+            if (not hot or hot_ok) and (PL.task_load(TS, t, now) >> min(failed, 20)) <= imb:
                 if best < 0 or TS[t, E.T_LAST_RAN] < TS[best, E.T_LAST_RAN] or \
                         (TS[t, E.T_LAST_RAN] == TS[best, E.T_LAST_RAN] and t < best):
                     best = t
@@ -1058,7 +1077,7 @@ def _periodic_balance(H, TS, CS, ST, M, out, stats, cpu, now):
         for c in range(n):
             if not _same_level(TOPO, cpu, c, level):
                 continue
-            ld = P.fair_load(TS, CS, c)
+            ld = PL.cpu_load(CS, c, now)
             total += ld
             cap += TOPO[c, P.TP_CAPACITY]
             if c != cpu and _waiting_fair(TS, CS, c) >= 1 and (busiest < 0 or ld > bload):
@@ -1066,7 +1085,7 @@ def _periodic_balance(H, TS, CS, ST, M, out, stats, cpu, now):
                 bload = ld
         if busiest < 0 or cap == 0:
             continue
-        local = P.fair_load(TS, CS, cpu)
+        local = PL.cpu_load(CS, cpu, now)
         if 100 * bload <= EP[E.E_IMB_PCT_LLC] * local:
             continue
         avg = total * 1024 // cap

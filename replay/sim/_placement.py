@@ -1,8 +1,9 @@
 """CPU selection and balancing shared by every policy (specs/placement.md, the
 "Simplest faithful model" of §8; RT placement from specs/rt.md §6).
 
-Approximations, each documented where it is made: PELT loads and utilisation are
-replaced by decayed proxies (32 ms half-life) kept per CPU; idle CPUs balance on
+Approximations, each documented where it is made: the periodic balancer reads PELT
+loads (replay/sim/_pelt.py), wake_affine the runnable weights, SIS_UTIL a decayed
+utilisation proxy (32 ms half-life) kept per CPU; idle CPUs balance on
 the tick of busy CPUs (the NOHZ kick); active balance, misfit/asym/EAS, cgroups
 and NUMA balancing are not modelled. Ties go to the lowest CPU number.
 """
@@ -107,7 +108,9 @@ def _wake_wide(TS, waker, wakee, llc_size):
 @jit(**INTERNAL, **NO_NRT)
 def _wake_affine(TS, CS, TOPO, EP, p, this, prev, sync):
     """wake_affine (fair.c: wake_affine_idle, then WA_WEIGHT's wake_affine_weight on the
-    load proxy). ``sync``: a sync wakeup (the waker is about to sleep; inferred from the
+    runnable weights of the two CPUs and of the tasks, where the kernel reads PELT loads:
+    on PELT loads the fidelity table moved both ways, README Fidelity). ``sync``: a sync
+    wakeup (the waker is about to sleep; inferred from the
     recording, placement.md §2.1): this is taken when it runs only the waker, and the
     waker's own load does not count against it. Returns this or prev."""
     if EP[E.E_WA_IDLE]:

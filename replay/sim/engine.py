@@ -219,6 +219,15 @@ def _arrays(wl: Workload, mod, values: _Values, cpu_of: np.ndarray, overrides: l
     WT[:T, EN.WT_PINNED] = np.where(pinned >= 0, cpu_of[np.maximum(pinned, 0)], -1)
     WT[:T, EN.WT_PARENT] = wl.tasks["parent"].to_numpy()
     WT[:T, EN.WT_TID] = tids
+    # a task alive before the trace began was last on the CPU it is first seen on: its first
+    # wakeup is placed from there (engine-model.md §4); tasks forked in the trace have none
+    WT[:, EN.WT_FIRST_CPU] = -1
+    if T and wl.bursts.height:
+        has = WT[:T, EN.WT_N_BURSTS] > 0
+        fb = np.where(has, WT[:T, EN.WT_FIRST_BURST], 0)
+        first_cpu = wl.bursts["obs_cpu"].to_numpy().astype(np.int64)[fb]
+        alive = has & (wl.bursts["cause"].to_numpy()[fb] != schema.BEGIN_NEW) & (first_cpu >= 0)
+        WT[:T, EN.WT_FIRST_CPU] = np.where(alive, cpu_of[np.where(alive, first_cpu % C, 0)], -1)
 
     B = wl.bursts.height
     bt = wl.bursts

@@ -43,7 +43,9 @@ def make_workload(tasks: list[dict], actions=(), start_ns: int = 0, end_ns: int 
     ``end`` (END_BLOCK/END_EXIT/END_OPEN; default: open if demand is -1, else exit for the last
     burst, else block), ``sleep`` (default 1)) and optional ``tid``, ``comm``,
     ``pinned`` (a CPU: a per-CPU thread), ``affinity`` (the CPUs it may use, as
-    sched_setaffinity sets them), ``parent``, ``nice``.
+    sched_setaffinity sets them), ``parent``, ``nice``, ``cpu`` (for a task alive when the
+    workload begins, the CPU it was last on: its first burst is placed from there, or,
+    started at the workload's start, queued there; default none, as for a task never seen).
     ``actions``: (actor task, progress_ns, target task, target burst position, kind) tuples,
     kind 0 wake / 1 fork / 2 sync wake."""
     rows_t = {k: [] for k in ("tid", "tgid", "comm", "first_burst", "n_bursts", "first_action", "n_actions",
@@ -73,7 +75,8 @@ def make_workload(tasks: list[dict], actions=(), start_ns: int = 0, end_ns: int 
             rows_b["cause"].append(int(b.get("cause", cause)))
             rows_b["end_kind"].append(end)
             rows_b["sleep_state"].append(int(b.get("sleep", 1)) if end == END_BLOCK else 0)
-            rows_b["obs_cpu"].append(0)
+            # the CPU a task alive when the workload begins was on (engine-model.md §4)
+            rows_b["obs_cpu"].append(int(t.get("cpu", -1)) if j == 0 and cause != schema.BEGIN_NEW else -1)
         nb += len(bs)
     acts = sorted(((int(a), int(p), first_of[tt] + int(pos), int(k)) for a, p, tt, pos, k in actions))
     n_act = [0] * len(tasks)

@@ -1,0 +1,222 @@
+"""PELT load averages as the kernel computes them (kernel/sched/pelt.c), for the balancer.
+
+Time runs in units of 1024 ns ("µs" to PELT); a period is 1024 units and a sum decays by
+y per period with y^32 = 1/2. A running sum accumulates ``load`` times the time spent in
+the signal's state; its average is sum / divider with divider = LOAD_AVG_MAX - 1024 +
+period_contrib (the sum of a signal always on), recomputed only when a period boundary
+was crossed, as ___update_load_avg is. Integer arithmetic throughout, in int64 (the
+kernel's 64x32-bit multiply is split so that nothing overflows).
+
+A task's signal (load_sum counts the time it is runnable: 1 per unit while queued, running
+included; an entity EEVDF keeps queued after it blocked, a delayed one, does not count: it
+is not runnable) gives load_avg = weight * load_sum / divider. A CPU's fair run queue has
+its own signal whose input is the summed weight of its runnable fair tasks, plus
+the load of the tasks attached to it: a task's load_avg joins the queue of the CPU it is
+enqueued on (attach_entity_load_avg) and leaves the previous one (detached at once; the
+kernel defers a wakeup migration's removal to that queue's next update). A blocked task
+stays attached and its contribution decays in the queue's sum (blocked load). New tasks,
+and tasks alive before the trace began, start with load_avg = weight
+(init_entity_runnable_average). The reference engine (tests/_reference_engine.py)
+implements the same rules in Python.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from policies import _state as E
+from traces._numba import INTERNAL, NO_NRT, jit
+
+LOAD_AVG_PERIOD = 32
+LOAD_AVG_MAX = 47742
+PELT_MIN_DIVIDER = LOAD_AVG_MAX - 1024
+#: y^n * (2^32 - 1), n = 0..31 (the kernel's runnable_avg_yN_inv, from its generator's formula)
+YN_INV = np.array([int(((1 << 32) - 1) * 0.5 ** (n / LOAD_AVG_PERIOD)) for n in range(LOAD_AVG_PERIOD)],
+                  np.int64)
+
+_jit = jit(**INTERNAL, **NO_NRT)
+
+
+@_jit
+def _mul_shr32(val, m):
+    """(val * m) >> 32 for 0 <= val < 2^63 and 0 <= m < 2^32, exactly, in int64."""
+    hi = val >> 32
+    lo = val & 0xFFFFFFFF
+    return hi * m + ((lo * (m >> 16) + ((lo * (m & 0xFFFF)) >> 16)) >> 16)
+
+
+@_jit
+def decay_load(val, n):
+    """val * y^n (decay_load)."""
+    if n > LOAD_AVG_PERIOD * 63:
+        return 0
+    if n >= LOAD_AVG_PERIOD:
+        val >>= n // LOAD_AVG_PERIOD
+        n %= LOAD_AVG_PERIOD
+    return _mul_shr32(val, YN_INV[n])
+
+
+@_jit
+def _segments(periods, d1, d3):
+    """__accumulate_pelt_segments: the rest of the old period decayed, the full periods
+    between, and the start of the current one."""
+    c1 = decay_load(d1, periods)
+    c2 = LOAD_AVG_MAX - decay_load(LOAD_AVG_MAX, periods) - 1024
+    return c1 + c2 + d3
+
+
+@_jit
+def _update(S, row, c_ts, c_pc, c_sum, c_avg, load, weight, now):
+    """Advance the signal held in S[row, c_*] to ``now`` with input ``load`` held since its
+    last update (___update_load_sum), then, if a period ended, avg = weight * sum / divider
+    (___update_load_avg). Returns whether a period ended."""
+    delta = (now - S[row, c_ts]) >> 10
+    if delta <= 0:
+        return False
+    S[row, c_ts] += delta << 10
+    pc = S[row, c_pc]
+    contrib = delta
+    delta += pc
+    periods = delta // 1024
+    s = S[row, c_sum]
+    if periods:
+        s = decay_load(s, periods)
+        delta %= 1024
+        if load:
+            contrib = _segments(periods, 1024 - pc, delta)
+    S[row, c_pc] = delta
+    if load:
+        s += load * contrib
+    S[row, c_sum] = s
+    if not periods:
+        return False
+    S[row, c_avg] = weight * s // (PELT_MIN_DIVIDER + delta)
+    return True
+
+
+@_jit
+def update_task(TS, t, now):
+    """The task's runnable-time signal to now (its state unchanged since the last update)."""
+    _update(TS, t, E.T_PELT_TS, E.T_PELT_PC, E.T_LOAD_SUM, E.T_LOAD_AVG, TS[t, E.T_PELT_Q], TS[t, E.T_PELT_W],
+            now)
+
+
+@_jit
+def update_cpu(CS, c, now):
+    """The CPU's fair run-queue signal to now (its runnable weight unchanged since)."""
+    _update(CS, c, E.C_PELT_TS, E.C_PELT_PC, E.C_LOAD_SUM, E.C_LOAD_AVG, CS[c, E.C_RQ_WEIGHT], 1, now)
+
+
+@_jit
+def detach(TS, CS, t, now):
+    """Take t's load off the CPU it is attached to (dequeue_load_avg), if any."""
+    c = TS[t, E.T_PELT_CPU]
+    if c < 0:
+        return
+    update_cpu(CS, c, now)
+    update_task(TS, t, now)
+    CS[c, E.C_LOAD_AVG] = max(CS[c, E.C_LOAD_AVG] - TS[t, E.T_LOAD_AVG], 0)
+    s = max(CS[c, E.C_LOAD_SUM] - TS[t, E.T_PELT_W] * TS[t, E.T_LOAD_SUM], 0)
+    CS[c, E.C_LOAD_SUM] = max(s, CS[c, E.C_LOAD_AVG] * PELT_MIN_DIVIDER)
+    TS[t, E.T_PELT_CPU] = -1
+
+
+@_jit
+def attach(TS, CS, t, c, now):
+    """Attach t's load to CPU c (attach_entity_load_avg): t takes c's clock, its sum is
+    rebuilt from its average, and both join c's signal."""
+    update_cpu(CS, c, now)
+    TS[t, E.T_PELT_TS] = CS[c, E.C_PELT_TS]
+    TS[t, E.T_PELT_PC] = CS[c, E.C_PELT_PC]
+    w = TS[t, E.T_PELT_W]
+    s = TS[t, E.T_LOAD_AVG] * (PELT_MIN_DIVIDER + CS[c, E.C_PELT_PC])
+    TS[t, E.T_LOAD_SUM] = s // w if w < s else 1
+    CS[c, E.C_LOAD_AVG] += TS[t, E.T_LOAD_AVG]
+    CS[c, E.C_LOAD_SUM] += w * TS[t, E.T_LOAD_SUM]
+    TS[t, E.T_PELT_CPU] = c
+
+
+@_jit
+def reweight(TS, t, w, now):
+    """A new weight for a task not on a run queue (a burst of another nice): its average
+    follows the weight (reweight_entity)."""
+    if TS[t, E.T_PELT_W] == w:
+        return
+    update_task(TS, t, now)
+    TS[t, E.T_PELT_W] = w
+    TS[t, E.T_LOAD_AVG] = w * TS[t, E.T_LOAD_SUM] // (PELT_MIN_DIVIDER + TS[t, E.T_PELT_PC])
+
+
+@_jit
+def _peek(S, row, c_ts, c_pc, c_sum, c_avg, load, weight, now):
+    """The average _update would leave at ``now``, without changing S: reading a signal
+    must not move it (updates at other instants round differently)."""
+    delta = (now - S[row, c_ts]) >> 10
+    if delta <= 0:
+        return S[row, c_avg]
+    pc = S[row, c_pc]
+    delta += pc
+    periods = delta // 1024
+    if not periods:
+        return S[row, c_avg]
+    s = decay_load(S[row, c_sum], periods)
+    delta %= 1024
+    if load:
+        s += load * _segments(periods, 1024 - pc, delta)
+    return weight * s // (PELT_MIN_DIVIDER + delta)
+
+
+@_jit
+def cpu_load(CS, c, now):
+    """cfs_rq load_avg of CPU c at now (cpu_load): its blocked load decayed to now."""
+    return _peek(CS, c, E.C_PELT_TS, E.C_PELT_PC, E.C_LOAD_SUM, E.C_LOAD_AVG, CS[c, E.C_RQ_WEIGHT], 1, now)
+
+
+@_jit
+def task_load(TS, t, now):
+    """A queued task's load_avg at now (task_h_load without groups), at least 1."""
+    return max(_peek(TS, t, E.T_PELT_TS, E.T_PELT_PC, E.T_LOAD_SUM, E.T_LOAD_AVG, TS[t, E.T_PELT_Q],
+                     TS[t, E.T_PELT_W], now), 1)
+
+
+@_jit
+def enqueued(TS, CS, t, c, now):
+    """Fair task t becomes runnable on CPU c: its load is attached there (moved from the CPU
+    it was attached to, if another), and its weight joins c's queued weight."""
+    if TS[t, E.T_PELT_Q]:
+        return
+    update_cpu(CS, c, now)
+    if TS[t, E.T_PELT_CPU] != c:
+        detach(TS, CS, t, now)
+        attach(TS, CS, t, c, now)
+    else:
+        update_task(TS, t, now)
+    TS[t, E.T_PELT_Q] = 1
+    CS[c, E.C_RQ_WEIGHT] += TS[t, E.T_PELT_W]
+
+
+@_jit
+def dequeued(TS, CS, t, now):
+    """t stops being runnable (blocks, even if kept queued as delayed; exits; is moved):
+    its weight leaves its CPU's queued weight; its load stays there, decaying."""
+    if not TS[t, E.T_PELT_Q]:
+        return
+    c = TS[t, E.T_PELT_CPU]
+    update_cpu(CS, c, now)
+    update_task(TS, t, now)
+    TS[t, E.T_PELT_Q] = 0
+    CS[c, E.C_RQ_WEIGHT] -= TS[t, E.T_PELT_W]
+
+
+@_jit
+def fair_burst(TS, t, w, now):
+    """A fair burst of weight w begins: a task's first fair burst starts its load at its
+    weight (init_entity_runnable_average); a later one of another weight reweights it."""
+    if TS[t, E.T_PELT_W] == 0:
+        TS[t, E.T_PELT_W] = w
+        TS[t, E.T_LOAD_AVG] = w
+        TS[t, E.T_LOAD_SUM] = 0
+        TS[t, E.T_PELT_TS] = now  # not attached yet: no time passes for it until it is
+        TS[t, E.T_PELT_CPU] = -1
+    else:
+        reweight(TS, t, w, now)
