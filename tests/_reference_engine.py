@@ -23,6 +23,7 @@ Entry point: :func:`reference_replay`.
 from __future__ import annotations
 
 import heapq
+import math
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -154,6 +155,9 @@ class Cpu:
     server_active: bool = False
     starve_since: int = -1
     dist_iter: int = 0      # READING: the rotating iterator starts at 0 (the scan starts at CPU 1)
+    # utilisation proxy (engine-model.md §7): fixed point, 1024 * 1024 = always busy
+    util: int = 0
+    util_ts: int = 0
     # PELT load of the fair run queue
     pelt_ts: int = 0
     pelt_pc: int = 0
@@ -700,7 +704,7 @@ class ReferenceEngine:
 
     def run(self) -> list:
         for cp in self.cpus:
-            cp.pelt_ts = self.start
+            cp.pelt_ts = cp.util_ts = self.start
         for t in self.tasks:
             if not t.bursts:
                 continue
@@ -996,10 +1000,11 @@ class ReferenceEngine:
                         return x.idx
         W = self.llc_size[tl]
         if self.sis_util:
-            # utilisation proxies are 0..1024 per CPU (replay/_state.py C_UTIL), so
-            # x = (Σ util // 1024) // W is 0 or 1 and nr_idle_scan = W for any pct <= 400:
-            # the budget is W + 1 whatever the proxies are.
-            budget = W + 1
+            # the proxies are fixed point (1024 * 1024 = always busy): each // 1024 is a
+            # CPU's utilisation in 0..1024, x their mean
+            x = sum(x.util // 1024 for x in self.cpus if x.llc == tl) // W
+            nr = ((1024 - min(1024, x * x * self.imb_pct * self.imb_pct // (10000 * 1024))) * W) // 1024
+            budget = nr + 1
         else:
             budget = self.C
         if not has_idle_core and budget <= 1:
@@ -1440,6 +1445,10 @@ class ReferenceEngine:
         if nxt >= 0 and nxt == prev and self.tasks[prev].state == RUNNING:
             self.arm(c)
             return
+        if self.now > cp.util_ts:  # §7: the proxy moves at every switch (busy: prev, even if it blocked)
+            d = math.exp(-(self.now - cp.util_ts) * math.log(2.0) / 32_000_000)
+            cp.util = int(cp.util * d + (1024 * 1024 if prev >= 0 else 0) * (1.0 - d))
+            cp.util_ts = self.now
         if prev >= 0:
             pt = self.tasks[prev]
             self.put_prev(c, pt)

@@ -20,8 +20,10 @@ Where the written rules are silent or ambiguous the reference takes a reading (m
 The oracle found four places where the engine departed from the rules (a single
 reschedule pass, protection not reset after a block, the periodic balancer's NUMA
 allowance per CPU instead of per node, the missing equal-prio RT wakeup case); the engine
-was fixed and the minimal reproducers below now pin the rules. The generated comparisons
-are strict. SCHEDREPLAY_ORACLE_DUMP=path keeps a failing case as a pickle.
+was fixed and the minimal reproducers below now pin the rules. The reference once read the
+SIS_UTIL utilisation proxies in the wrong unit (which gave every scan the whole LLC); no
+generated case reached the difference, test_sis_util_stops_the_idle_scan_of_a_busy_llc does.
+The generated comparisons are strict. SCHEDREPLAY_ORACLE_DUMP=path keeps a failing case as a pickle.
 
 The workload strategy (``workloads``) is the public fairness kit's (replay.testing).
 """
@@ -197,6 +199,23 @@ def test_pelt_load_balancing(engine_ready):
                  + [dict(demand=200_000, prio=110, kind=START_AFTER, start=800_000)] * 300)
     wl = make_workload([hog(0), hog(0), hog(1), inter], end_ns=300 * MS, n_cpus=2)
     assert_same(wl, "1x2x1", None)
+
+
+def test_sis_util_stops_the_idle_scan_of_a_busy_llc(engine_ready):
+    """§7.1 step (8): both CPUs have been busy for 200 ms (their utilisation proxies near
+    1024), then CPU 0's task exits. K (which ran first, on CPU 1) wakes with CPU
+    1 as target and previous CPU: SIS_UTIL gives the scan a budget of nr_idle_scan + 1 = 1,
+    so K waits on busy CPU 1 although CPU 0 idles (a reference that scanned the whole LLC
+    put K on CPU 0 at once)."""
+    hog1 = dict(pinned=1, bursts=[dict(demand=-1)])
+    k = dict(cpu=1, bursts=[dict(demand=10_000), dict(demand=MS, kind=START_AFTER, start=201 * MS)])
+    wl = make_workload([k, hog1, hog1, dict(pinned=0, bursts=[dict(demand=200 * MS)])], end_ns=260 * MS, n_cpus=2)
+    assert_same(wl, "1x2x1", None)
+    iv = engine_intervals(wl, "1x2x1", None)
+    k_runs = iv.filter((pl.col("tid") == 100) & (pl.col("state") == 0)).sort("start_ns")
+    assert k_runs["cpu"].to_list()[:1] == [1]
+    woke = iv.filter((pl.col("tid") == 100) & (pl.col("state") == 1) & (pl.col("start_ns") > 200 * MS))
+    assert woke["cpu"][0] == 1
 
 
 def test_rule_equal_prio_rt_wakeup(engine_ready):
