@@ -22,6 +22,7 @@ Entry point: :func:`reference_replay`.
 
 from __future__ import annotations
 
+import dataclasses
 import heapq
 import math
 from dataclasses import dataclass, field
@@ -81,6 +82,15 @@ def adjust_numa_imbalance(imb: int, dst_running: int, imb_numa_nr: int) -> int:
 # ---------------------------------------------------------------------------------
 
 @dataclass
+class Signal:
+    """A PELT signal: last update (ns), period_contrib, sum, average."""
+    ts: int = 0
+    pc: int = 0
+    sum: int = 0
+    avg: int = 0
+
+
+@dataclass
 class Task:
     idx: int
     tid: int
@@ -124,11 +134,9 @@ class Task:
     # RT
     key: int = 0
     rr_left: int = 0
-    # PELT load (replay/sim/_pelt.py)
-    pelt_ts: int = 0
-    pelt_pc: int = 0
-    load_sum: int = 0
-    load_avg: int = 0
+    # PELT load (replay/sim/_pelt.py): the signal, the weight it is computed with (0: never
+    # a fair task), the CPU it is attached to, whether its weight counts in that CPU's input
+    pelt: Signal = field(default_factory=lambda: Signal())
     pelt_w: int = 0
     pelt_cpu: int = -1
     pelt_q: bool = False
@@ -158,11 +166,8 @@ class Cpu:
     # utilisation proxy (engine-model.md §7): fixed point, 1024 * 1024 = always busy
     util: int = 0
     util_ts: int = 0
-    # PELT load of the fair run queue
-    pelt_ts: int = 0
-    pelt_pc: int = 0
-    load_sum: int = 0
-    load_avg: int = 0
+    # PELT load of the fair run queue, and its input: the runnable fair tasks' weight
+    pelt: Signal = field(default_factory=lambda: Signal())
     rq_weight: int = 0
     # EEVDF per-queue
     v0: int = 0
@@ -704,7 +709,7 @@ class ReferenceEngine:
 
     def run(self) -> list:
         for cp in self.cpus:
-            cp.pelt_ts = cp.util_ts = self.start
+            cp.pelt.ts = cp.util_ts = self.start
         for t in self.tasks:
             if not t.bursts:
                 continue
@@ -1162,49 +1167,48 @@ class ReferenceEngine:
         val >>= n // 32
         return (val * _YN_INV[n % 32]) >> 32
 
-    def pelt_advance(self, x, load: int, weight: int):
-        """___update_load_sum then ___update_load_avg of x (a Task or a Cpu) to now."""
-        delta = (self.now - x.pelt_ts) >> 10
+    def pelt_advance(self, x: Signal, load: int, weight: int):
+        """___update_load_sum then ___update_load_avg of signal x to now."""
+        delta = (self.now - x.ts) >> 10
         if delta <= 0:
             return
-        x.pelt_ts += delta << 10
-        pc = x.pelt_pc
+        x.ts += delta << 10
+        pc = x.pc
         contrib = delta
         delta += pc
         periods = delta // 1024
         if periods:
-            x.load_sum = self.decay_load(x.load_sum, periods)
+            x.sum = self.decay_load(x.sum, periods)
             delta %= 1024
             contrib = (self.decay_load(1024 - pc, periods) + _LOAD_AVG_MAX
                        - self.decay_load(_LOAD_AVG_MAX, periods) - 1024 + delta)
-        x.pelt_pc = delta
+        x.pc = delta
         if load:
-            x.load_sum += load * contrib
+            x.sum += load * contrib
         if periods:
-            x.load_avg = weight * x.load_sum // (_LOAD_AVG_MAX - 1024 + delta)
+            x.avg = weight * x.sum // (_LOAD_AVG_MAX - 1024 + delta)
 
-    def pelt_peek(self, x, load: int, weight: int) -> int:
-        """What pelt_advance would set load_avg to, leaving x as it is."""
-        y = Cpu(-1, 0, 0, 0, 0)
-        y.pelt_ts, y.pelt_pc, y.load_sum, y.load_avg = x.pelt_ts, x.pelt_pc, x.load_sum, x.load_avg
+    def pelt_peek(self, x: Signal, load: int, weight: int) -> int:
+        """What pelt_advance would set x's average to, leaving x as it is."""
+        y = dataclasses.replace(x)
         self.pelt_advance(y, load, weight)
-        return y.load_avg
+        return y.avg
 
     def pelt_cpu(self, c: int):
         cp = self.cpus[c]
-        self.pelt_advance(cp, cp.rq_weight, 1)
+        self.pelt_advance(cp.pelt, cp.rq_weight, 1)
 
     def pelt_task(self, t: Task):
-        self.pelt_advance(t, 1 if t.pelt_q else 0, t.pelt_w)
+        self.pelt_advance(t.pelt, 1 if t.pelt_q else 0, t.pelt_w)
 
     def pelt_detach(self, t: Task):
         if t.pelt_cpu < 0:
             return
-        cp = self.cpus[t.pelt_cpu]
+        q = self.cpus[t.pelt_cpu].pelt
         self.pelt_cpu(t.pelt_cpu)
         self.pelt_task(t)
-        cp.load_avg = max(cp.load_avg - t.load_avg, 0)
-        cp.load_sum = max(max(cp.load_sum - t.pelt_w * t.load_sum, 0), cp.load_avg * (_LOAD_AVG_MAX - 1024))
+        q.avg = max(q.avg - t.pelt.avg, 0)
+        q.sum = max(max(q.sum - t.pelt_w * t.pelt.sum, 0), q.avg * (_LOAD_AVG_MAX - 1024))
         t.pelt_cpu = -1
 
     def pelt_enqueued(self, t: Task, c: int):
@@ -1214,11 +1218,11 @@ class ReferenceEngine:
         self.pelt_cpu(c)
         if t.pelt_cpu != c:
             self.pelt_detach(t)
-            t.pelt_ts, t.pelt_pc = cp.pelt_ts, cp.pelt_pc
-            s = t.load_avg * (_LOAD_AVG_MAX - 1024 + cp.pelt_pc)
-            t.load_sum = s // t.pelt_w if t.pelt_w < s else 1
-            cp.load_avg += t.load_avg
-            cp.load_sum += t.pelt_w * t.load_sum
+            t.pelt.ts, t.pelt.pc = cp.pelt.ts, cp.pelt.pc
+            s = t.pelt.avg * (_LOAD_AVG_MAX - 1024 + cp.pelt.pc)
+            t.pelt.sum = s // t.pelt_w if t.pelt_w < s else 1
+            cp.pelt.avg += t.pelt.avg
+            cp.pelt.sum += t.pelt_w * t.pelt.sum
             t.pelt_cpu = c
         else:
             self.pelt_task(t)
@@ -1235,19 +1239,19 @@ class ReferenceEngine:
 
     def pelt_fair_burst(self, t: Task):
         if t.pelt_w == 0:
-            t.pelt_w = t.load_avg = t.weight
-            t.load_sum, t.pelt_cpu, t.pelt_ts = 0, -1, self.now
+            t.pelt_w = t.pelt.avg = t.weight
+            t.pelt.sum, t.pelt.ts, t.pelt_cpu = 0, self.now, -1
         elif t.pelt_w != t.weight:
             self.pelt_task(t)
             t.pelt_w = t.weight
-            t.load_avg = t.weight * t.load_sum // (_LOAD_AVG_MAX - 1024 + t.pelt_pc)
+            t.pelt.avg = t.weight * t.pelt.sum // (_LOAD_AVG_MAX - 1024 + t.pelt.pc)
 
     def cpu_load(self, c: int) -> int:
         cp = self.cpus[c]
-        return self.pelt_peek(cp, cp.rq_weight, 1)
+        return self.pelt_peek(cp.pelt, cp.rq_weight, 1)
 
     def task_load(self, t: Task) -> int:
-        return max(self.pelt_peek(t, 1 if t.pelt_q else 0, t.pelt_w), 1)
+        return max(self.pelt_peek(t.pelt, 1 if t.pelt_q else 0, t.pelt_w), 1)
 
     # -----------------------------------------------------------------------------
     # §9 moving tasks
