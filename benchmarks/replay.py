@@ -7,8 +7,8 @@ Rows, each in a fresh subprocess (its own compile-cache state and memory):
 * the long_mix workload copied k times (tids shifted) on 2k CPUs (spec 1x{2k}x1), for
   k = 1, 4, 16, 64, 128 (2 to 256 CPUs) — the cost per event against machine size;
 * the same copied to at least 10M simulated events (--quick skips it).
-Cold start = first replay with an empty compile cache; warm = first replay in a new
-process with the cache filled; steady = best of 3 replays in one process. Before
+Cold start = first replay with an empty compile cache (with numba's compile time per
+kernel, from its numba:compile events); warm = first replay in a new process with the cache filled; steady = best of 3 replays in one process. Before
 timing, the long_mix replay's CPU time must match its demand within 1 % (a correctness
 check of the configuration being timed).
 """
@@ -29,6 +29,26 @@ CORPUS = Path(os.environ.get("SCHEDREPLAY_TRACES", ROOT.parent / "shared" / "tra
 
 _CHILD = r"""
 import json, sys, time
+import numba.core.event as nev
+
+class CompileTimes(nev.Listener):
+    # numba's compile events nest (a kernel compiles the kernels it calls): each
+    # kernel's own time is its span minus the spans of the compiles inside it
+    def __init__(self):
+        self.stack, self.own = [], {}
+    def on_start(self, event):
+        self.stack.append([time.perf_counter(), 0.0])
+    def on_end(self, event):
+        t0, inner = self.stack.pop()
+        span = time.perf_counter() - t0
+        d = event.data["dispatcher"]
+        name = f"{d.py_func.__module__}.{d.py_func.__qualname__}"
+        self.own[name] = self.own.get(name, 0.0) + span - inner
+        if self.stack:
+            self.stack[-1][1] += span
+
+compile_times = CompileTimes()
+nev.register("numba:compile", compile_times)
 t0 = time.perf_counter()
 import polars as pl
 import traces
@@ -47,7 +67,7 @@ run = s.intervals.filter(pl.col("state") == 0)
 cpu = int((run["end_ns"] - run["start_ns"]).sum())
 demand = int(wl.bursts.filter(pl.col("demand_ns") >= 0)["demand_ns"].sum())
 print(json.dumps(dict(events=info.events_simulated, first_s=first, best_s=best, import_s=t_import,
-                      intervals=s.intervals.height, cpu_ns=cpu, demand_ns=demand)))
+                      intervals=s.intervals.height, cpu_ns=cpu, demand_ns=demand, compile_s=compile_times.own)))
 """
 
 
@@ -104,6 +124,11 @@ def main() -> None:
         r = measure(base, "1x2x1", args.policy, 1, cache=cold)
     print(f"import replay: {r['import_s']:.2f} s; first replay with an empty compile cache (cold start, "
           f"compiles engine and policy): {r['first_s']:.2f} s")
+    own = sorted(r["compile_s"].items(), key=lambda kv: -kv[1])
+    print(f"  numba compile time by kernel (its own, without the kernels it calls; numba:compile events): "
+          f"{sum(v for _, v in own):.1f} s in {len(own)} kernels, the most:")
+    for name, sec in own[:8]:
+        print(f"    {sec:6.2f} s  {name}")
     r = measure(base, "1x2x1", args.policy, 3)
     print(f"first replay in a new process with a warm cache (warm start): {r['first_s']:.2f} s")
     if abs(r["cpu_ns"] - r["demand_ns"]) > 0.01 * r["demand_ns"] + 0.5 * (wl.end_ns - wl.start_ns):
