@@ -8,7 +8,8 @@ Rows, each in a fresh subprocess (its own compile-cache state and memory):
   k = 1, 4, 16, 64, 128 (2 to 256 CPUs) — the cost per event against machine size;
 * the same copied to at least 10M simulated events (--quick skips it).
 Cold start = first replay with an empty compile cache (with numba's compile time per
-kernel, from its numba:compile events); warm = first replay in a new process with the cache filled; steady = best of 3 replays in one process. Before
+kernel, from its numba:compile events); warm = first replay in a new process with the
+cache filled; steady = best of 3 replays in one process. Before
 timing, the long_mix replay's CPU time must match its demand within 1 % (a correctness
 check of the configuration being timed).
 """

@@ -66,32 +66,34 @@ def _segments(periods, d1, d3):
 
 
 @_jit
-def _update(S, row, c_ts, c_pc, c_sum, c_avg, load, weight, now):
-    """Advance the signal held in S[row, c_*] to ``now`` with input ``load`` held since its
-    last update (___update_load_sum), then, if a period ended, avg = weight * sum / divider
-    (___update_load_avg). Returns whether a period ended."""
-    delta = (now - S[row, c_ts]) >> 10
+def _advance(ts, pc, s, avg, load, weight, now):
+    """The signal (ts, pc, sum, avg) advanced to ``now`` with input ``load`` held since ts
+    (___update_load_sum), and, if a period ended, avg = weight * sum / divider
+    (___update_load_avg)."""
+    delta = (now - ts) >> 10
     if delta <= 0:
-        return False
-    S[row, c_ts] += delta << 10
-    pc = S[row, c_pc]
+        return ts, pc, s, avg
+    ts += delta << 10
     contrib = delta
     delta += pc
     periods = delta // 1024
-    s = S[row, c_sum]
     if periods:
         s = decay_load(s, periods)
         delta %= 1024
         if load:
             contrib = _segments(periods, 1024 - pc, delta)
-    S[row, c_pc] = delta
     if load:
         s += load * contrib
-    S[row, c_sum] = s
-    if not periods:
-        return False
-    S[row, c_avg] = weight * s // (PELT_MIN_DIVIDER + delta)
-    return True
+    if periods:
+        avg = weight * s // (PELT_MIN_DIVIDER + delta)
+    return ts, delta, s, avg
+
+
+@_jit
+def _update(S, row, c_ts, c_pc, c_sum, c_avg, load, weight, now):
+    """Advance the signal held in S[row, c_*] to ``now``."""
+    S[row, c_ts], S[row, c_pc], S[row, c_sum], S[row, c_avg] = _advance(
+        S[row, c_ts], S[row, c_pc], S[row, c_sum], S[row, c_avg], load, weight, now)
 
 
 @_jit
@@ -149,21 +151,9 @@ def reweight(TS, t, w, now):
 
 @_jit
 def _peek(S, row, c_ts, c_pc, c_sum, c_avg, load, weight, now):
-    """The average _update would leave at ``now``, without changing S: reading a signal
-    must not move it (updates at other instants round differently)."""
-    delta = (now - S[row, c_ts]) >> 10
-    if delta <= 0:
-        return S[row, c_avg]
-    pc = S[row, c_pc]
-    delta += pc
-    periods = delta // 1024
-    if not periods:
-        return S[row, c_avg]
-    s = decay_load(S[row, c_sum], periods)
-    delta %= 1024
-    if load:
-        s += load * _segments(periods, 1024 - pc, delta)
-    return weight * s // (PELT_MIN_DIVIDER + delta)
+    """The average advancing the signal to ``now`` would give, leaving S as it is: reading a
+    signal must not move it (updates at other instants round differently)."""
+    return _advance(S[row, c_ts], S[row, c_pc], S[row, c_sum], S[row, c_avg], load, weight, now)[3]
 
 
 @_jit

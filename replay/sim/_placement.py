@@ -158,8 +158,8 @@ def _nr_idle_scan(CS, TOPO, EP, cpu):
 @jit(**INTERNAL, **NO_NRT)
 def select_idle_sibling(TS, CS, TOPO, AFF, EP, p, prev, target):
     """placement.md §2.2 steps 1, 2, 4, 7, 8. The LLC's and cores' CPUs are visited from
-    TOPO's groups (TP_LLC_CPUS, TP_CORE_CPUS), in the order of a scan of every CPU (ascending; the wrap-around scan from
-    target's successor)."""
+    TOPO's groups (TP_LLC_CPUS, TP_CORE_CPUS), in the order of a scan of every CPU
+    (ascending; the wrap-around scan from target's successor)."""
     if idle(CS, target) and allowed(TS, AFF, p, target):
         return target
     llc = TOPO[target, TP_LLC]
