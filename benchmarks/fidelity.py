@@ -81,11 +81,20 @@ def corpus_files(corpus: Path, min_switches: int) -> tuple[list[Path], list[tupl
     return files, left
 
 
-def measure(path: Path, corpus: Path, policy: str | None, params: dict | None = None) -> dict:
+def platform_of(path: Path) -> Path | None:
+    """The recorded machine's description beside a trace, as LISA saves it
+    (``trace.txt.plat_info.yml``): its CPU capacities, clusters and kernel."""
+    plat = path.with_name(path.name + ".plat_info.yml")
+    return plat if plat.exists() else None
+
+
+def measure(path: Path, corpus: Path, policy: str | None, params: dict | None = None,
+            platforms: bool = False) -> dict:
     import replay
 
     t0 = time.perf_counter()
-    p = replay.prepare(path, spans=span_logs(path))
+    plat = platform_of(path) if platforms else None
+    p = replay.prepare(path, spans=span_logs(path), recorded=str(plat) if plat else None)
     v = replay.validate(p, policy=policy, params=params)
     o, r = v["observed"], v["replayed"]
     row = {"trace": str(path.relative_to(corpus)), "kernel": p.kernel or "?", "cpus": int(o["n_cpus"]),
@@ -242,6 +251,10 @@ def main() -> None:
     ap.add_argument("--min-switches", type=int, default=100)
     ap.add_argument("--param", action="append", default=[], help="NAME=VALUE passed to every replay")
     ap.add_argument("--json", action="store_true")
+    ap.add_argument("--platforms", action="store_true",
+                    help="replay each trace on the recorded machine's description beside it (TRACE.plat_info.yml: "
+                         "capacities, clusters, kernel) instead of its own cpus table; not the default until "
+                         "the replay places by capacity (README \"Fidelity\")")
     ap.add_argument("--renderings", action="store_true", help="every rendering of each capture, side by side")
     a = ap.parse_args()
     corpus = Path(a.corpus)
@@ -256,7 +269,7 @@ def main() -> None:
     rows = []
     params = dict(x.split("=", 1) for x in a.param)
     for path in files:
-        rows.append(measure(path, corpus, a.policy, params))
+        rows.append(measure(path, corpus, a.policy, params, platforms=a.platforms))
         print(f"{rows[-1]['trace']}: {rows[-1]['verdict']} in {rows[-1]['total_s']:.1f} s", file=sys.stderr)
     if a.json:
         print(json.dumps({"rows": rows, "left_out": left, "score": score(rows)}, indent=2))

@@ -14,6 +14,7 @@ from replay.model.latencies import QUANTILES, Latencies
 from replay.model.workload import ACT_SYNC_WAKE, ACT_WAKE, START_AFTER, from_schedule
 from replay.sim import simulate
 from traces import schema
+from traces.errors import TraceError
 
 from ._events import make_trace
 from replay.testing import make_workload
@@ -114,3 +115,58 @@ def test_recorded_latency_tables_per_cpu(corpus):
     assert L.idle_table.shape == (8, QUANTILES) and L.idle_machine.shape == (1, QUANTILES)
     for row in L.idle_table[:4]:
         assert row[0] < 20_000 and row[-1] > 500_000 and np.all(np.diff(row) >= 0)
+
+
+def _little_big_trace():
+    """CPU 0 is a little core (capacity 512), CPU 1 a big one. Task 10 runs 2 ms on CPU 0
+    and, 0.6 ms in, wakes 20, which runs 1 ms on CPU 1."""
+    S = "switch"
+    rows = [
+        (0, 0, S, 0, dict(tid=0, prev_state=0, next_tid=10)),
+        (0, 1, S, 0, dict(tid=0, prev_state=0, next_tid=20)),
+        (100_000, 1, S, 20, dict(tid=20, prev_state=1, next_tid=0)),               # 20 sleeps
+        (600_000, 0, "waking", 10, dict(tid=20, target_cpu=1, irq=0)),             # 10 wakes it
+        (605_000, 1, S, 0, dict(tid=0, prev_state=0, next_tid=20)),
+        (1_605_000, 1, S, 20, dict(tid=20, prev_state=1, next_tid=0)),
+        (2 * MS, 0, S, 10, dict(tid=10, prev_state=1, next_tid=0)),                # 10 sleeps
+        (3 * MS, 1, "stat_runtime", 0, dict(tid=0, runtime_ns=1)),
+    ]
+    from replay.model.topology import make
+
+    return make_trace(rows), make([0, 1], [0, 0], [0, 0], [512, 1024], name="little-big")
+
+
+def test_demand_is_work_at_the_recorded_cpus_capacity():
+    """2 ms of running on a CPU of capacity 512 is 1 ms of work (the unit of demand and of
+    progress points), and the wakeup 0.6 ms into it happens at 0.3 ms of work; on the big
+    CPU running time is work. Without the recorded machine's capacities, time is work."""
+    t, machine = _little_big_trace()
+    for recorded, demand_10, wake_at in ((None, 2 * MS, 600_000), (machine, MS, 300_000)):
+        p = replay.prepare(t, recorded=recorded)
+        tids = p.workload.tasks["tid"].to_list()
+        b = p.workload.bursts.with_columns(tid=pl.Series([tids[i] for i in p.workload.bursts["task"]]))
+        assert b.filter(pl.col("tid") == 10)["demand_ns"].to_list() == [demand_10]
+        assert b.filter(pl.col("tid") == 20)["demand_ns"].to_list() == [100_000, MS]
+        assert p.workload.actions["progress_ns"].to_list() == [wake_at]
+    assert replay.prepare(t, recorded=machine).recorded.capacity.tolist() == [512, 1024]
+
+
+def test_a_burst_recorded_on_a_little_core_runs_faster_on_a_big_one():
+    """Replayed on the recorded machine, task 10 needs its recorded 2 ms on the little CPU;
+    on a machine of two big CPUs, 1 ms."""
+    t, machine = _little_big_trace()
+    p = replay.prepare(t, recorded=machine)
+
+    def ran_ns(topology):
+        sched, _ = replay.replay(p, "eevdf", topology=topology)
+        iv = sched.intervals.filter((pl.col("tid") == 10) & (pl.col("state") == schema.RUNNING))
+        return int((iv["end_ns"] - iv["start_ns"]).sum()), iv["cpu"].unique().to_list()
+
+    assert ran_ns(None) == (2 * MS, [0])
+    assert ran_ns("1x2x1") == (MS, [0])
+
+
+def test_the_recorded_machine_must_have_the_traces_cpus():
+    t, _ = _little_big_trace()
+    with pytest.raises(TraceError, match="has 3 CPUs but the trace records 2"):
+        replay.prepare(t, recorded="1x3x1")

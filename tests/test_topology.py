@@ -123,3 +123,63 @@ def test_host_topology_from_sysfs(tmp_path):
 def test_this_machine():
     t = T.resolve("host")
     assert t.n_cpus >= 1 and np.all(t.node >= 0)
+
+
+# -- phones and boards: LISA platform descriptions and the two-line cluster form --------
+
+LISA_PLAT = os.path.join(os.path.dirname(__file__), "data", "lisa_trace.txt.plat_info.yml")
+
+
+def test_lisa_platform_description_of_the_juno_board():
+    """The corpus README's account of this file (independent of this project): Juno r0/r2,
+    Linux 4.19.0, CPU capacities 446/1024, frequency domains {0,3,4,5} and {1,2}."""
+    t = T.resolve(LISA_PLAT)
+    assert t.n_cpus == 6
+    assert t.capacity.tolist() == [446, 1024, 1024, 446, 446, 446]
+    assert t.llc.tolist() == [0, 1, 1, 0, 0, 0]     # one cluster (LLC) per frequency domain
+    assert t.n_cores == 6 and t.n_nodes == 1         # no SMT, one node
+    assert t.kernel.startswith("4.19.0") and t.name == "juno"
+
+
+def test_the_two_line_cluster_form(tmp_path):
+    """What a phone's --topology needs: the clusters and their capacities."""
+    p = tmp_path / "phone.toml"
+    p.write_text('clusters = [[0, 1, 2, 3], [4, 5, 6], [7]]\ncapacity = [160, 512, 1024]\nkernel = "5.10"\n')
+    t = T.resolve(str(p))
+    assert t.capacity.tolist() == [160] * 4 + [512] * 3 + [1024]
+    assert t.llc.tolist() == [0] * 4 + [1] * 3 + [2] and t.n_cores == 8 and t.kernel == "5.10"
+    y = tmp_path / "board.yaml"
+    y.write_text("clusters: [[0, 3, 4, 5], [1, 2]]\ncapacity: [446, 1024, 1024, 446, 446, 446]\n")
+    assert T.resolve(str(y)) == T.resolve(LISA_PLAT)
+
+
+@pytest.mark.parametrize("text, match", [
+    ("clusters = [[0, 1], [1, 2]]\n", "exactly once"),
+    ("clusters = [[0, 2]]\n", "exactly once"),
+    ("clusters = [[0, 1], [2]]\ncapacity = [1024, 1024, 512, 512]\n", "one value per CPU"),
+    ("clusters = [['a'], [1]]\n", "lists of CPU numbers"),
+    ("clusters = [[0], [1]]\ncapacity = [0, 1024]\n", "capacity 0"),
+    ("clusters = [[0], [1]]\nkernel = [4, 19]\n", "kernel"),
+])
+def test_cluster_form_errors_name_the_file(tmp_path, text, match):
+    p = tmp_path / "bad.toml"
+    p.write_text(text)
+    with pytest.raises(TraceError, match=f"bad.toml.*{match}"):
+        T.resolve(str(p))
+
+
+def test_broken_platform_descriptions_are_errors_naming_the_file(tmp_path):
+    p = tmp_path / "plat_info.yml"
+    p.write_text("platform-info:\n  conf:\n    cpus-count: 4\n    freq-domains: [[0, 1], [2]]\n")
+    with pytest.raises(TraceError, match="plat_info.yml.*cpus-count is 4"):
+        T.resolve(str(p))
+    p.write_text("platform-info:\n  conf:\n    freq-domains: [[0], [1]]\n    cpu-capacities: {orig: {0: 446}}\n")
+    with pytest.raises(TraceError, match="plat_info.yml.*every CPU"):
+        T.resolve(str(p))
+    p.write_text("platform-info: {conf: [1, 2\n")
+    with pytest.raises(TraceError, match="plat_info.yml: cannot read"):
+        T.resolve(str(p))
+    # Python tags are read as data, never constructed
+    p.write_text("platform-info:\n  conf:\n    freq-domains: !!python/tuple [[0, 1]]\n"
+                 "    x: !!python/object/apply:os.system ['false']\n")
+    assert T.resolve(str(p)).n_cpus == 2

@@ -275,11 +275,16 @@ def load(path, format: str | None = None, progress=None) -> Trace:
 
     ``format`` forces a reader (see :data:`FORMATS`); by default it is
     detected from the content. ``progress``, when given, is called with the
-    number of bytes of the file consumed so far. Raises :class:`TraceError`
-    on unusable input; problems the rest of the trace survives are listed in
-    ``trace.warnings``.
+    number of bytes of the file consumed so far (``False`` or None: not
+    called). Raises :class:`TraceError` on unusable input; problems the rest
+    of the trace survives are listed in ``trace.warnings``.
     """
     from ._build import build
+
+    if progress is False:
+        progress = None
+    if progress is not None and not callable(progress):
+        raise TypeError(f"progress must be a function called with the bytes read so far, not {progress!r}")
 
     if os.fspath(path) == SAMPLE_NAME:
         path = sample_path()

@@ -130,7 +130,7 @@ def offline_cpus(trace: Trace) -> tuple:
     return tuple(int(x) for x in silent) if len(silent) < c.height else ()
 
 
-def prepare(source, format: str | None = None, progress=None, spans=()) -> PreparedTrace:
+def prepare(source, format: str | None = None, progress=None, spans=(), recorded=None) -> PreparedTrace:
     """Prepare a trace once for every study of it: ``source`` is a PreparedTrace (returned
     as it is), a Trace, or what ``traces.load`` takes (a file, a bundle directory,
     ``@sample``; ``format`` and ``progress`` are passed on). ``spans``: application span
@@ -138,8 +138,9 @@ def prepare(source, format: str | None = None, progress=None, spans=()) -> Prepa
     those of the trace's own markers; a bad row is a counted warning of the observed
     schedule, an unreadable log an error."""
     if isinstance(source, PreparedTrace):
-        if spans:
-            raise ValueError("spans must be given when the trace is prepared (prepare(path, spans=...))")
+        if spans or recorded is not None:
+            raise ValueError("spans and the recorded machine are given when the trace is prepared "
+                             "(prepare(path, spans=..., recorded=...))")
         return source
     if isinstance(source, Trace):
         trace = source
@@ -156,10 +157,27 @@ def prepare(source, format: str | None = None, progress=None, spans=()) -> Prepa
     counts = trace.counts()
     measured = tuple(c for c, present in (("wakeup", counts["sched_waking"] + counts["sched_wakeup"] > 0),
                                           ("preempt", True), ("new", counts["sched_wakeup_new"] > 0)) if present)
-    return PreparedTrace(trace=trace, schedule=observed, workload=from_schedule(trace, observed),
-                         latencies=measure_latencies(observed), tasks=trace.tasks, recorded=from_trace(trace),
-                         path=str(trace.path), kernel=str(meta.get("kernel") or ""), measured_causes=measured,
+    machine = recorded_machine(trace, recorded)
+    return PreparedTrace(trace=trace, schedule=observed,
+                         workload=from_schedule(trace, observed, capacity=machine.capacity),
+                         latencies=measure_latencies(observed), tasks=trace.tasks, recorded=machine,
+                         path=str(trace.path), kernel=str(meta.get("kernel") or machine.kernel or ""),
+                         measured_causes=measured,
                          offline=offline_cpus(trace), span_sources=sources)
+
+
+def recorded_machine(trace: Trace, recorded=None) -> Topology:
+    """The machine ``trace`` was recorded on: its own cpus table, or ``recorded`` (a
+    topology argument or a Topology) when given, which must have the trace's CPUs."""
+    if recorded is None or (isinstance(recorded, str) and recorded in ("", "recorded")):
+        return from_trace(trace)
+    from traces.errors import TraceError
+
+    machine = recorded if isinstance(recorded, Topology) else resolve_topology(recorded, trace)
+    if machine.n_cpus != trace.cpus.height:
+        raise TraceError(f"the recorded machine ({machine.name or 'topology'}) has {machine.n_cpus} CPUs but the "
+                         f"trace records {trace.cpus.height}", str(trace.path))
+    return machine
 
 
 def with_span_logs(observed: Schedule, trace: Trace, specs) -> tuple[Schedule, tuple]:

@@ -68,16 +68,20 @@ def combine(*frames: pl.DataFrame) -> pl.DataFrame:
     return pl.concat(parts).sort(["start_ns", "tid", "depth"], maintain_order=True)
 
 
-def _progress_at(schedule: Schedule, tid: np.ndarray, t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(progress, after): each thread's cumulative running time at instant t (all its
-    running intervals, as the workload counts progress), and how long before t it reached
-    that progress (0 inside a running interval)."""
+def _progress_at(schedule: Schedule, tid: np.ndarray, t: np.ndarray,
+                 capacity: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(progress, after): each thread's cumulative work at instant t (all its running
+    intervals at their CPUs' capacities, as the workload counts progress: work_of), and
+    how long before t it reached that progress (0 inside a running interval)."""
+    from .workload import work_of
+
     iv = schedule.intervals
     run = (iv.filter(pl.col("state") == schema.RUNNING)
-           .select(pl.col("tid").cast(pl.Int32), "start_ns", "end_ns")
-           .sort("tid", "start_ns", "end_ns")
-           .with_columns(cum=(pl.col("end_ns") - pl.col("start_ns")).cum_sum().over("tid")
-                         - (pl.col("end_ns") - pl.col("start_ns"))))
+           .select(pl.col("tid").cast(pl.Int32), "start_ns", "end_ns",
+                   cap=pl.lit(pl.Series(np.asarray(capacity, np.int64))).gather(pl.col("cpu").cast(pl.Int64)))
+           .sort("tid", "start_ns", "end_ns"))
+    work = work_of(pl.col("end_ns") - pl.col("start_ns"), pl.col("cap"))
+    run = run.with_columns(cum=work.cum_sum().over("tid") - work)
     # the last running interval begun strictly before t: at the very start of a run the
     # thread is still at the progress it reached when its previous run ended
     q = pl.DataFrame({"i": np.arange(len(t)), "tid": tid.astype(np.int32), "t": t.astype(np.int64) - 1})
@@ -87,15 +91,18 @@ def _progress_at(schedule: Schedule, tid: np.ndarray, t: np.ndarray) -> tuple[np
     start = j["start_ns"].fill_null(0).to_numpy()
     end = j["end_ns"].fill_null(0).to_numpy()
     cum = j["cum"].fill_null(0).to_numpy()
-    progress = np.where(hit, cum + np.minimum(t - start, end - start), 0)
+    cap = j["cap"].fill_null(1024).to_numpy()
+    progress = np.where(hit, cum + work_of(np.minimum(t - start, end - start), cap), 0)
     after = np.where(progress > 0, np.maximum(t - end, 0), t - schedule.start_ns)
     return progress.astype(np.int64), np.maximum(after, 0).astype(np.int64)
 
 
-def points(spans: pl.DataFrame, schedule: Schedule, task_tids: np.ndarray) -> pl.DataFrame:
+def points(spans: pl.DataFrame, schedule: Schedule, task_tids: np.ndarray, capacity=None) -> pl.DataFrame:
     """The spans in workload form (schema.WL_SPANS): each end as its thread's progress
     and the time after reaching it, from the observed ``schedule``; ``task_tids`` the
-    workload's tids (row order)."""
+    workload's tids (row order); ``capacity`` per recorded CPU (default 1024 each)."""
+    if capacity is None:
+        capacity = np.full(max(schedule.n_cpus, 1), 1024, np.int64)
     spans = as_frame(spans)
     if spans.height == 0:
         return pl.DataFrame(schema={**dict(spans.schema), "start_task": pl.Int64, "start_progress_ns": pl.Int64,
@@ -109,8 +116,8 @@ def points(spans: pl.DataFrame, schedule: Schedule, task_tids: np.ndarray) -> pl
         return np.where(sorted_tids[pos] == tid, np.r_[order, -1][pos], -1)
 
     tid, end_tid = spans["tid"].to_numpy(), spans["end_tid"].to_numpy()
-    ps, a_s = _progress_at(schedule, tid, spans["start_ns"].to_numpy())
-    pe, a_e = _progress_at(schedule, end_tid, spans["end_ns"].to_numpy())
+    ps, a_s = _progress_at(schedule, tid, spans["start_ns"].to_numpy(), capacity)
+    pe, a_e = _progress_at(schedule, end_tid, spans["end_ns"].to_numpy(), capacity)
     return spans.with_columns(start_task=pl.Series(row_of(tid), dtype=pl.Int64), start_progress_ns=ps,
                               start_after_ns=a_s, end_task=pl.Series(row_of(end_tid), dtype=pl.Int64),
                               end_progress_ns=pe, end_after_ns=a_e)

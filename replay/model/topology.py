@@ -9,9 +9,14 @@ Where a topology comes from (``--topology``):
   (Linux's LOCAL_DISTANCE / REMOTE_DISTANCE). CPUs are numbered the way Linux
   numbers x86 machines: first thread of every core socket by socket, then the
   second threads (cpu = t * S*C + s*C + c);
-* a ``.json`` or ``.toml`` file: ``cpus`` = list of {cpu, core, llc, node,
-  capacity (optional, default 1024)}, optional ``distance`` = node distance
-  matrix (list of lists);
+* a ``.json``, ``.toml`` or ``.yaml`` file: ``cpus`` = list of {cpu, core, llc,
+  node, capacity (optional, default 1024)}, optional ``distance`` = node distance
+  matrix (list of lists); or, for a phone or a board, two lines: ``clusters`` = the
+  CPUs of each cluster (one LLC each, no SMT, one node) and ``capacity`` = one per CPU
+  or one per cluster; optionally ``kernel`` = the kernel version the machine ran;
+* a LISA platform description (``plat_info.yml``, what LISA saves beside its
+  traces): ``cpu-capacities`` (``orig``), ``freq-domains`` as the clusters, the
+  kernel release;
 * nothing — what the trace records (its ``cpus`` table), which for most
   formats is one node, one LLC and no SMT over the trace's CPUs.
 
@@ -24,7 +29,7 @@ from __future__ import annotations
 import json
 import os
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -46,6 +51,10 @@ class Topology:
     capacity: np.ndarray
     distance: np.ndarray
     name: str = ""
+    #: the kernel version the description names ("" when it names none): a LISA
+    #: platform description records it, and a trace that does not say which kernel
+    #: recorded it takes it from there
+    kernel: str = ""
 
     def __post_init__(self):
         n = len(self.core)
@@ -88,8 +97,8 @@ class Topology:
         node distances kept), e.g. without CPUs that were offline."""
         idx = np.asarray(cpus, np.int64)
         nodes = np.unique(self.node[idx])
-        return make(self.core[idx], self.llc[idx], self.node[idx], self.capacity[idx],
-                    self.distance[np.ix_(nodes, nodes)], self.name)
+        return replace(make(self.core[idx], self.llc[idx], self.node[idx], self.capacity[idx],
+                            self.distance[np.ix_(nodes, nodes)], self.name), kernel=self.kernel)
 
     def to_dict(self) -> dict:
         return {
@@ -232,7 +241,8 @@ def from_host(root: str | Path = "/sys/devices/system") -> Topology:
 
 
 def from_file(path: str | Path) -> Topology:
-    """A topology from a JSON or TOML file (see the module docstring)."""
+    """A topology from a JSON, TOML or YAML file, or a LISA platform description (see the
+    module docstring)."""
     path = Path(path)
     try:
         text = path.read_text()
@@ -240,24 +250,142 @@ def from_file(path: str | Path) -> Topology:
             import tomllib
 
             data = tomllib.loads(text)
+        elif path.suffix.lower() in (".yml", ".yaml"):
+            data = _load_yaml(text)
         else:
             data = json.loads(text)
     except (OSError, ValueError) as e:
         raise TraceError(f"cannot read topology file: {e}", str(path)) from None
+    except Exception as e:  # yaml.YAMLError: its own hierarchy, with the line in its text
+        raise TraceError(f"cannot read topology file: {' '.join(str(e).split())}", str(path)) from None
+    if isinstance(data, dict) and isinstance(data.get("platform-info"), dict):
+        return _from_plat_info(data["platform-info"], path)
+    if isinstance(data, dict) and "clusters" in data and "cpus" not in data:
+        return _from_clusters(data, path)
     cpus = data.get("cpus") if isinstance(data, dict) else None
     if not isinstance(cpus, list) or not cpus:
-        raise TraceError("topology file needs a non-empty 'cpus' list of {cpu, core, llc, node}", str(path))
+        raise TraceError("topology file needs a non-empty 'cpus' list of {cpu, core, llc, node}, or 'clusters' "
+                         "and 'capacity'", str(path))
     try:
         rows = sorted(cpus, key=lambda r: int(r["cpu"]))
         ids = [int(r["cpu"]) for r in rows]
         if ids != list(range(len(ids))):
             raise TraceError(f"topology file: cpus must be numbered 0..{len(ids) - 1} without gaps", str(path))
-        return make([r["core"] for r in rows], [r["llc"] for r in rows], [r["node"] for r in rows],
+        topo = make([r["core"] for r in rows], [r["llc"] for r in rows], [r["node"] for r in rows],
                     [r.get("capacity", 1024) for r in rows], data.get("distance"), name=path.name)
     except TraceError as e:
         raise TraceError(f"topology file: {e.detail}", str(path)) from None
     except (KeyError, TypeError, ValueError, OverflowError) as e:
         raise TraceError(f"topology file: bad cpu entry ({e}); each needs cpu, core, llc, node", str(path)) from None
+    return _with_kernel(topo, data.get("kernel"), path)
+
+
+def _with_kernel(topo: Topology, kernel, path: Path) -> Topology:
+    if kernel is None:
+        return topo
+    if not isinstance(kernel, (str, int, float)) or isinstance(kernel, bool):
+        raise TraceError(f"topology file: kernel is {kernel!r}; give the version as text, e.g. \"4.19.0\"",
+                         str(path))
+    return replace(topo, kernel=str(kernel).strip())
+
+
+def _load_yaml(text: str):
+    """YAML as plain data. LISA writes its platform descriptions with Python tags
+    (``!!python/object:lisa.energy_model.EnergyModel``, ``!!python/tuple``): they are read
+    as the mappings and lists they hold, never as Python objects (nothing is imported or
+    called, as with yaml.safe_load)."""
+    import yaml
+
+    class Loader(yaml.SafeLoader):
+        pass
+
+    def plain(loader, suffix, node):
+        # built the way SafeLoader builds its own mappings and lists (made first, filled
+        # after), so that the energy model's nodes may refer to their parents
+        if isinstance(node, yaml.MappingNode):
+            data = {}
+            yield data
+            data.update(loader.construct_mapping(node))
+        elif isinstance(node, yaml.SequenceNode):
+            data = []
+            yield data
+            data.extend(loader.construct_sequence(node))
+        else:
+            yield loader.construct_scalar(node)
+
+    Loader.add_multi_constructor("tag:yaml.org,2002:python/", plain)
+    return yaml.load(text, Loader=Loader)
+
+
+def _cpu_groups(groups, what: str, path: Path) -> list[list[int]]:
+    """A list of CPU lists covering CPUs 0..n-1 exactly once each."""
+    try:
+        out = [[int(c) for c in g] for g in groups]
+    except (TypeError, ValueError):
+        raise TraceError(f"topology file: {what} must be lists of CPU numbers, e.g. [[0, 1, 2, 3], [4, 5]]",
+                         str(path)) from None
+    cpus = sorted(c for g in out for c in g)
+    if not out or any(not g for g in out) or cpus != list(range(len(cpus))):
+        raise TraceError(f"topology file: {what} must name each of CPUs 0..N-1 exactly once "
+                         f"(got {sorted(cpus)})", str(path))
+    return out
+
+
+def _from_groups(groups: list[list[int]], capacity, name: str, path: Path) -> Topology:
+    n = sum(len(g) for g in groups)
+    llc = np.zeros(n, np.int64)
+    for i, g in enumerate(groups):
+        llc[g] = i
+    if isinstance(capacity, list) and len(capacity) == len(groups) and len(groups) != n:
+        capacity = [capacity[i] for i in llc.tolist()]  # one per cluster
+    if capacity is not None and (not isinstance(capacity, list) or len(capacity) != n):
+        raise TraceError(f"topology file: capacity must list one value per CPU ({n}) or per cluster "
+                         f"({len(groups)})", str(path))
+    try:
+        return make(np.arange(n), llc, np.zeros(n, np.int64), capacity, name=name)
+    except TraceError as e:
+        raise TraceError(f"topology file: {e.detail}", str(path)) from None
+
+
+def _from_clusters(data: dict, path: Path) -> Topology:
+    """``clusters`` (CPU lists, one LLC each, no SMT, one node) and ``capacity``."""
+    topo = _from_groups(_cpu_groups(data["clusters"], "clusters", path), data.get("capacity"), path.name, path)
+    return _with_kernel(topo, data.get("kernel"), path)
+
+
+def _from_plat_info(info: dict, path: Path) -> Topology:
+    """A LISA platform description (``platform-info: conf: ...``): CPU capacities
+    (``cpu-capacities: orig``, the kernel's cpu_capacity; older files give the mapping
+    directly), the frequency domains as clusters (a big.LITTLE cluster shares its clock
+    and its L2 cache), the kernel release. Its energy model is not read: the replay has
+    no energy-aware placement (README "Fidelity")."""
+    conf = info.get("conf") if isinstance(info.get("conf"), dict) else {}
+    n = conf.get("cpus-count")
+    caps = conf.get("cpu-capacities")
+    if isinstance(caps, dict) and isinstance(caps.get("orig"), dict):
+        caps = caps["orig"]
+    domains = conf.get("freq-domains")
+    if domains is None and isinstance(n, int):
+        domains = [[c] for c in range(n)]
+    if domains is None:
+        raise TraceError("LISA platform description without freq-domains or cpus-count: cannot tell its CPUs",
+                         str(path))
+    groups = _cpu_groups(domains, "freq-domains", path)
+    n_cpus = sum(len(g) for g in groups)
+    if isinstance(n, int) and n != n_cpus:
+        raise TraceError(f"LISA platform description: cpus-count is {n} but freq-domains name {n_cpus} CPUs",
+                         str(path))
+    capacity = None
+    if caps is not None:
+        if not isinstance(caps, dict) or sorted(int(k) for k in caps) != list(range(n_cpus)):
+            raise TraceError("LISA platform description: cpu-capacities must give every CPU's capacity",
+                             str(path))
+        capacity = [caps[k] for k in sorted(caps, key=int)]
+    topo = _from_groups(groups, capacity, str(conf.get("name") or path.name), path)
+    kernel = conf.get("kernel") if isinstance(conf.get("kernel"), dict) else {}
+    version = kernel.get("version") if isinstance(kernel.get("version"), dict) else {}
+    release = version.get("release") or kernel.get("release")
+    return replace(topo, kernel=str(release)) if release else topo
 
 
 def from_trace(trace) -> Topology:
@@ -282,4 +410,5 @@ def resolve(arg: str | None, trace=None) -> Topology:
         return from_spec(arg)
     if os.path.exists(arg):
         return from_file(arg)
-    raise TraceError(f"--topology {arg!r}: expected 'host', a spec such as 2x16x2, or a JSON/TOML file")
+    raise TraceError(f"--topology {arg!r}: expected 'host', a spec such as 2x16x2, or a JSON/TOML/YAML file "
+                     "(or a LISA plat_info.yml)")

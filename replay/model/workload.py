@@ -134,10 +134,12 @@ class Workload:
 
 
 @jit
-def _segment(task, state, start, end, begin, end_code, wait_start, cause, sleep_state, cpu,
+def _segment(task, state, start, end, begin, end_code, wait_start, cause, sleep_state, cpu, capacity,
              o_task, o_demand, o_obs, o_prev_end, o_cause, o_end_kind, o_sleep, o_cpu, o_last_end,
              o_last_cpu, o_progress):
-    """Cut each task's intervals (sorted by task, then time) into bursts. Returns the count."""
+    """Cut each task's intervals (sorted by task, then time) into bursts. Returns the count.
+    Demand and progress are work: running time times the recorded CPU's capacity/1024
+    (work_of)."""
     n = 0
     i = 0
     N = len(task)
@@ -168,7 +170,7 @@ def _segment(task, state, start, end, begin, end_code, wait_start, cause, sleep_
                     o_last_end[n] = -1
                     o_last_cpu[n] = -1
                 if s == schema.RUNNING:
-                    d = end[i] - start[i]
+                    d = (end[i] - start[i]) * capacity[cpu[i]] >> 10
                     o_demand[n] += d
                     progress += d
                     o_last_end[n] = end[i]
@@ -248,10 +250,32 @@ def inferred_interrupt_wakeups(b: pl.DataFrame, ev: pl.DataFrame, iv: pl.DataFra
     return x.select(inferred.fill_null(False).alias("interrupt"))["interrupt"]
 
 
+def work_of(ns, capacity) -> pl.Expr | np.ndarray:
+    """CPU work done in ``ns`` of running on a CPU of ``capacity`` (1024 = the biggest
+    CPU): the unit of demand and progress. A burst recorded on a little core asks for less
+    work than its running time, and a replay on a big core runs it faster (the engine
+    progresses at capacity/1024 per ns, docs/engine-model.md §3). Floor division, as the
+    engine's; at capacity 1024 work is the running time."""
+    return ns * capacity // 1024
+
+
+def recorded_capacity(trace: Trace, capacity=None) -> np.ndarray:
+    """Per recorded CPU, its capacity: ``capacity`` when given (the recorded machine's
+    description), else the trace's cpus table."""
+    cap = trace.cpus["capacity"].to_numpy() if capacity is None else np.asarray(capacity)
+    n = max(int(trace.cpus.height), len(cap))
+    out = np.full(n, 1024, np.int64)
+    out[:len(cap)] = cap
+    return out
+
+
 @small_pages
-def from_schedule(trace: Trace, sched: Schedule | None = None) -> Workload:
-    """Build the workload from a trace (and its observed schedule, rebuilt if not given)."""
+def from_schedule(trace: Trace, sched: Schedule | None = None, capacity=None) -> Workload:
+    """Build the workload from a trace (and its observed schedule, rebuilt if not given).
+    ``capacity``: per CPU of the recorded machine (default: the trace's cpus table); demand
+    and progress are work at those capacities (work_of)."""
     sched = sched or observed_schedule(trace)
+    capacity = recorded_capacity(trace, capacity)
     tasks = trace.tasks
     tids = tasks["tid"].to_numpy().astype(np.int64)
     iv = sched.intervals
@@ -267,7 +291,7 @@ def from_schedule(trace: Trace, sched: Schedule | None = None) -> Workload:
     n = _segment(task, cols["state"].astype(np.int64), cols["start_ns"], cols["end_ns"],
                  cols["begin"].astype(np.int64), cols["end"].astype(np.int64), cols["wait_start_ns"],
                  cols["cause"].astype(np.int64), cols["sleep_state"].astype(np.int64), cols["cpu"].astype(np.int64),
-                 *out.values())
+                 capacity, *out.values())
     b = pl.DataFrame({k: v[:n] for k, v in out.items()}).with_row_index("burst").with_columns(
         pl.col("burst").cast(pl.Int64))
     ev = trace.events
@@ -288,9 +312,10 @@ def from_schedule(trace: Trace, sched: Schedule | None = None) -> Workload:
     b = b.join(wk, on=["t_tid", "obs"], how="left")
     # the waker's progress at that moment, from its running intervals
     run = iv.filter(pl.col("state") == schema.RUNNING).select(
-        pl.col("tid").alias("cur_tid"), "start_ns", "end_ns").sort("cur_tid", "start_ns")
-    run = run.with_columns(cum=(pl.col("end_ns") - pl.col("start_ns")).cum_sum().over("cur_tid")
-                           - (pl.col("end_ns") - pl.col("start_ns")))
+        pl.col("tid").alias("cur_tid"), "start_ns", "end_ns",
+        cap=pl.lit(pl.Series(np.asarray(capacity, np.int64))).gather(pl.col("cpu").cast(pl.Int64))).sort("cur_tid", "start_ns")
+    work = work_of(pl.col("end_ns") - pl.col("start_ns"), pl.col("cap"))
+    run = run.with_columns(cum=work.cum_sum().over("cur_tid") - work)
     interrupt = inferred_interrupt_wakeups(b, ev, iv, tasks)
     trig = b.filter(pl.col("cause").is_in([schema.BEGIN_WAKEUP, schema.BEGIN_NEW]) & (pl.col("cur_tid") > 0)
                     & (pl.col("irq").is_null() | (pl.col("irq") <= schema.IRQ_NONE)) & ~interrupt) \
@@ -298,7 +323,7 @@ def from_schedule(trace: Trace, sched: Schedule | None = None) -> Workload:
     trig = trig.join_asof(run.sort("start_ns"), left_on="obs", right_on="start_ns", by="cur_tid",
                           strategy="backward", check_sortedness=False) \
         .filter(pl.col("end_ns").is_not_null() & (pl.col("obs") <= pl.col("end_ns")))
-    trig = trig.with_columns(progress_ns=pl.col("cum") + pl.col("obs") - pl.col("start_ns"),
+    trig = trig.with_columns(progress_ns=pl.col("cum") + work_of(pl.col("obs") - pl.col("start_ns"), pl.col("cap")),
                              actor=pl.Series(task_index(tids, trig["cur_tid"].to_numpy())))
     trig = trig.filter(pl.col("actor") >= 0)
     triggered = dict(zip(trig["burst"].to_list(), range(trig.height)))
@@ -342,5 +367,5 @@ def from_schedule(trace: Trace, sched: Schedule | None = None) -> Workload:
     if sched.spans is not None and sched.spans.height:
         from .spans import points
 
-        spans = points(sched.spans.drop("unfinished"), sched, tids)
+        spans = points(sched.spans.drop("unfinished"), sched, tids, capacity)
     return Workload(wl_tasks, bursts, actions, sched.start_ns, sched.end_ns, sched.n_cpus, trace.path, spans)

@@ -96,12 +96,12 @@ def _out(option: str, path: Optional[Path], kind: str = "file") -> Optional[Path
     return path
 
 
-def _check_args(topology=None, seed=None) -> None:
+def _check_args(topology=None, seed=None, option="--topology") -> None:
     """Arguments typer lets through but nothing can use: an empty --topology (leave the
     option out for the recorded machine) and a --seed beyond 64 bits."""
     for t in ([topology] if isinstance(topology, str) else topology or []):
         if t is not None and not t.strip():
-            _fail("--topology '': empty; give 'host', a spec such as 2x16x2 or a JSON/TOML file "
+            _fail(f"{option} '': empty; give 'host', a spec such as 2x16x2 or a JSON/TOML/YAML file "
                   "(leave the option out for the recorded machine)")
     # a machine that does not need the trace is checked before the trace is read (and before
     # its kernels compile, up to a minute on a fresh install): a mistake in it is said at once
@@ -512,8 +512,12 @@ def _parse_sets(items):
     return parse_all(items)
 PARAM_HELP = ("Override a parameter, NAME=VALUE (repeatable; durations take ns, us, ms or s). "
               "`schedreplay replay --policy P --list-params` shows all.")
-TOPOLOGY_HELP = ("Machine to replay on: 'host', a spec SOCKETSxCORESxTHREADS (e.g. 2x16x2) or a JSON/TOML file. "
-                 "Default: the trace's recorded topology.")
+TOPOLOGY_HELP = ("Machine to replay on: 'host', a spec SOCKETSxCORESxTHREADS (e.g. 2x16x2), a JSON/TOML/YAML file "
+                 "or a LISA plat_info.yml. Default: the trace's recorded topology.")
+RECORDED_HELP = ("The machine the trace was recorded on, when the trace does not carry it: a topology file or a "
+                 "LISA plat_info.yml (README \"Topology\"). Its CPU capacities make each burst the work done at the "
+                 "recorded speed (a burst recorded on a little core runs faster on a big one); its kernel version "
+                 "stands in for one the trace does not name. Also the default --topology.")
 
 
 @app.command("replay")
@@ -521,6 +525,7 @@ def replay_cmd(
     trace: str = typer.Argument(None, help="Trace file or bundle directory."),
     policy: str = typer.Option("eevdf", "--policy", "-p", help=POLICY_HELP),
     topology: Optional[str] = typer.Option(None, "--topology", "-t", help=TOPOLOGY_HELP),
+    recorded: Optional[str] = typer.Option(None, "--recorded", help=RECORDED_HELP),
     param: Optional[list[str]] = typer.Option(None, "--param", help=PARAM_HELP),
     seed: int = typer.Option(0, "--seed", help="Seed (the same seed and inputs give identical output)."),
     set_: Optional[list[str]] = typer.Option(None, "--set", help=SET_HELP),
@@ -551,6 +556,7 @@ def replay_cmd(
     """
     _check_by(by)
     _check_args(topology, seed)
+    _check_args(recorded, option="--recorded")
     _out("-o", out)
     _out("--perfetto", perfetto)
     with _user_errors():
@@ -576,7 +582,7 @@ def replay_cmd(
         params = _parse_params(param)
         check_params([policy], params)  # before the trace is read and its kernels compile
         t = _load(trace, fmt, progress)
-        p = prepare(t, spans=spans or ())
+        p = prepare(t, spans=spans or (), recorded=recorded)
         topo = p.topology(topology)
         summary = checked_overrides(p, sets, topo).summary
         keep = out is not None or perfetto is not None
@@ -714,6 +720,7 @@ def compare(
     policies: str = typer.Option("observed,cfs,eevdf,infinity", "--policies",
                                  help="Comma-separated: observed (the recording) and policies to replay."),
     topology: Optional[list[str]] = typer.Option(None, "--topology", "-t", help=TOPOLOGY_HELP + " Repeatable."),
+    recorded: Optional[str] = typer.Option(None, "--recorded", help=RECORDED_HELP),
     param: Optional[list[str]] = typer.Option(None, "--param", help=PARAM_HELP + " Each policy takes the ones it knows."),
     set_: Optional[list[str]] = typer.Option(None, "--set", help=SET_HELP),
     focus: Optional[list[str]] = typer.Option(None, "--focus", help=FOCUS_HELP),
@@ -743,6 +750,7 @@ def compare(
     """
     _check_by(by)
     _check_args(topology, seed)
+    _check_args(recorded, option="--recorded")
     names = [p.strip() for p in policies.split(",") if p.strip()]
     if not names:
         _fail(f"--policies {policies!r}: no policy named; give observed and policies to replay, e.g. "
@@ -757,7 +765,7 @@ def compare(
 
         check_params(names, _parse_params(param))  # before the trace is read and its kernels compile
         t = _load(trace, fmt, progress)
-        res = run_compare(prepare(t, spans=spans or ()), names, topology or [None],
+        res = run_compare(prepare(t, spans=spans or (), recorded=recorded), names, topology or [None],
                           params=_parse_params(param), overrides=_parse_sets(set_), seed=seed,
                           keep_schedules=perfetto is not None, focus=focus, by=by)
         written = _compare_outputs(res, t, perfetto, report)
@@ -819,8 +827,9 @@ def validate(
     trace: str = typer.Argument(..., help="Trace file or bundle directory."),
     policy: Optional[str] = typer.Option(None, "--policy", "-p", help="Policy that recorded the trace "
                                          "(default: eevdf for Linux >= 6.6, from the trace's kernel version)."),
-    topology: Optional[str] = typer.Option(None, "--topology", "-t", help="Recorded machine (default: the "
-                                           "trace's)."),
+    topology: Optional[str] = typer.Option(None, "--topology", "-t", help="The machine the trace was recorded "
+                                           "on, when the trace does not carry it (default: the trace's): as "
+                                           "--recorded of replay and compare."),
     param: Optional[list[str]] = typer.Option(None, "--param", help=PARAM_HELP),
     max_error: Optional[list[str]] = typer.Option(None, "--max-error", help="A gate for CI: exit 1 when the "
                                                   "error of METRIC exceeds FRACTION (METRIC=FRACTION, "
@@ -868,7 +877,8 @@ def validate(
 
             check_params([policy], _parse_params(param))  # before the trace is read and its kernels compile
         t = _load(trace, fmt, progress)
-        v = run_validate(prepare(t, spans=spans or ()), policy=policy, topology=topology, params=_parse_params(param), seeds=seeds, focus=focus)
+        v = run_validate(prepare(t, spans=spans or (), recorded=topology), policy=policy, params=_parse_params(param),
+                         seeds=seeds, focus=focus)
     failed = []
     for key, lim in limits.items():
         err = v.get(key)

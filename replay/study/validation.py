@@ -329,7 +329,10 @@ def validate(source, policy: str | None = None, topology=None, params: dict | No
     parameters)."""
     if seeds < 1:
         raise ValueError("seeds must be >= 1")
-    p = prepare(source)
+    # the recorded machine, when given for a trace not yet prepared, is also the one its
+    # demand is measured on (prepare's recorded=)
+    p = prepare(source, recorded=topology) if topology is not None and not isinstance(source, PreparedTrace) \
+        else prepare(source)
     warnings = []
     if policy is None:
         policy, w = recorded_policy(p)
