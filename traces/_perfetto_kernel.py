@@ -43,7 +43,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import schema
-from ._numba import NO_NRT, jit
+from ._numba import INTERNAL, NO_NRT, jit
 
 # Decoded events, column-major, one 2D array per dtype (``out`` = the tuple
 # (I64, I32, I16, I8, used)): out[g][column, row]. The caller fills new
@@ -160,11 +160,15 @@ _I32_MIN, _I32_MAX = -(1 << 31), (1 << 31) - 1
 # Wire-format primitives. An error travels as a negative reading position
 # (_err: its code and byte offset inside), which ends every ``while 0 <= p <
 # end`` loop; the bundle and packet code record it in st[ST_ERR] / st[ST_ERRPOS].
-# The per-field helpers are inlined: they run for every field of every plain
-# event, and as calls they cost several times more.
+# What runs for every field of every plain event is inlined (_v's one-byte case,
+# _tag, _ln); the varint loop (_rv) and _skip are calls. Numba inlines an
+# inline="always" function's IR at each call site and types it again there: with
+# _rv's loop inlined into every reader the Perfetto kernels' cold compile was 43 s,
+# with this split 22 s, for a read 3-5% slower (a 5M-event file, 1.23-1.25 s ->
+# 1.27-1.31 s); every helper a call: 18 s compile but 23% slower reads.
 # --------------------------------------------------------------------------
 
-@jit(inline="always", **NO_NRT)
+@jit(**NO_NRT)
 def _rv(buf, p, end):
     """Read a varint at ``p``: (value as int64, next position); the position
     is -1 when the varint runs past ``end``, -2 when it is over 10 bytes."""
@@ -185,7 +189,7 @@ def _rv(buf, p, end):
     return v, -1
 
 
-@jit(**NO_NRT)
+@jit(**INTERNAL, **NO_NRT)
 def _fail(st, code, pos):
     if st[ST_ERR] == 0:
         st[ST_ERR] = code
@@ -199,7 +203,7 @@ def _err(code, pos):
     return -(pos * 16 + code) - 1
 
 
-@jit(**NO_NRT)
+@jit(**INTERNAL, **NO_NRT)
 def _fail_at(st, tok):
     """Record the error an error position ``tok`` (< 0) carries."""
     return _fail(st, (-tok - 1) & 15, (-tok - 1) >> 4)
@@ -208,6 +212,8 @@ def _fail_at(st, tok):
 @jit(inline="always", **NO_NRT)
 def _v(buf, p, end):
     """A varint: (value, next position), or (0, an error position)."""
+    if p < end and buf[p] < 0x80:  # the common one-byte varint, inline; longer ones by a call
+        return np.int64(buf[p]), p + 1
     v, q = _rv(buf, p, end)
     if q < 0:
         return np.int64(0), _err(E_VARINT if q == -2 else E_OVERRUN, p)
@@ -223,7 +229,7 @@ def _ln(buf, p, end):
     return (q, q) if q < 0 else (q, q + n)
 
 
-@jit(inline="always", **NO_NRT)
+@jit(**INTERNAL, **NO_NRT)
 def _skip(buf, p, end, wt):
     """Position after a field payload of wire type ``wt`` (0, 1, 2 or 5)."""
     if wt == 0:
@@ -245,7 +251,7 @@ def _tag(buf, p, end):
     return (0, 0, q) if q < 0 else (t >> 3, wt, q)
 
 
-@jit(**NO_NRT)
+@jit(**INTERNAL, **NO_NRT)
 def _count_packed(buf, s, e):
     """Number of varints in a packed column [s, e); -1 if the last one is cut."""
     if e > s and buf[e - 1] >= 0x80:
@@ -258,7 +264,7 @@ def _count_packed(buf, s, e):
     return n
 
 
-@jit(**NO_NRT)
+@jit(**INTERNAL, **NO_NRT)
 def _bytes_eq(buf, s, e, name):
     if e - s != name.shape[0]:
         return False
@@ -268,7 +274,7 @@ def _bytes_eq(buf, s, e, name):
     return True
 
 
-@jit(**NO_NRT)
+@jit(**INTERNAL, **NO_NRT)
 def _add_span(buf, spans, st, s, e):
     """Record the string buf[s:e] (start, length, FNV-1a hash); returns its index."""
     i = st[ST_NSPANS]
@@ -317,7 +323,7 @@ def _set_slot(out, r, slot, v):
 # Plain ftrace events
 # --------------------------------------------------------------------------
 
-@jit(**NO_NRT)
+@jit(**INTERNAL, **NO_NRT)
 def _generic_slot(buf, s, e):
     """One GenericFtraceEvent.Field {name 1, str_value 3, int_value 4,
     uint_value 5} of sched_stat_runtime: (slot, value, string start, string
@@ -348,7 +354,7 @@ def _generic_slot(buf, s, e):
     return 0, ival, vs, ve, 0
 
 
-@jit(**NO_NRT)
+@jit(**INTERNAL, **NO_NRT)
 def _decode_plain(buf, s, e, kind, gsub, out, r, spans, st, gen):
     """Decode an event message [s, e) into row ``r``: a sched event through
     FMAP, or sched_stat_runtime as a GenericFtraceEvent (gsub -1) or as the
@@ -392,7 +398,7 @@ def _decode_plain(buf, s, e, kind, gsub, out, r, spans, st, gen):
     return p if p < 0 else 0
 
 
-@jit(**NO_NRT)
+@jit(**INTERNAL, **NO_NRT)
 def _needs_descriptor(buf, s, e, st, gen):
     """Whether a GenericEventDescriptor {field_id 1; event_descriptor 2} [s, e)
     declares a field id not registered yet (the caller parses its
@@ -412,7 +418,7 @@ def _needs_descriptor(buf, s, e, st, gen):
     return False, min(p, 0)
 
 
-@jit(**NO_NRT)
+@jit(**INTERNAL, **NO_NRT)
 def _kind_of_payload(buf, f, s, e, st, gen):
     """(kind, generic descriptor index, error position or 0) of the FtraceEvent
     payload field ``f`` (FtraceEvent field numbers); kind -1 when it is not a
@@ -441,7 +447,7 @@ def _kind_of_payload(buf, f, s, e, st, gen):
 # Bundles
 # --------------------------------------------------------------------------
 
-@jit(**NO_NRT)
+@jit(**INTERNAL, **NO_NRT)
 def _track_ps(ps_vals, st, v):
     """Remember the distinct raw prev_state values (normalised later, per trace)."""
     n = st[ST_NPS]
@@ -455,7 +461,7 @@ def _track_ps(ps_vals, st, v):
         st[ST_PS_OVER] = 1
 
 
-@jit(**NO_NRT)
+@jit(**INTERNAL, **NO_NRT)
 def _bundle_fields(buf, b, be, st, gen):
     """Pass 1 over an FtraceEventBundle: its scalar fields, where compact_sched
     is, how many plain events it has, whether it declares generic events not
@@ -501,7 +507,7 @@ def _bundle_fields(buf, b, be, st, gen):
     return cpu, lost, prev_end, has10, has_prev, cs, ce, nplain, clock, fterr, broken, need_desc, min(p, 0)
 
 
-@jit(**NO_NRT)
+@jit(**INTERNAL, **NO_NRT)
 def _compact_layout(buf, cs, ce, st, cols):
     """Pass 2: where CompactSched's packed columns are (cols[f] = start, end)
     and how many events they hold (cols[f, 2]; cols comes filled with -1, 0):
@@ -538,7 +544,7 @@ def _compact_layout(buf, cs, ce, st, cols):
     return n_intern, cols[1, 2], cols[7, 2]
 
 
-@jit(**NO_NRT)
+@jit(**INTERNAL, **NO_NRT)
 def _print_buf(buf, s, e):
     """(start, length) of ``buf = 2`` in a PrintFtraceEvent {ip 1; buf 2} [s, e)
     (length 0 when it has none; the last one when repeated, as protobuf merges),
@@ -557,7 +563,7 @@ def _print_buf(buf, s, e):
     return a, z - a
 
 
-@jit(**NO_NRT)
+@jit(**INTERNAL, **NO_NRT)
 def _plain_events(buf, b, be, st, gen, pl, marks):
     """Pass 3 over the bundle's FtraceEvents {timestamp 1; pid 2; common_flags
     5; <event>}: for each scheduler event, pl[:, i] = timestamp, pid,
@@ -636,7 +642,7 @@ def _plain_events(buf, b, be, st, gen, pl, marks):
     return n, skipped, nots, bmax, ordered, nmk, min(p, 0)
 
 
-@jit(**NO_NRT)
+@jit(**INTERNAL, **NO_NRT)
 def _stable_dest(tsb, m, n1, n2, ordered, dest, order, tmp):
     """Position of each bundle event (dest[i]) after a stable sort by timestamp of
     [compact switches | compact wakings | plain events] (the order the trace
@@ -696,7 +702,7 @@ def _stable_dest(tsb, m, n1, n2, ordered, dest, order, tmp):
             k += 1
 
 
-@jit(**NO_NRT)
+@jit(**INTERNAL, **NO_NRT)
 def _packed(buf, cols, f, n, v, o, add):
     """v[o:o + k] = the n varints of packed CompactSched column ``f`` plus ``add``;
     returns k (n, 0 when the column is absent). _compact_layout counted them, so
@@ -718,13 +724,13 @@ def _packed(buf, cols, f, n, v, o, add):
     return k
 
 
-@jit(**NO_NRT)
+@jit(**INTERNAL, **NO_NRT)
 def _scatter1(a, c, w, v):
     for i in range(v.shape[0]):
         a[c, w[i]] = v[i]
 
 
-@jit(**NO_NRT)
+@jit(**INTERNAL, **NO_NRT)
 def _scatter(out, g, c, w, v, vmin, vmax, st, err, pos):
     """out[g][c, w[i]] = v[i], after checking vmin <= v <= vmax."""
     if v.shape[0] == 0:
@@ -746,7 +752,7 @@ def _scatter(out, g, c, w, v, vmin, vmax, st, err, pos):
     out[4][g, c] = 1
 
 
-@jit(**NO_NRT)
+@jit(**INTERNAL, **NO_NRT)
 def _bundle(buf, b, be, out, pos, spans, bundles, st, cpu_st, gen, ps_vals, wk, cols, marks):
     """Decode one FtraceEventBundle [b, be) into rows (and, in pass 1, its print
     events into ``marks``). Returns 0 ok, 1 error, 2 no room (st[ST_NEED] rows,
@@ -948,7 +954,7 @@ def _bundle(buf, b, be, out, pos, spans, bundles, st, cpu_st, gen, ps_vals, wk, 
 # Packets
 # --------------------------------------------------------------------------
 
-@jit(**NO_NRT)
+@jit(**INTERNAL, **NO_NRT)
 def _is_aux(f):
     for a in AUX_FIELDS:
         if a == f:
@@ -956,7 +962,7 @@ def _is_aux(f):
     return False
 
 
-@jit(**NO_NRT)
+@jit(**INTERNAL, **NO_NRT)
 def _varint_field(buf, s, e, want):
     """The last value of varint field ``want`` in the message [s, e), or -1 (absent,
     or the message is malformed: then Python, reading it whole, reports it)."""
@@ -971,7 +977,7 @@ def _varint_field(buf, s, e, want):
     return v if p >= 0 else np.int64(-1)
 
 
-@jit(**NO_NRT)
+@jit(**INTERNAL, **NO_NRT)
 def _has_field(buf, s, e, want):
     """Whether the message [s, e) has a length-delimited field ``want``."""
     p = s
@@ -983,7 +989,7 @@ def _has_field(buf, s, e, want):
     return False
 
 
-@jit(**NO_NRT)
+@jit(**INTERNAL, **NO_NRT)
 def _track_field(buf, f, a, z):
     """Whether TracePacket field ``f`` (payload [a, z)) is one the track events
     need: track_event 11, thread_descriptor 44, interned_data 12 with event_names
@@ -1011,7 +1017,7 @@ def _track_field(buf, f, a, z):
     return False
 
 
-@jit(**NO_NRT)
+@jit(**INTERNAL, **NO_NRT)
 def _packet(buf, s, e, out, pos, spans, bundles, aux, st, cpu_st, gen, ps_vals, pkt_counts, seq_seen,
             wk, cols, marks):
     """One TracePacket [s, e). Returns 0 ok, 1 error, 2 no room, 3 ok and it
