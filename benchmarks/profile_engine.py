@@ -61,8 +61,7 @@ CORPUS = Path(os.environ.get("SCHEDREPLAY_TRACES", ROOT.parent / "shared" / "tra
 # phase of each engine/policy function, by name (a function not named is "schedule/switch
 # logic" if it is in replay/sim/_engine.py, "policy hooks" if in policies/)
 PHASES = {
-    "heap push/pop": {"push", "pop", "_sift_up", "_sift_down", "_less", "_put", "_move", "_fix", "_set_point",
-                      "_drop_point"},
+    "heap push/pop": {"push", "pop", "_sift_up", "_sift_down", "_less", "_put", "_move", "_fix", "_set_point"},
     "accounting (update_curr, progress)": {"_account", "_rate", "_next_point", "_marks", "_arm", "update_curr",
                                            "_update_curr", "decay_util"},
     "placement (select CPU)": {"select_fair_wakeup", "select_fair_fork", "select_rt", "select_idle_sibling",

@@ -52,9 +52,9 @@ def _drive(ops, Q, stats, out):
         if op == PUSH:
             EN.push(Q, stats, t, E.EV_START, a, b)
         elif op == SET_POINT:
-            EN._set_point(Q, stats, a, t, b)
+            EN._set_point(Q, stats, a, True, t, b)
         elif op == DROP_POINT:
-            EN._drop_point(Q, stats, a)
+            EN._set_point(Q, stats, a, False, 0, 0)
         elif Q.HN[0] > 0:
             ev_t, ev_typ, ev_a, ev_b = EN.pop(Q)
             out[k, 0], out[k, 1], out[k, 2], out[k, 3], out[k, 4] = ev_t, ev_typ, ev_a, ev_b, Q.HN[1]
