@@ -24,10 +24,11 @@ CPU scan in ``run`` is the reschedule scan). Resolution: FREQ samples per second
 ~1-2 % per phase at the default length.
 
 Event counts come from the engine's stats array (replay/sim/_engine.py ST_EV_TYPE ...
-ST_PERIODIC): events per kind, stale POINT/RESCHED entries popped, heap pushes, CPU scans
-for reschedule marks, __schedule calls, placements (select) and balance passes. The
-engine counts them only when compiled with ``_engine.PROFILE = True``, which the child
-sets (a normal build has no trace of them); they cost the profiled build ~1-2 %.
+ST_POINT_DROP): events per kind, stale RESCHED entries popped, heap pushes, POINT rows moved
+in place (re-arms) and dropped, CPU scans for reschedule marks, __schedule calls, placements
+(select) and balance passes. The engine counts them only when compiled with
+``_engine.PROFILE = True``, which the child sets (a normal build has no trace of them); they
+cost the profiled build ~1-2 %.
 
 Needs Linux ``perf`` (permission to sample one's own process: perf_event_paranoid <= 2),
 ``ld`` and ``objdump`` (binutils); it says which is missing. profila (``pip install
@@ -60,7 +61,7 @@ CORPUS = Path(os.environ.get("SCHEDREPLAY_TRACES", ROOT.parent / "shared" / "tra
 # phase of each engine/policy function, by name (a function not named is "schedule/switch
 # logic" if it is in replay/sim/_engine.py, "policy hooks" if in policies/)
 PHASES = {
-    "heap push/pop": {"push", "pop", "_sift_up", "_sift_down", "_less", "_swap", "_compact"},
+    "heap push/pop": {"push", "pop", "_sift_up", "_sift_down", "_less", "_put", "_move", "_fix", "_set_point"},
     "accounting (update_curr, progress)": {"_account", "_rate", "_next_point", "_marks", "_arm", "update_curr",
                                            "_update_curr", "decay_util"},
     "placement (select CPU)": {"select_fair_wakeup", "select_fair_fork", "select_rt", "select_idle_sibling",
@@ -340,7 +341,9 @@ def stats_rows(st: list[int], events: int, n_cpus: int):
     names = ["START (burst runnable)", "POINT (progress point)", "TICK", "SERVER (fair-server timer)",
              "RESCHED (delayed reschedule)"]
     rows = [(f"events: {n}", st[EN.ST_EV_TYPE + i]) for i, n in enumerate(names)]
-    rows += [("stale POINT/RESCHED popped", st[EN.ST_STALE]), ("heap pushes", st[EN.ST_HEAP_PUSH]),
+    rows += [("stale RESCHED popped (a POINT is never stale)", st[EN.ST_STALE]), ("heap pushes", st[EN.ST_HEAP_PUSH]),
+             ("POINT rows moved in place (re-arm)", st[EN.ST_POINT_MOVE]),
+             ("POINT rows dropped (no next point)", st[EN.ST_POINT_DROP]),
              ("reschedule scans (each over all CPUs)", st[EN.ST_RESCHED_SCAN]),
              ("__schedule calls", st[EN.ST_SCHEDULE]), ("context switches", st[EN.ST_SWITCHES]),
              ("placements (select CPU)", st[EN.ST_SELECT]), ("newidle balance passes", st[EN.ST_NEWIDLE]),

@@ -58,17 +58,23 @@ WB_COLS = 13
 WA_TASK, WA_PROGRESS, WA_TARGET, WA_KIND = range(4)
 
 # statistics
+# ST_FULL: an output or the event heap was too small (the caller retries bigger). Slot 8
+# (ST_COMPACT) counted the compactions of a full heap, which dropped its stale POINT rows;
+# the heap has none now (see -- heap --): a full heap is full, and slot 8 stays 0.
 ST_ROWS, ST_EVENTS, ST_SWITCHES, ST_MIGRATIONS, ST_FULL, ST_PUSHES, ST_PULLS, ST_SERVER, ST_COMPACT = range(9)
 # profiling counters (benchmarks/profile_engine.py; nothing else reads them): events popped
-# per type (ST_EV_TYPE + E.EV_*), the POINT and RESCHED events popped stale (superseded),
-# pushes, scans of the CPUs for reschedule marks, __schedule calls, placements (select),
-# newidle and periodic balance passes. Counted only when PROFILE is true at compile time
+# per type (ST_EV_TYPE + E.EV_*), the RESCHED events popped stale (superseded; a POINT is
+# never stale now, the count would show a bug), rows pushed, scans of the CPUs for reschedule
+# marks, __schedule calls, placements (select), newidle and periodic balance passes, POINT
+# rows moved to a new key in place (a re-arm; each also takes a sequence number, as the
+# push it replaces did) and dropped. Counted only when PROFILE is true at compile time
 # (numba freezes the global, so the branches vanish from the normal build: they cost
 # nothing). Only benchmarks/profile_engine.py sets it, in a process with its own empty
 # compile cache; never set it where the shared cache is in use.
 ST_EV_TYPE = 9
-ST_STALE, ST_HEAP_PUSH, ST_RESCHED_SCAN, ST_SCHEDULE, ST_SELECT, ST_NEWIDLE, ST_PERIODIC = range(14, 21)
-ST_SIZE = 21
+ST_STALE, ST_HEAP_PUSH, ST_RESCHED_SCAN, ST_SCHEDULE, ST_SELECT, ST_NEWIDLE, ST_PERIODIC, ST_POINT_MOVE, \
+    ST_POINT_DROP = range(14, 23)
+ST_SIZE = 23
 PROFILE = False
 
 # What travels together, as typed namedtuples (numba passes one as its members: nothing is
@@ -81,7 +87,8 @@ PROFILE = False
 #   M    Machine(TOPO, AFF, EP, MT, MK): topology (P.TP_*), affinity masks, engine parameters
 #        (E.E_*), and the span marks: progress points whose times the replay records
 #        (replay.model.spans.marks: MT per task (next mark, end), MK per mark (progress, time))
-#   Q    Heap(HT, HP, HN): the event queue: times; (sequence, type, a, b) rows; (size, last seq)
+#   Q    Heap(HT, HP, HN, HI): the event queue: times; (sequence, type, a, b) rows; (size, last
+#        seq); the slot of each CPU's POINT row (-1 none; one more scratch slot, see -- heap --)
 #   out  Intervals: the interval columns being written (schema.INTERVALS) and tids (task ->
 #        tid), the class the observed schedule's kernel writes too
 #   stats  the counters (ST_*)
@@ -92,10 +99,22 @@ Hooks = namedtuple("Hooks", "fair rt")
 ClassState = namedtuple("ClassState", "FPT FPC FPP RPT RPC RPP")
 Workload = namedtuple("Workload", "WT WB WA")
 Machine = namedtuple("Machine", "TOPO AFF EP MT MK")
-Heap = namedtuple("Heap", "HT HP HN")
+Heap = namedtuple("Heap", "HT HP HN HI")
 
 
 # -- heap --------------------------------------------------------------------------
+# A binary min-heap of rows (time HT[i]; sequence, type, a, b HP[i]) ordered by (time,
+# sequence); sequences are unique, so the pop order is fixed by the rows' keys whatever
+# the heap's shape. Each CPU has at most one POINT row, whose slot HI[cpu] tracks (-1:
+# none): re-arming a CPU's progress point moves that row to its new key, and a CPU
+# left without one drops it (_set_point), so the heap never holds a stale
+# POINT (it used to push a new row at every re-arm and skip the superseded ones when
+# popped: one stale row for every five events on a small machine). The new key takes
+# the sequence number the push it replaces would have got (HN[1] advances as for a
+# push), so every event keeps its place in the order. HI[len(HI) - 1] is a scratch slot
+# the other rows' moves write to, so that placing a row needs no branch on its type.
+# Sifting moves a hole rather than swapping: each row visited is copied once.
+
 
 @_jit
 def _less(HT, HP, i, j):
@@ -103,95 +122,129 @@ def _less(HT, HP, i, j):
 
 
 @_jit
-def _swap(HT, HP, i, j):
-    t = HT[i]
-    HT[i] = HT[j]
-    HT[j] = t
-    for k in range(4):
-        x = HP[i, k]
-        HP[i, k] = HP[j, k]
-        HP[j, k] = x
+def _put(HT, HP, HI, i, t, s, typ, a, b):
+    """Write row (t, s, typ, a, b) to slot i; a POINT row's slot is recorded for its CPU."""
+    HT[i] = t
+    HP[i, 0] = s
+    HP[i, 1] = typ
+    HP[i, 2] = a
+    HP[i, 3] = b
+    HI[a if typ == E.EV_POINT else len(HI) - 1] = i
 
 
 @_jit
-def _sift_up(HT, HP, i):
+def _move(HT, HP, HI, src, dst):
+    _put(HT, HP, HI, dst, HT[src], HP[src, 0], HP[src, 1], HP[src, 2], HP[src, 3])
+
+
+@_jit
+def _sift_up(HT, HP, HI, i, t, s, typ, a, b):
+    """Place row (t, s, typ, a, b) at hole i or above it: later parents move down."""
     while i > 0:
         p = (i - 1) // 2
-        if _less(HT, HP, i, p):
-            _swap(HT, HP, i, p)
+        if t < HT[p] or (t == HT[p] and s < HP[p, 0]):
+            _move(HT, HP, HI, p, i)
             i = p
         else:
             break
+    _put(HT, HP, HI, i, t, s, typ, a, b)
 
 
 @_jit
-def _sift_down(HT, HP, i, n):
+def _sift_down(HT, HP, HI, i, n, t, s, typ, a, b):
+    """Place row (t, s, typ, a, b) at hole i or below it (heap of n rows): earlier
+    children move up."""
     while True:
         l = 2 * i + 1
         if l >= n:
-            return
+            break
         m = l
         if l + 1 < n and _less(HT, HP, l + 1, l):
             m = l + 1
-        if _less(HT, HP, m, i):
-            _swap(HT, HP, m, i)
+        if HT[m] < t or (HT[m] == t and HP[m, 0] < s):
+            _move(HT, HP, HI, m, i)
             i = m
         else:
-            return
+            break
+    _put(HT, HP, HI, i, t, s, typ, a, b)
 
 
 @_jit
-def _compact(Q, CS):
-    """Drop stale progress events (their CPU switched since) and rebuild the heap."""
-    HT, HP, HN = Q
-    n = HN[0]
-    k = 0
-    for i in range(n):
-        if HP[i, 1] == E.EV_POINT and CS[HP[i, 2], E.C_GEN] != HP[i, 3]:
-            continue
-        HT[k] = HT[i]
-        for j in range(4):
-            HP[k, j] = HP[i, j]
-        k += 1
-    HN[0] = k
-    for i in range(k // 2 - 1, -1, -1):
-        _sift_down(HT, HP, i, k)
+def _fix(HT, HP, HI, i, n, t, s, typ, a, b):
+    """Place row (t, s, typ, a, b) at hole i of a heap of n rows, up or down as its key
+    asks."""
+    if i > 0:
+        p = (i - 1) // 2
+        if t < HT[p] or (t == HT[p] and s < HP[p, 0]):
+            _sift_up(HT, HP, HI, i, t, s, typ, a, b)
+            return
+    _sift_down(HT, HP, HI, i, n, t, s, typ, a, b)
 
 
 @_jit
-def push(Q, CS, stats, t, typ, a, b):
-    HT, HP, HN = Q
-    if HN[0] >= len(HT):
-        _compact(Q, CS)
-        stats[ST_COMPACT] += 1
-        if HN[0] >= len(HT):
-            stats[ST_FULL] = 1
-            return
+def push(Q, stats, t, typ, a, b):
+    HT, HP, HN, HI = Q
     i = HN[0]
+    if i >= len(HT):
+        stats[ST_FULL] = 1  # the run stops; the caller retries with a bigger heap
+        return
     HN[0] = i + 1
     HN[1] += 1
     if PROFILE:
         stats[ST_HEAP_PUSH] += 1
-    HT[i] = t
-    HP[i, 0] = HN[1]
-    HP[i, 1] = typ
-    HP[i, 2] = a
-    HP[i, 3] = b
-    _sift_up(HT, HP, i)
+    _sift_up(HT, HP, HI, i, t, HN[1], typ, a, b)
+
+
+@_jit
+def _set_point(Q, stats, cpu, armed, t, gen):
+    """cpu's progress point is at t (armed), or it has none: its POINT row moves to t,
+    with the next sequence number as a push would take (or is pushed, if it has none),
+    or leaves the heap (the last row fills its slot). Moving, pushing and dropping share
+    one sift (_fix), so that _arm, which inlines this and is inlined into _schedule and
+    _reached, stays small: with a sift per case the replay was 8-10 % slower at 2-32
+    CPUs, the heap's own work being the same (the larger callers compiled worse)."""
+    HT, HP, HN, HI = Q
+    i = HI[cpu]
+    n = HN[0]
+    if armed:
+        if i < 0:
+            i = n
+            if i >= len(HT):
+                stats[ST_FULL] = 1  # the run stops; the caller retries with a bigger heap
+                return
+            n += 1
+            HN[0] = n
+            if PROFILE:
+                stats[ST_HEAP_PUSH] += 1
+        elif PROFILE:
+            stats[ST_POINT_MOVE] += 1
+        HN[1] += 1
+        s, typ, a, b = HN[1], E.EV_POINT, cpu, gen
+    else:
+        if i < 0:
+            return
+        HI[cpu] = -1
+        if PROFILE:
+            stats[ST_POINT_DROP] += 1
+        n -= 1
+        HN[0] = n
+        if i == n:
+            return
+        t, s, typ, a, b = HT[n], HP[n, 0], HP[n, 1], HP[n, 2], HP[n, 3]
+    _fix(HT, HP, HI, i, n, t, s, typ, a, b)
 
 
 @_jit
 def pop(Q):
     """Remove the earliest event; returns (time, type, a, b)."""
-    HT, HP, HN = Q
+    HT, HP, HN, HI = Q
     ev_t, ev_typ, ev_a, ev_b = HT[0], HP[0, 1], HP[0, 2], HP[0, 3]
+    if ev_typ == E.EV_POINT:
+        HI[ev_a] = -1
     n = HN[0] - 1
     HN[0] = n
     if n > 0:
-        HT[0] = HT[n]
-        for k in range(4):
-            HP[0, k] = HP[n, k]
-        _sift_down(HT, HP, 0, n)
+        _sift_down(HT, HP, HI, 0, n, HT[n], HP[n, 0], HP[n, 1], HP[n, 2], HP[n, 3])
     return ev_t, ev_typ, ev_a, ev_b
 
 
@@ -313,17 +366,16 @@ def _account(H, TS, CS, ST, M, cpu, now):
 
 @_jit
 def _arm(TS, CS, W, M, Q, stats, cpu, now):
-    """Schedule the progress event of cpu's running task."""
+    """Schedule the progress event of cpu's running task (after C_GEN was bumped: the
+    CPU's POINT row, if it has one, is superseded and moves, or leaves the heap)."""
     t = CS[cpu, E.C_CURR]
-    if t < 0:
-        return
-    p = _next_point(TS, W.WA, t)
-    if p >= INF:
-        return
-    rem = p - TS[t, E.T_PROGRESS]
-    rate = _rate(TS, CS, M, cpu, t)
-    dt = 0 if rem <= 0 else (rem * 1024 + rate - 1) // rate
-    push(Q, CS, stats, now + dt, E.EV_POINT, cpu, CS[cpu, E.C_GEN])
+    p = _next_point(TS, W.WA, t) if t >= 0 else INF
+    dt = 0
+    if p < INF:
+        rem = p - TS[t, E.T_PROGRESS]
+        rate = _rate(TS, CS, M, cpu, t)
+        dt = 0 if rem <= 0 else (rem * 1024 + rate - 1) // rate
+    _set_point(Q, stats, cpu, p < INF, now + dt, CS[cpu, E.C_GEN])
 
 
 @_jit
@@ -397,7 +449,7 @@ def _resched_after(CS, Q, stats, cpu, now, lat):
     if CS[cpu, E.C_RESCHED_AT] >= 0 and CS[cpu, E.C_RESCHED_AT] <= now + lat:
         return
     CS[cpu, E.C_RESCHED_AT] = now + lat
-    push(Q, CS, stats, now + lat, E.EV_RESCHED, cpu, now + lat)
+    push(Q, stats, now + lat, E.EV_RESCHED, cpu, now + lat)
 
 
 @_jit
@@ -492,7 +544,7 @@ def run(H, TS, CS, ST, W, M, Q, out, stats):
 
     ``H``: Hooks(fair, rt); ``TS``, ``CS``: the task and CPU matrices; ``ST``:
     ClassState(FPT, FPC, FPP, RPT, RPC, RPP); ``W``: Workload(WT, WB, WA); ``M``:
-    Machine(TOPO, AFF, EP, MT, MK); ``Q``: Heap(HT, HP, HN); ``out``: Intervals(tid, cpu, start_ns, end_ns,
+    Machine(TOPO, AFF, EP, MT, MK); ``Q``: Heap(HT, HP, HN, HI); ``out``: Intervals(tid, cpu, start_ns, end_ns,
     state, begin, end, sleep_state, wait_start_ns, cause, valid, tids); ``stats``: the ST_*
     counters (see the top of the module)."""
     WT, WB = W.WT, W.WB
@@ -517,6 +569,8 @@ def run(H, TS, CS, ST, W, M, Q, out, stats):
         CS[c, E.C_NODE] = TOPO[c, P.TP_NODE]
         CS[c, E.C_CAPACITY] = TOPO[c, P.TP_CAPACITY]
         CS[c, E.C_PELT_TS] = start
+    for c in range(len(Q.HI)):
+        Q.HI[c] = -1  # no POINT rows yet
     for t in range(n_tasks):
         b = WT[t, WT_FIRST_BURST]
         TS[t, E.T_PINNED] = WT[t, WT_PINNED]
@@ -533,7 +587,7 @@ def run(H, TS, CS, ST, W, M, Q, out, stats):
         if k == START_BY:
             TS[t, E.T_WAIT_BURST] = b
         else:
-            push(Q, CS, stats, max(WB[b, WB_START], start), E.EV_START, t, b)
+            push(Q, stats, max(WB[b, WB_START], start), E.EV_START, t, b)
     while Q.HN[0] > 0 and stats[ST_FULL] == 0:
         now, typ, a, b = pop(Q)
         if now > horizon:
@@ -544,6 +598,8 @@ def run(H, TS, CS, ST, W, M, Q, out, stats):
         if typ == E.EV_START:
             _start_burst(H, TS, CS, ST, W, M, Q, out, stats, a, b, -1, -1, 0, now)
         elif typ == E.EV_POINT:
+            # always true: a CPU's POINT row moves or leaves whenever C_GEN changes (_arm,
+            # _schedule); kept as a cheap guard, counted as stale if it ever fails
             if CS[a, E.C_GEN] == b and CS[a, E.C_CURR] >= 0:
                 _reached(H, TS, CS, ST, W, M, Q, out, stats, a, now)
             elif PROFILE:
@@ -724,14 +780,14 @@ def _end_burst(H, TS, CS, ST, W, M, Q, out, stats, cpu, t, now):
         return  # blocked until the end
     k = WB[nb, WB_START_KIND]
     if WB[nb, WB_PENDING]:
-        push(Q, CS, stats, now, E.EV_START, t, nb)
+        push(Q, stats, now, E.EV_START, t, nb)
     elif k == START_BY:
         TS[t, E.T_WAIT_BURST] = nb
     elif k == START_AT or M.EP[E.E_SLEEP_ABS]:
         at = WB[nb, WB_START] if k == START_AT else WB[nb, WB_ABS]
-        push(Q, CS, stats, max(at, now), E.EV_START, t, nb)
+        push(Q, stats, max(at, now), E.EV_START, t, nb)
     else:
-        push(Q, CS, stats, now + WB[nb, WB_START], E.EV_START, t, nb)
+        push(Q, stats, now + WB[nb, WB_START], E.EV_START, t, nb)
 
 
 @_jit
@@ -824,13 +880,14 @@ def _schedule(H, TS, CS, ST, W, M, Q, out, stats, cpu, now):
         _arm(TS, CS, W, M, Q, stats, cpu, now)
         if not CS[cpu, E.C_TICK_ON]:
             CS[cpu, E.C_TICK_ON] = 1
-            push(Q, CS, stats, (now // EP[E.E_TICK_NS] + 1) * EP[E.E_TICK_NS], E.EV_TICK, cpu, 0)
+            push(Q, stats, (now // EP[E.E_TICK_NS] + 1) * EP[E.E_TICK_NS], E.EV_TICK, cpu, 0)
         if _class_of(TS, nxt) == E.CLS_RT and EP[E.E_RT_PUSH]:
             _push_rt(H, TS, CS, ST, M, Q, out, stats, cpu, now)
         if TS[nxt, E.T_CLASS] == E.CLS_FAIR:
             CS[cpu, E.C_STARVE_SINCE] = -1
     else:
         CS[cpu, E.C_IDLE_SINCE] = now
+        _set_point(Q, stats, cpu, False, 0, 0)  # the previous task's progress point is void (C_GEN)
     _smt_changed(H, TS, CS, ST, W, M, Q, stats, cpu, now)
     _fair_starve_check(TS, CS, M, Q, stats, cpu, now)
 
@@ -865,7 +922,7 @@ def _tick(H, TS, CS, ST, M, Q, out, stats, cpu, now):
         if PROFILE:
             stats[ST_PERIODIC] += 1
         _periodic_balance(H, TS, CS, ST, M, out, stats, cpu, now)
-    push(Q, CS, stats, now + M.EP[E.E_TICK_NS], E.EV_TICK, cpu, 0)
+    push(Q, stats, now + M.EP[E.E_TICK_NS], E.EV_TICK, cpu, 0)
 
 
 # -- fair server (rt.md §7.2) ---------------------------------------------------------
@@ -884,7 +941,7 @@ def _fair_starve_check(TS, CS, M, Q, stats, cpu, now):
         if CS[cpu, E.C_SERVER_PERIOD_END] < 0:
             at = now + EP[E.E_SERVER_PERIOD] - EP[E.E_SERVER_RUNTIME]
             CS[cpu, E.C_SERVER_PERIOD_END] = at
-            push(Q, CS, stats, at, E.EV_SERVER, cpu, at)
+            push(Q, stats, at, E.EV_SERVER, cpu, at)
     elif not starving:
         CS[cpu, E.C_STARVE_SINCE] = -1
 
@@ -909,7 +966,7 @@ def _server_timer(TS, CS, M, Q, stats, cpu, at, now):
     else:
         nxt = since + defer
         CS[cpu, E.C_SERVER_PERIOD_END] = nxt
-        push(Q, CS, stats, nxt, E.EV_SERVER, cpu, nxt)
+        push(Q, stats, nxt, E.EV_SERVER, cpu, nxt)
 
 
 # -- balancing (placement.md §4-§5) ---------------------------------------------------
@@ -1193,7 +1250,7 @@ def _sig():
                            + (types.int32[::1],), Intervals)
     return types.int64(types.NamedUniTuple(hooks, 2, Hooks), M, M, types.NamedTuple((M, M, V, M, M, V), ClassState),
                        types.NamedUniTuple(M, 3, Workload),
-                       types.NamedTuple((M, M, V, M, M), Machine), types.NamedTuple((V, M, V), Heap), out, V)
+                       types.NamedTuple((M, M, V, M, M), Machine), types.NamedTuple((V, M, V, V), Heap), out, V)
 
 
 _COMPILED = []

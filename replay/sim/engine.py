@@ -377,6 +377,7 @@ def _run_kernel(mod, fair_pp, rt_pp, arrays: _Arrays, TOPO: np.ndarray, EP: np.n
         HT = np.zeros(heap, np.int64)
         HP = np.zeros((heap, 4), np.int64)
         HN = np.zeros(2, np.int64)
+        HI = np.empty(C + 1, np.int64)  # each CPU's POINT slot, and a scratch slot (run fills it)
         cap = (6 * n_bursts + 8 * T + 4 * ticks * C + 1024) * scale
         out = [np.empty(cap, f.numpy_dtype) for f in schema.INTERVALS.fields]
         stats = np.zeros(EN.ST_SIZE, np.int64)
@@ -384,7 +385,7 @@ def _run_kernel(mod, fair_pp, rt_pp, arrays: _Arrays, TOPO: np.ndarray, EP: np.n
         MK[:, 1] = -1
         rows = engine(EN.Hooks(fh, rh), TS, CS, EN.ClassState(FPT, FPC, fair_pp, RPT, RPC, rt_pp),
                       EN.Workload(arrays.WT, arrays.WB, arrays.WA), EN.Machine(TOPO, arrays.AFF, EP, MT, MK),
-                      EN.Heap(HT, HP, HN), EN.Intervals(*out, tids), stats)
+                      EN.Heap(HT, HP, HN, HI), EN.Intervals(*out, tids), stats)
         if rows >= 0:
             break
         scale *= 2
