@@ -168,18 +168,22 @@ def test_cluster_form_errors_name_the_file(tmp_path, text, match):
         T.resolve(str(p))
 
 
-def test_broken_platform_descriptions_are_errors_naming_the_file(tmp_path):
+@pytest.mark.parametrize("text, match", [
+    ("platform-info:\n  conf:\n    cpus-count: 4\n    freq-domains: [[0, 1], [2]]\n", "cpus-count is 4"),
+    ("platform-info:\n  conf:\n    freq-domains: [[0], [1]]\n    cpu-capacities: {orig: {0: 446}}\n", "every CPU"),
+    ("platform-info: {conf: [1, 2\n", ": cannot read"),
+])
+def test_broken_platform_descriptions_are_errors_naming_the_file(tmp_path, text, match):
     p = tmp_path / "plat_info.yml"
-    p.write_text("platform-info:\n  conf:\n    cpus-count: 4\n    freq-domains: [[0, 1], [2]]\n")
-    with pytest.raises(TraceError, match="plat_info.yml.*cpus-count is 4"):
+    p.write_text(text)
+    with pytest.raises(TraceError, match=f"plat_info.yml.*{match}"):
         T.resolve(str(p))
-    p.write_text("platform-info:\n  conf:\n    freq-domains: [[0], [1]]\n    cpu-capacities: {orig: {0: 446}}\n")
-    with pytest.raises(TraceError, match="plat_info.yml.*every CPU"):
-        T.resolve(str(p))
-    p.write_text("platform-info: {conf: [1, 2\n")
-    with pytest.raises(TraceError, match="plat_info.yml: cannot read"):
-        T.resolve(str(p))
-    # Python tags are read as data, never constructed
+
+
+def test_python_tags_in_a_platform_description_are_data(tmp_path):
+    """LISA's tags are read as the mappings and lists they hold, never constructed: a tag
+    that would run a command is a mapping like any other."""
+    p = tmp_path / "plat_info.yml"
     p.write_text("platform-info:\n  conf:\n    freq-domains: !!python/tuple [[0, 1]]\n"
                  "    x: !!python/object/apply:os.system ['false']\n")
     assert T.resolve(str(p)).n_cpus == 2
