@@ -119,7 +119,10 @@ C_PELT_PC = 29
 C_LOAD_SUM = 30
 C_LOAD_AVG = 31       # cfs_rq load_avg: queued and blocked load (cpu_load)
 C_RQ_WEIGHT = 32      # summed weight of the runnable fair tasks queued on it
-NC = 33
+C_LLC_LEAD = 33       # the first CPU of its LLC: the row that holds the LLC's sums
+C_LLC_UTIL = 34       # in an LLC's first CPU's row: sum of C_UTIL // 1024 over the LLC, kept at
+                      # every update of a C_UTIL so that SIS_UTIL reads it without visiting the LLC
+NC = 35
 
 # -- events ------------------------------------------------------------------------
 EV_START = 0    # a burst becomes runnable (arg: task, arg2: burst)

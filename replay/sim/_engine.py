@@ -569,6 +569,7 @@ def run(H, TS, CS, ST, W, M, Q, out, stats):
         CS[c, E.C_NODE] = TOPO[c, P.TP_NODE]
         CS[c, E.C_CAPACITY] = TOPO[c, P.TP_CAPACITY]
         CS[c, E.C_PELT_TS] = start
+        CS[c, E.C_LLC_LEAD] = TOPO[TOPO[c, P.TP_LLC_START], P.TP_LLC_CPUS]
     for c in range(len(Q.HI)):
         Q.HI[c] = -1  # no POINT rows yet
     for t in range(n_tasks):
