@@ -145,6 +145,9 @@ def test_usage_errors_are_one_line_and_a_hint(args, words):
     (["metrics", "@T", "--window-ms", "inf"], "--window-ms must be > 0 and finite"),
     (["metrics", "@T", "--window-ms", "nan"], "--window-ms must be > 0 and finite"),
     (["info", "@T", "--format", ""], "--format '': empty"),
+    (["replay", "@T", "--recorded", ""], "--recorded '': empty"),
+    (["compare", "@T", "--recorded", "/no/such.yml"], "--recorded '/no/such.yml': expected"),
+    (["replay", "@T", "--recorded", "1x3x1"], "the recorded machine (1x3x1) has 3 CPUs but the trace records 4"),
 ])
 def test_arguments_nothing_can_use_are_one_line_exit_2(args, words):
     p = run(*[str(DATA / "panopticon_ftrace.txt") if a == "@T" else a for a in args], check=False)
@@ -180,3 +183,15 @@ def test_an_unknown_parameter_is_said_before_the_trace_is_read(tmp_path):
         # the reader, the observed schedule or the engine
         compiled = {p.parent.name.split("_")[0] for p in (tmp_path / "cache").rglob("*.nbi")}
         assert compiled <= {"policies"}, (args, compiled)
+
+
+def test_the_recorded_machine_of_a_board_trace(corpus):
+    """The Juno board's trace names no kernel and records no capacities; its LISA platform
+    description names Linux 4.19 (so validate replays CFS) and the board (the corpus
+    README: Juno, 4.19.0, capacities 446/1024)."""
+    trace = corpus / "public" / "lisa" / "trace.txt"
+    plat = str(trace) + ".plat_info.yml"
+    v = json.loads(run("validate", str(trace), "--topology", plat, "--seeds", "1", "--json").stdout)
+    assert v["policy"] == "cfs" and v["topology"] == "juno"
+    r = json.loads(run("replay", str(trace), "--recorded", plat, "--policy", "eevdf", "--json").stdout)
+    assert r["topology"] == "juno"

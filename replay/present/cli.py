@@ -113,7 +113,7 @@ def _check_args(topology=None, seed=None, option="--topology") -> None:
             try:
                 resolve(t)
             except TraceError as e:
-                _fail(str(e))
+                _fail(str(e).replace("--topology", option, 1))
     for s in ([seed] if isinstance(seed, int) else seed or []):
         if not -(2**63) <= s < 2**63:
             _fail(f"--seed {s}: expected a 64-bit integer")
