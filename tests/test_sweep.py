@@ -428,3 +428,26 @@ def test_the_output_lock_waits_and_cleans_up(tmp_path):
     t.join(10)
     assert order == ["first", "second"] and len(said) == 1 and f"pid {os.getpid()}" in said[0]
     assert not lock.exists()
+
+
+def test_a_sweep_on_the_recorded_machine(tmp_path):
+    """--recorded: every row replays the workload measured at the recorded machine's
+    capacities (as replay.prepare(recorded=) does), on that machine by default; its rows are
+    other rows than a sweep without it (a rerun without it on the same output adds its own)."""
+    board = tmp_path / "board.toml"
+    board.write_text("clusters = [[0, 1], [2, 3]]\ncapacity = [512, 1024]\n")
+    out = tmp_path / "r.parquet"
+    args = dict(policy=["eevdf"], grid=["hz=250,1000"], workers=1, output=out)
+    res = SW.run([str(TRACE)], recorded=str(board), **args)
+    df = res.frame
+    assert df.height == 2 and set(df["recorded"]) == {"board.toml"} and set(df["topology"]) == {"board.toml"}
+    p = __import__("replay").prepare(str(TRACE), recorded=str(board))
+    for row in df.iter_rows(named=True):
+        sched, info = replay(p, policy="eevdf", params=json.loads(row["config"]), seed=row["seed"])
+        assert row["events_simulated"] == info.events_simulated
+        assert row["wait_ns.p99"] == SW.flatten(measure(sched, p.recorded))["wait_ns.p99"]
+    plain = SW.run([str(TRACE)], **args)
+    assert plain.executed == 2 and "recorded" not in plain.frame.columns
+    assert pl.read_parquet(out).height == 4
+    with pytest.raises(TraceError, match="has 2 CPUs but the trace records 4"):
+        SW.run([str(TRACE)], recorded="1x2x1", policy=["eevdf"], grid=["hz=250"], workers=1)

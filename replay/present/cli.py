@@ -957,6 +957,8 @@ def sweep(
     seed: Optional[list[int]] = typer.Option(None, "--seed", help="Replay seed (repeatable: every configuration "
                                              "runs with each); the first also seeds --random. Default 0."),
     topology: Optional[list[str]] = typer.Option(None, "--topology", "-t", help=TOPOLOGY_HELP + " Repeatable."),
+    recorded: Optional[str] = typer.Option(None, "--recorded", help=RECORDED_HELP + " Applies to every trace; the "
+                                           "rows get a 'recorded' column."),
     set_: Optional[list[str]] = typer.Option(None, "--set", help=SET_HELP + " Applied to every run."),
     spans: Optional[list[str]] = typer.Option(None, "--spans", help=SPANS_HELP + " Applied to every trace (a "
                                               "log's rows that do not fit a trace are counted warnings); the "
@@ -991,6 +993,7 @@ def sweep(
     if top < 1:
         _fail(f"--top {top}: expected >= 1")
     _check_args(topology, seed)
+    _check_args(recorded, option="--recorded")
     _out("-o", out)
     show = sys.stderr.isatty() if progress is None else progress
     with _user_errors():
@@ -1000,6 +1003,7 @@ def sweep(
         try:
             res = run(trace, policy=policy or ["eevdf"], grid=grid, random=random, seed=seed or [0],
                       topology=topology or [None], overrides=set_, spans=spans, engine=engine, workers=workers,
+                      recorded=recorded,
                       ray_address=ray_address, objective=objective, output=out, progress=show, format=fmt,
                       status=(lambda msg: typer.echo(msg, err=True)) if show else None)
         except KeyboardInterrupt:

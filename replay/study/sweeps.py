@@ -200,15 +200,19 @@ class Job:
     seed: int
     overrides: tuple = ()
     default: bool = False
+    #: the recorded machine given for the trace ("" when its own cpus table)
+    recorded: str = ""
 
     @property
     def key(self) -> str:
         return _row_key(self.trace, self.policy, self.topology_name, "; ".join(self.overrides),
-                        config_key(self.config), self.seed)
+                        config_key(self.config), self.seed, self.recorded)
 
 
-def _row_key(trace, policy, topology, overrides, config, seed) -> str:
-    return json.dumps([trace, policy, topology, overrides or "", config, int(seed)])
+def _row_key(trace, policy, topology, overrides, config, seed, recorded="") -> str:
+    # a sweep given the recorded machine measures another workload: its rows are other rows
+    # (without one, the key is what it always was, so earlier outputs resume)
+    return json.dumps([trace, policy, topology, overrides or "", config, int(seed)] + ([recorded] if recorded else []))
 
 
 _CACHE: "OrderedDict[str, PreparedTrace]" = OrderedDict()
@@ -308,7 +312,7 @@ def warm(policies) -> dict:
 
 def _row_key_of(row: dict) -> str:
     return _row_key(row.get("trace"), row.get("policy"), row.get("topology"), row.get("overrides"),
-                    row.get("config"), row.get("seed") or 0)
+                    row.get("config"), row.get("seed") or 0, row.get("recorded") or "")
 
 
 def _read_journal(path: Path) -> list[dict]:
@@ -436,7 +440,7 @@ def _listify(x, default=None) -> list:
 
 
 def _check(trace_args, policy, seed, engine, workers, grid, random, overrides, topology, objective, ray_address,
-           output, spans=None) -> dict:
+           output, spans=None, recorded=None) -> dict:
     """Step 1: every argument checked before any work; returns what the later steps use."""
     from policies import get_policy
 
@@ -462,6 +466,14 @@ def _check(trace_args, policy, seed, engine, workers, grid, random, overrides, t
     for t in topo_args:
         if isinstance(t, str) and t not in ("", "recorded", "host") and not os.path.exists(t):
             resolve_topology(t)  # a spec: checked now (a bad one raises)
+    machine = None
+    if recorded is not None:
+        from ..model.topology import Topology
+
+        if any(isinstance(a, PreparedTrace) for a in trace_args):
+            raise TraceError("a prepared trace has its recorded machine already: give it to prepare(recorded=...)")
+
+        machine = recorded if isinstance(recorded, Topology) else resolve_topology(recorded)
     obj_col, higher = objective_direction(objective)
     if not obj_col:
         raise TraceError(f"--objective {objective!r}: empty metric name")
@@ -483,7 +495,8 @@ def _check(trace_args, policy, seed, engine, workers, grid, random, overrides, t
         if not os.path.isfile(sp.path):
             raise TraceError("span log not found", sp.path)
     return dict(policies=policies, seeds=seeds, configs=configs, overrides=ov, topo_args=topo_args,
-                obj_col=obj_col, higher=higher, out_path=out_path, spans=span_specs)
+                obj_col=obj_col, higher=higher, out_path=out_path, spans=span_specs, recorded=machine,
+                recorded_name=(machine.name or machine.describe()) if machine is not None else "")
 
 
 def _check_span_objective(c: dict, names: set) -> None:
@@ -514,14 +527,17 @@ def _trace_jobs(source, c: dict) -> list[Job]:
     if isinstance(source, PreparedTrace):
         topos = [source.topology(t) for t in c["topo_args"]]
     else:
-        topos = [t if not isinstance(t, (str, type(None))) else resolve_topology(t, source) for t in c["topo_args"]]
+        recorded = c.get("recorded")
+        topos = [recorded if recorded is not None and t in (None, "", "recorded") else
+                 t if not isinstance(t, (str, type(None))) else resolve_topology(t, source) for t in c["topo_args"]]
+    given = c.get("recorded_name", "") if not isinstance(source, PreparedTrace) else ""
     jobs = []
     for pol in c["policies"]:
         for cfg_i, cfg in enumerate(c["configs"][pol]):
             for topo in topos:
                 for s in c["seeds"]:
                     jobs.append(Job("", str(source.path), pol, cfg, topo, topo.name or topo.describe(), s,
-                                    c["overrides"], default=cfg_i == 0))
+                                    c["overrides"], default=cfg_i == 0, recorded=given))
     return jobs
 
 
@@ -555,7 +571,8 @@ def _prepare_traces(trace_args, c: dict, have: dict, work: Path, format, say) ->
         jobs.extend(tjobs)
         if all(j.key in have for j in tjobs) and str(source.path) in validations:
             continue  # all done before: not even prepared
-        prepared = prepare(source, spans=c["spans"]) if not isinstance(source, PreparedTrace) else source
+        prepared = prepare(source, spans=c["spans"], recorded=c.get("recorded")) \
+            if not isinstance(source, PreparedTrace) else source
         if prepared.has_spans:
             c["span_names"].update(prepared.workload.spans["name"].unique().to_list())
         if c["overrides"]:
@@ -603,7 +620,8 @@ def _execute(todo: list[Job], shares: dict, c: dict, engine: str, workers, ray_a
         j = by_key[key]
         row = {"trace": j.trace, "label": c["labels"].get(j.trace), "policy": j.policy, "topology": j.topology_name,
                "overrides": "; ".join(j.overrides), "config": config_key(j.config), "seed": j.seed,
-               "default": j.default, **{f"param.{k}": _plain(v) for k, v in j.config.items()},
+               "default": j.default, **({"recorded": j.recorded} if j.recorded else {}),
+               **{f"param.{k}": _plain(v) for k, v in j.config.items()},
                **metrics_row, **validations.get(j.trace, {})}
         new_rows[key] = row
         if jf is not None:
@@ -646,13 +664,13 @@ def _consolidate(jobs: list[Job], have: dict, new_rows: dict, out_path: Path | N
 def run(traces_, policy=("eevdf",), grid=None, random: int | None = None, seed=0, topology=None,
         overrides=None, spans=None, engine: str = "local", workers: int | None = None, ray_address: str | None = None,
         objective: str = "wait_ns.p99", output=None, progress: bool | None = False, format: str | None = None,
-        status=None) -> SweepResult:
+        status=None, recorded=None) -> SweepResult:
     """Run a sweep (see :func:`sweep`); returns a :class:`SweepResult`. ``status``, when
     given, is called with one-line progress messages (ingest, warm-up, validation)."""
     t_start = time.perf_counter()
     say = status or (lambda msg: None)
     c = _check(_listify(traces_), policy, seed, engine, workers, grid, random, overrides, topology, objective,
-               ray_address, output, spans)
+               ray_address, output, spans, recorded)
     out_path = c["out_path"]
     with output_lock(out_path, status or _stderr), terminate_as_interrupt():
         return _run_checked(traces_, c, objective, engine, workers, ray_address, progress, format, say, t_start)
@@ -700,7 +718,7 @@ def _run_checked(traces_, c: dict, objective, engine, workers, ray_address, prog
 def sweep(traces, policy=("eevdf",), grid=None, random: int | None = None, seed=0, topology=None,
           overrides=None, spans=None, engine: str = "local", workers: int | None = None, ray_address: str | None = None,
           objective: str = "wait_ns.p99", output=None, progress: bool | None = False,
-          format: str | None = None) -> pl.DataFrame:
+          format: str | None = None, recorded=None) -> pl.DataFrame:
     """Replay ``traces`` (paths, bundle directories or Trace objects) under every
     configuration of ``grid`` for each ``policy``, on each ``topology``, with each ``seed``.
 
@@ -710,6 +728,9 @@ def sweep(traces, policy=("eevdf",), grid=None, random: int | None = None, seed=
     grid (deterministic for the first seed) instead of all. ``overrides``: ``--set``
     strings applied to every run. ``spans``: application span logs (``--spans``) added to
     every trace; the span figures become columns (``span.NAME.p99``) and objectives.
+    ``recorded``: the machine the traces were recorded on, when they do not carry it
+    (``prepare(recorded=)``): each trace must have its CPUs; the rows get a ``recorded``
+    column, and the default topology is that machine.
     ``engine``: "local" (a process pool of ``workers``,
     default the CPU count) or "ray" (one task per configuration on ``ray_address``, or a
     local Ray instance). ``output``: a Parquet file, written as rows finish and resumed
@@ -717,7 +738,7 @@ def sweep(traces, policy=("eevdf",), grid=None, random: int | None = None, seed=
     policy, configuration, topology, seed); ``best(df, objective)`` ranks them."""
     return run(traces, policy=policy, grid=grid, random=random, seed=seed, topology=topology,
                overrides=overrides, spans=spans, engine=engine, workers=workers, ray_address=ray_address,
-               objective=objective, output=output, progress=progress, format=format).frame
+               objective=objective, output=output, progress=progress, format=format, recorded=recorded).frame
 
 
 def _cpu_count() -> int:
