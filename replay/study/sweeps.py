@@ -358,7 +358,7 @@ def _sort_value(v):
 def _sort_key(row: dict, param_names) -> tuple:
     return (str(row.get("trace")), str(row.get("policy")), str(row.get("topology")), str(row.get("overrides")),
             tuple(_sort_value(row.get(f"param.{n}")) for n in param_names), str(row.get("config")),
-            int(row.get("seed") or 0))
+            int(row.get("seed") or 0), str(row.get("recorded") or ""))
 
 
 def to_frame(rows: list[dict]) -> pl.DataFrame:
