@@ -311,9 +311,9 @@ def from_schedule(trace: Trace, sched: Schedule | None = None, capacity=None) ->
         pl.col("cpu").cast(pl.Int64).alias("waker_cpu")).sort("kind").unique(["t_tid", "obs"], keep="first")
     b = b.join(wk, on=["t_tid", "obs"], how="left")
     # the waker's progress at that moment, from its running intervals
+    cap_of_cpu = pl.lit(pl.Series(np.asarray(capacity, np.int64))).gather(pl.col("cpu").cast(pl.Int64))
     run = iv.filter(pl.col("state") == schema.RUNNING).select(
-        pl.col("tid").alias("cur_tid"), "start_ns", "end_ns",
-        cap=pl.lit(pl.Series(np.asarray(capacity, np.int64))).gather(pl.col("cpu").cast(pl.Int64))).sort("cur_tid", "start_ns")
+        pl.col("tid").alias("cur_tid"), "start_ns", "end_ns", cap=cap_of_cpu).sort("cur_tid", "start_ns")
     work = work_of(pl.col("end_ns") - pl.col("start_ns"), pl.col("cap"))
     run = run.with_columns(cum=work.cum_sum().over("cur_tid") - work)
     interrupt = inferred_interrupt_wakeups(b, ev, iv, tasks)
