@@ -1,6 +1,6 @@
 """Replay benchmark: simulated events/s and ns per event, cold and warm start.
 
-    python benchmarks/replay.py [--quick] [--policy eevdf]
+    python benchmarks/replay.py [--quick] [--policy eevdf] [--against REV]
 
 Rows, each in a fresh subprocess (its own compile-cache state and memory):
 * long_mix (trace.dat) replayed on its recorded 2-CPU topology;
@@ -12,6 +12,12 @@ kernel, from its numba:compile events); warm = first replay in a new process wit
 cache filled; steady = best of 3 replays in one process. Before
 timing, the long_mix replay's CPU time must match its demand within 1 % (a correctness
 check of the configuration being timed).
+
+``--against REV`` also times the engine of another commit (``git archive REV``, unpacked in
+a temporary folder, with its own compile cache), row by row, alternating which goes first,
+and prints seconds per replay of both and their ratio: the before/after of a change on the
+same machine in the same hour. Seconds per replay, not ns/event, because versions may
+count events differently (stale heap entries were counted until the heap dropped them).
 """
 
 from __future__ import annotations
@@ -94,12 +100,13 @@ def replicate(wl, k: int):
                     wl.n_cpus * k, f"{wl.source} x{k}")
 
 
-def measure(wl_dir: Path, spec: str, policy: str, reps: int, cache: str | None = None) -> dict:
+def measure(wl_dir: Path, spec: str, policy: str, reps: int, cache: str | None = None, root: Path = ROOT) -> dict:
     env = dict(os.environ)
+    env["PYTHONPATH"] = str(root)  # the tree whose engine is timed (another commit's with --against)
     if cache:
         env["SCHEDREPLAY_CACHE_DIR"] = cache
     p = subprocess.run([sys.executable, "-c", _CHILD, str(wl_dir), spec, policy, str(reps)],
-                       capture_output=True, text=True, env=env, cwd=ROOT)
+                       capture_output=True, text=True, env=env, cwd=root)
     if p.returncode:
         raise SystemExit(f"replay of {wl_dir} on {spec} failed:\n{p.stderr[-3000:]}")
     return json.loads(p.stdout.strip().splitlines()[-1])
@@ -109,7 +116,10 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--policy", default="eevdf")
+    ap.add_argument("--against", metavar="REV", help="also time this commit's engine, row by row (a ratio)")
     args = ap.parse_args()
+    if args.against:
+        return against(args)
     import traces
     from benchmarks._synth import CACHE
     from replay.model.workload import from_schedule
@@ -156,6 +166,51 @@ def main() -> None:
             replicate(wl, k).write(d)
         big = measure(d, f"1x{2 * k}x1", args.policy, 1)
         row(f"long_mix x{k} ({big['events'] / 1e6:.1f}M events), {2 * k} CPUs", big)
+
+
+def against(args) -> None:
+    """Each row timed with this tree's engine and with commit ``args.against``'s, alternately."""
+    import traces
+    from benchmarks._synth import CACHE
+    from replay.model.workload import Workload, from_schedule
+
+    CACHE.mkdir(parents=True, exist_ok=True)
+    base = CACHE / "wl-long_mix"
+    if not (base / "bursts.parquet").exists():
+        from_schedule(traces.load(CORPUS / "captures" / "long_mix" / "trace.dat")).write(base)
+    wl = Workload.read(base)
+    with tempfile.TemporaryDirectory() as tmp:
+        old_root = Path(tmp) / "tree"
+        old_root.mkdir()
+        archive = subprocess.run(["git", "-C", str(ROOT), "archive", "--format=tar", args.against],
+                                 capture_output=True, check=False)
+        if archive.returncode:
+            raise SystemExit(f"--against {args.against}: {archive.stderr.decode().strip()}")
+        subprocess.run(["tar", "-x", "-C", str(old_root)], input=archive.stdout, check=True)
+        caches = {"this": str(Path(tmp) / "cache-this"), args.against: str(Path(tmp) / "cache-old")}
+        roots = {"this": ROOT, args.against: old_root}
+        for name in roots:  # compile both first (cold starts are not what this compares)
+            measure(base, "1x2x1", args.policy, 1, cache=caches[name], root=roots[name])
+        print(f"seconds per replay (best of the repetitions), this tree against {args.against}, "
+              f"{args.policy}; rows alternate which runs first")
+        rows = [("long_mix, 2 CPUs", base, "1x2x1", 5)]
+        for k in (4, 16, 64, 128):
+            d = CACHE / f"wl-long_mix-x{k}"
+            if not (d / "bursts.parquet").exists():
+                replicate(wl, k).write(d)
+            rows.append((f"long_mix x{k}, {2 * k} CPUs", d, f"1x{2 * k}x1", 3 if k < 64 else 2))
+        for i, (label, d, spec, reps) in enumerate(rows):
+            order = list(roots) if i % 2 == 0 else list(roots)[::-1]
+            got = {}
+            for name in order:
+                try:
+                    got[name] = measure(d, spec, args.policy, reps, cache=caches[name], root=roots[name])
+                except SystemExit as e:  # e.g. a workload the old version cannot read
+                    raise SystemExit(f"{name}: {e}") from None
+            new, old = got["this"], got[args.against]
+            print(f"{label:<24} {args.against}: {old['best_s']:8.3f} s ({old['events']:>11,} events)   "
+                  f"this: {new['best_s']:8.3f} s ({new['events']:>11,} events)   "
+                  f"ratio {new['best_s'] / old['best_s']:.3f}")
 
 
 if __name__ == "__main__":
