@@ -120,17 +120,7 @@ def main() -> None:
     args = ap.parse_args()
     if args.against:
         return against(args)
-    import traces
-    from benchmarks._synth import CACHE
-    from replay.model.workload import from_schedule
-
-    CACHE.mkdir(parents=True, exist_ok=True)
-    base = CACHE / "wl-long_mix"
-    if not (base / "bursts.parquet").exists():
-        from_schedule(traces.load(CORPUS / "captures" / "long_mix" / "trace.dat")).write(base)
-    from replay.model.workload import Workload
-
-    wl = Workload.read(base)
+    base, wl = long_mix_workload()
     with tempfile.TemporaryDirectory() as cache:
         r = measure(base, "1x2x1", args.policy, 1, cache=cache)
         print(f"import replay: {r['import_s']:.2f} s; first replay with an empty compile cache (cold start, "
@@ -154,22 +144,16 @@ def main() -> None:
 
     row(f"long_mix, 2 CPUs ({args.policy})", r)
     for k in (4, 16, 64, 128):
-        d = CACHE / f"wl-long_mix-x{k}"
-        if not (d / "bursts.parquet").exists():
-            replicate(wl, k).write(d)
-        row(f"long_mix x{k}, {2 * k} CPUs", measure(d, f"1x{2 * k}x1", args.policy, 2))
+        row(f"long_mix x{k}, {2 * k} CPUs", measure(copies(wl, k), f"1x{2 * k}x1", args.policy, 2))
     if not args.quick:
         per = max(r["events"], 1)
         k = -(-10_000_000 // per)
-        d = CACHE / f"wl-long_mix-x{k}"
-        if not (d / "bursts.parquet").exists():
-            replicate(wl, k).write(d)
-        big = measure(d, f"1x{2 * k}x1", args.policy, 1)
+        big = measure(copies(wl, k), f"1x{2 * k}x1", args.policy, 1)
         row(f"long_mix x{k} ({big['events'] / 1e6:.1f}M events), {2 * k} CPUs", big)
 
 
-def against(args) -> None:
-    """Each row timed with this tree's engine and with commit ``args.against``'s, alternately."""
+def long_mix_workload():
+    """(folder, Workload) of long_mix, written once into the benchmarks' cache."""
     import traces
     from benchmarks._synth import CACHE
     from replay.model.workload import Workload, from_schedule
@@ -178,7 +162,22 @@ def against(args) -> None:
     base = CACHE / "wl-long_mix"
     if not (base / "bursts.parquet").exists():
         from_schedule(traces.load(CORPUS / "captures" / "long_mix" / "trace.dat")).write(base)
-    wl = Workload.read(base)
+    return base, Workload.read(base)
+
+
+def copies(wl, k: int) -> Path:
+    """The folder of ``wl`` copied k times (replicate), written once."""
+    from benchmarks._synth import CACHE
+
+    d = CACHE / f"wl-long_mix-x{k}"
+    if not (d / "bursts.parquet").exists():
+        replicate(wl, k).write(d)
+    return d
+
+
+def against(args) -> None:
+    """Each row timed with this tree's engine and with commit ``args.against``'s, alternately."""
+    base, wl = long_mix_workload()
     with tempfile.TemporaryDirectory() as tmp:
         old_root = Path(tmp) / "tree"
         old_root.mkdir()
@@ -195,10 +194,7 @@ def against(args) -> None:
               f"{args.policy}; rows alternate which runs first")
         rows = [("long_mix, 2 CPUs", base, "1x2x1", 5)]
         for k in (4, 16, 64, 128):
-            d = CACHE / f"wl-long_mix-x{k}"
-            if not (d / "bursts.parquet").exists():
-                replicate(wl, k).write(d)
-            rows.append((f"long_mix x{k}, {2 * k} CPUs", d, f"1x{2 * k}x1", 3 if k < 64 else 2))
+            rows.append((f"long_mix x{k}, {2 * k} CPUs", copies(wl, k), f"1x{2 * k}x1", 3 if k < 64 else 2))
         for i, (label, d, spec, reps) in enumerate(rows):
             order = list(roots) if i % 2 == 0 else list(roots)[::-1]
             got = {}
