@@ -95,7 +95,8 @@ def replicate(wl, k: int):
             pinned_cpu=pl.when(pl.col("pinned_cpu") >= 0).then(pl.col("pinned_cpu") + 2 * i).otherwise(-1)
             .cast(pl.Int16)))
         bursts.append(wl.bursts.with_columns(task=pl.col("task") + i * T))
-        actions.append(wl.actions.with_columns(task=pl.col("task") + i * T, target_burst=pl.col("target_burst") + i * B))
+        target = pl.when(pl.col("target_burst") >= 0).then(pl.col("target_burst") + i * B).otherwise(-1)
+        actions.append(wl.actions.with_columns(task=pl.col("task") + i * T, target_burst=target))
     return Workload(pl.concat(tasks), pl.concat(bursts), pl.concat(actions), wl.start_ns, wl.end_ns,
                     wl.n_cpus * k, f"{wl.source} x{k}")
 

@@ -307,12 +307,15 @@ def _check_class(part, fail, who: str) -> None:
     """Hooks, column counts and ``state`` of a class module (the fair class or the RT one)."""
     from numba.core.dispatcher import Dispatcher
 
-    from ._protocol import HOOKS, SIG
+    from ._protocol import HOOKS, OPTIONAL_HOOKS, SIG
 
     for h in HOOKS:
         fn = getattr(part, h, None)
+        if fn is None and h in OPTIONAL_HOOKS:
+            continue
         if fn is None:
-            fail(f"{who}hook {h!r} is missing (every policy defines {', '.join(HOOKS)}; {GUIDE})")
+            fail(f"{who}hook {h!r} is missing (every policy defines "
+                 f"{', '.join(x for x in HOOKS if x not in OPTIONAL_HOOKS)}; {GUIDE})")
         if not isinstance(fn, Dispatcher):
             what = "a plain Python function" if callable(fn) else f"a {type(fn).__name__}, not a function"
             fail(f"{who}hook {h!r} is {what}: compile it with the shared signature (@policies.api.hook)")

@@ -34,6 +34,11 @@ Hooks (``arg`` / return value):
   to ``dst``, after its affinity and running checks and before the cache-hot
   test; ``early`` is 1 while the domain's balance failures are <= cache_nice_tries
   (newidle: always 1). -> 1 to allow, 0 to refuse.
+* ``yield_task(cpu, task, 0)``: the running ``task`` calls sched_yield (inferred from
+  the recording: README "How replay works"), already charged its time; the engine
+  reschedules ``cpu`` right after (schedule()), so the pick decides who runs. -> 0.
+  Optional (OPTIONAL_HOOKS): a module without it gets ``policies.api.keep_on_yield``,
+  which changes nothing (the pick alone decides).
 
 Each policy module also exposes ``PARAMS`` (tuple of policies._params.Param),
 ``N_TASK_COLS``, ``N_CPU_COLS``, ``state(n_tasks, n_cpus) -> (PT, PC)`` (its zeroed
@@ -52,7 +57,9 @@ SIG = types.int64(MAT, MAT, MAT, MAT, VEC, types.int64, types.int64, types.int64
 FN = types.FunctionType(SIG)
 
 HOOKS = ("init_task", "enqueue", "dequeue", "pick", "set_next", "put_prev", "update_curr",
-         "check_preempt", "tick", "select_cpu", "can_migrate")
+         "check_preempt", "tick", "select_cpu", "can_migrate", "yield_task")
+#: hooks a module may leave out; hooks_of gives it the default (policies.api.keep_on_yield)
+OPTIONAL_HOOKS = ("yield_task",)
 
 # enqueue flags
 ENQ_WAKEUP = 1
@@ -69,8 +76,13 @@ DEQ_PRIO = 8
 
 
 def hooks_of(module) -> tuple:
-    """The module's hook functions in HOOKS order (raises AttributeError if one is missing)."""
-    return tuple(getattr(module, name) for name in HOOKS)
+    """The module's hook functions in HOOKS order, the default for an optional one it leaves
+    out (raises AttributeError if a required one is missing)."""
+    from . import api
+
+    defaults = {"yield_task": api.keep_on_yield}
+    return tuple(getattr(module, name) if hasattr(module, name) or name not in OPTIONAL_HOOKS
+                 else defaults[name] for name in HOOKS)
 
 
 def make_state(n_task_cols: int, n_cpu_cols: int):

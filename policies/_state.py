@@ -161,7 +161,8 @@ E_LAT_Q = 25           # latencies drawn from per-CPU tables of this many quanti
 E_LAT_IDLE = 26        # offset in EP of the idle-wakeup table [CPU][E_LAT_Q], -1 none
 E_LAT_PREEMPT = 27     # offset in EP of the preemption table [CPU][E_LAT_Q], -1 none
 E_WA_SYNC = 28         # honour the workload's sync wakeups in wake_affine
-E_N = 29               # the tables follow the scalars
+E_YIELDS = 29          # replay the workload's inferred sched_yield calls
+E_N = 30               # the tables follow the scalars
 
 
 

@@ -6,8 +6,9 @@ schedreplay (docs/writing-a-policy.md is the guide; policies/_protocol.py the co
 * ``hook``: compiles a hook with the shared signature ``SIG`` (``cache=True``, no
   reference counting: a hook allocates nothing); ``helper``: the same options for the
   functions hooks call.
-* ``HOOKS``: the eleven hook names; ``ENQ_*`` / ``DEQ_*``: the flags ``enqueue`` and
-  ``dequeue`` receive.
+* ``HOOKS``: the twelve hook names (``OPTIONAL_HOOKS``: those a module may leave out;
+  ``keep_on_yield`` is the default ``yield_task``); ``ENQ_*`` / ``DEQ_*``: the flags
+  ``enqueue`` and ``dequeue`` receive.
 * ``Param``: one parameter of ``PARAMS``; ``resolve(PARAMS, values, name)``: defaults
   overridden by ``values`` (checked and parsed), for ``pack``.
 * ``make_state(N_TASK_COLS, N_CPU_COLS)``: the ``state`` function.
@@ -30,7 +31,7 @@ from . import rt
 from ._fair_common import calc_delta_fair, nice_of, scaling_factor, weight_of
 from ._params import Param, resolve
 from ._protocol import (DEQ_EXIT, DEQ_MIGRATE, DEQ_PRIO, DEQ_SLEEP, ENQ_MIGRATED, ENQ_NEW, ENQ_PRIO, ENQ_REQUEUE,
-                        ENQ_WAKEUP, FN, HOOKS, SIG, make_state)
+                        ENQ_WAKEUP, FN, HOOKS, OPTIONAL_HOOKS, SIG, make_state)
 from ._state import (C_CAPACITY, C_CORE, C_CURR, C_FAIR_HEAD, C_LLC, C_NODE, C_NR_DELAYED, C_NR_FAIR, C_NR_RT,
                      C_RT_HEAD, CLS_FAIR, CLS_RT, CLS_STOP, POL_BATCH, POL_FIFO, POL_IDLE, POL_NORMAL, POL_RR,
                      S_BLOCKED, S_EXITED, S_NOT_STARTED, S_RUNNABLE, S_RUNNING, T_CLASS, T_CPU, T_DELAYED, T_HOME,
@@ -42,6 +43,13 @@ from .weights import NICE_0_WEIGHT
 hook = jit(SIG, **NO_NRT)
 #: decorator: a function hooks call, compiled with the same options (types from its first call)
 helper = jit(**NO_NRT)
+
+
+@hook
+def keep_on_yield(TS, CS, PT, PC, PP, cpu, t, arg, now):
+    """The default ``yield_task``: the class state is left as it is, so the reschedule that
+    follows a sched_yield lets the class's pick decide (the yielding task may keep the CPU)."""
+    return 0
 
 #: the engine's task matrix TS[task, col]: the stable columns
 TASK_COLUMNS = {
@@ -73,7 +81,7 @@ CPU_COLUMNS = {
     "C_CAPACITY": "capacity, 1024 = the biggest CPU",
 }
 
-__all__ = ["hook", "helper", "SIG", "FN", "HOOKS", "Param", "resolve", "make_state", "rt",
+__all__ = ["hook", "helper", "SIG", "FN", "HOOKS", "OPTIONAL_HOOKS", "keep_on_yield", "Param", "resolve", "make_state", "rt",
            "weight_of", "nice_of", "calc_delta_fair", "scaling_factor", "NICE_0_WEIGHT", "list_remove",
            "TASK_COLUMNS", "CPU_COLUMNS",
            "ENQ_WAKEUP", "ENQ_NEW", "ENQ_MIGRATED", "ENQ_REQUEUE", "ENQ_PRIO",

@@ -65,7 +65,7 @@ Q_MINV = 0      # cfs_rq.min_vruntime (monotonic)
 Q_CURR = 1      # fair task running on this CPU, -1
 Q_NEXT = 2      # next buddy, -1
 Q_LAST = 3      # last buddy, -1
-Q_SKIP = 4      # skip buddy (sched_yield; not produced by a replay), -1
+Q_SKIP = 4      # skip buddy (sched_yield, inferred from the recording), -1
 Q_SEQ = 5       # insertion counter for TSEQ
 Q_INIT = 6
 N_CPU_COLS = 7
@@ -530,6 +530,19 @@ def tick(TS, CS, PT, PC, PP, cpu, t, arg, now):
     if d < 0:
         return 0
     return 1 if d > ideal else 0
+
+
+@_hook
+def yield_task(TS, CS, PT, PC, PP, cpu, t, arg, now):
+    """yield_task_fair (§10): alone on its CPU nothing changes; else its buddy marks are
+    cleared and it becomes the skip buddy, its v unchanged (the pick passes it over for the
+    next entity when that is within the wakeup granularity)."""
+    if CS[cpu, E.C_NR_FAIR] + CS[cpu, E.C_NR_RT] <= 1:
+        return 0
+    _init_cpu(PC, cpu)
+    _clear_buddies(PC, cpu, t)
+    PC[cpu, Q_SKIP] = t
+    return 0
 
 
 @_hook

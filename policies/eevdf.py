@@ -25,7 +25,7 @@ values where it differs; no class hierarchy, no function arguments:
 
 The rest: ``queue_sums``, ``avg_vruntime``, ``eligible``, ``update_min_vruntime``,
 ``min_slice``, ``protected``, ``pick_eevdf``, ``save_lag``, ``finish_delayed``,
-``place_entity``, ``init_entity``, ``dequeue_entity``. A variant that keeps a hook as it
+``place_entity``, ``init_entity``, ``dequeue_entity``, ``yield_entity``. A variant that keeps a hook as it
 is (``set_next``, ``put_prev``, ``tick``) exposes eevdf's own.
 """
 
@@ -502,6 +502,25 @@ def tick(TS, CS, PT, PC, PP, cpu, t, arg, now):
 def select_cpu(TS, CS, PT, PC, PP, cpu, t, prev, now):
     """The shared placement's choice stands (placement.md)."""
     return cpu
+
+
+@_inline
+def yield_entity(TS, CS, PT, PC, cpu, t):
+    """yield_task_fair (kernel/sched/fair.c; eevdf.md §11): alone on its CPU nothing
+    changes; an eligible task forfeits the rest of its request, v = d, d += vslice (an
+    ineligible one keeps both)."""
+    if CS[cpu, E.C_NR_FAIR] + CS[cpu, E.C_NR_RT] <= 1:
+        return 0
+    if eligible(TS, CS, PT, PC, cpu, t):
+        PT[t, V] = PT[t, D]
+        PT[t, D] += calc_delta_fair(PT[t, SLICE], TS, t)
+    return 0
+
+
+@_hook
+def yield_task(TS, CS, PT, PC, PP, cpu, t, arg, now):
+    """``yield_entity`` (§11); the engine's reschedule then picks (§5)."""
+    return yield_entity(TS, CS, PT, PC, cpu, t)
 
 
 @_hook

@@ -424,6 +424,7 @@ def check_preempt(TS, CS, PT, PC, PP, cpu, p, arg, now):
 set_next = EV.set_next
 put_prev = EV.put_prev
 tick = EV.tick
+yield_task = EV.yield_task  # §11 of eevdf.md: the patch leaves yield_task_fair as it is
 
 
 @_hook

@@ -6,8 +6,8 @@
 * R2/R3: a sleep of s ns, measured from the sleep dequeue to the wakeup, moves it
   toward 0 by s/τ_rt (variant v3: −rt_beta/256 at each sleep dequeue instead).
 * R4: when stock code requeues a queued RT task (here: SCHED_RR slice expiry with a
-  peer at its prio; the replay has no sched_yield, and the stock class in this project
-  has no equal-prio wakeup requeue), the task moves to list
+  peer at its prio, and sched_yield where the recording shows one; the stock class in
+  this project has no equal-prio wakeup requeue), the task moves to list
   q = min(normal_prio + ⌊rt_ema·range/RB⌋, floor) and runs at prio q from then on.
 * R5: every enqueue restores a demoted prio to normal_prio.
 * R6 (sched_setattr flag): invisible in traces; not modelled.
@@ -249,6 +249,16 @@ def tick(TS, CS, PT, PC, PP, cpu, t, arg, now):
             RT._tail(PT, PC, cpu, t)
             return 1
         x = TS[x, E.T_Q_NEXT]
+    return 0
+
+
+@_hook
+def yield_task(TS, CS, PT, PC, PP, cpu, t, arg, now):
+    """yield_task_rt: the stock requeue to the tail (rt.md §4) becomes R4, as at RR expiry:
+    the task moves to the tail of list q and runs at q."""
+    if PP[P_PLACEMENT] != 0 and _is_rt(TS, t):
+        TS[t, E.T_PRIO] = demoted_prio(PT, PP, t)
+    RT._tail(PT, PC, cpu, t)
     return 0
 
 

@@ -170,5 +170,13 @@ def select_cpu(TS, CS, PT, PC, PP, cpu, t, prev, now):
 
 
 @_hook
+def yield_task(TS, CS, PT, PC, PP, cpu, t, arg, now):
+    """yield_task_rt (rt.md §4): requeue_task_rt to the tail of its prio's list."""
+    _init_cpu(PC, cpu)
+    _tail(PT, PC, cpu, t)
+    return 0
+
+
+@_hook
 def can_migrate(TS, CS, PT, PC, PP, cpu, t, early, now):
     return 1

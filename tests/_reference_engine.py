@@ -38,7 +38,7 @@ from policies import _state as S
 from replay.sim.engine import _class_and_policy, _imb_numa_nr
 from replay.sim.params import ENGINE_PARAMS
 from replay.model.topology import Topology, from_spec
-from replay.model.workload import (ACT_SYNC_WAKE, END_BLOCK, END_EXIT, START_AFTER, START_AT, START_BY,
+from replay.model.workload import (ACT_SYNC_WAKE, ACT_YIELD, END_BLOCK, END_EXIT, START_AFTER, START_AT, START_BY,
                                    Workload)
 from traces import schema
 
@@ -208,6 +208,7 @@ class ReferenceEngine:
         self.sis_util = bool(ev["SIS_UTIL"])
         self.wake_wide = bool(ev["WAKE_WIDE"])
         self.wa_sync = bool(ev["WA_SYNC"])
+        self.yields = bool(ev["yields"])
         self.rt_push = bool(ev["RT_PUSH"])
         self.server_runtime = int(ev["fair_server_runtime_ns"])
         self.server_period = int(ev["fair_server_period_ns"])
@@ -839,6 +840,20 @@ class ReferenceEngine:
             return False
         return self.tasks[cur].pinned >= 0 or self.tasks[cur].prio <= p.prio
 
+    def yield_task(self, c, t: Task):
+        """sched_yield of the running t: eevdf §11 (alone on its CPU: nothing; an eligible
+        task forfeits its request, v = d, d += vs); RT: to the tail of its prio (rt §4)."""
+        cp = self.cpus[c]
+        if t.cls == FAIR:
+            if len(cp.fair) + len(cp.rt) <= 1:
+                return
+            if self.eligible(c, t):
+                t.v = t.d
+                t.d += self.cdf(t.slice, t)
+        else:
+            cp.tail_key += 1
+            t.key = cp.tail_key
+
     def on_action(self, w: Task, ai: int):
         x = self.tasks[self.b_task[self.a_target[ai]]]
         b = self.a_target[ai]
@@ -868,6 +883,11 @@ class ReferenceEngine:
             ai = t.actions[t.next_act]
             if self.a_progress[ai] <= t.progress and self.a_progress[ai] <= t.burst_end:
                 t.next_act += 1
+                if self.a_kind[ai] == ACT_YIELD:
+                    if self.yields:  # engine-model §5: the class's yield, then schedule()
+                        self.yield_task(c, t)
+                        cp.need_resched = True
+                    continue
                 self.on_action(t, ai)
             else:
                 break

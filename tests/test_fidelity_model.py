@@ -11,7 +11,7 @@ import pytest
 import replay
 from replay import metrics
 from replay.model.latencies import QUANTILES, Latencies
-from replay.model.workload import ACT_SYNC_WAKE, ACT_WAKE, START_AFTER, from_schedule
+from replay.model.workload import ACT_SYNC_WAKE, ACT_WAKE, ACT_YIELD, END_EXIT, START_AFTER, from_schedule
 from replay.sim import simulate
 from traces import schema
 from traces.errors import TraceError
@@ -170,3 +170,104 @@ def test_the_recorded_machine_must_have_the_traces_cpus():
     t, _ = _little_big_trace()
     with pytest.raises(TraceError, match="has 3 CPUs but the trace records 2"):
         replay.prepare(t, recorded="1x3x1")
+
+
+# -- sched_yield: inferred from the recording, replayed through the class's yield ----------
+
+def _ping_pong(n: int, run_ns: int, prompted: bool = False):
+    """Tasks 10 and 20 take turns on CPU 0, each run ``run_ns`` long and ended by a switch-out
+    with the task still runnable (prev_state R), n times each; with ``prompted`` a wakeup of
+    task 30 lands on CPU 0 during every run (so the kernel had a reason to preempt). Both
+    block at the end."""
+    S = "switch"
+    rows = [(0, 0, S, 0, dict(tid=0, prev_state=0, next_tid=10)), (0, 1, S, 0, dict(tid=0, prev_state=0, next_tid=30)),
+            (1_000, 1, S, 30, dict(tid=30, prev_state=1, next_tid=0))]
+    t, cur, other = 0, 10, 20
+    for _ in range(2 * n):
+        if prompted:
+            rows.append((t + run_ns // 2, 1, "waking", 0, dict(tid=30, target_cpu=0, irq=1)))
+        t += run_ns
+        if prompted:  # 30 preempts, runs briefly and sleeps; then the other task runs
+            rows += [(t, 0, S, cur, dict(tid=cur, prev_state=0, next_tid=30)),
+                     (t + 1_000, 0, S, 30, dict(tid=30, prev_state=1, next_tid=other))]
+            t += 1_000
+        else:
+            rows.append((t, 0, S, cur, dict(tid=cur, prev_state=0, next_tid=other)))
+        cur, other = other, cur
+    rows += [(t + run_ns, 0, S, cur, dict(tid=cur, prev_state=1, next_tid=other)),
+             (t + 2 * run_ns, 0, S, other, dict(tid=other, prev_state=1, next_tid=0))]
+    return make_trace(sorted(rows, key=lambda r: r[0]))
+
+
+def _yields(trace) -> dict[int, list[int]]:
+    wl = from_schedule(trace)
+    tids = wl.tasks["tid"].to_list()
+    a = wl.actions.filter(pl.col("kind") == ACT_YIELD)
+    assert (a["target_burst"] == -1).all()
+    out = {}
+    for task, p in zip(a["task"].to_list(), a["progress_ns"].to_list()):
+        out.setdefault(tids[task], []).append(p)
+    return out
+
+
+def test_runs_given_up_unprompted_more_often_than_ticks_are_yields():
+    """12 runs of 100 us each, every one switched out runnable with nothing arriving on the
+    CPU: 12 such runs in 1.2 ms of CPU time (more than one per ms) are sched_yield calls, at
+    the progress where each run ended (100 us, 200 us, ...). Task 10's first run began the
+    trace, so its 12 ends are all yields; task 20 yields 12 times as well."""
+    y = _yields(_ping_pong(12, 100_000))
+    assert y[10] == [100_000 * k for k in range(1, 13)]
+    assert y[20] == [100_000 * k for k in range(1, 13)]
+
+
+def test_preemptions_the_trace_explains_or_ticks_could_are_not_yields():
+    # a wakeup landed on the CPU during every run: the kernel preempted for it
+    assert _yields(_ping_pong(12, 100_000, prompted=True)) == {}
+    # 12 unprompted runs of 2 ms: 12 in 24 ms of CPU time, fewer than a tick per ms could cause
+    assert _yields(_ping_pong(12, 2 * MS)) == {}
+    # fewer than YIELD_MIN (10) such runs: not enough to tell
+    assert _yields(_ping_pong(9, 100_000)) == {}
+
+
+def _two_tasks(prio: int, yield_at: int | None):
+    """A and B, 1 ms of demand each, runnable at 0 on one CPU (A queued first); A calls
+    sched_yield at ``yield_at`` ns of its progress."""
+    tasks = [dict(bursts=[dict(demand=MS, prio=prio, end=END_EXIT)], tid=1, comm="A"),
+             dict(bursts=[dict(demand=MS, prio=prio, end=END_EXIT)], tid=2, comm="B")]
+    actions = [] if yield_at is None else [(0, yield_at, -1, 0, ACT_YIELD)]
+    return make_workload(tasks, actions, end_ns=10 * MS, n_cpus=1)
+
+
+def _runs(wl, policy, params=None):
+    s, _ = simulate(wl, policy, "1x1x1", params)
+    r = s.intervals.filter(pl.col("state") == schema.RUNNING).sort("start_ns")
+    return list(zip(r["tid"].to_list(), r["start_ns"].to_list(), r["end_ns"].to_list()))
+
+
+def test_eevdf_a_yield_hands_the_cpu_over_at_once():
+    """eevdf.md §11 and §5 by hand: at 100 us A (v = 100 us) is not eligible (V = 50 us, the
+    mean of A's 100 us and B's 0), so it keeps v and d; the reschedule that follows the yield
+    (no latency: sched_yield calls schedule itself) picks the eligible B, which runs its 1 ms
+    (its protection ends at 800 us but nothing reschedules before it exits at 1.1 ms, the
+    first tick being at 4 ms); A runs its remaining 900 us. Without the yield A runs first."""
+    assert _runs(_two_tasks(120, 100_000), "eevdf") == [(1, 0, 100_000), (2, 100_000, 1_100_000),
+                                                        (1, 1_100_000, 2_000_000)]
+    assert _runs(_two_tasks(120, None), "eevdf") == [(1, 0, MS), (2, MS, 2 * MS)]
+    # yields=off replays the workload as if the calls were not there
+    assert _runs(_two_tasks(120, 100_000), "eevdf", {"yields": False}) == [(1, 0, MS), (2, MS, 2 * MS)]
+
+
+def test_rt_a_yield_goes_to_the_tail_of_its_prio():
+    """rt.md §4: two SCHED_FIFO tasks of one prio; A yields at 300 us and goes behind B, which
+    runs to its end (FIFO has no slice); then A finishes. CFS's skip buddy (cfs.md §10) hands
+    over the same way here (B's v = 0 is left of A's anyway)."""
+    assert _runs(_two_tasks(50, 300_000), "eevdf") == [(1, 0, 300_000), (2, 300_000, 1_300_000),
+                                                       (1, 1_300_000, 2_000_000)]
+    assert _runs(_two_tasks(120, 300_000), "cfs") == [(1, 0, 300_000), (2, 300_000, 1_300_000),
+                                                      (1, 1_300_000, 2_000_000)]
+
+
+def test_a_yield_alone_on_its_cpu_changes_nothing():
+    wl = make_workload([dict(bursts=[dict(demand=MS, end=END_EXIT)], tid=1)], [(0, 200_000, -1, 0, ACT_YIELD)],
+                       end_ns=10 * MS, n_cpus=1)
+    assert _runs(wl, "eevdf") == [(1, 0, MS)]

@@ -366,7 +366,7 @@ WL_BURSTS = Table("wl_bursts", (
 WL_ACTIONS = Table("wl_actions", (
     _f("task", "int64", "row", "task that performs the action"),
     _f("progress_ns", "int64", "ns", "its cumulative CPU progress when it acts"),
-    _f("target_burst", "int64", "row", "burst (wl_bursts row) the action makes runnable"),
+    _f("target_burst", "int64", "row", "burst (wl_bursts row) the action makes runnable; -1 for a yield"),
     _f("kind", "int8", "code", "0 wakeup, 1 fork, 2 sync wakeup (the waker's CPU took the wakee in the recording)"),
 ), doc="Progress points at which a task wakes or forks another, in progress order per task.")
 

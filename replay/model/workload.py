@@ -11,7 +11,10 @@ blocking, preemptions removed. Each burst after the first begins
   not running at that moment): after the same sleep length as in the trace
   (default) or at the same absolute time (``--sleep absolute``).
 
-A new task begins at its parent's progress point (the fork). Exits end a task.
+A new task begins at its parent's progress point (the fork). Exits end a task. A task
+that the recording shows giving up the CPU while still runnable, with nothing arriving on
+its CPU, more often than ticks explain, calls sched_yield at those progress points
+(inferred: ``inferred_yields``; engine parameter ``yields``).
 Tasks alive when the trace began start in the state they were first seen in:
 running or runnable at the start, or blocked until their first wakeup. A burst
 still running when the trace ended is *open*: it runs to the end of the replay.
@@ -53,6 +56,9 @@ ACT_FORK = 1
 #: a wakeup that the waker's CPU took in the recording (inferred sync wakeup, WF_SYNC:
 #: README "How replay works")
 ACT_SYNC_WAKE = 2
+#: the task calls sched_yield at this point of its progress (inferred: README "How replay
+#: works"); its target_burst is -1
+ACT_YIELD = 3
 
 
 @dataclass
@@ -250,6 +256,41 @@ def inferred_interrupt_wakeups(b: pl.DataFrame, ev: pl.DataFrame, iv: pl.DataFra
     return x.select(inferred.fill_null(False).alias("interrupt"))["interrupt"]
 
 
+#: A task is taken to call sched_yield when at least this many of its runs ended switched
+#: out runnable with no other task arriving on its CPU during the run ...
+YIELD_MIN = 10
+#: ... and more of them than ticks could have preempted: one per this much of its CPU time
+#: (a tick preempts at most once, and no kernel ticks faster than HZ=1000)
+YIELD_TICK_NS = 1_000_000
+
+
+def inferred_yields(iv: pl.DataFrame) -> pl.DataFrame:
+    """The recorded runs (tid, start_ns, end_ns) that ended in a sched_yield, inferred:
+    the trace has no yield event, but a yield shows as a switch-out with the task still
+    runnable (prev_state R) although nothing arrived on its CPU during the run — no wakeup,
+    no new task, no migration, any of which the kernel preempts for. The tick preempts
+    without an arrival too, at most once per tick, so a task counts as yielding only when
+    such runs are at least YIELD_MIN and outnumber its CPU time in YIELD_TICK_NS (sysbench's
+    threads: 2,628-3,142 such runs in 19-28 ms of CPU time each; CPU hogs preempted by the
+    tick: well under one per ms). Only valid runs (no lost events around them) count."""
+    run = iv.filter(pl.col("state") == schema.RUNNING)
+    pre = run.filter(pl.col("valid") & (pl.col("end") == schema.END_PREEMPTED)).select("tid", "cpu", "start_ns",
+                                                                                       "end_ns")
+    arrivals = iv.filter((pl.col("state") == schema.RUNNABLE) & (pl.col("cpu") >= 0)).select(
+        "cpu", arrived=pl.col("start_ns")).sort("arrived")
+    # the last arrival on the CPU before the switch-out (its own runnable interval begins at
+    # the switch-out itself, so it is not one)
+    j = pre.with_columns(before=pl.col("end_ns") - 1).sort("before").join_asof(
+        arrivals, left_on="before", right_on="arrived", by="cpu", strategy="backward", check_sortedness=False)
+    unprompted = j.filter(pl.col("arrived").is_null() | (pl.col("arrived") <= pl.col("start_ns")))
+    if unprompted.height == 0:
+        return unprompted.select("tid", "start_ns", "end_ns")
+    cpu_ns = run.group_by("tid").agg(cpu_ns=(pl.col("end_ns") - pl.col("start_ns")).sum())
+    yielders = unprompted.group_by("tid").agg(n=pl.len()).join(cpu_ns, on="tid").filter(
+        (pl.col("n") >= YIELD_MIN) & (pl.col("n") * YIELD_TICK_NS > pl.col("cpu_ns")))
+    return unprompted.filter(pl.col("tid").is_in(yielders["tid"].implode())).select("tid", "start_ns", "end_ns")
+
+
 def work_of(ns, capacity) -> pl.Expr | np.ndarray:
     """CPU work done in ``ns`` of running on a CPU of ``capacity`` (1024 = the biggest
     CPU): the unit of demand and progress. A burst recorded on a little core asks for less
@@ -347,7 +388,18 @@ def from_schedule(trace: Trace, sched: Schedule | None = None, capacity=None) ->
     actions = trig.select(pl.col("actor").alias("task"), "progress_ns", pl.col("burst").alias("target_burst"),
                           pl.when(pl.col("cause") == schema.BEGIN_NEW).then(ACT_FORK)
                           .when(pl.col("waker_cpu") == pl.col("cpu")).then(ACT_SYNC_WAKE).otherwise(ACT_WAKE)
-                          .cast(pl.Int8).alias("kind")).sort("task", "progress_ns", "target_burst")
+                          .cast(pl.Int8).alias("kind"))
+    # inferred sched_yield calls: at the progress where the yielding run ended, after any
+    # wakeup at that same point (the yield is what switched it out)
+    y = inferred_yields(iv).rename({"tid": "cur_tid"}).join(
+        run.select("cur_tid", "start_ns", "cum", "cap"), on=["cur_tid", "start_ns"], how="inner")
+    if y.height:
+        y = y.select(task=pl.Series(task_index(tids, y["cur_tid"].to_numpy())),
+                     progress_ns=pl.col("cum") + work_of(pl.col("end_ns") - pl.col("start_ns"), pl.col("cap")),
+                     target_burst=pl.lit(-1, pl.Int64), kind=pl.lit(ACT_YIELD, pl.Int8)).filter(pl.col("task") >= 0)
+        actions = pl.concat([actions, y.cast(actions.schema)])
+    actions = actions.sort("task", "progress_ns", pl.col("kind") == ACT_YIELD, "target_burst").select(
+        "task", "progress_ns", "target_burst", "kind")
     # CSR offsets
     T = len(tids)
     nb = np.bincount(bursts["task"].to_numpy(), minlength=T)

@@ -37,7 +37,7 @@ from traces import schema
 from traces._numba import INTERNAL, NO_NRT, jit
 
 from ..model._schedule_kernel import Intervals
-from ..model.workload import ACT_SYNC_WAKE, END_EXIT, START_AT, START_BY
+from ..model.workload import ACT_SYNC_WAKE, ACT_YIELD, END_EXIT, START_AT, START_BY
 from . import _pelt as PL
 from . import _placement as P
 
@@ -47,7 +47,8 @@ _inl = jit(inline="always", **NO_NRT)
 INF = np.int64(2**62)
 
 # hook indices in the hook tuples (order of policies._protocol.HOOKS)
-H_INIT, H_ENQ, H_DEQ, H_PICK, H_SET_NEXT, H_PUT_PREV, H_UPDATE, H_PREEMPT, H_TICK, H_SELECT, H_CAN_MIGRATE = range(11)
+H_INIT, H_ENQ, H_DEQ, H_PICK, H_SET_NEXT, H_PUT_PREV, H_UPDATE, H_PREEMPT, H_TICK, H_SELECT, H_CAN_MIGRATE, \
+    H_YIELD = range(12)
 
 # workload matrices
 WT_FIRST_BURST, WT_N_BURSTS, WT_FIRST_ACT, WT_N_ACTS, WT_PINNED, WT_PARENT, WT_TID, WT_AFF, WT_FIRST_CPU = range(9)
@@ -737,6 +738,12 @@ def _reached(H, TS, CS, ST, W, M, Q, out, stats, cpu, now):
             and WA[TS[t, E.T_NEXT_ACT], WA_PROGRESS] <= TS[t, E.T_BURST_END]:
         a = TS[t, E.T_NEXT_ACT]
         TS[t, E.T_NEXT_ACT] = a + 1
+        if WA[a, WA_KIND] == ACT_YIELD:
+            if M.EP[E.E_YIELDS]:
+                # do_sched_yield: the class's yield_task, then schedule() (engine-model.md §5)
+                _hook(H, H_YIELD, _class_of(TS, t), TS, CS, ST, cpu, t, 0, now)
+                _resched(CS, cpu)
+            continue
         target_burst = WA[a, WA_TARGET]
         w = WB[target_burst, WB_TASK]
         if TS[t, E.T_WAKEE] != w:  # wake_wide bookkeeping (placement.md §2 step 1)

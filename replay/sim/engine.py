@@ -332,6 +332,7 @@ def _engine_vector(ev: dict, wl: Workload, topo: Topology, seed: int, latencies:
     EP[S.E_SIS_UTIL] = int(ev["SIS_UTIL"])
     EP[S.E_WAKE_WIDE] = int(ev["WAKE_WIDE"])
     EP[S.E_WA_SYNC] = int(ev["WA_SYNC"])
+    EP[S.E_YIELDS] = int(ev["yields"])
     EP[S.E_RT_PUSH] = int(ev["RT_PUSH"])
     EP[S.E_SERVER_RUNTIME] = ev["fair_server_runtime_ns"]
     EP[S.E_SERVER_PERIOD] = ev["fair_server_period_ns"]

@@ -47,6 +47,9 @@ ENGINE_PARAMS = (
     Param("WA_SYNC", False, "bool", "placement.md §2.1", "wake_affine honours sync wakeups (inferred: the "
           "recording's wakee was enqueued on its waker's CPU); off by default: with the instantaneous-load "
           "balancer it trades as many figures better as worse (README Fidelity)", "bool"),
+    Param("yields", True, "bool", "README: How replay works", "replay the sched_yield calls inferred from the "
+          "recording (a task switched out runnable, nothing else arriving on its CPU, more often than ticks "
+          "explain); off: those tasks run on", "bool"),
     Param("wakeup_latency", "distribution", "", "README: Fidelity", "measured wakeup latencies (the -1 "
           "latency parameters): drawn per wakeup from each CPU's recorded distribution, or their median",
           "choice", ("distribution", "median")),

@@ -148,6 +148,8 @@ def workload_table(wl: Workload) -> list[dict]:
             owner[t["first_burst"] + j] = (i, j)
     starts = {}
     for a in wl.actions.to_dicts():
+        if a["target_burst"] < 0:  # a sched_yield: it starts nothing
+            continue
         actor = tasks[a["task"]]
         what = {0: "woken", 1: "forked", 2: "woken (sync)"}.get(a["kind"], "started")
         starts[a["target_burst"]] = f"{what} by {actor['tid']} at {a['progress_ns'] / 1e6:.3f} ms of its CPU"
@@ -387,7 +389,7 @@ def check_causality(run: Run) -> None:
     tasks = run.rows()
     bursts = run.bursts()
     tids = wl.tasks["tid"].to_list()
-    acts = {a["target_burst"]: a for a in wl.actions.to_dicts()}
+    acts = {a["target_burst"]: a for a in wl.actions.to_dicts() if a["target_burst"] >= 0}
     runs = {t: [r for r in rows if r["state"] == RUNNING] for t, rows in tasks.items()}
     for tid, bs in bursts.items():
         rows = tasks.get(tid, [])

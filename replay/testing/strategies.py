@@ -19,7 +19,7 @@ from traces import schema
 from traces.errors import TraceError
 
 from ..model.topology import Topology, make
-from ..model.workload import END_BLOCK, END_EXIT, END_OPEN, START_AFTER, START_AT, START_BY, Workload
+from ..model.workload import ACT_YIELD, END_BLOCK, END_EXIT, END_OPEN, START_AFTER, START_AT, START_BY, Workload
 
 MS = 1_000_000
 
@@ -47,7 +47,7 @@ def make_workload(tasks: list[dict], actions=(), start_ns: int = 0, end_ns: int 
     workload begins, the CPU it was last on: its first burst is placed from there, or,
     started at the workload's start, queued there; default none, as for a task never seen).
     ``actions``: (actor task, progress_ns, target task, target burst position, kind) tuples,
-    kind 0 wake / 1 fork / 2 sync wake."""
+    kind 0 wake / 1 fork / 2 sync wake / 3 sched_yield (target ignored: -1)."""
     rows_t = {k: [] for k in ("tid", "tgid", "comm", "first_burst", "n_bursts", "first_action", "n_actions",
                               "pinned_cpu", "parent", "nice")}
     rows_b = {k: [] for k in ("task", "demand_ns", "prio", "start_kind", "start_ns", "abs_ns", "cause",
@@ -79,7 +79,8 @@ def make_workload(tasks: list[dict], actions=(), start_ns: int = 0, end_ns: int 
             # the CPU a task alive when the workload begins was on (engine-model.md §4)
             rows_b["obs_cpu"].append(int(t.get("cpu", -1)) if j == 0 and cause != schema.BEGIN_NEW else -1)
         nb += len(bs)
-    acts = sorted(((int(a), int(p), first_of[tt] + int(pos), int(k)) for a, p, tt, pos, k in actions))
+    acts = sorted(((int(a), int(p), first_of[tt] + int(pos) if int(k) != ACT_YIELD else -1, int(k))
+                   for a, p, tt, pos, k in actions), key=lambda a: (a[0], a[1], a[3] == ACT_YIELD, a[2]))
     n_act = [0] * len(tasks)
     for a in acts:
         n_act[a[0]] += 1
@@ -248,7 +249,7 @@ def mixed(draw, n_cpus: int, max_tasks: int = 5, max_bursts: int = 4, rt: bool =
     ``rt_odds`` is RT; occasionally a class change between bursts), demands (some open),
     every start rule (absolute time,
     sleep length, an action of another task: wakeup, sync wakeup or fork) and end (block,
-    exit); actions sit at progress points of their actor; one task may be pinned
+    exit); actions sit at progress points of their actor; some tasks call sched_yield; one task may be pinned
     (sometimes to a CPU id beyond the machine, which is taken modulo); with ``affinity``
     (on a machine of 2 CPUs or more) tasks that are not pinned sometimes get an affinity
     set of some of the CPUs; sometimes a per-CPU stop-class thread (migration/N)."""
@@ -311,6 +312,12 @@ def mixed(draw, n_cpus: int, max_tasks: int = 5, max_bursts: int = 4, rt: bool =
             if j == 0:
                 t["parent"] = actor
             actions.append((actor, progress, i, j, kind))
+    # sched_yield calls (inferred from recordings: engine-model.md §5) at progress points
+    for i, t in enumerate(tasks):
+        closed = sum(x["demand"] for x in t["bursts"] if x["demand"] >= 0)
+        if closed > 0 and draw(st.integers(0, 3)) == 0:
+            for _ in range(draw(st.integers(1, 3))):
+                actions.append((i, draw(st.integers(0, closed)), -1, 0, ACT_YIELD))
     if pinned and draw(st.integers(0, 3)) == 0:
         k = draw(st.integers(0, T - 1))
         tasks[k]["pinned"] = draw(st.integers(0, C - 1)) if draw(st.integers(0, 4)) else C + draw(st.integers(0, 3))
