@@ -16,6 +16,17 @@ import polars as pl
 from traces import schema
 
 CACHE = Path(os.environ.get("SCHEDREPLAY_BENCH_CACHE", "/tmp/schedreplay-bench"))
+
+
+def workload_key() -> str:
+    """A short hash of the code that builds workloads from traces (replay/model), for the
+    names of cached workload folders: a workload cached by an older model is not reused."""
+    import hashlib
+
+    h = hashlib.sha256()
+    for f in sorted((Path(__file__).resolve().parents[1] / "replay" / "model").glob("*.py")):
+        h.update(f.read_bytes())
+    return h.hexdigest()[:10]
 TID_COLS = ("cur_tid", "tid", "next_tid", "parent_tid", "old_tid")
 
 
@@ -113,4 +124,4 @@ def text_bytes(path: Path) -> int:
     return os.path.getsize(path)
 
 
-__all__ = ["repeat_events", "ftrace_lines", "synthetic_ftrace", "CACHE", "np"]
+__all__ = ["repeat_events", "ftrace_lines", "synthetic_ftrace", "CACHE", "workload_key", "np"]

@@ -1,13 +1,13 @@
 """Where a simulated event's time goes: a sampled per-phase profile of the replay engine.
 
-    python benchmarks/profile_engine.py [--seconds 20] [--policy eevdf] [--freq 1999] [--json]
+    python benchmarks/profile_engine.py [--seconds 20] [--policy eevdf] [--freq 1999] [--trace PATH] [--json]
 
 How it samples. A child process compiles the engine and the policy afresh (an empty,
 temporary compile cache) with numba told to emit DWARF line tables only
 (``dbg_directives_only``: no ``noinline``, no bounds checks, no extended lifetimes, so the
 machine code is the optimised code a normal run executes), keeping every compiled object
-file. It then replays long_mix on its recorded 2 CPUs and on the 64-fold copy on 128 CPUs
-(benchmarks/replay.py's ``replicate``), each over and over for --seconds, while
+file. It then replays long_mix (or ``--trace``) on its recorded CPUs (2) and the 64-fold copy
+on 64 times as many (benchmarks/replay.py's ``replicate``), each over and over for --seconds, while
 ``perf record -e cpu-clock:u -F FREQ -p PID`` samples the instruction pointer. Each
 sampled address is mapped to its compiled function and to a source line (the object
 files are linked with ``ld -shared`` and their line tables read with ``objdump
@@ -385,31 +385,37 @@ def main() -> None:
     ap.add_argument("--top", type=int, default=12, help="hottest source lines to list per machine")
     ap.add_argument("--keep", help="keep perf data and objects in this folder")
     ap.add_argument("--json", action="store_true")
+    ap.add_argument("--trace", default="captures/long_mix/trace.dat",
+                    help="the corpus trace to replay (default captures/long_mix/trace.dat; e.g. "
+                         "captures/a_hackbench/trace.dat for long run queues)")
     args = ap.parse_args()
     check_tools()
-    from benchmarks._synth import CACHE
+    from benchmarks._synth import CACHE, workload_key
     from benchmarks.replay import replicate
     from replay.model.workload import Workload, from_schedule
 
-    trace = CORPUS / "captures" / "long_mix" / "trace.dat"
+    trace = CORPUS / args.trace
     if not trace.exists():
-        raise SystemExit(f"corpus not found: {trace} (set SCHEDREPLAY_TRACES)")
+        raise SystemExit(f"trace not found: {trace} (set SCHEDREPLAY_TRACES, or give --trace a corpus path)")
     import traces
 
+    name = trace.parent.name if trace.name == "trace.dat" else trace.stem
     CACHE.mkdir(parents=True, exist_ok=True)
-    base = CACHE / "wl-long_mix"
+    base = CACHE / f"wl-{name}-{workload_key()}"
     if not (base / "bursts.parquet").exists():
         from_schedule(traces.load(trace)).write(base)
-    big = CACHE / "wl-long_mix-x64"
+    big = CACHE / f"wl-{name}-x64-{workload_key()}"
     if not (big / "bursts.parquet").exists():
         replicate(Workload.read(base), 64).write(big)
+    n = Workload.read(base).n_cpus
     work = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="profile-engine-"))
     work.mkdir(parents=True, exist_ok=True)
     try:
         env = dict(os.environ, SCHEDREPLAY_CACHE_DIR=str(work / "numba-cache"))
         cmd = [sys.executable, __file__, _CHILD_MARK, "--policy", args.policy, "--work", str(work),
                "--seconds", str(args.seconds), "--freq", str(args.freq), "--dirs", str(base), str(big),
-               "--specs", "1x2x1", "1x128x1", "--labels", "long_mix, 2 CPUs", "long_mix x64, 128 CPUs"]
+               "--specs", f"1x{n}x1", f"1x{64 * n}x1", "--labels", f"{name}, {n} CPUs",
+               f"{name} x64, {64 * n} CPUs"]
         print(f"compiling the engine with line tables (cold) and sampling {args.seconds:g} s per machine ...",
               file=sys.stderr)
         p = subprocess.run(cmd, cwd=ROOT, env=env)

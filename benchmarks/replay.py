@@ -1,10 +1,10 @@
 """Replay benchmark: simulated events/s and ns per event, cold and warm start.
 
-    python benchmarks/replay.py [--quick] [--policy eevdf] [--against REV]
+    python benchmarks/replay.py [--quick] [--policy eevdf] [--against REV] [--trace PATH]
 
 Rows, each in a fresh subprocess (its own compile-cache state and memory):
-* long_mix (trace.dat) replayed on its recorded 2-CPU topology;
-* the long_mix workload copied k times (tids shifted) on 2k CPUs (spec 1x{2k}x1), for
+* long_mix (trace.dat; or ``--trace``) replayed on its recorded 2-CPU topology;
+* its workload copied k times (tids shifted) on 2k CPUs (spec 1x{2k}x1), for
   k = 1, 4, 16, 64, 128 (2 to 256 CPUs) — the cost per event against machine size;
 * the same copied to at least 10M simulated events (--quick skips it).
 Cold start = first replay with an empty compile cache (with numba's compile time per
@@ -118,12 +118,15 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--policy", default="eevdf")
     ap.add_argument("--against", metavar="REV", help="also time this commit's engine, row by row (a ratio)")
+    ap.add_argument("--trace", default=DEFAULT_TRACE, help=f"the corpus trace whose workload is replayed and "
+                    f"copied (default {DEFAULT_TRACE}; e.g. captures/a_hackbench/trace.dat: forks, long run queues)")
     args = ap.parse_args()
     if args.against:
         return against(args)
-    base, wl = long_mix_workload()
+    base, wl = trace_workload(args.trace)
+    name, n = trace_name(args.trace), wl.n_cpus
     with tempfile.TemporaryDirectory() as cache:
-        r = measure(base, "1x2x1", args.policy, 1, cache=cache)
+        r = measure(base, f"1x{n}x1", args.policy, 1, cache=cache)
         print(f"import replay: {r['import_s']:.2f} s; first replay with an empty compile cache (cold start, "
               f"compiles engine and policy): {r['first_s']:.2f} s")
         own = sorted(r["compile_s"].items(), key=lambda kv: -kv[1])
@@ -133,7 +136,7 @@ def main() -> None:
             print(f"    {sec:6.2f} s  {name}")
         # the cache the cold start just filled (the default cache may hold nothing for these
         # sources, or another machine's build): a new process loads, compiles nothing
-        r = measure(base, "1x2x1", args.policy, 3, cache=cache)
+        r = measure(base, f"1x{n}x1", args.policy, 3, cache=cache)
         print(f"first replay in a new process with a warm cache (warm start): {r['first_s']:.2f} s "
               f"(import {r['import_s']:.2f} s; {len(r['compile_s'])} kernels compiled)")
     if abs(r["cpu_ns"] - r["demand_ns"]) > 0.01 * r["demand_ns"] + 0.5 * (wl.end_ns - wl.start_ns):
@@ -143,34 +146,47 @@ def main() -> None:
         print(f"{label:<34} {r['events']:>11,} events  {r['best_s']:8.3f} s  {r['events'] / r['best_s'] / 1e6:6.2f} M ev/s"
               f"  {r['best_s'] / r['events'] * 1e9:7.0f} ns/event")
 
-    row(f"long_mix, 2 CPUs ({args.policy})", r)
+    row(f"{name}, {n} CPUs ({args.policy})", r)
     for k in (4, 16, 64, 128):
-        row(f"long_mix x{k}, {2 * k} CPUs", measure(copies(wl, k), f"1x{2 * k}x1", args.policy, 2))
+        row(f"{name} x{k}, {n * k} CPUs", measure(copies(wl, k, args.trace), f"1x{n * k}x1", args.policy, 2))
     if not args.quick:
         per = max(r["events"], 1)
         k = -(-10_000_000 // per)
-        big = measure(copies(wl, k), f"1x{2 * k}x1", args.policy, 1)
-        row(f"long_mix x{k} ({big['events'] / 1e6:.1f}M events), {2 * k} CPUs", big)
+        big = measure(copies(wl, k, args.trace), f"1x{n * k}x1", args.policy, 1)
+        row(f"{name} x{k} ({big['events'] / 1e6:.1f}M events), {n * k} CPUs", big)
 
 
-def long_mix_workload():
-    """(folder, Workload) of long_mix, written once into the benchmarks' cache."""
+DEFAULT_TRACE = "captures/long_mix/trace.dat"
+
+
+def trace_name(trace: str = DEFAULT_TRACE) -> str:
+    """A short name of a corpus trace: its capture's folder for a trace.dat, else its stem."""
+    t = Path(trace)
+    return t.parent.name if t.name == "trace.dat" else t.stem
+
+
+def trace_workload(trace: str = DEFAULT_TRACE):
+    """(folder, Workload) of a corpus trace (default long_mix), written once into the
+    benchmarks' cache."""
     import traces
-    from benchmarks._synth import CACHE
+    from benchmarks._synth import CACHE, workload_key
     from replay.model.workload import Workload, from_schedule
 
+    path = CORPUS / trace
+    if not path.exists():
+        raise SystemExit(f"trace not found: {path} (set SCHEDREPLAY_TRACES, or give --trace a corpus path)")
     CACHE.mkdir(parents=True, exist_ok=True)
-    base = CACHE / "wl-long_mix"
+    base = CACHE / f"wl-{trace_name(trace)}-{workload_key()}"
     if not (base / "bursts.parquet").exists():
-        from_schedule(traces.load(CORPUS / "captures" / "long_mix" / "trace.dat")).write(base)
+        from_schedule(traces.load(path)).write(base)
     return base, Workload.read(base)
 
 
-def copies(wl, k: int) -> Path:
-    """The folder of ``wl`` copied k times (replicate), written once."""
-    from benchmarks._synth import CACHE
+def copies(wl, k: int, trace: str = DEFAULT_TRACE) -> Path:
+    """The folder of ``wl`` (the workload of ``trace``) copied k times (replicate), written once."""
+    from benchmarks._synth import CACHE, workload_key
 
-    d = CACHE / f"wl-long_mix-x{k}"
+    d = CACHE / f"wl-{trace_name(trace)}-x{k}-{workload_key()}"
     if not (d / "bursts.parquet").exists():
         replicate(wl, k).write(d)
     return d
@@ -178,7 +194,8 @@ def copies(wl, k: int) -> Path:
 
 def against(args) -> None:
     """Each row timed with this tree's engine and with commit ``args.against``'s, alternately."""
-    base, wl = long_mix_workload()
+    base, wl = trace_workload(args.trace)
+    name, n = trace_name(args.trace), wl.n_cpus
     with tempfile.TemporaryDirectory() as tmp:
         old_root = Path(tmp) / "tree"
         old_root.mkdir()
@@ -189,21 +206,22 @@ def against(args) -> None:
         subprocess.run(["tar", "-x", "-C", str(old_root)], input=archive.stdout, check=True)
         caches = {"this": str(Path(tmp) / "cache-this"), args.against: str(Path(tmp) / "cache-old")}
         roots = {"this": ROOT, args.against: old_root}
-        for name in roots:  # compile both first (cold starts are not what this compares)
-            measure(base, "1x2x1", args.policy, 1, cache=caches[name], root=roots[name])
+        for who in roots:  # compile both first (cold starts are not what this compares)
+            measure(base, f"1x{n}x1", args.policy, 1, cache=caches[who], root=roots[who])
         print(f"seconds per replay (best of the repetitions), this tree against {args.against}, "
               f"{args.policy}; rows alternate which runs first")
-        rows = [("long_mix, 2 CPUs", base, "1x2x1", 5)]
+        rows = [(f"{name}, {n} CPUs", base, f"1x{n}x1", 5)]
         for k in (4, 16, 64, 128):
-            rows.append((f"long_mix x{k}, {2 * k} CPUs", copies(wl, k), f"1x{2 * k}x1", 3 if k < 64 else 2))
+            rows.append((f"{name} x{k}, {n * k} CPUs", copies(wl, k, args.trace), f"1x{n * k}x1",
+                         3 if k < 64 else 2))
         for i, (label, d, spec, reps) in enumerate(rows):
             order = list(roots) if i % 2 == 0 else list(roots)[::-1]
             got = {}
-            for name in order:
+            for who in order:
                 try:
-                    got[name] = measure(d, spec, args.policy, reps, cache=caches[name], root=roots[name])
+                    got[who] = measure(d, spec, args.policy, reps, cache=caches[who], root=roots[who])
                 except SystemExit as e:  # e.g. a workload the old version cannot read
-                    raise SystemExit(f"{name}: {e}") from None
+                    raise SystemExit(f"{who}: {e}") from None
             new, old = got["this"], got[args.against]
             print(f"{label:<24} {args.against}: {old['best_s']:8.3f} s ({old['events']:>11,} events)   "
                   f"this: {new['best_s']:8.3f} s ({new['events']:>11,} events)   "

@@ -46,9 +46,13 @@ _inl = jit(inline="always", **NO_NRT)
 
 INF = np.int64(2**62)
 
-# hook indices in the hook tuples (order of policies._protocol.HOOKS)
-H_INIT, H_ENQ, H_DEQ, H_PICK, H_SET_NEXT, H_PUT_PREV, H_UPDATE, H_PREEMPT, H_TICK, H_SELECT, H_CAN_MIGRATE, \
-    H_YIELD = range(12)
+#: the hooks the engine keeps in H (every decision's); yield_task, the last, travels apart
+#: (Y) to the one place that calls it: a twelfth function in each of H's tuples, which
+#: nearly every engine function receives, made the whole replay 10-18 % slower
+CALLED_HOOKS = HOOKS[:-1]
+assert HOOKS[-1] == "yield_task"
+# hook indices in the hook tuples (order of CALLED_HOOKS)
+H_INIT, H_ENQ, H_DEQ, H_PICK, H_SET_NEXT, H_PUT_PREV, H_UPDATE, H_PREEMPT, H_TICK, H_SELECT, H_CAN_MIGRATE = range(11)
 
 # workload matrices
 WT_FIRST_BURST, WT_N_BURSTS, WT_FIRST_ACT, WT_N_ACTS, WT_PINNED, WT_PARENT, WT_TID, WT_AFF, WT_FIRST_CPU = range(9)
@@ -80,7 +84,9 @@ PROFILE = False
 
 # What travels together, as typed namedtuples (numba passes one as its members: nothing is
 # allocated). Functions take, in this order, the groups they touch, then scalars:
-#   H    Hooks(fair, rt): each class's hook functions (policies._protocol.HOOKS order)
+#   H    Hooks(fair, rt): each class's hook functions (CALLED_HOOKS: policies._protocol.HOOKS
+#        order, yield_task left out)
+#   Y    (fair, rt) yield_task hooks, taken only by run and _reached (CALLED_HOOKS says why)
 #   TS, CS  the engine's task and CPU matrices (policies/_state.py), as the hooks get them
 #   ST   ClassState(FPT, FPC, FPP, RPT, RPC, RPP): the fair and RT classes' per-task and
 #        per-CPU state and parameters
@@ -539,11 +545,12 @@ def _migrate(H, TS, CS, ST, M, out, stats, t, src, dst, now):
 
 
 @_jit
-def run(H, TS, CS, ST, W, M, Q, out, stats):
+def run(H, Y, TS, CS, ST, W, M, Q, out, stats):
     """Run the replay to EP[E_HORIZON]. Returns the number of interval rows written,
     or -1 if an output or the event heap was too small (the caller retries bigger).
 
-    ``H``: Hooks(fair, rt); ``TS``, ``CS``: the task and CPU matrices; ``ST``:
+    ``H``: Hooks(fair, rt); ``Y``: the two classes' yield_task hooks; ``TS``, ``CS``: the task
+    and CPU matrices; ``ST``:
     ClassState(FPT, FPC, FPP, RPT, RPC, RPP); ``W``: Workload(WT, WB, WA); ``M``:
     Machine(TOPO, AFF, EP, MT, MK); ``Q``: Heap(HT, HP, HN, HI); ``out``: Intervals(tid, cpu, start_ns, end_ns,
     state, begin, end, sleep_state, wait_start_ns, cause, valid, tids); ``stats``: the ST_*
@@ -603,7 +610,7 @@ def run(H, TS, CS, ST, W, M, Q, out, stats):
             # always true: a CPU's POINT row moves or leaves whenever C_GEN changes (_arm,
             # _schedule); kept as a cheap guard, counted as stale if it ever fails
             if CS[a, E.C_GEN] == b and CS[a, E.C_CURR] >= 0:
-                _reached(H, TS, CS, ST, W, M, Q, out, stats, a, now)
+                _reached(H, Y, TS, CS, ST, W, M, Q, out, stats, a, now)
             elif PROFILE:
                 stats[ST_STALE] += 1
         elif typ == E.EV_TICK:
@@ -728,7 +735,7 @@ def _start_burst(H, TS, CS, ST, W, M, Q, out, stats, t, b, this, waker, sync, no
 
 
 @_jit
-def _reached(H, TS, CS, ST, W, M, Q, out, stats, cpu, now):
+def _reached(H, Y, TS, CS, ST, W, M, Q, out, stats, cpu, now):
     """cpu's running task reached its next progress point: act, or end the burst."""
     WB, WA = W.WB, W.WA
     t = CS[cpu, E.C_CURR]
@@ -741,7 +748,10 @@ def _reached(H, TS, CS, ST, W, M, Q, out, stats, cpu, now):
         if WA[a, WA_KIND] == ACT_YIELD:
             if M.EP[E.E_YIELDS]:
                 # do_sched_yield: the class's yield_task, then schedule() (engine-model.md §5)
-                _hook(H, H_YIELD, _class_of(TS, t), TS, CS, ST, cpu, t, 0, now)
+                if _class_of(TS, t) == E.CLS_FAIR:
+                    Y[0](TS, CS, ST.FPT, ST.FPC, ST.FPP, cpu, t, 0, now)
+                else:
+                    Y[1](TS, CS, ST.RPT, ST.RPC, ST.RPP, cpu, t, 0, now)
                 _resched(CS, cpu)
             continue
         target_burst = WA[a, WA_TARGET]
@@ -1253,10 +1263,10 @@ def _pull_rt(H, TS, CS, ST, M, out, stats, cpu, prev, now):
 def _sig():
     M = types.int64[:, ::1]
     V = types.int64[::1]
-    hooks = types.UniTuple(FN, len(HOOKS))
+    hooks = types.UniTuple(FN, len(CALLED_HOOKS))
     out = types.NamedTuple(tuple(types.Array(numba.from_dtype(f.numpy_dtype), 1, "C") for f in schema.INTERVALS.fields)
                            + (types.int32[::1],), Intervals)
-    return types.int64(types.NamedUniTuple(hooks, 2, Hooks), M, M, types.NamedTuple((M, M, V, M, M, V), ClassState),
+    return types.int64(types.NamedUniTuple(hooks, 2, Hooks), types.UniTuple(FN, 2), M, M, types.NamedTuple((M, M, V, M, M, V), ClassState),
                        types.NamedUniTuple(M, 3, Workload),
                        types.NamedTuple((M, M, V, M, M), Machine), types.NamedTuple((V, M, V, V), Heap), out, V)
 

@@ -291,12 +291,14 @@ def select_fair_fork(TS, CS, TOPO, AFF, EP, p, this):
                     run_here += nr_running(CS, c)
             if _adjust_numa_imbalance(imb, run_here + 1, EP[E.E_IMB_NUMA_NR]) != 0:
                 node = best
-    # LLC within the node with most idle CPUs (ties: this CPU's LLC, then lowest id)
+    # LLC within the node with most idle CPUs (ties: this CPU's LLC, then lowest id); each
+    # LLC counted once, from its lowest CPU (a count per CPU was O(CPUs x LLC size): at 128
+    # CPUs in one LLC, three quarters of a fork-heavy replay)
     best_llc = TOPO[this, TP_LLC] if TOPO[this, TP_NODE] == node else -1
     best_cpu = this  # a CPU of best_llc
     best_idle = -1
     for c in range(n):
-        if TOPO[c, TP_NODE] != node:
+        if TOPO[c, TP_NODE] != node or TOPO[c, TP_LLC_POS] != 0:
             continue
         llc = TOPO[c, TP_LLC]
         cnt = 0

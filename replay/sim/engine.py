@@ -384,7 +384,8 @@ def _run_kernel(mod, fair_pp, rt_pp, arrays: _Arrays, TOPO: np.ndarray, EP: np.n
         stats = np.zeros(EN.ST_SIZE, np.int64)
         MT, MK = marks[0].copy(), marks[1]
         MK[:, 1] = -1
-        rows = engine(EN.Hooks(fh, rh), TS, CS, EN.ClassState(FPT, FPC, fair_pp, RPT, RPC, rt_pp),
+        rows = engine(EN.Hooks(fh[:-1], rh[:-1]), (fh[-1], rh[-1]), TS, CS,
+                      EN.ClassState(FPT, FPC, fair_pp, RPT, RPC, rt_pp),
                       EN.Workload(arrays.WT, arrays.WB, arrays.WA), EN.Machine(TOPO, arrays.AFF, EP, MT, MK),
                       EN.Heap(HT, HP, HN, HI), EN.Intervals(*out, tids), stats)
         if rows >= 0:
