@@ -220,6 +220,14 @@ def test_runs_given_up_unprompted_more_often_than_ticks_are_yields():
     assert y[20] == [100_000 * k for k in range(1, 13)]
 
 
+def test_validate_says_what_it_inferred():
+    """validate's ``inferred`` (and its text) names the yields the workload holds."""
+    v = replay.validate(_ping_pong(12, 100_000), seeds=1)
+    assert v["inferred"]["yields"] == 24
+    assert sorted(v["inferred"]["yielding_tasks"]) == ["task10 10", "task20 20"]
+    assert replay.validate(_ping_pong(12, 100_000, prompted=True), seeds=1)["inferred"]["yields"] == 0
+
+
 def test_preemptions_the_trace_explains_or_ticks_could_are_not_yields():
     # a wakeup landed on the CPU during every run: the kernel preempted for it
     assert _yields(_ping_pong(12, 100_000, prompted=True)) == {}

@@ -939,6 +939,12 @@ def _validation_table(v: dict, name: str) -> None:
                                 (v["focus_verdict"], VERDICT_STYLE[v["focus_verdict"]])))
         for reason in v["focus_verdict_reasons"]:
             con.print(f"  {reason}", highlight=False)
+    inf = v.get("inferred") or {}
+    if inf.get("yields"):
+        who = ", ".join(inf["yielding_tasks"][:4]) + (", ..." if len(inf["yielding_tasks"]) > 4 else "")
+        con.print(f"inferred from the recording: {inf['yields']:,} sched_yield calls by "
+                  f"{len(inf['yielding_tasks'])} task(s) ({who}); --param yields=off replays without them",
+                  highlight=False)
     for w in v["warnings"]:
         con.print(f"[yellow]warning:[/] {w}", highlight=False)
 

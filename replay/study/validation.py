@@ -21,6 +21,7 @@ from ..metrics import summarize
 from ..metrics.catalog import SPAN_VALIDATED, span_error_key
 from ..model.prepared import PreparedTrace, prepare
 from ..model.schedule import CAUSES
+from ..model.workload import ACT_SYNC_WAKE, ACT_YIELD
 from .runs import Run, observed_run, replay_run
 
 #: tasks with less recorded CPU time than this are left out of the per-task CPU-time error
@@ -365,10 +366,24 @@ def validate(source, policy: str | None = None, topology=None, params: dict | No
                            "percentiles not judged")
             fv = fv if fv != "good" else "rough"
         v["focus_verdict"], v["focus_verdict_reasons"] = fv, reasons
+    v["inferred"] = inferences(p)
     v.update({"observed": obs.metrics, "replayed": first.metrics,
               "events_simulated": sum(r.events_simulated for r in reps), "wall_s": sum(r.wall_s for r in reps),
               "warnings": warnings + first.warnings})
     return v
+
+
+def inferences(p: PreparedTrace) -> dict:
+    """What the workload infers from the recording rather than reads in it (README "How
+    replay works"): ``yields`` (sched_yield calls) and ``yielding_tasks`` ("comm tid" of
+    each task that yields, most calls first), ``sync_wakeups`` (wakeups the waker's CPU took,
+    honoured with WA_SYNC=on)."""
+    a = p.workload.actions
+    y = a.filter(pl.col("kind") == ACT_YIELD).group_by("task").len().sort(["len", "task"], descending=[True, False])
+    tasks = p.workload.tasks
+    names = [f"{tasks['comm'][int(t)]} {tasks['tid'][int(t)]}" for t in y["task"].to_list()]
+    return {"yields": int(y["len"].sum()) if y.height else 0, "yielding_tasks": names,
+            "sync_wakeups": int((a["kind"] == ACT_SYNC_WAKE).sum())}
 
 
 def error_keys(v: dict) -> dict:
