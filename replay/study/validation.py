@@ -390,5 +390,5 @@ def error_keys(v: dict) -> dict:
     """The flat error figures of a validation (numbers and the verdict; no nested objects):
     what compare keeps and sweeps copy into every row."""
     skip = {"observed", "replayed", "warnings", "verdict_reasons", "jain_by_nice_abs_err", "events_simulated",
-            "wall_s", "seed_range", "focus_verdict_reasons"}
+            "wall_s", "seed_range", "focus_verdict_reasons", "inferred"}
     return {k: x for k, x in v.items() if k not in skip}
