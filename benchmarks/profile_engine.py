@@ -34,7 +34,7 @@ Needs Linux ``perf`` (permission to sample one's own process: perf_event_paranoi
 ``ld`` and ``objdump`` (binutils); it says which is missing. profila (``pip install
 profila``; ``python -m profila annotate -- script.py``) gives a similar line view through
 gdb but needs its own gdb download and samples ~100x less often; this script does not
-use it. The corpus is read from $SCHEDREPLAY_TRACES (default ../shared/traces).
+use it. The corpus is read from $SCHEDREPLAY_TRACES (default ../shared/traces; benchmarks/replay.py).
 """
 
 from __future__ import annotations
@@ -56,7 +56,6 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-CORPUS = Path(os.environ.get("SCHEDREPLAY_TRACES", ROOT.parent / "shared" / "traces"))
 
 # phase of each engine/policy function, by name (a function not named is "schedule/switch
 # logic" if it is in replay/sim/_engine.py, "policy hooks" if in policies/)
@@ -378,6 +377,8 @@ def main() -> None:
         ap.add_argument("--labels", nargs="+")
         child(ap.parse_args())
         return
+    from benchmarks.replay import DEFAULT_TRACE, copies, trace_name, trace_workload
+
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--seconds", type=float, default=20.0, help="sampled replay time per machine (default 20)")
     ap.add_argument("--policy", default="eevdf")
@@ -385,29 +386,14 @@ def main() -> None:
     ap.add_argument("--top", type=int, default=12, help="hottest source lines to list per machine")
     ap.add_argument("--keep", help="keep perf data and objects in this folder")
     ap.add_argument("--json", action="store_true")
-    ap.add_argument("--trace", default="captures/long_mix/trace.dat",
-                    help="the corpus trace to replay (default captures/long_mix/trace.dat; e.g. "
+    ap.add_argument("--trace", default=DEFAULT_TRACE,
+                    help=f"the corpus trace to replay (default {DEFAULT_TRACE}; e.g. "
                          "captures/a_hackbench/trace.dat for long run queues)")
     args = ap.parse_args()
     check_tools()
-    from benchmarks._synth import CACHE, workload_key
-    from benchmarks.replay import replicate
-    from replay.model.workload import Workload, from_schedule
-
-    trace = CORPUS / args.trace
-    if not trace.exists():
-        raise SystemExit(f"trace not found: {trace} (set SCHEDREPLAY_TRACES, or give --trace a corpus path)")
-    import traces
-
-    name = trace.parent.name if trace.name == "trace.dat" else trace.stem
-    CACHE.mkdir(parents=True, exist_ok=True)
-    base = CACHE / f"wl-{name}-{workload_key()}"
-    if not (base / "bursts.parquet").exists():
-        from_schedule(traces.load(trace)).write(base)
-    big = CACHE / f"wl-{name}-x64-{workload_key()}"
-    if not (big / "bursts.parquet").exists():
-        replicate(Workload.read(base), 64).write(big)
-    n = Workload.read(base).n_cpus
+    base, wl = trace_workload(args.trace)  # the benchmarks' cached workload and its copies
+    big = copies(wl, 64, args.trace)
+    name, n = trace_name(args.trace), wl.n_cpus
     work = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="profile-engine-"))
     work.mkdir(parents=True, exist_ok=True)
     try:

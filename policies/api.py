@@ -81,7 +81,8 @@ CPU_COLUMNS = {
     "C_CAPACITY": "capacity, 1024 = the biggest CPU",
 }
 
-__all__ = ["hook", "helper", "SIG", "FN", "HOOKS", "OPTIONAL_HOOKS", "keep_on_yield", "Param", "resolve", "make_state", "rt",
+__all__ = ["hook", "helper", "SIG", "FN", "HOOKS", "OPTIONAL_HOOKS", "keep_on_yield", "Param", "resolve",
+           "make_state", "rt",
            "weight_of", "nice_of", "calc_delta_fair", "scaling_factor", "NICE_0_WEIGHT", "list_remove",
            "TASK_COLUMNS", "CPU_COLUMNS",
            "ENQ_WAKEUP", "ENQ_NEW", "ENQ_MIGRATED", "ENQ_REQUEUE", "ENQ_PRIO",

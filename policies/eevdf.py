@@ -25,8 +25,8 @@ values where it differs; no class hierarchy, no function arguments:
 
 The rest: ``queue_sums``, ``avg_vruntime``, ``eligible``, ``update_min_vruntime``,
 ``min_slice``, ``protected``, ``pick_eevdf``, ``save_lag``, ``finish_delayed``,
-``place_entity``, ``init_entity``, ``dequeue_entity``, ``yield_entity``. A variant that keeps a hook as it
-is (``set_next``, ``put_prev``, ``tick``) exposes eevdf's own.
+``place_entity``, ``init_entity``, ``dequeue_entity``, ``yield_entity``. A variant that
+keeps a hook as it is (``set_next``, ``put_prev``, ``tick``) exposes eevdf's own.
 """
 
 from __future__ import annotations

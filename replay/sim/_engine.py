@@ -63,10 +63,8 @@ WB_COLS = 13
 WA_TASK, WA_PROGRESS, WA_TARGET, WA_KIND = range(4)
 
 # statistics
-# ST_FULL: an output or the event heap was too small (the caller retries bigger). Slot 8
-# (ST_COMPACT) counted the compactions of a full heap, which dropped its stale POINT rows;
-# the heap has none now (see -- heap --): a full heap is full, and slot 8 stays 0.
-ST_ROWS, ST_EVENTS, ST_SWITCHES, ST_MIGRATIONS, ST_FULL, ST_PUSHES, ST_PULLS, ST_SERVER, ST_COMPACT = range(9)
+# ST_FULL: an output or the event heap was too small (the caller retries bigger)
+ST_ROWS, ST_EVENTS, ST_SWITCHES, ST_MIGRATIONS, ST_FULL, ST_PUSHES, ST_PULLS, ST_SERVER = range(8)
 # profiling counters (benchmarks/profile_engine.py; nothing else reads them): events popped
 # per type (ST_EV_TYPE + E.EV_*), the RESCHED events popped stale (superseded; a POINT is
 # never stale now, the count would show a bug), rows pushed, scans of the CPUs for reschedule
@@ -76,10 +74,10 @@ ST_ROWS, ST_EVENTS, ST_SWITCHES, ST_MIGRATIONS, ST_FULL, ST_PUSHES, ST_PULLS, ST
 # (numba freezes the global, so the branches vanish from the normal build: they cost
 # nothing). Only benchmarks/profile_engine.py sets it, in a process with its own empty
 # compile cache; never set it where the shared cache is in use.
-ST_EV_TYPE = 9
+ST_EV_TYPE = 8
 ST_STALE, ST_HEAP_PUSH, ST_RESCHED_SCAN, ST_SCHEDULE, ST_SELECT, ST_NEWIDLE, ST_PERIODIC, ST_POINT_MOVE, \
-    ST_POINT_DROP = range(14, 23)
-ST_SIZE = 23
+    ST_POINT_DROP = range(13, 22)
+ST_SIZE = 22
 PROFILE = False
 
 # What travels together, as typed namedtuples (numba passes one as its members: nothing is
@@ -1280,8 +1278,8 @@ def _sig():
     hooks = types.UniTuple(FN, len(CALLED_HOOKS))
     out = types.NamedTuple(tuple(types.Array(numba.from_dtype(f.numpy_dtype), 1, "C") for f in schema.INTERVALS.fields)
                            + (types.int32[::1],), Intervals)
-    return types.int64(types.NamedUniTuple(hooks, 2, Hooks), types.UniTuple(FN, 2), M, M, types.NamedTuple((M, M, V, M, M, V), ClassState),
-                       types.NamedUniTuple(M, 3, Workload),
+    return types.int64(types.NamedUniTuple(hooks, 2, Hooks), types.UniTuple(FN, 2), M, M,
+                       types.NamedTuple((M, M, V, M, M, V), ClassState), types.NamedUniTuple(M, 3, Workload),
                        types.NamedTuple((M, M, V, M, M), Machine), types.NamedTuple((V, M, V, V), Heap), out, V)
 
 
