@@ -253,8 +253,8 @@ def main() -> None:
     ap.add_argument("--json", action="store_true")
     ap.add_argument("--platforms", action="store_true",
                     help="replay each trace on the recorded machine's description beside it (TRACE.plat_info.yml: "
-                         "capacities, clusters, kernel) instead of its own cpus table; not the default until "
-                         "the replay places by capacity (README \"Fidelity\")")
+                         "capacities, clusters, energy model, kernel) instead of its own cpus table; not the "
+                         "default: the one such trace, the Juno board's, is further off with it (README \"Fidelity\")")
     ap.add_argument("--renderings", action="store_true", help="every rendering of each capture, side by side")
     a = ap.parse_args()
     corpus = Path(a.corpus)

@@ -61,7 +61,14 @@ T_LOAD_AVG = 41    # weight * load_sum / divider
 T_PELT_W = 42      # weight its load is computed with (0: not yet a fair task)
 T_PELT_CPU = 43    # CPU whose run-queue signal holds its load, -1 none
 T_PELT_Q = 44      # 1 while its weight counts in that CPU's queued weight (runnable, not delayed)
-NT = 45
+# PELT utilisation of a fair task (kept only on machines of asymmetric capacity, E_ASYM; its own
+# clock, moved with the load's: replay/sim/_pelt.py)
+T_PU_TS = 45
+T_PU_PC = 46
+T_PU_SUM = 47      # running time x capacity of the CPU it ran on, decayed
+T_PU_AVG = 48      # util_avg: util_sum / divider (1024 = always running on the biggest CPU)
+T_PU_IN = 49       # its input: the capacity of its CPU while it runs there, else 0
+NT = 50
 
 # task states
 S_NOT_STARTED = 0
@@ -122,7 +129,14 @@ C_RQ_WEIGHT = 32      # summed weight of the runnable fair tasks queued on it
 C_LLC_LEAD = 33       # the first CPU of its LLC: the row that holds the LLC's sums
 C_LLC_UTIL = 34       # in an LLC's first CPU's row: sum of C_UTIL // 1024 over the LLC, kept at
                       # every update of a C_UTIL so that SIS_UTIL reads it without visiting the LLC
-NC = 35
+# PELT utilisation of the CPU's fair run queue (E_ASYM machines only): running and blocked util
+C_PU_TS = 35
+C_PU_PC = 36
+C_PU_SUM = 37
+C_PU_AVG = 38         # cfs_rq util_avg
+C_PU_IN = 39          # its input: the CPU's capacity while a fair task runs on it, else 0
+C_PU_ON = 40          # row 0 only: 1 when utilisation is kept (E_ASYM)
+NC = 41
 
 # -- events ------------------------------------------------------------------------
 EV_START = 0    # a burst becomes runnable (arg: task, arg2: burst)
@@ -162,7 +176,11 @@ E_LAT_IDLE = 26        # offset in EP of the idle-wakeup table [CPU][E_LAT_Q], -
 E_LAT_PREEMPT = 27     # offset in EP of the preemption table [CPU][E_LAT_Q], -1 none
 E_WA_SYNC = 28         # honour the workload's sync wakeups in wake_affine
 E_YIELDS = 29          # replay the workload's inferred sched_yield calls
-E_N = 30               # the tables follow the scalars
+E_ASYM = 30            # CPU capacities differ (sched_asym_cpucapacity): utilisation is kept, and
+                       # with 1 wakeups look for a CPU the task fits (select_idle_capacity), with 2
+                       # they scan the LLC capacity-blind (asym_wakeup=llc, kernels before 5.7)
+E_EAS = 31             # 1: energy-aware wakeup placement (an energy model, E_ASYM, param eas)
+E_N = 32               # the tables follow the scalars
 
 
 
@@ -223,6 +241,6 @@ def new_task_matrix(n: int) -> np.ndarray:
     TS = np.zeros((max(n, 1), NT), np.int64)
     for col in (T_CPU, T_BURST, T_NEXT_ACT, T_WAIT_START, T_Q_NEXT, T_Q_PREV, T_RECENT_CPU, T_WAKEE,
                 T_PINNED, T_AFF, T_LIST, T_WAIT_BURST, T_HOME, T_SLEEP_STATE, T_PARENT, T_CAUSE,
-                T_LAST_CPU, T_PELT_CPU):
+                T_LAST_CPU, T_PELT_CPU, T_PU_TS):
         TS[:, col] = -1
     return TS

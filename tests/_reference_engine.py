@@ -140,6 +140,11 @@ class Task:
     pelt_w: int = 0
     pelt_cpu: int = -1
     pelt_q: bool = False
+    # PELT utilisation (engine-model.md §3.2; machines of asymmetric capacity only): the
+    # signal, whether it was ever attached, its input (the CPU's capacity while it runs)
+    pu: Signal = field(default_factory=lambda: Signal())
+    pu_init: bool = False
+    pu_in: int = 0
 
 
 @dataclass
@@ -169,6 +174,9 @@ class Cpu:
     # PELT load of the fair run queue, and its input: the runnable fair tasks' weight
     pelt: Signal = field(default_factory=lambda: Signal())
     rq_weight: int = 0
+    # PELT utilisation of the fair run queue and its input (capacity while a fair task runs)
+    pu: Signal = field(default_factory=lambda: Signal())
+    pu_in: int = 0
     # EEVDF per-queue
     v0: int = 0
     fcurr: int = -1         # fair task set_next was called for and not yet put_prev
@@ -209,6 +217,14 @@ class ReferenceEngine:
         self.wake_wide = bool(ev["WAKE_WIDE"])
         self.wa_sync = bool(ev["WA_SYNC"])
         self.yields = bool(ev["yields"])
+        # §7.5: asymmetric capacities keep utilisation; 1: capacity-aware wakeups, 2: the LLC scan
+        asym = len(set(int(x) for x in topo.capacity)) > 1
+        self.asym = (1 if ev["asym_wakeup"] == "capacity" else 2) if asym else 0
+        self.eas = bool(self.asym and topo.energy and ev["eas"])
+        self.pd = [int(x) for x in topo.pd]
+        # per performance domain: [(frequency, cost)] with cost = fmax * power // freq (whole mW)
+        self.em = [[(int(f), int(t[-1][0]) * int(round(pw)) // int(f)) for f, pw in t]
+                   for t in (topo.energy or ())]
         self.rt_push = bool(ev["RT_PUSH"])
         self.server_runtime = int(ev["fair_server_runtime_ns"])
         self.server_period = int(ev["fair_server_period_ns"])
@@ -710,7 +726,7 @@ class ReferenceEngine:
 
     def run(self) -> list:
         for cp in self.cpus:
-            cp.pelt.ts = cp.util_ts = self.start
+            cp.pelt.ts = cp.util_ts = cp.pu.ts = self.start
         for t in self.tasks:
             if not t.bursts:
                 continue
@@ -964,6 +980,12 @@ class ReferenceEngine:
             prev = this if this >= 0 else self.first_allowed(p)
         if this < 0:
             this = prev
+        if self.eas:  # §7.5
+            c = self.feec(p, prev)
+            if c >= 0:
+                if not self.allowed(p, c):
+                    c = prev if self.allowed(p, prev) else self.first_allowed(p)
+                return c
         target = prev
         wide = False
         if self.wake_wide and waker >= 0:
@@ -1002,17 +1024,39 @@ class ReferenceEngine:
                 return this
         return prev
 
+    @staticmethod
+    def fits(util: int, cap: int) -> bool:
+        return util * 1280 < cap * 1024
+
     def select_idle_sibling(self, p: Task, prev: int, target: int) -> int:
         tl = self.cpus[target].llc
-        if self.is_idle(target) and self.allowed(p, target):
+        asym = self.asym == 1
+        pu = self.task_util(p) if asym else 0
+
+        def fit(c):
+            return not asym or self.fits(pu, self.cpus[c].capacity)
+        if self.is_idle(target) and self.allowed(p, target) and fit(target):
             return target
-        if prev != target and self.cpus[prev].llc == tl and self.is_idle(prev) and self.allowed(p, prev):
+        if prev != target and self.cpus[prev].llc == tl and self.is_idle(prev) and self.allowed(p, prev) \
+                and fit(prev):
             return prev
         r = p.recent_cpu
         p.recent_cpu = prev
         if (r >= 0 and r != prev and r != target and self.cpus[r].llc == tl and self.is_idle(r)
-                and self.allowed(p, r)):
+                and self.allowed(p, r) and fit(r)):
             return r
+        if asym:  # §7.5 select_idle_capacity: from target round the machine
+            best, best_cap = -1, 0
+            for k in range(self.C):
+                cc = (target + k) % self.C
+                if not (self.is_idle(cc) and self.allowed(p, cc)):
+                    continue
+                cap = self.cpus[cc].capacity
+                if self.fits(pu, cap):
+                    return cc
+                if cap > best_cap:
+                    best, best_cap = cc, cap
+            return best if best >= 0 else target
         has_idle_core = False
         tcore = self.cpus[target].core
         smt = any(x.core == tcore and x.idx != target for x in self.cpus)
@@ -1053,6 +1097,60 @@ class ReferenceEngine:
         if fallback >= 0:
             return fallback
         return target
+
+    # §7.5 energy-aware placement
+    def util_next(self, p: Task, pu: int, c: int, dst: int) -> int:
+        u = self.cpu_util(c)
+        if p.pelt_cpu == c and dst != c:
+            u = max(u - pu, 0)
+        elif p.pelt_cpu != c and dst == c:
+            u += pu
+        return min(u, self.cpus[c].capacity)
+
+    def energy(self, p: Task, pu: int, dst: int, pd: int) -> int:
+        cpus = [c for c in range(self.C) if self.pd[c] == pd]
+        us = [self.util_next(p, pu, c, dst) for c in cpus]
+        scale = self.cpus[cpus[0]].capacity
+        table = self.em[pd]
+        fmax = table[-1][0]
+        freq = (fmax + (fmax >> 2)) * max(us) // scale
+        cost = next((k for f, k in table if f >= freq), table[-1][1])
+        return cost * sum(us) // scale
+
+    def feec(self, p: Task, prev: int) -> int:
+        if any(not self.fits(min(self.cpu_util(c), x.capacity), x.capacity) for c, x in enumerate(self.cpus)):
+            return -1
+        pu = self.task_util(p)
+        if pu == 0:
+            return prev
+        INF = 1 << 62
+        prev_delta = best_delta = INF
+        best, base = prev, 0
+        for pd in sorted(set(self.pd), key=lambda d: -self.pd.index(d)):  # the kernel's list: last first
+            base_pd = self.energy(p, pu, -1, pd)
+            base += base_pd
+            max_spare, max_cpu = 0, -1
+            for c in (c for c in range(self.C) if self.pd[c] == pd):
+                if not self.allowed(p, c):
+                    continue
+                u = self.util_next(p, pu, c, c)
+                cap = self.cpus[c].capacity
+                if not self.fits(u, cap):
+                    continue
+                if c == prev:
+                    prev_delta = self.energy(p, pu, prev, pd) - base_pd
+                    best_delta = min(best_delta, prev_delta)
+                if cap - u > max_spare:
+                    max_spare, max_cpu = cap - u, c
+            if max_cpu >= 0 and max_cpu != prev:
+                d = self.energy(p, pu, max_cpu, pd) - base_pd
+                if d < best_delta:
+                    best_delta, best = d, max_cpu
+        if prev_delta == INF:
+            return best
+        if prev_delta - best_delta > (prev_delta + base) >> 4:
+            return best
+        return prev
 
     def select_fair_fork(self, p: Task, this: int) -> int:
         node = self.cpus[this].node
@@ -1229,6 +1327,12 @@ class ReferenceEngine:
         self.pelt_task(t)
         q.avg = max(q.avg - t.pelt.avg, 0)
         q.sum = max(max(q.sum - t.pelt_w * t.pelt.sum, 0), q.avg * (_LOAD_AVG_MAX - 1024))
+        if self.asym:  # §3.2: its util leaves likewise
+            u = self.cpus[t.pelt_cpu].pu
+            self.util_cpu(t.pelt_cpu)
+            self.util_task(t)
+            u.avg = max(u.avg - t.pu.avg, 0)
+            u.sum = max(max(u.sum - t.pu.sum, 0), u.avg * (_LOAD_AVG_MAX - 1024))
         t.pelt_cpu = -1
 
     def pelt_enqueued(self, t: Task, c: int):
@@ -1238,6 +1342,16 @@ class ReferenceEngine:
         self.pelt_cpu(c)
         if t.pelt_cpu != c:
             self.pelt_detach(t)
+            if self.asym:  # §3.2: util attaches first (its initial value reads c's load without t)
+                self.util_cpu(c)
+                if not t.pu_init:
+                    t.pu_init = True
+                    spare = max(cp.capacity - cp.pu.avg, 0) // 2
+                    t.pu.avg = min(cp.pu.avg * t.pelt_w // (cp.pelt.avg + 1), spare) if cp.pu.avg > 0 else spare
+                t.pu.ts, t.pu.pc = cp.pu.ts, cp.pu.pc
+                t.pu.sum = t.pu.avg * (_LOAD_AVG_MAX - 1024 + cp.pu.pc)
+                cp.pu.avg += t.pu.avg
+                cp.pu.sum += t.pu.sum
             t.pelt.ts, t.pelt.pc = cp.pelt.ts, cp.pelt.pc
             s = t.pelt.avg * (_LOAD_AVG_MAX - 1024 + cp.pelt.pc)
             t.pelt.sum = s // t.pelt_w if t.pelt_w < s else 1
@@ -1269,6 +1383,27 @@ class ReferenceEngine:
     def cpu_load(self, c: int) -> int:
         cp = self.cpus[c]
         return self.pelt_peek(cp.pelt, cp.rq_weight, 1)
+
+    # utilisation (§3.2)
+    def util_cpu(self, c: int):
+        cp = self.cpus[c]
+        self.pelt_advance(cp.pu, cp.pu_in, 1)
+
+    def util_task(self, t: Task):
+        self.pelt_advance(t.pu, t.pu_in, 1)
+
+    def util_running(self, t: Task, c: int, cap: int):
+        self.util_cpu(c)
+        self.util_task(t)
+        t.pu_in = cap
+        self.cpus[c].pu_in = cap
+
+    def task_util(self, t: Task) -> int:
+        return self.pelt_peek(t.pu, t.pu_in, 1) if t.pu_init else 0
+
+    def cpu_util(self, c: int) -> int:
+        cp = self.cpus[c]
+        return self.pelt_peek(cp.pu, cp.pu_in, 1)
 
     def task_load(self, t: Task) -> int:
         return max(self.pelt_peek(t.pelt, 1 if t.pelt_q else 0, t.pelt_w), 1)
@@ -1480,6 +1615,10 @@ class ReferenceEngine:
                 self.close_iv(pt, schema.END_PREEMPTED)
                 pt.state = RUNNABLE
                 self.open_iv(pt, schema.RUNNABLE, c, schema.BEGIN_PREEMPT, 0, self.now, schema.BEGIN_PREEMPT)
+            if self.asym and pt.pu_in:
+                self.util_running(pt, c, 0)
+        if self.asym and nxt >= 0 and self.tasks[nxt].cls == FAIR:
+            self.util_running(self.tasks[nxt], c, cp.capacity)
         cp.gen += 1
         if nxt >= 0:
             t = self.tasks[nxt]

@@ -40,6 +40,7 @@ from replay import testing as K
 from replay.model.topology import from_spec
 from replay.model.workload import START_AFTER, START_BY
 from replay.testing import make_workload, workloads
+from replay.testing.strategies import cases, mixed, topologies
 from tests._reference_engine import reference_replay
 
 MS = 1_000_000
@@ -59,8 +60,13 @@ def engine_params():
 def engine_intervals(wl, spec, params) -> pl.DataFrame:
     from replay import replay
 
-    sched, _ = replay(wl, policy="eevdf", topology=from_spec(spec), params=params)
+    sched, _ = replay(wl, policy="eevdf", topology=_machine(spec), params=params)
     return sched.intervals
+
+
+def _machine(spec):
+    """A SxCxT spec, or a Topology as it is (big and little cores, energy models)."""
+    return from_spec(spec) if isinstance(spec, str) else spec
 
 
 def first_difference(a: pl.DataFrame, b: pl.DataFrame) -> str:
@@ -79,7 +85,7 @@ def first_difference(a: pl.DataFrame, b: pl.DataFrame) -> str:
 
 
 def reference_intervals(wl, spec, params) -> pl.DataFrame:
-    return reference_replay(wl, from_spec(spec), params, split_migrations=True)
+    return reference_replay(wl, _machine(spec), params, split_migrations=True)
 
 
 def assert_same(wl, spec, params):
@@ -253,3 +259,15 @@ def test_engine_equals_reference_fair_only(engine_ready, case, params):
 def test_engine_equals_reference_longer(engine_ready, case, params):
     wl, spec = case
     assert_same(wl, spec, params)
+
+
+@settings(deadline=None, suppress_health_check=HC)
+@given(case=cases(workload=lambda n: mixed(n, rt=False, stop=False, max_tasks=6, max_bursts=5),
+                  topology=topologies(max_cpus=6, numa=False, energy_model=True)),
+       asym=st.sampled_from(["capacity", "llc"]))
+def test_engine_equals_reference_big_little(engine_ready, case, asym):
+    """Machines of big and little cores with an energy model (§3.2, §7.5): utilisation,
+    energy-aware and capacity-aware wakeups."""
+    wl, topo, _ = case
+    assert topo.energy is not None
+    assert_same(wl, topo, {"asym_wakeup": asym})

@@ -44,6 +44,7 @@ def pack(values, n_cpus, hz):
 init_task, dequeue, pick, set_next, put_prev = EV.init_task, EV.dequeue, EV.pick, EV.set_next, EV.put_prev
 update_curr, check_preempt, tick, select_cpu, can_migrate = (EV.update_curr, EV.check_preempt, EV.tick,
                                                              EV.select_cpu, EV.can_migrate)
+yield_task = EV.yield_task  # optional, but left out a sched_yield would not forfeit the request
 
 
 @hook

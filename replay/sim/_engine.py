@@ -575,7 +575,9 @@ def run(H, Y, TS, CS, ST, W, M, Q, out, stats):
         CS[c, E.C_NODE] = TOPO[c, P.TP_NODE]
         CS[c, E.C_CAPACITY] = TOPO[c, P.TP_CAPACITY]
         CS[c, E.C_PELT_TS] = start
+        CS[c, E.C_PU_TS] = start
         CS[c, E.C_LLC_LEAD] = TOPO[TOPO[c, P.TP_LLC_START], P.TP_LLC_CPUS]
+    CS[0, E.C_PU_ON] = EP[E.E_ASYM]
     for c in range(len(Q.HI)):
         Q.HI[c] = -1  # no POINT rows yet
     for t in range(n_tasks):
@@ -712,7 +714,7 @@ def _start_burst(H, TS, CS, ST, W, M, Q, out, stats, t, b, this, waker, sync, no
         elif forked:
             cpu = P.select_fair_fork(TS, CS, TOPO, AFF, EP, t, this)
         else:
-            cpu = P.select_fair_wakeup(TS, CS, TOPO, AFF, EP, t, prev, waker_cpu, waker, sync)
+            cpu = P.select_fair_wakeup(TS, CS, TOPO, AFF, EP, t, prev, waker_cpu, waker, sync, now)
     else:
         cpu = TS[t, E.T_PINNED] if TS[t, E.T_PINNED] >= 0 else P.select_rt(TS, CS, TOPO, AFF, t, prev if prev >= 0 else this, this)
     if PROFILE:
@@ -875,6 +877,10 @@ def _schedule(H, TS, CS, ST, W, M, Q, out, stats, cpu, now):
         else:
             _hook(H, H_PUT_PREV, pc, TS, CS, ST, cpu, prev, 0, now)
         CS[cpu, E.C_LAST_PREV] = prev
+        if CS[0, E.C_PU_ON] and TS[prev, E.T_PU_IN]:
+            PL.util_running(TS, CS, prev, cpu, 0, now)
+    if CS[0, E.C_PU_ON] and nxt >= 0 and TS[nxt, E.T_CLASS] == E.CLS_FAIR:
+        PL.util_running(TS, CS, nxt, cpu, CS[cpu, E.C_CAPACITY], now)
     CS[cpu, E.C_CURR] = nxt
     CS[cpu, E.C_GEN] += 1
     stats[ST_SWITCHES] += 1

@@ -18,6 +18,18 @@ stays attached and its contribution decays in the queue's sum (blocked load). Ne
 and tasks alive before the trace began, start with load_avg = weight
 (init_entity_runnable_average). The reference engine (tests/_reference_engine.py)
 implements the same rules in Python.
+
+Utilisation (util_avg) is kept only on machines whose CPUs differ in capacity, where
+placement reads it (energy-aware and capacity-aware wakeups, docs/engine-model.md §7.5). A
+task's signal counts the time it runs, scaled by the capacity of the CPU it runs on (the
+kernel scales PELT's clock by capacity and frequency; the replay runs every CPU at its
+highest frequency, so capacity alone: a task always running on a 446-capacity CPU tends
+to util 446); a CPU's signal counts the time a fair task runs on it, likewise, and holds
+the attached tasks' util as the load signal holds their load (blocked util decays there).
+Each has its own clock columns, advanced when its input changes or when it is read. A
+task's first attachment gives it the kernel's initial util (post_init_entity_util_avg):
+the CPU's util times its weight over the CPU's load + 1, at most half the CPU's spare
+capacity, or that half when the CPU has no util. util_est is not modelled.
 """
 
 from __future__ import annotations
@@ -121,13 +133,17 @@ def detach(TS, CS, t, now):
     s = max(CS[c, E.C_LOAD_SUM] - TS[t, E.T_PELT_W] * TS[t, E.T_LOAD_SUM], 0)
     CS[c, E.C_LOAD_SUM] = max(s, CS[c, E.C_LOAD_AVG] * PELT_MIN_DIVIDER)
     TS[t, E.T_PELT_CPU] = -1
+    if CS[0, E.C_PU_ON]:
+        _util_detach(TS, CS, t, c, now)
 
 
 @_jit
 def attach(TS, CS, t, c, now):
     """Attach t's load to CPU c (attach_entity_load_avg): t takes c's clock, its sum is
-    rebuilt from its average, and both join c's signal."""
+    rebuilt from its average, and both join c's signal (its util too, on E_ASYM machines)."""
     update_cpu(CS, c, now)
+    if CS[0, E.C_PU_ON]:
+        _util_attach(TS, CS, t, c, CS[c, E.C_CAPACITY], now)
     TS[t, E.T_PELT_TS] = CS[c, E.C_PELT_TS]
     TS[t, E.T_PELT_PC] = CS[c, E.C_PELT_PC]
     w = TS[t, E.T_PELT_W]
@@ -210,3 +226,65 @@ def fair_burst(TS, t, w, now):
         TS[t, E.T_PELT_CPU] = -1
     else:
         reweight(TS, t, w, now)
+
+
+# -- utilisation (E_ASYM machines) -------------------------------------------------------
+
+@_jit
+def util_update_task(TS, t, now):
+    _update(TS, t, E.T_PU_TS, E.T_PU_PC, E.T_PU_SUM, E.T_PU_AVG, TS[t, E.T_PU_IN], 1, now)
+
+
+@_jit
+def util_update_cpu(CS, c, now):
+    _update(CS, c, E.C_PU_TS, E.C_PU_PC, E.C_PU_SUM, E.C_PU_AVG, CS[c, E.C_PU_IN], 1, now)
+
+
+@_jit
+def _util_detach(TS, CS, t, c, now):
+    util_update_cpu(CS, c, now)
+    util_update_task(TS, t, now)
+    CS[c, E.C_PU_AVG] = max(CS[c, E.C_PU_AVG] - TS[t, E.T_PU_AVG], 0)
+    s = max(CS[c, E.C_PU_SUM] - TS[t, E.T_PU_SUM], 0)
+    CS[c, E.C_PU_SUM] = max(s, CS[c, E.C_PU_AVG] * PELT_MIN_DIVIDER)
+
+
+@_jit
+def _util_attach(TS, CS, t, c, cap, now):
+    util_update_cpu(CS, c, now)
+    if TS[t, E.T_PU_TS] < 0:  # first attachment: post_init_entity_util_avg
+        spare = max(cap - CS[c, E.C_PU_AVG], 0) // 2
+        if CS[c, E.C_PU_AVG] > 0:
+            u = CS[c, E.C_PU_AVG] * TS[t, E.T_PELT_W] // (CS[c, E.C_LOAD_AVG] + 1)
+            TS[t, E.T_PU_AVG] = min(u, spare)
+        else:
+            TS[t, E.T_PU_AVG] = spare
+    TS[t, E.T_PU_TS] = CS[c, E.C_PU_TS]
+    TS[t, E.T_PU_PC] = CS[c, E.C_PU_PC]
+    TS[t, E.T_PU_SUM] = TS[t, E.T_PU_AVG] * (PELT_MIN_DIVIDER + CS[c, E.C_PU_PC])
+    CS[c, E.C_PU_AVG] += TS[t, E.T_PU_AVG]
+    CS[c, E.C_PU_SUM] += TS[t, E.T_PU_SUM]
+
+
+@_jit
+def util_running(TS, CS, t, c, cap, now):
+    """Fair task t starts (cap > 0: the CPU's capacity) or stops (cap = 0) running on c,
+    the CPU it is attached to: both signals advance to now and take the new input."""
+    util_update_cpu(CS, c, now)
+    util_update_task(TS, t, now)
+    TS[t, E.T_PU_IN] = cap
+    CS[c, E.C_PU_IN] = cap
+
+
+@_jit
+def task_util(TS, t, now):
+    """A task's util_avg at now (its signal decayed or grown to now, not moved)."""
+    if TS[t, E.T_PU_TS] < 0:
+        return 0
+    return _peek(TS, t, E.T_PU_TS, E.T_PU_PC, E.T_PU_SUM, E.T_PU_AVG, TS[t, E.T_PU_IN], 1, now)
+
+
+@_jit
+def cpu_util(CS, c, now):
+    """The CPU's fair util_avg at now (running and blocked util), not moved."""
+    return _peek(CS, c, E.C_PU_TS, E.C_PU_PC, E.C_PU_SUM, E.C_PU_AVG, CS[c, E.C_PU_IN], 1, now)

@@ -4,8 +4,11 @@
 Approximations, each documented where it is made: the periodic balancer reads PELT
 loads (replay/sim/_pelt.py), wake_affine the runnable weights, SIS_UTIL a decayed
 utilisation proxy (32 ms half-life) kept per CPU; idle CPUs balance on
-the tick of busy CPUs (the NOHZ kick); active balance, misfit/asym/EAS, cgroups
-and NUMA balancing are not modelled. Ties go to the lowest CPU number.
+the tick of busy CPUs (the NOHZ kick); on machines of asymmetric capacity, wakeups
+look for a CPU the task fits (select_idle_capacity) and, with an energy model, place
+by energy (find_energy_efficient_cpu) on PELT utilisation (docs/engine-model.md §7.5);
+active balance, misfit migration, cgroups and NUMA balancing are not modelled. Ties go
+to the lowest CPU number.
 """
 
 from __future__ import annotations
@@ -15,6 +18,8 @@ import math
 from policies import _state as E
 from traces import schema
 from traces._numba import INTERNAL, NO_NRT, jit
+
+from . import _pelt as PL
 
 # topology matrix TOPO[cpu, col]
 TP_CORE = 0
@@ -31,7 +36,17 @@ TP_LLC_POS = 7
 TP_LLC_CPUS = 8
 TP_CORE_START = 9
 TP_CORE_CPUS = 10
-TP_N = 11
+# performance domains (cpufreq policies: the CPUs that share a frequency), grouped like the
+# LLCs; TP_EM_N: how many performance states the CPU's domain's energy model has (0: no
+# model), whose (frequency kHz, cost) pairs follow from column TP_EM on (cost = power at the
+# highest frequency's scale: fmax * power_mW / freq, em_create_pd)
+TP_PD = 11
+TP_PD_START = 12
+TP_PD_SIZE = 13
+TP_PD_CPUS = 14
+TP_EM_N = 15
+TP_N = 16
+TP_EM = 16
 
 
 @jit(**INTERNAL, **NO_NRT)
@@ -156,20 +171,60 @@ def _nr_idle_scan(CS, TOPO, EP, cpu):
 
 
 @jit(**INTERNAL, **NO_NRT)
-def select_idle_sibling(TS, CS, TOPO, AFF, EP, p, prev, target):
+def fits_capacity(util, cap):
+    """fits_capacity: util leaves 20 % of cap spare (util * 1280 < cap * 1024)."""
+    return util * 1280 < cap * 1024
+
+
+@jit(**INTERNAL, **NO_NRT)
+def _fits(CS, asym, pu, c):
+    """asym_fits_capacity: every CPU fits unless wakeups are capacity-aware."""
+    return not asym or fits_capacity(pu, CS[c, E.C_CAPACITY])
+
+
+@jit(**INTERNAL, **NO_NRT)
+def select_idle_capacity(TS, CS, TOPO, AFF, p, target, pu):
+    """select_idle_capacity (engine-model.md §7.5): from target round the machine (the
+    asymmetric-capacity domain), the first idle allowed CPU the task's util fits, else the
+    idle one of highest capacity (the first of them), else -1."""
+    n = len(TOPO)
+    best, best_cap = -1, 0
+    c = target
+    for _ in range(n):
+        if idle(CS, c) and allowed(TS, AFF, p, c):
+            cap = CS[c, E.C_CAPACITY]
+            if fits_capacity(pu, cap):
+                return c
+            if cap > best_cap:
+                best, best_cap = c, cap
+        c += 1
+        if c == n:
+            c = 0
+    return best
+
+
+@jit(**INTERNAL, **NO_NRT)
+def select_idle_sibling(TS, CS, TOPO, AFF, EP, p, prev, target, now):
     """placement.md §2.2 steps 1, 2, 4, 7, 8. The LLC's and cores' CPUs are visited from
     TOPO's groups (TP_LLC_CPUS, TP_CORE_CPUS), in the order of a scan of every CPU
-    (ascending; the wrap-around scan from target's successor)."""
-    if idle(CS, target) and allowed(TS, AFF, p, target):
+    (ascending; the wrap-around scan from target's successor). On a machine of asymmetric
+    capacity the candidates must fit the task and the scan is select_idle_capacity's."""
+    asym = EP[E.E_ASYM] == 1
+    pu = PL.task_util(TS, p, now) if asym else 0
+    if idle(CS, target) and allowed(TS, AFF, p, target) and _fits(CS, asym, pu, target):
         return target
     llc = TOPO[target, TP_LLC]
-    if prev != target and TOPO[prev, TP_LLC] == llc and idle(CS, prev) and allowed(TS, AFF, p, prev):
+    if prev != target and TOPO[prev, TP_LLC] == llc and idle(CS, prev) and allowed(TS, AFF, p, prev) \
+            and _fits(CS, asym, pu, prev):
         return prev
     r = TS[p, E.T_RECENT_CPU]
     TS[p, E.T_RECENT_CPU] = prev
     if r >= 0 and r != prev and r != target and TOPO[r, TP_LLC] == llc and idle(CS, r) \
-            and allowed(TS, AFF, p, r):
+            and allowed(TS, AFF, p, r) and _fits(CS, asym, pu, r):
         return r
+    if asym:
+        c = select_idle_capacity(TS, CS, TOPO, AFF, p, target, pu)
+        return c if c >= 0 else target
     n = len(TOPO)
     nl = TOPO[target, TP_LLC_SIZE]
     smt = TOPO[target, TP_CORE_SIZE] > 1
@@ -223,19 +278,129 @@ def first_allowed(TS, AFF, p, n):
     return 0
 
 
+# -- energy-aware wakeup placement (engine-model.md §7.5) ----------------------------
+
 @jit(**INTERNAL, **NO_NRT)
-def select_fair_wakeup(TS, CS, TOPO, AFF, EP, p, prev, this, waker, sync):
-    """select_task_rq_fair for a wakeup (placement.md §2); ``sync``: 1 for a sync wakeup."""
+def overutilized(CS, n, now):
+    """The root domain is overutilized when some CPU's fair util does not fit its capacity
+    (cpu_overutilized); read at the wakeup, where the kernel keeps a flag that enqueues set
+    and the balancer clears."""
+    for c in range(n):
+        cap = CS[c, E.C_CAPACITY]
+        if not fits_capacity(min(PL.cpu_util(CS, c, now), cap), cap):
+            return True
+    return False
+
+
+@jit(**INTERNAL, **NO_NRT)
+def _util_next(TS, CS, p, pu, c, dst, now):
+    """cpu_util_next: c's fair util if p (util pu) ran on dst (-1: nowhere), at most c's
+    capacity. p's util counts where it is attached (its blocked util stays there)."""
+    u = PL.cpu_util(CS, c, now)
+    src = TS[p, E.T_PELT_CPU]
+    if src == c and dst != c:
+        u = max(u - pu, 0)
+    elif src != c and dst == c:
+        u += pu
+    return min(u, CS[c, E.C_CAPACITY])
+
+
+@jit(**INTERNAL, **NO_NRT)
+def _energy(TS, CS, TOPO, p, pu, dst, lead, now):
+    """compute_energy of the performance domain whose first CPU is lead, with p on dst:
+    em_cpu_energy(max util, summed util) — the lowest performance state whose frequency
+    covers 1.25 x the busiest CPU's util (map_util_freq), its cost times the summed util
+    over the domain's capacity."""
+    s = TOPO[lead, TP_PD_START]
+    max_u = 0
+    sum_u = 0
+    for i in range(TOPO[lead, TP_PD_SIZE]):
+        u = _util_next(TS, CS, p, pu, TOPO[s + i, TP_PD_CPUS], dst, now)
+        sum_u += u
+        max_u = max(max_u, u)
+    k = TOPO[lead, TP_EM_N]
+    scale = TOPO[lead, TP_CAPACITY]
+    fmax = TOPO[lead, TP_EM + 2 * (k - 1)]
+    freq = (fmax + (fmax >> 2)) * max_u // scale
+    i = 0
+    while i < k - 1 and TOPO[lead, TP_EM + 2 * i] < freq:
+        i += 1
+    return TOPO[lead, TP_EM + 2 * i + 1] * sum_u // scale
+
+
+@jit(**INTERNAL, **NO_NRT)
+def find_energy_efficient_cpu(TS, CS, TOPO, AFF, p, prev, now):
+    """find_energy_efficient_cpu (engine-model.md §7.5; fair.c as of 5.0-5.18): -1 when the
+    machine is overutilized; prev when the task has no util; else, per performance domain
+    (in the kernel's list order: last domain first), the allowed CPU with the most spare
+    capacity among those the task fits, and the energy each candidate adds to its domain;
+    the cheapest wins if it saves more than 1/16 of prev's added energy plus the machine's
+    base energy, else prev."""
+    n = len(TOPO)
+    if overutilized(CS, n, now):
+        return -1
+    pu = PL.task_util(TS, p, now)
+    if pu == 0:
+        return prev
+    INF = 1 << 62
+    prev_delta = INF
+    best_delta = INF
+    best = prev
+    base = 0
+    for lead in range(n - 1, -1, -1):
+        if TOPO[TOPO[lead, TP_PD_START], TP_PD_CPUS] != lead:
+            continue  # not the first CPU of its domain
+        base_pd = _energy(TS, CS, TOPO, p, pu, -1, lead, now)
+        base += base_pd
+        s = TOPO[lead, TP_PD_START]
+        max_spare = 0
+        max_cpu = -1
+        for i in range(TOPO[lead, TP_PD_SIZE]):
+            c = TOPO[s + i, TP_PD_CPUS]
+            if not allowed(TS, AFF, p, c):
+                continue
+            u = _util_next(TS, CS, p, pu, c, c, now)
+            cap = CS[c, E.C_CAPACITY]
+            if not fits_capacity(u, cap):
+                continue
+            if c == prev:
+                prev_delta = _energy(TS, CS, TOPO, p, pu, prev, lead, now) - base_pd
+                best_delta = min(best_delta, prev_delta)
+            if cap - u > max_spare:
+                max_spare = cap - u
+                max_cpu = c
+        if max_cpu >= 0 and max_cpu != prev:
+            d = _energy(TS, CS, TOPO, p, pu, max_cpu, lead, now) - base_pd
+            if d < best_delta:
+                best_delta = d
+                best = max_cpu
+    if prev_delta == INF:
+        return best
+    if prev_delta - best_delta > (prev_delta + base) >> 4:
+        return best
+    return prev
+
+
+@jit(**INTERNAL, **NO_NRT)
+def select_fair_wakeup(TS, CS, TOPO, AFF, EP, p, prev, this, waker, sync, now):
+    """select_task_rq_fair for a wakeup (placement.md §2); ``sync``: 1 for a sync wakeup.
+    With an energy model, energy-aware placement first (engine-model.md §7.5)."""
     n = len(TOPO)
     if prev < 0 or prev >= n:
         prev = this if this >= 0 else first_allowed(TS, AFF, p, n)
     if this < 0:
         this = prev
+    if EP[E.E_EAS]:
+        c = find_energy_efficient_cpu(TS, CS, TOPO, AFF, p, prev, now)
+        if c >= 0:
+            if not allowed(TS, AFF, p, c):
+                c = prev if allowed(TS, AFF, p, prev) else first_allowed(TS, AFF, p, n)
+            return c
     target = prev
     wide = EP[E.E_WAKE_WIDE] and _wake_wide(TS, waker, p, TOPO[prev, TP_LLC_SIZE])
     if not wide and this != prev and allowed(TS, AFF, p, this):
         target = _wake_affine(TS, CS, TOPO, EP, p, this, prev, sync)
-    c = select_idle_sibling(TS, CS, TOPO, AFF, EP, p, prev, target)
+    c = select_idle_sibling(TS, CS, TOPO, AFF, EP, p, prev, target, now)
     if not allowed(TS, AFF, p, c):
         c = prev if allowed(TS, AFF, p, prev) else first_allowed(TS, AFF, p, n)
     return c

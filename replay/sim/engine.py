@@ -264,20 +264,29 @@ def _arrays(wl: Workload, mod, values: _Values, cpu_of: np.ndarray, overrides: l
 
 
 def _topology_matrix(topo: Topology) -> np.ndarray:
-    """TOPO[cpu, TP_*] (replay/sim/_placement.py). Columns TP_LLC_CPUS and TP_CORE_CPUS
-    hold the CPUs grouped by LLC (by core), ascending within a group; a CPU's group starts
-    at row TP_*_START of them (TP_LLC_POS: its own row within its LLC's), so that placement
-    visits an LLC's or a core's CPUs without scanning the machine."""
+    """TOPO[cpu, TP_*] (replay/sim/_placement.py). Columns TP_LLC_CPUS, TP_CORE_CPUS and
+    TP_PD_CPUS hold the CPUs grouped by LLC (by core, by performance domain), ascending
+    within a group; a CPU's group starts at row TP_*_START of them (TP_LLC_POS: its own row
+    within its LLC's), so that placement visits a group's CPUs without scanning the
+    machine. With an energy model, each CPU's row ends with its domain's performance
+    states as (frequency, cost) pairs from column TP_EM (cost = fmax * power / freq, the
+    kernel's em_perf_state.cost, power in whole mW)."""
     n = topo.n_cpus
-    TOPO = np.zeros((n, P.TP_N), np.int64)
+    pd = np.asarray(topo.pd if topo.pd is not None else topo.llc)
+    energy = topo.energy
+    states = max((len(t) for t in energy), default=0) if energy else 0
+    TOPO = np.zeros((n, P.TP_N + 2 * states), np.int64)
     TOPO[:, P.TP_CORE] = topo.core
     TOPO[:, P.TP_LLC] = topo.llc
     TOPO[:, P.TP_NODE] = topo.node
     TOPO[:, P.TP_CAPACITY] = topo.capacity
     TOPO[:, P.TP_LLC_SIZE] = np.bincount(topo.llc)[topo.llc]
     TOPO[:, P.TP_CORE_SIZE] = np.bincount(topo.core)[topo.core]
+    TOPO[:, P.TP_PD] = pd
+    TOPO[:, P.TP_PD_SIZE] = np.bincount(pd)[pd]
     for ids, cpus, start in ((np.asarray(topo.llc), P.TP_LLC_CPUS, P.TP_LLC_START),
-                             (np.asarray(topo.core), P.TP_CORE_CPUS, P.TP_CORE_START)):
+                             (np.asarray(topo.core), P.TP_CORE_CPUS, P.TP_CORE_START),
+                             (pd, P.TP_PD_CPUS, P.TP_PD_START)):
         order = np.argsort(ids, kind="stable")  # by group, then CPU number
         TOPO[:, cpus] = order
         TOPO[:, start] = np.searchsorted(ids[order], ids, "left")
@@ -285,6 +294,14 @@ def _topology_matrix(topo: Topology) -> np.ndarray:
             row = np.empty(n, np.int64)
             row[order] = np.arange(n)
             TOPO[:, P.TP_LLC_POS] = row - TOPO[:, start]
+    if energy:
+        for c in range(n):
+            table = energy[int(pd[c])]
+            fmax = int(table[-1][0])
+            TOPO[c, P.TP_EM_N] = len(table)
+            for i, (freq, power) in enumerate(table):
+                TOPO[c, P.TP_EM + 2 * i] = int(freq)
+                TOPO[c, P.TP_EM + 2 * i + 1] = fmax * int(round(power)) // int(freq)
     return TOPO
 
 
@@ -333,6 +350,10 @@ def _engine_vector(ev: dict, wl: Workload, topo: Topology, seed: int, latencies:
     EP[S.E_WAKE_WIDE] = int(ev["WAKE_WIDE"])
     EP[S.E_WA_SYNC] = int(ev["WA_SYNC"])
     EP[S.E_YIELDS] = int(ev["yields"])
+    # 1: capacity-aware wakeups (select_idle_capacity), 2: utilisation kept but wakeups scan
+    # the LLC as kernels before 5.7 did (asym_wakeup=llc)
+    EP[S.E_ASYM] = int(len(np.unique(topo.capacity)) > 1) * (1 if ev["asym_wakeup"] == "capacity" else 2)
+    EP[S.E_EAS] = int(EP[S.E_ASYM] and bool(topo.energy) and ev["eas"])
     EP[S.E_RT_PUSH] = int(ev["RT_PUSH"])
     EP[S.E_SERVER_RUNTIME] = ev["fair_server_runtime_ns"]
     EP[S.E_SERVER_PERIOD] = ev["fair_server_period_ns"]

@@ -50,6 +50,12 @@ ENGINE_PARAMS = (
     Param("yields", True, "bool", "README: How replay works", "replay the sched_yield calls inferred from the "
           "recording (a task switched out runnable, nothing else arriving on its CPU, more often than ticks "
           "explain); off: those tasks run on", "bool"),
+    Param("eas", True, "bool", "docs/engine-model.md §7.5", "energy-aware wakeup placement "
+          "(find_energy_efficient_cpu) when the topology has an energy model and CPUs of different capacity",
+          "bool"),
+    Param("asym_wakeup", "capacity", "", "docs/engine-model.md §7.5", "wakeups on a machine whose CPUs differ "
+          "in capacity: capacity (an idle CPU the task fits, from the whole machine: select_idle_capacity, "
+          "Linux >= 5.7) or llc (the capacity-blind LLC scan of older kernels)", "choice", ("capacity", "llc")),
     Param("wakeup_latency", "distribution", "", "README: Fidelity", "measured wakeup latencies (the -1 "
           "latency parameters): drawn per wakeup from each CPU's recorded distribution, or their median",
           "choice", ("distribution", "median")),

@@ -142,7 +142,7 @@ class Run:
 
 
 def _topology_key(topo: Topology) -> tuple:
-    return tuple(tuple(a.tolist()) for a in (topo.core, topo.llc, topo.node, topo.capacity))
+    return tuple(tuple(a.tolist()) for a in (topo.core, topo.llc, topo.node, topo.capacity, topo.pd)) + (topo.energy,)
 
 
 def _measured(schedule: Schedule, topo: Topology, window_ns: int, by: str | None = None, focus=None):

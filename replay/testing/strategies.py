@@ -122,23 +122,38 @@ def n_cpus_of(spec: str) -> int:
 
 @st.composite
 def topologies(draw, max_cpus: int = 8, smt: bool = True, llc: bool = True, numa: bool = True,
-               asymmetric: bool = True) -> Topology:
+               asymmetric: bool = True, energy_model: bool | None = None) -> Topology:
     """A machine of 1..``max_cpus`` CPUs: NUMA nodes, LLCs per node, cores per LLC and SMT
     threads per core, and (``asymmetric``) sometimes big and little cores (capacity 1024 and
-    512, as on phones). Shrinks toward one CPU."""
+    512, as on phones), half of them with an energy model (one performance domain per LLC
+    and capacity); ``energy_model=True``: always big and little cores with an energy model
+    (at least two cores). Shrinks toward one CPU."""
     threads = draw(st.sampled_from([1, 2])) if smt and max_cpus >= 2 else 1
     nodes = draw(st.integers(1, max(1, min(2, max_cpus // threads)))) if numa else 1
     llcs = draw(st.integers(1, max(1, min(2, max_cpus // (threads * nodes))))) if llc else 1
     cores = draw(st.integers(1, max(1, max_cpus // (threads * nodes * llcs))))
+    if energy_model and nodes * llcs * cores < 2:
+        cores = 2
     n_cores = nodes * llcs * cores
     core = np.array([c % n_cores for c in range(n_cores * threads)])  # Linux's x86 numbering
     cap = None
     name = f"{nodes} node{'s' if nodes > 1 else ''} x {llcs} LLC x {cores} cores x {threads} threads"
-    if asymmetric and n_cores >= 2 and draw(st.integers(0, 3)) == 0:
+    pd = energy = None
+    if energy_model or (asymmetric and n_cores >= 2 and draw(st.integers(0, 3)) == 0):
         little = draw(st.integers(1, n_cores - 1))  # the last cores are little
         cap = np.where(core >= n_cores - little, 512, 1024)
         name += f", {little} little cores"
-    return make(core, core // cores, core // (cores * llcs), cap, name=name)
+        if energy_model or (energy_model is None and draw(st.booleans())):  # an energy model: a performance domain per LLC and capacity
+            pd = (core // cores) * 2 + (cap == 512)
+            tables = []
+            for d in dict.fromkeys(pd.tolist()):  # canonical order: by lowest CPU
+                n = draw(st.integers(1, 4))
+                freqs = sorted(draw(st.sets(st.integers(2, 20), min_size=n, max_size=n)))
+                big = 3 if d % 2 == 0 else 1  # big cores draw more power per MHz
+                tables.append([[f * 100_000, draw(st.integers(1, 30)) * big * f] for f in freqs])
+            energy = tables
+            name += ", energy model"
+    return make(core, core // cores, core // (cores * llcs), cap, name=name, pd=pd, energy=energy)
 
 
 # -- parameters -------------------------------------------------------------------------------
