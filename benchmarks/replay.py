@@ -132,8 +132,8 @@ def main() -> None:
         own = sorted(r["compile_s"].items(), key=lambda kv: -kv[1])
         print(f"  numba compile time by kernel (its own, without the kernels it calls; numba:compile events): "
               f"{sum(v for _, v in own):.1f} s in {len(own)} kernels, the most:")
-        for name, sec in own[:8]:
-            print(f"    {sec:6.2f} s  {name}")
+        for kernel, sec in own[:8]:
+            print(f"    {sec:6.2f} s  {kernel}")
         # the cache the cold start just filled (the default cache may hold nothing for these
         # sources, or another machine's build): a new process loads, compiles nothing
         r = measure(base, f"1x{n}x1", args.policy, 3, cache=cache)

@@ -25,6 +25,7 @@ from __future__ import annotations
 import dataclasses
 import heapq
 import math
+import re
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -218,9 +219,14 @@ class ReferenceEngine:
         self.wa_sync = bool(ev["WA_SYNC"])
         self.yields = bool(ev["yields"])
         # §7.5: asymmetric capacities keep utilisation; 1: capacity-aware wakeups, 2: the LLC scan
+        # (auto: the LLC scan for a named kernel before 5.7, no EAS before 5.0)
+        m = re.match(r"(\d+)\.(\d+)", topo.kernel or "")
+        kv = (int(m.group(1)), int(m.group(2))) if m else (99, 0)
+        mode = ev["asym_wakeup"] if ev["asym_wakeup"] != "auto" else ("llc" if kv < (5, 7) else "capacity")
+        eas = ev["eas"] if ev["eas"] != "auto" else ("off" if kv < (5, 0) else "on")
         asym = len(set(int(x) for x in topo.capacity)) > 1
-        self.asym = (1 if ev["asym_wakeup"] == "capacity" else 2) if asym else 0
-        self.eas = bool(self.asym and topo.energy and ev["eas"])
+        self.asym = (1 if mode == "capacity" else 2) if asym else 0
+        self.eas = bool(self.asym and topo.energy and eas == "on")
         self.pd = [int(x) for x in topo.pd]
         # per performance domain: [(frequency, cost)] with cost = fmax * power // freq (whole mW)
         self.em = [[(int(f), int(t[-1][0]) * int(round(pw)) // int(f)) for f, pw in t]

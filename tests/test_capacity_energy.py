@@ -117,3 +117,22 @@ def test_the_energy_model_of_a_platform_file_reaches_the_engine(tmp_path):
     assert TOPO[0, P.TP_EM:P.TP_EM + 4].tolist() == [500000, 40, 1000000, 60]
     assert TOPO[2, P.TP_EM:P.TP_EM + 4].tolist() == [1000000, 600, 2000000, 900]
     assert TOPO[:, P.TP_PD_SIZE].tolist() == [2, 2, 1]
+
+
+def test_the_rules_follow_the_kernel_the_machine_description_names():
+    """auto (the default) takes each rule from the kernel the topology names: Linux 4.19
+    had neither energy-aware placement (5.0) nor select_idle_capacity (5.7), so the
+    periodic task keeps to its idle big CPU as with eas=off; 5.10 has both, so it moves to
+    the little CPU as on a machine that names no kernel. The outgrown task of the first
+    test stays on its idle little CPU under 5.5 (no capacity-aware wakeups yet)."""
+    from dataclasses import replace
+
+    wl = _periodic()
+    for kernel, cpus in (("4.19.0-07801-gf317706", {1}), ("5.10.43-android12", {0, 1}), ("", {0, 1})):
+        got = {c for _, c in _cpus_of_runs(wl, replace(_little_big(ENERGY), kernel=kernel), {})}
+        assert got == cpus, kernel
+    wl = make_workload([dict(cpu=0, bursts=[dict(demand=50 * MS),
+                                            dict(demand=5 * MS, kind=START_AFTER, start=MS)])],
+                       end_ns=200 * MS, n_cpus=2)
+    assert [c for _, c in _cpus_of_runs(wl, replace(_little_big(), kernel="5.5"), {})] == [0, 0]
+    assert [c for _, c in _cpus_of_runs(wl, replace(_little_big(), kernel="5.7"), {})] == [0, 1]

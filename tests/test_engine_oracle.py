@@ -270,4 +270,4 @@ def test_engine_equals_reference_big_little(engine_ready, case, asym):
     energy-aware and capacity-aware wakeups."""
     wl, topo, _ = case
     assert topo.energy is not None
-    assert_same(wl, topo, {"asym_wakeup": asym})
+    assert_same(wl, topo, {"asym_wakeup": asym, "eas": "on"})

@@ -38,7 +38,7 @@ from ..model.topology import resolve as resolve_topology
 from ..model.workload import Workload
 from . import _engine as EN
 from . import _placement as P
-from .params import ENGINE_PARAMS, policy_module
+from .params import ENGINE_PARAMS, asym_rules, policy_module
 
 
 @dataclass
@@ -350,10 +350,8 @@ def _engine_vector(ev: dict, wl: Workload, topo: Topology, seed: int, latencies:
     EP[S.E_WAKE_WIDE] = int(ev["WAKE_WIDE"])
     EP[S.E_WA_SYNC] = int(ev["WA_SYNC"])
     EP[S.E_YIELDS] = int(ev["yields"])
-    # 1: capacity-aware wakeups (select_idle_capacity), 2: utilisation kept but wakeups scan
-    # the LLC as kernels before 5.7 did (asym_wakeup=llc)
-    EP[S.E_ASYM] = int(len(np.unique(topo.capacity)) > 1) * (1 if ev["asym_wakeup"] == "capacity" else 2)
-    EP[S.E_EAS] = int(EP[S.E_ASYM] and bool(topo.energy) and ev["eas"])
+    EP[S.E_ASYM], eas = asym_rules(ev, topo)
+    EP[S.E_EAS] = int(eas)
     EP[S.E_RT_PUSH] = int(ev["RT_PUSH"])
     EP[S.E_SERVER_RUNTIME] = ev["fair_server_runtime_ns"]
     EP[S.E_SERVER_PERIOD] = ev["fair_server_period_ns"]

@@ -50,12 +50,14 @@ ENGINE_PARAMS = (
     Param("yields", True, "bool", "README: How replay works", "replay the sched_yield calls inferred from the "
           "recording (a task switched out runnable, nothing else arriving on its CPU, more often than ticks "
           "explain); off: those tasks run on", "bool"),
-    Param("eas", True, "bool", "docs/engine-model.md §7.5", "energy-aware wakeup placement "
-          "(find_energy_efficient_cpu) when the topology has an energy model and CPUs of different capacity",
-          "bool"),
-    Param("asym_wakeup", "capacity", "", "docs/engine-model.md §7.5", "wakeups on a machine whose CPUs differ "
+    Param("eas", "auto", "", "docs/engine-model.md §7.5", "energy-aware wakeup placement "
+          "(find_energy_efficient_cpu) when the topology has an energy model and CPUs of different capacity: "
+          "on, off, or auto (on unless the topology names a kernel before 5.0, which had none)", "choice",
+          ("auto", "on", "off")),
+    Param("asym_wakeup", "auto", "", "docs/engine-model.md §7.5", "wakeups on a machine whose CPUs differ "
           "in capacity: capacity (an idle CPU the task fits, from the whole machine: select_idle_capacity, "
-          "Linux >= 5.7) or llc (the capacity-blind LLC scan of older kernels)", "choice", ("capacity", "llc")),
+          "Linux >= 5.7), llc (the capacity-blind LLC scan of older kernels), or auto (llc when the topology "
+          "names a kernel before 5.7, else capacity)", "choice", ("auto", "capacity", "llc")),
     Param("wakeup_latency", "distribution", "", "README: Fidelity", "measured wakeup latencies (the -1 "
           "latency parameters): drawn per wakeup from each CPU's recorded distribution, or their median",
           "choice", ("distribution", "median")),
@@ -86,3 +88,30 @@ def policy_module(policy):
 def all_params(policy) -> tuple[Param, ...]:
     """Every parameter a replay with ``policy`` takes: the engine's and the policy's."""
     return ENGINE_PARAMS + policy_module(policy).PARAMS
+
+
+def kernel_before(kernel: str, version: tuple[int, int]) -> bool:
+    """Whether a kernel release ("4.19.0-07801-gf317706") is older than ``version``; False
+    when it is not named (an unnamed kernel gets today's rules)."""
+    import re
+
+    m = re.match(r"(\d+)\.(\d+)", kernel or "")
+    return bool(m) and (int(m.group(1)), int(m.group(2))) < version
+
+
+def asym_rules(ev: dict, topo) -> tuple[int, bool]:
+    """(E_ASYM, EAS on) for a machine (engine-model.md §7.5): 0 when every CPU has one
+    capacity; else 1 for capacity-aware wakeups or 2 for the LLC scan (``asym_wakeup``; auto:
+    by the kernel the topology names), and energy-aware placement when the topology has an
+    energy model and ``eas`` allows it (auto: unless the named kernel predates 5.0)."""
+    import numpy as np
+
+    if len(np.unique(topo.capacity)) <= 1:
+        return 0, False
+    mode = ev["asym_wakeup"]
+    if mode == "auto":
+        mode = "llc" if kernel_before(topo.kernel, (5, 7)) else "capacity"
+    eas = ev["eas"]
+    if eas == "auto":
+        eas = "off" if kernel_before(topo.kernel, (5, 0)) else "on"
+    return (1 if mode == "capacity" else 2), bool(topo.energy) and eas == "on"
