@@ -67,8 +67,7 @@ PHASES = {
                                "_wake_affine", "_wake_wide", "_nr_idle_scan", "first_allowed", "allowed",
                                "_idle_in_node", "_adjust_numa_imbalance", "cpupri_find", "find_lowest_rq",
                                "rt_level", "core_idle", "idle", "nr_running", "fair_load", "select_cpu",
-                               "select_idle_capacity", "find_energy_efficient_cpu", "overutilized", "_energy",
-                               "_util_next", "_fits", "fits_capacity"},
+                               "select_idle_capacity", "find_energy_efficient_cpu", "_energy", "_util_next"},
     "load balance (newidle, periodic, RT push/pull)": {
         "_newidle_balance", "_periodic_balance", "_steal_one", "_steal_load", "_same_level", "_numa_allows",
         "_waiting_fair", "_push_rt", "_pull_rt", "_pushable", "_woken_rt_pushes", "can_migrate"},

@@ -134,7 +134,7 @@ def detach(TS, CS, t, now):
     CS[c, E.C_LOAD_SUM] = max(s, CS[c, E.C_LOAD_AVG] * PELT_MIN_DIVIDER)
     TS[t, E.T_PELT_CPU] = -1
     if CS[0, E.C_PU_ON]:
-        _util_detach(TS, CS, t, c, now)
+        util_join(TS, CS, t, c, False, now)
 
 
 @_jit
@@ -143,7 +143,7 @@ def attach(TS, CS, t, c, now):
     rebuilt from its average, and both join c's signal (its util too, on E_ASYM machines)."""
     update_cpu(CS, c, now)
     if CS[0, E.C_PU_ON]:
-        _util_attach(TS, CS, t, c, CS[c, E.C_CAPACITY], now)
+        util_join(TS, CS, t, c, True, now)
     TS[t, E.T_PELT_TS] = CS[c, E.C_PELT_TS]
     TS[t, E.T_PELT_PC] = CS[c, E.C_PELT_PC]
     w = TS[t, E.T_PELT_W]
@@ -229,31 +229,22 @@ def fair_burst(TS, t, w, now):
 
 
 # -- utilisation (E_ASYM machines) -------------------------------------------------------
+# (few kernels on purpose: each costs numba a fixed compile time, README "Development")
 
 @_jit
-def util_update_task(TS, t, now):
-    _update(TS, t, E.T_PU_TS, E.T_PU_PC, E.T_PU_SUM, E.T_PU_AVG, TS[t, E.T_PU_IN], 1, now)
-
-
-@_jit
-def util_update_cpu(CS, c, now):
+def util_join(TS, CS, t, c, join, now):
+    """t's util joins (``join``) or leaves CPU c's signal, as its load does (attach_entity_
+    load_avg, detach_entity_load_avg; a first attachment gives the task the kernel's
+    initial util, post_init_entity_util_avg, from c's util and load before t's load joins)."""
     _update(CS, c, E.C_PU_TS, E.C_PU_PC, E.C_PU_SUM, E.C_PU_AVG, CS[c, E.C_PU_IN], 1, now)
-
-
-@_jit
-def _util_detach(TS, CS, t, c, now):
-    util_update_cpu(CS, c, now)
-    util_update_task(TS, t, now)
-    CS[c, E.C_PU_AVG] = max(CS[c, E.C_PU_AVG] - TS[t, E.T_PU_AVG], 0)
-    s = max(CS[c, E.C_PU_SUM] - TS[t, E.T_PU_SUM], 0)
-    CS[c, E.C_PU_SUM] = max(s, CS[c, E.C_PU_AVG] * PELT_MIN_DIVIDER)
-
-
-@_jit
-def _util_attach(TS, CS, t, c, cap, now):
-    util_update_cpu(CS, c, now)
-    if TS[t, E.T_PU_TS] < 0:  # first attachment: post_init_entity_util_avg
-        spare = max(cap - CS[c, E.C_PU_AVG], 0) // 2
+    if not join:
+        _update(TS, t, E.T_PU_TS, E.T_PU_PC, E.T_PU_SUM, E.T_PU_AVG, TS[t, E.T_PU_IN], 1, now)
+        CS[c, E.C_PU_AVG] = max(CS[c, E.C_PU_AVG] - TS[t, E.T_PU_AVG], 0)
+        s = max(CS[c, E.C_PU_SUM] - TS[t, E.T_PU_SUM], 0)
+        CS[c, E.C_PU_SUM] = max(s, CS[c, E.C_PU_AVG] * PELT_MIN_DIVIDER)
+        return
+    if TS[t, E.T_PU_TS] < 0:
+        spare = max(CS[c, E.C_CAPACITY] - CS[c, E.C_PU_AVG], 0) // 2
         if CS[c, E.C_PU_AVG] > 0:
             u = CS[c, E.C_PU_AVG] * TS[t, E.T_PELT_W] // (CS[c, E.C_LOAD_AVG] + 1)
             TS[t, E.T_PU_AVG] = min(u, spare)
@@ -270,8 +261,8 @@ def _util_attach(TS, CS, t, c, cap, now):
 def util_running(TS, CS, t, c, cap, now):
     """Fair task t starts (cap > 0: the CPU's capacity) or stops (cap = 0) running on c,
     the CPU it is attached to: both signals advance to now and take the new input."""
-    util_update_cpu(CS, c, now)
-    util_update_task(TS, t, now)
+    _update(CS, c, E.C_PU_TS, E.C_PU_PC, E.C_PU_SUM, E.C_PU_AVG, CS[c, E.C_PU_IN], 1, now)
+    _update(TS, t, E.T_PU_TS, E.T_PU_PC, E.T_PU_SUM, E.T_PU_AVG, TS[t, E.T_PU_IN], 1, now)
     TS[t, E.T_PU_IN] = cap
     CS[c, E.C_PU_IN] = cap
 
@@ -285,6 +276,6 @@ def task_util(TS, t, now):
 
 
 @_jit
-def cpu_util(CS, c, now):
+def util_of(CS, c, now):
     """The CPU's fair util_avg at now (running and blocked util), not moved."""
     return _peek(CS, c, E.C_PU_TS, E.C_PU_PC, E.C_PU_SUM, E.C_PU_AVG, CS[c, E.C_PU_IN], 1, now)

@@ -171,29 +171,18 @@ def _nr_idle_scan(CS, TOPO, EP, cpu):
 
 
 @jit(**INTERNAL, **NO_NRT)
-def fits_capacity(util, cap):
-    """fits_capacity: util leaves 20 % of cap spare (util * 1280 < cap * 1024)."""
-    return util * 1280 < cap * 1024
-
-
-@jit(**INTERNAL, **NO_NRT)
-def _fits(CS, asym, pu, c):
-    """asym_fits_capacity: every CPU fits unless wakeups are capacity-aware."""
-    return not asym or fits_capacity(pu, CS[c, E.C_CAPACITY])
-
-
-@jit(**INTERNAL, **NO_NRT)
 def select_idle_capacity(TS, CS, TOPO, AFF, p, target, pu):
     """select_idle_capacity (engine-model.md §7.5): from target round the machine (the
-    asymmetric-capacity domain), the first idle allowed CPU the task's util fits, else the
-    idle one of highest capacity (the first of them), else -1."""
+    asymmetric-capacity domain), the first idle allowed CPU the task's util fits (util x
+    1280 < capacity x 1024: fits_capacity, written out here and below), else the idle one
+    of highest capacity (the first of them), else -1."""
     n = len(TOPO)
     best, best_cap = -1, 0
     c = target
     for _ in range(n):
         if idle(CS, c) and allowed(TS, AFF, p, c):
             cap = CS[c, E.C_CAPACITY]
-            if fits_capacity(pu, cap):
+            if pu * 1280 < cap * 1024:
                 return c
             if cap > best_cap:
                 best, best_cap = c, cap
@@ -211,16 +200,17 @@ def select_idle_sibling(TS, CS, TOPO, AFF, EP, p, prev, target, now):
     capacity the candidates must fit the task and the scan is select_idle_capacity's."""
     asym = EP[E.E_ASYM] == 1
     pu = PL.task_util(TS, p, now) if asym else 0
-    if idle(CS, target) and allowed(TS, AFF, p, target) and _fits(CS, asym, pu, target):
+    # asym_fits_capacity: with capacity-aware wakeups a candidate must fit the task
+    if idle(CS, target) and allowed(TS, AFF, p, target) and (not asym or pu * 1280 < CS[target, E.C_CAPACITY] * 1024):
         return target
     llc = TOPO[target, TP_LLC]
     if prev != target and TOPO[prev, TP_LLC] == llc and idle(CS, prev) and allowed(TS, AFF, p, prev) \
-            and _fits(CS, asym, pu, prev):
+            and (not asym or pu * 1280 < CS[prev, E.C_CAPACITY] * 1024):
         return prev
     r = TS[p, E.T_RECENT_CPU]
     TS[p, E.T_RECENT_CPU] = prev
     if r >= 0 and r != prev and r != target and TOPO[r, TP_LLC] == llc and idle(CS, r) \
-            and allowed(TS, AFF, p, r) and _fits(CS, asym, pu, r):
+            and allowed(TS, AFF, p, r) and (not asym or pu * 1280 < CS[r, E.C_CAPACITY] * 1024):
         return r
     if asym:
         c = select_idle_capacity(TS, CS, TOPO, AFF, p, target, pu)
@@ -281,22 +271,10 @@ def first_allowed(TS, AFF, p, n):
 # -- energy-aware wakeup placement (engine-model.md §7.5) ----------------------------
 
 @jit(**INTERNAL, **NO_NRT)
-def overutilized(CS, n, now):
-    """The root domain is overutilized when some CPU's fair util does not fit its capacity
-    (cpu_overutilized); read at the wakeup, where the kernel keeps a flag that enqueues set
-    and the balancer clears."""
-    for c in range(n):
-        cap = CS[c, E.C_CAPACITY]
-        if not fits_capacity(min(PL.cpu_util(CS, c, now), cap), cap):
-            return True
-    return False
-
-
-@jit(**INTERNAL, **NO_NRT)
 def _util_next(TS, CS, p, pu, c, dst, now):
     """cpu_util_next: c's fair util if p (util pu) ran on dst (-1: nowhere), at most c's
     capacity. p's util counts where it is attached (its blocked util stays there)."""
-    u = PL.cpu_util(CS, c, now)
+    u = PL.util_of(CS, c, now)
     src = TS[p, E.T_PELT_CPU]
     if src == c and dst != c:
         u = max(u - pu, 0)
@@ -337,8 +315,12 @@ def find_energy_efficient_cpu(TS, CS, TOPO, AFF, p, prev, now):
     the cheapest wins if it saves more than 1/16 of prev's added energy plus the machine's
     base energy, else prev."""
     n = len(TOPO)
-    if overutilized(CS, n, now):
-        return -1
+    for c in range(n):
+        # overutilized (cpu_overutilized of some CPU): read here, where the kernel keeps a
+        # root-domain flag that enqueues set and the balancer clears
+        cap = CS[c, E.C_CAPACITY]
+        if min(PL.util_of(CS, c, now), cap) * 1280 >= cap * 1024:
+            return -1
     pu = PL.task_util(TS, p, now)
     if pu == 0:
         return prev
@@ -361,7 +343,7 @@ def find_energy_efficient_cpu(TS, CS, TOPO, AFF, p, prev, now):
                 continue
             u = _util_next(TS, CS, p, pu, c, c, now)
             cap = CS[c, E.C_CAPACITY]
-            if not fits_capacity(u, cap):
+            if u * 1280 >= cap * 1024:
                 continue
             if c == prev:
                 prev_delta = _energy(TS, CS, TOPO, p, pu, prev, lead, now) - base_pd
