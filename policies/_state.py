@@ -136,7 +136,10 @@ C_PU_SUM = 37
 C_PU_AVG = 38         # cfs_rq util_avg
 C_PU_IN = 39          # its input: the CPU's capacity while a fair task runs on it, else 0
 C_PU_ON = 40          # row 0 only: 1 when utilisation is kept (E_ASYM)
-NC = 41
+# newidle's idle-time gate of kernels before 5.16 (E_AVG_IDLE; docs/engine-model.md §9.3)
+C_AVG_IDLE = 41       # rq->avg_idle: average length of this CPU's idle periods (ns)
+C_IDLE_STAMP = 42     # rq->idle_stamp: when it last went newly idle, -1 none pending
+NC = 43
 
 # -- events ------------------------------------------------------------------------
 EV_START = 0    # a burst becomes runnable (arg: task, arg2: burst)
@@ -180,7 +183,9 @@ E_ASYM = 30            # CPU capacities differ (sched_asym_cpucapacity): utilisa
                        # with 1 wakeups look for a CPU the task fits (select_idle_capacity), with 2
                        # they scan the LLC capacity-blind (asym_wakeup=llc, kernels before 5.7)
 E_EAS = 31             # 1: energy-aware wakeup placement (an energy model, E_ASYM, param eas)
-E_N = 32               # the tables follow the scalars
+E_AVG_IDLE = 32        # 1: newidle balancing only when the CPU's average idle time reaches the
+                       # migration cost (kernels before 5.16, param newidle_avg_idle)
+E_N = 33               # the tables follow the scalars
 
 
 

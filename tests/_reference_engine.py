@@ -178,6 +178,9 @@ class Cpu:
     # PELT utilisation of the fair run queue and its input (capacity while a fair task runs)
     pu: Signal = field(default_factory=lambda: Signal())
     pu_in: int = 0
+    # newidle's idle-time gate (engine-model.md §9.3): rq->avg_idle (set at start), idle_stamp
+    avg_idle: int = 0
+    idle_stamp: int = -1
     # EEVDF per-queue
     v0: int = 0
     fcurr: int = -1         # fair task set_next was called for and not yet put_prev
@@ -227,6 +230,8 @@ class ReferenceEngine:
         asym = len(set(int(x) for x in topo.capacity)) > 1
         self.asym = (1 if mode == "capacity" else 2) if asym else 0
         self.eas = bool(self.asym and topo.energy and eas == "on")
+        gate = ev["newidle_avg_idle"]
+        self.avg_idle_gate = gate == "on" or (gate == "auto" and m is not None and kv < (5, 16))
         self.pd = [int(x) for x in topo.pd]
         # per performance domain: [(frequency, cost)] with cost = fmax * power // freq (whole mW)
         self.em = [[(int(f), int(t[-1][0]) * int(round(pw)) // int(f)) for f, pw in t]
@@ -733,6 +738,7 @@ class ReferenceEngine:
     def run(self) -> list:
         for cp in self.cpus:
             cp.pelt.ts = cp.util_ts = cp.pu.ts = self.start
+            cp.avg_idle = 2 * self.migration_cost
         for t in self.tasks:
             if not t.bursts:
                 continue
@@ -826,7 +832,8 @@ class ReferenceEngine:
             else:
                 this = 0
             self.init_task(this, t, par)
-        if new and cause == schema.BEGIN_TRACE_START and t.last_cpu >= 0 and self.allowed(t, t.last_cpu):
+        queued = new and cause == schema.BEGIN_TRACE_START and t.last_cpu >= 0 and self.allowed(t, t.last_cpu)
+        if queued:
             cpu = t.last_cpu  # §4: runnable when the trace began, already queued where it was
         elif t.pinned >= 0:
             cpu = t.pinned
@@ -842,6 +849,13 @@ class ReferenceEngine:
             cpu = self.select_rt(t, prev, this)
         if not (0 <= cpu < self.C):
             cpu = self.first_allowed(t)
+        cp = self.cpus[cpu]
+        if self.avg_idle_gate and not (new and cause == schema.BEGIN_NEW) and not queued and cp.idle_stamp >= 0:
+            # §9.3: the idle period this wakeup ends moves avg_idle an eighth of the way (C
+            # division toward zero), capped at twice the migration cost
+            diff = self.now - cp.idle_stamp - cp.avg_idle
+            cp.avg_idle = min(cp.avg_idle + (abs(diff) // 8) * (1 if diff >= 0 else -1), 2 * self.migration_cost)
+            cp.idle_stamp = -1
         self.open_iv(t, schema.RUNNABLE, cpu, cause, -1, self.now, cause)
         self.account(cpu)
         if t.cls == FAIR:
@@ -1605,7 +1619,9 @@ class ReferenceEngine:
             self.pull(c)
         nxt = self.pick(c)
         if nxt < 0 and self.newidle_on:
-            self.newidle_balance(c)
+            cp.idle_stamp = self.now  # §9.3: before 5.16, no balancing after short idle periods
+            if not (self.avg_idle_gate and cp.avg_idle < self.migration_cost) and self.newidle_balance(c):
+                cp.idle_stamp = -1
             nxt = self.pick(c)
         if nxt >= 0 and nxt == prev and self.tasks[prev].state == RUNNING:
             self.arm(c)

@@ -271,3 +271,49 @@ def test_engine_equals_reference_big_little(engine_ready, case, asym):
     wl, topo, _ = case
     assert topo.energy is not None
     assert_same(wl, topo, {"asym_wakeup": asym, "eas": "on"})
+
+
+def _short_idles_then_two_hogs():
+    """CPU 1 runs A, 50 us on and 50 us off, 30 times: every wakeup ends a 50 us idle period,
+    so avg_idle falls from 1 ms (twice the migration cost) by an eighth of the gap each time:
+    50 + 950 x (7/8)^n us, under 500 us from the sixth. At 1.525 ms (A running) B and C wake
+    on the idle CPU 0, C queued behind B."""
+    a = dict(cpu=1, bursts=[dict(demand=50_000, start=0)] +
+             [dict(demand=50_000, kind=START_AFTER, start=50_000) for _ in range(29)])
+    hogs = [dict(bursts=[dict(demand=-1, start=1_525_000)], cpu=0) for _ in range(2)]
+    return make_workload([a] + hogs, end_ns=4 * MS, n_cpus=2)
+
+
+def test_rule_newidle_skipped_after_short_idle_periods(engine_ready):
+    """engine-model.md §9.3 (kernels before 5.16): when A blocks at 1.55 ms, CPU 1 goes newly
+    idle with avg_idle ~ 170 us < 500 us and does not pull C; without the gate it does, and
+    C runs on CPU 1 from 1.55 ms."""
+    from replay import replay
+
+    wl = _short_idles_then_two_hogs()
+    c_tid = wl.tasks["tid"].to_list()[2]
+    for gate, first in (("off", (1_550_000, 1)), ("on", None)):
+        iv = replay(wl, policy="eevdf", topology=from_spec("1x2x1"), params={"newidle_avg_idle": gate})[0].intervals
+        runs = iv.filter((pl.col("tid") == c_tid) & (pl.col("state") == K.invariants.RUNNING)).sort("start_ns")
+        got = tuple(runs.select("start_ns", "cpu").row(0)) if runs.height else None
+        if first is not None:
+            assert got == first
+        else:
+            assert got is None or got[0] > 1_550_000
+        assert_same(wl, "1x2x1", {"newidle_avg_idle": gate})
+
+
+def test_newidle_gate_auto_follows_the_machines_kernel(engine_ready):
+    """newidle_avg_idle=auto gates newidle balancing on a machine naming a kernel before 5.16
+    (C waits, as with on), not on one naming 6.18 or none (C is pulled at 1.55 ms)."""
+    from dataclasses import replace as with_
+
+    from replay import replay
+
+    wl = _short_idles_then_two_hogs()
+    c_tid = wl.tasks["tid"].to_list()[2]
+    for kernel, pulled in (("5.10.43-android12", False), ("5.15", False), ("6.18.44", True), ("", True)):
+        topo = with_(from_spec("1x2x1"), kernel=kernel)
+        iv = replay(wl, policy="eevdf", topology=topo, params={"newidle_avg_idle": "auto"})[0].intervals
+        runs = iv.filter((pl.col("tid") == c_tid) & (pl.col("state") == K.invariants.RUNNING))
+        assert (runs.filter(pl.col("start_ns") == 1_550_000).height == 1) == pulled, kernel

@@ -158,6 +158,10 @@ def prepare(source, format: str | None = None, progress=None, spans=(), recorded
     measured = tuple(c for c, present in (("wakeup", counts["sched_waking"] + counts["sched_wakeup"] > 0),
                                           ("preempt", True), ("new", counts["sched_wakeup_new"] > 0)) if present)
     machine = recorded_machine(trace, recorded)
+    if meta.get("kernel") and not machine.kernel:
+        # the recorded machine ran the trace's kernel: rules that changed between versions
+        # follow it (replay/sim/params.py: asym_rules, newidle_avg_idle)
+        machine = replace(machine, kernel=str(meta["kernel"]))
     return PreparedTrace(trace=trace, schedule=observed,
                          workload=from_schedule(trace, observed, capacity=machine.capacity),
                          latencies=measure_latencies(observed), tasks=trace.tasks, recorded=machine,

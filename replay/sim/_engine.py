@@ -578,6 +578,9 @@ def run(H, Y, TS, CS, ST, W, M, Q, out, stats):
         CS[c, E.C_PU_TS] = start
         CS[c, E.C_LLC_LEAD] = TOPO[TOPO[c, P.TP_LLC_START], P.TP_LLC_CPUS]
     CS[0, E.C_PU_ON] = EP[E.E_ASYM]
+    for c in range(n_cpus):
+        CS[c, E.C_AVG_IDLE] = 2 * EP[E.E_MIGRATION_COST]  # the kernel's initial avg_idle
+        CS[c, E.C_IDLE_STAMP] = -1
     for c in range(len(Q.HI)):
         Q.HI[c] = -1  # no POINT rows yet
     for t in range(n_tasks):
@@ -726,6 +729,8 @@ def _start_burst(H, TS, CS, ST, W, M, Q, out, stats, t, b, this, waker, sync, no
         cpu = P.first_allowed(TS, AFF, t, len(TOPO))
     flags = ENQ_WAKEUP | (ENQ_NEW if forked else 0)
     TS[t, E.T_NEW] = 0
+    if EP[E.E_AVG_IDLE] and not forked and not queued and CS[cpu, E.C_IDLE_STAMP] >= 0:
+        _idle_ended(CS, EP, cpu, now)
     if _enqueue(H, TS, CS, ST, M, cpu, t, flags, now):
         _resched_after(CS, Q, stats, cpu, now, _latency(TS, EP, E.E_PREEMPT_LAT, cpu, t))
     _check_preempt(H, TS, CS, ST, M, Q, stats, cpu, t, now)
@@ -858,7 +863,12 @@ def _schedule(H, TS, CS, ST, W, M, Q, out, stats, cpu, now):
     if nxt < 0 and EP[E.E_NEWIDLE]:
         if PROFILE:
             stats[ST_NEWIDLE] += 1
-        if _newidle_balance(H, TS, CS, ST, M, out, stats, cpu, now):
+        # before 5.16 a CPU whose idle periods average under the migration cost does not
+        # balance (engine-model.md §9.3); the idle period it starts is timed from here
+        CS[cpu, E.C_IDLE_STAMP] = now
+        if not (EP[E.E_AVG_IDLE] and CS[cpu, E.C_AVG_IDLE] < EP[E.E_MIGRATION_COST]) \
+                and _newidle_balance(H, TS, CS, ST, M, out, stats, cpu, now):
+            CS[cpu, E.C_IDLE_STAMP] = -1
             nxt = _pick(H, TS, CS, ST, cpu, now)
     if nxt == prev and prev_running:
         CS[cpu, E.C_GEN] += 1
@@ -912,6 +922,17 @@ def _schedule(H, TS, CS, ST, W, M, Q, out, stats, cpu, now):
         _set_point(Q, stats, cpu, False, 0, 0)  # the previous task's progress point is void (C_GEN)
     _smt_changed(H, TS, CS, ST, W, M, Q, stats, cpu, now)
     _fair_starve_check(TS, CS, M, Q, stats, cpu, now)
+
+
+@_jit
+def _idle_ended(CS, EP, cpu, now):
+    """A wakeup lands on a CPU that went newly idle (ttwu_do_wakeup): avg_idle moves an
+    eighth of the way to this idle period (C division: toward zero), at most twice the
+    migration cost."""
+    diff = now - CS[cpu, E.C_IDLE_STAMP] - CS[cpu, E.C_AVG_IDLE]
+    step = diff // 8 if diff >= 0 else -((-diff) // 8)
+    CS[cpu, E.C_AVG_IDLE] = min(CS[cpu, E.C_AVG_IDLE] + step, 2 * EP[E.E_MIGRATION_COST])
+    CS[cpu, E.C_IDLE_STAMP] = -1
 
 
 @_jit

@@ -38,7 +38,7 @@ from ..model.topology import resolve as resolve_topology
 from ..model.workload import Workload
 from . import _engine as EN
 from . import _placement as P
-from .params import ENGINE_PARAMS, asym_rules, policy_module
+from .params import ENGINE_PARAMS, asym_rules, kernel_before, policy_module
 
 
 @dataclass
@@ -352,6 +352,8 @@ def _engine_vector(ev: dict, wl: Workload, topo: Topology, seed: int, latencies:
     EP[S.E_YIELDS] = int(ev["yields"])
     EP[S.E_ASYM], eas = asym_rules(ev, topo)
     EP[S.E_EAS] = int(eas)
+    gate = ev["newidle_avg_idle"]
+    EP[S.E_AVG_IDLE] = int(gate == "on" or (gate == "auto" and kernel_before(topo.kernel, (5, 16))))
     EP[S.E_RT_PUSH] = int(ev["RT_PUSH"])
     EP[S.E_SERVER_RUNTIME] = ev["fair_server_runtime_ns"]
     EP[S.E_SERVER_PERIOD] = ev["fair_server_period_ns"]

@@ -58,6 +58,11 @@ ENGINE_PARAMS = (
           "in capacity: capacity (an idle CPU the task fits, from the whole machine: select_idle_capacity, "
           "Linux >= 5.7), llc (the capacity-blind LLC scan of older kernels), or auto (llc when the topology "
           "names a kernel before 5.7, else capacity)", "choice", ("auto", "capacity", "llc")),
+    Param("newidle_avg_idle", "off", "", "docs/engine-model.md §9.3", "newidle balancing only on a CPU "
+          "whose idle periods average at least migration_cost_ns, as Linux before 5.16 did: on, off, or auto "
+          "(on when the machine's kernel is named and older than 5.16); off by default: on the one such trace "
+          "of the corpus it moved the fidelity table both ways (README Fidelity)", "choice",
+          ("off", "on", "auto")),
     Param("wakeup_latency", "distribution", "", "README: Fidelity", "measured wakeup latencies (the -1 "
           "latency parameters): drawn per wakeup from each CPU's recorded distribution, or their median",
           "choice", ("distribution", "median")),

@@ -233,6 +233,10 @@ def engine_params(draw, balancing: bool = True, speed: bool = True, fair_server:
         p["fair_server_runtime_ns"] = draw(st.sampled_from([500_000, 2 * MS]))
     if balancing and draw(st.integers(0, 5)) == 5:
         p["migration_cost_ns"] = draw(st.sampled_from([0, 5 * MS]))
+    if balancing and draw(st.integers(0, 3)) == 3:  # newidle's idle-time gate (kernels before 5.16)
+        p["newidle_avg_idle"] = "on"
+        if draw(st.booleans()):
+            p["migration_cost_ns"] = draw(st.sampled_from([100_000, 500_000, 2 * MS]))
     if base_slices and draw(st.integers(0, 5)) == 5:
         p["base_slice_ns"] = draw(st.sampled_from(list(base_slices)))
     if speed and draw(st.integers(0, 7)) == 7:  # the speed model
