@@ -3,6 +3,10 @@
 
 from __future__ import annotations
 
+import re
+
+import numpy as np
+
 from policies import get_policy, policy_label
 from policies._params import Param
 from traces.errors import TraceError
@@ -98,8 +102,6 @@ def all_params(policy) -> tuple[Param, ...]:
 def kernel_before(kernel: str, version: tuple[int, int]) -> bool:
     """Whether a kernel release ("4.19.0-07801-gf317706") is older than ``version``; False
     when it is not named (an unnamed kernel gets today's rules)."""
-    import re
-
     m = re.match(r"(\d+)\.(\d+)", kernel or "")
     return bool(m) and (int(m.group(1)), int(m.group(2))) < version
 
@@ -109,8 +111,6 @@ def asym_rules(ev: dict, topo) -> tuple[int, bool]:
     capacity; else 1 for capacity-aware wakeups or 2 for the LLC scan (``asym_wakeup``; auto:
     by the kernel the topology names), and energy-aware placement when the topology has an
     energy model and ``eas`` allows it (auto: unless the named kernel predates 5.0)."""
-    import numpy as np
-
     if len(np.unique(topo.capacity)) <= 1:
         return 0, False
     mode = ev["asym_wakeup"]
