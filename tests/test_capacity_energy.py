@@ -136,3 +136,19 @@ def test_the_rules_follow_the_kernel_the_machine_description_names():
                        end_ns=200 * MS, n_cpus=2)
     assert [c for _, c in _cpus_of_runs(wl, replace(_little_big(), kernel="5.5"), {})] == [0, 0]
     assert [c for _, c in _cpus_of_runs(wl, replace(_little_big(), kernel="5.7"), {})] == [0, 1]
+
+
+def test_the_replay_says_which_rules_it_applied():
+    """The replay's info shows the rules as applied, not "auto": energy-aware placement on for
+    a big/little machine with an energy model and no kernel named, off for one naming 4.19
+    (whose wakeups scan the LLC) and for a machine of one capacity."""
+    from dataclasses import replace
+
+    wl = _periodic(3)
+    info = replay.replay(wl, policy="eevdf", topology=_little_big(ENERGY))[1]
+    assert (info.params["eas"], info.params["asym_wakeup"], info.params["newidle_avg_idle"]) == \
+        ("on", "capacity", "off")
+    info = replay.replay(wl, policy="eevdf", topology=replace(_little_big(ENERGY), kernel="4.19.0"))[1]
+    assert (info.params["eas"], info.params["asym_wakeup"]) == ("off", "llc")
+    info = replay.replay(wl, policy="eevdf", topology=make([0, 1], [0, 1], [0, 0], energy=ENERGY))[1]
+    assert info.params["eas"] == "off"

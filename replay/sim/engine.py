@@ -354,6 +354,11 @@ def _engine_vector(ev: dict, wl: Workload, topo: Topology, seed: int, latencies:
     EP[S.E_EAS] = int(eas)
     gate = ev["newidle_avg_idle"]
     EP[S.E_AVG_IDLE] = int(gate == "on" or (gate == "auto" and kernel_before(topo.kernel, (5, 16))))
+    # the replay's info shows the rules as applied, not "auto" (like the measured latencies)
+    if EP[S.E_ASYM]:
+        ev["asym_wakeup"] = "capacity" if EP[S.E_ASYM] == 1 else "llc"
+    ev["eas"] = "on" if eas else "off"
+    ev["newidle_avg_idle"] = "on" if EP[S.E_AVG_IDLE] else "off"
     EP[S.E_RT_PUSH] = int(ev["RT_PUSH"])
     EP[S.E_SERVER_RUNTIME] = ev["fair_server_runtime_ns"]
     EP[S.E_SERVER_PERIOD] = ev["fair_server_period_ns"]
