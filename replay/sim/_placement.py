@@ -40,13 +40,12 @@ TP_CORE_CPUS = 10
 # LLCs; TP_EM_N: how many performance states the CPU's domain's energy model has (0: no
 # model), whose (frequency kHz, cost) pairs follow from column TP_EM on (cost = power at the
 # highest frequency's scale: fmax * power_mW / freq, em_create_pd)
-TP_PD = 11
-TP_PD_START = 12
-TP_PD_SIZE = 13
-TP_PD_CPUS = 14
-TP_EM_N = 15
-TP_N = 16
-TP_EM = 16
+TP_PD_START = 11
+TP_PD_SIZE = 12
+TP_PD_CPUS = 13
+TP_EM_N = 14
+TP_N = 15
+TP_EM = 15
 
 
 @jit(**INTERNAL, **NO_NRT)

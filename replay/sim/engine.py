@@ -272,7 +272,7 @@ def _topology_matrix(topo: Topology) -> np.ndarray:
     states as (frequency, cost) pairs from column TP_EM (cost = fmax * power / freq, the
     kernel's em_perf_state.cost, power in whole mW)."""
     n = topo.n_cpus
-    pd = np.asarray(topo.pd if topo.pd is not None else topo.llc)
+    pd = np.asarray(topo.pd)
     energy = topo.energy
     states = max((len(t) for t in energy), default=0) if energy else 0
     TOPO = np.zeros((n, P.TP_N + 2 * states), np.int64)
@@ -282,7 +282,6 @@ def _topology_matrix(topo: Topology) -> np.ndarray:
     TOPO[:, P.TP_CAPACITY] = topo.capacity
     TOPO[:, P.TP_LLC_SIZE] = np.bincount(topo.llc)[topo.llc]
     TOPO[:, P.TP_CORE_SIZE] = np.bincount(topo.core)[topo.core]
-    TOPO[:, P.TP_PD] = pd
     TOPO[:, P.TP_PD_SIZE] = np.bincount(pd)[pd]
     for ids, cpus, start in ((np.asarray(topo.llc), P.TP_LLC_CPUS, P.TP_LLC_START),
                              (np.asarray(topo.core), P.TP_CORE_CPUS, P.TP_CORE_START),

@@ -99,11 +99,18 @@ def all_params(policy) -> tuple[Param, ...]:
     return ENGINE_PARAMS + policy_module(policy).PARAMS
 
 
-def kernel_before(kernel: str, version: tuple[int, int]) -> bool:
-    """Whether a kernel release ("4.19.0-07801-gf317706") is older than ``version``; False
-    when it is not named (an unnamed kernel gets today's rules)."""
+def kernel_version(kernel: str) -> tuple[int, int] | None:
+    """(major, minor) of a kernel release ("4.19.0-07801-gf317706" -> (4, 19)); None when
+    it is not named."""
     m = re.match(r"(\d+)\.(\d+)", kernel or "")
-    return bool(m) and (int(m.group(1)), int(m.group(2))) < version
+    return (int(m.group(1)), int(m.group(2))) if m else None
+
+
+def kernel_before(kernel: str, version: tuple[int, int]) -> bool:
+    """Whether a kernel release is older than ``version``; False when it is not named (an
+    unnamed kernel gets today's rules)."""
+    v = kernel_version(kernel)
+    return v is not None and v < version
 
 
 def asym_rules(ev: dict, topo) -> tuple[int, bool]:

@@ -11,7 +11,6 @@ CDFs, 0..1; the same on log wait, as the log is monotonic).
 
 from __future__ import annotations
 
-import re
 import statistics
 
 import numpy as np
@@ -22,6 +21,7 @@ from ..metrics.catalog import SPAN_VALIDATED, span_error_key
 from ..model.prepared import PreparedTrace, prepare
 from ..model.schedule import CAUSES
 from ..model.workload import ACT_SYNC_WAKE, ACT_YIELD
+from ..sim.params import kernel_version
 from .runs import Run, observed_run, replay_run
 
 #: tasks with less recorded CPU time than this are left out of the per-task CPU-time error
@@ -83,12 +83,11 @@ def figure_verdict(key: str, err) -> str | None:
 def recorded_policy(prepared: PreparedTrace) -> tuple[str, str | None]:
     """The policy of the kernel that recorded the trace: eevdf for Linux >= 6.6, cfs
     before; (policy, warning) — eevdf with a warning when the version is unknown."""
-    m = re.match(r"(\d+)\.(\d+)", prepared.kernel)
-    if not m:
+    version = kernel_version(prepared.kernel)
+    if version is None:
         return "eevdf", ("the trace does not record the kernel version; assuming EEVDF (Linux >= 6.6); "
                          "give --policy if it was recorded on an older kernel")
-    major, minor = int(m.group(1)), int(m.group(2))
-    return ("eevdf" if (major, minor) >= (6, 6) else "cfs"), None
+    return ("eevdf" if version >= (6, 6) else "cfs"), None
 
 
 def _rel(a, b):
