@@ -3,6 +3,7 @@ scoreboard of README "Fidelity".
 
     python benchmarks/fidelity.py [--corpus DIR] [--only NAME ...] [--policy P] [--json]
     python benchmarks/fidelity.py --renderings [--only NAME ...]
+    python benchmarks/fidelity.py --baseline before.json   # this table against an earlier --json
 
 Application spans: each capture's own logs (SPAN_LOGS: tokens.csv, interactive.csv) and
 every trace's markers are followed through the replay; a third table gives each span
@@ -164,6 +165,88 @@ def score(rows: list[dict]) -> dict:
             **{f"median_abs_{k}": (statistics.median(v) if v else None) for k, v in errs.items()}}
 
 
+def judged_figures(row: dict) -> dict:
+    """The figures of one trace that the targets judge (``score``), by name: per cause with
+    >= 100 recorded waits its p50, p99 and count errors and KS distance, then CPU time,
+    Jain and migrations. Empty for a trace below TARGET_WAITS."""
+    if row["waits"] < TARGET_WAITS:
+        return {}
+    out = {}
+    for c in CAUSES:
+        b = row["by_cause"][c]
+        if b["count"] >= 100:
+            for k in ("p50_rel_err", "p99_rel_err", "count_rel_err", "ks"):
+                out[f"{c} {k.replace('_rel_err', '')}"] = b[k]
+    out["cpu time"] = row["cpu_time_rel_err_mean"]
+    out["jain"] = row["jain_abs_err"]
+    out["migrations"] = row["migrations_rel_err"]
+    return out
+
+
+def against(baseline: dict, rows: list[dict]) -> dict:
+    """This run's table against an earlier ``--json`` output, figure by figure: every judged
+    figure whose |error| changed (better when it shrank), the counts of better, worse and
+    unchanged figures, both scores (over the traces the two share), and the verdict on the
+    table as a whole: ``unchanged`` when no figure moved; ``better`` when no fewer targets
+    are met and more figures improved than worsened; ``worse`` when fewer targets are met or
+    more figures worsened; ``mixed`` otherwise (as many better as worse, targets level). A figure judged on one side only
+    (a cause crossing 100 waits) is listed as ``judged``. Traces in only one of the two are
+    listed apart."""
+    before = {r["trace"]: r for r in baseline["rows"]}
+    changes, n = [], {"better": 0, "worse": 0, "same": 0}
+    for r in rows:
+        if r["trace"] not in before:
+            continue
+        fa, fb = judged_figures(before[r["trace"]]), judged_figures(r)
+        for name in [*fa, *(k for k in fb if k not in fa)]:  # a stable order: the table's
+            a, b = fa.get(name), fb.get(name)
+            if a is None or b is None:
+                if a is not None or b is not None:
+                    changes.append({"trace": r["trace"], "figure": name, "before": a, "after": b, "change": "judged"})
+                continue
+            if abs(abs(a) - abs(b)) < 1e-12:
+                n["same"] += 1
+                continue
+            change = "better" if abs(b) < abs(a) else "worse"
+            n[change] += 1
+            changes.append({"trace": r["trace"], "figure": name, "before": a, "after": b, "change": change})
+    # both scores over the traces the two tables share (a run with --only is compared with
+    # the same traces of the baseline, not with its whole table)
+    shared = [r for r in rows if r["trace"] in before]
+    s_before, s_after = score([before[r["trace"]] for r in shared]), score(shared)
+    if not n["better"] and not n["worse"] and s_before["met"] == s_after["met"]:
+        verdict = "unchanged"
+    elif s_after["met"] >= s_before["met"] and n["better"] > n["worse"]:
+        verdict = "better"
+    elif s_after["met"] < s_before["met"] or n["worse"] > n["better"]:
+        verdict = "worse"
+    else:
+        verdict = "mixed"
+    mine = {r["trace"] for r in rows}
+    return {"verdict": verdict, **n, "score_before": s_before, "score_after": s_after, "changes": changes,
+            "only_before": sorted(set(before) - mine), "only_after": sorted(mine - set(before))}
+
+
+def print_against(cmp: dict) -> None:
+    print()
+    print("| trace | figure | before | after | |")
+    print("|---|---|---|---|---|")
+    for c in cmp["changes"]:
+        absolute = c["figure"] == "jain" or c["figure"].endswith(" ks")  # not relative errors
+        before, after = ((("n/a" if x is None else f"{x:+.3f}") if absolute else pct(x)) for x in (c["before"], c["after"]))
+        print(f"| {c['trace']} | {c['figure']} | {before} | {after} | {c['change']} |")
+    sb, sa = cmp["score_before"], cmp["score_after"]
+    print()
+    print(f"Against the baseline: {cmp['better']} figures better, {cmp['worse']} worse, {cmp['same']} unchanged; "
+          f"targets met {sb['met']} -> {sa['met']} of {sa['judged']}; median |error| waits "
+          f"{sb['median_abs_wait']:.1%} -> {sa['median_abs_wait']:.1%}, migrations {sb['median_abs_migr']:.0%} -> "
+          f"{sa['median_abs_migr']:.0%}, KS {sb['median_abs_ks']:.3f} -> {sa['median_abs_ks']:.3f}. "
+          f"The table as a whole: {cmp['verdict']}.")
+    for key, what in (("only_before", "only in the baseline"), ("only_after", "not in the baseline")):
+        if cmp[key]:
+            print(f"Traces {what}: " + ", ".join(cmp[key]))
+
+
 def pct(x) -> str:
     return "n/a" if x is None else f"{100 * x:+.1f}%"
 
@@ -256,8 +339,20 @@ def main() -> None:
                          "capacities, clusters, energy model, kernel) instead of its own cpus table; not the "
                          "default: the one such trace, the Juno board's, is further off with it (README \"Fidelity\")")
     ap.add_argument("--renderings", action="store_true", help="every rendering of each capture, side by side")
+    ap.add_argument("--baseline", metavar="FILE.json", default=None,
+                    help="an earlier --json output (e.g. of the commit before a model change): print every judged "
+                         "figure that moved, how many got better or worse, both scores and the verdict on the "
+                         "table as a whole (with --json: under the key \"against\")")
     a = ap.parse_args()
     corpus = Path(a.corpus)
+    baseline = None
+    if a.baseline:
+        try:
+            baseline = json.loads(Path(a.baseline).read_text())
+            if not isinstance(baseline, dict) or not isinstance(baseline.get("rows"), list) or "score" not in baseline:
+                raise ValueError("not the output of fidelity.py --json")
+        except (OSError, ValueError) as e:
+            sys.exit(f"--baseline {a.baseline}: {e}")
     if a.renderings:
         renderings(corpus, a.only)
         return
@@ -271,10 +366,14 @@ def main() -> None:
     for path in files:
         rows.append(measure(path, corpus, a.policy, params, platforms=a.platforms))
         print(f"{rows[-1]['trace']}: {rows[-1]['verdict']} in {rows[-1]['total_s']:.1f} s", file=sys.stderr)
+    cmp = against(baseline, rows) if baseline is not None else None
     if a.json:
-        print(json.dumps({"rows": rows, "left_out": left, "score": score(rows)}, indent=2))
+        print(json.dumps({"rows": rows, "left_out": left, "score": score(rows),
+                          **({"against": cmp} if cmp is not None else {})}, indent=2))
         return
     print_tables(rows, left)
+    if cmp is not None:
+        print_against(cmp)
 
 
 if __name__ == "__main__":
