@@ -87,6 +87,9 @@ def load(spec) -> types.ModuleType:
         raise TraceError(f"policy {spec!r}: expected a name, a file path or a module name")
     if spec in _LOADED:
         return _LOADED[spec]
+    from traces._numba import wait_for_helper
+
+    wait_for_helper()  # a process compiling the policies (replay/sim/warm.py): load its kernels, not compile twice
     mod = _find(spec)
     if id(mod) not in _CHECKED:
         check(mod, spec)

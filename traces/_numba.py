@@ -222,6 +222,50 @@ def compiling(subject: str):
         _subject = before
 
 
+# -- a second process compiling for this one (replay/sim/warm.py) -----------------------
+
+#: the process compiling kernels into the shared cache while this one reads a trace
+#: (subprocess.Popen), None when there is none
+_helper = None
+_stopper_registered = False
+
+
+def set_helper(proc) -> None:
+    """Remember ``proc``, a process compiling kernels this one will need into the shared
+    cache: ``wait_for_helper`` waits for it before they are used, and it is stopped if this
+    process ends first (an error in the trace: nothing will use them)."""
+    global _helper, _stopper_registered
+    if not _stopper_registered:
+        import atexit
+
+        atexit.register(_stop_helper)
+        _stopper_registered = True
+    _helper = proc
+
+
+def wait_for_helper(timeout_s: float = 900) -> None:
+    """Block until the helper process (``set_helper``), if any, has ended: the kernels it
+    compiled are then in the cache and load instead of compiling a second time. A helper
+    that takes longer than ``timeout_s`` is stopped (this process compiles what it lacks)."""
+    global _helper
+    proc, _helper = _helper, None
+    if proc is None:
+        return
+    import subprocess
+
+    try:
+        proc.wait(timeout_s)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+def _stop_helper() -> None:
+    if _helper is not None and _helper.poll() is None:
+        _helper.kill()
+        _helper.wait()
+
+
 def announce_compiles(say) -> None:
     """Have ``say(message)`` called once per process, just before numba compiles the first
     kernel that no cache holds (a fresh install, a new version, an edited kernel): the

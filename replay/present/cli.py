@@ -72,6 +72,15 @@ def _announce() -> None:
     announce_compiles(lambda msg: typer.echo(msg, err=True))
 
 
+def _compile_beside(policies) -> None:
+    """On a first run, compile the engine and ``policies`` in a second process while this
+    one reads the trace (replay/sim/warm.py; nothing when they are cached). Called after
+    the command's own checks, just before the trace is read."""
+    from replay.sim import warm
+
+    warm.start([p for p in policies if p != "observed"])
+
+
 #: what a file written by --plot may be, by suffix
 PLOT_SUFFIXES = (".png", ".svg", ".pdf")
 
@@ -581,6 +590,7 @@ def replay_cmd(
         sets, sel = parse_all(set_), parse_focus(focus)
         params = _parse_params(param)
         check_params([policy], params)  # before the trace is read and its kernels compile
+        _compile_beside([policy])
         t = _load(trace, fmt, progress)
         p = prepare(t, spans=spans or (), recorded=recorded)
         topo = p.topology(topology)
@@ -764,6 +774,7 @@ def compare(
         from replay.study.comparison import compare as run_compare
 
         check_params(names, _parse_params(param))  # before the trace is read and its kernels compile
+        _compile_beside(names)
         t = _load(trace, fmt, progress)
         res = run_compare(prepare(t, spans=spans or (), recorded=recorded), names, topology or [None],
                           params=_parse_params(param), overrides=_parse_sets(set_), seed=seed,
@@ -876,6 +887,7 @@ def validate(
             from replay.study.comparison import check_params
 
             check_params([policy], _parse_params(param))  # before the trace is read and its kernels compile
+        _compile_beside([policy] if policy is not None else [])  # the recorded policy is known once it is read
         t = _load(trace, fmt, progress)
         v = run_validate(prepare(t, spans=spans or (), recorded=topology), policy=policy, params=_parse_params(param),
                          seeds=seeds, focus=focus)
@@ -1186,6 +1198,7 @@ def demo(
         from replay.study.comparison import compare as run_compare
         from replay.study.runs import observed_run
 
+        _compile_beside(DEMO_POLICIES)
         p = prepare(traces.load(traces.SAMPLE_NAME), spans=[traces.sample_spans()])
         if not as_json:
             m = observed_run(p).metrics  # measured once: the comparison and its report reuse it

@@ -27,6 +27,7 @@ from policies._params import resolve
 from policies._protocol import hooks_of
 from traces import schema
 from traces._memory import small_pages
+from traces._numba import wait_for_helper
 from traces.errors import TraceError
 
 from ..model.latencies import NONE, Latencies
@@ -38,6 +39,7 @@ from ..model.topology import resolve as resolve_topology
 from ..model.workload import Workload
 from . import _engine as EN
 from . import _placement as P
+from . import warm
 from .params import ENGINE_PARAMS, asym_rules, kernel_before, policy_module
 
 
@@ -463,6 +465,7 @@ def simulate(wl: Workload, policy="eevdf", topology: str | Topology | None = Non
     them, as the kernel's scheduling domains leave them out, and the schedule keeps the
     topology's CPU ids. Deterministic: the same inputs and seed give identical output."""
     t0 = time.perf_counter()
+    wait_for_helper()  # a process compiling the engine for this one (warm.py): load its kernels
     if overrides and isinstance(overrides[0], str):
         overrides = parse_all(overrides)
     if wl.affinity:  # a synthetic workload's affinity sets: overrides of those tasks' CPUs
@@ -502,6 +505,7 @@ def simulate(wl: Workload, policy="eevdf", topology: str | Topology | None = Non
         if not str(e).startswith("policy error: "):
             raise
         raise TraceError(f"policy {policy}: {str(e)[len('policy error: '):]}") from None
+    warm.done(policy)  # the engine and a built-in policy are cached: no second process next time
     if run_topo is not topo:  # back to the topology's CPU ids
         cpu = intervals["cpu"].to_numpy()
         intervals = intervals.with_columns(pl.Series("cpu", np.where(cpu >= 0, online[np.maximum(cpu, 0)], cpu)

@@ -269,35 +269,14 @@ def _ray_job(job: Job, refs: list) -> tuple[str, dict]:
 # warm-up
 # --------------------------------------------------------------------------------------
 
-def _tiny_workload():
-    """Two tasks of one 2 ms burst each on 2 CPUs: enough to load every kernel."""
-    from traces import schema
-
-    from ..model.workload import Workload
-
-    tasks = pl.from_arrow(pl.DataFrame({
-        "tid": [1, 2], "tgid": [1, 2], "comm": ["warm-a", "warm-b"], "first_burst": [0, 1], "n_bursts": [1, 1],
-        "first_action": [0, 0], "n_actions": [0, 0], "pinned_cpu": [-1, -1], "parent": [-1, -1], "nice": [0, 0],
-    }).to_arrow().cast(schema.WL_TASKS.arrow_schema()))
-    bursts = pl.from_arrow(pl.DataFrame({
-        "task": [0, 1], "demand_ns": [2_000_000, 2_000_000], "prio": [schema.DEFAULT_PRIO] * 2, "start_kind": [0, 0],
-        "start_ns": [0, 0], "abs_ns": [0, 0], "cause": [schema.BEGIN_TRACE_START] * 2, "end_kind": [1, 1],
-        "sleep_state": [0, 0], "obs_cpu": [0, 0],
-    }).to_arrow().cast(schema.WL_BURSTS.arrow_schema()))
-    actions = pl.from_arrow(pl.DataFrame({"task": [], "progress_ns": [], "target_burst": [], "kind": []},
-                                         schema={"task": pl.Int64, "progress_ns": pl.Int64,
-                                                 "target_burst": pl.Int64, "kind": pl.Int8})
-                            .to_arrow().cast(schema.WL_ACTIONS.arrow_schema()))
-    return Workload(tasks, bursts, actions, 0, 10_000_000, 2, "warm-up")
-
-
 def warm(policies) -> dict:
     """One tiny replay (and its metrics) per policy: compiles the engine, the policies and
     the metric kernels into numba's disk cache, or loads them from it. Returns the
     flattened metrics of the last run (their names are the metric columns)."""
     from ..model.topology import from_spec
+    from ..sim.warm import workload
 
-    wl = _tiny_workload()
+    wl = workload()
     topo = from_spec("1x2x1")
     m = {}
     for p in policies:

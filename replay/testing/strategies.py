@@ -19,7 +19,8 @@ from traces import schema
 from traces.errors import TraceError
 
 from ..model.topology import Topology, make
-from ..model.workload import ACT_YIELD, END_BLOCK, END_EXIT, END_OPEN, START_AFTER, START_AT, START_BY, Workload
+from ..model.workload import ACT_YIELD, END_BLOCK, END_EXIT, END_OPEN, START_AFTER, START_AT, START_BY, Workload, \
+    make_workload
 
 MS = 1_000_000
 
@@ -30,87 +31,6 @@ FAIR_PRIOS = [120, 120, 120, 115, 125, 130, 110, 139]
 RT_PRIOS = [10, 50, 50, 89, 98]
 #: nice levels of CPU-bound mixes (0 first: a shrunk example keeps nice 0)
 NICES = [0, 0, 5, -5, 10, 19, -20, 3]
-
-
-def make_workload(tasks: list[dict], actions=(), start_ns: int = 0, end_ns: int = 50_000_000,
-                  n_cpus: int = 1) -> Workload:
-    """A Workload from plain descriptions.
-
-    ``tasks``: dicts with ``bursts`` (list of dicts: ``demand`` ns or -1, ``prio`` (default 120),
-    ``kind`` (START_AT/START_AFTER/START_BY, default START_AT), ``start`` (kind 0: absolute,
-    kind 1: sleep length), ``abs`` (default: ``start``), ``cause`` (default: trace_start for a
-    first burst started at a time, new for a first burst started by a fork, else wakeup),
-    ``end`` (END_BLOCK/END_EXIT/END_OPEN; default: open if demand is -1, else exit for the last
-    burst, else block), ``sleep`` (default 1)) and optional ``tid``, ``comm``,
-    ``pinned`` (a CPU: a per-CPU thread), ``affinity`` (the CPUs it may use, as
-    sched_setaffinity sets them), ``parent``, ``nice``, ``cpu`` (for a task alive when the
-    workload begins, the CPU it was last on: its first burst is placed from there, or,
-    started at the workload's start, queued there; default none, as for a task never seen).
-    ``actions``: (actor task, progress_ns, target task, target burst position, kind) tuples,
-    kind 0 wake / 1 fork / 2 sync wake / 3 sched_yield (target ignored: -1)."""
-    rows_t = {k: [] for k in ("tid", "tgid", "comm", "first_burst", "n_bursts", "first_action", "n_actions",
-                              "pinned_cpu", "parent", "nice")}
-    rows_b = {k: [] for k in ("task", "demand_ns", "prio", "start_kind", "start_ns", "abs_ns", "cause",
-                              "end_kind", "sleep_state", "obs_cpu")}
-    first_of = []
-    nb = 0
-    for i, t in enumerate(tasks):
-        first_of.append(nb)
-        bs = t["bursts"]
-        for j, b in enumerate(bs):
-            kind = b.get("kind", START_AT)
-            demand = int(b["demand"])
-            if j == 0:
-                cause = schema.BEGIN_NEW if kind == START_BY else schema.BEGIN_TRACE_START
-            else:
-                cause = schema.BEGIN_WAKEUP
-            end = b.get("end", END_OPEN if demand < 0 else (END_EXIT if j == len(bs) - 1 else END_BLOCK))
-            start = int(b.get("start", start_ns if kind == START_AT else (0 if kind == START_AFTER else -1)))
-            rows_b["task"].append(i)
-            rows_b["demand_ns"].append(demand)
-            rows_b["prio"].append(int(b.get("prio", 120)))
-            rows_b["start_kind"].append(kind)
-            rows_b["start_ns"].append(start)
-            rows_b["abs_ns"].append(int(b.get("abs", start if kind == START_AT else start_ns)))
-            cause = int(b.get("cause", cause))
-            rows_b["cause"].append(cause)
-            rows_b["end_kind"].append(end)
-            rows_b["sleep_state"].append(int(b.get("sleep", 1)) if end == END_BLOCK else 0)
-            # the CPU a task alive when the workload begins was on (engine-model.md §4)
-            rows_b["obs_cpu"].append(int(t.get("cpu", -1)) if j == 0 and cause != schema.BEGIN_NEW else -1)
-        nb += len(bs)
-    acts = sorted(((int(a), int(p), first_of[tt] + int(pos) if int(k) != ACT_YIELD else -1, int(k))
-                   for a, p, tt, pos, k in actions), key=lambda a: (a[0], a[1], a[3] == ACT_YIELD, a[2]))
-    n_act = [0] * len(tasks)
-    for a in acts:
-        n_act[a[0]] += 1
-    fa = 0
-    for i, t in enumerate(tasks):
-        prios = [b.get("prio", 120) for b in t["bursts"] if b.get("prio", 120) >= 100]
-        rows_t["tid"].append(int(t.get("tid", 100 + i)))
-        rows_t["tgid"].append(int(t.get("tid", 100 + i)))
-        rows_t["comm"].append(t.get("comm", f"t{i}"))
-        rows_t["first_burst"].append(first_of[i])
-        rows_t["n_bursts"].append(len(t["bursts"]))
-        rows_t["first_action"].append(fa)
-        rows_t["n_actions"].append(n_act[i])
-        rows_t["pinned_cpu"].append(int(t.get("pinned", -1)))
-        rows_t["parent"].append(int(t.get("parent", -1)))
-        rows_t["nice"].append(int(t.get("nice", (prios[-1] - 120) if prios else 0)))
-        fa += n_act[i]
-    tt = pl.DataFrame(rows_t).cast({"tid": pl.Int32, "tgid": pl.Int32, "comm": pl.String, "first_burst": pl.Int64,
-                                    "n_bursts": pl.Int64, "first_action": pl.Int64, "n_actions": pl.Int64,
-                                    "pinned_cpu": pl.Int16, "parent": pl.Int64, "nice": pl.Int8})
-    bb = pl.DataFrame(rows_b, schema={"task": pl.Int64, "demand_ns": pl.Int64, "prio": pl.Int16,
-                                      "start_kind": pl.Int8, "start_ns": pl.Int64, "abs_ns": pl.Int64,
-                                      "cause": pl.Int8, "end_kind": pl.Int8, "sleep_state": pl.Int32,
-                                      "obs_cpu": pl.Int16})
-    aa = pl.DataFrame({"task": [a[0] for a in acts], "progress_ns": [a[1] for a in acts],
-                       "target_burst": [a[2] for a in acts], "kind": [a[3] for a in acts]},
-                      schema={"task": pl.Int64, "progress_ns": pl.Int64, "target_burst": pl.Int64, "kind": pl.Int8})
-    affinity = {int(t.get("tid", 100 + i)): tuple(sorted({int(c) for c in t["affinity"]}))
-                for i, t in enumerate(tasks) if t.get("affinity") is not None}
-    return Workload(tt, bb, aa, int(start_ns), int(end_ns), int(n_cpus), "test", affinity=affinity or None)
 
 
 def n_cpus_of(spec: str) -> int:
