@@ -6,9 +6,9 @@ depend on each other, and numba's compile cache is shared on disk (each entry wr
 a temporary file and renamed into place), so a command that will replay calls ``start``
 before it reads the trace: a child process (``main(POLICY ...)``) imports the policies
 and replays a small built-in workload through each, which compiles the engine and the
-policies into the cache, while this process reads the trace. Before
-this process imports a policy (policies._loader) or runs the engine (``simulate``) it
-waits for the child, and then loads those kernels instead of compiling them again.
+policies into the cache, while this process reads the trace. Before this process imports
+a policy (policies._loader) or runs the engine (``simulate``) it waits for the child,
+and then loads those kernels instead of compiling them again.
 
 The child starts only when there is something to compile: after a replay through a
 policy has run, in either process, a marker in the cache folder (``warm/NAME``) says that
