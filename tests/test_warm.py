@@ -45,13 +45,13 @@ def test_a_child_compiles_the_built_in_policies_not_yet_cached(cache):
     warm.done("cfs")
     assert warm.start(["cfs", "eevdf", "infinity", "./my_policy.py"])
     (args, kw), = cache
-    assert args[:3] == [sys.executable, "-c", warm.CHILD] and args[3:] == ["eevdf", "infinity"]
+    assert args[:4] == [sys.executable, "-c", warm.CHILD, warm.ROOT] and args[4:] == ["eevdf", "infinity"]
     assert kw["env"][warm.ENV] == "0" and kw["stdout"] == subprocess.DEVNULL  # silent, and no grandchild
 
 
 def test_the_engine_is_compiled_with_eevdf_for_a_users_policy(cache):
     assert warm.start(["./my_policy.py"])
-    assert cache[0][0][3:] == ["eevdf"]
+    assert cache[0][0][4:] == ["eevdf"]
 
 
 def test_no_child_when_everything_is_cached_or_it_cannot_help(cache, monkeypatch):
@@ -106,8 +106,8 @@ def test_the_childs_kernels_are_the_ones_a_replay_of_a_real_trace_loads(tmp_path
     real trace afterwards, in another process, compiles its reader, observed schedule and
     metrics but loads every kernel of the engine and of the policy."""
     env = {**os.environ, "SCHEDREPLAY_CACHE_DIR": str(tmp_path / "cache"), warm.ENV: "0"}
-    child = subprocess.run([sys.executable, "-c", warm.CHILD, "eevdf"], env=env, capture_output=True, text=True,
-                           timeout=900)
+    child = subprocess.run([sys.executable, "-c", warm.CHILD, warm.ROOT, "eevdf"], env=env, capture_output=True,
+                           text=True, timeout=900)
     assert child.returncode == 0, child.stderr
     r = subprocess.run([sys.executable, "-c", LISTENER, str(DATA / "panopticon_ftrace.txt")], env=env,
                        capture_output=True, text=True, timeout=900)
@@ -116,3 +116,18 @@ def test_the_childs_kernels_are_the_ones_a_replay_of_a_real_trace_loads(tmp_path
     assert out["intervals"] > 0
     assert "traces._textkernel" in out["compiled"]  # the reader was not cached: this process compiled
     assert not [m for m in out["compiled"] if m.startswith(("replay.sim", "policies"))], out["compiled"]
+
+
+def test_the_child_imports_the_packages_this_process_imported(tmp_path):
+    """Run from a folder holding another copy of the packages (a source checkout beside an
+    installed schedreplay: ``python -c`` puts the working directory first), the child still
+    imports this process's: numba files cache entries by source folder, and a child that
+    compiled another copy's kernels would save the command nothing. Here the other copy
+    is a decoy that fails on import."""
+    for pkg in ("replay", "policies", "traces"):
+        (tmp_path / pkg).mkdir()
+        (tmp_path / pkg / "__init__.py").write_text("raise ImportError('the decoy was imported')\n")
+    r = subprocess.run([sys.executable, "-c", warm.CHILD, warm.ROOT], cwd=tmp_path, capture_output=True, text=True,
+                       timeout=300)
+    assert r.returncode == 0, r.stderr
+    assert Path(warm.ROOT) == Path(warm.__file__).resolve().parents[2]

@@ -29,8 +29,14 @@ from traces import _numba
 
 #: SCHEDREPLAY_WARM=0 turns the second process off
 ENV = "SCHEDREPLAY_WARM"
-#: the child's program (not ``-m`` of this module, which the package has imported already)
-CHILD = "import sys; from replay.sim.warm import main; sys.exit(main(sys.argv[1:]))"
+#: the child's program (not ``-m`` of this module, which the package has imported already).
+#: It imports the packages from where this process did (argv[1]): numba files a kernel's
+#: cache entry under its source file's folder and checks that file's time and size, so a
+#: child that imported another copy (``python -c`` puts the working directory first: a
+#: source checkout beside an installed package) would compile for nothing
+CHILD = "import sys; sys.path.insert(0, sys.argv[1]); from replay.sim.warm import main; sys.exit(main(sys.argv[2:]))"
+#: the folder holding this process's replay, policies and traces packages
+ROOT = str(Path(__file__).resolve().parents[2])
 
 
 def _marker(name: str) -> Path:
@@ -74,7 +80,7 @@ def start(policies) -> bool:
     if not todo:
         return False
     try:
-        proc = subprocess.Popen([sys.executable, "-c", CHILD, *todo], stdin=subprocess.DEVNULL,
+        proc = subprocess.Popen([sys.executable, "-c", CHILD, ROOT, *todo], stdin=subprocess.DEVNULL,
                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env={**os.environ, ENV: "0"})
     except OSError:
         return False
