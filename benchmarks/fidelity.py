@@ -189,9 +189,9 @@ def against(baseline: dict, rows: list[dict]) -> dict:
     unchanged figures, both scores (over the traces the two share), and the verdict on the
     table as a whole: ``unchanged`` when no figure moved; ``better`` when no fewer targets
     are met and more figures improved than worsened; ``worse`` when fewer targets are met or
-    more figures worsened; ``mixed`` otherwise (as many better as worse, targets level). A figure judged on one side only
-    (a cause crossing 100 waits) is listed as ``judged``. Traces in only one of the two are
-    listed apart."""
+    more figures worsened; ``mixed`` when as many improved as worsened and no target was
+    lost. A figure judged on one side only (a cause crossing 100 waits) is listed as
+    ``judged``. Traces in only one of the two are listed apart."""
     before = {r["trace"]: r for r in baseline["rows"]}
     changes, n = [], {"better": 0, "worse": 0, "same": 0}
     for r in rows:
