@@ -279,3 +279,61 @@ def test_a_yield_alone_on_its_cpu_changes_nothing():
     wl = make_workload([dict(bursts=[dict(demand=MS, end=END_EXIT)], tid=1)], [(0, 200_000, -1, 0, ACT_YIELD)],
                        end_ns=10 * MS, n_cpus=1)
     assert _runs(wl, "eevdf") == [(1, 0, MS)]
+
+
+# -- where a task may run ----------------------------------------------------------------
+
+def _confined_trace(rounds: int, wait_ns: int = 30 * MS, own_cpu_idles: bool = False):
+    """Task 10 holds CPU 0 throughout; task 20 wakes on CPU 0 every 50 ms and waits
+    ``wait_ns`` for it (10 preempted, 20 runs 1 ms and sleeps), ``rounds`` times, while CPU
+    1 runs task 30 for 0.1 ms every 50 ms and is otherwise idle. With ``own_cpu_idles`` CPU 0
+    sits idle during each wait instead (10 sleeps then): a recording that contradicts itself."""
+    S, P = "switch", 50 * MS
+    rows = [(0, 0, S, 0, dict(tid=0, prev_state=0, next_tid=10))]
+    for k in range(rounds + 2):
+        rows += [(k * P, 1, S, 0, dict(tid=0, prev_state=0, next_tid=30)),
+                 (k * P + 100_000, 1, S, 30, dict(tid=30, prev_state=1, next_tid=0))]
+        if k < 1 or k > rounds:
+            continue
+        w = k * P + 5 * MS
+        if own_cpu_idles:  # 10 sleeps before 20 wakes, and wakes again after 20 ran
+            rows += [(w - MS, 0, S, 10, dict(tid=10, prev_state=1, next_tid=0)),
+                     (w, 0, "waking", 0, dict(tid=20, target_cpu=0, irq=1)),
+                     (w + wait_ns, 0, S, 0, dict(tid=0, prev_state=0, next_tid=20)),
+                     (w + wait_ns + MS, 0, S, 20, dict(tid=20, prev_state=1, next_tid=0)),
+                     (w + wait_ns + MS + 1_000, 0, "waking", 0, dict(tid=10, target_cpu=0, irq=1)),
+                     (w + wait_ns + MS + 2_000, 0, S, 0, dict(tid=0, prev_state=0, next_tid=10))]
+        else:
+            rows += [(w, 0, "waking", 10, dict(tid=20, target_cpu=0, irq=1)),
+                     (w + wait_ns, 0, S, 10, dict(tid=10, prev_state=0, next_tid=20)),
+                     (w + wait_ns + MS, 0, S, 20, dict(tid=20, prev_state=1, next_tid=10))]
+    return make_trace(sorted(rows, key=lambda r: r[0]))
+
+
+def test_a_task_that_waits_beside_an_idle_cpu_is_kept_off_it():
+    """Task 20 waits 30 ms on CPU 0 three times while CPU 1 sits idle: on 2 CPUs of one LLC
+    the kernel's idle balancing would have pulled it within 10 ms + 2 x 2 ms = 14 ms had it
+    been allowed there, so the replay on the recorded machine keeps it on CPU 0, where
+    unconfined it takes the idle CPU 1; on another machine, with infer_affinity off or with
+    an override of its CPUs, it runs on both."""
+    p = replay.prepare(_confined_trace(3))
+    assert p.confined == {20: (0,)}
+    s, info = replay.replay(p, policy="eevdf")
+    run = metrics.running(s)
+    assert set(run.filter(pl.col("tid") == 20)["cpu"].to_list()) == {0}
+    assert any("1 tasks kept to the CPUs the recording shows them allowed" in w and "task20 20 (0)" in w
+               for w in info.warnings)
+    for free in (replay.replay(p, policy="eevdf", params={"infer_affinity": False})[0],
+                 replay.replay(p, policy="eevdf", overrides=["tid=20:cpus=0-1"])[0]):
+        assert 1 in set(metrics.running(free).filter(pl.col("tid") == 20)["cpu"].to_list())
+    assert p.confined_cpus(replay.topology.resolve("1x4x1")) == {}
+    assert replay.validate(p, seeds=1)["inferred"]["confined_tasks"] == ["task20 20: 0"]
+
+
+def test_no_confinement_without_enough_evidence():
+    # two such waits: a balancer that failed twice, a vCPU the host did not run
+    assert replay.prepare(_confined_trace(2)).confined == {}
+    # waits of 12 ms: shorter than idle balancing may take (14 ms on this machine)
+    assert replay.prepare(_confined_trace(5, wait_ns=12 * MS)).confined == {}
+    # the CPU it waited on was idle itself: the recording contradicts itself
+    assert replay.prepare(_confined_trace(5, own_cpu_idles=True)).confined == {}

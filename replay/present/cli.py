@@ -957,6 +957,10 @@ def _validation_table(v: dict, name: str) -> None:
         con.print(f"inferred from the recording: {inf['yields']:,} sched_yield calls by "
                   f"{len(inf['yielding_tasks'])} task(s) ({who}); --param yields=off replays without them",
                   highlight=False)
+    if inf.get("confined_tasks"):
+        who = ", ".join(inf["confined_tasks"][:4]) + (", ..." if len(inf["confined_tasks"]) > 4 else "")
+        con.print(f"inferred from the recording: {len(inf['confined_tasks'])} task(s) kept to some CPUs ({who}); "
+                  "--param infer_affinity=off replays them on every CPU", highlight=False)
     for w in v["warnings"]:
         con.print(f"[yellow]warning:[/] {w}", highlight=False)
 

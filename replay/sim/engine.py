@@ -199,10 +199,35 @@ def _apply_overrides(overrides, tids, tgids, comms, first_burst, n_bursts, prio,
     return changed
 
 
+def _confine(confined: dict, tids: np.ndarray, comms: list, WT: np.ndarray, AFF_rows: list, cpu_of: np.ndarray,
+             warnings: list[str]) -> None:
+    """Keep each task of ``confined`` (tid -> CPUs of the topology) to its CPUs (in place),
+    and say once how many were kept and to what (replay/model/prepared.py confined_tasks)."""
+    shown = []
+    for i, tid in enumerate(tids.tolist()):
+        cpus = confined.get(tid)
+        if cpus is None or WT[i, EN.WT_PINNED] >= 0:
+            continue
+        ids = [int(cpu_of[c]) for c in cpus if c < len(cpu_of) and cpu_of[c] >= 0]
+        if not ids:
+            continue
+        row = np.zeros(int(cpu_of.max()) + 1, np.int64)
+        row[ids] = 1
+        WT[i, EN.WT_AFF] = len(AFF_rows)
+        AFF_rows.append(row)
+        shown.append(f"{comms[i]} {tid} ({cpu_text(sorted(cpus))})")
+    if shown:
+        warnings.append(f"{len(shown)} tasks kept to the CPUs the recording shows them allowed (each waited, 3 times "
+                        "or more, beside an idle CPU it never used for longer than idle balancing allows; "
+                        f"infer_affinity=false turns this off): {', '.join(shown[:5])}"
+                        + (f" and {len(shown) - 5} more" if len(shown) > 5 else ""))
+
+
 def _arrays(wl: Workload, mod, values: _Values, cpu_of: np.ndarray, overrides: list[Override] | None,
-            warnings: list[str]) -> _Arrays:
-    """The workload tables as the kernel's int64 matrices, overrides applied (``cpu_of``:
-    the topology's CPU ids to the engine's, -1 for CPUs left out)."""
+            warnings: list[str], confined: dict | None = None) -> _Arrays:
+    """The workload tables as the kernel's int64 matrices, the recording's confinement and
+    then the overrides applied (``cpu_of``: the topology's CPU ids to the engine's, -1 for
+    CPUs left out)."""
     C = len(cpu_of)
     T = wl.tasks.height
     tids = wl.tasks["tid"].to_numpy().astype(np.int32)
@@ -248,6 +273,8 @@ def _arrays(wl: Workload, mod, values: _Values, cpu_of: np.ndarray, overrides: l
         if note:
             warnings.append(note)
     AFF_rows = [np.ones(int(cpu_of.max()) + 1, np.int64)]
+    if confined:
+        _confine(confined, tids, comms, WT, AFF_rows, cpu_of, warnings)
     changed = []
     if overrides:
         changed = _apply_overrides(overrides, tids, wl.tasks["tgid"].to_numpy(), comms,
@@ -448,7 +475,8 @@ def _replayed_tasks(tasks: pl.DataFrame, wl: Workload, arrays: _Arrays) -> pl.Da
 def simulate(wl: Workload, policy="eevdf", topology: str | Topology | None = None,
              params: dict | None = None, seed: int = 0, overrides: list | None = None,
              latencies: Latencies | None = None, tasks: pl.DataFrame | None = None,
-             unavailable_cpus=(), same_machine: bool = False) -> tuple[Schedule, ReplayInfo]:
+             unavailable_cpus=(), same_machine: bool = False,
+             confined: dict | None = None) -> tuple[Schedule, ReplayInfo]:
     """Replay workload ``wl`` through ``policy`` (a built-in or installed policy's name, the
     path of a policy file, an importable module name, or a policy module: policies.get_policy)
     on ``topology`` (a Topology or a spec; default
@@ -463,7 +491,9 @@ def simulate(wl: Workload, policy="eevdf", topology: str | Topology | None = Non
     ``unavailable_cpus``: CPUs of ``topology`` the scheduler did not have (offline,
     isolated: PreparedTrace.unavailable_cpus): the engine runs on the machine without
     them, as the kernel's scheduling domains leave them out, and the schedule keeps the
-    topology's CPU ids. Deterministic: the same inputs and seed give identical output."""
+    topology's CPU ids. ``confined``: tid -> the CPUs of ``topology`` that task may use, as
+    the recording shows it (PreparedTrace.confined_cpus; ``infer_affinity`` off ignores it);
+    an override's ``cpus`` replaces it. Deterministic: the same inputs and seed give identical output."""
     t0 = time.perf_counter()
     wait_for_helper()  # a process compiling the engine for this one (warm.py): load its kernels
     if overrides and isinstance(overrides[0], str):
@@ -490,7 +520,9 @@ def simulate(wl: Workload, policy="eevdf", topology: str | Topology | None = Non
     if len(online) < topo.n_cpus:
         warnings.append(f"CPUs {cpu_text(sorted(set(range(topo.n_cpus)) - set(online.tolist())))} ran nothing in "
                         "the recording (offline or isolated): the replay on the recorded machine leaves them out")
-    arrays = _arrays(wl, mod, values, cpu_of, overrides, warnings)
+    if not values.engine["infer_affinity"]:
+        confined = None
+    arrays = _arrays(wl, mod, values, cpu_of, overrides, warnings, confined)
     EP = _engine_vector(values.engine, wl, run_topo, seed, latencies or NONE,
                         online if same_machine else None)
     hz = int(values.engine["hz"])

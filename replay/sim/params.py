@@ -48,6 +48,9 @@ ENGINE_PARAMS = (
     Param("infer_cpus", True, "bool", "README: Fidelity (where a task may run)", "on the recorded machine, leave "
           "out the CPUs the recording shows unavailable (no event in a trace of >= 1 s: offline or isolated)",
           "bool"),
+    Param("infer_affinity", True, "bool", "README: Fidelity (where a task may run)", "on the recorded machine, "
+          "keep each task to the CPUs the recording shows it allowed: a CPU it never used, beside which it waited "
+          "longer than idle balancing allows, 3 times or more, is not in its cpuset", "bool"),
     Param("WA_SYNC", False, "bool", "placement.md §2.1", "wake_affine honours sync wakeups (inferred: the "
           "recording's wakee was enqueued on its waker's CPU); off by default: with the instantaneous-load "
           "balancer it trades as many figures better as worse (README Fidelity)", "bool"),

@@ -58,7 +58,7 @@ def replay(source, policy: str = "eevdf", topology: str | Topology | None = None
     topo = p.topology(topology)
     checked = checked_overrides(p, overrides, topo)
     sched, info = simulate(p.workload, policy, topo, params, seed, checked.overrides or None, p.latencies, p.tasks,
-                           p.unavailable_cpus(topo), p.is_recorded(topo))
+                           p.unavailable_cpus(topo), p.is_recorded(topo), p.confined_cpus(topo))
     return sched, _with_warnings(sched, info, checked.warnings)
 
 
@@ -182,7 +182,7 @@ def replay_run(prepared: PreparedTrace, policy: str, topo: Topology, params: dic
     checked = checked_overrides(prepared, overrides, topo)
     sched, info = simulate(prepared.workload, policy, topo, params, seed, checked.overrides or None,
                            prepared.latencies, prepared.tasks, prepared.unavailable_cpus(topo),
-                           prepared.is_recorded(topo))
+                           prepared.is_recorded(topo), prepared.confined_cpus(topo))
     info = _with_warnings(sched, info, checked.warnings)
     m, util = _measured(sched, topo, window_ns, by, focus)
     return Run(policy, topo.name, m.metrics, m.tasks, m.waits["wait_ns"].to_numpy(), m.waits["cause"].to_numpy(),

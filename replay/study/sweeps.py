@@ -246,7 +246,8 @@ def run_job(job: Job, share: _Share) -> dict:
     checked = checked_overrides(prepared, list(job.overrides), job.topology)
     sched, info = simulate(prepared.workload, job.policy, job.topology, dict(job.config), job.seed,
                            checked.overrides or None, prepared.latencies, prepared.tasks,
-                           prepared.unavailable_cpus(job.topology), prepared.is_recorded(job.topology))
+                           prepared.unavailable_cpus(job.topology), prepared.is_recorded(job.topology),
+                           prepared.confined_cpus(job.topology))
     m = M.measure(sched, job.topology, where=False)
     run_s = time.perf_counter() - t0
     row = {"events_simulated": int(info.events_simulated), "wall_s": float(info.wall_s), "run_s": run_s}

@@ -18,6 +18,7 @@ import polars as pl
 
 from ..metrics import summarize
 from ..metrics.catalog import SPAN_VALIDATED, span_error_key
+from ..model.overrides import cpu_text
 from ..model.prepared import PreparedTrace, prepare
 from ..model.schedule import CAUSES
 from ..model.workload import ACT_SYNC_WAKE, ACT_YIELD
@@ -376,13 +377,16 @@ def inferences(p: PreparedTrace) -> dict:
     """What the workload infers from the recording rather than reads in it (README "How
     replay works"): ``yields`` (sched_yield calls) and ``yielding_tasks`` ("comm tid" of
     each task that yields, most calls first), ``sync_wakeups`` (wakeups the waker's CPU took,
-    honoured with WA_SYNC=on)."""
+    honoured with WA_SYNC=on), ``confined_tasks`` ("comm tid: CPUs" of each task kept to some
+    CPUs of the recorded machine, README "Where a task may run")."""
     a = p.workload.actions
     y = a.filter(pl.col("kind") == ACT_YIELD).group_by("task").len().sort(["len", "task"], descending=[True, False])
     tasks = p.workload.tasks
     names = [f"{tasks['comm'][int(t)]} {tasks['tid'][int(t)]}" for t in y["task"].to_list()]
+    comm = dict(zip(tasks["tid"].to_list(), tasks["comm"].to_list()))
     return {"yields": int(y["len"].sum()) if y.height else 0, "yielding_tasks": names,
-            "sync_wakeups": int((a["kind"] == ACT_SYNC_WAKE).sum())}
+            "sync_wakeups": int((a["kind"] == ACT_SYNC_WAKE).sum()),
+            "confined_tasks": [f"{comm.get(tid, '?')} {tid}: {cpu_text(cpus)}" for tid, cpus in p.confined.items()]}
 
 
 def error_keys(v: dict) -> dict:
