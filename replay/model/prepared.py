@@ -201,10 +201,12 @@ def confined_tasks(schedule: Schedule, tasks: pl.DataFrame, machine: Topology, o
     tids = waits["tid"].to_numpy()
     wcpu = waits["cpu"].to_numpy().astype(np.int64)
     ws, we = waits["start_ns"].to_numpy(), waits["end_ns"].to_numpy()
-    run = iv.filter((pl.col("state") == running) & (pl.col("cpu") >= 0)).sort("start_ns")
+    run = (iv.filter((pl.col("state") == running) & (pl.col("cpu") >= 0)).select("cpu", "start_ns", "end_ns", "valid")
+           .sort(["cpu", "start_ns"]).partition_by("cpu", as_dict=True))
     idle = {}
+    empty = pl.DataFrame(schema={"start_ns": pl.Int64, "end_ns": pl.Int64, "valid": pl.Boolean})
     for c in online:
-        r = run.filter(pl.col("cpu") == c)
+        r = run.get((c,), empty)
         # idle stretches: between two runs on c, both known (a run damaged by lost events
         # leaves the time around it unknown, not idle)
         ok = r["valid"].to_numpy()
