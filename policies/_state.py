@@ -185,7 +185,8 @@ E_ASYM = 30            # CPU capacities differ (sched_asym_cpucapacity): utilisa
 E_EAS = 31             # 1: energy-aware wakeup placement (an energy model, E_ASYM, param eas)
 E_AVG_IDLE = 32        # 1: newidle balancing only when the CPU's average idle time reaches the
                        # migration cost (kernels before 5.16, param newidle_avg_idle)
-E_N = 33               # the tables follow the scalars
+E_SYNC_WAKER = 33      # 1: a sync wakeup takes the waker's CPU when it runs only the waker (Android)
+E_N = 34               # the tables follow the scalars
 
 
 

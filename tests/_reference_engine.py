@@ -220,6 +220,7 @@ class ReferenceEngine:
         self.sis_util = bool(ev["SIS_UTIL"])
         self.wake_wide = bool(ev["WAKE_WIDE"])
         self.wa_sync = bool(ev["WA_SYNC"])
+        self.sync_waker = ev["sync_wakeup"] == "waker"
         self.yields = bool(ev["yields"])
         # §7.5: asymmetric capacities keep utilisation; 1: capacity-aware wakeups, 2: the LLC scan
         # (auto: the LLC scan for a named kernel before 5.7, no EAS before 5.0)
@@ -901,7 +902,7 @@ class ReferenceEngine:
             w.wakee = x.idx
             w.flips += 1
         if x.wait_burst == b:
-            self.make_runnable(x, b, waker=w.idx, sync=self.wa_sync and self.a_kind[ai] == ACT_SYNC_WAKE)
+            self.make_runnable(x, b, waker=w.idx, sync=self.a_kind[ai] == ACT_SYNC_WAKE)
         elif x.burst < b:
             x.pending.add(b)  # READING: a mark per burst (several may be pending at once)
 
@@ -1000,6 +1001,9 @@ class ReferenceEngine:
             prev = this if this >= 0 else self.first_allowed(p)
         if this < 0:
             this = prev
+        # §7.1 step 0: Android's sync rule (sync_wakeup=waker)
+        if sync and self.sync_waker and self.nr_running(this) == 1 and self.allowed(p, this):
+            return this
         if self.eas:  # §7.5
             c = self.feec(p, prev)
             if c >= 0:
@@ -1014,7 +1018,7 @@ class ReferenceEngine:
             sz = self.llc_size[self.cpus[prev].llc]
             wide = s >= sz and m >= s * sz
         if not wide and this != prev and self.allowed(p, this):
-            target = self.wake_affine(p, this, prev, sync)
+            target = self.wake_affine(p, this, prev, sync and self.wa_sync)
         c = self.select_idle_sibling(p, prev, target)
         if not self.allowed(p, c):
             c = prev if self.allowed(p, prev) else self.first_allowed(p)

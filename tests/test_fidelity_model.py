@@ -11,7 +11,8 @@ import pytest
 import replay
 from replay import metrics
 from replay.model.latencies import QUANTILES, Latencies
-from replay.model.workload import ACT_SYNC_WAKE, ACT_WAKE, ACT_YIELD, END_EXIT, START_AFTER, from_schedule
+from replay.model.workload import (ACT_SYNC_WAKE, ACT_WAKE, ACT_YIELD, END_EXIT, START_AFTER, START_BY,
+                                   from_schedule)
 from replay.sim import simulate
 from traces import schema
 from traces.errors import TraceError
@@ -337,3 +338,41 @@ def test_no_confinement_without_enough_evidence():
     assert replay.prepare(_confined_trace(5, wait_ns=12 * MS)).confined == {}
     # the CPU it waited on was idle itself: the recording contradicts itself
     assert replay.prepare(_confined_trace(5, own_cpu_idles=True)).confined == {}
+
+
+# -- Android's sync wakeups -----------------------------------------------------------------
+
+def _sync_pair(kind: int):
+    """Task 1 (the waker) runs 1 ms on CPU 0 from the start and wakes task 2 (asleep, last on
+    CPU 0) at 500 us of its progress with a wakeup of ``kind``; task 2 then runs 200 us. CPU 1
+    is idle throughout."""
+    tasks = [dict(bursts=[dict(demand=MS, end=END_EXIT)], tid=1, comm="waker", cpu=0),
+             dict(bursts=[dict(demand=200_000, kind=START_BY, cause=schema.BEGIN_WAKEUP, end=END_EXIT)], tid=2,
+                  comm="wakee", cpu=0)]
+    return make_workload(tasks, [(0, 500_000, 1, 0, kind)], end_ns=10 * MS, n_cpus=2)
+
+
+def _cpu_of_wakee(wl, params=None):
+    s, _ = simulate(wl, "eevdf", "1x2x1", params)
+    r = s.intervals.filter((pl.col("state") == schema.RUNNING) & (pl.col("tid") == 2)).sort("start_ns")
+    return r["cpu"].to_list()[-1]
+
+
+def test_android_sync_wakeups_stay_on_the_wakers_cpu():
+    """engine-model.md §7.1: with sync_wakeup=waker a sync wakeup whose waker runs alone on
+    its CPU takes that CPU although CPU 1 is idle (Android's placement); mainline placement,
+    WA_SYNC or not, finds the idle CPU 1 (select_idle_sibling), and a plain wakeup does so
+    under either rule."""
+    assert _cpu_of_wakee(_sync_pair(ACT_SYNC_WAKE), {"sync_wakeup": "waker"}) == 0
+    assert _cpu_of_wakee(_sync_pair(ACT_SYNC_WAKE)) == 1
+    assert _cpu_of_wakee(_sync_pair(ACT_SYNC_WAKE), {"WA_SYNC": True}) == 1
+    assert _cpu_of_wakee(_sync_pair(ACT_WAKE), {"sync_wakeup": "waker"}) == 1
+
+
+def test_wakeups_onto_a_busy_cpu_are_counted_the_same_in_both_schedules():
+    """The metric wakeup_placement: the wakee queued beside its running waker counts as onto a
+    busy CPU, one queued on the idle CPU 1 does not (1 wakeup each)."""
+    for params, busy in (({"sync_wakeup": "waker"}, 1), (None, 0)):
+        s, _ = simulate(_sync_pair(ACT_SYNC_WAKE), "eevdf", "1x2x1", params)
+        m = metrics.measure(s, replay.topology.resolve("1x2x1"))
+        assert m["wakeup_placement"] == {"wakeups": 1, "onto_busy": busy, "onto_busy_fraction": float(busy)}

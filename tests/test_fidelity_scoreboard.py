@@ -81,3 +81,19 @@ def test_a_run_over_some_traces_is_scored_against_the_same_traces_of_the_baselin
     assert cmp["verdict"] == "unchanged"
     assert cmp["score_before"] == cmp["score_after"] == F.score([_row("a")])
     assert cmp["only_before"] == ["b"]
+
+
+def test_every_missed_target_is_listed_with_what_explains_it(monkeypatch):
+    """missed(): the figures past their targets (the new-task cause has too few waits to be
+    judged), each with the GAPS finding that names its trace and figure, else None."""
+    monkeypatch.setattr(F, "GAPS", (("x/a", ("preempt p50",), "a known gap"),))
+    rows = [_row("x/a/trace.dat", migr=0.60), _row("x/b/trace.dat")]
+    got = {(m["trace"], m["figure"]): (m["limit"], m["why"]) for m in F.missed(rows)}
+    assert got == {("x/a/trace.dat", "wakeup p99"): (0.10, None),
+                   ("x/a/trace.dat", "preempt p50"): (0.10, "a known gap"),
+                   ("x/a/trace.dat", "preempt p99"): (0.10, None),
+                   ("x/a/trace.dat", "migrations"): (0.50, None),
+                   ("x/b/trace.dat", "wakeup p99"): (0.10, None),
+                   ("x/b/trace.dat", "preempt p50"): (0.10, None),
+                   ("x/b/trace.dat", "preempt p99"): (0.10, None)}
+    assert len(F.missed(rows)) == F.score(rows)["judged"] - F.score(rows)["met"]

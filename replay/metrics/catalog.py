@@ -53,7 +53,8 @@ _VALIDATED = {"wait_ns.p50": "wait_p50_rel_err", "wait_ns.p90": "wait_p90_rel_er
               "wait_ns.max": "max_wait_rel_err", "fairness.max_wait_ns": "max_wait_rel_err",
               "fairness.jain": "jain_abs_err", "fairness.share_error": "share_error_abs_err",
               "context_switches": "switches_rel_err", "migrations.total": "migrations_rel_err",
-              "cpu_time_ns": "cpu_time_rel_err_mean"}
+              "cpu_time_ns": "cpu_time_rel_err_mean",
+              "wakeup_placement.onto_busy_fraction": "onto_busy_abs_err"}
 for _cause in ("wakeup", "preempt", "new"):
     for _stat in ("p50", "p90", "p99", "count"):
         _VALIDATED[f"wait_ns_by_cause.{_cause}.{_stat}"] = f"wait_{_cause}_{_stat}_rel_err"
@@ -71,6 +72,9 @@ _FIXED = {
     "context_switches": ("switches", COUNT, None), "involuntary_switches": ("involuntary", COUNT, "lower"),
     "migrations.total": ("migrations", COUNT, "lower"), "migrations.cross_llc": ("x-LLC migr.", COUNT, "lower"),
     "migrations.cross_node": ("x-node migr.", COUNT, "lower"),
+    "wakeup_placement.wakeups": ("wakeups", COUNT, None),
+    "wakeup_placement.onto_busy": ("woken onto busy", COUNT, None),
+    "wakeup_placement.onto_busy_fraction": ("onto busy CPU", FRACTION, None),
     "fairness.jain": ("Jain", INDEX, "higher"), "fairness.jain_tasks": ("Jain tasks", COUNT, None),
     "fairness.share_error": ("share err.", INDEX, "lower"), "fairness.share_error_max": ("share err. max", INDEX,
                                                                                          "lower"),

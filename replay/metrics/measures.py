@@ -33,6 +33,10 @@ Definitions (the README repeats them):
   |received - expected| / window, in CPUs; ``share_error_max`` the largest.
 * **spans** (application spans, when the schedule has them): per span name, count,
   latency mean/p50/p90/p99/max and its breakdown (:mod:`replay.metrics.spans`).
+* **wakeups onto a busy CPU**: of the wakeups (runnable intervals begun by a
+  wakeup), the fraction queued on a CPU that was running another task at that
+  instant (the waker itself, or whatever ran there): how much a scheduler packs
+  woken tasks beside others rather than spreading them to idle CPUs.
 * **NUMA**: a task's home node is the node of the CPU it first ran on (or
   given); home fraction = CPU time on the home node / CPU time, overall
   weighted by CPU time; cross-node migrations are counted per second.
@@ -338,6 +342,31 @@ def fairness(schedule: Schedule, tasks: pl.DataFrame, all_waits: pl.DataFrame,
 
 # -- everything ------------------------------------------------------------------------
 
+def wakeup_placement(schedule: Schedule) -> dict:
+    """wakeups (runnable intervals begun by a wakeup, valid, on a known CPU), onto_busy (of
+    them, those queued on a CPU running another task at that instant) and
+    onto_busy_fraction (None without wakeups)."""
+    iv = schedule.intervals
+    woken = iv.filter((pl.col("state") == schema.RUNNABLE) & (pl.col("begin") == schema.BEGIN_WAKEUP)
+                      & pl.col("valid") & (pl.col("cpu") >= 0)).select("cpu", "start_ns", "tid")
+    if woken.height == 0:
+        return {"wakeups": 0, "onto_busy": 0, "onto_busy_fraction": None}
+    runs = {k[0]: g for k, g in iv.filter((pl.col("state") == schema.RUNNING) & (pl.col("cpu") >= 0))
+            .select("cpu", "start_ns", "end_ns", "tid").sort(["cpu", "start_ns"]).partition_by("cpu", as_dict=True)
+            .items()}
+    busy = 0
+    for (c,), w in woken.partition_by("cpu", as_dict=True).items():
+        r = runs.get(c)
+        if r is None:
+            continue
+        t = w["start_ns"].to_numpy()
+        j = np.searchsorted(r["start_ns"].to_numpy(), t, "right") - 1  # the last run begun by then
+        jj = np.maximum(j, 0)
+        on = (j >= 0) & (r["end_ns"].to_numpy()[jj] > t) & (r["tid"].to_numpy()[jj] != w["tid"].to_numpy())
+        busy += int(np.count_nonzero(on))
+    return {"wakeups": woken.height, "onto_busy": busy, "onto_busy_fraction": busy / woken.height}
+
+
 @dataclass
 class Measurement:
     """A schedule measured: ``metrics`` (the dict ``metrics --json`` prints), ``tasks``
@@ -384,6 +413,7 @@ def measure_all(schedule: Schedule, topo: Topology, *, window_ns: int = DEFAULT_
         "context_switches": int(tasks["switches"].sum()),
         "involuntary_switches": int(tasks["involuntary"].sum()),
         "migrations": {"total": int(mig[0]), "cross_llc": int(mig[1]), "cross_node": int(mig[2])},
+        "wakeup_placement": wakeup_placement(schedule),
         "fairness": fairness(schedule, tasks, w, window_ns),
         "numa": {"home_fraction": home_frac, "cross_node_migrations": int(mig[2]),
                  "cross_node_migrations_per_s": float(mig[2]) / (dur / 1e9)},

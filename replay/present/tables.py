@@ -350,7 +350,8 @@ def validation_rows(observed: dict) -> list[tuple[str, str | None, str]]:
              ("longest wait", "fairness.max_wait_ns", "max_wait_rel_err"),
              ("per-task CPU time", None, "cpu_time_rel_err_mean"),
              ("context switches", "context_switches", "switches_rel_err"),
-             ("migrations", "migrations.total", "migrations_rel_err")]
+             ("migrations", "migrations.total", "migrations_rel_err"),
+             ("wakeups onto a busy CPU", "wakeup_placement.onto_busy_fraction", "onto_busy_abs_err")]
     from ..study.validation import SPAN_NAMES_JUDGED, span_names
 
     # the span names with the most spans (those the verdict may judge): their count, p50 and

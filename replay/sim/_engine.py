@@ -770,7 +770,7 @@ def _reached(H, Y, TS, CS, ST, W, M, Q, out, stats, cpu, now):
         if TS[w, E.T_WAIT_BURST] == target_burst:
             TS[w, E.T_WAIT_BURST] = -1
             _start_burst(H, TS, CS, ST, W, M, Q, out, stats, w, target_burst, cpu, t,
-                         1 if WA[a, WA_KIND] == ACT_SYNC_WAKE and M.EP[E.E_WA_SYNC] else 0, now)
+                         1 if WA[a, WA_KIND] == ACT_SYNC_WAKE else 0, now)
         elif TS[w, E.T_BURST] < target_burst:
             WB[target_burst, WB_PENDING] = 1  # woken before it blocked for it: it will not sleep
     if TS[t, E.T_PROGRESS] >= TS[t, E.T_BURST_END]:

@@ -371,6 +371,8 @@ def select_fair_wakeup(TS, CS, TOPO, AFF, EP, p, prev, this, waker, sync, now):
         prev = this if this >= 0 else first_allowed(TS, AFF, p, n)
     if this < 0:
         this = prev
+    if sync and EP[E.E_SYNC_WAKER] and nr_running(CS, this) == 1 and allowed(TS, AFF, p, this):
+        return this
     if EP[E.E_EAS]:
         c = find_energy_efficient_cpu(TS, CS, TOPO, AFF, p, prev, now)
         if c >= 0:
@@ -380,7 +382,7 @@ def select_fair_wakeup(TS, CS, TOPO, AFF, EP, p, prev, this, waker, sync, now):
     target = prev
     wide = EP[E.E_WAKE_WIDE] and _wake_wide(TS, waker, p, TOPO[prev, TP_LLC_SIZE])
     if not wide and this != prev and allowed(TS, AFF, p, this):
-        target = _wake_affine(TS, CS, TOPO, EP, p, this, prev, sync)
+        target = _wake_affine(TS, CS, TOPO, EP, p, this, prev, 1 if sync and EP[E.E_WA_SYNC] else 0)
     c = select_idle_sibling(TS, CS, TOPO, AFF, EP, p, prev, target, now)
     if not allowed(TS, AFF, p, c):
         c = prev if allowed(TS, AFF, p, prev) else first_allowed(TS, AFF, p, n)

@@ -377,6 +377,7 @@ def _engine_vector(ev: dict, wl: Workload, topo: Topology, seed: int, latencies:
     EP[S.E_SIS_UTIL] = int(ev["SIS_UTIL"])
     EP[S.E_WAKE_WIDE] = int(ev["WAKE_WIDE"])
     EP[S.E_WA_SYNC] = int(ev["WA_SYNC"])
+    EP[S.E_SYNC_WAKER] = int(ev["sync_wakeup"] == "waker")
     EP[S.E_YIELDS] = int(ev["yields"])
     EP[S.E_ASYM], eas = asym_rules(ev, topo)
     EP[S.E_EAS] = int(eas)

@@ -54,6 +54,10 @@ ENGINE_PARAMS = (
     Param("WA_SYNC", False, "bool", "placement.md §2.1", "wake_affine honours sync wakeups (inferred: the "
           "recording's wakee was enqueued on its waker's CPU); off by default: with the instantaneous-load "
           "balancer it trades as many figures better as worse (README Fidelity)", "bool"),
+    Param("sync_wakeup", "mainline", "", "docs/engine-model.md §7.1", "where a sync wakeup goes (inferred: the "
+          "recording's wakee was enqueued on its waker's CPU): mainline (wake_affine's choice, honoured with "
+          "WA_SYNC, then the idle-sibling scan) or waker (the waker's CPU when it runs only the waker, as Android "
+          "kernels' energy-aware placement does)", "choice", ("mainline", "waker")),
     Param("yields", True, "bool", "README: How replay works", "replay the sched_yield calls inferred from the "
           "recording (a task switched out runnable, nothing else arriving on its CPU, more often than ticks "
           "explain); off: those tasks run on", "bool"),

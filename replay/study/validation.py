@@ -222,6 +222,8 @@ def _errors(p: PreparedTrace, obs: Run, rep: Run) -> dict:
             "switches_abs_err": mr["context_switches"] - mo["context_switches"],
             "migrations_rel_err": _rel(mr["migrations"]["total"], mo["migrations"]["total"]),
             "migrations_abs_err": mr["migrations"]["total"] - mo["migrations"]["total"],
+            "onto_busy_abs_err": _abs(mr["wakeup_placement"]["onto_busy_fraction"],
+                                      mo["wakeup_placement"]["onto_busy_fraction"]),
             **_span_errors(mo, mr)}
 
 
@@ -312,7 +314,9 @@ def validate(source, policy: str | None = None, topology=None, params: dict | No
     and ``_max`` (|error| over tasks with >= 1 ms of recorded CPU), ``cpu_time_tasks``,
     ``jain_abs_err``, ``jain_by_nice_abs_err`` {nice: err}, ``share_error_abs_err``,
     ``max_wait_rel_err``, ``switches_rel_err``, ``switches_abs_err``,
-    ``migrations_rel_err``, ``migrations_abs_err``; per application span name (the
+    ``migrations_rel_err``, ``migrations_abs_err``, ``onto_busy_abs_err`` (the fraction of
+    wakeups queued on a busy CPU, replayed - recorded: packing against spreading; shown, not
+    judged); per application span name (the
     SPAN_NAMES with the most spans) ``span.NAME.{count,mean,p50,p90,p99,max}_rel_err``;
     ``seed_range`` {figure: [min, max]};
     ``verdict`` (good / rough / unreliable) and ``verdict_reasons``; observed, replayed (the

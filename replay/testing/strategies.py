@@ -145,6 +145,8 @@ def engine_params(draw, balancing: bool = True, speed: bool = True, fair_server:
             p[name] = False
     if draw(st.integers(0, 1)) == 1:  # sync wakeups honoured (off by default)
         p["WA_SYNC"] = True
+    if draw(st.integers(0, 2)) == 2:  # Android's sync rule (off by default)
+        p["sync_wakeup"] = "waker"
     if rr and draw(st.integers(0, 4)) == 4:
         p["rt_policy"] = "rr"
         p["sched_rr_timeslice_ms"] = draw(st.sampled_from([4, 10, 100]))
