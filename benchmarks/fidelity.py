@@ -190,9 +190,10 @@ GAPS = (
      "sysbench yields, replayed as yields, about 4,700 find another thread waiting"),
     ("public/gtech-perf-tool/", ("preempt count", "preempt p50", "preempt p99"),
      "packing: the phone queued 36% of wakeups on a busy CPU, always with another CPU idle, the replay 3% (168 of "
-     "the 181 preemptions are of the wakee's waker): Android's placement of sync wakeups on the waker's CPU (sync_wakeup=waker: 14%, preempt "
-     "count -72%; not the default) and energy-aware placement, whose capacities and energy model the trace does "
-     "not give"),
+     "the 181 preemptions are of the wakee's waker): Android's placement of sync wakeups on the waker's CPU "
+     "(sync_wakeup=waker: 14%, preempt count -72%; not the default) and its energy-aware find_best_target, which "
+     "packs tasks not marked latency-sensitive onto running CPUs with spare capacity (which tasks the phone "
+     "marked, schedtune's prefer_idle, and its capacities are not in the trace)"),
     ("public/lisa/trace.txt", ("wakeup p50", "preempt count", "preempt p50", "preempt p99", "migrations"),
      "packing: the board queued 62% of wakeups on a busy CPU (3 us median wait), always with another CPU idle, "
      "the replay 2% (an idle CPU's exit, 9 us); 349 of 349 preemptions are of the wakee's waker, by no mainline "
