@@ -165,6 +165,7 @@ COMPARE_COLUMNS = (
     metric_column("numa.home_fraction", priority=2),
     metric_column("numa.cross_node_migrations", priority=3),
     metric_column("migrations.total", priority=2),
+    metric_column("wakeup_placement.onto_busy_fraction", priority=3),
     metric_column("context_switches", priority=2),
     metric_column("utilization", priority=3),
 )
