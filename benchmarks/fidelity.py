@@ -186,7 +186,8 @@ GAPS = (
      "packing: the recording queues 60% of wakeups on a busy CPU (stress-ng's pipe pairs share one CPU, the wakee "
      "preempting its waker within 4 us; 72% of them while the other CPU idled), the replay 16% (an idle CPU's "
      "exit takes ~11 us), on a machine 15% busy, where mainline 6.18's idle-sibling scan finds the idle CPU: a "
-     "packing rule of the captures' out-of-tree kernel (sched_vcpu_pack=15), not public (Android's sync rule, "
+     "packing rule mainline does not have (the captures' out-of-tree sched_vcpu_pack=15 is the likely one; not "
+     "public) (Android's sync rule, "
      "sync_wakeup=waker, forced here: wakeup p50 +2%, preempt count -19%, migrations +57%); of the 11,531 "
      "sysbench yields, replayed as yields, about 4,700 find another thread waiting"),
     ("public/gtech-perf-tool/", ("preempt count", "preempt p50", "preempt p99"),
