@@ -189,7 +189,8 @@ def confined_tasks(schedule: Schedule, tasks: pl.DataFrame, machine: Topology, o
                       & (pl.col("end_ns") - pl.col("start_ns") > shortest))
     if waits.height == 0 or len(online) < 2:
         return {}
-    skip = set(tasks.filter((pl.col("pinned_cpu") >= 0) | (pl.col("prio") < 0))["tid"].to_list())
+    skip = set(tasks.filter((pl.col("pinned_cpu") >= 0)
+                            | ((pl.col("prio") < 0) & (pl.col("prio") != schema.NO_PRIO)))["tid"].to_list())
     waits = waits.filter(~pl.col("tid").is_in(list(skip)))
     if waits.height == 0:
         return {}
