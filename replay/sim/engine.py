@@ -32,6 +32,7 @@ from traces.errors import TraceError
 
 from ..model.latencies import NONE, Latencies
 from ..model.overrides import Override, cpu_text, parse_all
+from ..model.prepared import CONFINE_MIN_WAITS
 from ..model.schedule import Schedule
 from ..model.spans import marks as span_marks, replayed as replayed_spans
 from ..model.topology import Topology, from_spec
@@ -217,8 +218,9 @@ def _confine(confined: dict, tids: np.ndarray, comms: list, WT: np.ndarray, AFF_
         AFF_rows.append(row)
         shown.append(f"{comms[i]} {tid} ({cpu_text(sorted(cpus))})")
     if shown:
-        warnings.append(f"{len(shown)} tasks kept to the CPUs the recording shows them allowed (each waited, 3 times "
-                        "or more, beside an idle CPU it never used for longer than idle balancing allows; "
+        warnings.append(f"{len(shown)} tasks kept to the CPUs the recording shows them allowed (each waited, "
+                        f"{CONFINE_MIN_WAITS} times or more, beside an idle CPU it never used for longer than idle "
+                        "balancing allows; "
                         f"infer_affinity=false turns this off): {', '.join(shown[:5])}"
                         + (f" and {len(shown) - 5} more" if len(shown) > 5 else ""))
 
