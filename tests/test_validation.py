@@ -92,6 +92,8 @@ def test_every_figure_against_the_two_metric_objects(validated):
         if o["fairness"]["share_error"] is not None else v["share_error_abs_err"] is None
     assert v["migrations_abs_err"] == r["migrations"]["total"] - o["migrations"]["total"]
     assert v["switches_abs_err"] == r["context_switches"] - o["context_switches"]
+    assert v["onto_busy_abs_err"] == (r["wakeup_placement"]["onto_busy_fraction"]
+                                      - o["wakeup_placement"]["onto_busy_fraction"])
     assert 0 <= v["wait_ks"] <= 1 and v["verdict"] in ("good", "rough", "unreliable")
     # the keys validate always had are still there
     for k in ("wait_p50_rel_err", "wait_p99_rel_err", "cpu_time_rel_err_mean", "cpu_time_rel_err_max",
@@ -187,3 +189,19 @@ def test_interrupt_context_is_inferred_where_the_trace_does_not_record_it(corpus
         agree += int((got == truth).sum())
         total += len(truth)
     assert total > 50_000 and agree / total >= 0.99
+
+
+def test_a_replay_that_spreads_what_the_machine_packed_says_so():
+    """trappy's phone trace (tests/data): the phone queued 37% of its wakeups on a busy CPU,
+    the replay about 8%: validate warns, naming both shares; the demo's sample (89% and about
+    the same replayed) gets no such warning. The note's rule by hand: a difference of 0.10 or
+    more either way."""
+    from replay.study.validation import placement_note
+
+    v = replay.validate(str(DATA / "trappy_trace_surfaceflinger.html"), seeds=1)
+    note = [w for w in v["warnings"] if "busy CPU" in w]
+    assert len(note) == 1 and "spreads woken tasks" in note[0] and "37% of the recorded wakeups" in note[0]
+    assert not [w for w in replay.validate("@sample", seeds=1)["warnings"] if "busy CPU" in w]
+    obs = {"wakeup_placement": {"onto_busy_fraction": 0.5}}
+    assert placement_note(obs, -0.09) is None and placement_note(obs, None) is None
+    assert "packs woken tasks" in placement_note(obs, 0.10) and "60% of the replayed" in placement_note(obs, 0.10)

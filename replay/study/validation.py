@@ -362,6 +362,9 @@ def validate(source, policy: str | None = None, topology=None, params: dict | No
         warnings.append(f"the trace records no {' and no '.join(_EVENTS_OF[c] for c in unmeasured)} events: "
                         f"{' and '.join(unmeasured)} waits cannot be measured in it, so the replay's are left out "
                         "of the comparison")
+    note = placement_note(obs.metrics, v.get("onto_busy_abs_err"))
+    if note:
+        warnings.append(note)
     v["verdict"], v["verdict_reasons"] = verdict(v, obs.metrics)
     if focus:
         fv, reasons = verdict(v, obs.metrics, _focus_judged(v))
@@ -375,6 +378,25 @@ def validate(source, policy: str | None = None, topology=None, params: dict | No
               "events_simulated": sum(r.events_simulated for r in reps), "wall_s": sum(r.wall_s for r in reps),
               "warnings": warnings + first.warnings})
     return v
+
+
+#: a replay that queues this much smaller (or larger) a share of its wakeups on busy CPUs
+#: than the recording places woken tasks differently enough to say so (README "Fidelity")
+PLACEMENT_NOTE = 0.10
+
+
+def placement_note(observed_metrics: dict, onto_busy_err) -> str | None:
+    """A warning when the replay spreads woken tasks the machine packed, or packs what it
+    spread: the share of wakeups queued on a busy CPU differs by PLACEMENT_NOTE or more."""
+    recorded = observed_metrics["wakeup_placement"]["onto_busy_fraction"]
+    if onto_busy_err is None or recorded is None or abs(onto_busy_err) < PLACEMENT_NOTE:
+        return None
+    replayed = recorded + onto_busy_err
+    how = ("spreads woken tasks to idle CPUs where the machine packed them beside running ones" if onto_busy_err < 0
+           else "packs woken tasks beside running ones where the machine spread them to idle CPUs")
+    return (f"the replay {how}: {recorded:.0%} of the recorded wakeups were queued on a busy CPU, "
+            f"{replayed:.0%} of the replayed ones; wakeup waits, preemptions and migrations are the figures "
+            "this moves (README \"Fidelity\")")
 
 
 def inferences(p: PreparedTrace) -> dict:
