@@ -186,10 +186,9 @@ GAPS = (
      "packing: the recording queues 60% of wakeups on a busy CPU (stress-ng's pipe pairs share one CPU, the wakee "
      "preempting its waker within 4 us; 72% of them while the other CPU idled), the replay 16% (an idle CPU's "
      "exit takes ~11 us), on a machine 15% busy, where mainline 6.18's idle-sibling scan finds the idle CPU: a "
-     "packing rule mainline does not have (the captures' out-of-tree sched_vcpu_pack=15 is the likely one; not "
-     "public) (Android's sync rule, "
-     "sync_wakeup=waker, forced here: wakeup p50 +2%, preempt count -19%, migrations +57%); of the 11,531 "
-     "sysbench yields, replayed as yields, about 4,700 find another thread waiting"),
+     "packing rule mainline does not have (the captures' out-of-tree sched_vcpu_pack=15 is the likely one; it is "
+     "not public); Android's sync rule forced here (sync_wakeup=waker) gives wakeup p50 +2%, preempt count -19%, "
+     "migrations +57%; of the 11,531 sysbench yields, replayed as yields, about 4,700 find another thread waiting"),
     ("public/gtech-perf-tool/", ("preempt count", "preempt p50", "preempt p99"),
      "packing: the phone queued 36% of wakeups on a busy CPU, always with another CPU idle, the replay 3% (168 of "
      "the 181 preemptions are of the wakee's waker): Android's placement of sync wakeups on the waker's CPU "

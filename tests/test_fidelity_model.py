@@ -315,8 +315,8 @@ def test_a_task_that_waits_beside_an_idle_cpu_is_kept_off_it():
     """Task 20 waits 30 ms on CPU 0 three times while CPU 1 sits idle: on 2 CPUs of one LLC
     the kernel's idle balancing would have pulled it within 10 ms + 2 x 2 ms = 14 ms had it
     been allowed there, so the replay on the recorded machine keeps it on CPU 0, where
-    unconfined it takes the idle CPU 1; on another machine, with infer_affinity off or with
-    an override of its CPUs, it runs on both."""
+    unconfined it takes the idle CPU 1: with infer_affinity off or an override of its CPUs it
+    runs on both, and another machine gets no confinement."""
     p = replay.prepare(_confined_trace(3))
     assert p.confined == {20: (0,)}
     s, info = replay.replay(p, policy="eevdf")
