@@ -139,6 +139,11 @@ TARGET_WAITS = 500
 TARGETS = {"cpu time": ("cpu", 0.02), "jain": ("jain", 0.05), "migrations": ("migr", 0.50)}
 
 
+def target_of(name: str) -> tuple[str, float]:
+    """(kind, limit) of a judged figure's target: a wait figure's is within 10%."""
+    return TARGETS.get(name, ("wait", 0.10))
+
+
 def judged_figures(row: dict) -> dict:
     """The figures of one trace that the targets judge (``score``), by name: per cause with
     >= 100 recorded waits its p50, p99 and count errors and KS distance, then CPU time,
@@ -218,7 +223,7 @@ def missed(rows: list[dict]) -> list[dict]:
         for name, e in judged_figures(r).items():
             if e is None or name.endswith(" ks"):
                 continue
-            limit = TARGETS.get(name, ("wait", 0.10))[1]
+            limit = target_of(name)[1]
             if abs(e) <= limit:
                 continue
             why = next((w for frag, figs, w in GAPS if frag in r["trace"] and name in figs), None)
@@ -237,7 +242,7 @@ def score(rows: list[dict]) -> dict:
             if name.endswith(" ks"):
                 errs["ks"].append(e)
                 continue
-            kind, lim = TARGETS.get(name, ("wait", 0.10))
+            kind, lim = target_of(name)
             total += 1
             met += abs(e) <= lim
             errs[kind].append(abs(e))

@@ -127,6 +127,10 @@ def test_the_child_imports_the_packages_this_process_imported(tmp_path):
     for pkg in ("replay", "policies", "traces"):
         (tmp_path / pkg).mkdir()
         (tmp_path / pkg / "__init__.py").write_text("raise ImportError('the decoy was imported')\n")
+    # the premise: a plain `python -c` there imports the decoy
+    plain = subprocess.run([sys.executable, "-c", "import replay"], cwd=tmp_path, capture_output=True, text=True,
+                           timeout=60)
+    assert plain.returncode != 0 and "the decoy was imported" in plain.stderr
     r = subprocess.run([sys.executable, "-c", warm.CHILD, warm.ROOT], cwd=tmp_path, capture_output=True, text=True,
                        timeout=300)
     assert r.returncode == 0, r.stderr

@@ -348,23 +348,16 @@ def wakeup_placement(schedule: Schedule) -> dict:
     onto_busy_fraction (None without wakeups)."""
     iv = schedule.intervals
     woken = iv.filter((pl.col("state") == schema.RUNNABLE) & (pl.col("begin") == schema.BEGIN_WAKEUP)
-                      & pl.col("valid") & (pl.col("cpu") >= 0)).select("cpu", "start_ns", "tid")
+                      & pl.col("valid") & (pl.col("cpu") >= 0)).select("cpu", "start_ns", "tid").sort("start_ns")
     if woken.height == 0:
         return {"wakeups": 0, "onto_busy": 0, "onto_busy_fraction": None}
-    runs = {k[0]: g for k, g in iv.filter((pl.col("state") == schema.RUNNING) & (pl.col("cpu") >= 0))
-            .select("cpu", "start_ns", "end_ns", "tid").sort(["cpu", "start_ns"]).partition_by("cpu", as_dict=True)
-            .items()}
-    busy = 0
-    for (c,), w in woken.partition_by("cpu", as_dict=True).items():
-        r = runs.get(c)
-        if r is None:
-            continue
-        t = w["start_ns"].to_numpy()
-        j = np.searchsorted(r["start_ns"].to_numpy(), t, "right") - 1  # the last run begun by then
-        jj = np.maximum(j, 0)
-        on = (j >= 0) & (r["end_ns"].to_numpy()[jj] > t) & (r["tid"].to_numpy()[jj] != w["tid"].to_numpy())
-        busy += int(np.count_nonzero(on))
-    return {"wakeups": woken.height, "onto_busy": busy, "onto_busy_fraction": busy / woken.height}
+    # the last run begun on the wakee's CPU by then; of runs begun at the same instant the
+    # longest (a sort on both ends: the same answer every time, whatever the row order)
+    runs = iv.filter((pl.col("state") == schema.RUNNING) & (pl.col("cpu") >= 0)).select(
+        "cpu", "start_ns", pl.col("end_ns").alias("run_end"), pl.col("tid").alias("run_tid")).sort(["start_ns", "run_end"])
+    busy = woken.join_asof(runs, on="start_ns", by="cpu", strategy="backward", check_sortedness=False).select(
+        ((pl.col("run_end") > pl.col("start_ns")) & (pl.col("run_tid") != pl.col("tid"))).fill_null(False).sum()).item()
+    return {"wakeups": woken.height, "onto_busy": int(busy), "onto_busy_fraction": busy / woken.height}
 
 
 @dataclass

@@ -203,7 +203,7 @@ def confined_tasks(schedule: Schedule, tasks: pl.DataFrame, machine: Topology, o
     wcpu = waits["cpu"].to_numpy().astype(np.int64)
     ws, we = waits["start_ns"].to_numpy(), waits["end_ns"].to_numpy()
     run = (iv.filter((pl.col("state") == running) & (pl.col("cpu") >= 0)).select("cpu", "start_ns", "end_ns", "valid")
-           .sort(["cpu", "start_ns"]).partition_by("cpu", as_dict=True))
+           .sort(["cpu", "start_ns", "end_ns"]).partition_by("cpu", as_dict=True))
     idle = {}
     empty = pl.DataFrame(schema={"start_ns": pl.Int64, "end_ns": pl.Int64, "valid": pl.Boolean})
     for c in online:

@@ -190,14 +190,19 @@ def _apply_overrides(overrides, tids, tgids, comms, first_burst, n_bursts, prio,
                 cpus = [int(cpu_of[c]) for c in cpus if cpu_of[c] >= 0]
                 if not cpus:
                     raise TraceError(f"--set {o.text!r}: none of its CPUs exist in the topology ({C} CPUs)")
-                row = np.zeros(int(cpu_of.max()) + 1, np.int64)
-                row[cpus] = 1
-                WT[i, EN.WT_AFF] = len(AFF_rows)
-                AFF_rows.append(row)
+                _set_affinity(WT, i, AFF_rows, cpus, cpu_of)
     warnings.extend(notes.values())
     warnings.extend(f"{text}: {n} per-CPU kernel threads keep their CPU (the kernel does not let their affinity "
                     "change)" for text, n in kept_pins.items())
     return changed
+
+
+def _set_affinity(WT: np.ndarray, i: int, AFF_rows: list, ids: list[int], cpu_of: np.ndarray) -> None:
+    """Task i may run on the engine's CPUs ``ids`` only: a row of the affinity matrix."""
+    row = np.zeros(int(cpu_of.max()) + 1, np.int64)
+    row[ids] = 1
+    WT[i, EN.WT_AFF] = len(AFF_rows)
+    AFF_rows.append(row)
 
 
 def _confine(confined: dict, tids: np.ndarray, comms: list, WT: np.ndarray, AFF_rows: list, cpu_of: np.ndarray,
@@ -212,10 +217,7 @@ def _confine(confined: dict, tids: np.ndarray, comms: list, WT: np.ndarray, AFF_
         ids = [int(cpu_of[c]) for c in cpus if c < len(cpu_of) and cpu_of[c] >= 0]
         if not ids:
             continue
-        row = np.zeros(int(cpu_of.max()) + 1, np.int64)
-        row[ids] = 1
-        WT[i, EN.WT_AFF] = len(AFF_rows)
-        AFF_rows.append(row)
+        _set_affinity(WT, i, AFF_rows, ids, cpu_of)
         shown.append(f"{comms[i]} {tid} ({cpu_text(sorted(cpus))})")
     if shown:
         warnings.append(f"{len(shown)} tasks kept to the CPUs the recording shows them allowed (each waited, "
