@@ -301,6 +301,9 @@ def check(mod, name: str) -> None:
     rt = getattr(mod, "RT", None)
     if not isinstance(rt, types.ModuleType):
         fail("RT is missing: the module of its RT class (RT = policies.api.rt for the stock one)")
+    if not isinstance(getattr(mod, "GROUPS", False), bool):
+        fail(f"GROUPS is {getattr(mod, 'GROUPS')!r}: True when the class schedules task groups "
+             f"(docs/engine-model.md §13), else leave it out ({GUIDE})")
     _check_class(mod, fail, "")
     _check_class(rt, fail, f"its RT class {label(rt)}: ")
     _check_params(mod, rt, fail)

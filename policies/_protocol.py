@@ -60,6 +60,9 @@ HOOKS = ("init_task", "enqueue", "dequeue", "pick", "set_next", "put_prev", "upd
          "check_preempt", "tick", "select_cpu", "can_migrate", "yield_task")
 #: hooks a module may leave out; hooks_of gives it the default (policies.api.keep_on_yield)
 OPTIONAL_HOOKS = ("yield_task",)
+#: names a module may leave out besides them: GROUPS (True: the class schedules task groups,
+#: docs/engine-model.md §13; absent: it does not, and the engine replays them flat)
+OPTIONAL_NAMES = ("GROUPS",)
 
 # enqueue flags
 ENQ_WAKEUP = 1

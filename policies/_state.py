@@ -68,7 +68,8 @@ T_PU_PC = 46
 T_PU_SUM = 47      # running time x capacity of the CPU it ran on, decayed
 T_PU_AVG = 48      # util_avg: util_sum / divider (1024 = always running on the biggest CPU)
 T_PU_IN = 49       # its input: the capacity of its CPU while it runs there, else 0
-NT = 50
+T_GROUP = 50       # task group (autogroup) it is scheduled in: 0 the root group (docs/engine-model.md §13)
+NT = 51
 
 # task states
 S_NOT_STARTED = 0
@@ -139,7 +140,10 @@ C_PU_ON = 40          # row 0 only: 1 when utilisation is kept (E_ASYM)
 # newidle's idle-time gate of kernels before 5.16 (E_AVG_IDLE; docs/engine-model.md §9.3)
 C_AVG_IDLE = 41       # rq->avg_idle: average length of this CPU's idle periods (ns)
 C_IDLE_STAMP = 42     # rq->idle_stamp: when it last went newly idle, -1 none pending
-NC = 43
+C_GENT_BASE = 43      # (every row) the first row of the fair class's per-task matrix that belongs to a
+                      # group entity: group g's entity on CPU c is row C_GENT_BASE + (g - 1) * n_cpus + c
+                      # (docs/engine-model.md §13); rows below it are the tasks'
+NC = 44
 
 # -- events ------------------------------------------------------------------------
 EV_START = 0    # a burst becomes runnable (arg: task, arg2: burst)

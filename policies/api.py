@@ -35,7 +35,7 @@ from ._protocol import (DEQ_EXIT, DEQ_MIGRATE, DEQ_PRIO, DEQ_SLEEP, ENQ_MIGRATED
 from ._state import (C_CAPACITY, C_CORE, C_CURR, C_FAIR_HEAD, C_LLC, C_NODE, C_NR_DELAYED, C_NR_FAIR, C_NR_RT,
                      C_RT_HEAD, CLS_FAIR, CLS_RT, CLS_STOP, POL_BATCH, POL_FIFO, POL_IDLE, POL_NORMAL, POL_RR,
                      S_BLOCKED, S_EXITED, S_NOT_STARTED, S_RUNNABLE, S_RUNNING, T_CLASS, T_CPU, T_DELAYED, T_HOME,
-                     T_LAST_CPU, T_LAST_RAN, T_ON_RQ, T_PARENT, T_PINNED, T_POLICY, T_PRIO, T_Q_NEXT, T_SEQ,
+                     T_GROUP, T_LAST_CPU, T_LAST_RAN, T_ON_RQ, T_PARENT, T_PINNED, T_POLICY, T_PRIO, T_Q_NEXT, T_SEQ,
                      T_STATE, T_WEIGHT, list_remove)
 from .weights import NICE_0_WEIGHT
 
@@ -65,6 +65,8 @@ TASK_COLUMNS = {
     "T_SEQ": "insertion ticket on its CPU: larger was put on the list later",
     "T_PINNED": "the CPU it is pinned to (per-CPU kernel threads), -1 none",
     "T_PARENT": "the task that forked it, -1",
+    "T_GROUP": "its task group (docs/engine-model.md §13): 0 the root group; others only for a class with "
+               "GROUPS = True, else always 0",
     "T_LAST_CPU": "the CPU it last ran on, -1 before it first ran",
     "T_LAST_RAN": "when it was last switched in (ns)",
     "T_HOME": "its home NUMA node (node of the first CPU it ran on), -1 before",

@@ -258,11 +258,12 @@ def smt_secondary(CS, cpu):
 
 
 @_jit
-def infinity_slice(TS, CS, PT, PP, cpu, t):
-    """H3: share = ⌊carriage / n⌋ (n = queued fair tasks incl. running and delayed, >= 1),
-    × (100 − k)/100 if eff > 0, ÷ smt_divisor on an SMT secondary, clamped to
-    [slice_min, B]. Wall ns."""
-    n = CS[cpu, E.C_NR_FAIR]
+def infinity_slice(TS, CS, PT, PC, PP, cpu, t):
+    """H3: share = ⌊carriage / n⌋ (n = the entities queued on the task's cfs_rq incl. the
+    running one and delayed ones, >= 1: its group's queue under task groups, else the
+    CPU's fair tasks), × (100 − k)/100 if eff > 0, ÷ smt_divisor on an SMT secondary,
+    clamped to [slice_min, B]. Wall ns."""
+    n = EV.queue_len(TS, CS, PT, PC, cpu, TS[t, E.T_GROUP])
     if n <= 0:
         n = 1
     share = PP[P_CARRIAGE] // n
@@ -374,7 +375,7 @@ def enqueue(TS, CS, PT, PC, PP, cpu, t, flags, now):
         if last != 0 and now > last:
             decay(PT, PP, t, now - last)
         PT[t, FUTEX] = 0
-    fresh = EV.enqueue_entity(TS, CS, PT, PC, PP, cpu, t, flags)
+    fresh = EV.enqueue_entity(TS, CS, PT, PC, PP, cpu, t, flags, now)
     if wake and fresh:  # not when placement kept a relative deadline
         PT[t, EV.D] = PT[t, EV.V] + wakeup_vslice(PT, PP, t, PT[t, EV.D] - PT[t, EV.V])
     return 0
@@ -386,7 +387,7 @@ def dequeue(TS, CS, PT, PC, PP, cpu, t, flags, now):
     the task's own slice, se.slice)."""
     if flags & DEQ_SLEEP:
         PT[t, LAST_SLEEP] = now
-    return EV.dequeue_entity(TS, CS, PT, PC, PP, cpu, t, flags)
+    return EV.dequeue_entity(TS, CS, PT, PC, PP, cpu, t, flags, now)
 
 
 @_hook
@@ -394,7 +395,8 @@ def pick(TS, CS, PT, PC, PP, cpu, t, arg, now):
     """Stock pick_eevdf with H7a (a futex-waiting current task gets no slice protection) and
     H7b (an empty pick falls back to the leftmost; pick_eevdf finds nothing only on an empty
     queue, where the leftmost is none too, so it never changes the pick)."""
-    best = EV.pick_next(TS, CS, PT, PC, PP, cpu, not _futex_waiting(TS, PT, PP, PC[cpu, EV.Q_CURR]))
+    best = EV.pick_next(TS, CS, PT, PC, PP, cpu, not _futex_waiting(TS, PT, PP, EV.running_task(CS, PT, PC, cpu)),
+                        now)
     if best < 0:
         best = _tree_leftmost(TS, CS, PT, PC, cpu)
     return best
@@ -409,15 +411,16 @@ def update_curr(TS, CS, PT, PC, PP, cpu, t, delta, now):
         PT[t, EV.V] += scale_vruntime(PP, calc_delta_fair(delta, TS, t), eff_of(PT, PP, t))
     renewed = PT[t, EV.V] >= PT[t, EV.D]
     if renewed:
-        EV.renew_request(TS, PT, t, infinity_slice(TS, CS, PT, PP, cpu, t))
-    return EV.update_curr_end(TS, CS, PT, PC, cpu, t, renewed)
+        EV.renew_request(TS, PT, t, infinity_slice(TS, CS, PT, PC, PP, cpu, t))
+    return EV.update_curr_end(TS, CS, PT, PC, cpu, t, renewed) | EV.update_curr_group(TS, CS, PT, PC, PP, cpu, t,
+                                                                                        delta)
 
 
 @_hook
 def check_preempt(TS, CS, PT, PC, PP, cpu, p, arg, now):
     """Stock check_preempt_wakeup_fair (eevdf.md §8; PREEMPT_SHORT compares the tasks' own
     slices) with H7a in the protected pick."""
-    return EV.check_preempt_wakeup(TS, CS, PT, PC, PP, cpu, p, not _futex_waiting(TS, PT, PP, PC[cpu, EV.Q_CURR]))
+    return EV.check_preempt_wakeup(TS, CS, PT, PC, PP, cpu, p, not _futex_waiting(TS, PT, PP, EV.running_task(CS, PT, PC, cpu)))
 
 
 #: stock: slice protection from the tasks' own slices (set_protect_slice), and no tick rule
@@ -425,6 +428,9 @@ set_next = EV.set_next
 put_prev = EV.put_prev
 tick = EV.tick
 yield_task = EV.yield_task  # §11 of eevdf.md: the patch leaves yield_task_fair as it is
+#: task groups as stock (docs/engine-model.md §13): the patch changes the tasks' slices and
+#: vruntime, not the group entities'
+GROUPS = EV.GROUPS
 
 
 @_hook

@@ -91,8 +91,20 @@ class Signal:
     avg: int = 0
 
 
+@dataclass(kw_only=True)
+class Entity:
+    """EEVDF's state of an entity, a task or a group entity (eevdf §2-§7)."""
+    v: int = 0
+    d: int = 0
+    vlag: int = 0
+    slice: int = 0
+    vprot: int = 0
+    reld: int = 0
+    has_reld: bool = False
+
+
 @dataclass
-class Task:
+class Task(Entity):
     idx: int
     tid: int
     bursts: list            # global burst indices
@@ -124,14 +136,12 @@ class Task:
     seq: int = 0
     # open interval
     iv: dict | None = None
-    # EEVDF (eevdf §2-§7)
-    v: int = 0
-    d: int = 0
-    vlag: int = 0
-    slice: int = 0
-    vprot: int = 0
-    reld: int = 0
-    has_reld: bool = False
+    # task groups (§13): its group (0: the root group), the weight it added to its group's
+    # queue, the CPU whose group signal holds its load (-1 none), its part of that signal's input
+    group: int = 0
+    g_w: int = 0
+    gp_cpu: int = -1
+    gp_in: int = 0
     # RT
     key: int = 0
     rr_left: int = 0
@@ -146,6 +156,27 @@ class Task:
     pu: Signal = field(default_factory=lambda: Signal())
     pu_init: bool = False
     pu_in: int = 0
+
+
+@dataclass
+class GroupEntity(Entity):
+    """Group g's entity on one CPU (§13), and its group's queue there."""
+    g: int
+    cpu: int
+    w: int = 1024           # its weight (a group entity starts with the group's whole weight)
+    on: bool = False        # on its CPU's root queue (incl. delayed)
+    delayed: bool = False
+    seq: int = 0
+    # its group's queue on the CPU: v0, running task (None), tasks (incl. delayed), their weight
+    v0: int = 0
+    rcurr: object = None
+    nr: int = 0
+    load_w: int = 0
+    # that queue's PELT load signal, its input (runnable weight), published contribution, when
+    pelt: Signal = field(default_factory=lambda: Signal())
+    run: int = 0
+    contrib: int = 0
+    pub: int = 0
 
 
 @dataclass
@@ -181,9 +212,13 @@ class Cpu:
     # newidle's idle-time gate (engine-model.md §9.3): rq->avg_idle (set at start), idle_stamp
     avg_idle: int = 0
     idle_stamp: int = -1
-    # EEVDF per-queue
+    # EEVDF root queue: v0, its running entity (a task or a group entity; None), its group
+    # entities (§13), the next buddy, the root-queue entity of the task put last
     v0: int = 0
-    fcurr: int = -1         # fair task set_next was called for and not yet put_prev
+    rcurr: object = None
+    gents: list = field(default_factory=list)
+    buddy: object = None
+    prev_top: object = None
     # RT per-queue
     tail_key: int = 0
     head_key: int = 0
@@ -261,6 +296,7 @@ class ReferenceEngine:
         self.DELAY_DEQUEUE = bool(pol["DELAY_DEQUEUE"])
         self.DELAY_ZERO = bool(pol["DELAY_ZERO"])
         self.WAKEUP_PREEMPTION = bool(pol["WAKEUP_PREEMPTION"])
+        self.PICK_BUDDY = bool(pol["PICK_BUDDY"])
         # RT (rt §4): RR slice in ticks
         self.rr_ticks = max(1, int(pol["sched_rr_timeslice_ms"]) * hz // 1000)
 
@@ -309,6 +345,15 @@ class ReferenceEngine:
             # §4: a task alive before the trace began was last on the CPU it is first seen on
             if n_b[i] and b_cause[first_b[i]] != schema.BEGIN_NEW and obs_cpu[first_b[i]] >= 0:
                 self.tasks[-1].last_cpu = int(obs_cpu[first_b[i]]) % C
+
+        # task groups (§13): each task's group when autogroup applies, one entity per group and CPU
+        groups_on = ev["autogroup"] == "on" and T > 0 and int(wt["group"].max()) > 0
+        gid = wt["group"].to_list() if groups_on else [0] * T
+        for i in range(T):
+            self.tasks[i].group = int(gid[i])
+        G = max(gid, default=0) + 1
+        self.groups = [None] + [[GroupEntity(g, c) for c in range(C)] for g in range(1, G)]
+        self.g_total = [0] * G
 
         self.heap: list = []
         self.seq = 0
@@ -489,17 +534,21 @@ class ReferenceEngine:
             return self.fair_check_preempt(c, t)
         return self.rt_check_preempt(c, t)
 
-    def set_next(self, c, t: Task):
+    def set_next(self, c, t: Task, prev: int):
         if t.cls == FAIR:
-            self.fair_set_next(c, t)
+            self.fair_set_next(c, t, prev)
 
     def put_prev(self, c, t: Task):
-        if t.cls == FAIR and self.cpus[c].fcurr == t.idx:
-            self.cpus[c].fcurr = -1
+        if t.cls == FAIR:
+            self.fair_put_prev(c, t)
 
     def class_tick(self, c, t: Task) -> bool:
         if t.cls == FAIR:
-            return False  # eevdf §9: the tick's update_curr already ran in the accounting
+            # eevdf §9: the tick's update_curr already ran in the accounting; §13: the running
+            # task's group entity is reweighted
+            if t.group:
+                self.update_group(c, t.group)
+            return False
         return self.rt_tick(c, t)
 
     def init_task(self, this, t: Task, parent):
@@ -510,91 +559,153 @@ class ReferenceEngine:
         t.rr_left = self.rr_ticks
 
     # -----------------------------------------------------------------------------
-    # EEVDF (eevdf.md; §12 integer conventions)
+    # EEVDF (eevdf.md; §12 integer conventions) over the two levels of §13: a CPU's root
+    # queue (tasks of the root group and one entity per group with tasks there) and each
+    # group's queue on it (its tasks). Without groups the root queue is the CPU's list.
     # -----------------------------------------------------------------------------
 
-    def w(self, t: Task) -> int:
+    def w(self, t) -> int:
+        if isinstance(t, GroupEntity):
+            return t.w
         return int(WEIGHT[min(max(t.prio - 120, -20), 19) + 20])
 
-    def cdf(self, delta: int, t: Task) -> int:
-        """calc_delta_fair: bit-exact (cfs.md §3), identity at weight 1024."""
+    def cdf(self, delta: int, t) -> int:
+        """calc_delta_fair: bit-exact (cfs.md §3), identity at weight 1024; a group entity's
+        inverse weight is (2^32 - 1) // w (§13)."""
+        if isinstance(t, GroupEntity):
+            return delta if t.w == 1024 else int(_calc_delta(int(delta), 1024, ((1 << 32) - 1) // t.w))
         nice = min(max(t.prio - 120, -20), 19)
         if WEIGHT[nice + 20] == 1024:
             return delta
         return int(_calc_delta(int(delta), 1024, int(WMULT[nice + 20])))
 
-    def V(self, c, exclude=-1) -> int:
+    def ge(self, g: int, c: int) -> "GroupEntity":
+        return self.groups[g][c]
+
+    def ents(self, c, g) -> list:
+        """Queue (c, g)'s entities: g's tasks on c's list; for the root queue (g = 0) also the
+        group entities on it."""
         cp = self.cpus[c]
-        ents = [self.tasks[x] for x in cp.fair if x != exclude]
+        out = [self.tasks[x] for x in cp.fair if self.tasks[x].group == g]
+        if g == 0:
+            out += cp.gents
+        return out
+
+    def qhold(self, c, g):
+        """What holds queue (c, g)'s v0 and running entity: the CPU, or the group's entity."""
+        return self.cpus[c] if g == 0 else self.ge(g, c)
+
+    def V(self, c, g=0, exclude=None) -> int:
+        q = self.qhold(c, g)
+        ents = [e for e in self.ents(c, g) if e is not exclude]
         if not ents:
-            return cp.v0
+            return q.v0
         W = sum(self.w(e) for e in ents)
-        Sm = sum(self.w(e) * (e.v - cp.v0) for e in ents)
-        return cp.v0 + Sm // W  # floor toward -inf
+        Sm = sum(self.w(e) * (e.v - q.v0) for e in ents)
+        return q.v0 + Sm // W  # floor toward -inf
 
-    def eligible(self, c, t: Task) -> bool:
-        cp = self.cpus[c]
-        ents = [self.tasks[x] for x in cp.fair]
+    def eligible(self, c, t, g=None) -> bool:
+        g = self.level_of(t) if g is None else g
+        q = self.qhold(c, g)
+        ents = self.ents(c, g)
         W = sum(self.w(e) for e in ents)
-        Sm = sum(self.w(e) * (e.v - cp.v0) for e in ents)
-        return Sm >= (t.v - cp.v0) * W
+        Sm = sum(self.w(e) * (e.v - q.v0) for e in ents)
+        return Sm >= (t.v - q.v0) * W
 
-    def update_v0(self, c):
-        """v0 = max(v0, smallest v on the list) (eevdf §2). READING: done in update_curr and after
+    @staticmethod
+    def level_of(e) -> int:
+        """The queue an entity is in: its group's for a task, the root queue for a group entity."""
+        return 0 if isinstance(e, GroupEntity) else e.group
+
+    def update_v0(self, c, g=0):
+        """v0 = max(v0, smallest v in the queue) (eevdf §2). READING: done in update_curr and after
         every dequeue that removes an entity; it only matters for an empty queue (V = v0)."""
-        cp = self.cpus[c]
-        if cp.fair:
-            cp.v0 = max(cp.v0, min(self.tasks[x].v for x in cp.fair))
+        ents = self.ents(c, g)
+        if ents:
+            q = self.qhold(c, g)
+            q.v0 = max(q.v0, min(e.v for e in ents))
 
-    def protected(self, t: Task) -> bool:
+    def protected(self, t) -> bool:
         return t.vprot > t.v
 
-    def save_lag(self, c, t: Task) -> int:
+    def save_lag(self, c, t, g=None) -> int:
+        g = self.level_of(t) if g is None else g
         limit = self.cdf(max(2 * t.slice, self.tick_ns), t)
-        return max(-limit, min(limit, self.V(c) - t.v))
+        return max(-limit, min(limit, self.V(c, g) - t.v))
+
+    def place(self, c, g, e, initial=False, keep_slice=False):
+        """place_entity in queue (c, g) (eevdf §6): V and the lag's inflation without e."""
+        if not keep_slice:
+            e.slice = self.base_slice
+        others = [x for x in self.ents(c, g) if x is not e]
+        vnow = self.V(c, g, exclude=e)
+        lag = 0
+        if self.PLACE_LAG and others and e.vlag != 0:
+            wq = sum(self.w(x) for x in others)
+            lag = _trunc_div(e.vlag * (wq + self.w(e)), wq)
+        e.v = vnow - lag
+        if e.has_reld:
+            e.d = e.v + e.reld
+            e.has_reld = False
+            return
+        vs = self.cdf(e.slice, e)
+        if self.PLACE_DEADLINE_INITIAL and initial:
+            vs = vs // 2
+        e.d = e.v + vs
+
+    def requeue(self, c, g, e):
+        """eevdf §10: wakeup of a delayed entity, in place; DELAY_ZERO re-places one whose lag
+        is positive at V (READING: V without the entity, as a placement)."""
+        if self.DELAY_ZERO and self.V(c, g) - e.v > 0:
+            e.vlag = 0
+            e.has_reld = False
+            self.place(c, g, e, keep_slice=isinstance(e, GroupEntity))
 
     def fair_update_curr(self, c, t: Task, dt) -> bool:
         cp = self.cpus[c]
+        g = t.group
         t.v += self.cdf(dt, t)
         completed = False
         if t.v >= t.d:
             t.slice = self.base_slice
             t.d = t.v + self.cdf(t.slice, t)
             completed = True
-        self.update_v0(c)
-        if len(cp.fair) == 1:
-            return False
-        return completed or not self.protected(t)
+        self.update_v0(c, g)
+        r = len(self.ents(c, g)) > 1 and (completed or not self.protected(t))
+        if g == 0:
+            return r
+        ge = self.ge(g, c)  # §13: the group entity above it, in the root queue
+        ge.v += self.cdf(dt, ge)
+        renewed = ge.v >= ge.d
+        if renewed:
+            ge.d = ge.v + self.cdf(ge.slice, ge)
+        self.update_v0(c, 0)
+        if len(self.ents(c, 0)) > 1 and (renewed or not self.protected(ge)):
+            if cp.buddy is ge:
+                cp.buddy = None
+            r = True
+        return r
 
     def fair_enqueue(self, c, t: Task, flags):
-        cp = self.cpus[c]
+        g = t.group
         if flags & ENQ_REQUEUE:  # eevdf §10: wakeup of a delayed task, in place
-            # READING: "re-place (v = V ...)" uses V without the entity, as a placement does
-            if self.DELAY_ZERO and self.V(c) - t.v > 0:
-                t.vlag = 0
-                t.slice = self.base_slice
-                t.v = self.V(c, exclude=t.idx)
-                t.d = t.v + self.cdf(t.slice, t)
+            if g:
+                self.group_signal(g, c)
+                self.set_runnable(g, c, t, t.pelt_w)
+            self.requeue(c, g, t)
             return
-        # eevdf §6 place_entity
-        t.slice = self.base_slice
-        vs = self.cdf(t.slice, t)
-        vnow = self.V(c, exclude=t.idx)
-        others = [self.tasks[x] for x in cp.fair if x != t.idx]
-        lag = 0
-        if self.PLACE_LAG and others and t.vlag != 0:
-            wq = sum(self.w(e) for e in others)
-            lag = _trunc_div(t.vlag * (wq + self.w(t)), wq)
-        t.v = vnow - lag
-        if t.has_reld:
-            t.d = t.v + t.reld
-            t.has_reld = False
-            return
-        if self.PLACE_DEADLINE_INITIAL and flags & ENQ_NEW:
-            vs = vs // 2
-        t.d = t.v + vs
+        self.place(c, g, t, initial=bool(flags & ENQ_NEW))
+        if g:
+            self.joined_group(c, t)
 
     def fair_dequeue(self, c, t: Task, flags) -> bool:
+        cp = self.cpus[c]
+        g = t.group
+        if g:
+            self.group_signal(g, c)
+            self.set_runnable(g, c, t, 0)
+            if flags & DEQ_EXIT:
+                self.group_detach(g, t)
         sleep = bool(flags & DEQ_SLEEP)
         if sleep and not flags & DEQ_EXIT and self.DELAY_DEQUEUE and not self.eligible(c, t):
             if not t.delayed:
@@ -604,76 +715,277 @@ class ReferenceEngine:
         if not sleep and self.PLACE_REL_DEADLINE:
             t.reld = t.d - t.v
             t.has_reld = True
+        if cp.rcurr is t:
+            cp.rcurr = None
         self.list_remove(c, t)
-        self.update_v0(c)
+        self.update_v0(c, g)
+        if g:
+            self.left_group(c, t, g, sleep)
+        if cp.gents and not cp.fair:
+            self.drop_delayed_groups(c)
         return True
 
-    def finish_delayed(self, c, t: Task):
+    def finish_delayed(self, c, e, g=None):
         """eevdf §10: a delayed entity leaves for real (picked, or its class changed)."""
-        lag = self.save_lag(c, t)
+        g = self.level_of(e) if g is None else g
+        lag = self.save_lag(c, e, g)
         if self.DELAY_ZERO and lag > 0:
             lag = 0
-        t.vlag = lag
-        self.list_remove(c, t)
-        self.update_v0(c)
+        e.vlag = lag
+        e.has_reld = False
+        if isinstance(e, GroupEntity):
+            self.unlink(c, e)
+            return
+        self.list_remove(c, e)
+        self.update_v0(c, g)
+        if g:
+            self.left_group(c, e, g, True)
 
-    def pick_eevdf(self, c, protect=True) -> int:
-        cp = self.cpus[c]
-        if not cp.fair:
-            return -1
-        if len(cp.fair) == 1:
-            return cp.fair[0]
-        cur = cp.fcurr if cp.fcurr in cp.fair else -1
-        cc = cur if cur >= 0 and self.eligible(c, self.tasks[cur]) else -1
-        if cc >= 0 and protect and self.protected(self.tasks[cc]):
+    def pick_eevdf(self, c, g=0, protect=True):
+        q = self.qhold(c, g)
+        ents = self.ents(c, g)
+        if not ents:
+            return None
+        if len(ents) == 1:
+            return ents[0]
+        cur = q.rcurr if q.rcurr is not None and any(e is q.rcurr for e in ents) else None
+        cc = cur if cur is not None and self.eligible(c, cur, g) else None
+        if cc is not None and protect and self.protected(cc):
             return cc
-        best = -1
-        for x in cp.fair:
-            if x == cur:
+        best = None
+        for e in ents:
+            if e is cur or not self.eligible(c, e, g):
                 continue
-            tx = self.tasks[x]
-            if not self.eligible(c, tx):
-                continue
-            if best < 0 or tx.d < self.tasks[best].d or (tx.d == self.tasks[best].d and tx.seq < self.tasks[best].seq):
-                best = x
-        if best < 0 or (cc >= 0 and self.tasks[cc].d < self.tasks[best].d):
+            if best is None or e.d < best.d or (e.d == best.d and e.seq < best.seq):
+                best = e
+        if best is None or (cc is not None and cc.d < best.d):
             best = cc
         return best
 
     def fair_pick(self, c) -> int:
+        cp = self.cpus[c]
         while True:
-            x = self.pick_eevdf(c, True)
-            if x < 0:
+            e = cp.buddy  # §13: the next buddy first, when eligible
+            if not (e is not None and self.PICK_BUDDY and self.eligible(c, e, 0)):
+                e = self.pick_eevdf(c, 0, True)
+            if e is None:
                 return -1
-            if self.tasks[x].delayed:
-                self.finish_delayed(c, self.tasks[x])
+            if e.delayed:
+                self.finish_delayed(c, e, 0)
                 continue
-            return x
+            if not isinstance(e, GroupEntity):
+                return e.idx
+            t = self.pick_eevdf(c, e.g, True)
+            if t.delayed:
+                self.finish_delayed(c, t, e.g)
+                continue
+            return t.idx
 
-    def min_slice(self, c) -> int:
-        return min(self.tasks[x].slice for x in self.cpus[c].fair)
+    def min_slice(self, c, g=0) -> int:
+        return min(e.slice for e in self.ents(c, g))
 
-    def fair_set_next(self, c, t: Task):
-        self.cpus[c].fcurr = t.idx
-        s = self.min_slice(c) if self.RUN_TO_PARITY else self.base_unscaled
-        s = min(s, t.slice)
-        t.vprot = t.d if s == t.slice else min(t.d, t.v + self.cdf(s, t))
+    def set_protect(self, c, g, e):
+        s = self.min_slice(c, g) if self.RUN_TO_PARITY else self.base_unscaled
+        s = min(s, e.slice)
+        e.vprot = e.d if s == e.slice else min(e.d, e.v + self.cdf(s, e))
+
+    def top(self, c, t: Task):
+        return t if t.group == 0 else self.ge(t.group, c)
+
+    def fair_set_next(self, c, t: Task, prev: int):
+        cp = self.cpus[c]
+        top = self.top(c, t)
+        direct = cp.idle_since < 0 and prev >= 0 and self.tasks[prev].cls == FAIR
+        if not (direct and cp.prev_top is top and t.group != 0):  # §13: a switch inside a group keeps it
+            self.set_protect(c, 0, top)
+            if cp.buddy is top:
+                cp.buddy = None
+        cp.rcurr = top
+        if t.group:
+            self.set_protect(c, t.group, t)
+            top.rcurr = t
+
+    def fair_put_prev(self, c, t: Task):
+        cp = self.cpus[c]
+        top = self.top(c, t)
+        cp.prev_top = top
+        if cp.rcurr is top:
+            cp.rcurr = None
+        if top is not t and top.rcurr is t:
+            top.rcurr = None
+
+    def running_fair(self, c):
+        cp = self.cpus[c]
+        top = cp.rcurr
+        if isinstance(top, GroupEntity):
+            return top.rcurr
+        return top
 
     def fair_check_preempt(self, c, p: Task) -> bool:
         if not self.WAKEUP_PREEMPTION:
             return False
-        cur = self.cpus[c].fcurr
-        if cur < 0 or cur == p.idx:
+        cp = self.cpus[c]
+        ct = self.running_fair(c)
+        if ct is None or ct is p:
             return False
-        ct = self.tasks[cur]
-        short = self.PREEMPT_SHORT and p.slice < ct.slice
-        if self.pick_eevdf(c, protect=not short) == p.idx:
+        level, se, pse = p.group, ct, p
+        if ct.group != p.group:  # §13: compared where they meet, the root queue
+            level, se, pse = 0, cp.rcurr, self.top(c, p)
+        short = self.PREEMPT_SHORT and pse.slice < se.slice
+        if self.pick_eevdf(c, level, protect=not short) is pse:
             if short:
-                ct.vprot = ct.v
+                se.vprot = se.v
             return True
         if short and self.RUN_TO_PARITY:
-            ct.vprot = min(ct.vprot, ct.v + self.cdf(self.min_slice(c), ct))
+            se.vprot = min(se.vprot, se.v + self.cdf(self.min_slice(c, level), se))
         return False
+
+    # -- task groups (§13) -----------------------------------------------------------
+
+    def unlink(self, c, ge: "GroupEntity"):
+        cp = self.cpus[c]
+        cp.gents = [x for x in cp.gents if x is not ge]
+        ge.on = ge.delayed = False
+        if cp.rcurr is ge:
+            cp.rcurr = None
+        if cp.buddy is ge:
+            cp.buddy = None
+
+    def shares(self, c, g) -> int:
+        ge = self.ge(g, c)
+        load = max(ge.load_w, ge.pelt.avg)
+        tg_weight = self.g_total[g] - ge.contrib + load
+        s = (1024 << 10) * load
+        if tg_weight > 0:
+            s //= tg_weight
+        s = min(max(s, 2), 1024 << 10)
+        return max(s >> 10, 2)
+
+    def group_signal(self, g, c):
+        ge = self.ge(g, c)
+        self.pelt_advance(ge.pelt, ge.run, 1)
+        if self.now - ge.pub < 1_000_000:
+            return
+        delta = ge.pelt.avg - ge.contrib
+        if abs(delta) > ge.contrib // 64:
+            self.g_total[g] += delta
+            ge.contrib = ge.pelt.avg
+            ge.pub = self.now
+
+    def set_runnable(self, g, c, t: Task, w: int):
+        ge = self.ge(g, c)
+        ge.run += w - t.gp_in
+        t.gp_in = w
+
+    def group_detach(self, g, t: Task):
+        if t.gp_cpu < 0:
+            return
+        go = self.ge(g, t.gp_cpu)
+        self.group_signal(g, t.gp_cpu)
+        go.pelt.avg = max(go.pelt.avg - t.pelt.avg, 0)
+        go.pelt.sum = max(max(go.pelt.sum - t.pelt_w * t.pelt.sum, 0), go.pelt.avg * (_LOAD_AVG_MAX - 1024))
+        t.gp_cpu = -1
+
+    def group_attach(self, g, t: Task, c):
+        if t.gp_cpu == c:
+            return
+        self.group_detach(g, t)
+        ge = self.ge(g, c)
+        ge.pelt.avg += t.pelt.avg
+        ge.pelt.sum += t.pelt_w * t.pelt.sum
+        t.gp_cpu = c
+
+    def reweight(self, c, ge: "GroupEntity", w: int):
+        """reweight_entity, 6.18 (§13)."""
+        old = ge.w
+        if old == w:
+            return
+        if not ge.on:
+            ge.vlag = _trunc_div(ge.vlag * old, w)
+            ge.w = w
+            return
+        cp = self.cpus[c]
+        running = cp.rcurr is ge
+        ge.vlag = self.save_lag(c, ge, 0)
+        rel_d = _trunc_div((ge.d - ge.v) * old, w)
+        ge.vlag = _trunc_div(ge.vlag * old, w)
+        ge.w = w
+        ents = self.ents(c, 0) if running else [x for x in self.ents(c, 0) if x is not ge]
+        W = sum(self.w(x) for x in ents)
+        vnow = cp.v0 + sum(self.w(x) * (x.v - cp.v0) for x in ents) // W if W else cp.v0
+        n = len(ents) - (1 if running else 0)
+        lag = 0
+        if self.PLACE_LAG and n > 0 and ge.vlag != 0:
+            lag = _trunc_div(ge.vlag * (W + w), W)
+        ge.v = vnow - lag
+        ge.d = ge.v + rel_d
+        if running:
+            ge.vprot = ge.v
+        self.update_v0(c, 0)
+
+    def update_group(self, c, g):
+        ge = self.ge(g, c)
+        self.group_signal(g, c)
+        if not ge.on or ge.nr == 0:
+            return
+        ge.slice = self.min_slice(c, g)
+        self.reweight(c, ge, self.shares(c, g))
+
+    def joined_group(self, c, t: Task):
+        cp = self.cpus[c]
+        g = t.group
+        ge = self.ge(g, c)
+        t.g_w = self.w(t)
+        ge.nr += 1
+        ge.load_w += t.g_w
+        self.group_signal(g, c)
+        self.group_attach(g, t, c)
+        self.set_runnable(g, c, t, t.pelt_w)
+        if not ge.on:
+            ge.slice = self.min_slice(c, g)
+            self.reweight(c, ge, self.shares(c, g))
+            self.place(c, 0, ge, keep_slice=True)
+            cp.gents.insert(0, ge)
+            ge.on, ge.delayed = True, False
+            cp.seq += 1
+            ge.seq = cp.seq
+            return
+        if ge.delayed:
+            ge.delayed = False
+            self.requeue(c, 0, ge)
+        self.update_group(c, g)
+
+    def left_group(self, c, t: Task, g: int, sleep: bool):
+        cp = self.cpus[c]
+        ge = self.ge(g, c)
+        ge.nr -= 1
+        ge.load_w -= t.g_w
+        if ge.rcurr is t:
+            ge.rcurr = None
+        if ge.nr > 0:
+            if sleep:
+                cp.buddy = ge
+            self.update_group(c, g)
+            return
+        if not ge.on or ge.delayed:
+            return
+        if cp.buddy is ge:
+            cp.buddy = None
+        vnow = self.V(c, 0)
+        if self.DELAY_DEQUEUE and not self.eligible(c, ge, 0):
+            ge.delayed = True
+            return
+        ge.vlag = max(-self.cdf(max(2 * ge.slice, self.tick_ns), ge),
+                      min(self.cdf(max(2 * ge.slice, self.tick_ns), ge), vnow - ge.v))
+        ge.has_reld = False
+        self.unlink(c, ge)
+
+    def drop_delayed_groups(self, c):
+        cp = self.cpus[c]
+        while cp.gents:
+            e = self.pick_eevdf(c, 0, True)
+            assert isinstance(e, GroupEntity) and e.delayed
+            self.finish_delayed(c, e, 0)
 
     # -----------------------------------------------------------------------------
     # RT class (rt.md §3-§5; §12 keys)
@@ -798,7 +1110,7 @@ class ReferenceEngine:
             # its lag with the weight it was queued with.
             c = t.cpu
             self.account(c)
-            self.finish_delayed(c, t)
+            self.fair_dequeue(c, t, DEQ_EXIT)
         t.cls = self.b_class[b]
         t.prio = int(self.b_prio[b])
         t.policy = self.b_policy[b]
@@ -1648,7 +1960,7 @@ class ReferenceEngine:
         cp.gen += 1
         if nxt >= 0:
             t = self.tasks[nxt]
-            self.set_next(c, t)
+            self.set_next(c, t, prev)
             self.close_iv(t, schema.END_SWITCHED_IN)
             if self.cold_ns and t.last_cpu >= 0 and self.cpus[t.last_cpu].llc != cp.llc and t.burst_end != INF:
                 t.burst_end += self.cold_ns

@@ -255,6 +255,19 @@ def test_engine_equals_reference_fair_only(engine_ready, case, params):
 
 
 @settings(deadline=None, suppress_health_check=HC)
+@given(case=workloads(max_tasks=8, max_bursts=6, horizon=(40 * MS, 100 * MS), specs=["1x1x1", "1x2x1", "1x2x2",
+                                                                                       "1x4x1"]),
+       params=engine_params())
+def test_engine_equals_reference_task_groups(engine_ready, case, params):
+    """Task groups always on (engine-model.md §13): the root queue's group entities, their
+    shares, protection and next buddy, as the engine keeps them (on machines of up to 4
+    CPUs, where groups share CPUs: a third of such cases schedule differently without
+    them)."""
+    wl, spec = case
+    assert_same(wl, spec, {**params, "autogroup": "on"})
+
+
+@settings(deadline=None, suppress_health_check=HC)
 @given(case=workloads(max_tasks=8, max_bursts=6, horizon=(40 * MS, 100 * MS)), params=engine_params())
 def test_engine_equals_reference_longer(engine_ready, case, params):
     wl, spec = case

@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 
 from numba import njit
 
+from policies import _pelt as _PM
 from policies import _state as E
 from replay.sim import _pelt as _PL
 
@@ -18,8 +19,8 @@ PERIOD_NS = 1024 * 1024
 
 class PL:
     """The PELT kernels, called through small compiled callers (they have no Python wrapper)."""
-    YN_INV = _PL.YN_INV
-    decay_load = staticmethod(njit(lambda v, n: _PL.decay_load(v, n)))
+    YN_INV = _PM.YN_INV
+    decay_load = staticmethod(njit(lambda v, n: _PM.decay_load(v, n)))
     fair_burst = staticmethod(njit(lambda TS, t, w, now: _PL.fair_burst(TS, t, w, now)))
     enqueued = staticmethod(njit(lambda TS, CS, t, c, now: _PL.enqueued(TS, CS, t, c, now)))
     dequeued = staticmethod(njit(lambda TS, CS, t, now: _PL.dequeued(TS, CS, t, now)))

@@ -70,7 +70,7 @@ def sleep_wake(rq, s, t=0):
 
 
 def slice_of(rq, t=0, cpu=0):
-    return int(I.infinity_slice(rq.TS, rq.CS, rq.PT, rq.PP, cpu, t))
+    return int(I.infinity_slice(rq.TS, rq.CS, rq.PT, rq.PC, rq.PP, cpu, t))
 
 
 # -- §13 test vectors -----------------------------------------------------------------------
@@ -755,10 +755,27 @@ def e2e():
     from replay import replay
     from replay.model.workload import from_schedule
 
+    # one run queue: the trace's tids 1 and 2 are taken for a session and for kthreadd (a
+    # kernel thread, the root group), which task groups would not compare task to task
     wl = from_schedule(hog_trace())
-    a, info = replay(wl, policy="infinity")
-    b, _ = replay(wl, policy="infinity")
+    a, info = replay(wl, policy="infinity", params={"autogroup": "off"})
+    b, _ = replay(wl, policy="infinity", params={"autogroup": "off"})
     return a, b, info
+
+
+def test_group_entities_keep_stock_vruntime():
+    """specs/infinity.md H2: a task's vruntime grows faster as it proves CPU-bound, a group
+    entity's does not. In task groups, hog 2 (the root group) competes in the root queue
+    with hog 1's group entity, whose vruntime stays stock: hog 2 gets the smaller share."""
+    from replay import replay
+    from replay.model.workload import from_schedule
+
+    wl = from_schedule(hog_trace())
+    assert wl.tasks["group"].to_list() == [1, 0]
+    rt = run_time(replay(wl, policy="infinity")[0])
+    assert rt[2] < 0.8 * rt[1], rt
+    rt = run_time(replay(wl, policy="eevdf")[0])
+    assert rt[1] == rt[2], rt
 
 
 def test_replay_infinity_shares_one_cpu_evenly_within_a_slice(e2e):

@@ -201,6 +201,9 @@ update_curr, check_preempt, tick, select_cpu, can_migrate = (EV.update_curr, EV.
                                                              EV.can_migrate)
 """
 
+#: EEVDF's per-task columns, which a policy reusing its state extends
+EEVDF_COLS = policies.get_policy("eevdf").N_TASK_COLS
+
 MISTAKES = {
     "missing hook": ("del tick\n", ["hook 'tick' is missing"]),
     "plain function": ("def tick(TS, CS, PT, PC, PP, cpu, t, arg, now):\n    return 0\n",
@@ -233,7 +236,9 @@ MISTAKES = {
     "pack unaware of a param": ("PARAMS = EV.PARAMS + (Param('extra', 1, '', '', 'extra knob'),)\n",
                                 ["pack refused its parameters by name", "unknown parameter 'extra'"]),
     "column count": ("N_TASK_COLS = EV.N_TASK_COLS + 1\n",
-                     ["state(3, 2) returns a per-task matrix of shape (3, 8), but N_TASK_COLS is 9"]),
+                     [f"state(3, 2) returns a per-task matrix of shape (3, {EEVDF_COLS}), but N_TASK_COLS is "
+                      f"{EEVDF_COLS + 1}"]),
+    "GROUPS not a bool": ("GROUPS = 'yes'\n", ["GROUPS is 'yes': True when the class schedules task groups"]),
     "no DESCRIPTION": ("del DESCRIPTION\n", ["DESCRIPTION is missing"]),
     "no RT": ("del RT\n", ["RT is missing"]),
     "RT class hook": ("import types as _t\nRT = _t.ModuleType('half_rt')\nRT.__dict__.update({k: getattr(EV.RT, k) for k "

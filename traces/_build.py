@@ -19,7 +19,7 @@ _KTHREAD_RE = re.compile(
     r"kintegrityd|kdevtmpfs|khungtaskd|ksmd|kauditd|netns|mm_percpu_wq|inet_frag_wq|"
     r"scsi_|ext4-|xfs|btrfs|kthrotld|edac-|devfreq_wq|blkcg_punt_bio|zswap|"
     r"card\d+-crtc|ipv6_addrconf|kstrp|cryptd|md|ata_sff|nvme|pool_workqueue_release|"
-    r"psimon|hwrng|sugov:|crypto|kverityd|kmpath|tpm_dev_wq|ttm)")
+    r"psimon|hwrng|sugov:|crypto|kverityd|kmpath|tpm_dev_wq|ttm|kdamond)")
 # Per-CPU kernel threads: "ksoftirqd/3", "migration/0", "cpuhp/1", "kworker/2:1H".
 _PINNED_RE = re.compile(r"^[\w.-]+/(\d+)(?::\d+H?)?$")
 

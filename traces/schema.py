@@ -345,6 +345,8 @@ WL_TASKS = Table("wl_tasks", (
     _f("pinned_cpu", "int16", "cpu", "per-CPU kernel thread's CPU; -1 none"),
     _f("parent", "int64", "row", "task row that forked it in the trace; -1"),
     _f("nice", "int8", "nice", "nice of its last fair burst", 0),
+    _f("group", "int32", "id", "task group (autogroup) it is scheduled in, inferred: 0 the root group "
+       "(kernel threads), 1.. one per session (docs/engine-model.md §13)", 0),
 ), doc="One row per task of the workload.")
 
 WL_BURSTS = Table("wl_bursts", (

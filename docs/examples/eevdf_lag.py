@@ -45,6 +45,7 @@ init_task, dequeue, pick, set_next, put_prev = EV.init_task, EV.dequeue, EV.pick
 update_curr, check_preempt, tick, select_cpu, can_migrate = (EV.update_curr, EV.check_preempt, EV.tick,
                                                              EV.select_cpu, EV.can_migrate)
 yield_task = EV.yield_task  # optional, but left out a sched_yield would not forfeit the request
+GROUPS = EV.GROUPS  # optional: EEVDF's hooks schedule task groups (autogroup), so this class does too
 
 
 @hook

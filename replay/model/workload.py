@@ -311,6 +311,40 @@ def recorded_capacity(trace: Trace, capacity=None) -> np.ndarray:
 
 
 @small_pages
+def autogroups(trace: Trace) -> np.ndarray:
+    """The task group each task of ``trace`` is scheduled in, inferred (README "How replay
+    works"; docs/engine-model.md §13): 0, the root group, for kernel threads and what they
+    fork (a kernel thread's session is the root one, kernel/sched/autogroup.c); a task forked
+    in the trace, its parent's (sched_autogroup_fork: a child inherits its parent's autogroup);
+    a task alive when the trace began, its process's own group (one autogroup per session,
+    and a trace does not record sessions: each process there is taken for one). Groups are
+    numbered 1.. in the order of the tasks table."""
+    tasks = trace.tasks
+    tids = tasks["tid"].to_numpy().astype(np.int64)
+    row_of = {int(t): i for i, t in enumerate(tids.tolist())}
+    forks = trace.events.filter((pl.col("kind") == schema.FORK) & (pl.col("parent_tid") > 0)) \
+        .unique("tid", keep="first", maintain_order=True)
+    parent_of = {row_of[c]: row_of[p] for c, p in zip(forks["tid"].to_list(), forks["parent_tid"].to_list())
+                 if c in row_of and p in row_of and c != p}
+    kthread = tasks["is_kthread"].to_numpy()
+    tgids = tasks["tgid"].to_numpy().astype(np.int64)
+    key = [None] * len(tids)
+    for i in range(len(tids)):
+        chain = []
+        j = i
+        while key[j] is None and not kthread[j] and j in parent_of and j not in chain:
+            chain.append(j)
+            j = parent_of[j]
+        if key[j] is None:
+            key[j] = 0 if kthread[j] else ("process", int(tgids[j]) if tgids[j] > 0 else int(tids[j]))
+        for c in chain:
+            key[c] = key[j]
+    number = {0: 0}
+    for k in key:
+        number.setdefault(k, len(number))
+    return np.array([number[k] for k in key], np.int32)
+
+
 def from_schedule(trace: Trace, sched: Schedule | None = None, capacity=None) -> Workload:
     """Build the workload from a trace (and its observed schedule, rebuilt if not given).
     ``capacity``: per CPU of the recorded machine (default: the trace's cpus table); demand
@@ -414,7 +448,7 @@ def from_schedule(trace: Trace, sched: Schedule | None = None, capacity=None) ->
         "tid": tids.astype(np.int32), "tgid": tasks["tgid"], "comm": tasks["comm"].cast(pl.String),
         "first_burst": np.r_[0, np.cumsum(nb)[:-1]].astype(np.int64), "n_bursts": nb.astype(np.int64),
         "first_action": np.r_[0, np.cumsum(na)[:-1]].astype(np.int64), "n_actions": na.astype(np.int64),
-        "pinned_cpu": tasks["pinned_cpu"], "parent": parent, "nice": nice})
+        "pinned_cpu": tasks["pinned_cpu"], "parent": parent, "nice": nice, "group": autogroups(trace)})
     spans = None
     if sched.spans is not None and sched.spans.height:
         from .spans import points
@@ -434,13 +468,14 @@ def make_workload(tasks: list[dict], actions=(), start_ns: int = 0, end_ns: int 
     ``end`` (END_BLOCK/END_EXIT/END_OPEN; default: open if demand is -1, else exit for the last
     burst, else block), ``sleep`` (default 1)) and optional ``tid``, ``comm``,
     ``pinned`` (a CPU: a per-CPU thread), ``affinity`` (the CPUs it may use, as
-    sched_setaffinity sets them), ``parent``, ``nice``, ``cpu`` (for a task alive when the
+    sched_setaffinity sets them), ``parent``, ``nice``, ``group`` (the task group it is
+    scheduled in: 0 the root group, default; docs/engine-model.md §13), ``cpu`` (for a task alive when the
     workload begins, the CPU it was last on: its first burst is placed from there, or,
     started at the workload's start, queued there; default none, as for a task never seen).
     ``actions``: (actor task, progress_ns, target task, target burst position, kind) tuples,
     kind 0 wake / 1 fork / 2 sync wake / 3 sched_yield (target ignored: -1)."""
     rows_t = {k: [] for k in ("tid", "tgid", "comm", "first_burst", "n_bursts", "first_action", "n_actions",
-                              "pinned_cpu", "parent", "nice")}
+                              "pinned_cpu", "parent", "nice", "group")}
     rows_b = {k: [] for k in ("task", "demand_ns", "prio", "start_kind", "start_ns", "abs_ns", "cause",
                               "end_kind", "sleep_state", "obs_cpu")}
     first_of = []
@@ -488,10 +523,12 @@ def make_workload(tasks: list[dict], actions=(), start_ns: int = 0, end_ns: int 
         rows_t["pinned_cpu"].append(int(t.get("pinned", -1)))
         rows_t["parent"].append(int(t.get("parent", -1)))
         rows_t["nice"].append(int(t.get("nice", (prios[-1] - 120) if prios else 0)))
+        rows_t["group"].append(int(t.get("group", 0)))
         fa += n_act[i]
     tt = pl.DataFrame(rows_t).cast({"tid": pl.Int32, "tgid": pl.Int32, "comm": pl.String, "first_burst": pl.Int64,
                                     "n_bursts": pl.Int64, "first_action": pl.Int64, "n_actions": pl.Int64,
-                                    "pinned_cpu": pl.Int16, "parent": pl.Int64, "nice": pl.Int8})
+                                    "pinned_cpu": pl.Int16, "parent": pl.Int64, "nice": pl.Int8,
+                                    "group": pl.Int32})
     bb = pl.DataFrame(rows_b, schema={"task": pl.Int64, "demand_ns": pl.Int64, "prio": pl.Int16,
                                       "start_kind": pl.Int8, "start_ns": pl.Int64, "abs_ns": pl.Int64,
                                       "cause": pl.Int8, "end_kind": pl.Int8, "sleep_state": pl.Int32,

@@ -957,6 +957,11 @@ def _validation_table(v: dict, name: str) -> None:
         con.print(f"inferred from the recording: {inf['yields']:,} sched_yield calls by "
                   f"{len(inf['yielding_tasks'])} task(s) ({who}); --param yields=off replays without them",
                   highlight=False)
+    if inf.get("task_groups"):
+        how = ("replayed in them (--param autogroup=off: one run queue per CPU)" if inf.get("task_groups_replayed")
+               else "replayed flat (--param autogroup=on schedules them as Linux's autogroups)")
+        con.print(f"inferred from the recording: {inf['task_groups']} task group(s) outside the root group, the "
+                  f"largest {', '.join(inf['largest_task_groups'])}; {how}", highlight=False)
     if inf.get("confined_tasks"):
         who = ", ".join(inf["confined_tasks"][:4]) + (", ..." if len(inf["confined_tasks"]) > 4 else "")
         con.print(f"inferred from the recording: {len(inf['confined_tasks'])} task(s) kept to some CPUs ({who}); "

@@ -55,8 +55,9 @@ assert HOOKS[-1] == "yield_task"
 H_INIT, H_ENQ, H_DEQ, H_PICK, H_SET_NEXT, H_PUT_PREV, H_UPDATE, H_PREEMPT, H_TICK, H_SELECT, H_CAN_MIGRATE = range(11)
 
 # workload matrices
-WT_FIRST_BURST, WT_N_BURSTS, WT_FIRST_ACT, WT_N_ACTS, WT_PINNED, WT_PARENT, WT_TID, WT_AFF, WT_FIRST_CPU = range(9)
-WT_COLS = 9
+WT_FIRST_BURST, WT_N_BURSTS, WT_FIRST_ACT, WT_N_ACTS, WT_PINNED, WT_PARENT, WT_TID, WT_AFF, WT_FIRST_CPU, WT_GROUP = \
+    range(10)
+WT_COLS = 10
 WB_TASK, WB_DEMAND, WB_PRIO, WB_START_KIND, WB_START, WB_ABS, WB_CAUSE, WB_END_KIND, WB_SLEEP, \
     WB_CLASS, WB_POLICY, WB_PENDING, WB_FUTEX = range(13)
 WB_COLS = 13
@@ -567,6 +568,7 @@ def run(H, Y, TS, CS, ST, W, M, Q, out, stats):
         CS[c, E.C_UTIL_TS] = start
         CS[c, E.C_STARVE_SINCE] = -1
         CS[c, E.C_LAST_PREV] = -1
+        CS[c, E.C_GENT_BASE] = n_tasks  # the fair class's group-entity rows follow the tasks'
         CS[c, E.C_BALANCE_NEXT] = start
         CS[c, E.C_SERVER_PERIOD_END] = -1
         CS[c, E.C_RESCHED_AT] = -1
@@ -588,6 +590,7 @@ def run(H, Y, TS, CS, ST, W, M, Q, out, stats):
         TS[t, E.T_PINNED] = WT[t, WT_PINNED]
         TS[t, E.T_AFF] = WT[t, WT_AFF]
         TS[t, E.T_PARENT] = WT[t, WT_PARENT]
+        TS[t, E.T_GROUP] = WT[t, WT_GROUP]
         TS[t, E.T_NEXT_ACT] = WT[t, WT_FIRST_ACT]
         TS[t, E.T_ACT_END] = WT[t, WT_FIRST_ACT] + WT[t, WT_N_ACTS]
         TS[t, E.T_BURST_END] = 0

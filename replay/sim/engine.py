@@ -228,10 +228,10 @@ def _confine(confined: dict, tids: np.ndarray, comms: list, WT: np.ndarray, AFF_
 
 
 def _arrays(wl: Workload, mod, values: _Values, cpu_of: np.ndarray, overrides: list[Override] | None,
-            warnings: list[str], confined: dict | None = None) -> _Arrays:
+            warnings: list[str], confined: dict | None = None, groups: bool = False) -> _Arrays:
     """The workload tables as the kernel's int64 matrices, the recording's confinement and
     then the overrides applied (``cpu_of``: the topology's CPU ids to the engine's, -1 for
-    CPUs left out)."""
+    CPUs left out; ``groups``: each task in its task group, else all in the root group)."""
     C = len(cpu_of)
     T = wl.tasks.height
     tids = wl.tasks["tid"].to_numpy().astype(np.int32)
@@ -250,6 +250,8 @@ def _arrays(wl: Workload, mod, values: _Values, cpu_of: np.ndarray, overrides: l
     WT[:T, EN.WT_PINNED] = np.where(pinned >= 0, cpu_of[np.maximum(pinned, 0)], -1)
     WT[:T, EN.WT_PARENT] = wl.tasks["parent"].to_numpy()
     WT[:T, EN.WT_TID] = tids
+    if groups:
+        WT[:T, EN.WT_GROUP] = wl.tasks["group"].to_numpy()
     # a task alive before the trace began was last on the CPU it is first seen on: its first
     # wakeup is placed from there (engine-model.md §4); tasks forked in the trace have none
     WT[:, EN.WT_FIRST_CPU] = -1
@@ -294,6 +296,19 @@ def _arrays(wl: Workload, mod, values: _Values, cpu_of: np.ndarray, overrides: l
                       (EN.WA_KIND, "kind")):
         WA[:A, col] = wl.actions[name].to_numpy()
     return _Arrays(WT, WB, WA, np.array(AFF_rows, np.int64), tids, prio, cls, changed)
+
+
+def _groups(wl: Workload, mod, policy: str, ev: dict, warnings: list[str]) -> bool:
+    """Whether the replay schedules the workload's task groups (``autogroup`` on, and some
+    task outside the root group; a policy without them replays them flat, and says so);
+    ``ev["autogroup"]`` becomes the rule as applied."""
+    on = ev["autogroup"] == "on" and bool(wl.tasks.height) and int(wl.tasks["group"].max()) > 0
+    if on and not getattr(mod, "GROUPS", False):
+        warnings.append(f"{policy} schedules every task in one run queue per CPU (no task groups): the "
+                        f"{int(wl.tasks['group'].max())} task groups inferred are replayed flat")
+        on = False
+    ev["autogroup"] = "on" if on else "off"
+    return on
 
 
 def _topology_matrix(topo: Topology) -> np.ndarray:
@@ -427,11 +442,13 @@ def _run_kernel(mod, fair_pp, rt_pp, arrays: _Arrays, TOPO: np.ndarray, EP: np.n
     fh, rh = hooks_of(mod), hooks_of(mod.RT)
     T, C = n_tasks, len(TOPO)
     tids = arrays.tids if T else np.zeros(1, np.int32)
+    n_groups = int(arrays.WT[:, EN.WT_GROUP].max()) + 1 if T else 1
     scale = 1
     while True:
         TS = S.new_task_matrix(T)
         CS = np.zeros((C, S.NC), np.int64)
-        FPT, FPC = mod.state(T, C)
+        # the fair class's rows for group entities follow the tasks' (one per group and CPU)
+        FPT, FPC = mod.state(max(T, 1) + (n_groups - 1) * C, C)
         RPT, RPC = mod.RT.state(T, C)
         heap = max(1024, 4 * T + 64 * C) * scale
         HT = np.zeros(heap, np.int64)
@@ -527,7 +544,8 @@ def simulate(wl: Workload, policy="eevdf", topology: str | Topology | None = Non
                         "the recording (offline or isolated): the replay on the recorded machine leaves them out")
     if not values.engine["infer_affinity"]:
         confined = None
-    arrays = _arrays(wl, mod, values, cpu_of, overrides, warnings, confined)
+    groups = _groups(wl, mod, policy, values.engine, warnings)
+    arrays = _arrays(wl, mod, values, cpu_of, overrides, warnings, confined, groups)
     EP = _engine_vector(values.engine, wl, run_topo, seed, latencies or NONE,
                         online if same_machine else None)
     hz = int(values.engine["hz"])

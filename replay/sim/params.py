@@ -74,6 +74,10 @@ ENGINE_PARAMS = (
           "(on when the machine's kernel is named and older than 5.16); off by default: on the one such trace "
           "of the corpus it moved the fidelity table both ways (README Fidelity)", "choice",
           ("off", "on", "auto")),
+    Param("autogroup", "on", "", "docs/engine-model.md §13", "task groups: each session's tasks share a "
+          "group whose weight is split over the CPUs by their load, kernel threads are in the root group, as "
+          "Linux distributions run with autogroup (the sessions are inferred: README How replay works); off: "
+          "one run queue per CPU", "choice", ("on", "off")),
     Param("wakeup_latency", "distribution", "", "README: Fidelity", "measured wakeup latencies (the -1 "
           "latency parameters): drawn per wakeup from each CPU's recorded distribution, or their median",
           "choice", ("distribution", "median")),

@@ -374,6 +374,7 @@ def validate(source, policy: str | None = None, topology=None, params: dict | No
             fv = fv if fv != "good" else "rough"
         v["focus_verdict"], v["focus_verdict_reasons"] = fv, reasons
     v["inferred"] = inferences(p)
+    v["inferred"]["task_groups_replayed"] = first.params.get("autogroup") == "on"
     v.update({"observed": obs.metrics, "replayed": first.metrics,
               "events_simulated": sum(r.events_simulated for r in reps), "wall_s": sum(r.wall_s for r in reps),
               "warnings": warnings + first.warnings})
@@ -404,15 +405,23 @@ def inferences(p: PreparedTrace) -> dict:
     replay works"): ``yields`` (sched_yield calls) and ``yielding_tasks`` ("comm tid" of
     each task that yields, most calls first), ``sync_wakeups`` (wakeups the waker's CPU took,
     honoured with WA_SYNC=on), ``confined_tasks`` ("comm tid: CPUs" of each task kept to some
-    CPUs of the recorded machine, README "Where a task may run")."""
+    CPUs of the recorded machine, README "Where a task may run"), ``task_groups`` (how many
+    task groups, sessions, the tasks outside the root group form: docs/engine-model.md §13)
+    and ``largest_task_groups`` ("comm xN": the most common name in each of the largest
+    three, and how many tasks it has)."""
     a = p.workload.actions
     y = a.filter(pl.col("kind") == ACT_YIELD).group_by("task").len().sort(["len", "task"], descending=[True, False])
     tasks = p.workload.tasks
     names = [f"{tasks['comm'][int(t)]} {tasks['tid'][int(t)]}" for t in y["task"].to_list()]
     comm = dict(zip(tasks["tid"].to_list(), tasks["comm"].to_list()))
+    grouped = tasks.filter(pl.col("group") > 0)
+    sizes = grouped.group_by("group").agg(pl.len().alias("n"), pl.col("comm").mode().sort().first().alias("comm")) \
+        .sort(["n", "group"], descending=[True, False])
     return {"yields": int(y["len"].sum()) if y.height else 0, "yielding_tasks": names,
             "sync_wakeups": int((a["kind"] == ACT_SYNC_WAKE).sum()),
-            "confined_tasks": [f"{comm.get(tid, '?')} {tid}: {cpu_text(cpus)}" for tid, cpus in p.confined.items()]}
+            "confined_tasks": [f"{comm.get(tid, '?')} {tid}: {cpu_text(cpus)}" for tid, cpus in p.confined.items()],
+            "task_groups": sizes.height,
+            "largest_task_groups": [f"{c} x{n}" for c, n in zip(sizes["comm"].to_list()[:3], sizes["n"].to_list()[:3])]}
 
 
 def error_keys(v: dict) -> dict:

@@ -147,6 +147,8 @@ def engine_params(draw, balancing: bool = True, speed: bool = True, fair_server:
         p["WA_SYNC"] = True
     if draw(st.integers(0, 2)) == 2:  # Android's sync rule (off by default)
         p["sync_wakeup"] = "waker"
+    if draw(st.integers(0, 2)) == 2:  # the workload's task groups flattened (on by default)
+        p["autogroup"] = "off"
     if rr and draw(st.integers(0, 4)) == 4:
         p["rt_policy"] = "rr"
         p["sched_rr_timeslice_ms"] = draw(st.sampled_from([4, 10, 100]))
@@ -185,7 +187,7 @@ def _demand(draw, max_demand: int) -> int:
 @st.composite
 def mixed(draw, n_cpus: int, max_tasks: int = 5, max_bursts: int = 4, rt: bool = True, fair_prios=None,
           max_demand: int = 6 * MS, horizon=(15 * MS, 50 * MS), pinned: bool = True, stop: bool = True,
-          rt_odds: int = 4, affinity: bool = False) -> Workload:
+          rt_odds: int = 4, affinity: bool = False, groups: bool = True) -> Workload:
     """A few tasks of everything: bursts with fair nice levels or RT prios (one task in
     ``rt_odds`` is RT; occasionally a class change between bursts), demands (some open),
     every start rule (absolute time,
@@ -193,7 +195,9 @@ def mixed(draw, n_cpus: int, max_tasks: int = 5, max_bursts: int = 4, rt: bool =
     exit); actions sit at progress points of their actor; some tasks call sched_yield; one task may be pinned
     (sometimes to a CPU id beyond the machine, which is taken modulo); with ``affinity``
     (on a machine of 2 CPUs or more) tasks that are not pinned sometimes get an affinity
-    set of some of the CPUs; sometimes a per-CPU stop-class thread (migration/N)."""
+    set of some of the CPUs; sometimes a per-CPU stop-class thread (migration/N); with
+    ``groups`` tasks in task groups 1 and 2 beside the root group (replayed in them unless
+    ``autogroup=off``)."""
     C = n_cpus
     start = draw(st.sampled_from([0, 0, 1_234_567, 2_000_000_000]))
     end = start + draw(st.integers(*horizon))
@@ -231,6 +235,8 @@ def mixed(draw, n_cpus: int, max_tasks: int = 5, max_bursts: int = 4, rt: bool =
                 b["end"] = END_BLOCK
             bursts.append(b)
         tasks.append(dict(bursts=bursts, tid=1000 + 7 * i, comm=f"task{i}"))
+        if groups and draw(st.integers(0, 2)):  # shrinks toward the root group
+            tasks[-1]["group"] = draw(st.integers(1, 2))
     # actions: every START_BY burst gets an actor (another task) at one of its progress points
     actions = []
     for i, t in enumerate(tasks):
@@ -280,12 +286,13 @@ def mixed(draw, n_cpus: int, max_tasks: int = 5, max_bursts: int = 4, rt: bool =
 @st.composite
 def workloads(draw, max_tasks: int = 5, max_bursts: int = 4, rt: bool = True, fair_prios=None,
               max_demand: int = 6 * MS, horizon=(15 * MS, 50 * MS), spec=None, pinned: bool = True,
-              stop: bool = True, specs=None, affinity: bool = False):
+              stop: bool = True, specs=None, affinity: bool = False, groups: bool = True):
     """(Workload, topology spec): ``mixed`` on a 1-8 CPU machine given as a
     SOCKETSxCORESxTHREADS spec (``spec``, or one of ``specs`` / SPECS)."""
     spec = spec or draw(st.sampled_from(specs or SPECS))
     wl = draw(mixed(n_cpus_of(spec), max_tasks=max_tasks, max_bursts=max_bursts, rt=rt, fair_prios=fair_prios,
-                    max_demand=max_demand, horizon=horizon, pinned=pinned, stop=stop, affinity=affinity))
+                    max_demand=max_demand, horizon=horizon, pinned=pinned, stop=stop, affinity=affinity,
+                    groups=groups))
     return wl, spec
 
 
