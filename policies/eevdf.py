@@ -178,26 +178,26 @@ _hook = jit(SIG, **NO_NRT)
 # every task in the root group (no groups, or ``autogroup`` off) the root queue is the
 # CPU's list, as without groups. An entity is a task's row or a group entity's row of PT.
 
-@_inline
+@_jit
 def group_entity(CS, g, cpu):
     """The PT row of group ``g``'s entity on ``cpu`` (g >= 1)."""
     return CS[0, E.C_GENT_BASE] + (g - 1) * CS.shape[0] + cpu
 
 
-@_inline
+@_jit
 def is_group(CS, e):
     base = CS[0, E.C_GENT_BASE]
     return base > 0 and e >= base  # 0: the engine made no group entities (nor a harness that drives hooks)
 
 
-@_inline
+@_jit
 def top_entity(TS, CS, cpu, t):
     """The entity that stands for task t in ``cpu``'s root queue: t, or its group's entity."""
     g = TS[t, E.T_GROUP]
     return t if g == 0 else group_entity(CS, g, cpu)
 
 
-@_inline
+@_jit
 def weight_e(TS, CS, PT, e):
     """An entity's load weight: a task's from its nice, a group entity's share."""
     if is_group(CS, e):
@@ -205,7 +205,7 @@ def weight_e(TS, CS, PT, e):
     return weight_of(TS, e)
 
 
-@_inline
+@_jit
 def delta_fair_e(delta, TS, CS, PT, e):
     """calc_delta_fair for any entity: ``delta`` wall ns as e's virtual ns (a group
     entity's inverse weight as __update_inv_weight computes it)."""
@@ -217,22 +217,22 @@ def delta_fair_e(delta, TS, CS, PT, e):
     return calc_delta(delta, GROUP_SHARES, WMULT_CONST // w)
 
 
-@_inline
+@_jit
 def seq_e(TS, CS, PT, e):
     return PT[e, G_SEQ] if is_group(CS, e) else TS[e, E.T_SEQ]
 
 
-@_inline
+@_jit
 def on_rq_e(TS, CS, PT, e):
     return PT[e, G_ON] if is_group(CS, e) else TS[e, E.T_ON_RQ]
 
 
-@_inline
+@_jit
 def delayed_e(TS, CS, PT, e):
     return PT[e, G_DELAYED] if is_group(CS, e) else TS[e, E.T_DELAYED]
 
 
-@_inline
+@_jit
 def first_e(TS, CS, PT, PC, cpu, g):
     """The first entity of queue (cpu, g) (g = 0: the root queue), -1 if it is empty."""
     t = CS[cpu, E.C_FAIR_HEAD]
@@ -243,7 +243,7 @@ def first_e(TS, CS, PT, PC, cpu, g):
     return PC[cpu, Q_GHEAD] - 1
 
 
-@_inline
+@_jit
 def running_task(CS, PT, PC, cpu):
     """The task of the class running on cpu (under its group's entity or not), -1."""
     top = PC[cpu, Q_CURR]
@@ -252,12 +252,12 @@ def running_task(CS, PT, PC, cpu):
     return top
 
 
-@_inline
+@_jit
 def q_v0(CS, PT, PC, cpu, g):
     return PC[cpu, Q_V0] if g == 0 else PT[group_entity(CS, g, cpu), GQ_V0]
 
 
-@_inline
+@_jit
 def q_curr(CS, PT, PC, cpu, g):
     """The entity running in queue (cpu, g) (its cfs_rq->curr), -1."""
     if g == 0:
@@ -297,7 +297,7 @@ def queue_sums(TS, CS, PT, PC, cpu, g, skip):
     return s, w_sum, n
 
 
-@_inline
+@_jit
 def _average(CS, PT, PC, cpu, g, s, w_sum):
     """V from the queue sums: v0 + floor(S / W), v0 for an empty queue."""
     if w_sum == 0:
@@ -367,14 +367,14 @@ def min_slice(TS, CS, PT, PC, cpu, g):
     return best
 
 
-@_inline
+@_jit
 def protected(PT, e):
     """e's slice protection has not run out: vprot > v (kernel/sched/fair.c:
     protect_slice; eevdf.md §7)."""
     return PT[e, VPROT] > PT[e, V]
 
 
-@_inline
+@_jit
 def _earlier(TS, CS, PT, e, best):
     """e comes before ``best`` in the tree: an earlier deadline, or the same one and an
     earlier insertion."""
@@ -429,7 +429,7 @@ def save_lag(TS, CS, PT, PP, e, vnow):
     PT[e, VLAG] = min(max(lag, -limit), limit)
 
 
-@_inline
+@_jit
 def _unlink_group_entity(CS, PT, PC, cpu, ge):
     """Take group entity ge off cpu's root queue."""
     prev = -1
@@ -504,7 +504,7 @@ def place_entity(TS, CS, PT, PC, PP, cpu, g, e, flags):
 
 # -- group entities (docs/engine-model.md §13) --------------------------------------------
 
-@_inline
+@_jit
 def group_shares(CS, PT, cpu, g):
     """calc_group_shares (kernel/sched/fair.c; engine-model.md §13): the group's shares times this CPU's
     load over the group's, where this CPU's load is max(queued weight, load_avg) and the
@@ -536,7 +536,7 @@ def group_signal(CS, PT, g, cpu, now):
         PT[ge, GP_PUB] = now
 
 
-@_inline
+@_jit
 def _runnable(CS, PT, g, cpu, t, w):
     """Task t's part of the input of group g's signal on cpu becomes w (its weight while
     runnable, 0 once it is not); the signal was advanced to now first."""
@@ -545,7 +545,7 @@ def _runnable(CS, PT, g, cpu, t, w):
     PT[t, GP_IN] = w
 
 
-@_inline
+@_jit
 def _group_detach(TS, CS, PT, g, t, now):
     """Task t's load leaves the group signal it is attached to, if any (the group level of
     detach_entity_load_avg; an exiting task's too, as the engine's CPU signals do)."""
@@ -560,7 +560,7 @@ def _group_detach(TS, CS, PT, g, t, now):
     PT[t, GP_CPU] = 0
 
 
-@_inline
+@_jit
 def _group_attach(TS, CS, PT, g, t, cpu, now):
     """Task t's load joins its group's signal on cpu, leaving the CPU's it was attached
     to (the group-level attach/detach_entity_load_avg, as the engine moves it between the
@@ -610,7 +610,7 @@ def reweight_group_entity(TS, CS, PT, PC, PP, cpu, ge, w):
     update_min_vruntime(TS, CS, PT, PC, cpu, 0)
 
 
-@_inline
+@_jit
 def _div_trunc(a, b):
     """a / b truncated toward zero (div_s64)."""
     if a >= 0:
@@ -669,7 +669,7 @@ def _joined_group(TS, CS, PT, PC, PP, cpu, t, now):
     update_group(TS, CS, PT, PC, PP, cpu, g, now)
 
 
-@_inline
+@_jit
 def requeue_delayed(TS, CS, PT, PC, PP, cpu, g, e):
     """requeue_delayed_entity (kernel/sched/fair.c; eevdf.md §10): a delayed entity woken
     keeps its place, except that DELAY_ZERO gives back a positive lag by re-placing it at
@@ -795,7 +795,7 @@ def dequeue_entity(TS, CS, PT, PC, PP, cpu, t, flags, now):
     return 1
 
 
-@_inline
+@_jit
 def _above(TS, CS, PT, PC, PP, cpu, t, g, sleep, now):
     """The levels above a task that leaves (dequeue_entities): its group's entity follows
     its group's queue, and a CPU left with no task of the class drops its delayed group
@@ -849,7 +849,7 @@ def renew_request(TS, PT, t, slice_):
     PT[t, D] = PT[t, V] + calc_delta_fair(PT[t, SLICE], TS, t)
 
 
-@_inline
+@_jit
 def queue_len(TS, CS, PT, PC, cpu, g):
     """cfs_rq->nr_queued of queue (cpu, g): its entities, the running one and delayed ones
     included (the root queue without groups: the CPU's whole fair list)."""
@@ -941,7 +941,7 @@ def check_preempt_wakeup(TS, CS, PT, PC, PP, cpu, p, protect):
     return 0
 
 
-@_inline
+@_jit
 def set_protect(TS, CS, PT, PC, PP, cpu, g, e):
     """set_protect_slice (kernel/sched/fair.c; eevdf.md §7): e, picked in queue (cpu, g),
     is protected until its deadline, or for the smallest queued slice (RUN_TO_PARITY; else

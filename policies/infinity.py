@@ -395,8 +395,8 @@ def pick(TS, CS, PT, PC, PP, cpu, t, arg, now):
     """Stock pick_eevdf with H7a (a futex-waiting current task gets no slice protection) and
     H7b (an empty pick falls back to the leftmost; pick_eevdf finds nothing only on an empty
     queue, where the leftmost is none too, so it never changes the pick)."""
-    best = EV.pick_next(TS, CS, PT, PC, PP, cpu, not _futex_waiting(TS, PT, PP, EV.running_task(CS, PT, PC, cpu)),
-                        now)
+    curr = EV.running_task(CS, PT, PC, cpu)
+    best = EV.pick_next(TS, CS, PT, PC, PP, cpu, not _futex_waiting(TS, PT, PP, curr), now)
     if best < 0:
         best = _tree_leftmost(TS, CS, PT, PC, cpu)
     return best
@@ -412,15 +412,16 @@ def update_curr(TS, CS, PT, PC, PP, cpu, t, delta, now):
     renewed = PT[t, EV.V] >= PT[t, EV.D]
     if renewed:
         EV.renew_request(TS, PT, t, infinity_slice(TS, CS, PT, PC, PP, cpu, t))
-    return EV.update_curr_end(TS, CS, PT, PC, cpu, t, renewed) | EV.update_curr_group(TS, CS, PT, PC, PP, cpu, t,
-                                                                                        delta)
+    resched = EV.update_curr_end(TS, CS, PT, PC, cpu, t, renewed)
+    return resched | EV.update_curr_group(TS, CS, PT, PC, PP, cpu, t, delta)
 
 
 @_hook
 def check_preempt(TS, CS, PT, PC, PP, cpu, p, arg, now):
     """Stock check_preempt_wakeup_fair (eevdf.md §8; PREEMPT_SHORT compares the tasks' own
     slices) with H7a in the protected pick."""
-    return EV.check_preempt_wakeup(TS, CS, PT, PC, PP, cpu, p, not _futex_waiting(TS, PT, PP, EV.running_task(CS, PT, PC, cpu)))
+    curr = EV.running_task(CS, PT, PC, cpu)
+    return EV.check_preempt_wakeup(TS, CS, PT, PC, PP, cpu, p, not _futex_waiting(TS, PT, PP, curr))
 
 
 #: stock: slice protection from the tasks' own slices (set_protect_slice), and no tick rule

@@ -310,7 +310,6 @@ def recorded_capacity(trace: Trace, capacity=None) -> np.ndarray:
     return out
 
 
-@small_pages
 def autogroups(trace: Trace) -> np.ndarray:
     """The task group each task of ``trace`` is scheduled in, inferred (README "How replay
     works"; docs/engine-model.md §13): 0, the root group, for kernel threads and what they
@@ -345,6 +344,7 @@ def autogroups(trace: Trace) -> np.ndarray:
     return np.array([number[k] for k in key], np.int32)
 
 
+@small_pages
 def from_schedule(trace: Trace, sched: Schedule | None = None, capacity=None) -> Workload:
     """Build the workload from a trace (and its observed schedule, rebuilt if not given).
     ``capacity``: per CPU of the recorded machine (default: the trace's cpus table); demand
