@@ -48,6 +48,7 @@ from ._pelt import PELT_MIN_DIVIDER
 from ._pelt import _update as pelt_update
 from ._params import Param, resolve
 from ._protocol import DEQ_EXIT, DEQ_MIGRATE, DEQ_SLEEP, ENQ_NEW, ENQ_REQUEUE, SIG, make_state
+from .weights import NICE_0_WEIGHT
 
 DESCRIPTION = "EEVDF (Linux 6.18 fair class) with the stock RT class"
 
@@ -87,12 +88,11 @@ N_TASK_COLS = 27
 # -- per-CPU columns (the root queue)
 Q_V0 = 0       # min_vruntime: monotonic reference point
 Q_CURR = 1     # entity running on this CPU (a task of the root group or a group entity), -1
-Q_LAST = 2     # the task picked last, while it keeps running (-1 after put_prev): protection is set on a change
-Q_INIT = 3
-Q_GHEAD = 4    # first group entity on this root queue, + 1 (0: none)
-Q_PREV_TOP = 5  # the root-queue entity of the task put last (put_prev), + 1: a switch inside a group keeps it
-Q_NEXT = 6     # the next buddy (cfs_rq->next), + 1: the group entity whose task just slept (engine-model.md §13)
-N_CPU_COLS = 7
+Q_INIT = 2
+Q_GHEAD = 3    # first group entity on this root queue, + 1 (0: none)
+Q_PREV_TOP = 4  # the root-queue entity of the task put last (put_prev), + 1: a switch inside a group keeps it
+Q_NEXT = 5     # the next buddy (cfs_rq->next), + 1: the group entity whose task just slept (engine-model.md §13)
+N_CPU_COLS = 6
 
 #: a task group's weight (tg->shares of an autogroup at nice 0: NICE_0_LOAD) and its least
 #: share on one CPU (MIN_SHARES), both in the weights' unit (scale_load_down)
@@ -212,9 +212,9 @@ def delta_fair_e(delta, TS, CS, PT, e):
     if not is_group(CS, e):
         return calc_delta_fair(delta, TS, e)
     w = PT[e, G_W]
-    if w == GROUP_SHARES:
+    if w == NICE_0_WEIGHT:
         return delta
-    return calc_delta(delta, GROUP_SHARES, WMULT_CONST // w)
+    return calc_delta(delta, NICE_0_WEIGHT, WMULT_CONST // w)
 
 
 @_jit
@@ -484,12 +484,7 @@ def place_entity(TS, CS, PT, PC, PP, cpu, g, e, flags):
     lag = 0
     if PP[P_PLACE_LAG] and n > 0 and PT[e, VLAG] != 0:
         w = weight_e(TS, CS, PT, e)
-        lag = PT[e, VLAG] * (wq + w)
-        # floor division toward -inf as the kernel's div_s64 truncates toward 0: use truncation
-        if lag >= 0:
-            lag = lag // wq
-        else:
-            lag = -((-lag) // wq)
+        lag = _div_trunc(PT[e, VLAG] * (wq + w), wq)
     PT[e, V] = vnow - lag
     if PT[e, HAS_RELD] and PP[P_PLACE_REL_DEADLINE]:
         PT[e, D] = PT[e, V] + PT[e, RELD]
@@ -752,7 +747,6 @@ def enqueue_entity(TS, CS, PT, PC, PP, cpu, t, flags, now):
     if not PC[cpu, Q_INIT]:
         PC[cpu, Q_INIT] = 1
         PC[cpu, Q_CURR] = -1
-        PC[cpu, Q_LAST] = -1
     g = TS[t, E.T_GROUP]
     if flags & ENQ_REQUEUE:
         if g != 0:  # runnable again: its weight is the group's signal's input again
@@ -999,7 +993,6 @@ def set_next(TS, CS, PT, PC, PP, cpu, t, arg, now):
         if PC[cpu, Q_NEXT] == top + 1:
             PC[cpu, Q_NEXT] = 0  # set_next_entity's clear_buddies
     PC[cpu, Q_CURR] = top
-    PC[cpu, Q_LAST] = t
     if g != 0:
         set_protect(TS, CS, PT, PC, PP, cpu, g, t)
         PT[top, GQ_CURR] = t + 1
@@ -1017,7 +1010,6 @@ def put_prev(TS, CS, PT, PC, PP, cpu, t, arg, now):
         PC[cpu, Q_CURR] = -1
     if top != t and PT[top, GQ_CURR] == t + 1:
         PT[top, GQ_CURR] = 0
-    PC[cpu, Q_LAST] = -1
     return 0
 
 

@@ -971,12 +971,10 @@ class ReferenceEngine:
             return
         if cp.buddy is ge:
             cp.buddy = None
-        vnow = self.V(c, 0)
         if self.DELAY_DEQUEUE and not self.eligible(c, ge, 0):
             ge.delayed = True
             return
-        ge.vlag = max(-self.cdf(max(2 * ge.slice, self.tick_ns), ge),
-                      min(self.cdf(max(2 * ge.slice, self.tick_ns), ge), vnow - ge.v))
+        ge.vlag = self.save_lag(c, ge, 0)
         ge.has_reld = False
         self.unlink(c, ge)
 
