@@ -69,16 +69,82 @@ def test_runs_are_plain_data_with_their_details():
     assert d["overrides"] == [] and d["focus"] is None and d["by"] is None and d["label"] == "data/panopticon_ftrace.txt"
     assert [r["policy"] for r in d["runs"]] == ["observed", "eevdf", "eevdf"]
     for run, rd in zip(c.runs, d["runs"]):
-        assert rd["wait_ns"]["count"] == len(run.waits_ns)
-        assert int(run.tasks["cpu_time_ns"].sum()) == rd["cpu_time_ns"]
-        grid, edges = run.utilization
-        assert grid.shape == (rd["n_cpus"], len(edges) - 1)
-        assert run.schedule is None  # kept only on request
+        # a replay is its seeds' runs (three by default); each is plain data of its own
+        for one in run.per_seed or [run]:
+            assert one.metrics["wait_ns"]["count"] == len(one.waits_ns)
+            assert int(one.tasks["cpu_time_ns"].sum()) == one.metrics["cpu_time_ns"]
+            grid, edges = one.utilization
+            assert grid.shape == (rd["n_cpus"], len(edges) - 1)
+            assert one.schedule is None  # kept only on request
+        # the combined run pools its seeds' waits (the wait CDFs)
+        assert len(run.waits_ns) == sum(len(one.waits_ns) for one in run.per_seed or [run])
+        assert rd.get("seeds", 1) == (1 if run.observed else 3)
     kept = replay.compare(str(TRACE), ("observed", "cfs"), (None,), keep_schedules=True)
     assert all(r.schedule is not None for r in kept.runs)
-    # the kept schedule is the one measured
+    # the kept schedule is the first seed's, and the one measured for it
     m = metrics.measure(kept.runs[1].schedule, replay.prepare(str(TRACE)).recorded)
-    assert m == kept.runs[1].metrics
+    assert m == kept.runs[1].per_seed[0].metrics and kept.runs[1].per_seed[0].seed == 0
+
+
+def test_median_of_seeds_figure_by_figure():
+    """How one replay's figures under several seeds combine (hand-made metrics): numbers by
+    their median (a count stays an integer: the lower middle), rows of a breakdown by their
+    first field, the description of one wait from the seed whose wait is the median, text,
+    lists and the longest waits from the first seed."""
+    def wait(ns, tid):
+        return {"wait_ns": ns, "tid": tid, "comm": f"t{tid}", "cpu": tid % 2}
+
+    seeds = [
+        {"wait_ns": {"count": 10, "p99": 300}, "fairness": {"jain": 0.5}, "note": "a", "tids": [1, 2],
+         "wait_at": {"all": {"max": wait(300, 7), "worst": [wait(300, 7)]}},
+         "tasks": [{"tid": 1, "waits": 4, "comm": "x"}, {"tid": 2, "waits": 9, "comm": "y"}]},
+        {"wait_ns": {"count": 13, "p99": 100}, "fairness": {"jain": 0.9}, "note": "b", "tids": [3],
+         "wait_at": {"all": {"max": wait(100, 8), "worst": [wait(100, 8)]}},
+         "tasks": [{"tid": 2, "waits": 1, "comm": "y"}, {"tid": 1, "waits": 6, "comm": "x"}]},
+        {"wait_ns": {"count": 11, "p99": 200}, "fairness": {"jain": 0.6}, "note": "c", "tids": [],
+         "wait_at": {"all": {"max": wait(200, 9), "worst": [wait(200, 9)]}},
+         "tasks": [{"tid": 1, "waits": 5, "comm": "x"}, {"tid": 3, "waits": 2, "comm": "z"}]},
+        {"wait_ns": {"count": 12, "p99": 400}, "fairness": {"jain": 0.7}, "note": "d", "tids": [4],
+         "wait_at": {"all": {"max": wait(400, 5), "worst": [wait(400, 5)]}},
+         "tasks": [{"tid": 1, "waits": 7, "comm": "x"}]},
+    ]
+    m = runs.median_of(seeds)
+    assert m["wait_ns"] == {"count": 11, "p99": 200}  # of four integers, the lower middle one
+    assert m["fairness"]["jain"] == pytest.approx(0.65)  # of four floats, the mean of the middle two
+    assert m["note"] == "a" and m["tids"] == [1, 2]
+    assert m["wait_at"]["all"]["max"] == wait(200, 9)  # the seed whose longest wait is the median
+    assert m["wait_at"]["all"]["worst"] == [wait(300, 7)]
+    # tid 1 in all four seeds (4, 6, 5, 7), tid 2 in two (9, 1), tid 3 in one
+    assert m["tasks"] == [{"tid": 1, "waits": 5, "comm": "x"}, {"tid": 2, "waits": 1, "comm": "y"},
+                          {"tid": 3, "waits": 2, "comm": "z"}]
+    assert runs.median_of([None, {"a": 1}]) == {"a": 1} and runs.median_of([None]) is None
+
+
+def test_compare_gives_each_replayed_figure_as_the_median_of_its_seeds():
+    """A compare row is the median over its seeds, as validate's errors are over the same
+    seeds: the recorded policy's row on the recorded machine reads exactly the error
+    validate prints beside it (one seed's luck used to sit beside a three-seed error)."""
+    from replay.study.validation import recorded_policy
+
+    p = replay.prepare(str(TRACE))
+    c = replay.compare(p, ("observed", "eevdf", "cfs"), (None,), seeds=3)
+    obs, rep = c.runs[0], c.runs[1]
+    assert recorded_policy(p)[0] == "eevdf" and rep.policy == "eevdf"
+    singles = [runs.replay_run(p, "eevdf", p.recorded, None, s) for s in (0, 1, 2)]
+    for key in ("p50", "p99", "max"):
+        per_seed = sorted(r.metrics["wait_ns"][key] for r in singles)
+        assert rep.metrics["wait_ns"][key] == per_seed[1]
+        assert rep.seed_range[f"wait_ns.{key}"] == [per_seed[0], per_seed[2]]
+    for key, err in (("p50", "wait_p50_rel_err"), ("p99", "wait_p99_rel_err")):
+        o = obs.metrics["wait_ns"][key]
+        assert (rep.metrics["wait_ns"][key] - o) / o == pytest.approx(c.validation[err], abs=1e-12)
+    d = c.to_dict()["runs"][1]
+    assert d["seeds"] == 3 and d["seed"] == 0 and "wait_ns.p99" in d["seed_range"]
+    # one seed: the run of that seed itself
+    one = replay.compare(p, ("observed", "eevdf"), (None,), seeds=1, seed=1)
+    assert one.runs[1].metrics == singles[1].metrics and "seeds" not in one.to_dict()["runs"][1]
+    with pytest.raises(traces.TraceError, match="seeds 0"):
+        replay.compare(p, ("observed", "eevdf"), (None,), seeds=0)
 
 
 def test_per_task_cpu_time_comes_from_the_task_table():

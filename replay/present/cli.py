@@ -350,8 +350,10 @@ def _print_span_comparison(con, res: dict) -> None:
     src = ", ".join(res.get("spans") or [])
     for name in span_names(runs[0], SPAN_NAMES_JUDGED):
         n = runs[0]["span"][name]["count"]
+        seeds = _seeds_of(runs)
         title = (f"application span {name!r} ({n:,} spans, from {src}): latency" + (
-            f"; ± = the replay's own error on it under {v['policy']}" if v else ""))
+            f"; ± = the replay's own error on it under {v['policy']}" if v else "")
+            + (f"; replays: the median of {seeds} seeds" if seeds > 1 else ""))
         con.print(compare_table(res, con.width, span_columns(name), title))
 
 
@@ -599,7 +601,7 @@ def replay_cmd(
         res = None
         if sel:
             res = run_compare(p, ["observed", policy], [topo], params=params, overrides=sets, seed=seed,
-                              keep_schedules=keep, focus=sel, by=by)
+                              keep_schedules=keep, focus=sel, by=by, seeds=1)
             run = res.runs[1]
         else:
             run = replay_run(p, policy, topo, params, seed, sets, keep_schedule=keep, by=by)
@@ -671,6 +673,11 @@ def _print_focus_comparison(con, res: dict) -> None:
                              "trace's clock)", width=con.width, keep=("policy", "topology")))
 
 
+def _seeds_of(runs: list[dict]) -> int:
+    """How many seeds each replay of a comparison ran (its figures their median)."""
+    return max([r.get("seeds", 1) for r in runs] + [1])
+
+
 def _compare_table(res: dict) -> None:
     """The comparison (``Comparison.to_dict()``) as tables fitted to the terminal: the
     focused tasks first (--focus), then every task, where each run's longest wait happened,
@@ -686,13 +693,17 @@ def _compare_table(res: dict) -> None:
         _print_focus_comparison(con, res)
     label = res.get("label") or _label(res["trace"])
     v = res.get("validation")
+    n = _seeds_of(runs)
     title = (f"policies compared on {label}" + (f"; replay fidelity under {v['policy']}: {v['verdict']} (± = the "
-                                                "replay's own error on each figure, from validate)" if v else ""))
+                                                "replay's own error on each figure, from validate)" if v else "")
+             + (f"; each replayed figure the median of {n} seeds" if n > 1 else ""))
     con.print(compare_table(res, con.width, title=title))
     rows = [r for r in site_rows(runs) if "wait_ns" in r]
     if rows:
         con.print(rich_table(rows, WAIT_SITE_COLUMNS, "the longest wait in each run (at: when it began, in the "
-                             "trace's clock)", width=con.width, keep=("policy", "topology")))
+                             "trace's clock" + ("; of a replay's seeds, the one of the median longest wait" if n > 1 else "")
+                             + ")",
+                             width=con.width, keep=("policy", "topology")))
     if v:
         con.print(f"validation ({v['policy']} replayed on the recorded machine vs the recording): wait p50 "
                   f"{_pct(v['wait_p50_rel_err'])}, p99 {_pct(v['wait_p99_rel_err'])}, per-task CPU time mean "
@@ -736,7 +747,10 @@ def compare(
     focus: Optional[list[str]] = typer.Option(None, "--focus", help=FOCUS_HELP),
     spans: Optional[list[str]] = typer.Option(None, "--spans", help=SPANS_HELP),
     by: Optional[str] = typer.Option(None, "--by", help=BY_HELP),
-    seed: int = typer.Option(0, "--seed", help="Seed for every replay."),
+    seed: int = typer.Option(0, "--seed", help="The first seed of every replay."),
+    seeds: int = typer.Option(3, "--seeds", help="Seeds per replay (--seed, --seed + 1, ...): each figure is the "
+                              "median over them, as each error of the validation is (a replay draws the recorded "
+                              "latencies anew with each seed); 1 for speed."),
     as_json: bool = typer.Option(False, "--json", help="Print the comparison as JSON: trace, label, overrides, "
                                  "focus, by, runs (policy, topology, params, metrics), validation."),
     perfetto: Optional[Path] = typer.Option(None, "--perfetto", help="Directory to write every run's schedule to "
@@ -756,10 +770,13 @@ def compare(
     counterfactual figure the replay's own error (validate: the recorded policy replayed on
     the recorded machine, compared with the recording). --focus puts the selected tasks'
     own figures first, with their own errors; every run's longest wait is shown with its
-    task, CPU and time.
+    task, CPU and time. Each replay's figures are the median over --seeds seeds (--json
+    gives their spread: seed_range).
     """
     _check_by(by)
     _check_args(topology, seed)
+    if seeds < 1:
+        _fail(f"--seeds {seeds}: expected >= 1")
     _check_args(recorded, option="--recorded")
     names = [p.strip() for p in policies.split(",") if p.strip()]
     if not names:
@@ -778,7 +795,7 @@ def compare(
         t = _load(trace, fmt, progress)
         res = run_compare(prepare(t, spans=spans or (), recorded=recorded), names, topology or [None],
                           params=_parse_params(param), overrides=_parse_sets(set_), seed=seed,
-                          keep_schedules=perfetto is not None, focus=focus, by=by)
+                          keep_schedules=perfetto is not None, focus=focus, by=by, seeds=seeds)
         written = _compare_outputs(res, t, perfetto, report)
     if as_json:
         _print_json(res.to_dict())

@@ -425,8 +425,12 @@ def _params_table(runs: list[dict]) -> str:
     defaults = {r["policy"]: _defaults(r["policy"]) for r in runs}
     given = list(dict.fromkeys(k for r in runs for k in (r.get("params") or {})))
     eng = [k for k in given if k in engine_names]
-    parts = [_params_grid(eng + ["seed"], [{**r, "params": {**(r.get("params") or {}), "seed": r.get("seed", "-")}}
-                                           for r in runs], defaults, "engine (every policy)", wide=True)]
+    seeds = [r.get("seeds", 1) for r in runs]
+    seed_text = [f'{r.get("seed", "-")}' + (f" to {r['seed'] + n - 1} (figures: their median)" if n > 1 else "")
+                 for r, n in zip(runs, seeds)]
+    parts = [_params_grid(eng + ["seed"], [{**r, "params": {**(r.get("params") or {}), "seed": st}}
+                                           for r, st in zip(runs, seed_text)], defaults, "engine (every policy)",
+                          wide=True)]
     for pol in dict.fromkeys(r["policy"] for r in runs):
         pr = [r for r in runs if r["policy"] == pol]
         names = list(dict.fromkeys(k for r in pr for k in (r.get("params") or {}) if k not in engine_names))
@@ -585,7 +589,11 @@ def render_report(comparison: Comparison | dict, title: str | None = None) -> st
     out.append('<p class="note">One row per (policy, machine). In brackets: the change against the recording '
                '(<span class="down">better</span>, <span class="up">worse</span>); ± is the replay\'s own '
                "error on that figure (validation, below). Waits run from wakeup (sched_waking), preemption or "
-               "fork to the switch-in; percentiles are nearest-rank.</p>")
+               "fork to the switch-in; percentiles are nearest-rank."
+               + (f" A replayed figure is the median over the replay's {n} seeds, as each error of the validation "
+                  "is (every seed draws the recorded latencies anew)." if (n := max([r.get("seeds", 1) for r in runs]
+                                                                                    + [1])) > 1 else "")
+               + "</p>")
     out.append(_compare_table(res))
 
     out.append('<h2 id="validation">Validation: how far the replay is from the recording</h2>')
@@ -593,8 +601,9 @@ def render_report(comparison: Comparison | dict, title: str | None = None) -> st
 
     out.append('<h2 id="waits">Wait-time distributions</h2>')
     if have:
-        out.append('<p class="note">Empirical CDF of every wait, log time axis; the recording (black, dashed) '
-                   "is in every plot for reference.</p><div class=\"grid\">")
+        out.append('<p class="note">Empirical CDF of every wait, log time axis (a replay of several seeds: '
+                   "every seed's waits together); the recording (black, dashed) is in every plot for "
+                   "reference.</p><div class=\"grid\">")
         obs = next((d for r, d in have if r["policy"] == OBSERVED), None)
         for topo in topos:
             series = []

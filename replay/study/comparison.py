@@ -21,7 +21,7 @@ from traces.errors import TraceError
 from ..model.overrides import parse_all, parse_focus
 from ..model.prepared import prepare
 from ..sim import all_params
-from .runs import OBSERVED, Run, checked_overrides, observed_run, params_for, replay_run
+from .runs import OBSERVED, Run, checked_overrides, observed_run, params_for, replay_seeds
 from .validation import error_keys, recorded_policy, validate
 
 
@@ -75,7 +75,7 @@ def check_params(policies, params: dict | None) -> None:
 
 def compare(source, policies=(OBSERVED, "cfs", "eevdf", "infinity"), topologies=(None,),
             params: dict | None = None, overrides=None, seed: int = 0, validation: bool = True,
-            keep_schedules: bool = False, focus=None, by: str | None = None) -> Comparison:
+            keep_schedules: bool = False, focus=None, by: str | None = None, seeds: int = 3) -> Comparison:
     """Measure the recorded schedule and replays under ``policies`` on ``topologies``
     (None = the trace's own) of ``source`` (a prepared trace, or anything ``prepare``
     takes). ``validation`` adds the recorded policy replayed on the recorded topology
@@ -84,7 +84,15 @@ def compare(source, policies=(OBSERVED, "cfs", "eevdf", "infinity"), topologies=
     export). ``overrides`` (``--set``) are checked against the trace and every machine
     before anything runs. ``focus`` (``--focus`` selectors) adds the selected tasks' own
     figures to every run and their own errors to the validation; ``by`` a breakdown per
-    task, process, CPU or class to every run's metrics."""
+    task, process, CPU or class to every run's metrics.
+
+    Each replay runs with ``seeds`` seeds (seed, seed + 1, ...; ``replay_seeds``) and every
+    figure of it is the median over them, as each error of the validation is over the same
+    seeds (the validation reuses the recorded policy's runs): a replay draws its latencies
+    from the recording's distributions, and one draw's luck can move a tail figure by more
+    than the replay's own error. Each replay's ``seed_range`` gives the spread."""
+    if seeds < 1:
+        raise TraceError(f"seeds {seeds}: expected >= 1")
     policies = list(policies)
     for p in policies:
         if p != OBSERVED:
@@ -105,15 +113,15 @@ def compare(source, policies=(OBSERVED, "cfs", "eevdf", "infinity"), topologies=
                 if not any(r.observed for r in runs):
                     runs.append(observed_run(prepared, keep_schedule=keep_schedules, by=by, focus=focus))
                 continue
-            runs.append(replay_run(prepared, p, topo, params_for(p, params), seed, overrides, keep_schedules,
-                                   by=by, focus=focus))
+            runs.append(replay_seeds(prepared, p, topo, params_for(p, params), seed, seeds, overrides,
+                                     keep_schedules, by=by, focus=focus))
     out = None
     if validation:
         vpolicy, _ = recorded_policy(prepared)
         same = next((r for r, t in zip(_replays(runs), _replay_topologies(topos, policies))
                      if r.policy == vpolicy and t is prepared.recorded and not overrides
                      and not params_for(vpolicy, params) and r.seed == seed), None)
-        v = validate(prepared, seed=seed, replayed=same, focus=focus)
+        v = validate(prepared, seed=seed, replayed=same, focus=focus, seeds=max(seeds, 3))
         out = {**error_keys(v), "seed_range": v["seed_range"], "verdict_reasons": v["verdict_reasons"],
                "warnings": [w for w in v["warnings"] if w not in (same.warnings if same else [])]}
         if focus:

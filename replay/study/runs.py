@@ -12,6 +12,7 @@ from, so nothing is measured twice; the schedule itself only when asked for (to 
 
 from __future__ import annotations
 
+import statistics
 import time
 from dataclasses import dataclass, field
 
@@ -126,17 +127,25 @@ class Run:
     wait_tids: np.ndarray | None = None
     #: one row per application span as this run ran it (metrics.span_table; empty: none)
     spans: pl.DataFrame | None = None
+    #: replays of several seeds (replay_seeds): how many; the spread of the main figures over
+    #: them {figure key: [min, max]}; the runs of each seed, the first seed's first
+    seeds: int = 1
+    seed_range: dict | None = None
+    per_seed: list | None = None
 
     @property
     def observed(self) -> bool:
         return self.policy == OBSERVED
 
     def to_dict(self) -> dict:
-        """The run as ``compare --json`` prints it: policy, topology, params, (seed),
-        events_simulated, wall_s, the metrics, warnings."""
+        """The run as ``compare --json`` prints it: policy, topology, params, (seed; for
+        replays of several seeds, seeds and seed_range), events_simulated, wall_s, the
+        metrics, warnings."""
         head = {"policy": self.policy, "topology": self.topology, "params": dict(self.params)}
         if self.seed is not None:
             head["seed"] = self.seed
+        if self.seeds > 1:
+            head |= {"seeds": self.seeds, "seed_range": self.seed_range}
         return {**head, "events_simulated": self.events_simulated, "wall_s": self.wall_s, **self.metrics,
                 "warnings": list(self.warnings)}
 
@@ -189,3 +198,106 @@ def replay_run(prepared: PreparedTrace, policy: str, topo: Topology, params: dic
                util, info.params, seed,
                info.events_simulated, info.wall_s, list(dict.fromkeys(m.metrics["warnings"] + info.warnings)),
                sched if keep_schedule else None, m.waits["tid"].to_numpy(), m.spans)
+
+
+# -- several seeds ------------------------------------------------------------------------
+# A replay draws its wakeup and preemption latencies from the recording's distributions, so
+# one seed's figures carry that draw's luck (a tail percentile of a few hundred spans can
+# move by tens of percent). validate gives each error as the median over its seeds; compare
+# gives each replayed figure the same way, so a row of the recorded policy on the recorded
+# machine reads exactly the error validate prints beside it.
+
+#: subtrees of the metrics that list particular waits (the longest few): a replay of several
+#: seeds keeps its first seed's
+FIRST_SEED_ONLY = frozenset({"worst"})
+
+#: the figures (catalog keys) whose spread over the seeds a replay of several seeds reports,
+#: with each application span's and the focused tasks' wait p50 and p99 where present
+RANGE_FIGURES = ("wait_ns.p50", "wait_ns.p99", "wait_ns.max", "fairness.jain", "migrations.total",
+                 "context_switches")
+
+
+def median_of(values: list) -> object:
+    """One figure over several seeds: the median of the numbers (median_low for integers, so
+    a count stays a count), key by key for dicts, row by row (by their first field: tid,
+    tgid, cpu, class) for lists of rows, the first seed's for text, other lists and
+    FIRST_SEED_ONLY subtrees; of the descriptions of one wait (metrics "wait_at": its
+    length, task, CPU, time), the seed's whose wait is the median (median_low); None when no
+    seed has it."""
+    have = [x for x in values if x is not None]
+    if not have:
+        return None
+    first = have[0]
+    if isinstance(first, dict) and "wait_ns" in first and "tid" in first:
+        return sorted(have, key=lambda d: d["wait_ns"])[(len(have) - 1) // 2]
+    if isinstance(first, dict):
+        keys = dict.fromkeys(k for d in have for k in d)
+        return {k: (next(d[k] for d in have if k in d) if k in FIRST_SEED_ONLY else median_of([d.get(k) for d in have]))
+                for k in keys}
+    if isinstance(first, list):
+        if first and all(isinstance(r, dict) and r for x in have for r in x):
+            rows: dict = {}
+            for x in have:
+                for r in x:
+                    rows.setdefault(next(iter(r.values())), []).append(r)
+            return [median_of(rs) for rs in rows.values()]
+        return first
+    if isinstance(first, bool) or not isinstance(first, (int, float)):
+        return first
+    if all(isinstance(x, int) and not isinstance(x, bool) for x in have):
+        return statistics.median_low(have)
+    return float(statistics.median(have))
+
+
+def _range_keys(metrics: dict) -> list[str]:
+    keys = list(RANGE_FIGURES)
+    keys += [f"span.{name}.{q}" for name in (metrics.get("span") or {}) for q in ("p50", "p99")]
+    if metrics.get("focus"):
+        keys += ["focus.wait_ns.p50", "focus.wait_ns.p99"]
+    return keys
+
+
+def _figure(metrics: dict, key: str):
+    if key.startswith("span."):
+        name, _, q = key[len("span."):].rpartition(".")
+        return ((metrics.get("span") or {}).get(name) or {}).get(q)
+    for k in key.split("."):
+        if not isinstance(metrics, dict):
+            return None
+        metrics = metrics.get(k)
+    return metrics
+
+
+def combine_seeds(runs: list[Run]) -> Run:
+    """The replays of one configuration under several seeds as one Run: every figure of its
+    metrics the median over the seeds (``median_of``), ``seed_range`` the spread of the
+    main ones; the waits (wait CDFs) and application spans pooled over the seeds; the
+    per-task table, the utilisation and the schedule those of the first seed (listed in
+    ``per_seed``, first seed first, with the others)."""
+    if len(runs) == 1:
+        return runs[0]
+    first = runs[0]
+    metrics = median_of([r.metrics for r in runs])
+    metrics["warnings"] = list(dict.fromkeys(w for r in runs for w in r.metrics["warnings"]))
+    ranges = {}
+    for k in _range_keys(first.metrics):
+        xs = [x for r in runs if (x := _figure(r.metrics, k)) is not None]
+        ranges[k] = [min(xs), max(xs)] if xs else None
+    spans = [r.spans for r in runs if r.spans is not None]
+    return Run(first.policy, first.topology, metrics, first.tasks, np.concatenate([r.waits_ns for r in runs]),
+               np.concatenate([r.wait_causes for r in runs]), first.utilization, first.params, first.seed,
+               sum(r.events_simulated for r in runs), sum(r.wall_s for r in runs),
+               list(dict.fromkeys(w for r in runs for w in r.warnings)), first.schedule,
+               np.concatenate([r.wait_tids for r in runs]), pl.concat(spans) if spans else None,
+               len(runs), ranges, list(runs))
+
+
+def replay_seeds(prepared: PreparedTrace, policy: str, topo: Topology, params: dict | None = None, seed: int = 0,
+                 seeds: int = 1, overrides=None, keep_schedule: bool = False, window_ns: int = M.DEFAULT_WINDOW_NS,
+                 by: str | None = None, focus=None) -> Run:
+    """``replay_run`` with the seeds seed, seed + 1, ..., seed + seeds - 1, combined
+    (``combine_seeds``); the schedule kept (``keep_schedule``) is the first seed's."""
+    if seeds < 1:
+        raise ValueError("seeds must be >= 1")
+    return combine_seeds([replay_run(prepared, policy, topo, params, seed + k, overrides,
+                                     keep_schedule and k == 0, window_ns, by, focus) for k in range(seeds)])

@@ -11,7 +11,6 @@ CDFs, 0..1; the same on log wait, as the log is monotonic).
 
 from __future__ import annotations
 
-import statistics
 
 import numpy as np
 import polars as pl
@@ -23,7 +22,7 @@ from ..model.prepared import PreparedTrace, prepare
 from ..model.schedule import CAUSES
 from ..model.workload import ACT_SYNC_WAKE, ACT_YIELD
 from ..sim.params import kernel_version
-from .runs import Run, observed_run, replay_run
+from .runs import Run, median_of, observed_run, replay_run
 
 #: tasks with less recorded CPU time than this are left out of the per-task CPU-time error
 CPU_TIME_MIN_NS = 1_000_000
@@ -288,18 +287,6 @@ RANGE_KEYS = ("wait_p50_rel_err", "wait_p99_rel_err", "wait_count_rel_err", "cpu
               "migrations_rel_err")
 
 
-def _median_of(values: list) -> object:
-    """The median of the seeds' values of one figure (None when no seed has it; a dict
-    figure, per nice level, key by key)."""
-    have = [x for x in values if x is not None]
-    if not have:
-        return None
-    if isinstance(have[0], dict):
-        keys = set().union(*have)
-        return {k: _median_of([d.get(k) for d in have]) for k in sorted(keys)}
-    return statistics.median_low(have) if isinstance(have[0], int) else float(statistics.median(have))
-
-
 def validate(source, policy: str | None = None, topology=None, params: dict | None = None, seed: int = 0,
              replayed: Run | None = None, seeds: int = 3, focus=None) -> dict:
     """Replay ``source`` (a prepared trace, or anything ``prepare`` takes) under its recorded
@@ -329,9 +316,9 @@ def validate(source, policy: str | None = None, topology=None, params: dict | No
     waits in the recording), and ``focus_verdict`` / ``focus_verdict_reasons`` (the same
     rules over their figures; fewer than MIN_WAITS recorded waits make it rough at best).
 
-    ``replayed``: the first seed's replay, when the caller already ran it with exactly these
-    inputs (``compare`` does: the recorded policy on the recorded machine with default
-    parameters)."""
+    ``replayed``: the replay of the first seed (or of the first seeds: a Run of several,
+    ``replay_seeds``), when the caller already ran it with exactly these inputs (``compare``
+    does: the recorded policy on the recorded machine with default parameters)."""
     if seeds < 1:
         raise ValueError("seeds must be >= 1")
     # the recorded machine, when given for a trace not yet prepared, is also the one its
@@ -345,14 +332,15 @@ def validate(source, policy: str | None = None, topology=None, params: dict | No
             warnings.append(w)
     topo = p.topology(topology)
     obs = observed_run(p, topo, focus=focus)
-    first = replayed if replayed is not None else replay_run(p, policy, topo, params, seed, focus=focus)
-    reps = [first] + [replay_run(p, policy, topo, params, seed + k, focus=focus) for k in range(1, seeds)]
+    reps = (replayed.per_seed or [replayed])[:seeds] if replayed is not None else []
+    reps += [replay_run(p, policy, topo, params, seed + k, focus=focus) for k in range(len(reps), seeds)]
+    first = reps[0]
     per = [_errors(p, obs, rep) for rep in reps]
     if focus:
         for d, rep in zip(per, reps):
             d.update(_focus_errors(obs, rep, p.measured_causes))
     v = {"policy": policy, "topology": first.topology or topo.describe(), "seeds": seeds}
-    v.update({k: _median_of([d[k] for d in per]) for k in per[0]})
+    v.update({k: median_of([d[k] for d in per]) for k in per[0]})
     ranged = RANGE_KEYS + tuple(span_error_key(n, q) for n in span_names(obs.metrics, SPAN_NAMES_JUDGED)
                                 for q in ("p50", "p99"))
     v["seed_range"] = {k: ([min(x), max(x)] if (x := [d[k] for d in per if d.get(k) is not None]) else None)
