@@ -175,9 +175,21 @@ GAPS = (
      "a wakeup queued on a busy CPU (82% recorded, 89% replayed) waits 13 us at the median in the recording, 30 us "
      "in the replay; the long preemption waits are there (21 over 2.4 ms against 25 recorded) but a quarter of the "
      "short ones, so the replay's p99 falls among the long"),
-    ("captures/long_mix/", ("preempt p50", "preempt count"),
+    ("captures/long_mix/", ("preempt p50", "preempt count", "wakeup p99"),
      "where the interactive task settles: the recording has it preempt hog_nice-5 14,929 times, the replay's "
-     "balancer puts it beside the python decode loop (1,359), a choice of a few dozen migrations"),
+     "balancer puts it beside the python decode loop (1,359), a choice of a few dozen migrations; its wakeups "
+     "(32,228 of the trace's 34,377) find python running 10,890 times recorded and 21,646 replayed, hog_nice-5 "
+     "14,988 times and never, and wait over 1 ms 2,377 times against 3,671 (2,558 of them beside python)"),
+    ("captures/d_nice_mix/", ("preempt p50",),
+     "bimodal preemption waits, about 0.2 ms or several ms: 53.3% of the recorded ones are under 1 ms, 49.6%, "
+     "51.8% and 50.6% of the replayed ones (seeds 0-2), so the median falls between the modes (0.23 ms recorded, "
+     "1.16, 0.59 and 0.88 ms replayed) while the quartiles agree (0.207 and 2.74 ms recorded, 0.207 and 2.77 "
+     "replayed); the short mode's deficit is hog_nice-5's preemptions, 558 recorded, 98, 170 and 225 replayed"),
+    ("captures/a_hackbench/", ("new p99",),
+     "fork placement with no CPU idle, as in e_build: the recording keeps 275 of 1,087 children on their "
+     "parent's CPU, where they wait for the parent (p90 1.29 ms, 52 over 0.5 ms; the parent runs on 1.05 ms "
+     "at the median after a fork), and starts the others within 7 us at the median; the replay keeps 170 of "
+     "1,086 there, and they wait 156 us at p90 (3 over 0.5 ms; the parent runs on 0.50 ms)"),
     ("captures/e_build/", ("new p50",),
      "fork placement with no CPU idle: the recording keeps 256 of 368 children on their parent's CPU, the replay "
      "148 of 358 (find_idlest_group by group type on PELT util and runnable is not modelled; cruder rules tried "
