@@ -22,6 +22,7 @@ import polars as pl
 from traces.trace import Trace
 
 from .. import metrics as M
+from ..metrics.catalog import split_span_key
 from ..model.latencies import NONE, measure_latencies
 from ..model.overrides import Checked, check as check_overrides
 from ..model.prepared import PreparedTrace, prepare
@@ -258,9 +259,10 @@ def _range_keys(metrics: dict) -> list[str]:
 
 
 def _figure(metrics: dict, key: str):
-    if key.startswith("span."):
-        name, _, q = key[len("span."):].rpartition(".")
-        return ((metrics.get("span") or {}).get(name) or {}).get(q)
+    """The figure of ``key`` (a catalog key: "wait_ns.p99", "span.NAME.p50") in ``metrics``."""
+    sk = split_span_key(key)
+    if sk is not None:
+        return ((metrics.get("span") or {}).get(sk[0]) or {}).get(sk[1])
     for k in key.split("."):
         if not isinstance(metrics, dict):
             return None

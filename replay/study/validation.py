@@ -11,7 +11,6 @@ CDFs, 0..1; the same on log wait, as the log is monotonic).
 
 from __future__ import annotations
 
-
 import numpy as np
 import polars as pl
 
