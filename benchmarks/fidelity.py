@@ -5,6 +5,8 @@ scoreboard of README "Fidelity".
     python benchmarks/fidelity.py --renderings [--only NAME ...]
     python benchmarks/fidelity.py --baseline before.json   # this table against an earlier --json
     python benchmarks/fidelity.py --seed 100 --baseline seed0.json   # how far the draw alone moves it
+    python benchmarks/fidelity.py --judge b0.json:a0.json b100.json:a100.json b200.json:a200.json
+        # a model change judged at three seed sets (each table from --seed S --json, before and after)
 
 Application spans: each capture's own logs (SPAN_LOGS: tokens.csv, interactive.csv) and
 every trace's markers are followed through the replay; a third table gives each span
@@ -338,6 +340,64 @@ def print_against(cmp: dict) -> None:
             print(f"Traces {what}: " + ", ".join(cmp[key]))
 
 
+def judge(pairs: list[tuple[dict, dict]]) -> dict:
+    """A model change measured at several seed sets (README "Fidelity": the draw alone moves
+    the table, so a change is judged at three, each against its own baseline): ``pairs`` of
+    (before, after) --json tables, one pair per seed set. Returns each pair's comparison
+    (``against``), the figures that moved the same way in every pair (``consistent``: trace,
+    figure, change, and the before and after error of each pair) with their counts, and the
+    verdict on the change: ``better`` when no seed set loses a target and more pairs are
+    better than worse; ``worse`` when more seed sets lose targets than gain them, or more
+    pairs are worse than better; ``unchanged`` when every pair is; else ``mixed``."""
+    cmps = [against(before, after["rows"]) for before, after in pairs]
+    moves: dict = {}
+    for c in cmps:
+        for ch in c["changes"]:
+            moves.setdefault((ch["trace"], ch["figure"]), []).append(ch)
+    consistent = []
+    for (trace, figure), chs in moves.items():
+        kinds = {ch["change"] for ch in chs}
+        if len(chs) == len(cmps) and len(kinds) == 1 and kinds <= {"better", "worse"}:
+            consistent.append({"trace": trace, "figure": figure, "change": chs[0]["change"],
+                               "errors": [[ch["before"], ch["after"]] for ch in chs]})
+    met = [(c["score_before"]["met"], c["score_after"]["met"]) for c in cmps]
+    verdicts = [c["verdict"] for c in cmps]
+    lost, gained = sum(a < b for b, a in met), sum(a > b for b, a in met)
+    if all(v == "unchanged" for v in verdicts):
+        verdict = "unchanged"
+    elif not lost and verdicts.count("better") > verdicts.count("worse"):
+        verdict = "better"
+    elif lost > gained or verdicts.count("worse") > verdicts.count("better"):
+        verdict = "worse"
+    else:
+        verdict = "mixed"
+    n = {k: sum(c["change"] == k for c in consistent) for k in ("better", "worse")}
+    return {"verdict": verdict, "pairs": cmps, "seeds": [after.get("seed") for _, after in pairs],
+            "consistent": consistent, "consistent_better": n["better"], "consistent_worse": n["worse"]}
+
+
+def print_judge(j: dict) -> None:
+    print("| seed set | figures better / worse | targets met | median abs. error: waits | migrations | Jain | KS "
+          "| the table as a whole |")
+    print("|---|---|---|---|---|---|---|---|")
+    for seed, c in zip(j["seeds"], j["pairs"]):
+        b, a = c["score_before"], c["score_after"]
+        print(f"| {'?' if seed is None else seed} | {c['better']} / {c['worse']} | {b['met']} -> {a['met']} of "
+              f"{a['judged']} | {b['median_abs_wait']:.1%} -> {a['median_abs_wait']:.1%} | "
+              f"{b['median_abs_migr']:.0%} -> {a['median_abs_migr']:.0%} | {b['median_abs_jain']:.3f} -> "
+              f"{a['median_abs_jain']:.3f} | {b['median_abs_ks']:.3f} -> {a['median_abs_ks']:.3f} | {c['verdict']} |")
+    print()
+    print("| trace | figure | before -> after, at each seed set | |")
+    print("|---|---|---|---|")
+    for c in sorted(j["consistent"], key=lambda c: (c["change"], c["trace"], c["figure"])):
+        absolute = c["figure"] == "jain" or c["figure"].endswith(" ks")
+        text = ", ".join(" -> ".join((f"{x:+.3f}" if absolute else pct(x)) for x in e) for e in c["errors"])
+        print(f"| {c['trace']} | {c['figure']} | {text} | {c['change']} |")
+    print()
+    print(f"The same way at all {len(j['pairs'])} seed sets: {j['consistent_better']} figures better, "
+          f"{j['consistent_worse']} worse. The change: {j['verdict']}.")
+
+
 def pct(x) -> str:
     return "n/a" if x is None else f"{100 * x:+.1f}%"
 
@@ -432,6 +492,17 @@ def renderings(corpus: Path, only) -> None:
             print(f"| {cap.name} | {name} | {v['verdict']} | " + " | ".join(cells) + " |", flush=True)
 
 
+def _table_file(path: str, option: str) -> dict:
+    """An earlier --json output, checked (one-line exit naming the file otherwise)."""
+    try:
+        table = json.loads(Path(path).read_text())
+        if not isinstance(table, dict) or not isinstance(table.get("rows"), list) or "score" not in table:
+            raise ValueError("not the output of fidelity.py --json")
+    except (OSError, ValueError) as e:
+        sys.exit(f"{option} {path}: {e}")
+    return table
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--corpus", default=os.environ.get("SCHEDREPLAY_TRACES",
@@ -453,16 +524,31 @@ def main() -> None:
                     help="an earlier --json output (e.g. of the commit before a model change): print every judged "
                          "figure that moved, how many got better or worse, both scores and the verdict on the "
                          "table as a whole (with --json: under the key \"against\")")
+    ap.add_argument("--judge", nargs="+", metavar="BEFORE.json:AFTER.json", default=None,
+                    help="judge a model change from --json tables already made, one BEFORE:AFTER pair per seed set "
+                         "(the protocol of README \"Fidelity\": --seed 0, 100 and 200, each against its own "
+                         "baseline): each pair's scores and verdict, the figures that moved the same way in every "
+                         "pair, and the verdict on the change (with --json: as JSON); replays nothing")
     a = ap.parse_args()
     corpus = Path(a.corpus)
-    baseline = None
-    if a.baseline:
-        try:
-            baseline = json.loads(Path(a.baseline).read_text())
-            if not isinstance(baseline, dict) or not isinstance(baseline.get("rows"), list) or "score" not in baseline:
-                raise ValueError("not the output of fidelity.py --json")
-        except (OSError, ValueError) as e:
-            sys.exit(f"--baseline {a.baseline}: {e}")
+    if a.judge:
+        pairs = []
+        for item in a.judge:
+            before, sep, after = item.partition(":")
+            if not sep or not before or not after:
+                sys.exit(f"--judge {item!r}: expected BEFORE.json:AFTER.json")
+            pairs.append((_table_file(before, "--judge"), _table_file(after, "--judge")))
+        for (before, after), item in zip(pairs, a.judge):
+            if before.get("seed") != after.get("seed"):
+                sys.exit(f"--judge {item}: the two tables were made with different seeds ({before.get('seed')} and "
+                         f"{after.get('seed')}): compare each seed set with its own baseline")
+        j = judge(pairs)
+        if a.json:
+            print(json.dumps(j, indent=2))
+        else:
+            print_judge(j)
+        return
+    baseline = _table_file(a.baseline, "--baseline") if a.baseline else None
     if a.renderings:
         renderings(corpus, a.only)
         return
@@ -478,7 +564,7 @@ def main() -> None:
         print(f"{rows[-1]['trace']}: {rows[-1]['verdict']} in {rows[-1]['total_s']:.1f} s", file=sys.stderr)
     cmp = against(baseline, rows) if baseline is not None else None
     if a.json:
-        print(json.dumps({"rows": rows, "left_out": left, "score": score(rows), "missed": missed(rows),
+        print(json.dumps({"seed": a.seed, "rows": rows, "left_out": left, "score": score(rows), "missed": missed(rows),
                           **({"against": cmp} if cmp is not None else {})}, indent=2))
         return
     print_tables(rows, left)

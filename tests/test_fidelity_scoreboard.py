@@ -97,3 +97,36 @@ def test_every_missed_target_is_listed_with_what_explains_it(monkeypatch):
                    ("x/b/trace.dat", "preempt p50"): (0.10, None),
                    ("x/b/trace.dat", "preempt p99"): (0.10, None)}
     assert len(F.missed(rows)) == F.score(rows)["judged"] - F.score(rows)["met"]
+
+
+def test_a_change_is_judged_at_every_seed_set_and_by_what_moves_the_same_way():
+    """--judge: a figure counts as the change's effect only when it moves the same way at
+    every seed set; the change is worse when any seed set loses more targets than others
+    gain, better only when none loses one and most pairs are better."""
+    def pair(seed, before, after):
+        b, a = _table(before), _table(after)
+        b["seed"] = a["seed"] = seed
+        return b, a
+
+    # wakeup p50 improves at all three seed sets; p99 worsens at two and improves at one;
+    # migrations worsen past their 50 % target at one seed set only
+    pairs = [pair(0, [_row("a", wakeup=(0.30, -0.20, 0.01, 0.10))], [_row("a", wakeup=(0.05, -0.25, 0.01, 0.10))]),
+             pair(100, [_row("a", wakeup=(0.25, -0.20, 0.01, 0.10))], [_row("a", wakeup=(0.06, -0.22, 0.01, 0.10))]),
+             pair(200, [_row("a", wakeup=(0.20, -0.20, 0.01, 0.10))],
+                  [_row("a", wakeup=(0.09, -0.10, 0.01, 0.10), migr=0.70)])]
+    j = F.judge(pairs)
+    assert j["seeds"] == [0, 100, 200]
+    assert [(c["figure"], c["change"]) for c in j["consistent"]] == [("wakeup p50", "better")]
+    assert j["consistent"][0]["errors"] == [[0.30, 0.05], [0.25, 0.06], [0.20, 0.09]]
+    assert (j["consistent_better"], j["consistent_worse"]) == (1, 0)
+    # the first two pairs gain p50's target, one figure better and one worse: mixed; the
+    # third gains p50's and p99's targets and loses migrations': one target more, better
+    assert [c["verdict"] for c in j["pairs"]] == ["mixed", "mixed", "better"]
+    assert [(c["score_before"]["met"], c["score_after"]["met"]) for c in j["pairs"]] == [(5, 6), (5, 6), (5, 6)]
+    assert j["verdict"] == "better"  # no seed set met fewer targets, and better outnumbers worse
+    # one seed set gains a target and another loses one: mixed; two of three lose one: worse
+    gain = pair(0, [_row("a", migr=0.8)], [_row("a")])
+    lose = [pair(s, [_row("a")], [_row("a", migr=0.8)]) for s in (100, 200)]
+    assert F.judge([gain, lose[0]])["verdict"] == "mixed"
+    assert F.judge([gain, *lose])["verdict"] == "worse"
+    assert F.judge([pair(s, [_row("a")], [_row("a")]) for s in (0, 100)])["verdict"] == "unchanged"
