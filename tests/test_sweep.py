@@ -301,6 +301,22 @@ def test_best_prefers_the_defaults_on_ties_and_reports_the_changes():
     assert top["changes"][0] == "{}" and top["change"][0] == 0.0
 
 
+def test_best_takes_each_configurations_median_over_its_seeds():
+    """With three seeds, one lucky draw does not make a configuration the best: the value is
+    the median (as compare's figures are), not the mean."""
+    rows = []
+    for cfg, default, p99s in (({"a": 1}, True, (100, 100, 100)), ({"a": 2}, False, (10, 120, 120)),
+                               ({"a": 3}, False, (95, 96, 97))):
+        for seed, p99 in enumerate(p99s):
+            rows.append({"trace": "t", "policy": "eevdf", "topology": "recorded", "overrides": "",
+                         "config": SW.config_key(cfg), "seed": seed, "default": default, "wait_ns.p99": p99,
+                         "wait_p99_rel_err": -0.05})
+    b = SW.best(SW.to_frame(rows), "wait_ns.p99", top=3)
+    # by the mean {"a":2} would lead (83.3); by the median it is the worst (120)
+    assert b["config"].to_list() == ['{"a":3}', '{"a":1}', '{"a":2}']
+    assert b["value"].to_list() == [96.0, 100.0, 120.0] and b["seeds"].to_list() == [3, 3, 3]
+
+
 # -- processes: the pool, the lock, signals ------------------------------------------------
 
 def test_the_worker_pool_runs_every_job_and_reports_failures():

@@ -828,7 +828,9 @@ def _run_ray(todo, shares, n, address, done, tick, tm: dict) -> None:
 
 def best(frame: pl.DataFrame, objective: str = "wait_ns.p99", top: int = 1) -> pl.DataFrame:
     """The ``top`` best configurations for ``objective`` per (trace, policy, topology,
-    overrides), averaged over seeds, against the policy's default configuration:
+    overrides), each the median over its seeds (as compare's figures and validate's errors
+    are: one seed's luck can move a tail figure by more than the replay's own error),
+    against the policy's default configuration:
     ``label`` (the trace's), ``config`` (its parameter values), ``changes`` (those that
     differ from the defaults),
     ``value``, ``default_value``, ``change`` ((value - default) / |default|),
@@ -855,7 +857,7 @@ def best(frame: pl.DataFrame, objective: str = "wait_ns.p99", top: int = 1) -> p
                            (pl.col(vkey).cast(pl.Float64).abs() if vkey is not None and vkey in frame.columns
                             else pl.lit(None, pl.Float64)).alias("_verr"))
     per = (f.group_by([*group, "config"], maintain_order=True)
-           .agg(pl.col("_obj").mean().alias("value"), pl.col("default").first().alias("_default"),
+           .agg(pl.col("_obj").median().alias("value"), pl.col("default").first().alias("_default"),
                 pl.col("_verr").first().alias("validation_error"), pl.len().alias("seeds")))
     rows = []
     for key, g in per.group_by(group, maintain_order=True):
