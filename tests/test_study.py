@@ -196,3 +196,21 @@ def test_cpus_silent_for_a_whole_trace_are_left_out_of_the_recorded_machine(corp
     # a short trace proves nothing: trappy's 4 ms trace.dat records 6 CPUs and has events on 4
     short = replay.prepare(corpus / "public" / "trappy" / "raw_trace.dat")
     assert short.recorded.n_cpus == 6 and short.trace.info()["cpus"] == 4 and short.offline == ()
+
+
+def test_seed_noise_is_half_the_spread_of_each_figure_the_largest_over_the_replays():
+    """compare's "seed noise" line, hand-computed: wait p50 of two replays, 100-140 us around
+    120 (half spread 20 us: 16.7%) and 90-110 around 100 (10%): 17%; Jain 0.70-0.74 (an index:
+    half spread 0.020, absolute); the recording has no seeds and counts for nothing."""
+    from replay.present.tables import seed_noise
+
+    runs = [{"policy": "observed", "topology": "recorded", "wait_ns": {"p50": 1}},
+            {"policy": "eevdf", "topology": "recorded", "wait_ns": {"p50": 120}, "fairness": {"jain": 0.72},
+             "seed_range": {"wait_ns.p50": [100, 140], "fairness.jain": [0.70, 0.74]}},
+            {"policy": "cfs", "topology": "recorded", "wait_ns": {"p50": 100}, "fairness": {"jain": 0.5},
+             "seed_range": {"wait_ns.p50": [90, 110], "fairness.jain": [0.5, 0.5]}}]
+    assert seed_noise({"runs": runs}) == ["wait p50 ±17%", "Jain ±0.020"]
+    assert seed_noise({"runs": runs[:1]}) == []
+    # and compare prints it, beside its tables
+    c = replay.compare(replay.prepare(str(TRACE)), ("observed", "eevdf"), (None,))
+    assert seed_noise(c.to_dict())[0].startswith("wait p50 ±")

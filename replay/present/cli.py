@@ -683,7 +683,7 @@ def _compare_table(res: dict) -> None:
     focused tasks first (--focus), then every task, where each run's longest wait happened,
     the validation, what each --set matched and the breakdown (--by)."""
     from replay.present.tables import (BREAKDOWNS, WAIT_SITE_COLUMNS, breakdown_columns, breakdown_ids,
-                                       breakdown_rows, compare_table, rich_table, site_rows)
+                                       breakdown_rows, compare_table, rich_table, seed_noise, site_rows)
 
     con = _console()
     runs = res["runs"]
@@ -704,6 +704,11 @@ def _compare_table(res: dict) -> None:
                              "trace's clock" + ("; of a replay's seeds, the one of the median longest wait" if n > 1 else "")
                              + ")",
                              width=con.width, keep=("policy", "topology")))
+    noise = seed_noise(res)
+    if noise:
+        con.print(f"seed noise (half of each figure's spread over the {n} seeds, the largest over the replays; "
+                  f"--json: seed_range): {', '.join(noise)}. Each replayed figure above is the median of its seeds; "
+                  "a difference between two replays within this may be the draw's.", highlight=False)
     if v:
         con.print(f"validation ({v['policy']} replayed on the recorded machine vs the recording): wait p50 "
                   f"{_pct(v['wait_p50_rel_err'])}, p99 {_pct(v['wait_p99_rel_err'])}, per-task CPU time mean "

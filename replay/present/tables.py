@@ -500,6 +500,32 @@ def best_table(b, higher: bool, width: int = 100):
     return t
 
 
+def seed_noise(res: dict) -> list[str]:
+    """How far one seed can move each replayed figure of a comparison
+    (``Comparison.to_dict()``): per figure of the runs' ``seed_range``, half its spread over
+    the seeds, relative to the figure (absolute for Jain's index), the largest over the
+    replays: ["wait p50 ±22%", "Jain ±0.010", ...]. The replay's own error (the ± in the
+    tables) is another matter: what the model gets wrong, which more seeds do not shrink."""
+    worst: dict[str, float] = {}
+    for r in res["runs"]:
+        for key, rng in (r.get("seed_range") or {}).items():
+            mid = get(r, key)
+            if not rng or mid is None:
+                continue
+            half = (rng[1] - rng[0]) / 2
+            relative = catalog.metric(key).unit != catalog.INDEX
+            if relative and mid == 0:
+                continue
+            x = half / abs(mid) if relative else half
+            worst[key] = max(worst.get(key, 0.0), x)
+    out = []
+    for key, x in worst.items():
+        m = catalog.metric(key)
+        label = ("their " if key.startswith("focus.") else "") + m.label
+        out.append(f"{label} ±{fmt_nonzero(fmt_index, x)}" if m.unit == catalog.INDEX else f"{label} ±{fmt_pct(x)}")
+    return out
+
+
 def change(run: dict, base: dict | None, key: str) -> float | None:
     """(run - base) / |base| of a metric, None when either is missing or base is 0."""
     if base is None or run is base:
