@@ -56,7 +56,7 @@ from ..model.prepared import label_of
 from ..study.validation import SPAN_NAMES_JUDGED, figure_verdict, span_names
 from .plots import draw_wait_cdf, fmt_ns, style_wait_cdf
 from .tables import (COMPARE_COLUMNS, FOCUS_COLUMNS, TASK_COLUMNS, WAIT_SITE_COLUMNS, error_value_text, fmt_change,
-                     fmt_fraction, get as _get, site_rows, span_columns, validation_rows)
+                     fmt_fraction, get as _get, seed_noise, site_rows, span_columns, validation_rows)
 
 TOP_TASKS = 15
 TIME_BUCKETS = 240
@@ -595,6 +595,11 @@ def render_report(comparison: Comparison | dict, title: str | None = None) -> st
                                                                                     + [1])) > 1 else "")
                + "</p>")
     out.append(_compare_table(res))
+    noise = seed_noise(res)
+    if noise:
+        out.append(f'<p class="note">Seed noise (half of each replayed figure\'s spread over its seeds, the largest '
+                   f'over the replays): {_esc(", ".join(noise))}. A difference between two replays within it may be '
+                   "the draw's; the ± is the model's own error, which more seeds do not shrink.</p>")
 
     out.append('<h2 id="validation">Validation: how far the replay is from the recording</h2>')
     out.append(_validation_block(res.get("validation"), base))
