@@ -140,6 +140,9 @@ def test_compare_gives_each_replayed_figure_as_the_median_of_its_seeds():
         assert (rep.metrics["wait_ns"][key] - o) / o == pytest.approx(c.validation[err], abs=1e-12)
     d = c.to_dict()["runs"][1]
     assert d["seeds"] == 3 and d["seed"] == 0 and "wait_ns.p99" in d["seed_range"]
+    # validate's replayed figures are the same medians (its table prints them beside their errors)
+    v = replay.validate(p)
+    assert v["replayed_median"]["wait_ns"] == rep.metrics["wait_ns"] and v["replayed"] == singles[0].metrics
     # one seed: the run of that seed itself
     one = replay.compare(p, ("observed", "eevdf"), (None,), seeds=1, seed=1)
     assert one.runs[1].metrics == singles[1].metrics and "seeds" not in one.to_dict()["runs"][1]

@@ -942,14 +942,15 @@ def _validation_table(v: dict, name: str) -> None:
 
     con = Console(width=_width())
     tb = Table(title=f"replay under {v['policy']} vs the recording: {name}", title_justify="left")
-    # the replayed column is the first seed's replay; each error is the median over the seeds
+    # the replayed column and each error are the median over the seeds (of an odd number of
+    # seeds, the error of the median figure is the median error)
     seeds = v.get("seeds", 1)
     tb.add_column("figure", no_wrap=True, overflow="ellipsis", max_width=40)
     tb.add_column("observed", justify="right")
-    tb.add_column("replayed" + (" (1st seed)" if seeds > 1 else ""), justify="right")
-    tb.add_column("error" + (f" (median of {seeds} seeds)" if seeds > 1 else ""), justify="right")
+    tb.add_column("replayed" + (f" (median of {seeds} seeds)" if seeds > 1 else ""), justify="right")
+    tb.add_column("error" + (" (median)" if seeds > 1 else ""), justify="right")
     tb.add_column("verdict")
-    o, r = v["observed"], v["replayed"]
+    o, r = v["observed"], v.get("replayed_median") or v["replayed"]
     for label, mkey, ekey in validation_rows(o):
         err = v.get(ekey)
         fv = figure_verdict(ekey, err) or ""

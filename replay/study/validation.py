@@ -306,7 +306,8 @@ def validate(source, policy: str | None = None, topology=None, params: dict | No
     SPAN_NAMES with the most spans) ``span.NAME.{count,mean,p50,p90,p99,max}_rel_err``;
     ``seed_range`` {figure: [min, max]};
     ``verdict`` (good / rough / unreliable) and ``verdict_reasons``; observed, replayed (the
-    metric objects of the recording and of the first seed's replay), events_simulated,
+    metric objects of the recording and of the first seed's replay), replayed_median (every
+    figure the median over the seeds, ``median_of``: the figures the errors are of), events_simulated,
     wall_s (all seeds), warnings.
 
     ``focus`` (``--focus`` selectors) adds the selected tasks' own errors:
@@ -363,6 +364,7 @@ def validate(source, policy: str | None = None, topology=None, params: dict | No
     v["inferred"] = inferences(p)
     v["inferred"]["task_groups_replayed"] = first.params.get("autogroup") == "on"
     v.update({"observed": obs.metrics, "replayed": first.metrics,
+              "replayed_median": median_of([r.metrics for r in reps]),
               "events_simulated": sum(r.events_simulated for r in reps), "wall_s": sum(r.wall_s for r in reps),
               "warnings": warnings + first.warnings})
     return v
@@ -414,6 +416,6 @@ def inferences(p: PreparedTrace) -> dict:
 def error_keys(v: dict) -> dict:
     """The flat error figures of a validation (numbers and the verdict; no nested objects):
     what compare keeps and sweeps copy into every row."""
-    skip = {"observed", "replayed", "warnings", "verdict_reasons", "jain_by_nice_abs_err", "events_simulated",
+    skip = {"observed", "replayed", "replayed_median", "warnings", "verdict_reasons", "jain_by_nice_abs_err", "events_simulated",
             "wall_s", "seed_range", "focus_verdict_reasons", "inferred"}
     return {k: x for k, x in v.items() if k not in skip}
