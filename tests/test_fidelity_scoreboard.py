@@ -130,3 +130,28 @@ def test_a_change_is_judged_at_every_seed_set_and_by_what_moves_the_same_way():
     assert F.judge([gain, lose[0]])["verdict"] == "mixed"
     assert F.judge([gain, *lose])["verdict"] == "worse"
     assert F.judge([pair(s, [_row("a")], [_row("a")]) for s in (0, 100)])["verdict"] == "unchanged"
+
+
+def test_judge_refuses_two_tables_of_different_seeds_and_takes_older_tables_as_given(tmp_path):
+    import json
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = Path(F.__file__)
+    paths = {}
+    for name, seed in (("a0", 0), ("b100", 100), ("old", None)):
+        t = _table([_row("a")])
+        if seed is not None:
+            t["seed"] = seed
+        paths[name] = tmp_path / f"{name}.json"
+        paths[name].write_text(json.dumps(t))
+
+    def judge(*pairs):
+        return subprocess.run([sys.executable, str(script), "--judge", *(f"{paths[a]}:{paths[b]}" for a, b in pairs)],
+                              capture_output=True, text=True)
+
+    p = judge(("a0", "b100"))
+    assert p.returncode != 0 and "different seeds (0 and 100)" in p.stderr and len(p.stderr.strip().splitlines()) == 1
+    p = judge(("old", "a0"), ("old", "b100"))  # a table made before tables recorded their seed
+    assert p.returncode == 0 and p.stdout.rstrip().endswith("The change: unchanged."), p.stderr
