@@ -460,3 +460,126 @@ def test_replayed_spans_never_end_before_they_start(engine_ready, wl, data, spec
     assert got.height == spans.height
     assert (got["end_ns"] >= got["start_ns"]).all()
     assert (got["end_ns"] <= rep.end_ns).all()
+
+
+def _log_spans(rows) -> pl.DataFrame:
+    """Spans (tid, start_ns, end_ns) of a log, each on one thread."""
+    return pl.DataFrame([(tid, tid, a, b, "s", "", schema.SPAN_LOG, 0) for tid, a, b in rows],
+                        schema={"tid": pl.Int32, "end_tid": pl.Int32, "start_ns": pl.Int64, "end_ns": pl.Int64,
+                                "name": pl.String, "group": pl.String, "origin": pl.Int8, "depth": pl.Int16},
+                        orient="row")
+
+
+def _one_burst_each(prio_start) -> "object":
+    from replay.model.workload import START_AT
+    from replay.testing import make_workload
+
+    return make_workload([dict(bursts=[dict(demand=100_000, prio=p, kind=START_AT, start=s)], tid=100 + i)
+                          for i, (p, s) in enumerate(prio_start)], end_ns=200 * MS, n_cpus=1)
+
+
+def _alone(wl):
+    from dataclasses import replace
+
+    return replace(wl, tasks=wl.tasks.with_columns(pinned_cpu=pl.int_range(pl.len()).cast(pl.Int16)))
+
+
+@pytest.mark.parametrize("policy", ["eevdf", "cfs", "infinity"])
+def test_a_span_ending_while_its_thread_waited_to_exit_ends_at_the_exit_without_contention(engine_ready, policy):
+    """Found by hypothesis's random exploration: on one CPU, thread 100 (nice -20) is
+    preempted by thread 101 (nice -20, started at 100 us) at the instant its only burst
+    completes, waits behind 101, 103 and 102 until 400 us and exits. A span [0, 100,001 ns]
+    ends 1 ns into that wait: running 100 us, runnable 1 ns. Replayed with a CPU of its own
+    the thread exits at 100 us, and the span is its running time: 100,000 ns, not carried
+    1 ns past the exit."""
+    wl = _one_burst_each([(100, 0), (100, 100_000), (110, 0), (100, 100_000)])
+    rec = _recorded(wl, "1x1x1")
+    mine = rec.intervals.filter(pl.col("tid") == 100).sort("start_ns")
+    waits = mine.filter(pl.col("state") == schema.RUNNABLE)
+    assert waits.filter(pl.col("start_ns") == 100_000)["end_ns"].to_list() == [400_000]  # the wait to exit
+    spans = _log_spans([(100, 0, 100_001)])
+    again = _recorded(_with_spans(wl, rec, spans), "1x1x1")
+    assert again.spans["end_ns"].to_list() == [100_001]
+    rep = _recorded(_with_spans(_alone(wl), rec, spans), "1x4x1", policy=policy)
+    assert (rep.spans["start_ns"].to_list(), rep.spans["end_ns"].to_list()) == ([0], [100_000])
+
+
+@pytest.mark.parametrize("policy", ["eevdf", "cfs", "infinity"])
+def test_a_span_ending_after_its_thread_exited_keeps_the_time_past_the_exit(engine_ready, policy):
+    """Thread 100 (prio 120) waits 100 us behind thread 101 (RT) on one CPU, runs 100 us and
+    exits at 200 us; a span [0, 250 us] of it lasts 50 us past the exit (a log line written
+    for the thread after it ended: unknown time in the breakdown). Reproduced it ends at
+    250 us; replayed without contention the thread exits at 100 us and the span at 150 us:
+    its running time plus the 50 us past the exit (the wait is gone, the time past the
+    exit is not cut at the exit)."""
+    from replay.metrics import span_table
+
+    wl = _one_burst_each([(120, 0), (99, 0)])
+    rec = _recorded(wl, "1x1x1")
+    assert rec.intervals.filter((pl.col("tid") == 100) & (pl.col("end") == schema.END_EXITED))["end_ns"].max() \
+        == 200_000
+    spans = _log_spans([(100, 0, 250_000)])
+    again = _recorded(_with_spans(wl, rec, spans), "1x1x1")
+    assert again.spans["end_ns"].to_list() == [250_000]
+    rec.spans = spans.with_columns(unfinished=pl.lit(False))
+    parts = span_table(rec)
+    assert (parts["running_ns"].item(), parts["unknown_ns"].item()) == (100_000, 50_000)
+    rep = _recorded(_with_spans(_alone(wl), rec, spans), "1x2x1", policy=policy)
+    assert rep.spans["end_ns"].to_list() == [150_000]
+
+
+def test_a_run_of_no_length_reaches_no_progress(engine_ready):
+    """Found by hypothesis's random exploration: thread 100 is woken at 1,040,571 ns, runs
+    for no time (preempted the instant it began) and waits until 1,635,193 ns. A span at
+    that instant is at the progress its thread reached at 625,024 ns (the end of its first
+    burst), 1,010,169 ns after it — not 594,622 ns after the run of no length, which would
+    reproduce it at 1,219,646 ns."""
+    from replay.model.workload import START_AFTER, START_AT
+    from replay.testing import make_workload
+
+    def task(tid, first, *rest):
+        return dict(tid=tid, bursts=[dict(demand=first[0], prio=110, kind=START_AT, start=first[1])]
+                    + [dict(demand=d, prio=110, kind=START_AFTER, start=s) for d, s in rest])
+
+    wl = make_workload([task(100, (625_024, 0), (161_040, 985), (142_106, 59)),
+                        task(101, (415_547, 2670), (1_481_364, 0), (298_662, 0)),
+                        task(102, (1_635_131, 62), (116_064, 194_470))], end_ns=200 * MS, n_cpus=1)
+    rec = _recorded(wl, "1x2x1")
+    runs = rec.intervals.filter((pl.col("tid") == 100) & (pl.col("state") == schema.RUNNING))
+    assert runs.filter(pl.col("start_ns") == 1_040_571)["end_ns"].to_list() == [1_040_571]
+    spans = _log_spans([(100, 1_635_193, 1_635_193)])
+    w = _with_spans(wl, rec, spans)
+    assert (w.spans["end_progress_ns"].item(), w.spans["end_after_ns"].item()) == (625_024, 1_010_169)
+    again = _recorded(w, "1x2x1")
+    assert again.spans["end_ns"].to_list() == [1_635_193]
+
+
+def test_breakdown_of_a_thread_that_ran_the_instant_it_became_runnable():
+    """Every burst's runnable state of no length begins with the running one after it (the
+    thread ran the instant it became runnable): the breakdown reads the state that holds
+    each instant whatever order the two come in. Thread 100 (nice 0) runs from 0 on one
+    CPU, is preempted at 100 us by an RT thread that runs 200 us, and runs again until 1.2
+    ms; the breakdown of each span is hand-computed from that."""
+    from replay.metrics import span_table
+    from replay.model.workload import START_AT
+    from replay.testing import make_workload
+
+    wl = make_workload([dict(tid=100, bursts=[dict(demand=1_000_000, prio=120, kind=START_AT, start=0)]),
+                        dict(tid=101, bursts=[dict(demand=200_000, prio=50, kind=START_AT, start=100_000)])],
+                       end_ns=200 * MS, n_cpus=1)
+    rec = _recorded(wl, "1x1x1")
+    runs = rec.intervals.filter((pl.col("tid") == 100) & (pl.col("state") == schema.RUNNING)).sort("start_ns")
+    assert list(zip(runs["start_ns"], runs["end_ns"])) == [(0, 100_000), (300_000, 1_200_000)]
+    rows = [(100, 10, 20), (100, 0, 1_200_000), (100, 50_000, 250_000), (100, 250_000, 350_000),
+            (100, 0, 100_000), (100, 300_000, 300_001)]
+    expect = [(10, 0), (1_000_000, 200_000), (50_000, 150_000), (50_000, 50_000), (100_000, 0), (1, 0)]
+    # the spans in both orders, and the schedule's intervals in both orders: the same breakdown
+    intervals = rec.intervals
+    for order in (rows, rows[::-1]):
+        for iv in (intervals, intervals.reverse()):
+            rec.spans = _log_spans(order).with_columns(unfinished=pl.lit(False))
+            rec.intervals = iv
+            t = span_table(rec)
+            assert list(zip(t["running_ns"], t["runnable_preempt_ns"])) == \
+                (expect if order is rows else expect[::-1])
+            assert (t["unknown_ns"] == 0).all() and (t["blocked_ns"] == 0).all()

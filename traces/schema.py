@@ -398,10 +398,13 @@ WL_SPANS = Table("wl_spans", (
     _f("start_task", "int64", "row", "task row (wl_tasks) of tid; -1 when the thread is not in the workload"),
     _f("start_progress_ns", "int64", "ns", "the thread's cumulative CPU time at start_ns"),
     _f("start_after_ns", "int64", "ns", "time from when the thread reached that progress to start_ns "
-       "(0 when it was running; > 0 when the span began while it waited or slept)"),
+       "(0 when it was running; > 0 when the span began while it waited or slept), up to its exit"),
+    _f("start_past_exit_ns", "int64", "ns", "time from the thread's exit to start_ns (0 unless the span began "
+       "after its thread exited)"),
     _f("end_task", "int64", "row", "task row of end_tid; -1 when not in the workload"),
     _f("end_progress_ns", "int64", "ns", "end_tid's cumulative CPU time at end_ns"),
-    _f("end_after_ns", "int64", "ns", "time from when end_tid reached that progress to end_ns"),
+    _f("end_after_ns", "int64", "ns", "time from when end_tid reached that progress to end_ns, up to its exit"),
+    _f("end_past_exit_ns", "int64", "ns", "time from end_tid's exit to end_ns (0 unless it had exited)"),
 ), doc="The spans with their end points as points of CPU progress: what a replay maps them by.")
 
 TABLES = {t.name: t for t in (EVENTS, TASKS, CPUS, META, INTERVALS, WL_TASKS, WL_BURSTS, WL_ACTIONS, SPANS,

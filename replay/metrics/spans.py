@@ -56,7 +56,10 @@ def span_table(schedule: Schedule) -> pl.DataFrame:
     s, e = spans["start_ns"].to_numpy(), spans["end_ns"].to_numpy()
     parts = np.zeros((len(tid), len(PARTS)), np.int64)
     iv = schedule.intervals.filter(pl.col("tid").is_in(np.unique(tid).astype(np.int32)))
-    iv = iv.select(pl.col("tid").cast(pl.Int64), "start_ns", "end_ns", "state", "cause").sort("tid", "start_ns")
+    # ties by end: a state of no length (runnable the instant it ran) before the one begun
+    # with it, so the last interval begun by an instant is the one that holds it
+    iv = iv.select(pl.col("tid").cast(pl.Int64), "start_ns", "end_ns", "state", "cause").sort("tid", "start_ns",
+                                                                                            "end_ns")
     itid = iv["tid"].to_numpy()
     bounds = np.searchsorted(itid, np.unique(tid))
     ends = np.searchsorted(itid, np.unique(tid), side="right")

@@ -12,7 +12,9 @@ mechanism that places wakeups (workload.py), applied to the span's ends.
 A point that falls while the thread waited or slept (a log whose clock is coarser than
 the schedule, a span begun by another thread's marker) keeps how long after the thread
 reached that progress it came (``*_after_ns``), but never later than the moment the
-thread runs again in the replay.
+thread runs again in the replay, or exits when it never runs again. A point after its
+thread exited keeps how long after the exit it came (``*_past_exit_ns``), added to the
+replayed exit.
 
 What the mapping cannot see: work a span waits for in other threads (an OpenMP pool
 finishing a token) is carried by the dependency model — the thread blocks and is woken
@@ -76,7 +78,9 @@ def _progress_at(schedule: Schedule, tid: np.ndarray, t: np.ndarray,
     from .workload import work_of
 
     iv = schedule.intervals
-    run = (iv.filter(pl.col("state") == schema.RUNNING)
+    # a run of no length (preempted the instant it began) reaches no progress: the time
+    # after is measured from where the progress was reached, as the replay measures it
+    run = (iv.filter((pl.col("state") == schema.RUNNING) & (pl.col("end_ns") > pl.col("start_ns")))
            .select(pl.col("tid").cast(pl.Int32), "start_ns", "end_ns",
                    cap=pl.lit(pl.Series(np.asarray(capacity, np.int64))).gather(pl.col("cpu").cast(pl.Int64)))
            .sort("tid", "start_ns", "end_ns"))
@@ -106,8 +110,9 @@ def points(spans: pl.DataFrame, schedule: Schedule, task_tids: np.ndarray, capac
     spans = as_frame(spans)
     if spans.height == 0:
         return pl.DataFrame(schema={**dict(spans.schema), "start_task": pl.Int64, "start_progress_ns": pl.Int64,
-                                    "start_after_ns": pl.Int64, "end_task": pl.Int64, "end_progress_ns": pl.Int64,
-                                    "end_after_ns": pl.Int64})
+                                    "start_after_ns": pl.Int64, "start_past_exit_ns": pl.Int64,
+                                    "end_task": pl.Int64, "end_progress_ns": pl.Int64,
+                                    "end_after_ns": pl.Int64, "end_past_exit_ns": pl.Int64})
     order = np.argsort(task_tids, kind="stable")
     sorted_tids = np.r_[task_tids[order], -1]  # a sentinel: searchsorted never runs off the end
 
@@ -116,11 +121,15 @@ def points(spans: pl.DataFrame, schedule: Schedule, task_tids: np.ndarray, capac
         return np.where(sorted_tids[pos] == tid, np.r_[order, -1][pos], -1)
 
     tid, end_tid = spans["tid"].to_numpy(), spans["end_tid"].to_numpy()
-    ps, a_s = _progress_at(schedule, tid, spans["start_ns"].to_numpy(), capacity)
-    pe, a_e = _progress_at(schedule, end_tid, spans["end_ns"].to_numpy(), capacity)
+    t_s, t_e = spans["start_ns"].to_numpy(), spans["end_ns"].to_numpy()
+    ps, a_s = _progress_at(schedule, tid, t_s, capacity)
+    pe, a_e = _progress_at(schedule, end_tid, t_e, capacity)
+    # the part of the time after that came after the thread exited
+    x_s, x_e = (np.maximum(t - _exit_at(schedule.intervals, who, t), 0) for who, t in ((tid, t_s), (end_tid, t_e)))
     return spans.with_columns(start_task=pl.Series(row_of(tid), dtype=pl.Int64), start_progress_ns=ps,
-                              start_after_ns=a_s, end_task=pl.Series(row_of(end_tid), dtype=pl.Int64),
-                              end_progress_ns=pe, end_after_ns=a_e)
+                              start_after_ns=a_s - x_s, start_past_exit_ns=x_s,
+                              end_task=pl.Series(row_of(end_tid), dtype=pl.Int64),
+                              end_progress_ns=pe, end_after_ns=a_e - x_e, end_past_exit_ns=x_e)
 
 
 def marks(wl_spans: pl.DataFrame | None, n_tasks: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -161,25 +170,28 @@ def replayed(wl_spans: pl.DataFrame, MK: np.ndarray, start_mark: np.ndarray, end
              warnings: list[str]) -> pl.DataFrame:
     """The spans as the replay ran them: each end at the time its thread reached the end's
     progress (MK, recorded by the engine), plus the time after it, capped at the moment
-    the thread ran again. A span whose thread never reached the progress of an end before
-    the replay's end is **unfinished**: that end is the replay's end (a lower bound on its
-    length). Columns: schema.SPANS and ``unfinished``."""
+    the thread ran again (or exited, when it never ran again), plus the time past its exit
+    for a point after the thread exited. A span whose thread never reached the progress of
+    an end before the replay's end is **unfinished**: that end is the replay's end (a lower
+    bound on its length). Columns: schema.SPANS and ``unfinished``."""
     S = wl_spans.height
     if S == 0:
         return with_unfinished(wl_spans.select(_SPAN_COLS))
 
-    def when(task, prog, after, mark, tid):
+    def when(side, mark, tid):
+        task, prog = wl_spans[f"{side}_task"].to_numpy(), wl_spans[f"{side}_progress_ns"].to_numpy()
         reach = np.where(prog == 0, start_ns, np.where(mark >= 0, MK[np.maximum(mark, 0), 1], -1))
         reach = np.where(task < 0, -1, reach)
         done = reach >= 0
-        leave = _next_run(intervals, tid, np.where(done, reach, 0), end_ns)
-        t = np.where(done, np.minimum(reach + after, leave), end_ns)
-        return np.minimum(t, end_ns), ~done
+        at = np.where(done, reach, 0)
+        # a thread that never runs again waits for nothing past its exit
+        leave = _next_run(intervals, tid, at, np.maximum(_exit_at(intervals, tid, np.full(len(at), end_ns)), at))
+        t = (np.minimum(reach + wl_spans[f"{side}_after_ns"].to_numpy(), leave)
+             + wl_spans[f"{side}_past_exit_ns"].to_numpy())
+        return np.minimum(np.where(done, t, end_ns), end_ns), ~done
 
-    s, s_open = when(wl_spans["start_task"].to_numpy(), wl_spans["start_progress_ns"].to_numpy(),
-                     wl_spans["start_after_ns"].to_numpy(), start_mark, wl_spans["tid"].to_numpy())
-    e, e_open = when(wl_spans["end_task"].to_numpy(), wl_spans["end_progress_ns"].to_numpy(),
-                     wl_spans["end_after_ns"].to_numpy(), end_mark, wl_spans["end_tid"].to_numpy())
+    s, s_open = when("start", start_mark, wl_spans["tid"].to_numpy())
+    e, e_open = when("end", end_mark, wl_spans["end_tid"].to_numpy())
     back = e < s
     if back.any():  # only across threads (async spans): the ending thread got there first
         warnings.append(f"{int(back.sum())} async spans ended, in the replay, before they began (their ending "
@@ -199,9 +211,9 @@ def with_unfinished(spans: pl.DataFrame) -> pl.DataFrame:
     return spans.with_columns(unfinished=pl.lit(False)) if "unfinished" not in spans.columns else spans
 
 
-def _next_run(intervals: pl.DataFrame, tid: np.ndarray, t: np.ndarray, end_ns: int) -> np.ndarray:
+def _next_run(intervals: pl.DataFrame, tid: np.ndarray, t: np.ndarray, never: np.ndarray) -> np.ndarray:
     """For each (tid, t): the first instant at or after t at which tid runs (t itself while
-    it runs), ``end_ns`` when it never runs again."""
+    it runs), ``never`` (per query) when it never runs again."""
     run = (intervals.filter((pl.col("state") == schema.RUNNING) & (pl.col("end_ns") > pl.col("start_ns")))
            .select(pl.col("tid").cast(pl.Int32), "start_ns", "end_ns").sort("tid", "end_ns"))
     q = pl.DataFrame({"i": np.arange(len(t)), "tid": tid.astype(np.int32), "t": t.astype(np.int64) + 1})
@@ -209,5 +221,15 @@ def _next_run(intervals: pl.DataFrame, tid: np.ndarray, t: np.ndarray, end_ns: i
     j = (q.sort("t").join_asof(run, left_on="t", right_on="end_ns", by="tid", strategy="forward",
                                check_sortedness=False).sort("i"))
     hit = j["end_ns"].is_not_null().to_numpy()
-    st = j["start_ns"].fill_null(end_ns).to_numpy()
-    return np.where(hit, np.maximum(st, t), end_ns).astype(np.int64)
+    st = j["start_ns"].fill_null(0).to_numpy()
+    return np.where(hit, np.maximum(st, t), never).astype(np.int64)
+
+
+def _exit_at(intervals: pl.DataFrame, tid: np.ndarray, default: np.ndarray) -> np.ndarray:
+    """For each tid: the instant it exited (the end of its interval that ended by exit),
+    ``default`` (per tid) for a thread that did not exit."""
+    exited = (intervals.filter(pl.col("end") == schema.END_EXITED)
+              .group_by(pl.col("tid").cast(pl.Int32)).agg(pl.col("end_ns").max()))
+    q = pl.DataFrame({"tid": np.asarray(tid).astype(np.int32)})
+    x = q.join(exited, on="tid", how="left", maintain_order="left")["end_ns"]
+    return np.where(x.is_null().to_numpy(), default, x.fill_null(0).to_numpy()).astype(np.int64)
