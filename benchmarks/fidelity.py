@@ -231,9 +231,12 @@ GAPS = (
     ("captures/b_cyclictest_rt/", ("migrations",),
      "wakeups from interrupts on the other CPU: of the recording's 26 sched_migrate_task moves, 15 follow a wakeup "
      "in interrupt context (11 hard, 4 soft) and 10 of those go to the interrupt's CPU (rcu_preempt's timer, 6 of "
-     "its 8 moves, with both CPUs running a stress-ng-cpu hog); the workload keeps no CPU for a wakeup from outside "
-     "it (a timer, an interrupt) and places it from the task's previous CPU, so those moves are not made: 18 "
-     "migrations counted recorded, 7, 6 and 9 replayed (seeds 0-2)"),
+     "its 8 moves, with both CPUs running a stress-ng-cpu hog): 18 migrations counted recorded, 7, 6 and 9 "
+     "replayed (seeds 0-2); the workload keeps no CPU for a wakeup from outside it (a timer, an interrupt) and "
+     "places it from the task's previous CPU, and wake_affine compares runnable weights where the kernel compares "
+     "PELT loads with WA_BIAS, which between two equally loaded CPUs favours the interrupt's; the recorded waking "
+     "CPU alone was tried (still 7 at seed 0: on weights wake_affine keeps the previous CPU) and made the table "
+     "worse (README Fidelity), as PELT loads in wake_affine did before"),
     ("captures/f_ctxswitch/", ("wakeup p50", "wakeup p99", "preempt count", "preempt p99", "migrations"),
      "packing: the recording queues 60% of wakeups on a busy CPU (stress-ng's pipe pairs share one CPU, the wakee "
      "preempting its waker within 4 us; 72% of them while the other CPU idled), the replay 16% (an idle CPU's "
