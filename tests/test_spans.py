@@ -470,7 +470,8 @@ def _log_spans(rows) -> pl.DataFrame:
                         orient="row")
 
 
-def _one_burst_each(prio_start) -> "object":
+def _one_burst_each(prio_start):
+    """One-CPU workload: task 100 + i, one burst of 100 us at (prio, start) each."""
     from replay.model.workload import START_AT
     from replay.testing import make_workload
 
@@ -479,6 +480,7 @@ def _one_burst_each(prio_start) -> "object":
 
 
 def _alone(wl):
+    """The workload with each task pinned to a CPU of its own (nothing waits)."""
     from dataclasses import replace
 
     return replace(wl, tasks=wl.tasks.with_columns(pinned_cpu=pl.int_range(pl.len()).cast(pl.Int16)))
