@@ -1937,6 +1937,9 @@ class ReferenceEngine:
             if not (self.avg_idle_gate and cp.avg_idle < self.migration_cost) and self.newidle_balance(c):
                 cp.idle_stamp = -1
             nxt = self.pick(c)
+        if cp.server_active and (nxt < 0 or self.tasks[nxt].cls != FAIR):  # §10: nothing left to serve
+            cp.server_active = False
+            cp.starve_since = -1
         if nxt >= 0 and nxt == prev and self.tasks[prev].state == RUNNING:
             self.arm(c)
             return

@@ -330,3 +330,21 @@ def test_newidle_gate_auto_follows_the_machines_kernel(engine_ready):
         iv = replay(wl, policy="eevdf", topology=topo, params={"newidle_avg_idle": "auto"})[0].intervals
         runs = iv.filter((pl.col("tid") == c_tid) & (pl.col("state") == K.invariants.RUNNING))
         assert (runs.filter(pl.col("start_ns") == 1_550_000).height == 1) == pulled, kernel
+
+
+def test_rule_the_fair_server_stops_when_it_has_nothing_to_run(engine_ready):
+    """Found by the property kit's random exploration (`check`, fair_starvation): an RT
+    hog from 0 and a fair task of 1 ms on one CPU, fair server 5 ms every 20 ms; the server
+    starts at 15 ms (the deferral) and runs the fair task until it exits at 16 ms. It has
+    nothing left to run and stops: a second fair task woken 1 ns later begins a new
+    deferral and runs at 31 ms + 1 ns (it waited behind the RT hog for good while the
+    server stayed active with 4 ms of runtime and no wakeup could reach it)."""
+    wl = make_workload([dict(tid=100, bursts=[dict(demand=-1, prio=10)]),
+                        dict(tid=101, bursts=[dict(demand=MS)]),
+                        dict(tid=102, bursts=[dict(demand=MS, start=16 * MS + 1)])], end_ns=100 * MS, n_cpus=1)
+    server = {"fair_server_period_ns": 20 * MS, "fair_server_runtime_ns": 5 * MS}
+    assert_same(wl, "1x1x1", server)
+    iv = engine_intervals(wl, "1x1x1", server)
+    runs = iv.filter(pl.col("tid").is_in([101, 102]) & (pl.col("state") == 0) & (pl.col("end_ns") > pl.col("start_ns")))
+    assert sorted(runs.select("tid", "start_ns", "end_ns").rows()) == [(101, 15 * MS, 16 * MS),
+                                                                       (102, 31 * MS + 1, 32 * MS + 1)]

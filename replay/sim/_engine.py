@@ -873,6 +873,12 @@ def _schedule(H, TS, CS, ST, W, M, Q, out, stats, cpu, now):
                 and _newidle_balance(H, TS, CS, ST, M, out, stats, cpu, now):
             CS[cpu, E.C_IDLE_STAMP] = -1
             nxt = _pick(H, TS, CS, ST, cpu, now)
+    if CS[cpu, E.C_SERVER_ACTIVE] and (nxt < 0 or TS[nxt, E.T_CLASS] != E.CLS_FAIR):
+        # no fair task left for the server to run: it stops (dl_server_stop), and fair tasks
+        # that come later begin a new deferral (it stayed active, and a fair task woken while
+        # RT ran waited for nothing that could come)
+        CS[cpu, E.C_SERVER_ACTIVE] = 0
+        CS[cpu, E.C_STARVE_SINCE] = -1
     if nxt == prev and prev_running:
         CS[cpu, E.C_GEN] += 1
         _arm(TS, CS, W, M, Q, stats, cpu, now)
