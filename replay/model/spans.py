@@ -125,7 +125,8 @@ def points(spans: pl.DataFrame, schedule: Schedule, task_tids: np.ndarray, capac
     ps, a_s = _progress_at(schedule, tid, t_s, capacity)
     pe, a_e = _progress_at(schedule, end_tid, t_e, capacity)
     # the part of the time after that came after the thread exited
-    x_s, x_e = (np.maximum(t - _exit_at(schedule.intervals, who, t), 0) for who, t in ((tid, t_s), (end_tid, t_e)))
+    exits = _exits(schedule.intervals)
+    x_s, x_e = (np.maximum(t - _exit_at(exits, who, t), 0) for who, t in ((tid, t_s), (end_tid, t_e)))
     return spans.with_columns(start_task=pl.Series(row_of(tid), dtype=pl.Int64), start_progress_ns=ps,
                               start_after_ns=a_s - x_s, start_past_exit_ns=x_s,
                               end_task=pl.Series(row_of(end_tid), dtype=pl.Int64),
@@ -178,6 +179,8 @@ def replayed(wl_spans: pl.DataFrame, MK: np.ndarray, start_mark: np.ndarray, end
     if S == 0:
         return with_unfinished(wl_spans.select(_SPAN_COLS))
 
+    exits = _exits(intervals)
+
     def when(side, mark, tid):
         task, prog = wl_spans[f"{side}_task"].to_numpy(), wl_spans[f"{side}_progress_ns"].to_numpy()
         reach = np.where(prog == 0, start_ns, np.where(mark >= 0, MK[np.maximum(mark, 0), 1], -1))
@@ -185,7 +188,7 @@ def replayed(wl_spans: pl.DataFrame, MK: np.ndarray, start_mark: np.ndarray, end
         done = reach >= 0
         at = np.where(done, reach, 0)
         # a thread that never runs again waits for nothing past its exit
-        leave = _next_run(intervals, tid, at, np.maximum(_exit_at(intervals, tid, np.full(len(at), end_ns)), at))
+        leave = _next_run(intervals, tid, at, np.maximum(_exit_at(exits, tid, np.full(len(at), end_ns)), at))
         t = (np.minimum(reach + wl_spans[f"{side}_after_ns"].to_numpy(), leave)
              + wl_spans[f"{side}_past_exit_ns"].to_numpy())
         return np.minimum(np.where(done, t, end_ns), end_ns), ~done
@@ -225,11 +228,16 @@ def _next_run(intervals: pl.DataFrame, tid: np.ndarray, t: np.ndarray, never: np
     return np.where(hit, np.maximum(st, t), never).astype(np.int64)
 
 
-def _exit_at(intervals: pl.DataFrame, tid: np.ndarray, default: np.ndarray) -> np.ndarray:
-    """For each tid: the instant it exited (the end of its interval that ended by exit),
-    ``default`` (per tid) for a thread that did not exit."""
-    exited = (intervals.filter(pl.col("end") == schema.END_EXITED)
-              .group_by(pl.col("tid").cast(pl.Int32)).agg(pl.col("end_ns").max()))
+def _exits(intervals: pl.DataFrame) -> pl.DataFrame:
+    """Each thread that exited and when (tid, end_ns: the end of its interval that ended by
+    exit), read once per schedule for _exit_at."""
+    return (intervals.filter(pl.col("end") == schema.END_EXITED)
+            .group_by(pl.col("tid").cast(pl.Int32)).agg(pl.col("end_ns").max()))
+
+
+def _exit_at(exited: pl.DataFrame, tid: np.ndarray, default: np.ndarray) -> np.ndarray:
+    """For each tid: the instant it exited (``exited``: _exits of the schedule), ``default``
+    (per tid) for a thread that did not exit."""
     q = pl.DataFrame({"tid": np.asarray(tid).astype(np.int32)})
     x = q.join(exited, on="tid", how="left", maintain_order="left")["end_ns"]
     return np.where(x.is_null().to_numpy(), default, x.fill_null(0).to_numpy()).astype(np.int64)
