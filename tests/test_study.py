@@ -65,7 +65,7 @@ def test_compare_validation_reuses_its_own_run_and_equals_validate():
 def test_runs_are_plain_data_with_their_details():
     c = replay.compare(str(TRACE), ("observed", "eevdf"), (None, "2x2x1"))
     d = c.to_dict()
-    assert set(d) == {"trace", "label", "overrides", "focus", "by", "spans", "runs", "validation"}
+    assert set(d) == {"trace", "label", "overrides", "focus", "by", "spans", "causes_unrecorded", "runs", "validation"}
     assert d["overrides"] == [] and d["focus"] is None and d["by"] is None and d["label"] == "data/panopticon_ftrace.txt"
     assert [r["policy"] for r in d["runs"]] == ["observed", "eevdf", "eevdf"]
     for run, rd in zip(c.runs, d["runs"]):

@@ -94,6 +94,9 @@ def test_every_figure_against_the_two_metric_objects(validated):
     assert v["switches_abs_err"] == r["context_switches"] - o["context_switches"]
     assert v["onto_busy_abs_err"] == (r["wakeup_placement"]["onto_busy_fraction"]
                                       - o["wakeup_placement"]["onto_busy_fraction"])
+    assert v["max_wait_rel_err"] == (r["fairness"]["max_wait_ns"] - o["fairness"]["max_wait_ns"]) \
+        / o["fairness"]["max_wait_ns"]
+    assert v["compared_wait_ns"] is None  # every cause is measured: the overall figures are the replay's
     assert 0 <= v["wait_ks"] <= 1 and v["verdict"] in ("good", "rough", "unreliable")
     # the keys validate always had are still there
     for k in ("wait_p50_rel_err", "wait_p99_rel_err", "cpu_time_rel_err_mean", "cpu_time_rel_err_max",
@@ -103,6 +106,64 @@ def test_every_figure_against_the_two_metric_objects(validated):
 
 def _cli(*args):
     return subprocess.run([sys.executable, "-m", "replay", *args], capture_output=True, text=True)
+
+
+@pytest.fixture(scope="module")
+def no_wakeups(tmp_path_factory):
+    """The panopticon trace without its sched_waking/sched_wakeup/sched_wakeup_new lines:
+    the recording's waits are its preemptions only."""
+    path = tmp_path_factory.mktemp("nowake") / "nowake.txt"
+    path.write_text("".join(line for line in TRACE.read_text().splitlines(keepends=True)
+                            if "sched_waking" not in line and "sched_wakeup" not in line))
+    return path
+
+
+def test_a_trace_without_wakeup_events_compares_only_the_waits_it_records(no_wakeups):
+    """The replay's wakeup and new waits are left out of every overall wait figure against
+    such a recording, the longest wait's too, and ``compared_wait_ns`` (what validate's table
+    prints as replayed) is the summary of the waits compared: the replay's preemptions."""
+    v = replay.validate(str(no_wakeups), seeds=1)
+    o, r = v["observed"], v["replayed"]
+    preempt = r["wait_ns_by_cause"]["preempt"]
+    assert o["wait_ns"]["count"] == o["wait_ns_by_cause"]["preempt"]["count"] > 0
+    # what makes the case: the replay's longest wait is a wakeup wait, longer than any preemption
+    assert r["wait_ns"]["count"] > preempt["count"] and r["fairness"]["max_wait_ns"] > preempt["max"]
+    assert v["compared_wait_ns"] == preempt
+    assert v["wait_count_rel_err"] == (preempt["count"] - o["wait_ns"]["count"]) / o["wait_ns"]["count"]
+    assert v["wait_p99_rel_err"] == (preempt["p99"] - o["wait_ns"]["p99"]) / o["wait_ns"]["p99"]
+    assert v["max_wait_rel_err"] == (preempt["max"] - o["fairness"]["max_wait_ns"]) / o["fairness"]["max_wait_ns"]
+    assert v["wait_wakeup_count_rel_err"] is None and v["wait_new_p50_rel_err"] is None
+    out = _cli("validate", str(no_wakeups), "--seeds", "1")
+    assert out.returncode == 0, out.stderr
+    # the table's replayed column: the compared waits' count and longest, beside their errors
+    waits = next(line for line in out.stdout.splitlines() if line.startswith("│ waits "))
+    assert waits.split("│")[3].strip() == str(preempt["count"])
+    longest = next(line for line in out.stdout.splitlines() if line.startswith("│ longest wait"))
+    assert longest.split("│")[3].strip() == f"{preempt['max'] / 1000:.1f} µs"
+
+
+def test_compare_takes_no_change_against_waits_the_recording_cannot_have(no_wakeups):
+    """compare: the recording's overall wait figures count its preemptions only, a replay's
+    every cause, so no change against them is given (the table, the report), and a note says
+    why; figures that are comparable (migrations, Jain) keep theirs."""
+    from replay.present.tables import COMPARE_COLUMNS, comparable_base, compare_cells
+
+    res = replay.compare(str(no_wakeups), policies=("observed", "eevdf"), seeds=1).to_dict()
+    assert res["causes_unrecorded"] == ["wakeup", "new"]
+    obs, rep = res["runs"]
+    base = comparable_base(res, obs)
+    cols = {c.key: c for c in COMPARE_COLUMNS}
+    for key in ("wait_ns.p50", "wait_ns.p99", "wait_ns.max", "wait_ns.count"):
+        value, _, change, _ = compare_cells(rep, base, res["validation"], cols[key])
+        assert value and change == "", key
+    _, _, change, _ = compare_cells(rep, base, res["validation"], cols["migrations.total"])
+    assert change.endswith("%")
+    out = _cli("compare", str(no_wakeups), "--policies", "observed,eevdf", "--seeds", "1")
+    assert out.returncode == 0, out.stderr
+    assert "note: the recording has no wakeup and no new waits" in " ".join(out.stdout.split())
+    # a trace with every cause keeps every change
+    full = replay.compare(str(TRACE), policies=("observed", "eevdf"), seeds=1).to_dict()
+    assert full["causes_unrecorded"] == [] and comparable_base(full, full["runs"][0]) is full["runs"][0]
 
 
 def test_errors_are_the_median_over_the_seeds():

@@ -683,7 +683,8 @@ def _compare_table(res: dict) -> None:
     focused tasks first (--focus), then every task, where each run's longest wait happened,
     the validation, what each --set matched and the breakdown (--by)."""
     from replay.present.tables import (BREAKDOWNS, WAIT_SITE_COLUMNS, breakdown_columns, breakdown_ids,
-                                       breakdown_rows, compare_table, rich_table, seed_noise, site_rows)
+                                       breakdown_rows, compare_table, rich_table, seed_noise, site_rows,
+                                       unrecorded_note)
 
     con = _console()
     runs = res["runs"]
@@ -698,6 +699,8 @@ def _compare_table(res: dict) -> None:
                                                 "replay's own error on each figure, from validate)" if v else "")
              + (f"; each replayed figure the median of {n} seeds" if n > 1 else ""))
     con.print(compare_table(res, con.width, title=title))
+    if unrecorded_note(res):
+        con.print(f"[yellow]note:[/] {unrecorded_note(res)}", highlight=False)
     rows = [r for r in site_rows(runs) if "wait_ns" in r]
     if rows:
         con.print(rich_table(rows, WAIT_SITE_COLUMNS, "the longest wait in each run (at: when it began, in the "
@@ -951,6 +954,11 @@ def _validation_table(v: dict, name: str) -> None:
     tb.add_column("error" + (" (median)" if seeds > 1 else ""), justify="right")
     tb.add_column("verdict")
     o, r = v["observed"], v.get("replayed_median") or v["replayed"]
+    if v.get("compared_wait_ns"):
+        # the overall wait figures of the waits compared (a cause the recording cannot
+        # measure is left out of the replay's too), as their errors are
+        w = v["compared_wait_ns"]
+        r = {**r, "wait_ns": w, "fairness": {**r["fairness"], "max_wait_ns": w["max"]}}
     for label, mkey, ekey in validation_rows(o):
         err = v.get(ekey)
         fv = figure_verdict(ekey, err) or ""

@@ -55,8 +55,9 @@ from ..study.runs import OBSERVED, Run
 from ..model.prepared import label_of
 from ..study.validation import SPAN_NAMES_JUDGED, figure_verdict, span_names
 from .plots import draw_wait_cdf, fmt_ns, style_wait_cdf
-from .tables import (COMPARE_COLUMNS, FOCUS_COLUMNS, TASK_COLUMNS, WAIT_SITE_COLUMNS, error_value_text, fmt_change,
-                     fmt_fraction, get as _get, seed_noise, site_rows, span_columns, validation_rows)
+from .tables import (COMPARE_COLUMNS, FOCUS_COLUMNS, TASK_COLUMNS, WAIT_SITE_COLUMNS, comparable_base, error_value_text,
+                     fmt_change, fmt_fraction, get as _get, seed_noise, site_rows, span_columns, unrecorded_note,
+                     validation_rows)
 
 TOP_TASKS = 15
 TIME_BUCKETS = 240
@@ -305,7 +306,7 @@ def _compare_table(res: dict, columns=COMPARE_COLUMNS, verdict_key: str = "verdi
     """One row per run under ``columns`` (COMPARE_COLUMNS, or FOCUS_COLUMNS for the focused
     tasks with ``verdict_key`` "focus_verdict")."""
     runs = res["runs"]
-    base = next((r for r in runs if r["policy"] == OBSERVED), None)
+    base = comparable_base(res, next((r for r in runs if r["policy"] == OBSERVED), None))
     v = res.get("validation")
     verdict = (v or {}).get(verdict_key)
     head = "".join(f"<th>{_esc(c.header)}</th>" for c in columns) + ("<th>fidelity</th>" if verdict else "")
@@ -595,6 +596,8 @@ def render_report(comparison: Comparison | dict, title: str | None = None) -> st
                                                                                     + [1])) > 1 else "")
                + "</p>")
     out.append(_compare_table(res))
+    if note := unrecorded_note(res):
+        out.append(f'<p class="note warn">{_esc(note[0].upper() + note[1:])}.</p>')
     noise = seed_noise(res)
     if noise:
         out.append(f'<p class="note">Seed noise (half of each replayed figure\'s spread over its seeds, the largest '

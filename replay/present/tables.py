@@ -536,6 +536,30 @@ def change(run: dict, base: dict | None, key: str) -> float | None:
     return (a - b) / abs(b)
 
 
+def comparable_base(res: dict, base: dict | None) -> dict | None:
+    """The recording's row as the changes against it read it. A trace that cannot measure a
+    cause of wait (no wakeup events, say: ``causes_unrecorded``) has overall wait figures of
+    fewer causes than a replay's, so those are left out here: a change would set unlike waits
+    against each other (each cause's own figures stay comparable)."""
+    if base is None or not res.get("causes_unrecorded"):
+        return base
+    out = {**base, "wait_ns": None}
+    if isinstance(base.get("focus"), dict):
+        out["focus"] = {**base["focus"], "wait_ns": None}
+    return out
+
+
+def unrecorded_note(res: dict) -> str | None:
+    """What compare and the report say of a trace that cannot measure some cause of wait."""
+    missing = res.get("causes_unrecorded")
+    if not missing:
+        return None
+    return (f"the recording has no {' and no '.join(missing)} waits (the trace lacks their events): its wait figures "
+            f"count only its {' and '.join(c for c in ('wakeup', 'preempt', 'new') if c not in missing)} waits, a "
+            "replay's every cause, so no change against the recording is given for them (compare --json: each "
+            "run's wait_ns_by_cause compares cause by cause)")
+
+
 def compare_cells(run: dict, base: dict | None, validation: dict | None, col: Column) -> tuple[str, str, str, str]:
     """(value, ±error, change, verdict of that figure) texts of one comparison cell: the
     replay's own error on the figure beside a counterfactual value, the change against the
@@ -565,7 +589,7 @@ def compare_table(res: dict, width: int, columns=COMPARE_COLUMNS, title: str | N
     from rich.text import Text
 
     runs = res["runs"]
-    base = next((r for r in runs if r["policy"] == "observed"), None)
+    base = comparable_base(res, next((r for r in runs if r["policy"] == "observed"), None))
     v = res.get("validation") or {}
     cells = {c.key: [compare_cells(r, base, v, c) for r in runs] for c in columns}
 

@@ -20,6 +20,7 @@ from traces.errors import TraceError
 
 from ..model.overrides import parse_all, parse_focus
 from ..model.prepared import prepare
+from ..model.schedule import CAUSES
 from ..sim import all_params
 from .runs import OBSERVED, Run, checked_overrides, observed_run, params_for, replay_seeds
 from .validation import error_keys, recorded_policy, validate
@@ -46,13 +47,16 @@ class Comparison:
     by: str | None = None
     #: where the application spans came from (trace markers, --spans logs); () none
     spans: tuple = ()
+    #: causes of wait the recording cannot measure (no wakeup events, say): its overall
+    #: wait figures count fewer causes than a replay's, so no change is taken against them
+    causes_unrecorded: tuple = ()
 
     def to_dict(self) -> dict:
         """What ``compare --json`` prints: trace, label, overrides, focus, by, spans (their
-        sources), runs (Run.to_dict each), validation."""
+        sources), causes_unrecorded, runs (Run.to_dict each), validation."""
         return {"trace": self.trace, "label": self.label, "overrides": self.overrides, "focus": self.focus,
-                "by": self.by, "spans": list(self.spans), "runs": [r.to_dict() for r in self.runs],
-                "validation": self.validation}
+                "by": self.by, "spans": list(self.spans), "causes_unrecorded": list(self.causes_unrecorded),
+                "runs": [r.to_dict() for r in self.runs], "validation": self.validation}
 
     @property
     def observed(self) -> Run | None:
@@ -127,7 +131,8 @@ def compare(source, policies=(OBSERVED, "cfs", "eevdf", "infinity"), topologies=
         if focus:
             out["focus_verdict_reasons"] = v["focus_verdict_reasons"]
     return Comparison(prepared.path, prepared.label, runs, out, summary,
-                      [f.text for f in focus] if focus else None, by, prepared.span_sources)
+                      [f.text for f in focus] if focus else None, by, prepared.span_sources,
+                      tuple(c for c in CAUSES if c not in prepared.measured_causes))
 
 
 #: --by value -> the key of the breakdown in the metrics
