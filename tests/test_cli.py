@@ -142,7 +142,10 @@ def test_usage_errors_are_one_line_and_a_hint(args, words):
     (["compare", "@T", "--policies", ","], "--policies ',': no policy named"),
     (["compare", "@T", "--policies", " , ,"], "no policy named"),
     (["replay", "@T", "--seed", str(10**23)], "64-bit integer"),
-    (["compare", "@T", "--seeds", "0"], "--seeds 0: expected >= 1"),
+    (["compare", "@T", "--seeds", "0"], "--seeds 0: expected 1 to 1000"),
+    # a slip that would replay for hours is refused before anything runs
+    (["compare", "@T", "--seeds", "100000", "--policies", "observed"], "--seeds 100000: expected 1 to 1000"),
+    (["validate", "@T", "--seeds", "1001"], "--seeds 1001: expected 1 to 1000"),
     (["metrics", "@T", "--window-ms", "inf"], "--window-ms must be > 0 and finite"),
     (["metrics", "@T", "--window-ms", "nan"], "--window-ms must be > 0 and finite"),
     (["info", "@T", "--format", ""], "--format '': empty"),

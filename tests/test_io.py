@@ -100,8 +100,12 @@ def test_every_format_reads_through_a_fifo_and_stdin(corpus, tmp_path, name):
     assert events_of(cli("info", "-", "--json", stdin=data)) == want
 
 
-def test_empty_stdin_is_a_clear_error():
-    one_line_error(cli("info", "-", stdin=b""), "<stdin>", "unknown format")
+def test_empty_stdin_is_a_clear_error(tmp_path):
+    one_line_error(cli("info", "-", stdin=b""), "<stdin>", "unknown format: the file is empty (0 bytes)")
+    (tmp_path / "empty.dat").write_bytes(b"")
+    one_line_error(cli("info", str(tmp_path / "empty.dat")), "empty.dat", "the file is empty (0 bytes)")
+    (tmp_path / "empty.gz").write_bytes(gzip.compress(b""))
+    one_line_error(cli("info", str(tmp_path / "empty.gz")), "empty.gz", "gzip data that decompresses to nothing")
 
 
 # -- paths ------------------------------------------------------------------------

@@ -146,8 +146,10 @@ def test_compare_gives_each_replayed_figure_as_the_median_of_its_seeds():
     # one seed: the run of that seed itself
     one = replay.compare(p, ("observed", "eevdf"), (None,), seeds=1, seed=1)
     assert one.runs[1].metrics == singles[1].metrics and "seeds" not in one.to_dict()["runs"][1]
-    with pytest.raises(traces.TraceError, match="seeds 0"):
+    with pytest.raises(traces.TraceError, match="seeds 0: expected 1 to 1000"):
         replay.compare(p, ("observed", "eevdf"), (None,), seeds=0)
+    with pytest.raises(traces.TraceError, match="seeds 1001: expected 1 to 1000"):
+        replay.validate(p, seeds=1001)
 
 
 def test_per_task_cpu_time_comes_from_the_task_table():

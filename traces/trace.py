@@ -77,6 +77,9 @@ _EVENT_LINE_RE = re.compile(rb"-\d+\s+(\(\s*[\d-]+\)\s+)?\[\d+\]\s")
 def detect(src: Source) -> str:
     """Name of the format of ``src``, from its content (not its name)."""
     head = src.head
+    if not head:
+        raise TraceError(f"unknown format: {src.compression} data that decompresses to nothing" if src.compression
+                         else "unknown format: the file is empty (0 bytes)", src.path)
     if head.startswith(TRACEDAT_MAGIC):
         return "tracedat"
     if _is_text(head):

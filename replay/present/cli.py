@@ -758,7 +758,7 @@ def compare(
     seed: int = typer.Option(0, "--seed", help="The first seed of every replay."),
     seeds: int = typer.Option(3, "--seeds", help="Seeds per replay (--seed, --seed + 1, ...): each figure is the "
                               "median over them, as each error of the validation is (a replay draws the recorded "
-                              "latencies anew with each seed); 1 for speed."),
+                              "latencies anew with each seed); 1 for speed, at most 1000."),
     as_json: bool = typer.Option(False, "--json", help="Print the comparison as JSON: trace, label, overrides, "
                                  "focus, by, runs (policy, topology, params, metrics), validation."),
     perfetto: Optional[Path] = typer.Option(None, "--perfetto", help="Directory to write every run's schedule to "
@@ -783,8 +783,10 @@ def compare(
     """
     _check_by(by)
     _check_args(topology, seed)
-    if seeds < 1:
-        _fail(f"--seeds {seeds}: expected >= 1")
+    from replay.study.runs import MAX_SEEDS
+
+    if not 1 <= seeds <= MAX_SEEDS:
+        _fail(f"--seeds {seeds}: expected 1 to {MAX_SEEDS}")
     _check_args(recorded, option="--recorded")
     names = [p.strip() for p in policies.split(",") if p.strip()]
     if not names:
@@ -875,7 +877,7 @@ def validate(
     require: Optional[str] = typer.Option(None, "--require", help="A gate for CI: exit 1 unless the verdict is "
                                           "at least this good (good or rough)."),
     seeds: int = typer.Option(3, "--seeds", help="Seeds to replay (each draws the recorded wakeup latencies "
-                              "anew); every error is the median over them."),
+                              "anew); every error is the median over them (1 to 1000)."),
     focus: Optional[list[str]] = typer.Option(None, "--focus", help="Also the selected tasks' own errors "
                                               "(comm=GLOB, tid=N, tgid=N; repeatable), with their own verdict."),
     spans: Optional[list[str]] = typer.Option(None, "--spans", help=SPANS_HELP + " Their errors (p50, p99, ...) "
@@ -906,8 +908,10 @@ def validate(
         from replay.model.prepared import prepare
         from replay.study.validation import validate as run_validate
 
-        if seeds < 1:
-            _fail(f"--seeds {seeds}: expected >= 1")
+        from replay.study.runs import MAX_SEEDS
+
+        if not 1 <= seeds <= MAX_SEEDS:
+            _fail(f"--seeds {seeds}: expected 1 to {MAX_SEEDS}")
         if policy is not None:
             from replay.study.comparison import check_params
 

@@ -22,7 +22,7 @@ from ..model.overrides import parse_all, parse_focus
 from ..model.prepared import prepare
 from ..model.schedule import CAUSES
 from ..sim import all_params
-from .runs import OBSERVED, Run, checked_overrides, observed_run, params_for, replay_seeds
+from .runs import OBSERVED, Run, check_seeds, checked_overrides, observed_run, params_for, replay_seeds
 from .validation import error_keys, recorded_policy, validate
 
 
@@ -95,8 +95,7 @@ def compare(source, policies=(OBSERVED, "cfs", "eevdf", "infinity"), topologies=
     seeds (the validation reuses the recorded policy's runs): a replay draws its latencies
     from the recording's distributions, and one draw's luck can move a tail figure by more
     than the replay's own error. Each replay's ``seed_range`` gives the spread."""
-    if seeds < 1:
-        raise TraceError(f"seeds {seeds}: expected >= 1")
+    check_seeds(seeds)
     policies = list(policies)
     for p in policies:
         if p != OBSERVED:

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import polars as pl
 
+from traces.errors import TraceError
 from traces.trace import Trace
 
 from .. import metrics as M
@@ -33,6 +34,16 @@ from ..model.workload import Workload
 from ..sim import ReplayInfo, all_params, simulate
 
 OBSERVED = "observed"
+#: the most seeds a replay may take: each figure is the median over them, which a thousand
+#: draws pin far below the model's own error, and a slip of the keyboard (--seeds 100000)
+#: would otherwise replay for hours before printing anything
+MAX_SEEDS = 1000
+
+
+def check_seeds(seeds: int, option: str = "seeds") -> None:
+    """A TraceError (one line, for the command line) unless 1 <= seeds <= MAX_SEEDS."""
+    if not 1 <= seeds <= MAX_SEEDS:
+        raise TraceError(f"{option} {seeds}: expected 1 to {MAX_SEEDS}")
 
 
 def replay(source, policy: str = "eevdf", topology: str | Topology | None = None, params: dict | None = None,
@@ -299,7 +310,6 @@ def replay_seeds(prepared: PreparedTrace, policy: str, topo: Topology, params: d
                  by: str | None = None, focus=None) -> Run:
     """``replay_run`` with the seeds seed, seed + 1, ..., seed + seeds - 1, combined
     (``combine_seeds``); the schedule kept (``keep_schedule``) is the first seed's."""
-    if seeds < 1:
-        raise ValueError("seeds must be >= 1")
+    check_seeds(seeds)
     return combine_seeds([replay_run(prepared, policy, topo, params, seed + k, overrides,
                                      keep_schedule and k == 0, window_ns, by, focus) for k in range(seeds)])

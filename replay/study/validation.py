@@ -21,7 +21,7 @@ from ..model.prepared import PreparedTrace, prepare
 from ..model.schedule import CAUSES
 from ..model.workload import ACT_SYNC_WAKE, ACT_YIELD
 from ..sim.params import kernel_version
-from .runs import Run, median_of, observed_run, replay_run
+from .runs import Run, check_seeds, median_of, observed_run, replay_run
 
 #: tasks with less recorded CPU time than this are left out of the per-task CPU-time error
 CPU_TIME_MIN_NS = 1_000_000
@@ -334,8 +334,7 @@ def validate(source, policy: str | None = None, topology=None, params: dict | No
     ``replayed``: the replay of the first seed (or of the first seeds: a Run of several,
     ``replay_seeds``), when the caller already ran it with exactly these inputs (``compare``
     does: the recorded policy on the recorded machine with default parameters)."""
-    if seeds < 1:
-        raise ValueError("seeds must be >= 1")
+    check_seeds(seeds)
     # the recorded machine, when given for a trace not yet prepared, is also the one its
     # demand is measured on (prepare's recorded=)
     p = prepare(source, recorded=topology) if topology is not None and not isinstance(source, PreparedTrace) \
