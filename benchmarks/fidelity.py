@@ -258,9 +258,13 @@ GAPS = (
      "other big CPU idled; the wakeup tail is the packed ones: 24 of the 28 recorded wakeup waits over 36 us "
      "were queued behind a running task (21 behind sshd), the replay's 9 are idle exits"),
     ("public/ms-perf-tools/", ("migrations", "wakeup p99", "preempt p50", "preempt p99", "preempt count", "jain"),
-     "newidle balancing moves waiting tasks 2,421 times against the recording's 1,079 (replayed without it "
-     "every figure of this trace improves); no rule of 5.10's newidle_balance read explains it, and the "
-     "emulator's topology is not in the trace"),
+     "newidle balancing (replayed without it every figure of this trace improves): the recording's CPUs went "
+     "idle 713 times with a cold fair task queued behind a running fair task on another CPU, which 5.10's "
+     "newidle_balance in one shared-cache domain pulls, the replay's 36-65 times (seeds 0-2), and it pulled at a "
+     "CPU's switch 1,723-1,781 times against 954; not the avg_idle gate (the recorded idle average was >= 0.5 ms "
+     "at 1,153 of 1,154 such times); the 5.10 rules that would, its per-domain cost gate (max_newidle_lb_cost, "
+     "inflated by a vCPU stalled mid-balance) and pulls by utilisation between vCPUs that share no cache, need "
+     "what the trace does not show (one LLC per CPU, a guess: migrations +121% -> +103%, wakeup p99 -52% -> -61%)"),
     ("public/systing/", ("cpu time", "wakeup p99", "preempt p50", "preempt p99", "preempt count", "jain",
                          "migrations"),
      "the tracer's own threads are recorded waiting 98-274 ms on CPUs that sat idle (the recording contradicts "
