@@ -151,7 +151,7 @@ def test_compare_takes_no_change_against_waits_the_recording_cannot_have(no_wake
     res = replay.compare(str(no_wakeups), policies=("observed", "eevdf"), seeds=1).to_dict()
     assert res["causes_unrecorded"] == ["wakeup", "new"]
     obs, rep = res["runs"]
-    base = comparable_base(res, obs)
+    base = comparable_base(res, obs, rep)
     cols = {c.key: c for c in COMPARE_COLUMNS}
     for key in ("wait_ns.p50", "wait_ns.p99", "wait_ns.max", "wait_ns.count"):
         value, _, change, _ = compare_cells(rep, base, res["validation"], cols[key])
@@ -163,7 +163,24 @@ def test_compare_takes_no_change_against_waits_the_recording_cannot_have(no_wake
     assert "note: the recording has no wakeup and no new waits" in " ".join(out.stdout.split())
     # a trace with every cause keeps every change
     full = replay.compare(str(TRACE), policies=("observed", "eevdf"), seeds=1).to_dict()
-    assert full["causes_unrecorded"] == [] and comparable_base(full, full["runs"][0]) is full["runs"][0]
+    assert full["causes_unrecorded"] == [] and comparable_base(full, *full["runs"][:1], full["runs"][1]) \
+        is full["runs"][0]
+
+
+def test_compare_keeps_the_changes_when_the_replay_has_no_waits_the_recording_cannot_have():
+    """A systrace without sched_wakeup_new events cannot show a new task's wait, but a replay
+    of it forks nothing either: its waits are of the causes recorded, so every change stays
+    and no note is printed."""
+    from replay.present.tables import COMPARE_COLUMNS, comparable_base, compare_cells, fmt_change, unrecorded_note
+
+    res = replay.compare(str(DATA / "trappy_trace_surfaceflinger.html"), policies=("observed", "eevdf"),
+                         seeds=1, validation=False).to_dict()
+    obs, rep = res["runs"]
+    assert res["causes_unrecorded"] == ["new"] and rep["wait_ns_by_cause"]["new"]["count"] == 0
+    col = next(c for c in COMPARE_COLUMNS if c.key == "wait_ns.p99")
+    change = (rep["wait_ns"]["p99"] - obs["wait_ns"]["p99"]) / obs["wait_ns"]["p99"]
+    assert comparable_base(res, obs, rep) is obs and unrecorded_note(res) is None
+    assert compare_cells(rep, obs, None, col)[2] == fmt_change(change) != ""
 
 
 def test_errors_are_the_median_over_the_seeds():

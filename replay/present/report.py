@@ -306,14 +306,14 @@ def _compare_table(res: dict, columns=COMPARE_COLUMNS, verdict_key: str = "verdi
     """One row per run under ``columns`` (COMPARE_COLUMNS, or FOCUS_COLUMNS for the focused
     tasks with ``verdict_key`` "focus_verdict")."""
     runs = res["runs"]
-    base = comparable_base(res, next((r for r in runs if r["policy"] == OBSERVED), None))
+    base = next((r for r in runs if r["policy"] == OBSERVED), None)
     v = res.get("validation")
     verdict = (v or {}).get(verdict_key)
     head = "".join(f"<th>{_esc(c.header)}</th>" for c in columns) + ("<th>fidelity</th>" if verdict else "")
     rows = []
     for i, r in enumerate(runs):
         sw = f'<span class="sw" style="background:{_color(r["policy"], i)}"></span>'
-        cells = "".join(_cell(r, base, c, v) for c in columns)
+        cells = "".join(_cell(r, comparable_base(res, base, r), c, v) for c in columns)
         if verdict:
             word = "" if r["policy"] == OBSERVED else verdict
             cells += f'<td class="l verdict {word}" data-key="fidelity">{_esc(word)}</td>'

@@ -536,12 +536,20 @@ def change(run: dict, base: dict | None, key: str) -> float | None:
     return (a - b) / abs(b)
 
 
-def comparable_base(res: dict, base: dict | None) -> dict | None:
-    """The recording's row as the changes against it read it. A trace that cannot measure a
-    cause of wait (no wakeup events, say: ``causes_unrecorded``) has overall wait figures of
-    fewer causes than a replay's, so those are left out here: a change would set unlike waits
-    against each other (each cause's own figures stay comparable)."""
-    if base is None or not res.get("causes_unrecorded"):
+def unlike_waits(res: dict, run: dict) -> bool:
+    """Whether ``run`` (a row of ``Comparison.to_dict()``) has waits of a cause the recording
+    cannot show (``causes_unrecorded``: a trace without wakeup events, say): its overall wait
+    figures then count waits the recording's cannot."""
+    return run.get("policy") != "observed" and any(
+        (get(run, f"wait_ns_by_cause.{c}.count") or 0) > 0 for c in res.get("causes_unrecorded") or ())
+
+
+def comparable_base(res: dict, base: dict | None, run: dict) -> dict | None:
+    """The recording's row as ``run``'s changes against it read it: without its overall wait
+    figures (and the focused tasks') when ``run`` has waits of a cause the recording cannot
+    show (``unlike_waits``): a change would set unlike waits against each other (each cause's
+    own figures stay comparable)."""
+    if base is None or not unlike_waits(res, run):
         return base
     out = {**base, "wait_ns": None}
     if isinstance(base.get("focus"), dict):
@@ -550,9 +558,10 @@ def comparable_base(res: dict, base: dict | None) -> dict | None:
 
 
 def unrecorded_note(res: dict) -> str | None:
-    """What compare and the report say of a trace that cannot measure some cause of wait."""
+    """What compare and the report say when a replay has waits of a cause the recording
+    cannot show."""
     missing = res.get("causes_unrecorded")
-    if not missing:
+    if not missing or not any(unlike_waits(res, r) for r in res.get("runs") or ()):
         return None
     return (f"the recording has no {' and no '.join(missing)} waits (the trace lacks their events): its wait figures "
             f"count only its {' and '.join(c for c in ('wakeup', 'preempt', 'new') if c not in missing)} waits, a "
@@ -589,9 +598,10 @@ def compare_table(res: dict, width: int, columns=COMPARE_COLUMNS, title: str | N
     from rich.text import Text
 
     runs = res["runs"]
-    base = comparable_base(res, next((r for r in runs if r["policy"] == "observed"), None))
+    base = next((r for r in runs if r["policy"] == "observed"), None)
     v = res.get("validation") or {}
-    cells = {c.key: [compare_cells(r, base, v, c) for r in runs] for c in columns}
+    bases = [comparable_base(res, base, r) for r in runs]
+    cells = {c.key: [compare_cells(r, b, v, c) for r, b in zip(runs, bases)] for c in columns}
 
     def text(cell) -> Text:
         """The value, and under it its ± (coloured by its verdict) and its change."""
