@@ -128,6 +128,16 @@ def _check_args(topology=None, seed=None, option="--topology") -> None:
             _fail(f"--seed {s}: expected a 64-bit integer")
 
 
+def _check_seeds(seeds: int) -> None:
+    from replay.study.runs import check_seeds
+    from traces.errors import TraceError
+
+    try:
+        check_seeds(seeds, "--seeds")
+    except TraceError as e:
+        _fail(str(e))
+
+
 def _label(path) -> str:
     from replay.model.prepared import label_of
 
@@ -783,10 +793,7 @@ def compare(
     """
     _check_by(by)
     _check_args(topology, seed)
-    from replay.study.runs import MAX_SEEDS
-
-    if not 1 <= seeds <= MAX_SEEDS:
-        _fail(f"--seeds {seeds}: expected 1 to {MAX_SEEDS}")
+    _check_seeds(seeds)
     _check_args(recorded, option="--recorded")
     names = [p.strip() for p in policies.split(",") if p.strip()]
     if not names:
@@ -908,10 +915,7 @@ def validate(
         from replay.model.prepared import prepare
         from replay.study.validation import validate as run_validate
 
-        from replay.study.runs import MAX_SEEDS
-
-        if not 1 <= seeds <= MAX_SEEDS:
-            _fail(f"--seeds {seeds}: expected 1 to {MAX_SEEDS}")
+        _check_seeds(seeds)
         if policy is not None:
             from replay.study.comparison import check_params
 
