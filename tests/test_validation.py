@@ -144,8 +144,10 @@ def test_a_trace_without_wakeup_events_compares_only_the_waits_it_records(no_wak
 
 def test_compare_takes_no_change_against_waits_the_recording_cannot_have(no_wakeups):
     """compare: the recording's overall wait figures count its preemptions only, a replay's
-    every cause, so no change against them is given (the table, the report), and a note says
-    why; figures that are comparable (migrations, Jain) keep theirs."""
+    every cause, so no change against them is given (the terminal's cells; the report reads
+    the same comparable_base), and a note says why in both; figures that are comparable
+    (migrations, Jain) keep theirs."""
+    from replay.present.report import render_report
     from replay.present.tables import COMPARE_COLUMNS, comparable_base, compare_cells
 
     res = replay.compare(str(no_wakeups), policies=("observed", "eevdf"), seeds=1).to_dict()
@@ -161,9 +163,10 @@ def test_compare_takes_no_change_against_waits_the_recording_cannot_have(no_wake
     out = _cli("compare", str(no_wakeups), "--policies", "observed,eevdf", "--seeds", "1")
     assert out.returncode == 0, out.stderr
     assert "note: the recording has no wakeup and no new waits" in " ".join(out.stdout.split())
+    assert "The recording has no wakeup and no new waits" in render_report(res)
     # a trace with every cause keeps every change
     full = replay.compare(str(TRACE), policies=("observed", "eevdf"), seeds=1).to_dict()
-    assert full["causes_unrecorded"] == [] and comparable_base(full, *full["runs"][:1], full["runs"][1]) \
+    assert full["causes_unrecorded"] == [] and comparable_base(full, full["runs"][0], full["runs"][1]) \
         is full["runs"][0]
 
 
