@@ -1920,14 +1920,19 @@ class ReferenceEngine:
     # §11 rescheduling
     # -----------------------------------------------------------------------------
 
+    @staticmethod
+    def server_stop(cp):
+        """§10: the fair server deactivates; starvation restarts with the next waiting fair task."""
+        cp.server_active = False
+        cp.starve_since = -1
+
     def reschedule(self, c: int):
         cp = self.cpus[c]
         cp.need_resched = False
         self.account(c)
         prev = cp.curr
         if cp.server_active and cp.server_left <= 0:
-            cp.server_active = False
-            cp.starve_since = -1
+            self.server_stop(cp)
         # READING: "the previous task was RT" includes stop tasks (§1: replayed as RT prio -1).
         if prev >= 0 and self.tasks[prev].cls != FAIR and self.tasks[prev].state != RUNNING and self.rt_push:
             self.pull(c)
@@ -1938,8 +1943,7 @@ class ReferenceEngine:
                 cp.idle_stamp = -1
             nxt = self.pick(c)
         if cp.server_active and (nxt < 0 or self.tasks[nxt].cls != FAIR):  # §10: nothing left to serve
-            cp.server_active = False
-            cp.starve_since = -1
+            self.server_stop(cp)
         if nxt >= 0 and nxt == prev and self.tasks[prev].state == RUNNING:
             self.arm(c)
             return

@@ -843,6 +843,14 @@ def _pick(H, TS, CS, ST, cpu, now):
 
 
 @_jit
+def _server_stop(CS, cpu):
+    """The fair server deactivates (its runtime used up, or nothing fair left to run);
+    starvation restarts from the next fair task that waits (engine-model.md §10)."""
+    CS[cpu, E.C_SERVER_ACTIVE] = 0
+    CS[cpu, E.C_STARVE_SINCE] = -1
+
+
+@_jit
 def _schedule(H, TS, CS, ST, W, M, Q, out, stats, cpu, now):
     """__schedule: pick the next task for cpu and switch to it."""
     TOPO, EP = M.TOPO, M.EP
@@ -856,8 +864,7 @@ def _schedule(H, TS, CS, ST, W, M, Q, out, stats, cpu, now):
     if prev >= 0:
         _account(H, TS, CS, ST, M, cpu, now)
         if CS[cpu, E.C_SERVER_ACTIVE] and CS[cpu, E.C_SERVER_LEFT] <= 0:
-            CS[cpu, E.C_SERVER_ACTIVE] = 0
-            CS[cpu, E.C_STARVE_SINCE] = -1
+            _server_stop(CS, cpu)
             stats[ST_SERVER] += 1
     prev_running = prev >= 0 and TS[prev, E.T_STATE] == E.S_RUNNING
     if prev >= 0 and not prev_running and _class_of(TS, prev) == E.CLS_RT and EP[E.E_RT_PUSH]:
@@ -877,8 +884,7 @@ def _schedule(H, TS, CS, ST, W, M, Q, out, stats, cpu, now):
         # no fair task left for the server to run: it stops (dl_server_stop), and fair tasks
         # that come later begin a new deferral (it stayed active, and a fair task woken while
         # RT ran waited for nothing that could come)
-        CS[cpu, E.C_SERVER_ACTIVE] = 0
-        CS[cpu, E.C_STARVE_SINCE] = -1
+        _server_stop(CS, cpu)
     if nxt == prev and prev_running:
         CS[cpu, E.C_GEN] += 1
         _arm(TS, CS, W, M, Q, stats, cpu, now)
